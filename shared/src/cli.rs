@@ -1,0 +1,129 @@
+//! What every program's thin `main` shares: the common flags, parsing,
+//! logging set-up, and turning the result into one line on stderr and an
+//! exit code (DESIGN.md §9).
+//!
+//! ```ignore
+//! fn main() -> std::process::ExitCode {
+//!     reel_shared::cli::main::<Args>(run)
+//! }
+//! ```
+//!
+//! Man pages and shell completions come from the same clap definitions: run
+//! any program with `--generate-docs DIR` as its only arguments (what
+//! `scripts/gen-docs` does).
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{ArgAction, Parser};
+
+use crate::config::Config;
+use crate::exit::{Exit, is_broken_pipe};
+
+/// Flags every program takes.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct CommonArgs {
+    /// Configuration file [default: $REEL_CONFIG, then ./pipeline.toml, then /etc/reel/pipeline.toml]
+    #[arg(short = 'c', long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Say more on stderr (-vv for everything)
+    #[arg(short, long, action = ArgAction::Count, global = true)]
+    pub verbose: u8,
+
+    /// Say less on stderr: warnings only (-qq: errors only)
+    #[arg(short, long, action = ArgAction::Count, global = true)]
+    pub quiet: u8,
+}
+
+impl CommonArgs {
+    /// Find and load `pipeline.toml` (DESIGN.md §2 lookup order).
+    pub fn load_config(&self) -> anyhow::Result<Config> {
+        let config = Config::find_and_load(self.config.as_deref())?;
+        log::debug!("config: {}", config.file.display());
+        Ok(config)
+    }
+}
+
+/// A program's parsed command line.
+pub trait Program: Parser {
+    /// The program's name, for log lines and error messages.
+    const NAME: &'static str;
+    fn common(&self) -> &CommonArgs;
+}
+
+/// Parse, set up logging, run, report. `run` returns [`Exit::Ok`] or
+/// [`Exit::Skipped`]; an error becomes one line on stderr and the exit code
+/// its chain calls for. A broken pipe on stdout ends quietly with 0.
+pub fn main<P: Program>(run: fn(P) -> anyhow::Result<Exit>) -> ExitCode {
+    let args: Vec<OsString> = std::env::args_os().collect();
+    if args.len() == 3 && args[1] == "--generate-docs" {
+        return match generate_docs(&mut P::command(), P::NAME, Path::new(&args[2])) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => report::<P>(&e),
+        };
+    }
+    let parsed = match P::try_parse_from(args) {
+        Ok(p) => p,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() {
+                Exit::Usage.code()
+            } else {
+                0
+            });
+        }
+    };
+    let common = parsed.common();
+    crate::logging::init(P::NAME, common.verbose, common.quiet);
+    match run(parsed) {
+        Ok(exit) => ExitCode::from(exit.code()),
+        Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
+        Err(e) => report::<P>(&e),
+    }
+}
+
+fn report<P: Program>(e: &anyhow::Error) -> ExitCode {
+    let exit = Exit::of(e);
+    eprintln!("{}: error: {}", P::NAME, one_line(e));
+    ExitCode::from(exit.code())
+}
+
+/// The error chain on one line, outermost first, skipping a cause whose
+/// text its parent already includes.
+pub fn one_line(e: &anyhow::Error) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    for cause in e.chain() {
+        let text = cause.to_string().replace('\n', " ");
+        if !parts.last().is_some_and(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+    }
+    parts.join(": ")
+}
+
+/// Write `man/<name>.1` (and a page per subcommand) and bash, zsh and fish
+/// completions under `dir`.
+pub fn generate_docs(
+    cmd: &mut clap::Command,
+    name: &'static str,
+    dir: &Path,
+) -> anyhow::Result<()> {
+    use clap_complete::Shell;
+    let man = dir.join("man");
+    let completions = dir.join("completions");
+    for d in [&man, &completions] {
+        std::fs::create_dir_all(d).with_context(|| format!("creating {}", d.display()))?;
+    }
+    let cmd = std::mem::take(cmd).name(name).bin_name(name);
+    clap_mangen::generate_to(cmd.clone(), &man)
+        .with_context(|| format!("writing man pages to {}", man.display()))?;
+    for shell in [Shell::Bash, Shell::Zsh, Shell::Fish] {
+        let mut c = cmd.clone();
+        clap_complete::generate_to(shell, &mut c, name, &completions)
+            .with_context(|| format!("writing {shell} completions to {}", completions.display()))?;
+    }
+    Ok(())
+}

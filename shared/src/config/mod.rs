@@ -1,0 +1,428 @@
+//! `pipeline.toml`: the one configuration file (DESIGN.md §10).
+//!
+//! Loading is strict: an unknown key, a wrong type or an impossible value is
+//! a [`ConfigError`] that names the file, the line and the key. Relative paths
+//! (in `[paths]`, stream sources and `virtual:` devices) are taken relative to
+//! the directory holding the config file, so the repository's `pipeline.toml`
+//! works from any current directory.
+//!
+//! Lookup order when no file is given (DESIGN.md §2): `--config`, then
+//! `$REEL_CONFIG`, then `./pipeline.toml`, then `/etc/reel/pipeline.toml`.
+
+mod locate;
+mod types;
+mod validate;
+
+pub use types::{Command, Device, PackOrder, Source, VerifyLevel, VerifyWhen, Water};
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::fsutil::normalize;
+use crate::units::{Interval, Percent, Size};
+
+/// The repository's `pipeline.toml`, built in: `reel config default` prints
+/// it, so a new installation can start from a file that is known to work.
+pub const DEFAULT_CONFIG: &str = include_str!("../../../pipeline.toml");
+
+/// A configuration problem: `<file>:<line>: <key>: <what is wrong>`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct ConfigError {
+    pub file: PathBuf,
+    pub line: Option<usize>,
+    pub key: Option<String>,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file.display())?;
+        if let Some(line) = self.line {
+            write!(f, ":{line}")?;
+        }
+        if let Some(key) = &self.key {
+            write!(f, ": {key}")?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+/// The whole configuration, with relative paths resolved.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// The file this was read from.
+    #[serde(skip)]
+    pub file: PathBuf,
+    pub paths: Paths,
+    #[serde(default, rename = "stream")]
+    pub streams: Vec<Stream>,
+    #[serde(default)]
+    pub pack: Pack,
+    #[serde(default, rename = "drive")]
+    pub drives: Vec<Drive>,
+    #[serde(default, rename = "changer")]
+    pub changers: Vec<Changer>,
+    #[serde(default)]
+    pub cache: Cache,
+    #[serde(default)]
+    pub verify: Verify,
+    #[serde(default)]
+    pub supervisor: Supervisor,
+}
+
+/// `[paths]`: where reel keeps its state.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Paths {
+    /// The spool queues (DESIGN.md §3).
+    pub spool: PathBuf,
+    /// The cache: staged copies and archives (the RAID0 array).
+    pub cache: PathBuf,
+    /// The catalog of what is verified on tape (DESIGN.md §6).
+    pub catalog: PathBuf,
+    /// Logs and telemetry.
+    pub log: PathBuf,
+    /// A group that may read spool and cache (directories become 0750).
+    pub group: Option<String>,
+}
+
+/// `[[stream]]`: one tree to back up.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Stream {
+    pub name: String,
+    pub source: Source,
+    /// Globs, matched against paths relative to the source.
+    #[serde(default)]
+    pub exclude: Vec<String>,
+    /// Skip files modified more recently than this: they may still be
+    /// being written.
+    #[serde(default)]
+    pub min_age: Interval,
+    /// Do not cross into other file systems under the source.
+    #[serde(default = "yes")]
+    pub one_file_system: bool,
+    /// How often the supervisor scans this stream; defaults to
+    /// `supervisor.scan_interval`.
+    pub schedule: Option<Interval>,
+}
+
+/// `[pack]`: how archives are built.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Pack {
+    /// Largest archive; defaults to 1/50 of the smallest drive capacity.
+    pub archive_size: Option<Size>,
+    #[serde(default)]
+    pub order: PackOrder,
+}
+
+/// `[[drive]]`: a tape drive.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Drive {
+    pub name: String,
+    pub device: Device,
+    /// Bytes per write() to the drive; recorded in the tape label.
+    #[serde(default = "default_block_size")]
+    pub block_size: Size,
+    /// The memory ring between cache and drive.
+    #[serde(default = "default_buffer")]
+    pub buffer: Size,
+    /// How full the ring must be before the drive is started (mbuffer -P).
+    #[serde(default = "default_start_fill")]
+    pub start_fill: Percent,
+    /// The `[[changer]]` that loads this drive.
+    pub changer: Option<String>,
+    /// Native capacity of the media used in this drive (LTO-9: 18TB).
+    #[serde(default = "default_capacity")]
+    pub capacity: Size,
+}
+
+/// `[[changer]]`: a tape library.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Changer {
+    pub name: String,
+    pub device: Device,
+    /// Storage slots (used when a virtual library is created).
+    pub slots: Option<u32>,
+}
+
+/// `[cache]`: when staging stops and resumes.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Cache {
+    /// Stop staging above this.
+    #[serde(default = "default_high_water")]
+    pub high_water: Water,
+    /// Resume staging below this.
+    #[serde(default = "default_low_water")]
+    pub low_water: Water,
+}
+
+/// `[verify]`: when and how reel-verify reads back.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Verify {
+    #[serde(default)]
+    pub when: VerifyWhen,
+    #[serde(default)]
+    pub level: VerifyLevel,
+}
+
+/// `[supervisor]`: the daemon's pacing.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Supervisor {
+    #[serde(default = "default_scan_interval")]
+    pub scan_interval: Interval,
+    /// Start a tape run once this much is packed; defaults to four archives.
+    pub tape_start_threshold: Option<Size>,
+    #[serde(default)]
+    pub retry: Retry,
+    /// Run on failures, full tapes, tapes needed and finished tapes.
+    pub notify_command: Option<Command>,
+}
+
+/// `supervisor.retry`: backoff for failed stage runs.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Retry {
+    #[serde(default = "default_attempts")]
+    pub attempts: u32,
+    #[serde(default = "default_backoff")]
+    pub backoff: Interval,
+    #[serde(default = "default_max_backoff")]
+    pub max_backoff: Interval,
+}
+
+fn yes() -> bool {
+    true
+}
+fn default_block_size() -> Size {
+    Size(256 << 10)
+}
+fn default_buffer() -> Size {
+    Size(1 << 30)
+}
+fn default_start_fill() -> Percent {
+    Percent::new(90)
+}
+fn default_capacity() -> Size {
+    Size(18_000_000_000_000)
+}
+fn default_high_water() -> Water {
+    Water::Percent(Percent::new(90))
+}
+fn default_low_water() -> Water {
+    Water::Percent(Percent::new(80))
+}
+fn default_scan_interval() -> Interval {
+    Interval::from_secs(3600)
+}
+fn default_attempts() -> u32 {
+    5
+}
+fn default_backoff() -> Interval {
+    Interval::from_secs(60)
+}
+fn default_max_backoff() -> Interval {
+    Interval::from_secs(3600)
+}
+
+impl Default for Cache {
+    fn default() -> Self {
+        Cache {
+            high_water: default_high_water(),
+            low_water: default_low_water(),
+        }
+    }
+}
+
+impl Default for Supervisor {
+    fn default() -> Self {
+        Supervisor {
+            scan_interval: default_scan_interval(),
+            tape_start_threshold: None,
+            retry: Retry::default(),
+            notify_command: None,
+        }
+    }
+}
+
+impl Default for Retry {
+    fn default() -> Self {
+        Retry {
+            attempts: default_attempts(),
+            backoff: default_backoff(),
+            max_backoff: default_max_backoff(),
+        }
+    }
+}
+
+impl Config {
+    /// Find the config file (DESIGN.md §2 order) and load it.
+    pub fn find_and_load(explicit: Option<&Path>) -> Result<Config, ConfigError> {
+        let env = std::env::var_os("REEL_CONFIG").map(PathBuf::from);
+        let path = locate(
+            explicit,
+            env.as_deref(),
+            &[
+                Path::new("./pipeline.toml"),
+                Path::new("/etc/reel/pipeline.toml"),
+            ],
+        )?;
+        Config::load(&path)
+    }
+
+    /// Load and check one file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+            file: path.to_path_buf(),
+            line: None,
+            key: None,
+            message: format!("cannot read: {e}"),
+        })?;
+        let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
+        let base = normalize(&cwd, path.parent().unwrap_or(Path::new(".")));
+        Config::parse(&text, path, &base)
+    }
+
+    /// Parse and check config text; `file` is what errors call it, `base`
+    /// the directory relative paths are resolved against.
+    pub fn parse(text: &str, file: &Path, base: &Path) -> Result<Config, ConfigError> {
+        let err_at = |line, key, message| ConfigError {
+            file: file.to_path_buf(),
+            line,
+            key,
+            message,
+        };
+        let doc =
+            locate::Document::parse(text).map_err(|(line, message)| err_at(line, None, message))?;
+        let mut config: Config = toml::from_str(text).map_err(|e| {
+            let (line, key) = match e.span() {
+                Some(span) => (Some(doc.line_of(span.start)), doc.key_at(span.start)),
+                None => (None, None),
+            };
+            err_at(line, key, e.message().to_string())
+        })?;
+        config.file = file.to_path_buf();
+        config.resolve_paths(base);
+        validate::check(&config).map_err(|(key, message)| {
+            let line = doc.line_of_key(&key);
+            err_at(line, Some(locate::render_key(&key)), message)
+        })?;
+        Ok(config)
+    }
+
+    fn resolve_paths(&mut self, base: &Path) {
+        let p = &mut self.paths;
+        for path in [&mut p.spool, &mut p.cache, &mut p.catalog, &mut p.log] {
+            *path = normalize(base, path);
+        }
+        for s in &mut self.streams {
+            if let Source::Local(dir) = &mut s.source {
+                *dir = normalize(base, dir);
+            }
+        }
+        let devices = self.drives.iter_mut().map(|d| &mut d.device);
+        for device in devices.chain(self.changers.iter_mut().map(|c| &mut c.device)) {
+            if let Device::Virtual { dir, .. } = device {
+                *dir = normalize(base, dir);
+            }
+        }
+    }
+
+    /// The largest archive: `pack.archive_size`, or 1/50 of the smallest
+    /// drive's capacity.
+    pub fn archive_size(&self) -> Size {
+        self.pack
+            .archive_size
+            .unwrap_or_else(|| Size(self.smallest_capacity().0 / 50))
+    }
+
+    /// The smallest capacity among the drives (18TB when none is set up).
+    pub fn smallest_capacity(&self) -> Size {
+        self.drives
+            .iter()
+            .map(|d| d.capacity)
+            .min()
+            .unwrap_or_else(default_capacity)
+    }
+
+    /// How much must be packed before a tape run starts.
+    pub fn tape_start_threshold(&self) -> Size {
+        self.supervisor
+            .tape_start_threshold
+            .unwrap_or(Size(self.archive_size().0.saturating_mul(4)))
+    }
+
+    /// Directory mode for spool and cache: 0750 with a group, else 0700.
+    pub fn dir_mode(&self) -> u32 {
+        if self.paths.group.is_some() {
+            0o750
+        } else {
+            0o700
+        }
+    }
+
+    pub fn stream(&self, name: &str) -> Option<&Stream> {
+        self.streams.iter().find(|s| s.name == name)
+    }
+
+    pub fn drive(&self, name: &str) -> Option<&Drive> {
+        self.drives.iter().find(|d| d.name == name)
+    }
+}
+
+/// Pick the config file: the explicit one, else `$REEL_CONFIG`, else the
+/// first of `fallbacks` that exists.
+pub fn locate(
+    explicit: Option<&Path>,
+    env: Option<&Path>,
+    fallbacks: &[&Path],
+) -> Result<PathBuf, ConfigError> {
+    let missing = |p: &Path, how: &str| ConfigError {
+        file: p.to_path_buf(),
+        line: None,
+        key: None,
+        message: format!("config file named by {how} does not exist"),
+    };
+    if let Some(p) = explicit {
+        return if p.exists() {
+            Ok(p.to_path_buf())
+        } else {
+            Err(missing(p, "--config"))
+        };
+    }
+    if let Some(p) = env.filter(|p| !p.as_os_str().is_empty()) {
+        return if p.exists() {
+            Ok(p.to_path_buf())
+        } else {
+            Err(missing(p, "$REEL_CONFIG"))
+        };
+    }
+    if let Some(p) = fallbacks.iter().find(|p| p.exists()) {
+        return Ok(p.to_path_buf());
+    }
+    Err(ConfigError {
+        file: PathBuf::from("pipeline.toml"),
+        line: None,
+        key: None,
+        message: format!(
+            "no config file found: tried --config, $REEL_CONFIG, {}; `reel config default` prints a working one",
+            fallbacks
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    })
+}
+
+#[cfg(test)]
+mod tests;

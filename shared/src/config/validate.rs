@@ -1,0 +1,248 @@
+//! The checks serde cannot do: values that are each fine but impossible
+//! together, or impossible for the hardware. Each failure names its key.
+
+use std::collections::HashSet;
+use std::path::Path;
+
+use super::locate::Seg;
+use super::{Config, Source, Water};
+use crate::fsutil::resolve_existing_prefix;
+
+type Failure = (Vec<Seg>, String);
+
+macro_rules! key {
+    ($($seg:expr),* $(,)?) => { vec![$(Seg::from($seg)),*] };
+}
+
+/// Largest block the Linux st driver is asked for; real drives allow less
+/// (LTO: 8 MiB), the drive self-test finds the exact limit.
+const MAX_BLOCK: u64 = 16 << 20;
+
+pub fn check(c: &Config) -> Result<(), Failure> {
+    check_paths(c)?;
+    check_streams(c)?;
+    check_drives(c)?;
+    check_changers(c)?;
+    check_sizes(c)?;
+    check_cache(c)?;
+    check_supervisor(c)
+}
+
+fn check_paths(c: &Config) -> Result<(), Failure> {
+    let p = &c.paths;
+    for (name, path) in [
+        ("spool", &p.spool),
+        ("cache", &p.cache),
+        ("catalog", &p.catalog),
+        ("log", &p.log),
+    ] {
+        if path.as_os_str().is_empty() || path == Path::new("/") {
+            return Err((
+                key!("paths", name),
+                format!("{name} must be a directory other than /"),
+            ));
+        }
+    }
+    if let Some(g) = &p.group
+        && g.is_empty()
+    {
+        return Err((key!("paths", "group"), "group is empty".into()));
+    }
+    Ok(())
+}
+
+fn check_streams(c: &Config) -> Result<(), Failure> {
+    let mut names = HashSet::new();
+    for (i, s) in c.streams.iter().enumerate() {
+        let valid = !s.name.is_empty()
+            && s.name.len() <= 64
+            && s.name.starts_with(|ch: char| ch.is_ascii_alphanumeric())
+            && s.name
+                .chars()
+                .all(|ch| ch.is_ascii_alphanumeric() || ch == '_' || ch == '.');
+        if !valid {
+            return Err((
+                key!("stream", i, "name"),
+                format!(
+                    "stream name {:?} must be letters, digits, '_' or '.' (it starts item ids)",
+                    s.name
+                ),
+            ));
+        }
+        if !names.insert(s.name.as_str()) {
+            return Err((
+                key!("stream", i, "name"),
+                format!("a second stream is named {:?}", s.name),
+            ));
+        }
+        for (j, glob) in s.exclude.iter().enumerate() {
+            if let Err(e) = globset::Glob::new(glob) {
+                return Err((
+                    key!("stream", i, "exclude", j),
+                    format!("bad glob {glob:?}: {}", e.kind()),
+                ));
+            }
+        }
+        let Source::Local(src) = &s.source else {
+            continue;
+        };
+        let src_real = resolve_existing_prefix(src);
+        for (name, path) in [("cache", &c.paths.cache), ("spool", &c.paths.spool)] {
+            let real = resolve_existing_prefix(path);
+            if real.starts_with(&src_real) {
+                return Err((
+                    key!("paths", name),
+                    format!(
+                        "{name} {} is inside the source {} of stream {:?}: it would back up itself",
+                        path.display(),
+                        src.display(),
+                        s.name
+                    ),
+                ));
+            }
+            if src_real.starts_with(&real) {
+                return Err((
+                    key!("stream", i, "source"),
+                    format!(
+                        "source {} is inside paths.{name} {}",
+                        src.display(),
+                        path.display()
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn check_drives(c: &Config) -> Result<(), Failure> {
+    let mut names = HashSet::new();
+    for (i, d) in c.drives.iter().enumerate() {
+        if d.name.is_empty() || !names.insert(d.name.as_str()) {
+            return Err((
+                key!("drive", i, "name"),
+                format!("drive name {:?} is empty or used twice", d.name),
+            ));
+        }
+        let bs = d.block_size.0;
+        if bs == 0 || bs % 512 != 0 {
+            return Err((
+                key!("drive", i, "block_size"),
+                format!("block size {} is not a multiple of 512", d.block_size),
+            ));
+        }
+        if bs > MAX_BLOCK {
+            return Err((
+                key!("drive", i, "block_size"),
+                format!("block size {} is above 16M", d.block_size),
+            ));
+        }
+        if d.buffer.0 < 2 * bs {
+            return Err((
+                key!("drive", i, "buffer"),
+                format!(
+                    "buffer {} must hold at least two blocks of {}",
+                    d.buffer, d.block_size
+                ),
+            ));
+        }
+        if d.start_fill.fraction() <= 0.0 {
+            return Err((
+                key!("drive", i, "start_fill"),
+                "start_fill must be above 0%".into(),
+            ));
+        }
+        if d.capacity.0 < 1 << 20 {
+            return Err((
+                key!("drive", i, "capacity"),
+                format!("capacity {} is below 1M", d.capacity),
+            ));
+        }
+        if let Some(ch) = &d.changer
+            && !c.changers.iter().any(|x| &x.name == ch)
+        {
+            return Err((
+                key!("drive", i, "changer"),
+                format!("no [[changer]] is named {ch:?}"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn check_changers(c: &Config) -> Result<(), Failure> {
+    let mut names = HashSet::new();
+    for (i, ch) in c.changers.iter().enumerate() {
+        if ch.name.is_empty() || !names.insert(ch.name.as_str()) {
+            return Err((
+                key!("changer", i, "name"),
+                format!("changer name {:?} is empty or used twice", ch.name),
+            ));
+        }
+        if ch.slots == Some(0) {
+            return Err((
+                key!("changer", i, "slots"),
+                "a changer needs at least one slot".into(),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn check_sizes(c: &Config) -> Result<(), Failure> {
+    let Some(size) = c.pack.archive_size else {
+        return Ok(());
+    };
+    if size.0 < 1 << 20 {
+        return Err((
+            key!("pack", "archive_size"),
+            format!("archive_size {size} is below 1M"),
+        ));
+    }
+    if let Some((i, d)) = c.drives.iter().enumerate().find(|(_, d)| size > d.capacity) {
+        return Err((
+            key!("pack", "archive_size"),
+            format!(
+                "archive_size {size} is larger than a tape in drive {:?} (capacity {}, drive[{i}])",
+                d.name, d.capacity
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn check_cache(c: &Config) -> Result<(), Failure> {
+    let (high, low) = (c.cache.high_water, c.cache.low_water);
+    let inverted = match (high, low) {
+        (Water::Percent(h), Water::Percent(l)) => l >= h,
+        (Water::Used(h), Water::Used(l)) => l >= h,
+        _ => false,
+    };
+    if inverted {
+        return Err((
+            key!("cache", "low_water"),
+            format!("low_water ({low}) must be below high_water ({high})"),
+        ));
+    }
+    Ok(())
+}
+
+fn check_supervisor(c: &Config) -> Result<(), Failure> {
+    let r = &c.supervisor.retry;
+    if r.backoff > r.max_backoff {
+        return Err((
+            key!("supervisor", "retry", "backoff"),
+            format!(
+                "backoff ({}) is above max_backoff ({})",
+                r.backoff, r.max_backoff
+            ),
+        ));
+    }
+    if c.supervisor.scan_interval.0.is_zero() {
+        return Err((
+            key!("supervisor", "scan_interval"),
+            "scan_interval must be above 0s".into(),
+        ));
+    }
+    Ok(())
+}

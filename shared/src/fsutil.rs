@@ -1,0 +1,179 @@
+//! File-system helpers behind invariant 4 (DESIGN.md §1): files appear
+//! atomically, directories are created private, locks are advisory `flock`s
+//! that the kernel releases when a process dies.
+
+use std::fs::{self, DirBuilder, File, OpenOptions};
+use std::io;
+use std::os::fd::AsFd;
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
+use std::path::{Component, Path, PathBuf};
+
+use nix::fcntl::{Flock, FlockArg};
+
+/// Create `dir` and its missing parents with `mode` (0700 for spool and
+/// cache). Existing directories are left as they are.
+pub fn create_private_dir(dir: &Path, mode: u32) -> io::Result<()> {
+    DirBuilder::new().recursive(true).mode(mode).create(dir)
+}
+
+/// fsync a directory, so that a rename or unlink inside it survives a crash.
+pub fn sync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+/// Take an exclusive `flock` on `file` without waiting. `Ok(None)` means
+/// another process holds it.
+pub fn try_lock(file: File) -> io::Result<Option<Flock<File>>> {
+    match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+        Ok(lock) => Ok(Some(lock)),
+        Err((_, nix::errno::Errno::EWOULDBLOCK)) => Ok(None),
+        Err((_, errno)) => Err(io::Error::from(errno)),
+    }
+}
+
+/// Open (creating it if needed) a lock file and take an exclusive lock on
+/// it, waiting for the holder if `wait`; `Ok(None)` when it is held and we
+/// must not wait.
+pub fn lock_file(path: &Path, wait: bool) -> io::Result<Option<Flock<File>>> {
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(path)?;
+    if wait {
+        Flock::lock(file, FlockArg::LockExclusive)
+            .map(Some)
+            .map_err(|(_, e)| io::Error::from(e))
+    } else {
+        try_lock(file)
+    }
+}
+
+/// True when the open `file` is still the one linked at `path` (it was not
+/// renamed away or removed since we opened it).
+pub fn still_linked(file: &impl AsFd, path: &Path) -> io::Result<bool> {
+    let fd_stat = nix::sys::stat::fstat(file.as_fd()).map_err(io::Error::from)?;
+    match fs::symlink_metadata(path) {
+        Ok(m) => Ok(m.ino() == fd_stat.st_ino && m.dev() == fd_stat.st_dev && fd_stat.st_nlink > 0),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// Write `bytes` to `path` atomically: a temporary file beside it, fsync,
+/// rename over `path`, fsync the directory.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    use std::io::Write;
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy())
+        .unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.tmp{}", std::process::id()));
+    let result = (|| {
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        fs::rename(&tmp, path)?;
+        sync_dir(dir)
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// Make `path` absolute against `base` and remove `.` and `..` lexically,
+/// without touching the file system (the path may not exist yet).
+pub fn normalize(base: &Path, path: &Path) -> PathBuf {
+    let joined = if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        base.join(path)
+    };
+    let mut out = PathBuf::new();
+    for c in joined.components() {
+        match c {
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::CurDir => {}
+            other => out.push(other.as_os_str()),
+        }
+    }
+    out
+}
+
+/// Resolve symlinks in the longest existing prefix of an absolute, normalized
+/// path, keeping the rest as it is, so that "is the cache inside a source"
+/// sees through a symlinked `/data`.
+pub fn resolve_existing_prefix(path: &Path) -> PathBuf {
+    let mut prefix = path.to_path_buf();
+    let mut rest = Vec::new();
+    loop {
+        if let Ok(real) = fs::canonicalize(&prefix) {
+            let mut out = real;
+            for part in rest.iter().rev() {
+                out.push(part);
+            }
+            return out;
+        }
+        match (
+            prefix.file_name().map(|n| n.to_os_string()),
+            prefix.parent(),
+        ) {
+            (Some(name), Some(parent)) => {
+                rest.push(name);
+                prefix = parent.to_path_buf();
+            }
+            _ => return path.to_path_buf(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalize_is_lexical() {
+        let base = Path::new("/etc/reel");
+        assert_eq!(
+            normalize(base, Path::new("var/spool")),
+            Path::new("/etc/reel/var/spool")
+        );
+        assert_eq!(
+            normalize(base, Path::new("../x/./y")),
+            Path::new("/etc/x/y")
+        );
+        assert_eq!(normalize(base, Path::new("/a/b/../c")), Path::new("/a/c"));
+    }
+
+    #[test]
+    fn atomic_write_replaces() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("f");
+        write_atomic(&p, b"one").unwrap();
+        write_atomic(&p, b"two").unwrap();
+        assert_eq!(fs::read(&p).unwrap(), b"two");
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn lock_is_exclusive_between_open_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("lock");
+        let held = lock_file(&p, false).unwrap();
+        assert!(held.is_some());
+        assert!(lock_file(&p, false).unwrap().is_none());
+        drop(held);
+        assert!(lock_file(&p, false).unwrap().is_some());
+    }
+}

@@ -1,0 +1,24 @@
+//! The library every reel program uses.
+//!
+//! reel is a pipeline of small programs (`reel-scan`, `reel-stage`,
+//! `reel-pack`, `reel-write`, `reel-verify`, …) that hand work to each other
+//! through spool directories of manifest files. This crate holds what they
+//! share: the configuration ([`config`]), the manifest format ([`manifest`]),
+//! the spool protocol ([`spool`]), exit codes ([`exit`]), units ([`units`]),
+//! logging and the thin-`main` helper ([`cli`]).
+//!
+//! The library never prints and never exits: it returns errors, and the
+//! programs decide what to say and which exit code to use.
+
+pub mod cli;
+pub mod config;
+pub mod exit;
+pub mod fsutil;
+pub mod logging;
+pub mod manifest;
+pub mod spool;
+pub mod time;
+pub mod units;
+
+pub use config::Config;
+pub use exit::{Exit, ExitError};

@@ -1,0 +1,133 @@
+//! Where a stage takes items from and puts them: its spool queue, or
+//! stdin/stdout for `--in -` and `--out -` (DESIGN.md §2).
+//!
+//! An item that arrives on stdin is first published into the stage's input
+//! queue, with the lock held from the start, and then processed like any
+//! other claimed item. So a stage killed halfway through a pipe loses
+//! nothing: the item waits in its queue for the next run.
+
+use std::io::{BufRead, BufReader, BufWriter, Stdout, Write};
+
+use super::{Claim, IoContext, Pending, Queue, Spool, SpoolError};
+use crate::manifest::{Header, ManifestError, ManifestReader, ManifestWriter, Record};
+
+/// The source of a stage's items.
+pub enum Input {
+    /// Claim items from a queue, oldest first, until it is empty.
+    Queue { spool: Spool, queue: Queue },
+    /// Read manifests from a stream (stdin); each is spooled into `queue`
+    /// as it arrives.
+    Stream {
+        spool: Spool,
+        queue: Queue,
+        reader: ManifestReader<Box<dyn BufRead>>,
+    },
+}
+
+impl Input {
+    /// `--in -` means stdin; anything else means the spool queue.
+    pub fn stdin(spool: Spool, queue: Queue) -> Input {
+        let reader: Box<dyn BufRead> = Box::new(BufReader::new(std::io::stdin()));
+        Input::stream(spool, queue, reader, "<stdin>")
+    }
+
+    pub fn stream(spool: Spool, queue: Queue, reader: Box<dyn BufRead>, name: &str) -> Input {
+        Input::Stream {
+            spool,
+            queue,
+            reader: ManifestReader::new(reader, name),
+        }
+    }
+
+    /// The next item to work on, claimed; `None` when there is no more.
+    pub fn next(&mut self) -> Result<Option<Claim>, SpoolError> {
+        match self {
+            Input::Queue { spool, queue } => spool.claim(*queue),
+            Input::Stream {
+                spool,
+                queue,
+                reader,
+            } => {
+                let Some(header) = reader.next_manifest()? else {
+                    return Ok(None);
+                };
+                let want = queue.kind().expect("a stage reads a pipeline queue");
+                if header.kind != want {
+                    return Err(ManifestError::invalid(
+                        reader.name(),
+                        reader.line(),
+                        format!(
+                            "expected a \"{want}\" manifest here, got \"{}\"",
+                            header.kind
+                        ),
+                    )
+                    .into());
+                }
+                let mut pending = spool.begin(*queue, &header)?;
+                while let Some(record) = reader.next_record()? {
+                    pending.write(&record)?;
+                }
+                Ok(Some(pending.commit_claimed()?))
+            }
+        }
+    }
+}
+
+impl std::fmt::Debug for Input {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Input::Queue { queue, .. } => write!(f, "Input::Queue({queue})"),
+            Input::Stream { reader, .. } => write!(f, "Input::Stream({})", reader.name()),
+        }
+    }
+}
+
+/// Where a stage's output items go.
+pub enum Output {
+    Queue { spool: Spool, queue: Queue },
+    Stdout(BufWriter<Stdout>),
+}
+
+impl Output {
+    pub fn stdout() -> Output {
+        Output::Stdout(BufWriter::with_capacity(256 * 1024, std::io::stdout()))
+    }
+
+    /// Start an output item.
+    pub fn begin(&mut self, header: &Header) -> Result<OutputItem<'_>, SpoolError> {
+        match self {
+            Output::Queue { spool, queue } => Ok(OutputItem::Spool(spool.begin(*queue, header)?)),
+            Output::Stdout(out) => {
+                let w: &mut dyn Write = out;
+                let writer = ManifestWriter::new(w, header).at("<stdout>".as_ref())?;
+                Ok(OutputItem::Stdout(writer))
+            }
+        }
+    }
+}
+
+/// One output item being written.
+pub enum OutputItem<'a> {
+    Spool(Pending),
+    Stdout(ManifestWriter<&'a mut dyn Write>),
+}
+
+impl OutputItem<'_> {
+    pub fn write(&mut self, record: &Record) -> Result<(), SpoolError> {
+        match self {
+            OutputItem::Spool(p) => p.write(record),
+            OutputItem::Stdout(w) => w.write(record).at("<stdout>".as_ref()),
+        }
+    }
+
+    /// Publish the item (spool) or flush it (stdout).
+    pub fn commit(self) -> Result<(), SpoolError> {
+        match self {
+            OutputItem::Spool(p) => p.commit().map(drop),
+            OutputItem::Stdout(w) => w
+                .finish()
+                .and_then(|out| out.flush())
+                .at("<stdout>".as_ref()),
+        }
+    }
+}
