@@ -1,1 +1,139 @@
-fn main() {}
+//! `reel`: the front door for people.
+//!
+//! `reel status` and `reel retry` read and repair the spool, `reel config`
+//! checks or prints configuration, and `reel <stage> …` runs
+//! `reel-<stage> …` (found next to this executable, else on PATH), with the
+//! long stage names of DESIGN.md §2 as aliases.
+
+mod dispatch;
+mod status;
+
+use std::ffi::OsString;
+
+use clap::{Parser, Subcommand};
+use reel_shared::cli::{self, CommonArgs, Program};
+use reel_shared::config::DEFAULT_CONFIG;
+use reel_shared::exit::Exit;
+use reel_shared::spool::Spool;
+
+/// Back up file trees to LTO tape: the front door to reel's programs.
+#[derive(Parser, Debug)]
+#[command(name = "reel", version, about, long_about = None)]
+struct Args {
+    #[command(subcommand)]
+    command: Command,
+
+    #[command(flatten)]
+    common: CommonArgs,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Show what waits in each spool queue, and the failed items with why
+    Status {
+        /// One JSON object on stdout instead of a table
+        #[arg(long)]
+        json: bool,
+    },
+    /// Put failed items back into the queue they came from
+    Retry {
+        /// Item ids, as `reel status` lists them
+        #[arg(value_name = "ID", required_unless_present = "all")]
+        ids: Vec<String>,
+        /// Retry every failed item
+        #[arg(long, conflicts_with = "ids")]
+        all: bool,
+    },
+    /// Check or print the configuration
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Run reel-scan
+    Scan(Passthrough),
+    /// Run reel-stage
+    #[command(alias = "stage-to-cache")]
+    Stage(Passthrough),
+    /// Run reel-pack
+    #[command(alias = "tar-pack")]
+    Pack(Passthrough),
+    /// Run reel-write
+    #[command(alias = "tape-write")]
+    Write(Passthrough),
+    /// Run reel-verify
+    #[command(alias = "readback-verify")]
+    Verify(Passthrough),
+    /// Run reel-restore
+    Restore(Passthrough),
+    /// Run reel-supervisor
+    Supervisor(Passthrough),
+}
+
+#[derive(Subcommand, Debug)]
+enum ConfigCommand {
+    /// Load and check the configuration; print where it was found
+    Check,
+    /// Print the built-in default configuration (a virtual library under ./var)
+    Default,
+}
+
+/// Arguments handed unchanged to the stage program.
+#[derive(clap::Args, Debug)]
+struct Passthrough {
+    #[arg(
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "ARGS"
+    )]
+    args: Vec<OsString>,
+}
+
+impl Program for Args {
+    const NAME: &'static str = "reel";
+    fn common(&self) -> &CommonArgs {
+        &self.common
+    }
+}
+
+fn run(args: Args) -> anyhow::Result<Exit> {
+    let common = &args.common;
+    match args.command {
+        Command::Status { json } => {
+            let config = common.load_config()?;
+            let spool = Spool::open_with_mode(&config.paths.spool, config.dir_mode())?;
+            status::show(&spool, json)
+        }
+        Command::Retry { ids, all } => {
+            let config = common.load_config()?;
+            let spool = Spool::open_with_mode(&config.paths.spool, config.dir_mode())?;
+            let ids = if all {
+                spool.list(reel_shared::spool::Queue::Failed)?
+            } else {
+                ids
+            };
+            for id in ids {
+                let queue = spool.retry(&id)?;
+                log::info!("{id}: back in {queue}");
+            }
+            Ok(Exit::Ok)
+        }
+        Command::Config(ConfigCommand::Check) => {
+            let config = common.load_config()?;
+            println!("{}: ok", config.file.display());
+            Ok(Exit::Ok)
+        }
+        Command::Config(ConfigCommand::Default) => {
+            print!("{DEFAULT_CONFIG}");
+            Ok(Exit::Ok)
+        }
+        Command::Scan(p) => dispatch::exec("scan", common, p.args),
+        Command::Stage(p) => dispatch::exec("stage", common, p.args),
+        Command::Pack(p) => dispatch::exec("pack", common, p.args),
+        Command::Write(p) => dispatch::exec("write", common, p.args),
+        Command::Verify(p) => dispatch::exec("verify", common, p.args),
+        Command::Restore(p) => dispatch::exec("restore", common, p.args),
+        Command::Supervisor(p) => dispatch::exec("supervisor", common, p.args),
+    }
+}
+
+fn main() -> std::process::ExitCode {
+    cli::main::<Args>(run)
+}

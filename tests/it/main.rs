@@ -1,1 +1,9 @@
+//! reel's integration tests: the real programs, run against temporary
+//! directories. One test crate, so every program's binary is built once and
+//! reachable through `CARGO_BIN_EXE_<name>` (see support.rs).
 
+mod cli;
+mod config;
+mod spool;
+mod spool_crash;
+mod support;

@@ -40,7 +40,7 @@ impl Input {
     }
 
     /// The next item to work on, claimed; `None` when there is no more.
-    pub fn next(&mut self) -> Result<Option<Claim>, SpoolError> {
+    pub fn next_item(&mut self) -> Result<Option<Claim>, SpoolError> {
         match self {
             Input::Queue { spool, queue } => spool.claim(*queue),
             Input::Stream {

@@ -177,7 +177,7 @@ pub struct Spool {
 
 impl Spool {
     /// Open the spool at `root`, creating it and its queues (mode 0700) if
-    /// they do not exist yet.
+    /// they do not exist yet, and removing temporary files of dead writers.
     pub fn open(root: &Path) -> Result<Spool, SpoolError> {
         Spool::open_with_mode(root, 0o700)
     }
@@ -191,6 +191,8 @@ impl Spool {
         for q in Queue::ALL {
             let tmp = spool.tmp_dir(q);
             fsutil::create_private_dir(&tmp, dir_mode).at(&tmp)?;
+            // What a writer killed mid-publish left behind.
+            spool.clean_tmp(q)?;
         }
         Ok(spool)
     }

@@ -210,16 +210,16 @@ fn stream_input_spools_each_manifest_then_hands_it_out_claimed() {
         Box::new(std::io::Cursor::new(bytes)),
         "<stdin>",
     );
-    let first = input.next().unwrap().unwrap();
+    let first = input.next_item().unwrap().unwrap();
     // The item sits in the queue, and a concurrent consumer cannot take it.
     assert!(spool.claim(Queue::Scanned).unwrap().is_none());
     let (_, mut r) = first.open().unwrap();
     assert_eq!(r.records().count(), 2);
     first.finish().unwrap();
-    let second = input.next().unwrap().unwrap();
+    let second = input.next_item().unwrap().unwrap();
     assert_eq!(second.id(), "home-20261123T101500-0002");
     second.finish().unwrap();
-    assert!(input.next().unwrap().is_none());
+    assert!(input.next_item().unwrap().is_none());
     assert!(spool.list(Queue::Scanned).unwrap().is_empty());
 }
 
@@ -237,6 +237,6 @@ fn stream_input_refuses_the_wrong_kind() {
         Box::new(std::io::Cursor::new(bytes)),
         "<stdin>",
     );
-    let e = input.next().unwrap_err().to_string();
+    let e = input.next_item().unwrap_err().to_string();
     assert!(e.contains("expected a \"scanned\" manifest"), "{e}");
 }

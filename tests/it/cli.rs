@@ -1,0 +1,129 @@
+//! Every program's command line: help, version, usage errors, docs.
+
+use crate::support::{Env, PROGRAMS};
+
+#[test]
+fn every_program_has_help_and_version() {
+    let env = Env::new();
+    for program in PROGRAMS {
+        let help = env.run(program, &["--help"]);
+        help.expect(0);
+        assert!(help.stdout.contains("Usage:"), "{}", help.report());
+        assert!(help.stdout.contains("--config"), "{}", help.report());
+        let version = env.run(program, &["--version"]);
+        version.expect(0);
+        assert_eq!(
+            version.stdout.trim(),
+            format!("{program} {}", env!("CARGO_PKG_VERSION")),
+            "{}",
+            version.report()
+        );
+    }
+}
+
+#[test]
+fn usage_errors_exit_64() {
+    let env = Env::new();
+    for program in PROGRAMS {
+        let run = env.run(program, &["--no-such-flag"]);
+        run.expect(64);
+        assert!(run.stderr.contains("--no-such-flag"), "{}", run.report());
+        assert!(
+            run.stdout.is_empty(),
+            "stdout carries data only\n{}",
+            run.report()
+        );
+    }
+}
+
+#[test]
+fn programs_not_built_yet_say_so_and_exit_69() {
+    let env = Env::new();
+    for (program, args) in [
+        ("reel-scan", vec![]),
+        ("reel-stage", vec![]),
+        ("reel-pack", vec![]),
+        ("reel-write", vec![]),
+        ("reel-verify", vec![]),
+        ("reel-restore", vec!["x"]),
+        ("reel-supervisor", vec!["--once"]),
+    ] {
+        let run = env.run(program, &args);
+        run.expect(69);
+        let last = run.stderr.lines().last().unwrap_or_default();
+        assert!(
+            last.starts_with(&format!("{program}: error: ")) && last.contains("not built yet"),
+            "{}",
+            run.report()
+        );
+    }
+}
+
+#[test]
+fn reel_runs_stage_programs_by_short_and_long_names() {
+    let env = Env::new();
+    for (name, program) in [
+        ("scan", "reel-scan"),
+        ("stage-to-cache", "reel-stage"),
+        ("tar-pack", "reel-pack"),
+        ("tape-write", "reel-write"),
+        ("readback-verify", "reel-verify"),
+    ] {
+        let run = env.run("reel", &[name, "--version"]);
+        run.expect(0);
+        assert!(run.stdout.starts_with(program), "{}", run.report());
+    }
+}
+
+#[test]
+fn the_built_in_default_config_is_a_working_config() {
+    let env = Env::new();
+    let run = env.run("reel", &["config", "default"]);
+    run.expect(0);
+    env.write("default.toml", &run.stdout);
+    env.run("reel", &["--config", "default.toml", "config", "check"])
+        .expect(0);
+}
+
+#[test]
+fn man_pages_and_completions_come_from_the_clap_definitions() {
+    let env = Env::new();
+    let out = env.path("docs");
+    for program in PROGRAMS {
+        env.run(program, &["--generate-docs", out.to_str().unwrap()])
+            .expect(0);
+        let page = std::fs::read_to_string(out.join(format!("man/{program}.1"))).unwrap();
+        assert!(page.contains(".TH"), "{program}.1 is a man page");
+        for completion in [
+            format!("{program}.bash"),
+            format!("_{program}"),
+            format!("{program}.fish"),
+        ] {
+            assert!(
+                out.join("completions").join(&completion).is_file(),
+                "{completion}"
+            );
+        }
+    }
+    assert!(
+        out.join("man/reel-status.1").is_file(),
+        "a page per subcommand"
+    );
+}
+
+#[test]
+fn supervisor_prepares_the_directories_with_private_modes() {
+    use std::os::unix::fs::PermissionsExt;
+    let env = Env::new();
+    env.run("reel-supervisor", &["--once"]).expect(69);
+    for dir in [
+        "var/spool/scanned/.tmp",
+        "var/spool/failed",
+        "var/cache",
+        "var/catalog",
+        "var/log",
+    ] {
+        let meta = std::fs::metadata(env.path(dir)).unwrap_or_else(|e| panic!("{dir}: {e}"));
+        assert_eq!(meta.permissions().mode() & 0o777, 0o700, "{dir}");
+    }
+}
