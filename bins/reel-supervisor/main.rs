@@ -5,12 +5,10 @@
 //! directories with their modes, reports what waits in each queue, and exits
 //! 69 because the stages behind it do not exist yet.
 
-use anyhow::Context;
 use clap::Parser;
 use reel_shared::cli::{self, CommonArgs, Program};
 use reel_shared::exit::{Exit, ExitError};
-use reel_shared::fsutil::create_private_dir;
-use reel_shared::spool::{Queue, Spool};
+use reel_shared::spool::Queue;
 
 /// The daemon: watches the sources and runs the stages when there is work.
 #[derive(Parser, Debug)]
@@ -33,15 +31,7 @@ impl Program for Args {
 
 fn run(args: Args) -> anyhow::Result<Exit> {
     let config = args.common.load_config()?;
-    let mode = config.dir_mode();
-    let spool = Spool::open_with_mode(&config.paths.spool, mode)?;
-    for dir in [
-        &config.paths.cache,
-        &config.paths.catalog,
-        &config.paths.log,
-    ] {
-        create_private_dir(dir, mode).with_context(|| format!("creating {}", dir.display()))?;
-    }
+    let spool = config.prepare_dirs()?;
     log::info!("config {}", config.file.display());
     log::info!("spool {}", spool.root().display());
     for q in Queue::ALL {

@@ -14,7 +14,6 @@ use clap::{Parser, Subcommand};
 use reel_shared::cli::{self, CommonArgs, Program};
 use reel_shared::config::DEFAULT_CONFIG;
 use reel_shared::exit::Exit;
-use reel_shared::spool::Spool;
 
 /// Back up file trees to LTO tape: the front door to reel's programs.
 #[derive(Parser, Debug)]
@@ -97,13 +96,11 @@ fn run(args: Args) -> anyhow::Result<Exit> {
     let common = &args.common;
     match args.command {
         Command::Status { json } => {
-            let config = common.load_config()?;
-            let spool = Spool::open_with_mode(&config.paths.spool, config.dir_mode())?;
+            let spool = common.load_config()?.prepare_dirs()?;
             status::show(&spool, json)
         }
         Command::Retry { ids, all } => {
-            let config = common.load_config()?;
-            let spool = Spool::open_with_mode(&config.paths.spool, config.dir_mode())?;
+            let spool = common.load_config()?.prepare_dirs()?;
             let ids = if all {
                 spool.list(reel_shared::spool::Queue::Failed)?
             } else {

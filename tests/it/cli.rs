@@ -127,3 +127,36 @@ fn supervisor_prepares_the_directories_with_private_modes() {
         assert_eq!(meta.permissions().mode() & 0o777, 0o700, "{dir}");
     }
 }
+
+#[test]
+fn a_configured_group_gets_the_directories_with_mode_0750() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let env = Env::new();
+    // The group of the test process itself always exists.
+    let gid = nix::unistd::getegid();
+    let group = nix::unistd::Group::from_gid(gid)
+        .unwrap()
+        .expect("a named group")
+        .name;
+    let config =
+        crate::support::CONFIG.replace("[paths]\n", &format!("[paths]\ngroup = \"{group}\"\n"));
+    env.write("pipeline.toml", &config);
+    env.run("reel", &["status"]).expect(0);
+    for dir in ["var/spool", "var/cache", "var/catalog", "var/log"] {
+        let meta = std::fs::metadata(env.path(dir)).unwrap();
+        assert_eq!(meta.permissions().mode() & 0o777, 0o750, "{dir}");
+        assert_eq!(meta.gid(), gid.as_raw(), "{dir}");
+    }
+    env.write(
+        "pipeline.toml",
+        &config.replace(&format!("\"{group}\""), "\"no-such-group-reel\""),
+    );
+    let run = env.run("reel", &["status"]);
+    run.expect(78);
+    assert!(
+        run.stderr
+            .contains("paths.group: no group named \"no-such-group-reel\""),
+        "{}",
+        run.report()
+    );
+}

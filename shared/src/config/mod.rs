@@ -370,6 +370,39 @@ impl Config {
         }
     }
 
+    /// Create the spool (with its queues), cache, catalog and log
+    /// directories: mode 0700, or 0750 and owned by `paths.group` when one
+    /// is set. Returns the opened spool.
+    pub fn prepare_dirs(&self) -> anyhow::Result<crate::spool::Spool> {
+        use anyhow::Context;
+        let mode = self.dir_mode();
+        let gid = match &self.paths.group {
+            None => None,
+            Some(name) => Some(
+                nix::unistd::Group::from_name(name)
+                    .with_context(|| format!("looking up group {name:?}"))?
+                    .ok_or_else(|| ConfigError {
+                        file: self.file.clone(),
+                        line: None,
+                        key: Some("paths.group".into()),
+                        message: format!("no group named {name:?} on this machine"),
+                    })?
+                    .gid,
+            ),
+        };
+        let spool = crate::spool::Spool::open_with_mode(&self.paths.spool, mode)?;
+        let p = &self.paths;
+        for dir in [&p.spool, &p.cache, &p.catalog, &p.log] {
+            crate::fsutil::create_private_dir(dir, mode)
+                .with_context(|| format!("creating {}", dir.display()))?;
+            if let Some(gid) = gid {
+                nix::unistd::chown(dir, None, Some(gid))
+                    .with_context(|| format!("giving {} to group {}", dir.display(), gid))?;
+            }
+        }
+        Ok(spool)
+    }
+
     pub fn stream(&self, name: &str) -> Option<&Stream> {
         self.streams.iter().find(|s| s.name == name)
     }
