@@ -68,6 +68,12 @@ impl Exit {
             if let Some(e) = cause.downcast_ref::<crate::spool::SpoolError>() {
                 return e.exit();
             }
+            if let Some(e) = cause.downcast_ref::<crate::tape::TapeError>() {
+                return e.exit();
+            }
+            if let Some(e) = cause.downcast_ref::<crate::changer::ChangerError>() {
+                return e.exit();
+            }
             if let Some(e) = cause.downcast_ref::<io::Error>() {
                 return Exit::of_io(e);
             }

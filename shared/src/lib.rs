@@ -10,6 +10,7 @@
 //! The library never prints and never exits: it returns errors, and the
 //! programs decide what to say and which exit code to use.
 
+pub mod changer;
 pub mod cli;
 pub mod config;
 pub mod exit;
@@ -17,6 +18,7 @@ pub mod fsutil;
 pub mod logging;
 pub mod manifest;
 pub mod spool;
+pub mod tape;
 pub mod time;
 pub mod units;
 

@@ -1,0 +1,1 @@
+//! Placeholder: the mtx changer (being built).

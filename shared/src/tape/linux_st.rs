@@ -1,0 +1,1 @@
+//! Placeholder: the Linux st drive (being built).

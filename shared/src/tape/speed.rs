@@ -1,0 +1,1 @@
+//! Placeholder: the drive speed model (being built).
