@@ -21,6 +21,7 @@ pub mod spool;
 pub mod tape;
 pub mod time;
 pub mod units;
+pub mod vtl;
 
 pub use config::Config;
 pub use exit::{Exit, ExitError};

@@ -1,0 +1,423 @@
+//! A drive of the virtual library: [`Drive`] over a tape [`Image`], with the
+//! semantics of a real drive in variable-block mode — writing anywhere but at
+//! the end of data discards what follows, filemarks, end of data, an
+//! early-warning zone where writes still succeed, then no room at all —
+//! and the faults a test asks for.
+//!
+//! The handle holds the drive's lock file for its whole life, so two
+//! programs never use one drive at once.
+
+use std::fs::File;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use nix::fcntl::Flock;
+
+use super::image::Image;
+use super::library::Library;
+use crate::tape::{Drive, DriveStatus, Read, TapeError, Written};
+
+/// Where the head is: block `block` of tape file `file`. At `block ==
+/// blocks(file)` the head sits on the file's filemark (or at the end of
+/// data when the file is the last, open one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+struct Head {
+    file: usize,
+    block: u64,
+}
+
+pub struct VirtualDrive {
+    device: String,
+    library: Library,
+    index: u32,
+    image: Option<Image>,
+    head: Head,
+    after_filemark: bool,
+    block_size: u32,
+    _lock: Flock<File>,
+}
+
+fn now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
+fn eio(op: &'static str) -> TapeError {
+    TapeError::io(op, std::io::Error::from_raw_os_error(libc::EIO))
+}
+
+impl VirtualDrive {
+    /// Open drive `index` of `library`, taking its lock.
+    pub fn open(library: Library, index: u32, device: String) -> Result<VirtualDrive, TapeError> {
+        let lock = library.lock_drive(index)?;
+        let state = {
+            let _guard = library.lock()?;
+            let inv = library.read()?;
+            inv.drives.get(index as usize).cloned().ok_or_else(|| {
+                TapeError::Invalid(format!(
+                    "{device}: the library has {} drive(s)",
+                    inv.drives.len()
+                ))
+            })?
+        };
+        let image = match (&state.tape, state.ejected) {
+            (Some(barcode), false) => Some(Image::open(&library.tape_dir(barcode))?),
+            _ => None,
+        };
+        Ok(VirtualDrive {
+            device,
+            library,
+            index,
+            image,
+            head: Head::default(),
+            after_filemark: false,
+            block_size: 0,
+            _lock: lock,
+        })
+    }
+
+    /// The loaded tape, if ready.
+    fn ready(&mut self) -> Result<&mut Image, TapeError> {
+        let image = self.image.as_mut().ok_or(TapeError::NoTape)?;
+        if image.meta.not_ready_until.is_some_and(|t| t > now()) {
+            return Err(TapeError::NotReady);
+        }
+        Ok(image)
+    }
+
+    /// The loaded tape's image, for tests that inject faults.
+    pub fn image_mut(&mut self) -> Option<&mut Image> {
+        self.image.as_mut()
+    }
+
+    fn blocks(image: &Image, f: usize) -> u64 {
+        image.meta.files.get(f).map_or(0, |l| l.blocks())
+    }
+
+    /// The head's logical address: blocks and filemarks before it.
+    fn address(image: &Image, head: Head) -> u64 {
+        let before: u64 = image.meta.files[..head.file.min(image.meta.files.len())]
+            .iter()
+            .map(|l| l.blocks() + u64::from(l.filemark))
+            .sum();
+        before + head.block
+    }
+
+    fn eod_head(image: &Image) -> Head {
+        match image.meta.files.len() {
+            0 => Head::default(),
+            n => Head {
+                file: n - 1,
+                block: image.meta.files[n - 1].blocks(),
+            },
+        }
+    }
+
+    fn at_eod(image: &Image, head: Head) -> bool {
+        head == Self::eod_head(image) && image.meta.files.last().is_none_or(|l| !l.filemark)
+    }
+
+    fn past_early_warning(image: &Image) -> bool {
+        image.used()
+            > image
+                .meta
+                .capacity
+                .0
+                .saturating_sub(image.meta.early_warning.0)
+    }
+
+    /// Prepare to write at the head: refuse a protected tape, discard what
+    /// lies after the head.
+    fn prepare_write(&mut self) -> Result<(), TapeError> {
+        let head = self.head;
+        let image = self.ready()?;
+        if image.meta.write_protected {
+            return Err(TapeError::WriteProtected);
+        }
+        if !Self::at_eod(image, head) || image.meta.files.len() <= head.file {
+            image.truncate_at(head.file, head.block)?;
+        }
+        Ok(())
+    }
+
+    fn set_ejected(&mut self, ejected: bool) -> Result<(), TapeError> {
+        let _guard = self.library.lock()?;
+        let mut inv = self.library.read()?;
+        inv.drives[self.index as usize].ejected = ejected;
+        self.library.write(&inv)
+    }
+}
+
+impl Drive for VirtualDrive {
+    fn device(&self) -> &str {
+        &self.device
+    }
+
+    fn status(&mut self) -> Result<DriveStatus, TapeError> {
+        let head = self.head;
+        let (after_filemark, block_size) = (self.after_filemark, self.block_size);
+        let Some(image) = self.image.as_ref() else {
+            return Ok(DriveStatus {
+                door_open: true,
+                block_size,
+                ..DriveStatus::default()
+            });
+        };
+        let online = !image.meta.not_ready_until.is_some_and(|t| t > now());
+        Ok(DriveStatus {
+            online,
+            bot: head == Head::default(),
+            eot: Self::past_early_warning(image),
+            eod: Self::at_eod(image, head),
+            filemark: after_filemark,
+            write_protected: image.meta.write_protected,
+            door_open: false,
+            file: Some(head.file as u64),
+            block: Some(head.block),
+            position: Some(Self::address(image, head)),
+            block_size,
+            density: None,
+            volume: Some(image.meta.barcode.clone()),
+        })
+    }
+
+    fn rewind(&mut self) -> Result<(), TapeError> {
+        self.ready()?.flush()?;
+        self.head = Head::default();
+        self.after_filemark = false;
+        Ok(())
+    }
+
+    fn forward_filemarks(&mut self, n: u32) -> Result<(), TapeError> {
+        let mut head = self.head;
+        let image = self.ready()?;
+        image.flush()?;
+        for _ in 0..n {
+            match image.meta.files.get(head.file) {
+                Some(l) if l.filemark => {
+                    head = Head {
+                        file: head.file + 1,
+                        block: 0,
+                    }
+                }
+                _ => {
+                    let eod = Self::eod_head(image);
+                    self.head = eod;
+                    return Err(eio("spacing forward: end of data reached"));
+                }
+            }
+        }
+        self.head = head;
+        self.after_filemark = n > 0;
+        Ok(())
+    }
+
+    fn back_filemarks(&mut self, n: u32) -> Result<(), TapeError> {
+        let head = self.head;
+        let image = self.ready()?;
+        image.flush()?;
+        if n == 0 {
+            return Ok(());
+        }
+        // The filemark closing file f-1 is the first one behind the head.
+        match head.file.checked_sub(n as usize) {
+            Some(f) => {
+                self.head = Head {
+                    file: f,
+                    block: Self::blocks(image, f),
+                };
+                self.after_filemark = false;
+                Ok(())
+            }
+            None => {
+                self.head = Head::default();
+                Err(eio("spacing backward: beginning of tape reached"))
+            }
+        }
+    }
+
+    fn end_of_data(&mut self) -> Result<(), TapeError> {
+        let image = self.ready()?;
+        image.flush()?;
+        self.head = Self::eod_head(image);
+        self.after_filemark = false;
+        Ok(())
+    }
+
+    fn position(&mut self) -> Result<u64, TapeError> {
+        let head = self.head;
+        let image = self.ready()?;
+        Ok(Self::address(image, head))
+    }
+
+    fn seek(&mut self, block: u64) -> Result<(), TapeError> {
+        let image = self.ready()?;
+        image.flush()?;
+        let mut start = 0;
+        for (f, l) in image.meta.files.iter().enumerate() {
+            let end = start + l.blocks() + u64::from(l.filemark);
+            if block < end || (block == end && f + 1 == image.meta.files.len() && !l.filemark) {
+                self.head = Head {
+                    file: f,
+                    block: block - start,
+                };
+                self.after_filemark = false;
+                return Ok(());
+            }
+            start = end;
+        }
+        if block == 0 {
+            self.head = Head::default();
+            return Ok(());
+        }
+        self.head = Self::eod_head(image);
+        Err(eio("seek: beyond the end of data"))
+    }
+
+    fn write_filemarks(&mut self, n: u32) -> Result<Written, TapeError> {
+        self.prepare_write()?;
+        let image = self.image.as_mut().expect("ready checked");
+        for _ in 0..n {
+            image.close_file(self.head.file)?;
+            self.head = Head {
+                file: self.head.file + 1,
+                block: 0,
+            };
+        }
+        self.after_filemark = false;
+        Ok(if Self::past_early_warning(image) {
+            Written::EarlyWarning
+        } else {
+            Written::Ok
+        })
+    }
+
+    fn read_block(&mut self, buf: &mut [u8]) -> Result<Read, TapeError> {
+        let head = self.head;
+        let image = self.ready()?;
+        let Some(layout) = image.meta.files.get(head.file) else {
+            return Ok(Read::EndOfData);
+        };
+        if head.block == layout.blocks() {
+            if layout.filemark {
+                self.head = Head {
+                    file: head.file + 1,
+                    block: 0,
+                };
+                self.after_filemark = true;
+                return Ok(Read::Filemark);
+            }
+            return Ok(Read::EndOfData);
+        }
+        let (_, size) = layout.block(head.block).expect("block within file");
+        let address = Self::address(image, head);
+        let faulty = image.meta.faults.read_errors.contains(&address);
+        let flips: Vec<usize> = image
+            .meta
+            .faults
+            .flip
+            .iter()
+            .filter(|f| f.block == address)
+            .map(|f| f.offset)
+            .collect();
+        let fits = size as usize <= buf.len();
+        let result = match (faulty, fits) {
+            (true, _) => Err(eio("reading a block (injected read error)")),
+            (false, false) => Err(TapeError::BlockTooLarge { buffer: buf.len() }),
+            (false, true) => {
+                let n = image.read_block(head.file, head.block, buf)?;
+                for offset in flips.into_iter().filter(|&o| o < n) {
+                    buf[offset] ^= 0xff;
+                }
+                Ok(Read::Data(n))
+            }
+        };
+        // Like st, the head moves past the block whatever happened.
+        self.head.block += 1;
+        self.after_filemark = false;
+        result
+    }
+
+    fn write_block(&mut self, data: &[u8]) -> Result<Written, TapeError> {
+        if self.block_size != 0 && data.len() != self.block_size as usize {
+            return Err(TapeError::Invalid(format!(
+                "fixed-block mode: a write of {} bytes, not {}",
+                data.len(),
+                self.block_size
+            )));
+        }
+        if data.is_empty() {
+            return Err(TapeError::Invalid("a tape block cannot be empty".into()));
+        }
+        self.prepare_write()?;
+        let head = self.head;
+        let image = self.image.as_mut().expect("ready checked");
+        if image.meta.faults.write_error_at == Some(Self::address(image, head)) {
+            return Err(eio("writing a block (injected write error)"));
+        }
+        if image.used() + data.len() as u64 > image.meta.capacity.0 {
+            return Err(TapeError::EndOfMedium);
+        }
+        image.append_block(head.file, data)?;
+        self.head.block += 1;
+        self.after_filemark = false;
+        Ok(if Self::past_early_warning(image) {
+            Written::EarlyWarning
+        } else {
+            Written::Ok
+        })
+    }
+
+    fn set_block_size(&mut self, size: u32) -> Result<(), TapeError> {
+        if size != 0 && size % 4 != 0 {
+            return Err(TapeError::Invalid(format!(
+                "block size {size} is not a multiple of 4"
+            )));
+        }
+        self.block_size = size;
+        Ok(())
+    }
+
+    fn load(&mut self) -> Result<(), TapeError> {
+        if self.image.is_none() {
+            let inv = self.library.read()?;
+            let Some(barcode) = inv.drives[self.index as usize].tape.clone() else {
+                return Err(TapeError::NoTape);
+            };
+            self.set_ejected(false)?;
+            self.image = Some(Image::open(&self.library.tape_dir(&barcode))?);
+        }
+        let image = self.image.as_mut().expect("just loaded");
+        if let Some(calibrate) = image.meta.faults.calibrate.take() {
+            image.meta.not_ready_until = Some(now() + calibrate.0.as_secs_f64());
+            image.save()?;
+        }
+        self.head = Head::default();
+        self.after_filemark = false;
+        Ok(())
+    }
+
+    fn unload(&mut self) -> Result<(), TapeError> {
+        let Some(mut image) = self.image.take() else {
+            return Err(TapeError::NoTape);
+        };
+        image.flush()?;
+        drop(image);
+        self.head = Head::default();
+        self.set_ejected(true)
+    }
+
+    fn erase(&mut self, _long: bool) -> Result<(), TapeError> {
+        // Both write the end of data at the head; a long erase also
+        // overwrites the rest of the medium, which on a file is the same.
+        self.prepare_write()?;
+        let head = self.head;
+        let image = self.image.as_mut().expect("ready checked");
+        image.truncate_at(head.file, head.block)?;
+        image.save()
+    }
+
+    fn max_block_size(&mut self) -> Result<Option<u32>, TapeError> {
+        Ok(Some(16 << 20))
+    }
+}

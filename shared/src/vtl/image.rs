@@ -1,0 +1,408 @@
+//! One virtual tape on disk: a directory holding `meta.json` and one plain
+//! file per tape file (`000000`, `000001`, …), so `tar -tvf` works on any
+//! tape file directly.
+//!
+//! `meta.json` (format `reel-virtual-tape/1`) records what a plain file
+//! cannot: where the block boundaries are (runs of equal-sized blocks), which
+//! files are closed by a filemark, the capacity and early-warning margin,
+//! write protection, injected faults and an optional speed model.
+//!
+//! The block layout is kept in memory and written to `meta.json` when a
+//! filemark is written, when the drive repositions, every 64 MiB of writing
+//! and when the drive is closed. After a crash the data files may hold more
+//! than `meta.json` says; [`Image::open`] then counts the extra bytes as
+//! blocks of the last known size, as a real tape would still hold them.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{Read as _, Seek, SeekFrom, Write as _};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::fsutil::write_atomic;
+use crate::tape::TapeError;
+use crate::units::{Interval, Size};
+
+pub const TAPE_FORMAT: &str = "reel-virtual-tape/1";
+
+/// Faults to inject, for tests of what reel does when tapes go bad.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Faults {
+    /// Reading the block at any of these logical addresses fails with EIO
+    /// (the position moves past it).
+    pub read_errors: Vec<u64>,
+    /// Writing a block at this logical address fails with EIO (nothing is
+    /// written).
+    pub write_error_at: Option<u64>,
+    /// Silent corruption: the byte at `offset` of the block at `block` reads
+    /// back inverted.
+    pub flip: Vec<Flip>,
+    /// On its next load the tape reports "not ready" for this long, as a new
+    /// LTO-9 cartridge does while it is calibrated.
+    pub calibrate: Option<Interval>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Flip {
+    pub block: u64,
+    pub offset: usize,
+}
+
+/// The block layout of one tape file: runs of `(block size, count)`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileLayout {
+    pub runs: Vec<(u32, u64)>,
+    /// Closed by a filemark.
+    pub filemark: bool,
+}
+
+impl FileLayout {
+    pub fn blocks(&self) -> u64 {
+        self.runs.iter().map(|r| r.1).sum()
+    }
+
+    pub fn bytes(&self) -> u64 {
+        self.runs.iter().map(|&(s, n)| u64::from(s) * n).sum()
+    }
+
+    /// Byte offset and size of block `b`.
+    pub fn block(&self, b: u64) -> Option<(u64, u32)> {
+        let mut offset = 0;
+        let mut first = 0;
+        for &(size, count) in &self.runs {
+            if b < first + count {
+                return Some((offset + (b - first) * u64::from(size), size));
+            }
+            first += count;
+            offset += u64::from(size) * count;
+        }
+        None
+    }
+
+    fn push(&mut self, size: u32) {
+        match self.runs.last_mut() {
+            Some((s, n)) if *s == size => *n += 1,
+            _ => self.runs.push((size, 1)),
+        }
+    }
+
+    /// Keep only the first `b` blocks.
+    fn truncate(&mut self, b: u64) {
+        let mut left = b;
+        let mut keep = Vec::new();
+        for &(size, count) in &self.runs {
+            if left == 0 {
+                break;
+            }
+            let n = count.min(left);
+            keep.push((size, n));
+            left -= n;
+        }
+        self.runs = keep;
+    }
+}
+
+/// `meta.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Meta {
+    pub format: String,
+    pub barcode: String,
+    pub capacity: Size,
+    /// The early-warning point is this far before the end.
+    pub early_warning: Size,
+    #[serde(default)]
+    pub write_protected: bool,
+    #[serde(default)]
+    pub files: Vec<FileLayout>,
+    #[serde(default)]
+    pub faults: Faults,
+    /// Pace writes like a real drive (see `tape::speed`).
+    #[serde(default)]
+    pub speed: Option<serde_json::Value>,
+    /// Unix time (seconds) until which the tape is still calibrating.
+    #[serde(default)]
+    pub not_ready_until: Option<f64>,
+}
+
+/// An open virtual tape: its layout, and the file being written.
+pub struct Image {
+    dir: PathBuf,
+    pub meta: Meta,
+    dirty_bytes: u64,
+    writer: Option<(usize, File)>,
+}
+
+fn io(op: &'static str) -> impl FnOnce(std::io::Error) -> TapeError {
+    move |e| TapeError::io(op, e)
+}
+
+impl Image {
+    /// Create a blank tape.
+    pub fn create(
+        dir: &Path,
+        barcode: &str,
+        capacity: Size,
+        early_warning: Size,
+    ) -> Result<Image, TapeError> {
+        fs::create_dir_all(dir).map_err(io("creating a virtual tape"))?;
+        let meta = Meta {
+            format: TAPE_FORMAT.into(),
+            barcode: barcode.into(),
+            capacity,
+            early_warning,
+            write_protected: false,
+            files: Vec::new(),
+            faults: Faults::default(),
+            speed: None,
+            not_ready_until: None,
+        };
+        let mut image = Image {
+            dir: dir.to_path_buf(),
+            meta,
+            dirty_bytes: 0,
+            writer: None,
+        };
+        image.save()?;
+        Ok(image)
+    }
+
+    /// Open a tape, reconciling `meta.json` with the data files.
+    pub fn open(dir: &Path) -> Result<Image, TapeError> {
+        let path = dir.join("meta.json");
+        let text = fs::read_to_string(&path).map_err(io("reading virtual tape meta.json"))?;
+        let meta: Meta = serde_json::from_str(&text)
+            .map_err(|e| TapeError::Invalid(format!("{}: {e}", path.display())))?;
+        if meta.format != TAPE_FORMAT {
+            return Err(TapeError::Invalid(format!(
+                "{}: format {:?}, expected {TAPE_FORMAT:?}",
+                path.display(),
+                meta.format
+            )));
+        }
+        let mut image = Image {
+            dir: dir.to_path_buf(),
+            meta,
+            dirty_bytes: 0,
+            writer: None,
+        };
+        image.reconcile()?;
+        Ok(image)
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn file_path(&self, f: usize) -> PathBuf {
+        self.dir.join(format!("{f:06}"))
+    }
+
+    /// Data files longer than the layout (a crash before `meta.json` was
+    /// saved) gain blocks; extra files after the last known one are added.
+    fn reconcile(&mut self) -> Result<(), TapeError> {
+        let mut changed = false;
+        let mut f = 0;
+        while let Ok(m) = fs::metadata(self.file_path(f)) {
+            let len = m.len();
+            if f >= self.meta.files.len() {
+                // A file started after the last save: it follows a filemark.
+                if let Some(last) = self.meta.files.last_mut() {
+                    last.filemark = true;
+                }
+                self.meta.files.push(FileLayout::default());
+                changed = true;
+            }
+            let layout = &mut self.meta.files[f];
+            let known = layout.bytes();
+            if len > known {
+                let size = layout.runs.last().map_or(256 * 1024, |r| r.0).max(1);
+                let extra = len - known;
+                for _ in 0..extra / u64::from(size) {
+                    layout.push(size);
+                }
+                if extra % u64::from(size) != 0 {
+                    layout.push((extra % u64::from(size)) as u32);
+                }
+                changed = true;
+            } else if len < known {
+                // The layout claims more than the file holds: trust the file.
+                let mut blocks = 0;
+                let mut bytes = 0;
+                for &(s, n) in &layout.runs {
+                    for _ in 0..n {
+                        if bytes + u64::from(s) > len {
+                            break;
+                        }
+                        bytes += u64::from(s);
+                        blocks += 1;
+                    }
+                }
+                layout.truncate(blocks);
+                changed = true;
+            }
+            f += 1;
+        }
+        if self.meta.files.len() > f {
+            self.meta.files.truncate(f);
+            changed = true;
+        }
+        if changed {
+            self.save()?;
+        }
+        Ok(())
+    }
+
+    /// Write `meta.json` (atomically) and sync the file being written.
+    pub fn save(&mut self) -> Result<(), TapeError> {
+        if let Some((_, file)) = &self.writer {
+            file.sync_data()
+                .map_err(io("syncing a virtual tape file"))?;
+        }
+        let text = serde_json::to_vec_pretty(&self.meta).expect("meta serializes");
+        write_atomic(&self.dir.join("meta.json"), &text)
+            .map_err(io("writing virtual tape meta.json"))?;
+        self.dirty_bytes = 0;
+        Ok(())
+    }
+
+    /// Save only when something was written since the last save.
+    pub fn flush(&mut self) -> Result<(), TapeError> {
+        if self.dirty_bytes > 0 || self.writer.is_some() {
+            self.save()?;
+        }
+        self.writer = None;
+        Ok(())
+    }
+
+    /// Bytes recorded on the tape.
+    pub fn used(&self) -> u64 {
+        self.meta.files.iter().map(FileLayout::bytes).sum()
+    }
+
+    /// Discard everything from block `b` of file `f` on: what writing there
+    /// does to a real tape.
+    pub fn truncate_at(&mut self, f: usize, b: u64) -> Result<(), TapeError> {
+        let keep_bytes = match self.meta.files.get(f) {
+            Some(layout) => layout.block(b).map_or(layout.bytes(), |(o, _)| o),
+            None => 0,
+        };
+        for extra in f + 1..self.meta.files.len().max(f + 1) {
+            let _ = fs::remove_file(self.file_path(extra));
+        }
+        self.meta.files.truncate(f + 1);
+        while self.meta.files.len() <= f {
+            self.meta.files.push(FileLayout::default());
+        }
+        let layout = &mut self.meta.files[f];
+        layout.truncate(b);
+        layout.filemark = false;
+        let file = OpenOptions::new()
+            .create(true)
+            .write(true)
+            .truncate(false)
+            .open(self.file_path(f))
+            .map_err(io("opening a virtual tape file"))?;
+        file.set_len(keep_bytes)
+            .map_err(io("truncating a virtual tape file"))?;
+        self.writer = None;
+        self.dirty_bytes += 1;
+        Ok(())
+    }
+
+    /// Append a block to file `f`, which must be the last, open file.
+    pub fn append_block(&mut self, f: usize, data: &[u8]) -> Result<(), TapeError> {
+        if !matches!(&self.writer, Some((wf, _)) if *wf == f) {
+            let mut file = OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(self.file_path(f))
+                .map_err(io("opening a virtual tape file"))?;
+            file.seek(SeekFrom::End(0))
+                .map_err(io("seeking a virtual tape file"))?;
+            self.writer = Some((f, file));
+        }
+        let (_, file) = self.writer.as_mut().expect("writer just set");
+        file.write_all(data)
+            .map_err(io("writing a virtual tape file"))?;
+        self.meta.files[f].push(data.len() as u32);
+        self.dirty_bytes += data.len() as u64;
+        if self.dirty_bytes >= 64 << 20 {
+            self.save()?;
+        }
+        Ok(())
+    }
+
+    /// Close file `f` with a filemark.
+    pub fn close_file(&mut self, f: usize) -> Result<(), TapeError> {
+        self.meta.files[f].filemark = true;
+        // The next file exists from the filemark on, if only empty.
+        File::create(self.file_path(f + 1)).map_err(io("creating a virtual tape file"))?;
+        self.meta.files.push(FileLayout::default());
+        self.writer = None;
+        self.save()
+    }
+
+    /// Read block `b` of file `f` into `buf` (which is large enough).
+    pub fn read_block(&mut self, f: usize, b: u64, buf: &mut [u8]) -> Result<usize, TapeError> {
+        let (offset, size) = self.meta.files[f]
+            .block(b)
+            .ok_or_else(|| TapeError::Invalid(format!("no block {b} in tape file {f}")))?;
+        if let Some((wf, file)) = &mut self.writer
+            && *wf == f
+        {
+            file.flush().map_err(io("flushing a virtual tape file"))?;
+        }
+        let mut file = File::open(self.file_path(f)).map_err(io("opening a virtual tape file"))?;
+        file.seek(SeekFrom::Start(offset))
+            .map_err(io("seeking a virtual tape file"))?;
+        file.read_exact(&mut buf[..size as usize])
+            .map_err(io("reading a virtual tape file"))?;
+        Ok(size as usize)
+    }
+}
+
+impl Drop for Image {
+    fn drop(&mut self) {
+        let _ = self.flush();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layout_runs() {
+        let mut l = FileLayout::default();
+        for s in [512, 512, 512, 100, 512] {
+            l.push(s);
+        }
+        assert_eq!(l.runs, [(512, 3), (100, 1), (512, 1)]);
+        assert_eq!(l.blocks(), 5);
+        assert_eq!(l.bytes(), 2148);
+        assert_eq!(l.block(3), Some((1536, 100)));
+        assert_eq!(l.block(4), Some((1636, 512)));
+        assert_eq!(l.block(5), None);
+        l.truncate(2);
+        assert_eq!(l.runs, [(512, 2)]);
+    }
+
+    #[test]
+    fn a_crash_before_saving_loses_no_block() {
+        let dir = tempfile::tempdir().unwrap();
+        let t = dir.path().join("T1");
+        let mut img = Image::create(&t, "T1", Size(1 << 30), Size(1 << 20)).unwrap();
+        img.truncate_at(0, 0).unwrap();
+        img.append_block(0, &[1; 1000]).unwrap();
+        img.save().unwrap();
+        img.append_block(0, &[2; 1000]).unwrap();
+        img.append_block(0, &[3; 1000]).unwrap();
+        std::mem::forget(img); // as if killed: no save on drop
+        let img = Image::open(&t).unwrap();
+        assert_eq!(img.meta.files[0].runs, [(1000, 3)]);
+    }
+}

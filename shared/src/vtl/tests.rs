@@ -1,0 +1,319 @@
+//! Every drive and changer operation against the virtual library.
+
+use super::*;
+use crate::changer::Changer;
+use crate::tape::{Drive, Read, TapeError, Written};
+use crate::units::{Interval, Size};
+
+fn library(
+    capacity: u64,
+    early_warning: u64,
+) -> (tempfile::TempDir, std::path::PathBuf, LibrarySpec) {
+    let dir = tempfile::tempdir().unwrap();
+    let lib = dir.path().join("lib");
+    let spec = LibrarySpec {
+        drives: 2,
+        slots: 4,
+        mail_slots: 1,
+        capacity: Size(capacity),
+        early_warning: Size(early_warning),
+    };
+    (dir, lib, spec)
+}
+
+fn block(tag: u32, size: usize) -> Vec<u8> {
+    let mut b = vec![(tag % 251) as u8; size];
+    b[..4].copy_from_slice(&tag.to_be_bytes());
+    b
+}
+
+/// Read the next block, expecting data; returns its tag.
+fn read_tag(d: &mut dyn Drive) -> u32 {
+    let mut buf = vec![0; 1 << 20];
+    match d.read_block(&mut buf).unwrap() {
+        Read::Data(n) => {
+            assert!(n >= 4);
+            u32::from_be_bytes(buf[..4].try_into().unwrap())
+        }
+        other => panic!("expected data, got {other:?}"),
+    }
+}
+
+fn read(d: &mut dyn Drive) -> Read {
+    let mut buf = vec![0; 1 << 20];
+    d.read_block(&mut buf).unwrap()
+}
+
+/// Three files of five blocks, each closed by a filemark.
+fn three_files(d: &mut dyn Drive) {
+    for f in 0..3 {
+        for b in 0..5 {
+            assert_eq!(
+                d.write_block(&block(f * 10 + b, 1000)).unwrap(),
+                Written::Ok
+            );
+        }
+        d.write_filemarks(1).unwrap();
+    }
+}
+
+#[test]
+fn a_new_library_has_a_blank_tape_loaded() {
+    let (_t, lib, spec) = library(1 << 30, 1 << 20);
+    let mut d = open_drive(&lib, 0, &spec).unwrap();
+    let s = d.status().unwrap();
+    assert!(s.online && s.bot && s.eod && !s.door_open, "{s:?}");
+    assert_eq!(s.volume.as_deref(), Some("V00001L9"));
+    assert_eq!(read(&mut d), Read::EndOfData);
+    assert_eq!(d.position().unwrap(), 0);
+    let mut c = open_changer(&lib, &spec).unwrap();
+    let st = c.status().unwrap();
+    assert_eq!(st.drives.len(), 2);
+    assert_eq!(st.drives[0].barcode.as_deref(), Some("V00001L9"));
+    assert_eq!(st.drives[0].source_slot, Some(1));
+    assert!(!st.drives[1].full);
+    assert_eq!(st.slots.len(), 5);
+    assert!(
+        !st.slots[0].full && st.slots[1].full && st.slots[4].import_export && !st.slots[4].full
+    );
+}
+
+#[test]
+fn positions_count_filemarks() {
+    let (_t, lib, spec) = library(1 << 30, 1 << 20);
+    let mut d = open_drive(&lib, 0, &spec).unwrap();
+    three_files(&mut d);
+    assert_eq!(d.position().unwrap(), 18);
+    assert!(d.status().unwrap().eod);
+    d.rewind().unwrap();
+    d.forward_filemarks(1).unwrap();
+    assert_eq!(d.position().unwrap(), 6);
+    let s = d.status().unwrap();
+    assert_eq!((s.file, s.block, s.filemark), (Some(1), Some(0), true));
+    assert_eq!(read_tag(&mut d), 10);
+    d.end_of_data().unwrap();
+    assert_eq!(d.position().unwrap(), 18);
+    d.back_filemarks(1).unwrap();
+    assert_eq!(d.position().unwrap(), 17, "before the last filemark");
+    assert_eq!(read(&mut d), Read::Filemark);
+    assert_eq!(read(&mut d), Read::EndOfData);
+    d.seek(13).unwrap();
+    assert_eq!(read_tag(&mut d), 21);
+    assert_eq!(d.position().unwrap(), 14);
+    assert!(d.seek(19).is_err(), "beyond the end of data");
+    assert!(
+        d.forward_filemarks(1).is_err(),
+        "no filemark after end of data"
+    );
+    d.rewind().unwrap();
+    assert!(d.back_filemarks(1).is_err(), "nothing before BOT");
+}
+
+#[test]
+fn reading_sees_data_filemarks_and_end_of_data() {
+    let (_t, lib, spec) = library(1 << 30, 1 << 20);
+    let mut d = open_drive(&lib, 0, &spec).unwrap();
+    three_files(&mut d);
+    d.rewind().unwrap();
+    let mut seen = Vec::new();
+    loop {
+        match read(&mut d) {
+            Read::Data(_) => {
+                let here = d.position().unwrap();
+                d.seek(here - 1).unwrap();
+                seen.push(format!("{}", read_tag(&mut d)));
+            }
+            Read::Filemark => seen.push("FM".into()),
+            Read::EndOfData => break,
+        }
+    }
+    assert_eq!(
+        seen.join(" "),
+        "0 1 2 3 4 FM 10 11 12 13 14 FM 20 21 22 23 24 FM"
+    );
+    assert_eq!(read(&mut d), Read::EndOfData, "and stays there");
+}
+
+#[test]
+fn writing_in_the_middle_discards_what_follows() {
+    let (_t, lib, spec) = library(1 << 30, 1 << 20);
+    let mut d = open_drive(&lib, 0, &spec).unwrap();
+    three_files(&mut d);
+    d.rewind().unwrap();
+    d.forward_filemarks(1).unwrap();
+    d.write_block(&block(99, 500)).unwrap();
+    assert!(d.status().unwrap().eod);
+    d.rewind().unwrap();
+    d.forward_filemarks(1).unwrap();
+    assert_eq!(read_tag(&mut d), 99);
+    assert_eq!(read(&mut d), Read::EndOfData);
+    assert!(
+        !lib.join("tapes/V00001L9/000002").exists(),
+        "later tape files are gone"
+    );
+}
+
+#[test]
+fn early_warning_then_trailer_then_no_room() {
+    // 100 blocks of 1000 bytes fit; the warning comes 10 blocks before.
+    let (_t, lib, spec) = library(100_000, 10_000);
+    let mut d = open_drive(&lib, 0, &spec).unwrap();
+    let mut ok = 0;
+    let mut warned = 0;
+    let mut tag = 0;
+    loop {
+        match d.write_block(&block(tag, 1000)) {
+            Ok(Written::Ok) => ok += 1,
+            Ok(Written::EarlyWarning) => warned += 1,
+            Err(TapeError::EndOfMedium) => break,
+            Err(e) => panic!("{e}"),
+        }
+        tag += 1;
+    }
+    assert_eq!((ok, warned), (90, 10));
+    assert!(d.status().unwrap().eot);
+    // Nothing of the refused write is on tape: reading back gives 100 blocks.
+    d.rewind().unwrap();
+    for t in 0..100 {
+        assert_eq!(read_tag(&mut d), t);
+    }
+    assert_eq!(read(&mut d), Read::EndOfData);
+}
+
+#[test]
+fn a_block_larger_than_the_buffer_is_an_error_and_skipped() {
+    let (_t, lib, spec) = library(1 << 30, 1 << 20);
+    let mut d = open_drive(&lib, 0, &spec).unwrap();
+    d.write_block(&block(1, 8192)).unwrap();
+    d.write_block(&block(2, 100)).unwrap();
+    d.rewind().unwrap();
+    let mut small = vec![0; 4096];
+    assert!(matches!(
+        d.read_block(&mut small),
+        Err(TapeError::BlockTooLarge { buffer: 4096 })
+    ));
+    assert_eq!(d.position().unwrap(), 1, "the big block was skipped");
+    assert_eq!(read_tag(&mut d), 2);
+}
+
+#[test]
+fn injected_faults() {
+    let (_t, lib, spec) = library(1 << 30, 1 << 20);
+    let mut d = open_drive(&lib, 0, &spec).unwrap();
+    for t in 0..4 {
+        d.write_block(&block(t, 1000)).unwrap();
+    }
+    let image = d.image_mut().unwrap();
+    image.meta.faults.read_errors = vec![1];
+    image.meta.faults.flip = vec![Flip {
+        block: 2,
+        offset: 0,
+    }];
+    image.meta.faults.write_error_at = Some(4);
+    assert!(matches!(
+        d.write_block(&block(4, 1000)),
+        Err(TapeError::Io { .. })
+    ));
+    d.rewind().unwrap();
+    assert_eq!(read_tag(&mut d), 0);
+    assert!(matches!(
+        d.read_block(&mut [0; 2000]),
+        Err(TapeError::Io { .. })
+    ));
+    assert_eq!(read_tag(&mut d), 2 ^ 0xff00_0000, "first byte flipped");
+    assert_eq!(read_tag(&mut d), 3);
+}
+
+#[test]
+fn write_protected_tapes_refuse_writes() {
+    let (_t, lib, spec) = library(1 << 30, 1 << 20);
+    let mut d = open_drive(&lib, 0, &spec).unwrap();
+    d.image_mut().unwrap().meta.write_protected = true;
+    assert!(d.status().unwrap().write_protected);
+    assert!(matches!(
+        d.write_block(&[1; 10]),
+        Err(TapeError::WriteProtected)
+    ));
+    assert!(matches!(
+        d.write_filemarks(1),
+        Err(TapeError::WriteProtected)
+    ));
+    assert!(matches!(d.erase(false), Err(TapeError::WriteProtected)));
+}
+
+#[test]
+fn a_calibrating_tape_is_not_ready() {
+    let (_t, lib, spec) = library(1 << 30, 1 << 20);
+    let mut d = open_drive(&lib, 0, &spec).unwrap();
+    d.image_mut().unwrap().meta.faults.calibrate = Some(Interval::from_secs(3600));
+    d.load().unwrap();
+    assert!(!d.status().unwrap().online);
+    assert!(matches!(d.write_block(&[1; 10]), Err(TapeError::NotReady)));
+    assert!(matches!(d.rewind(), Err(TapeError::NotReady)));
+}
+
+#[test]
+fn one_user_per_drive() {
+    let (_t, lib, spec) = library(1 << 30, 1 << 20);
+    let d = open_drive(&lib, 0, &spec).unwrap();
+    assert!(matches!(
+        open_drive(&lib, 0, &spec),
+        Err(TapeError::Busy(_))
+    ));
+    let mut c = open_changer(&lib, &spec).unwrap();
+    assert!(
+        c.unload(0, 1).is_err(),
+        "the changer does not take a tape from a drive in use"
+    );
+    drop(d);
+    assert!(open_drive(&lib, 0, &spec).is_ok());
+}
+
+#[test]
+fn unload_and_load_through_the_drive() {
+    let (_t, lib, spec) = library(1 << 30, 1 << 20);
+    let mut d = open_drive(&lib, 0, &spec).unwrap();
+    d.write_block(&block(7, 100)).unwrap();
+    d.unload().unwrap();
+    assert!(d.status().unwrap().door_open);
+    assert!(matches!(
+        d.read_block(&mut [0; 100]),
+        Err(TapeError::NoTape)
+    ));
+    drop(d);
+    let mut d = open_drive(&lib, 0, &spec).unwrap();
+    assert!(d.status().unwrap().door_open, "the ejected state is kept");
+    d.load().unwrap();
+    assert_eq!(read_tag(&mut d), 7);
+}
+
+#[test]
+fn changer_moves_tapes_and_refuses_impossible_moves() {
+    let (_t, lib, spec) = library(1 << 30, 1 << 20);
+    let mut c = open_changer(&lib, &spec).unwrap();
+    c.unload(0, 1).unwrap();
+    assert!(c.unload(0, 1).is_err(), "drive 0 is empty now");
+    c.load(3, 1).unwrap();
+    assert!(c.load(2, 1).is_err(), "drive 1 is full");
+    assert!(c.load(1, 0).is_ok());
+    assert!(c.transfer(2, 5).is_ok(), "to the mail slot");
+    assert!(c.transfer(2, 4).is_err(), "slot 2 is empty now");
+    assert!(c.load(9, 0).is_err(), "no slot 9");
+    let st = c.status().unwrap();
+    assert_eq!(st.drives[1].barcode.as_deref(), Some("V00003L9"));
+    assert_eq!(st.drives[1].source_slot, Some(3));
+    assert_eq!(st.slots[4].barcode.as_deref(), Some("V00002L9"));
+    let mut d1 = open_drive(&lib, 1, &spec).unwrap();
+    assert_eq!(d1.status().unwrap().volume.as_deref(), Some("V00003L9"));
+}
+
+#[test]
+fn tape_files_are_plain_files() {
+    let (_t, lib, spec) = library(1 << 30, 1 << 20);
+    let mut d = open_drive(&lib, 0, &spec).unwrap();
+    three_files(&mut d);
+    drop(d);
+    let f1 = std::fs::read(lib.join("tapes/V00001L9/000001")).unwrap();
+    assert_eq!(f1.len(), 5000);
+    assert_eq!(&f1[..4], &10u32.to_be_bytes());
+}
