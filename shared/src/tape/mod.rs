@@ -13,8 +13,10 @@
 //! close the tape), and on reading, a filemark or the end of data
 //! ([`Read::Filemark`], [`Read::EndOfData`]).
 
+pub mod label;
 pub mod linux_st;
 pub mod speed;
+pub mod stream;
 
 use std::io;
 
