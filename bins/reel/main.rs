@@ -5,7 +5,9 @@
 //! `reel-<stage> …` (found next to this executable, else on PATH), with the
 //! long stage names of DESIGN.md §2 as aliases.
 
+mod changer;
 mod dispatch;
+mod mt;
 mod status;
 
 use std::ffi::OsString;
@@ -46,6 +48,10 @@ enum Command {
     /// Check or print the configuration
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Tape drive control: status, rewind, fsf, bsf, eod, tell, seek, weof, label, identify, ls, selftest…
+    Mt(mt::MtArgs),
+    /// Tape library control: list, load, unload, transfer
+    Changer(changer::ChangerArgs),
     /// Run reel-scan
     Scan(Passthrough),
     /// Run reel-stage
@@ -121,6 +127,8 @@ fn run(args: Args) -> anyhow::Result<Exit> {
             print!("{DEFAULT_CONFIG}");
             Ok(Exit::Ok)
         }
+        Command::Mt(a) => mt::run(a, common),
+        Command::Changer(a) => changer::run(a, common),
         Command::Scan(p) => dispatch::exec("scan", common, p.args),
         Command::Stage(p) => dispatch::exec("stage", common, p.args),
         Command::Pack(p) => dispatch::exec("pack", common, p.args),

@@ -47,6 +47,25 @@ impl CommonArgs {
     }
 }
 
+impl CommonArgs {
+    /// The config if there is one: a file named by `--config` or
+    /// `$REEL_CONFIG` must load; without either, a missing `./pipeline.toml`
+    /// and `/etc/reel/pipeline.toml` give `None` (for tools like `reel mt -f`
+    /// that work without a config).
+    pub fn load_config_if_any(&self) -> anyhow::Result<Option<Config>> {
+        let named =
+            self.config.is_some() || std::env::var_os("REEL_CONFIG").is_some_and(|v| !v.is_empty());
+        let found = ["./pipeline.toml", "/etc/reel/pipeline.toml"]
+            .iter()
+            .any(|p| Path::new(p).exists());
+        if named || found {
+            self.load_config().map(Some)
+        } else {
+            Ok(None)
+        }
+    }
+}
+
 /// A program's parsed command line.
 pub trait Program: Parser {
     /// The program's name, for log lines and error messages.

@@ -13,6 +13,7 @@
 pub mod changer;
 pub mod cli;
 pub mod config;
+pub mod device;
 pub mod exit;
 pub mod fsutil;
 pub mod logging;

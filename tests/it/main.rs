@@ -7,3 +7,4 @@ mod config;
 mod spool;
 mod spool_crash;
 mod support;
+mod tape;

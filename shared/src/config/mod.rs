@@ -331,9 +331,7 @@ impl Config {
         }
         let devices = self.drives.iter_mut().map(|d| &mut d.device);
         for device in devices.chain(self.changers.iter_mut().map(|c| &mut c.device)) {
-            if let Device::Virtual { dir, .. } = device {
-                *dir = normalize(base, dir);
-            }
+            *device = device.clone().resolve(base);
         }
     }
 

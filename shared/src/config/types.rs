@@ -88,6 +88,26 @@ impl Device {
     }
 }
 
+impl Device {
+    /// Make a relative `virtual:` directory absolute against `base`.
+    pub fn resolve(self, base: &std::path::Path) -> Device {
+        match self {
+            Device::Virtual { dir, drive } => Device::Virtual {
+                dir: crate::fsutil::normalize(base, &dir),
+                drive,
+            },
+            other => other,
+        }
+    }
+
+    /// Parse a device given on the command line: relative `virtual:`
+    /// directories are taken from the current directory.
+    pub fn from_arg(text: &str) -> Result<Device, String> {
+        let cwd = std::env::current_dir().map_err(|e| format!("current directory: {e}"))?;
+        Ok(Device::parse(text)?.resolve(&cwd))
+    }
+}
+
 impl fmt::Display for Device {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

@@ -15,6 +15,7 @@
 
 pub mod label;
 pub mod linux_st;
+pub mod selftest;
 pub mod speed;
 pub mod stream;
 

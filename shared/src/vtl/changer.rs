@@ -120,7 +120,7 @@ impl Changer for VirtualChanger {
             inv.drives[d] = super::library::DriveState {
                 tape: Some(tape),
                 source_slot: Some(slot),
-                ejected: false,
+                ..Default::default()
             };
             Ok(())
         })

@@ -64,7 +64,7 @@ impl VirtualDrive {
             (Some(barcode), false) => Some(Image::open(&library.tape_dir(barcode))?),
             _ => None,
         };
-        Ok(VirtualDrive {
+        let mut drive = VirtualDrive {
             device,
             library,
             index,
@@ -73,7 +73,39 @@ impl VirtualDrive {
             after_filemark: false,
             block_size: 0,
             _lock: lock,
-        })
+        };
+        if let (Some(image), Some(position)) = (&drive.image, state.position) {
+            drive.head = Self::head_at(image, position).unwrap_or_else(|| Self::eod_head(image));
+        }
+        Ok(drive)
+    }
+
+    /// The head position for a logical address, if it is on the tape.
+    fn head_at(image: &Image, address: u64) -> Option<Head> {
+        let mut start = 0;
+        for (f, l) in image.meta.files.iter().enumerate() {
+            let end = start + l.blocks() + u64::from(l.filemark);
+            if address < end || (address == end && f + 1 == image.meta.files.len() && !l.filemark) {
+                return Some(Head {
+                    file: f,
+                    block: address - start,
+                });
+            }
+            start = end;
+        }
+        (address == 0).then_some(Head::default())
+    }
+
+    /// Remember the head position in library.json for the next user.
+    fn save_position(&mut self) -> Result<(), TapeError> {
+        let position = self
+            .image
+            .as_ref()
+            .map(|image| Self::address(image, self.head));
+        let _guard = self.library.lock()?;
+        let mut inv = self.library.read()?;
+        inv.drives[self.index as usize].position = position;
+        self.library.write(&inv)
     }
 
     /// The loaded tape, if ready.
@@ -253,25 +285,14 @@ impl Drive for VirtualDrive {
     fn seek(&mut self, block: u64) -> Result<(), TapeError> {
         let image = self.ready()?;
         image.flush()?;
-        let mut start = 0;
-        for (f, l) in image.meta.files.iter().enumerate() {
-            let end = start + l.blocks() + u64::from(l.filemark);
-            if block < end || (block == end && f + 1 == image.meta.files.len() && !l.filemark) {
-                self.head = Head {
-                    file: f,
-                    block: block - start,
-                };
-                self.after_filemark = false;
-                return Ok(());
-            }
-            start = end;
+        let found = Self::head_at(image, block);
+        let eod = Self::eod_head(image);
+        self.after_filemark = false;
+        self.head = found.unwrap_or(eod);
+        match found {
+            Some(_) => Ok(()),
+            None => Err(eio("seek: beyond the end of data")),
         }
-        if block == 0 {
-            self.head = Head::default();
-            return Ok(());
-        }
-        self.head = Self::eod_head(image);
-        Err(eio("seek: beyond the end of data"))
     }
 
     fn write_filemarks(&mut self, n: u32) -> Result<Written, TapeError> {
@@ -419,5 +440,14 @@ impl Drive for VirtualDrive {
 
     fn max_block_size(&mut self) -> Result<Option<u32>, TapeError> {
         Ok(Some(16 << 20))
+    }
+}
+
+impl Drop for VirtualDrive {
+    fn drop(&mut self) {
+        if let Some(image) = self.image.as_mut() {
+            let _ = image.flush();
+        }
+        let _ = self.save_position();
     }
 }

@@ -62,6 +62,10 @@ pub struct DriveState {
     /// Unloaded by the drive (mt offline) but not yet taken out.
     #[serde(default)]
     pub ejected: bool,
+    /// Where the head was left (logical block), so that, as with a real
+    /// non-rewinding device, the next program continues from there.
+    #[serde(default)]
+    pub position: Option<u64>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -317,3 +317,15 @@ fn tape_files_are_plain_files() {
     assert_eq!(f1.len(), 5000);
     assert_eq!(&f1[..4], &10u32.to_be_bytes());
 }
+
+#[test]
+fn the_position_survives_closing_the_drive_like_a_non_rewinding_device() {
+    let (_t, lib, spec) = library(1 << 30, 1 << 20);
+    let mut d = open_drive(&lib, 0, &spec).unwrap();
+    three_files(&mut d);
+    d.seek(7).unwrap();
+    drop(d);
+    let mut d = open_drive(&lib, 0, &spec).unwrap();
+    assert_eq!(d.position().unwrap(), 7);
+    assert_eq!(read_tag(&mut d), 11);
+}

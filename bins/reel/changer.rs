@@ -1,0 +1,168 @@
+//! `reel changer`: tape library control (list, load, unload, transfer) on
+//! real libraries through mtx and on the virtual library, numbered as mtx
+//! numbers: drives from 0, slots from 1.
+//!
+//! The library is `-f DEVICE`, else `--changer NAME` from pipeline.toml,
+//! else `$CHANGER`, else the first `[[changer]]` of pipeline.toml.
+
+use std::io::Write;
+
+use anyhow::Context;
+use clap::{Args, Subcommand};
+use reel_shared::changer::{ChangerStatus, is_cleaning};
+use reel_shared::cli::CommonArgs;
+use reel_shared::config::{Config, Device};
+use reel_shared::device::{library_spec, open_changer};
+use reel_shared::exit::{Exit, ExitError};
+
+#[derive(Args, Debug)]
+pub struct ChangerArgs {
+    /// Library device: /dev/sgN (through mtx) or virtual:<dir>
+    #[arg(short = 'f', long = "file", value_name = "DEVICE", global = true)]
+    device: Option<String>,
+
+    /// A [[changer]] of pipeline.toml
+    #[arg(long, value_name = "NAME", global = true, conflicts_with = "device")]
+    changer: Option<String>,
+
+    #[command(subcommand)]
+    op: ChangerOp,
+}
+
+#[derive(Subcommand, Debug)]
+enum ChangerOp {
+    /// Show drives and slots with their tapes
+    #[command(alias = "status")]
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Move the tape in SLOT into DRIVE
+    Load {
+        slot: u32,
+        #[arg(default_value_t = 0)]
+        drive: u32,
+    },
+    /// Move the tape in DRIVE back to SLOT [default: the slot it came from, else the first empty one]
+    Unload {
+        slot: Option<u32>,
+        #[arg(long, default_value_t = 0)]
+        drive: u32,
+    },
+    /// Move a tape from one slot to another
+    Transfer { from: u32, to: u32 },
+}
+
+fn resolve(args: &ChangerArgs, config: Option<&Config>) -> anyhow::Result<Device> {
+    let usage = |m: String| anyhow::Error::from(ExitError::new(Exit::Usage, m));
+    if let Some(dev) = &args.device {
+        return Device::from_arg(dev).map_err(usage);
+    }
+    if let Some(name) = &args.changer {
+        let c = config.context("--changer needs a pipeline.toml")?;
+        return c
+            .changers
+            .iter()
+            .find(|ch| &ch.name == name)
+            .map(|ch| ch.device.clone())
+            .ok_or_else(|| {
+                usage(format!(
+                    "no [[changer]] named {name:?} in {}",
+                    c.file.display()
+                ))
+            });
+    }
+    if let Ok(dev) = std::env::var("CHANGER")
+        && !dev.is_empty()
+    {
+        return Device::from_arg(&dev).map_err(|e| usage(format!("$CHANGER: {e}")));
+    }
+    config
+        .and_then(|c| c.changers.first())
+        .map(|ch| ch.device.clone())
+        .ok_or_else(|| usage("no changer given: use -f DEVICE, --changer NAME, $CHANGER, or a [[changer]] in pipeline.toml".into()))
+}
+
+pub fn run(args: ChangerArgs, common: &CommonArgs) -> anyhow::Result<Exit> {
+    let config = common.load_config_if_any()?;
+    let device = resolve(&args, config.as_ref())?;
+    let spec = library_spec(config.as_ref(), &device);
+    let mut changer = open_changer(&device, &spec).with_context(|| format!("opening {device}"))?;
+    match args.op {
+        ChangerOp::List { json } => {
+            let st = changer.status()?;
+            let mut out = std::io::stdout().lock();
+            if json {
+                writeln!(out, "{}", serde_json::to_string(&st)?)?;
+            } else {
+                print(&mut out, changer.device(), &st)?;
+            }
+        }
+        ChangerOp::Load { slot, drive } => {
+            changer.load(slot, drive)?;
+            log::info!("slot {slot} → drive {drive}");
+        }
+        ChangerOp::Unload { slot, drive } => {
+            let slot = match slot {
+                Some(s) => s,
+                None => {
+                    let st = changer.status()?;
+                    let d =
+                        st.drives.iter().find(|d| d.index == drive).ok_or_else(|| {
+                            ExitError::new(Exit::Usage, format!("no drive {drive}"))
+                        })?;
+                    d.source_slot
+                        .filter(|s| st.slots.iter().any(|x| x.number == *s && !x.full))
+                        .or_else(|| st.free_slot())
+                        .ok_or_else(|| {
+                            ExitError::new(Exit::Unavailable, "no empty slot to unload into")
+                        })?
+                }
+            };
+            changer.unload(drive, slot)?;
+            log::info!("drive {drive} → slot {slot}");
+        }
+        ChangerOp::Transfer { from, to } => {
+            changer.transfer(from, to)?;
+            log::info!("slot {from} → slot {to}");
+        }
+    }
+    Ok(Exit::Ok)
+}
+
+fn print(out: &mut impl Write, device: &str, st: &ChangerStatus) -> anyhow::Result<()> {
+    let mail = st.slots.iter().filter(|s| s.import_export).count();
+    writeln!(
+        out,
+        "changer {device}: {} drives, {} slots ({mail} import/export)",
+        st.drives.len(),
+        st.slots.len()
+    )?;
+    let tag = |b: &Option<String>| match b {
+        Some(b) if is_cleaning(b) => format!("{b} (cleaning)"),
+        Some(b) => b.clone(),
+        None => "(no barcode)".into(),
+    };
+    for d in &st.drives {
+        let what = if d.full {
+            let from = d
+                .source_slot
+                .map(|s| format!(" from slot {s}"))
+                .unwrap_or_default();
+            format!("{}{from}", tag(&d.barcode))
+        } else {
+            "empty".into()
+        };
+        writeln!(out, "drive {:>3}  {what}", d.index)?;
+    }
+    for s in &st.slots {
+        let kind = if s.import_export { "mail" } else { "slot" };
+        let what = if s.full {
+            tag(&s.barcode)
+        } else {
+            "empty".into()
+        };
+        writeln!(out, "{kind} {:>4}  {what}", s.number)?;
+    }
+    Ok(())
+}

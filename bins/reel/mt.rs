@@ -1,0 +1,417 @@
+//! `reel mt`: tape drive control, like mt-st, on real drives and on the
+//! virtual library, plus what mt cannot do: label, identify, ls, selftest.
+//!
+//! The drive is `-f DEVICE`, else `--drive NAME` from pipeline.toml, else
+//! `$TAPE`, else the first `[[drive]]` of pipeline.toml.
+
+use std::io::Write;
+
+use anyhow::{Context, bail};
+use clap::{Args, Subcommand};
+use reel_shared::cli::CommonArgs;
+use reel_shared::config::{Config, Device};
+use reel_shared::device::{library_spec, open_drive};
+use reel_shared::exit::{Exit, ExitError};
+use reel_shared::tape::label::{self, Identity, Label};
+use reel_shared::tape::stream::{FileEnd, TapeFileReader};
+use reel_shared::tape::{Drive, DriveStatus, selftest};
+use reel_shared::units::Size;
+
+#[derive(Args, Debug)]
+pub struct MtArgs {
+    /// Tape device: /dev/nstN or virtual:<dir>[#n] [default: --drive, $TAPE, first [[drive]]]
+    #[arg(short = 'f', long = "file", value_name = "DEVICE", global = true)]
+    device: Option<String>,
+
+    /// A [[drive]] of pipeline.toml
+    #[arg(long, value_name = "NAME", global = true, conflicts_with = "device")]
+    drive: Option<String>,
+
+    #[command(subcommand)]
+    op: MtOp,
+}
+
+#[derive(Subcommand, Debug)]
+enum MtOp {
+    /// Show the drive's state and position
+    Status {
+        /// One JSON object on stdout
+        #[arg(long)]
+        json: bool,
+    },
+    /// Rewind to the beginning of the tape
+    Rewind,
+    /// Space forward over N filemarks (to the start of the N-th next file)
+    Fsf {
+        #[arg(default_value_t = 1)]
+        count: u32,
+    },
+    /// Space backward over N filemarks (to just before the N-th one)
+    Bsf {
+        #[arg(default_value_t = 1)]
+        count: u32,
+    },
+    /// Go to the end of the recorded data
+    Eod,
+    /// Print the logical block position
+    Tell,
+    /// Go to a logical block position
+    Seek { block: u64 },
+    /// Write N filemarks at the current position
+    Weof {
+        #[arg(default_value_t = 1)]
+        count: u32,
+    },
+    /// Write a reel label as file 0 (refuses a tape that holds data unless --force)
+    Label {
+        /// The label, normally the barcode (T00001L9)
+        label: String,
+        /// Tape pool
+        #[arg(long, default_value = "default")]
+        pool: String,
+        /// Block size recorded in the label [default: the drive's block_size, else 256K]
+        #[arg(long, value_name = "SIZE")]
+        block_size: Option<Size>,
+        /// Relabel a tape that holds data: everything on it is lost
+        #[arg(long)]
+        force: bool,
+    },
+    /// Read the label: which tape is this?
+    Identify {
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the tape's files and what they hold
+    Ls {
+        /// Also list every member of every archive
+        #[arg(short, long)]
+        long: bool,
+    },
+    /// Erase from the current position to the end of the tape
+    Erase {
+        /// Overwrite the whole rest of the medium (hours on LTO)
+        #[arg(long)]
+        long: bool,
+    },
+    /// Load the tape (after an unload)
+    Load,
+    /// Rewind and eject the tape
+    #[command(alias = "offline", alias = "eject")]
+    Unload,
+    /// Rewind, wind to the end of data, rewind (st's retension does nothing on LTO)
+    Retension,
+    /// Test the drive: write, read back, position, append, fill; DESTROYS the tape's contents
+    Selftest {
+        /// Block size to test with
+        #[arg(long, default_value = "256K", value_name = "SIZE")]
+        block_size: Size,
+        /// Blocks per test file
+        #[arg(long, default_value_t = 64)]
+        blocks: u64,
+        /// Also fill the tape to the early warning (hours on a real LTO tape)
+        #[arg(long)]
+        fill: bool,
+        /// Test a tape that holds data (it is overwritten)
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+/// The drive named on the command line, in the config or in $TAPE.
+fn resolve(args: &MtArgs, config: Option<&Config>) -> anyhow::Result<(Device, Option<u32>)> {
+    let from_config = |name: &str| -> anyhow::Result<(Device, Option<u32>)> {
+        let c = config.context("--drive needs a pipeline.toml")?;
+        let d = c.drive(name).ok_or_else(|| {
+            ExitError::new(
+                Exit::Usage,
+                format!("no [[drive]] named {name:?} in {}", c.file.display()),
+            )
+        })?;
+        Ok((d.device.clone(), Some(d.block_size.0 as u32)))
+    };
+    if let Some(dev) = &args.device {
+        let device = Device::from_arg(dev).map_err(|e| ExitError::new(Exit::Usage, e))?;
+        let bs = config
+            .and_then(|c| c.drives.iter().find(|d| d.device == device))
+            .map(|d| d.block_size.0 as u32);
+        return Ok((device, bs));
+    }
+    if let Some(name) = &args.drive {
+        return from_config(name);
+    }
+    if let Ok(tape) = std::env::var("TAPE")
+        && !tape.is_empty()
+    {
+        return Ok((
+            Device::from_arg(&tape)
+                .map_err(|e| ExitError::new(Exit::Usage, format!("$TAPE: {e}")))?,
+            None,
+        ));
+    }
+    match config.and_then(|c| c.drives.first()) {
+        Some(d) => Ok((d.device.clone(), Some(d.block_size.0 as u32))),
+        None => Err(ExitError::new(
+            Exit::Usage,
+            "no drive given: use -f DEVICE, --drive NAME, $TAPE, or a [[drive]] in pipeline.toml",
+        )
+        .into()),
+    }
+}
+
+pub fn run(args: MtArgs, common: &CommonArgs) -> anyhow::Result<Exit> {
+    let config = common.load_config_if_any()?;
+    let (device, configured_block) = resolve(&args, config.as_ref())?;
+    let spec = library_spec(config.as_ref(), &device);
+    let mut drive = open_drive(&device, &spec).with_context(|| format!("opening {device}"))?;
+    let d: &mut dyn Drive = drive.as_mut();
+    let mut out = std::io::stdout().lock();
+    match args.op {
+        MtOp::Status { json } => {
+            let s = d.status()?;
+            if json {
+                writeln!(out, "{}", serde_json::to_string(&s)?)?;
+            } else {
+                print_status(&mut out, d.device(), &s)?;
+            }
+        }
+        MtOp::Rewind => d.rewind()?,
+        MtOp::Fsf { count } => d.forward_filemarks(count)?,
+        MtOp::Bsf { count } => d.back_filemarks(count)?,
+        MtOp::Eod => d.end_of_data()?,
+        MtOp::Tell => writeln!(out, "At block {}.", d.position()?)?,
+        MtOp::Seek { block } => d.seek(block)?,
+        MtOp::Weof { count } => {
+            d.write_filemarks(count)?;
+        }
+        MtOp::Label {
+            label: name,
+            pool,
+            block_size,
+            force,
+        } => {
+            let bs = block_size
+                .map(|s| s.0 as u32)
+                .or(configured_block)
+                .unwrap_or(256 * 1024);
+            if bs == 0 || bs % 512 != 0 {
+                bail!(ExitError::new(
+                    Exit::Usage,
+                    format!("block size {bs} is not a multiple of 512")
+                ));
+            }
+            let label = Label::new(&name, &pool, bs)?;
+            let before = label::label_tape(d, &label, force).map_err(|e| match e {
+                reel_shared::tape::TapeError::Invalid(m) => {
+                    ExitError::new(Exit::Unavailable, m).into()
+                }
+                other => anyhow::Error::from(other),
+            })?;
+            if let Identity::Reel(old) = before {
+                log::warn!("relabelled tape {} as {}", old.label, label.label);
+            }
+            log::info!(
+                "labelled {} (pool {}, block size {}, uuid {})",
+                label.label,
+                label.pool,
+                Size(bs.into()),
+                label.uuid
+            );
+        }
+        MtOp::Identify { json } => identify(d, json, &mut out)?,
+        MtOp::Ls { long } => ls(d, long, &mut out)?,
+        MtOp::Erase { long } => d.erase(long)?,
+        MtOp::Load => d.load()?,
+        MtOp::Unload => d.unload()?,
+        MtOp::Retension => {
+            d.rewind()?;
+            d.end_of_data()?;
+            d.rewind()?;
+        }
+        MtOp::Selftest {
+            block_size,
+            blocks,
+            fill,
+            force,
+        } => return selftest(d, block_size, blocks, fill, force, &mut out),
+    }
+    Ok(Exit::Ok)
+}
+
+fn print_status(out: &mut impl Write, device: &str, s: &DriveStatus) -> anyhow::Result<()> {
+    let tape = match (&s.volume, s.door_open) {
+        (_, true) => "no tape".to_string(),
+        (Some(v), _) => format!("tape {v}"),
+        (None, _) => "tape loaded".to_string(),
+    };
+    writeln!(out, "drive {device}: {tape}")?;
+    let num = |v: Option<u64>| v.map_or("-1".to_string(), |v| v.to_string());
+    writeln!(
+        out,
+        "File number={}, block number={}, logical block={}.",
+        num(s.file),
+        num(s.block),
+        num(s.position)
+    )?;
+    let density = s
+        .density
+        .map(|d| format!(" Density code {d:#04x}."))
+        .unwrap_or_default();
+    let mode = if s.block_size == 0 { " (variable)" } else { "" };
+    writeln!(
+        out,
+        "Tape block size {} bytes{mode}.{density}",
+        s.block_size
+    )?;
+    let flags: Vec<&str> = [
+        (s.filemark, "EOF"),
+        (s.bot, "BOT"),
+        (s.eot, "EOT"),
+        (s.eod, "EOD"),
+        (s.write_protected, "WR_PROT"),
+        (s.online, "ONLINE"),
+        (s.door_open, "DR_OPEN"),
+    ]
+    .into_iter()
+    .filter(|(on, _)| *on)
+    .map(|(_, name)| name)
+    .collect();
+    writeln!(out, "General status bits on: {}", flags.join(" "))?;
+    Ok(())
+}
+
+fn identify(d: &mut dyn Drive, json: bool, out: &mut impl Write) -> anyhow::Result<()> {
+    let identity = label::read_label(d)?;
+    if json {
+        let v = match &identity {
+            Identity::Blank => serde_json::json!({"state": "blank"}),
+            Identity::Reel(l) => serde_json::json!({"state": "reel", "label": l}),
+            Identity::Foreign(w) => serde_json::json!({"state": "foreign", "detail": w}),
+            Identity::Unreadable(w) => serde_json::json!({"state": "unreadable", "detail": w}),
+        };
+        writeln!(out, "{v}")?;
+        return Ok(());
+    }
+    match identity {
+        Identity::Blank => writeln!(out, "blank tape")?,
+        Identity::Reel(l) => writeln!(
+            out,
+            "{} pool={} uuid={} block_size={} created={}",
+            l.label, l.pool, l.uuid, l.block_size, l.created
+        )?,
+        Identity::Foreign(w) => writeln!(out, "not a reel tape: {w}")?,
+        Identity::Unreadable(w) => writeln!(out, "label unreadable: {w}")?,
+    }
+    Ok(())
+}
+
+fn ls(d: &mut dyn Drive, long: bool, out: &mut impl Write) -> anyhow::Result<()> {
+    match label::read_label(d)? {
+        Identity::Blank => {
+            writeln!(out, "blank tape")?;
+            return Ok(());
+        }
+        Identity::Reel(l) => writeln!(
+            out,
+            "file 0  label {} (pool {}, block size {}, created {})",
+            l.label,
+            l.pool,
+            Size(l.block_size.into()),
+            l.created
+        )?,
+        Identity::Foreign(w) => writeln!(out, "file 0  not a reel label: {w}")?,
+        Identity::Unreadable(w) => writeln!(out, "file 0  unreadable: {w}")?,
+    }
+    d.rewind()?;
+    d.forward_filemarks(1)?;
+    for file in 1.. {
+        let start = d.position()?;
+        let mut reader = TapeFileReader::new(d);
+        let mut members = 0u64;
+        let mut bytes = 0u64;
+        let mut first = None;
+        let listing: anyhow::Result<()> = (|| {
+            let mut archive = tar::Archive::new(&mut reader);
+            for entry in archive.entries()? {
+                let entry = entry?;
+                let path = entry.path()?.display().to_string();
+                let size = entry.header().size()?;
+                if long {
+                    writeln!(out, "    {:>12}  {path}", size)?;
+                }
+                first.get_or_insert(path);
+                members += 1;
+                bytes += size;
+            }
+            Ok(())
+        })();
+        let blocks = reader.blocks();
+        let end = reader.finish()?;
+        if blocks == 0 && end == FileEnd::EndOfData {
+            writeln!(out, "end of data at block {start}")?;
+            break;
+        }
+        match listing {
+            Ok(()) => writeln!(
+                out,
+                "file {file}  block {start}  {blocks} blocks  tar: {members} members, {}{}",
+                Size(bytes).human(),
+                first.map(|f| format!(", first {f}")).unwrap_or_default()
+            )?,
+            Err(e) => writeln!(
+                out,
+                "file {file}  block {start}  {blocks} blocks  not a tar archive: {e}"
+            )?,
+        }
+        if end == FileEnd::EndOfData {
+            writeln!(out, "end of data at block {}", d.position()?)?;
+            break;
+        }
+    }
+    Ok(())
+}
+
+fn selftest(
+    d: &mut dyn Drive,
+    block_size: Size,
+    blocks: u64,
+    fill: bool,
+    force: bool,
+    out: &mut impl Write,
+) -> anyhow::Result<Exit> {
+    if block_size.0 == 0 || block_size.0 > 16 << 20 || block_size.0 % 512 != 0 {
+        bail!(ExitError::new(
+            Exit::Usage,
+            "--block-size must be a multiple of 512 up to 16M"
+        ));
+    }
+    if blocks < 2 {
+        bail!(ExitError::new(Exit::Usage, "--blocks must be at least 2"));
+    }
+    let identity = label::read_label(d)?;
+    if identity != Identity::Blank && !force {
+        bail!(ExitError::new(
+            Exit::Unavailable,
+            "the tape holds data and the self-test overwrites it; use a scratch tape or --force"
+        ));
+    }
+    let opts = selftest::Options {
+        block_size: block_size.0 as usize,
+        blocks,
+        fill,
+        trailer: 4,
+    };
+    let mut report = |s: &selftest::Step| {
+        let _ = writeln!(
+            out,
+            "{}  {}: {}",
+            if s.ok { "ok  " } else { "FAIL" },
+            s.name,
+            s.detail
+        );
+    };
+    let passed = selftest::run(d, opts, &mut report)?;
+    if !passed {
+        bail!(ExitError::new(Exit::Io, "the drive failed the self-test"));
+    }
+    Ok(Exit::Ok)
+}
