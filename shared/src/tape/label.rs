@@ -136,7 +136,11 @@ fn label_tar(label: &Label) -> Result<Vec<u8>, TapeError> {
         let mut h = tar::Header::new_ustar();
         h.set_size(data.len() as u64);
         h.set_mode(0o444);
-        h.set_mtime(0);
+        h.set_mtime(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs()),
+        );
         h.set_entry_type(tar::EntryType::Regular);
         tar.append_data(&mut h, name, data)
             .map_err(|e| TapeError::io("building the label", e))?;
