@@ -2,6 +2,11 @@
 //! place that knows which implementation serves `/dev/nst0`, `/dev/sg5` or
 //! `virtual:<dir>[#n]`.
 
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use nix::fcntl::Flock;
+
 use crate::changer::{Changer, ChangerError};
 use crate::config::{Config, Device};
 use crate::tape::{Drive, TapeError};
@@ -54,5 +59,119 @@ pub fn open_changer(device: &Device, spec: &LibrarySpec) -> Result<Box<dyn Chang
             "{}: mtx changers are not built yet",
             path.display()
         ))),
+    }
+}
+
+/// Where the lock file of a real device lives: `$REEL_LOCK_DIR`, else
+/// `/run/lock` when writable, else the temporary directory. Named after the
+/// device's canonical path, so `/dev/tape/by-id/…-nst` and `/dev/nst0` share
+/// one lock.
+pub fn device_lock_path(device: &Path) -> PathBuf {
+    let real = std::fs::canonicalize(device).unwrap_or_else(|_| device.to_path_buf());
+    let name = real
+        .to_string_lossy()
+        .trim_start_matches('/')
+        .replace('/', "_");
+    let dir = std::env::var_os("REEL_LOCK_DIR")
+        .map(PathBuf::from)
+        .or_else(|| {
+            let run = Path::new("/run/lock");
+            nix::unistd::access(run, nix::unistd::AccessFlags::W_OK)
+                .ok()
+                .map(|_| run.to_path_buf())
+        })
+        .unwrap_or_else(std::env::temp_dir);
+    dir.join(format!("reel-{name}.lock"))
+}
+
+/// Take the lock of a real device without waiting.
+pub fn lock_device(device: &Path) -> Result<Flock<File>, TapeError> {
+    let path = device_lock_path(device);
+    crate::fsutil::lock_file(&path, false)
+        .map_err(|e| TapeError::io("taking the drive lock", e))?
+        .ok_or_else(|| TapeError::Busy(format!("lock {} is held", path.display())))
+}
+
+/// A drive and the lock that keeps other programs off it.
+pub struct LockedDrive<D> {
+    drive: D,
+    _lock: Flock<File>,
+}
+
+impl<D: Drive> LockedDrive<D> {
+    pub fn new(drive: D, lock: Flock<File>) -> Self {
+        LockedDrive { drive, _lock: lock }
+    }
+}
+
+impl<D: Drive> Drive for LockedDrive<D> {
+    fn device(&self) -> &str {
+        self.drive.device()
+    }
+    fn status(&mut self) -> Result<crate::tape::DriveStatus, TapeError> {
+        self.drive.status()
+    }
+    fn rewind(&mut self) -> Result<(), TapeError> {
+        self.drive.rewind()
+    }
+    fn forward_filemarks(&mut self, n: u32) -> Result<(), TapeError> {
+        self.drive.forward_filemarks(n)
+    }
+    fn back_filemarks(&mut self, n: u32) -> Result<(), TapeError> {
+        self.drive.back_filemarks(n)
+    }
+    fn end_of_data(&mut self) -> Result<(), TapeError> {
+        self.drive.end_of_data()
+    }
+    fn position(&mut self) -> Result<u64, TapeError> {
+        self.drive.position()
+    }
+    fn seek(&mut self, block: u64) -> Result<(), TapeError> {
+        self.drive.seek(block)
+    }
+    fn write_filemarks(&mut self, n: u32) -> Result<crate::tape::Written, TapeError> {
+        self.drive.write_filemarks(n)
+    }
+    fn read_block(&mut self, buf: &mut [u8]) -> Result<crate::tape::Read, TapeError> {
+        self.drive.read_block(buf)
+    }
+    fn write_block(&mut self, data: &[u8]) -> Result<crate::tape::Written, TapeError> {
+        self.drive.write_block(data)
+    }
+    fn set_block_size(&mut self, size: u32) -> Result<(), TapeError> {
+        self.drive.set_block_size(size)
+    }
+    fn load(&mut self) -> Result<(), TapeError> {
+        self.drive.load()
+    }
+    fn unload(&mut self) -> Result<(), TapeError> {
+        self.drive.unload()
+    }
+    fn erase(&mut self, long: bool) -> Result<(), TapeError> {
+        self.drive.erase(long)
+    }
+    fn max_block_size(&mut self) -> Result<Option<u32>, TapeError> {
+        self.drive.max_block_size()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn two_names_of_one_device_share_a_lock() {
+        let dir = tempfile::tempdir().unwrap();
+        let node = dir.path().join("nst0");
+        std::fs::write(&node, b"").unwrap();
+        let alias = dir.path().join("by-id-nst");
+        std::os::unix::fs::symlink(&node, &alias).unwrap();
+        assert_eq!(device_lock_path(&node), device_lock_path(&alias));
+        let path = device_lock_path(&node);
+        let held = crate::fsutil::lock_file(&path, false).unwrap();
+        assert!(held.is_some());
+        assert!(matches!(lock_device(&alias), Err(TapeError::Busy(_))));
+        drop(held);
+        std::fs::remove_file(path).unwrap();
     }
 }
