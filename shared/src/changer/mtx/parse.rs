@@ -380,7 +380,7 @@ fn starts_with_words(words: &[&str], expected: &[&str]) -> bool {
 }
 
 /// `1 slot`, `41 slots`.
-fn count(n: u64, what: &str) -> String {
+pub(super) fn count(n: u64, what: &str) -> String {
     if n == 1 {
         format!("1 {what}")
     } else {

@@ -25,6 +25,16 @@ pub(super) struct Sense {
 }
 
 impl Sense {
+    /// What the sense data in `text` says (the last report, when mtx printed
+    /// several).
+    pub(super) fn of(text: &str) -> Sense {
+        let mut sense = Sense::default();
+        for line in text.lines() {
+            sense.note(line.trim());
+        }
+        sense
+    }
+
     /// Take what a `Request Sense:` line says; false for other lines.
     pub(super) fn note(&mut self, line: &str) -> bool {
         let Some((_, item)) = line.split_once("Request Sense:") else {
@@ -48,6 +58,12 @@ impl Sense {
     /// `sense key Not Ready, ASC 04, ASCQ 12`, or None when there was none.
     pub(super) fn describe(&self) -> Option<String> {
         self.key.as_ref().map(|_| self.to_string())
+    }
+
+    /// The library is busy, initialising or was just changed: asking again
+    /// later is the cure.
+    pub(super) fn is_transient(&self) -> bool {
+        matches!(self.key.as_deref(), Some("Not Ready" | "Unit Attention"))
     }
 }
 
