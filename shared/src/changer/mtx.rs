@@ -1,1 +1,0 @@
-//! Placeholder: the mtx changer (being built).
