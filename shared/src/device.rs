@@ -55,10 +55,7 @@ pub fn open_changer(device: &Device, spec: &LibrarySpec) -> Result<Box<dyn Chang
         Device::Virtual { dir, .. } => vtl::open_changer(dir, spec)
             .map(|c| Box::new(c) as Box<dyn Changer>)
             .map_err(|e| ChangerError::Refused(e.to_string())),
-        Device::Node(path) => Err(ChangerError::Refused(format!(
-            "{}: mtx changers are not built yet",
-            path.display()
-        ))),
+        Device::Node(path) => Ok(Box::new(crate::changer::mtx::Mtx::new(path.display().to_string()))),
     }
 }
 
