@@ -90,6 +90,9 @@ pub struct Tape {
     pub weof_enospc: Option<u32>,
     /// The next write reports this many bytes written (and records none).
     pub short_write: Option<usize>,
+    /// `MTIOCGET`s on a non-blocking descriptor that get EAGAIN, as while
+    /// the SCSI layer recovers from an error.
+    pub recovering: u32,
     /// Every call, in order (`write`, `read`, `MTIOCPOS`, `MTWEOF`, …).
     pub calls: Vec<&'static str>,
     /// The access mode of every open.
@@ -123,6 +126,7 @@ impl Tape {
             density: 0x60,
             weof_enospc: None,
             short_write: None,
+            recovering: 0,
             calls: Vec::new(),
             opens: Vec::new(),
             file: -1,
@@ -478,7 +482,11 @@ impl StSys for FakeSt {
     }
 
     fn mtget(&mut self) -> Result<MtStatus, Errno> {
-        let t = self.tape("MTIOCGET");
+        let mut t = self.tape("MTIOCGET");
+        if self.nonblocking && t.recovering > 0 {
+            t.recovering -= 1;
+            return Err(Errno::EAGAIN);
+        }
         let mut gstat = GMT_IM_REP_EN;
         match self.ready {
             Readiness::Ready => gstat |= GMT_ONLINE,

@@ -32,6 +32,8 @@ mod fake;
 #[cfg(test)]
 mod tests;
 
+use std::fmt;
+
 use nix::errno::Errno;
 
 pub use open::{Clock, OpenOptions, SystemClock};
@@ -55,6 +57,17 @@ pub struct LinuxSt<S: StSys = RealSt> {
     /// Opened read-only, or the tape is write-protected.
     write_protected: bool,
     variable_blocks: bool,
+}
+
+impl<S: StSys> fmt::Debug for LinuxSt<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LinuxSt")
+            .field("device", &self.device)
+            .field("pos", &self.pos)
+            .field("warned", &self.warned)
+            .field("write_protected", &self.write_protected)
+            .finish_non_exhaustive()
+    }
 }
 
 impl LinuxSt<RealSt> {
@@ -91,7 +104,8 @@ fn count(op: MtOp, n: u64) -> Result<i32, TapeError> {
 
 impl<S: StSys> LinuxSt<S> {
     /// The system layer, for tests that look behind the drive.
-    pub fn sys(&self) -> &S {
+    #[cfg(test)]
+    fn sys(&self) -> &S {
         &self.sys
     }
 
@@ -211,6 +225,8 @@ impl<S: StSys> Drive for LinuxSt<S> {
             .map_err(|e| st_error(MtOp::SetBlk.describe(), e))
     }
 
+    /// The descriptor keeps the access it was opened with: after the tape
+    /// of a read-only open is changed, open the drive again to write.
     fn load(&mut self) -> Result<(), TapeError> {
         // A count of 0 is a plain LOAD (st sends at least 1; higher values
         // drive some HP autoloaders).

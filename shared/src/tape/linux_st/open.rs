@@ -113,7 +113,14 @@ impl<S: StSys> LinuxSt<S> {
         let mut announced = false;
         let (mut sys, status) = loop {
             let mut sys = open_once(device, &mut access, &mut open)?;
-            let status = sys.mtget().map_err(|e| st_error("status (MTIOCGET)", e))?;
+            let status = match sys.mtget() {
+                Ok(status) => status,
+                // While the SCSI layer recovers from an error (a reset, as
+                // a drive coming up may cause), a non-blocking descriptor
+                // gets EAGAIN instead of waiting: not ready yet.
+                Err(Errno::EAGAIN) => MtStatus::default(),
+                Err(e) => return Err(st_error("status (MTIOCGET)", e)),
+            };
             if status.online() {
                 if status.has(GMT_WR_PROT) && access == Access::ReadWrite {
                     // Open write-protected tapes read-only, so that nothing

@@ -385,6 +385,20 @@ mod tests {
     }
 
     #[test]
+    fn ioctls_on_something_that_is_not_a_tape() {
+        // The real calls, on a device every system has: the kernel rejects
+        // the tape ioctls, and plain I/O works.
+        let mut st = RealSt::open("/dev/null", Access::ReadWrite).unwrap();
+        assert_eq!(st.mtget(), Err(Errno::ENOTTY));
+        assert_eq!(st.mtpos(), Err(Errno::ENOTTY));
+        assert_eq!(st.mtop(MtOp::Rew, 1), Err(Errno::ENOTTY));
+        st.set_nonblocking(false).unwrap();
+        assert_eq!(st.write(b"block"), Ok(5));
+        assert_eq!(st.read(&mut [0; 8]), Ok(0));
+        assert_eq!(st.driver_options(), None);
+    }
+
+    #[test]
     fn sysfs_options_parse() {
         assert_eq!(parse_options("0x00000807\n"), Some(0x807));
         assert_eq!(parse_options("2055"), Some(2055));

@@ -15,8 +15,11 @@
 //!   trailer allowance) → `EarlyWarning` if that gets it on tape;
 //! - a second ENOSPC without progress: the tape is full → `EndOfMedium`.
 //!
-//! A block is therefore never reported written unless the position proves
-//! it, and never written twice. Filemarks (`MTWEOF`) follow the same rules.
+//! A block is therefore reported written only when its write returned the
+//! full count or the position proves it is on tape, and it is never written
+//! twice. On a real drive the crossing write gives no sign at all, so the
+//! warning shows on the block after it. Filemarks (`MTWEOF`) follow the same
+//! rules.
 
 use nix::errno::Errno;
 
@@ -61,7 +64,7 @@ impl<S: StSys> LinuxSt<S> {
                     ));
                 }
                 Err(Errno::ENOSPC) => {
-                    if self.after_enospc(start, 1, &mut retried)? == 0 {
+                    if self.after_enospc("write", start, 1, &mut retried)? == 0 {
                         return Ok(Written::EarlyWarning);
                     }
                 }
@@ -86,7 +89,7 @@ impl<S: StSys> LinuxSt<S> {
             match self.sys.mtop(op, count(op, left)?) {
                 Ok(()) => return Ok(self.wrote(start + want)),
                 Err(Errno::ENOSPC) => {
-                    left = self.after_enospc(start, want, &mut retried)?;
+                    left = self.after_enospc(op.describe(), start, want, &mut retried)?;
                     if left == 0 {
                         return Ok(Written::EarlyWarning);
                     }
@@ -114,6 +117,7 @@ impl<S: StSys> LinuxSt<S> {
     /// `EndOfMedium` when a retry was already made.
     fn after_enospc(
         &mut self,
+        op: &'static str,
         start: u64,
         want: u64,
         retried: &mut bool,
@@ -125,7 +129,7 @@ impl<S: StSys> LinuxSt<S> {
             _ => {
                 self.pos = None;
                 return Err(TapeError::io(
-                    "write",
+                    op,
                     std::io::Error::other(format!(
                         "at the end of the tape the position went from {start} to {now} on a write of {want}"
                     )),
