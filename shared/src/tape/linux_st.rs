@@ -1,1 +1,0 @@
-//! Placeholder: the Linux st drive (being built).

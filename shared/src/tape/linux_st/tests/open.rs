@@ -1,0 +1,220 @@
+//! Opening: the online wait, no tape, write protection, driver options;
+//! and loading and unloading.
+
+use super::*;
+
+#[test]
+fn open_sets_up_the_driver() {
+    let t = tape(100, 90, Quirk::RealDrive);
+    let d = open(&t);
+    assert!(!d.sys().nonblocking, "O_NONBLOCK is cleared for I/O");
+    let t = t.lock().unwrap();
+    assert_eq!(t.opens, [Access::ReadWrite]);
+    assert_ne!(t.options & MT_ST_SCSI2LOGICAL, 0);
+    assert_eq!(t.options & MT_ST_ASYNC_WRITES, 0);
+    assert_eq!(t.block_size, 0, "variable-block mode");
+}
+
+#[test]
+fn open_waits_until_the_tape_is_online() {
+    let t = tape(100, 90, Quirk::RealDrive);
+    t.lock().unwrap().opens_until_ready = 3;
+    let options = OpenOptions {
+        ready_timeout: Duration::from_secs(60),
+        poll_interval: Duration::from_secs(10),
+        ..OpenOptions::default()
+    };
+    let mut clock = FakeClock::default();
+    let mut d = open_with(&t, &options, &mut clock).unwrap();
+    assert_eq!(clock.sleeps, 3);
+    // st decides readiness at open: every look is a fresh open.
+    assert_eq!(t.lock().unwrap().opens.len(), 4);
+    assert!(d.status().unwrap().online);
+}
+
+#[test]
+fn open_gives_up_when_the_timeout_passes() {
+    let t = tape(100, 90, Quirk::RealDrive);
+    t.lock().unwrap().opens_until_ready = u32::MAX;
+    let options = OpenOptions {
+        ready_timeout: Duration::from_secs(60),
+        poll_interval: Duration::from_secs(10),
+        ..OpenOptions::default()
+    };
+    let mut clock = FakeClock::default();
+    let err = open_with(&t, &options, &mut clock).err().unwrap();
+    assert!(matches!(err, TapeError::NotReady), "{err}");
+    assert_eq!(clock.now, Duration::from_secs(60));
+    assert_eq!(t.lock().unwrap().opens.len(), 7);
+
+    // With no time to wait, one look.
+    let t = tape(100, 90, Quirk::RealDrive);
+    t.lock().unwrap().opens_until_ready = 1;
+    let options = OpenOptions {
+        ready_timeout: Duration::ZERO,
+        ..OpenOptions::default()
+    };
+    let mut clock = FakeClock::default();
+    let err = open_with(&t, &options, &mut clock).err().unwrap();
+    assert!(matches!(err, TapeError::NotReady), "{err}");
+    assert_eq!(clock.sleeps, 0);
+}
+
+#[test]
+fn open_without_a_tape() {
+    let t = tape(100, 90, Quirk::RealDrive);
+    t.lock().unwrap().loaded = false;
+    let mut clock = FakeClock::default();
+    let err = open_with(&t, &OpenOptions::default(), &mut clock)
+        .err()
+        .unwrap();
+    assert!(matches!(err, TapeError::NoTape), "{err}");
+    assert_eq!(clock.sleeps, 0, "an empty drive is not waited for");
+}
+
+#[test]
+fn open_of_a_busy_drive() {
+    let t = tape(100, 90, Quirk::RealDrive);
+    t.lock().unwrap().busy = true;
+    let err = open_with(&t, &OpenOptions::default(), &mut FakeClock::default())
+        .err()
+        .unwrap();
+    assert!(
+        matches!(err, TapeError::Busy(ref d) if d == "/dev/nst0"),
+        "{err}"
+    );
+}
+
+#[test]
+fn write_protected_tape_is_opened_read_only() {
+    let t = tape(100, 90, Quirk::RealDrive);
+    let mut d = open(&t);
+    d.rewind().unwrap();
+    d.write_block(b"label").unwrap();
+    d.write_filemarks(1).unwrap();
+    drop(d);
+    t.lock().unwrap().write_protected = true;
+
+    let mut d = open(&t);
+    assert_eq!(
+        t.lock().unwrap().opens,
+        [Access::ReadWrite, Access::ReadWrite, Access::ReadOnly]
+    );
+    assert!(d.status().unwrap().write_protected);
+    d.rewind().unwrap();
+    assert_eq!(read(&mut d), Read::Data(5));
+    assert!(matches!(
+        d.write_block(b"x"),
+        Err(TapeError::WriteProtected)
+    ));
+    assert!(matches!(
+        d.write_filemarks(1),
+        Err(TapeError::WriteProtected)
+    ));
+    assert!(matches!(d.erase(false), Err(TapeError::WriteProtected)));
+    assert_eq!(t.lock().unwrap().count("write"), 1, "nothing was tried");
+}
+
+#[test]
+fn read_only_device_node_falls_back_to_reading() {
+    for errno in [Errno::EACCES, Errno::EROFS] {
+        let t = tape(100, 90, Quirk::RealDrive);
+        t.lock().unwrap().rw_open_error = Some(errno);
+        let mut d = open(&t);
+        assert_eq!(
+            t.lock().unwrap().opens,
+            [Access::ReadWrite, Access::ReadOnly]
+        );
+        d.rewind().unwrap();
+        assert!(matches!(
+            d.write_block(b"x"),
+            Err(TapeError::WriteProtected)
+        ));
+    }
+}
+
+#[test]
+fn driver_options_without_root() {
+    // An administrator set scsi2logical; reel runs as a tape operator.
+    let t = tape(100, 90, Quirk::RealDrive);
+    {
+        let mut t = t.lock().unwrap();
+        t.root = false;
+        t.options |= MT_ST_SCSI2LOGICAL;
+    }
+    let d = open(&t);
+    drop(d);
+
+    // Nobody did: positions would not be logical block addresses.
+    let t = tape(100, 90, Quirk::RealDrive);
+    t.lock().unwrap().root = false;
+    let err = open_with(&t, &OpenOptions::default(), &mut FakeClock::default())
+        .err()
+        .unwrap();
+    assert!(err.to_string().contains("scsi2logical"), "{err}");
+
+    // Nor can it be checked.
+    let t = tape(100, 90, Quirk::RealDrive);
+    {
+        let mut t = t.lock().unwrap();
+        t.root = false;
+        t.sysfs = false;
+    }
+    assert!(open_with(&t, &OpenOptions::default(), &mut FakeClock::default()).is_err());
+}
+
+#[test]
+fn unload_and_load() {
+    let t = tape(100, 90, Quirk::RealDrive);
+    let mut d = open(&t);
+    d.rewind().unwrap();
+    d.write_block(b"data").unwrap();
+    d.write_filemarks(1).unwrap();
+    d.unload().unwrap();
+    let s = d.status().unwrap();
+    assert!(s.door_open && !s.online);
+    assert_eq!(s.position, None);
+    assert!(matches!(d.read_block(&mut [0; 8]), Err(TapeError::NoTape)));
+
+    t.lock().unwrap().loaded = true;
+    t.lock().unwrap().block_size = 1024;
+    d.load().unwrap();
+    let s = d.status().unwrap();
+    assert!(s.online && s.bot);
+    assert_eq!((s.position, s.block_size), (Some(0), 0));
+    assert_eq!(read(&mut d), Read::Data(4));
+}
+
+#[test]
+fn fixed_block_mode_is_left_alone_when_asked() {
+    let t = tape(100, 90, Quirk::RealDrive);
+    let options = OpenOptions {
+        variable_blocks: false,
+        ..OpenOptions::default()
+    };
+    let mut d = open_with(&t, &options, &mut FakeClock::default()).unwrap();
+    assert_eq!(d.status().unwrap().block_size, 512);
+    d.set_block_size(0).unwrap();
+    assert_eq!(d.status().unwrap().block_size, 0);
+}
+
+#[test]
+fn open_waits_through_error_recovery() {
+    let t = tape(100, 90, Quirk::RealDrive);
+    t.lock().unwrap().recovering = 2;
+    let mut clock = FakeClock::default();
+    open_with(&t, &OpenOptions::default(), &mut clock).unwrap();
+    assert_eq!(clock.sleeps, 2);
+}
+
+#[test]
+fn real_open_names_what_failed() {
+    let options = OpenOptions::default();
+    let err = LinuxSt::open("/nonexistent/nst0", &options).unwrap_err();
+    assert!(matches!(err, TapeError::Io { op: "open", .. }), "{err}");
+    let err = LinuxSt::open("/dev/null", &options).unwrap_err();
+    assert!(
+        matches!(err, TapeError::Io { op, .. } if op.contains("MTIOCGET")),
+        "{err}"
+    );
+}
