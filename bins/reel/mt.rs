@@ -15,7 +15,7 @@ use reel_shared::exit::{Exit, ExitError};
 use reel_shared::tape::label::{self, Identity, Label};
 use reel_shared::tape::stream::{FileEnd, TapeFileReader};
 use reel_shared::tape::{Drive, DriveStatus, selftest};
-use reel_shared::units::Size;
+use reel_shared::units::{Interval, Size};
 
 #[derive(Args, Debug)]
 pub struct MtArgs {
@@ -26,6 +26,11 @@ pub struct MtArgs {
     /// A [[drive]] of pipeline.toml
     #[arg(long, value_name = "NAME", global = true, conflicts_with = "device")]
     drive: Option<String>,
+
+    /// How long to wait for a real drive whose tape is loading or calibrating
+    /// (a new LTO-9 tape takes up to 2 hours) [default: 0s for status, 5m otherwise]
+    #[arg(long, value_name = "DURATION", global = true)]
+    wait: Option<Interval>,
 
     #[command(subcommand)]
     op: MtOp,
@@ -162,7 +167,9 @@ pub fn run(args: MtArgs, common: &CommonArgs) -> anyhow::Result<Exit> {
     let config = common.load_config_if_any()?;
     let (device, configured_block) = resolve(&args, config.as_ref())?;
     let spec = library_spec(config.as_ref(), &device);
-    let mut drive = open_drive(&device, &spec).with_context(|| format!("opening {device}"))?;
+    let default_wait = if matches!(args.op, MtOp::Status { .. }) { 0 } else { 300 };
+    let wait = args.wait.unwrap_or(Interval::from_secs(default_wait)).duration();
+    let mut drive = open_drive(&device, &spec, wait).with_context(|| format!("opening {device}"))?;
     let d: &mut dyn Drive = drive.as_mut();
     let mut out = std::io::stdout().lock();
     match args.op {

@@ -39,13 +39,27 @@ pub fn library_spec(config: Option<&Config>, device: &Device) -> LibrarySpec {
     spec
 }
 
-/// Open a drive.
-pub fn open_drive(device: &Device, spec: &LibrarySpec) -> Result<Box<dyn Drive>, TapeError> {
+/// Open a drive, taking its lock. A real drive whose tape is not ready
+/// yet (loading, calibrating) is waited for up to `ready_timeout`.
+pub fn open_drive(
+    device: &Device,
+    spec: &LibrarySpec,
+    ready_timeout: std::time::Duration,
+) -> Result<Box<dyn Drive>, TapeError> {
     match device {
         Device::Virtual { dir, drive } => Ok(Box::new(vtl::open_drive(dir, *drive, spec)?)),
-        Device::Node(_) => Err(TapeError::Unsupported(
-            "a real tape drive (the Linux st driver is not built yet)",
-        )),
+        Device::Node(path) => {
+            if !path.exists() {
+                return Err(TapeError::NoDevice(path.display().to_string()));
+            }
+            let lock = lock_device(path)?;
+            let options = crate::tape::linux_st::OpenOptions {
+                ready_timeout,
+                ..Default::default()
+            };
+            let drive = crate::tape::linux_st::LinuxSt::open(&path.display().to_string(), &options)?;
+            Ok(Box::new(LockedDrive::new(drive, lock)))
+        }
     }
 }
 

@@ -1,6 +1,6 @@
 //! Tape drives (DESIGN.md §7): one [`Drive`] trait for everything that
 //! touches a tape, implemented by the kernel st driver ([`linux_st`]) and by
-//! a directory-backed virtual drive ([`virtual_tape`]) for tests and demos.
+//! a directory-backed virtual drive ([`crate::vtl`]) for tests and demos.
 //!
 //! Positions are SCSI *logical block addresses*: data blocks and filemarks
 //! both count, from 0 at the beginning of tape (BOT). Three files of 5
@@ -84,6 +84,8 @@ pub struct DriveStatus {
 pub enum TapeError {
     #[error("no tape in the drive")]
     NoTape,
+    #[error("{0}: no such drive")]
+    NoDevice(String),
     #[error("the drive is not ready (loading, or calibrating a new tape); try again later")]
     NotReady,
     #[error("the tape is write-protected")]
