@@ -1,1 +1,0 @@
-//! Placeholder: the drive speed model (being built).

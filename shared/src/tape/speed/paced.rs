@@ -1,0 +1,185 @@
+//! Running a [`DriveModel`] against a clock: [`Paced`] makes each write
+//! wait until the modelled drive would have taken it, so the writer feels
+//! a drive's backpressure; [`sink`] is the read-and-discard loop of
+//! `reel-drivesim`, kept here (not in the program) so that tests can run it
+//! on a [`ManualClock`] without sleeping.
+//!
+//! [`ProgressSignal`] lives here too because `reel-drivesim` is its only
+//! user so far and the program crate has no signal-handling dependency of
+//! its own.
+
+use std::io::{self, Read};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use super::model::{DriveModel, ModelStats};
+
+/// Where [`Paced`] gets the time and how it waits.
+pub trait Clock {
+    /// Time since the clock's start.
+    fn now(&mut self) -> Duration;
+    /// Return no earlier than `t`.
+    fn sleep_until(&mut self, t: Duration);
+}
+
+/// Wall-clock time since construction; waits by sleeping.
+#[derive(Debug, Clone)]
+pub struct RealClock {
+    start: Instant,
+}
+
+impl RealClock {
+    pub fn start() -> RealClock {
+        RealClock {
+            start: Instant::now(),
+        }
+    }
+}
+
+impl Clock for RealClock {
+    fn now(&mut self) -> Duration {
+        self.start.elapsed()
+    }
+
+    fn sleep_until(&mut self, t: Duration) {
+        let now = self.start.elapsed();
+        if t > now {
+            std::thread::sleep(t - now);
+        }
+    }
+}
+
+/// Time that moves only when told to: waiting jumps straight to the end.
+/// For tests, and for a virtual drive that should report modelled times
+/// without taking them.
+#[derive(Debug, Clone, Default)]
+pub struct ManualClock {
+    pub now: Duration,
+}
+
+impl ManualClock {
+    /// Let `d` pass (the host doing something else).
+    pub fn pass(&mut self, d: Duration) {
+        self.now += d;
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&mut self) -> Duration {
+        self.now
+    }
+
+    fn sleep_until(&mut self, t: Duration) {
+        self.now = self.now.max(t);
+    }
+}
+
+/// A [`DriveModel`] whose writes take as long as the modelled drive's.
+#[derive(Debug, Clone)]
+pub struct Paced<C: Clock = RealClock> {
+    model: DriveModel,
+    clock: C,
+}
+
+impl<C: Clock> Paced<C> {
+    /// The model's time 0 is the clock's.
+    pub fn new(model: DriveModel, clock: C) -> Paced<C> {
+        Paced { model, clock }
+    }
+
+    /// Hand `bytes` to the drive; returns once it has taken them.
+    pub fn write(&mut self, bytes: u64) {
+        let now = self.clock.now();
+        let accepted = self.model.offer(now, bytes);
+        self.clock.sleep_until(accepted);
+    }
+
+    /// Wait until everything is on tape; the final tallies.
+    pub fn finish(&mut self) -> ModelStats {
+        let now = self.clock.now();
+        let done = self.model.finish(now);
+        self.clock.sleep_until(done);
+        self.model.stats()
+    }
+
+    /// The tallies as of now (for a progress line).
+    pub fn stats_now(&mut self) -> ModelStats {
+        let now = self.clock.now();
+        self.model.advance(now);
+        self.model.stats()
+    }
+
+    pub fn model(&self) -> &DriveModel {
+        &self.model
+    }
+
+    pub fn clock(&mut self) -> &mut C {
+        &mut self.clock
+    }
+}
+
+/// Read `input` to its end in writes of `block_size` bytes (the last one
+/// shorter), hand each to the paced drive and throw the data away; then
+/// finish and return the final tallies. A short read does not end a block:
+/// a pipe delivers a 256 KiB write in pieces, and the drive should see the
+/// writer's blocks, not the pipe's. `tick` runs after each block and after
+/// each read a signal interrupted (for progress lines).
+pub fn sink<R: Read, C: Clock>(
+    input: &mut R,
+    block_size: usize,
+    paced: &mut Paced<C>,
+    mut tick: impl FnMut(&mut Paced<C>),
+) -> io::Result<ModelStats> {
+    let mut block = vec![0u8; block_size.max(1)];
+    loop {
+        let mut filled = 0;
+        while filled < block.len() {
+            match input.read(&mut block[filled..]) {
+                Ok(0) => break,
+                Ok(n) => filled += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => tick(paced),
+                Err(e) => return Err(e),
+            }
+        }
+        if filled > 0 {
+            paced.write(filled as u64);
+            tick(paced);
+        }
+        if filled < block.len() {
+            return Ok(paced.finish());
+        }
+    }
+}
+
+static PROGRESS_REQUESTED: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_sigusr1(_: nix::libc::c_int) {
+    // Only an atomic store: all a signal handler may safely do.
+    PROGRESS_REQUESTED.store(true, Ordering::Relaxed);
+}
+
+/// SIGUSR1 as a request for a progress line, as `dd` takes it.
+#[derive(Debug)]
+pub struct ProgressSignal(());
+
+impl ProgressSignal {
+    /// Catch SIGUSR1 from now on. Without `SA_RESTART`, so that a read
+    /// blocked on a stalled writer returns `Interrupted` and the progress
+    /// line comes out at once.
+    pub fn install() -> io::Result<ProgressSignal> {
+        use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, sigaction};
+        let action = SigAction::new(
+            SigHandler::Handler(on_sigusr1),
+            SaFlags::empty(),
+            SigSet::empty(),
+        );
+        // SAFETY: the handler only stores to an atomic.
+        unsafe { sigaction(Signal::SIGUSR1, &action) }.map_err(io::Error::from)?;
+        Ok(ProgressSignal(()))
+    }
+
+    /// True once per SIGUSR1 received since the last call.
+    pub fn requested(&self) -> bool {
+        PROGRESS_REQUESTED.swap(false, Ordering::Relaxed)
+    }
+}
