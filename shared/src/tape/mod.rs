@@ -118,7 +118,7 @@ impl TapeError {
     /// The exit code a program ends with for this error (DESIGN.md §9).
     pub fn exit(&self) -> Exit {
         match self {
-            TapeError::NoTape | TapeError::WriteProtected | TapeError::Unsupported(_) => {
+            TapeError::NoTape | TapeError::NoDevice(_) | TapeError::WriteProtected | TapeError::Unsupported(_) => {
                 Exit::Unavailable
             }
             TapeError::EndOfMedium => Exit::Unavailable,
