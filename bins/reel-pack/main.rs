@@ -11,7 +11,7 @@ use reel_shared::exit::Exit;
 
 /// pack staged files into pax tar archives with a per-member index
 #[derive(Parser, Debug)]
-#[command(name = "reel-pack", version, about, long_about = None)]
+#[command(name = "reel-pack", version, long_about = None)]
 struct Args {
     /// Read manifests from stdin ("-") instead of the spool queue
     #[arg(long = "in", value_name = "-")]

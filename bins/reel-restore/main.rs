@@ -11,7 +11,7 @@ use reel_shared::exit::Exit;
 
 /// find files in the catalog and restore them from tape
 #[derive(Parser, Debug)]
-#[command(name = "reel-restore", version, about, long_about = None)]
+#[command(name = "reel-restore", version, long_about = None)]
 struct Args {
     /// Glob or path prefix of the files to restore
     #[arg(value_name = "PATTERN", required = true)]

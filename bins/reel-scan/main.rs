@@ -11,7 +11,7 @@ use reel_shared::exit::Exit;
 
 /// find files new or changed since they were last verified on tape
 #[derive(Parser, Debug)]
-#[command(name = "reel-scan", version, about, long_about = None)]
+#[command(name = "reel-scan", version, long_about = None)]
 struct Args {
     /// Scan these streams from pipeline.toml (default: all)
     #[arg(long, value_name = "NAME")]

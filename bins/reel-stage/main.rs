@@ -11,7 +11,7 @@ use reel_shared::exit::Exit;
 
 /// copy scanned files onto the cache, hashing as it copies
 #[derive(Parser, Debug)]
-#[command(name = "reel-stage", version, about, long_about = None)]
+#[command(name = "reel-stage", version, long_about = None)]
 struct Args {
     /// Read manifests from stdin ("-") instead of the spool queue
     #[arg(long = "in", value_name = "-")]

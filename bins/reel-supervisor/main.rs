@@ -12,7 +12,7 @@ use reel_shared::spool::Queue;
 
 /// The daemon: watches the sources and runs the stages when there is work.
 #[derive(Parser, Debug)]
-#[command(name = "reel-supervisor", version, about, long_about = None)]
+#[command(name = "reel-supervisor", version, long_about = None)]
 struct Args {
     /// Run everything that is waiting until the pipeline is empty, then exit
     #[arg(long)]

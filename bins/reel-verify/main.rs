@@ -11,7 +11,7 @@ use reel_shared::exit::Exit;
 
 /// read archives back from tape, re-hash every member, record them in the catalog
 #[derive(Parser, Debug)]
-#[command(name = "reel-verify", version, about, long_about = None)]
+#[command(name = "reel-verify", version, long_about = None)]
 struct Args {
     /// Tape device: /dev/nstN or virtual:<dir>[#n]
     #[arg(short = 'f', long, value_name = "DEVICE", conflicts_with = "drive")]

@@ -11,7 +11,7 @@ use reel_shared::exit::Exit;
 
 /// stream archives onto tape through a memory ring
 #[derive(Parser, Debug)]
-#[command(name = "reel-write", version, about, long_about = None)]
+#[command(name = "reel-write", version, long_about = None)]
 struct Args {
     /// Tape device: /dev/nstN or virtual:<dir>[#n]
     #[arg(short = 'f', long, value_name = "DEVICE", conflicts_with = "drive")]

@@ -19,7 +19,7 @@ use reel_shared::exit::Exit;
 
 /// Back up file trees to LTO tape: the front door to reel's programs.
 #[derive(Parser, Debug)]
-#[command(name = "reel", version, about, long_about = None)]
+#[command(name = "reel", version, long_about = None)]
 struct Args {
     #[command(subcommand)]
     command: Command,

@@ -167,9 +167,17 @@ pub fn run(args: MtArgs, common: &CommonArgs) -> anyhow::Result<Exit> {
     let config = common.load_config_if_any()?;
     let (device, configured_block) = resolve(&args, config.as_ref())?;
     let spec = library_spec(config.as_ref(), &device);
-    let default_wait = if matches!(args.op, MtOp::Status { .. }) { 0 } else { 300 };
-    let wait = args.wait.unwrap_or(Interval::from_secs(default_wait)).duration();
-    let mut drive = open_drive(&device, &spec, wait).with_context(|| format!("opening {device}"))?;
+    let default_wait = if matches!(args.op, MtOp::Status { .. }) {
+        0
+    } else {
+        300
+    };
+    let wait = args
+        .wait
+        .unwrap_or(Interval::from_secs(default_wait))
+        .duration();
+    let mut drive =
+        open_drive(&device, &spec, wait).with_context(|| format!("opening {device}"))?;
     let d: &mut dyn Drive = drive.as_mut();
     let mut out = std::io::stdout().lock();
     match args.op {

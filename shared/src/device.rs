@@ -57,7 +57,8 @@ pub fn open_drive(
                 ready_timeout,
                 ..Default::default()
             };
-            let drive = crate::tape::linux_st::LinuxSt::open(&path.display().to_string(), &options)?;
+            let drive =
+                crate::tape::linux_st::LinuxSt::open(&path.display().to_string(), &options)?;
             Ok(Box::new(LockedDrive::new(drive, lock)))
         }
     }
@@ -69,7 +70,9 @@ pub fn open_changer(device: &Device, spec: &LibrarySpec) -> Result<Box<dyn Chang
         Device::Virtual { dir, .. } => vtl::open_changer(dir, spec)
             .map(|c| Box::new(c) as Box<dyn Changer>)
             .map_err(|e| ChangerError::Refused(e.to_string())),
-        Device::Node(path) => Ok(Box::new(crate::changer::mtx::Mtx::new(path.display().to_string()))),
+        Device::Node(path) => Ok(Box::new(crate::changer::mtx::Mtx::new(
+            path.display().to_string(),
+        ))),
     }
 }
 

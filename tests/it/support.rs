@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// Every program, by name.
-pub const PROGRAMS: [&str; 8] = [
+pub const PROGRAMS: [&str; 9] = [
     "reel",
     "reel-scan",
     "reel-stage",
@@ -15,6 +15,7 @@ pub const PROGRAMS: [&str; 8] = [
     "reel-verify",
     "reel-restore",
     "reel-supervisor",
+    "reel-drivesim",
 ];
 
 /// The path of a program's binary, as cargo built it for this test crate.
@@ -28,6 +29,7 @@ pub fn bin(name: &str) -> &'static str {
         "reel-verify" => env!("CARGO_BIN_EXE_reel-verify"),
         "reel-restore" => env!("CARGO_BIN_EXE_reel-restore"),
         "reel-supervisor" => env!("CARGO_BIN_EXE_reel-supervisor"),
+        "reel-drivesim" => env!("CARGO_BIN_EXE_reel-drivesim"),
         other => panic!("no program {other}"),
     }
 }

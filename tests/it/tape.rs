@@ -211,3 +211,38 @@ fn no_drive_given_is_a_usage_error() {
     run.expect(64);
     assert!(run.stderr.contains("no drive given"), "{}", run.report());
 }
+
+#[test]
+fn drivesim_takes_a_pipe_like_a_drive_and_reports_json() {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(crate::support::bin("reel-drivesim"))
+        .args([
+            "--model", "lto9", "--native", "200MB/s", "--min", "100MB/s", "--buffer", "4M",
+            "--json",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let data = vec![0x5a; 256 * 1024];
+    for _ in 0..12 {
+        stdin.write_all(&data).unwrap();
+    }
+    drop(stdin);
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stats: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(stats["bytes"], 12 * 256 * 1024, "{stats}");
+    assert_eq!(stats["written"], 12 * 256 * 1024, "{stats}");
+    assert_eq!(
+        stats["writes"], 12,
+        "blocks of 256K, whatever the pipe's chunks: {stats}"
+    );
+}

@@ -118,9 +118,10 @@ impl TapeError {
     /// The exit code a program ends with for this error (DESIGN.md §9).
     pub fn exit(&self) -> Exit {
         match self {
-            TapeError::NoTape | TapeError::NoDevice(_) | TapeError::WriteProtected | TapeError::Unsupported(_) => {
-                Exit::Unavailable
-            }
+            TapeError::NoTape
+            | TapeError::NoDevice(_)
+            | TapeError::WriteProtected
+            | TapeError::Unsupported(_) => Exit::Unavailable,
             TapeError::EndOfMedium => Exit::Unavailable,
             TapeError::NotReady | TapeError::Busy(_) => Exit::TempFail,
             TapeError::BlockTooLarge { .. } => Exit::Data,

@@ -14,6 +14,7 @@ use nix::fcntl::Flock;
 
 use super::image::Image;
 use super::library::Library;
+use crate::tape::speed::{DriveModel, ModelStats, Paced};
 use crate::tape::{Drive, DriveStatus, Read, TapeError, Written};
 
 /// Where the head is: block `block` of tape file `file`. At `block ==
@@ -33,6 +34,9 @@ pub struct VirtualDrive {
     head: Head,
     after_filemark: bool,
     block_size: u32,
+    /// The speed model, when the tape's meta.json asks for one: writes are
+    /// then paced in real time like an LTO drive's.
+    pace: Option<Paced>,
     _lock: Flock<File>,
 }
 
@@ -72,12 +76,41 @@ impl VirtualDrive {
             head: Head::default(),
             after_filemark: false,
             block_size: 0,
+            pace: None,
             _lock: lock,
         };
+        drive.start_pacing()?;
         if let (Some(image), Some(position)) = (&drive.image, state.position) {
             drive.head = Self::head_at(image, position).unwrap_or_else(|| Self::eod_head(image));
         }
         Ok(drive)
+    }
+
+    /// Start the speed model of the loaded tape, if it has one.
+    fn start_pacing(&mut self) -> Result<(), TapeError> {
+        self.pace = match self.image.as_ref().and_then(|i| i.meta.speed.clone()) {
+            Some(params) => {
+                let model = DriveModel::new(params)
+                    .map_err(|e| TapeError::Invalid(format!("speed model in meta.json: {e}")))?;
+                Some(Paced::new(model, crate::tape::speed::RealClock::start()))
+            }
+            None => None,
+        };
+        Ok(())
+    }
+
+    /// What the speed model saw so far (bytes, backhitches, time per speed
+    /// step), when the tape has one.
+    pub fn speed_stats(&mut self) -> Option<ModelStats> {
+        self.pace.as_mut().map(|p| p.stats_now())
+    }
+
+    /// Wait until the drive's buffer is on tape, as a real drive does
+    /// before a filemark, a reposition or an unload.
+    fn drain(&mut self) {
+        if let Some(p) = self.pace.as_mut() {
+            p.finish();
+        }
     }
 
     /// The head position for a logical address, if it is on the tape.
@@ -214,6 +247,8 @@ impl Drive for VirtualDrive {
     }
 
     fn rewind(&mut self) -> Result<(), TapeError> {
+        self.ready()?;
+        self.drain();
         self.ready()?.flush()?;
         self.head = Head::default();
         self.after_filemark = false;
@@ -297,6 +332,7 @@ impl Drive for VirtualDrive {
 
     fn write_filemarks(&mut self, n: u32) -> Result<Written, TapeError> {
         self.prepare_write()?;
+        self.drain();
         let image = self.image.as_mut().expect("ready checked");
         for _ in 0..n {
             image.close_file(self.head.file)?;
@@ -380,9 +416,13 @@ impl Drive for VirtualDrive {
             return Err(TapeError::EndOfMedium);
         }
         image.append_block(head.file, data)?;
+        let warning = Self::past_early_warning(image);
+        if let Some(p) = self.pace.as_mut() {
+            p.write(data.len() as u64);
+        }
         self.head.block += 1;
         self.after_filemark = false;
-        Ok(if Self::past_early_warning(image) {
+        Ok(if warning {
             Written::EarlyWarning
         } else {
             Written::Ok
@@ -407,6 +447,7 @@ impl Drive for VirtualDrive {
             };
             self.set_ejected(false)?;
             self.image = Some(Image::open(&self.library.tape_dir(&barcode))?);
+            self.start_pacing()?;
         }
         let image = self.image.as_mut().expect("just loaded");
         if let Some(calibrate) = image.meta.faults.calibrate.take() {
@@ -419,6 +460,7 @@ impl Drive for VirtualDrive {
     }
 
     fn unload(&mut self) -> Result<(), TapeError> {
+        self.drain();
         let Some(mut image) = self.image.take() else {
             return Err(TapeError::NoTape);
         };

@@ -21,6 +21,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::fsutil::write_atomic;
 use crate::tape::TapeError;
+use crate::tape::speed::SpeedParams;
 use crate::units::{Interval, Size};
 
 pub const TAPE_FORMAT: &str = "reel-virtual-tape/1";
@@ -120,9 +121,10 @@ pub struct Meta {
     pub files: Vec<FileLayout>,
     #[serde(default)]
     pub faults: Faults,
-    /// Pace writes like a real drive (see `tape::speed`).
+    /// Pace writes like a real LTO drive: speed matching, a drive buffer,
+    /// backhitches (see `tape::speed`).
     #[serde(default)]
-    pub speed: Option<serde_json::Value>,
+    pub speed: Option<SpeedParams>,
     /// Unix time (seconds) until which the tape is still calibrating.
     #[serde(default)]
     pub not_ready_until: Option<f64>,

@@ -329,3 +329,47 @@ fn the_position_survives_closing_the_drive_like_a_non_rewinding_device() {
     assert_eq!(d.position().unwrap(), 7);
     assert_eq!(read_tag(&mut d), 11);
 }
+
+/// A small, slow drive for pacing tests: 20 MB/s native, 10 MB/s at the
+/// slowest step, a 1 MiB buffer, 50 ms to reposition.
+fn small_speed_model() -> crate::tape::speed::SpeedParams {
+    let mut p = crate::tape::speed::preset("lto9").unwrap();
+    p.native = "20MB/s".parse().unwrap();
+    p.min = "10MB/s".parse().unwrap();
+    p.steps = 3;
+    p.buffer = Size(1 << 20);
+    p.reposition = "50ms".parse().unwrap();
+    p
+}
+
+#[test]
+fn a_tape_with_a_speed_model_paces_writes_and_counts_backhitches() {
+    let (_t, lib, spec) = library(1 << 30, 1 << 20);
+    let mut d = open_drive(&lib, 0, &spec).unwrap();
+    d.image_mut().unwrap().meta.speed = Some(small_speed_model());
+    d.image_mut().unwrap().save().unwrap();
+    drop(d);
+
+    // A host faster than the drive: it streams, never stops.
+    let mut d = open_drive(&lib, 0, &spec).unwrap();
+    for t in 0..16 {
+        d.write_block(&block(t, 256 * 1024)).unwrap();
+    }
+    d.write_filemarks(1).unwrap();
+    let fast = d.speed_stats().unwrap();
+    assert_eq!(fast.written, 4 << 20, "{fast:?}");
+    assert_eq!(fast.backhitches, 0);
+    drop(d);
+
+    // A host slower than the slowest step: the buffer runs dry, the drive
+    // stops and repositions. Delays only slow the host further, so this
+    // holds on any machine.
+    let mut d = open_drive(&lib, 0, &spec).unwrap();
+    for t in 0..12 {
+        d.write_block(&block(t, 64 * 1024)).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(25));
+    }
+    d.write_filemarks(1).unwrap();
+    let slow = d.speed_stats().unwrap();
+    assert!(slow.backhitches >= 1, "{slow:?}");
+}
