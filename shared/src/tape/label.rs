@@ -173,7 +173,16 @@ pub fn read_label(drive: &mut dyn Drive) -> Result<Identity, TapeError> {
                 "file 0 has blocks larger than {buffer} bytes"
             )));
         }
-        Err(e @ TapeError::Io { .. }) => return Ok(Identity::Unreadable(e.to_string())),
+        Err(e @ TapeError::Io { .. }) => {
+            // st answers a read of a blank tape with a plain EIO, as it
+            // does for a bad block: a blank tape has its end of data at 0.
+            let blank = drive.end_of_data().is_ok() && drive.position().ok() == Some(0);
+            return Ok(if blank {
+                Identity::Blank
+            } else {
+                Identity::Unreadable(e.to_string())
+            });
+        }
         Err(e) => return Err(e),
     };
     Ok(parse_label_block(&buf[..n]))
@@ -325,6 +334,19 @@ mod tests {
         assert!(matches!(read_label(&mut d).unwrap(), Identity::Foreign(_)));
         let label = Label::new("T1", "p", 65536).unwrap();
         assert!(label_tape(&mut d, &label, false).is_err());
+    }
+
+    #[test]
+    fn a_label_that_cannot_be_read_is_unreadable_not_blank() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut d = open_drive(&dir.path().join("lib"), 0, &LibrarySpec::default()).unwrap();
+        label_tape(&mut d, &Label::new("T1", "p", 65536).unwrap(), false).unwrap();
+        d.image_mut().unwrap().meta.faults.read_errors = vec![0];
+        assert!(matches!(
+            read_label(&mut d).unwrap(),
+            Identity::Unreadable(_)
+        ));
+        assert!(label_tape(&mut d, &Label::new("T2", "p", 65536).unwrap(), false).is_err());
     }
 
     #[test]
