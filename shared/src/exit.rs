@@ -68,6 +68,9 @@ impl Exit {
             if let Some(e) = cause.downcast_ref::<crate::spool::SpoolError>() {
                 return e.exit();
             }
+            if let Some(e) = cause.downcast_ref::<crate::catalog::CatalogError>() {
+                return e.exit();
+            }
             if let Some(e) = cause.downcast_ref::<crate::tape::TapeError>() {
                 return e.exit();
             }

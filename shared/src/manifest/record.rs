@@ -331,6 +331,8 @@ pub(crate) struct WireLine {
     tape: Option<String>,
     file: Option<u64>,
     block: Option<u64>,
+    // Catalog journal fields (see catalog::journal).
+    verified: Option<String>,
 }
 
 pub(crate) enum Line {
@@ -367,6 +369,12 @@ impl WireLine {
             crate::spool::check_item_id(&header.id)?;
             return Ok(Line::Header(header));
         }
+        self.into_record().map(|(r, _, _)| Line::Record(r))
+    }
+
+    /// A record line, with the journal's `stream` and `verified` fields if
+    /// present.
+    pub(crate) fn into_record(self) -> Result<(Record, Option<String>, Option<String>), String> {
         let record = Record {
             path: pick_path("path", self.path, self.path_b64)?
                 .ok_or("record has no \"path\" (or \"path_b64\")")?,
@@ -389,8 +397,19 @@ impl WireLine {
             block: self.block,
         };
         record.validate()?;
-        Ok(Line::Record(record))
+        Ok((record, self.stream, self.verified))
     }
+}
+
+/// Parse one record line that may carry extra journal fields.
+pub(crate) fn parse_record_line(
+    raw: &[u8],
+) -> Result<(Record, Option<String>, Option<String>), String> {
+    let wire: WireLine = serde_json::from_slice(raw).map_err(|e| e.to_string())?;
+    if wire.reel.is_some() {
+        return Err("a header line where a record was expected".into());
+    }
+    wire.into_record()
 }
 
 fn pick_path(

@@ -1,0 +1,192 @@
+//! The catalog index, `<catalog>/index/current/`: "what is the newest verified
+//! version of this path?" answered from memory-mapped files, so that
+//! `reel-scan` can ask it for every file of a tree of tens of millions
+//! without loading the catalog (DESIGN.md §6). Everything here is derived
+//! from the journals and rebuilt by `reel catalog rebuild`.
+//!
+//! `paths.idx` (format `REELIDX1`, little-endian unless said otherwise):
+//!
+//! ```text
+//! header   8  magic "REELIDX1"
+//!          4  version (1)
+//!          4  bucket bits B
+//!          8  entry count N
+//!          8  reserved
+//! buckets  (2^B + 1) × u64: index of the first entry whose key starts with
+//!          each B-bit prefix, then N
+//! entries  N × 32 bytes, sorted by key: key u128 (big-endian, so bytes sort
+//!          as numbers), size u64, mtime_ns i64
+//! ```
+//!
+//! `sha256.bin` holds the 32-byte digest of entry i at offset 32·i (all
+//! zeros: none), read only by `--checksum` scans. The key is the 128-bit
+//! xxh3 of the path seeded with the 64-bit xxh3 of the stream name: a
+//! collision would need two paths of one stream with equal keys *and* equal
+//! size and mtime to hide a change.
+
+use std::fs::File;
+use std::path::Path;
+
+use memmap2::Mmap;
+use xxhash_rust::xxh3::{xxh3_64, xxh3_128_with_seed};
+
+use super::CatalogError;
+use crate::manifest::Digest;
+
+pub const INDEX_MAGIC: &[u8; 8] = b"REELIDX1";
+pub const HEADER: usize = 32;
+pub const ENTRY: usize = 32;
+
+/// The lookup key of a path in a stream.
+pub fn key(stream: &str, path: &[u8]) -> u128 {
+    xxh3_128_with_seed(path, xxh3_64(stream.as_bytes()))
+}
+
+/// What the catalog knows of a path's newest verified version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Known {
+    pub size: u64,
+    pub mtime_ns: i64,
+}
+
+/// Bucket bits for `n` entries: about 16 entries per bucket.
+pub fn bucket_bits(n: u64) -> u32 {
+    (64 - n.leading_zeros()).saturating_sub(4).clamp(4, 24)
+}
+
+/// An open index (possibly empty, when none was built yet).
+pub struct Index {
+    paths: Option<Mmap>,
+    sha: Option<Mmap>,
+    count: usize,
+    bits: u32,
+}
+
+fn map(path: &Path) -> Result<Option<Mmap>, CatalogError> {
+    let file = match File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(CatalogError::io(path, e)),
+    };
+    if file
+        .metadata()
+        .map_err(|e| CatalogError::io(path, e))?
+        .len()
+        == 0
+    {
+        return Ok(None);
+    }
+    // SAFETY: index files are replaced by rename, never written in place,
+    // so the mapped file does not change under us.
+    let m = unsafe { Mmap::map(&file) }.map_err(|e| CatalogError::io(path, e))?;
+    Ok(Some(m))
+}
+
+impl Index {
+    pub fn empty() -> Index {
+        Index {
+            paths: None,
+            sha: None,
+            count: 0,
+            bits: 0,
+        }
+    }
+
+    /// Open `<catalog>/index/`; an index not built yet is empty.
+    pub fn open(catalog: &Path) -> Result<Index, CatalogError> {
+        let dir = catalog.join("index").join("current");
+        let path = dir.join("paths.idx");
+        let Some(paths) = map(&path)? else {
+            return Ok(Index::empty());
+        };
+        let bad = |m: &str| {
+            CatalogError::Invalid(format!(
+                "{}: {m}; run `reel catalog rebuild`",
+                path.display()
+            ))
+        };
+        if paths.len() < HEADER || &paths[..8] != INDEX_MAGIC {
+            return Err(bad("not a reel index"));
+        }
+        let version = u32::from_le_bytes(paths[8..12].try_into().expect("4 bytes"));
+        let bits = u32::from_le_bytes(paths[12..16].try_into().expect("4 bytes"));
+        let count = u64::from_le_bytes(paths[16..24].try_into().expect("8 bytes")) as usize;
+        if version != 1 || bits > 24 {
+            return Err(bad("unknown index version"));
+        }
+        let table = ((1usize << bits) + 1) * 8;
+        if paths.len() != HEADER + table + count * ENTRY {
+            return Err(bad("truncated"));
+        }
+        let sha = map(&dir.join("sha256.bin"))?;
+        if let Some(s) = &sha
+            && s.len() != count * 32
+        {
+            return Err(bad("sha256.bin does not match paths.idx"));
+        }
+        Ok(Index {
+            paths: Some(paths),
+            sha,
+            count,
+            bits,
+        })
+    }
+
+    pub fn len(&self) -> usize {
+        self.count
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    fn bucket(&self, b: usize) -> usize {
+        let m = self.paths.as_ref().expect("non-empty");
+        let at = HEADER + b * 8;
+        u64::from_le_bytes(m[at..at + 8].try_into().expect("8 bytes")) as usize
+    }
+
+    fn entry_key(&self, i: usize) -> u128 {
+        let m = self.paths.as_ref().expect("non-empty");
+        let at = HEADER + ((1usize << self.bits) + 1) * 8 + i * ENTRY;
+        u128::from_be_bytes(m[at..at + 16].try_into().expect("16 bytes"))
+    }
+
+    /// The entry number holding `key`.
+    pub fn find(&self, key: u128) -> Option<usize> {
+        if self.count == 0 {
+            return None;
+        }
+        let b = (key >> (128 - self.bits)) as usize;
+        let (mut lo, mut hi) = (self.bucket(b), self.bucket(b + 1));
+        while lo < hi {
+            let mid = (lo + hi) / 2;
+            match self.entry_key(mid).cmp(&key) {
+                std::cmp::Ordering::Less => lo = mid + 1,
+                std::cmp::Ordering::Greater => hi = mid,
+                std::cmp::Ordering::Equal => return Some(mid),
+            }
+        }
+        None
+    }
+
+    pub fn known(&self, i: usize) -> Known {
+        let m = self.paths.as_ref().expect("non-empty");
+        let at = HEADER + ((1usize << self.bits) + 1) * 8 + i * ENTRY + 16;
+        Known {
+            size: u64::from_le_bytes(m[at..at + 8].try_into().expect("8 bytes")),
+            mtime_ns: i64::from_le_bytes(m[at + 8..at + 16].try_into().expect("8 bytes")),
+        }
+    }
+
+    pub fn sha256(&self, i: usize) -> Option<Digest> {
+        let m = self.sha.as_ref()?;
+        let d: [u8; 32] = m[i * 32..i * 32 + 32].try_into().expect("32 bytes");
+        (d != [0; 32]).then_some(Digest(d))
+    }
+
+    /// The newest verified version of `path` in `stream`.
+    pub fn lookup(&self, stream: &str, path: &[u8]) -> Option<(usize, Known)> {
+        self.find(key(stream, path)).map(|i| (i, self.known(i)))
+    }
+}

@@ -1,0 +1,196 @@
+//! Tape journals: `<catalog>/tapes/<LABEL>.jsonl`, the append-only record
+//! of every member verified on that tape — the truth the catalog index is
+//! derived from (DESIGN.md §6).
+//!
+//! Format `journal/1`, JSON Lines like manifests: a header line
+//! `{"reel":"journal/1","tape":"T00001L9","created":"…"}`, then one line per
+//! verified member: a manifest record (with `tape`, `file`, `block` and
+//! `sha256`) plus `"stream"` and `"verified"` (RFC 3339 UTC). Lines are only
+//! ever appended, under a lock, and fsync'd before the appender returns.
+//! A last line without its newline is a crash in the middle of an append:
+//! readers skip it, and the next append first cuts it off.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{BufRead, BufReader, Seek, SeekFrom, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+use serde_json::json;
+
+use super::CatalogError;
+use crate::fsutil::lock_file;
+use crate::manifest::{Record, parse_record_line};
+
+pub const JOURNAL_FORMAT: &str = "journal/1";
+
+/// One verified member.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    pub stream: String,
+    /// When it was verified, RFC 3339 UTC.
+    pub verified: String,
+    pub record: Record,
+}
+
+/// The journal file of tape `label`.
+pub fn journal_path(catalog: &Path, label: &str) -> PathBuf {
+    catalog.join("tapes").join(format!("{label}.jsonl"))
+}
+
+/// The journals in `<catalog>/tapes/`, sorted by name.
+pub fn journals(catalog: &Path) -> Result<Vec<PathBuf>, CatalogError> {
+    let dir = catalog.join("tapes");
+    let mut out = Vec::new();
+    let entries = match fs::read_dir(&dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
+        Err(e) => return Err(CatalogError::io(&dir, e)),
+    };
+    for e in entries {
+        let path = e.map_err(|e| CatalogError::io(&dir, e))?.path();
+        if path.extension().is_some_and(|x| x == "jsonl") {
+            out.push(path);
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+fn entry_line(e: &Entry) -> Vec<u8> {
+    let mut value = serde_json::to_value(&e.record).expect("records serialize");
+    let map = value.as_object_mut().expect("a record is an object");
+    map.insert("stream".into(), json!(e.stream));
+    map.insert("verified".into(), json!(e.verified));
+    let mut line = serde_json::to_vec(&value).expect("json serializes");
+    line.push(b'\n');
+    line
+}
+
+/// Append verified members to tape `label`'s journal and fsync it.
+pub fn append(catalog: &Path, label: &str, entries: &[Entry]) -> Result<(), CatalogError> {
+    let path = journal_path(catalog, label);
+    let dir = path.parent().expect("journal has a parent");
+    fs::create_dir_all(dir).map_err(|e| CatalogError::io(dir, e))?;
+    let lock_path = path.with_extension("lock");
+    let _lock = lock_file(&lock_path, true).map_err(|e| CatalogError::io(&lock_path, e))?;
+    let mut file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o644)
+        .open(&path)
+        .map_err(|e| CatalogError::io(&path, e))?;
+    let len = file
+        .metadata()
+        .map_err(|e| CatalogError::io(&path, e))?
+        .len();
+    let mut out = Vec::new();
+    if len == 0 {
+        let header = json!({"reel": JOURNAL_FORMAT, "tape": label, "created": crate::time::Utc::now().rfc3339()});
+        out.extend(serde_json::to_vec(&header).expect("json serializes"));
+        out.push(b'\n');
+    } else {
+        // Cut off a torn last line left by a crash.
+        let keep = complete_length(&mut file, len).map_err(|e| CatalogError::io(&path, e))?;
+        if keep < len {
+            file.set_len(keep).map_err(|e| CatalogError::io(&path, e))?;
+        }
+    }
+    for e in entries {
+        if e.record.tape.as_deref() != Some(label) {
+            return Err(CatalogError::Invalid(format!(
+                "{}: a member of tape {:?} cannot go into the journal of {label}",
+                e.record.path.display(),
+                e.record.tape
+            )));
+        }
+        out.extend(entry_line(e));
+    }
+    file.seek(SeekFrom::End(0))
+        .map_err(|e| CatalogError::io(&path, e))?;
+    file.write_all(&out)
+        .map_err(|e| CatalogError::io(&path, e))?;
+    file.sync_data().map_err(|e| CatalogError::io(&path, e))?;
+    Ok(())
+}
+
+/// The length of the file up to and including its last newline.
+fn complete_length(file: &mut File, len: u64) -> std::io::Result<u64> {
+    let mut pos = len;
+    let mut buf = [0u8; 4096];
+    while pos > 0 {
+        let n = (pos as usize).min(buf.len());
+        file.seek(SeekFrom::Start(pos - n as u64))?;
+        std::io::Read::read_exact(file, &mut buf[..n])?;
+        if let Some(i) = buf[..n].iter().rposition(|&b| b == b'\n') {
+            return Ok(pos - n as u64 + i as u64 + 1);
+        }
+        pos -= n as u64;
+    }
+    Ok(0)
+}
+
+/// Read a journal from the start; calls `each` for every entry. Returns the
+/// number of bytes of complete lines read (a torn last line is not counted
+/// and not passed on).
+pub fn read(
+    path: &Path,
+    mut each: impl FnMut(Entry) -> Result<(), CatalogError>,
+) -> Result<u64, CatalogError> {
+    let name = path.display().to_string();
+    let file = File::open(path).map_err(|e| CatalogError::io(path, e))?;
+    let mut reader = BufReader::with_capacity(1 << 20, file);
+    let mut line = Vec::new();
+    let mut consumed = 0u64;
+    let mut line_no = 0u64;
+    loop {
+        line.clear();
+        let n = reader
+            .read_until(b'\n', &mut line)
+            .map_err(|e| CatalogError::io(path, e))?;
+        if n == 0 {
+            break;
+        }
+        line_no += 1;
+        if line.last() != Some(&b'\n') {
+            log::warn!("{name}:{line_no}: ignoring a torn last line (a crash during an append)");
+            break;
+        }
+        consumed += n as u64;
+        let text = &line[..line.len() - 1];
+        if line_no == 1 {
+            let header: serde_json::Value =
+                serde_json::from_slice(text).map_err(|e| CatalogError::Line {
+                    file: name.clone(),
+                    line: 1,
+                    message: e.to_string(),
+                })?;
+            if header["reel"] != JOURNAL_FORMAT {
+                return Err(CatalogError::Line {
+                    file: name,
+                    line: 1,
+                    message: format!("not a {JOURNAL_FORMAT} journal"),
+                });
+            }
+            continue;
+        }
+        if text.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        let bad = |message: String| CatalogError::Line {
+            file: name.clone(),
+            line: line_no,
+            message,
+        };
+        let (record, stream, verified) = parse_record_line(text).map_err(bad)?;
+        let stream = stream.ok_or_else(|| bad("entry has no \"stream\"".into()))?;
+        let verified = verified.ok_or_else(|| bad("entry has no \"verified\"".into()))?;
+        each(Entry {
+            stream,
+            verified,
+            record,
+        })?;
+    }
+    Ok(consumed)
+}

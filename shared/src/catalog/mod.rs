@@ -1,0 +1,76 @@
+//! The catalog (DESIGN.md §6): what is verified on which tape.
+//!
+//! ```text
+//! <catalog>/tapes/<LABEL>.jsonl   append-only journal of verified members (the truth)
+//! <catalog>/tapes/<LABEL>.json    one tape's state (written by the verify stage)
+//! <catalog>/index/current/        derived lookup files, rebuilt from the journals
+//! ```
+//!
+//! This module is the reading side that `reel-scan` needs — journals, the
+//! memory-mapped index, and its rebuild — plus `journal::append`, which the
+//! verify stage (and the tests, until it exists) use to record members.
+
+pub mod index;
+pub mod journal;
+pub mod rebuild;
+
+use std::path::{Path, PathBuf};
+
+pub use index::{Index, Known, key};
+pub use journal::Entry;
+pub use rebuild::{RebuildStats, is_stale, rebuild};
+
+use crate::exit::Exit;
+
+/// A catalog problem, naming the file (and line).
+#[derive(Debug, thiserror::Error)]
+pub enum CatalogError {
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{file}:{line}: {message}")]
+    Line {
+        file: String,
+        line: u64,
+        message: String,
+    },
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl CatalogError {
+    pub fn io(path: &Path, source: std::io::Error) -> Self {
+        CatalogError::Io {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+
+    pub fn exit(&self) -> Exit {
+        match self {
+            CatalogError::Io { source, .. } => Exit::of_io(source),
+            CatalogError::Line { .. } | CatalogError::Invalid(_) => Exit::Data,
+        }
+    }
+}
+
+/// Open the index, rebuilding it first when the journals hold entries it
+/// does not cover. Returns whether a rebuild happened.
+pub fn open_index(catalog: &Path) -> Result<(Index, Option<RebuildStats>), CatalogError> {
+    let rebuilt = if is_stale(catalog)? {
+        log::info!(
+            "the catalog index is behind its journals: rebuilding {}",
+            catalog.join("index").display()
+        );
+        Some(rebuild(catalog, rebuild::DEFAULT_CHUNK)?)
+    } else {
+        None
+    };
+    Ok((Index::open(catalog)?, rebuilt))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,390 @@
+//! Building the index from the journals with bounded memory: entries are
+//! read in chunks, each chunk sorted and written as a run file, and the runs
+//! merged, keeping for every key its newest verified version (latest
+//! `verified` time; for equal times, the later journal line).
+//!
+//! A build goes into a fresh `index/gen-<n>/` directory; `index/current`, a
+//! symlink, is switched to it atomically at the end, so a reader always sees
+//! one complete generation. `state.json` in each generation records how many
+//! bytes of each journal it covers, which is how staleness is detected.
+
+use std::collections::{BTreeMap, BinaryHeap};
+use std::fs::{self, File};
+use std::io::{BufReader, BufWriter, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::CatalogError;
+use super::index::{ENTRY, HEADER, INDEX_MAGIC, bucket_bits, key};
+use super::journal::{self, Entry};
+use crate::fsutil::write_atomic;
+
+/// Entries sorted in memory before they spill to a run file.
+pub const DEFAULT_CHUNK: usize = 1 << 20;
+
+/// What a generation covers.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct State {
+    pub format: String,
+    /// Journal file name → bytes of complete lines indexed.
+    pub journals: BTreeMap<String, u64>,
+    pub paths: u64,
+    pub built: String,
+}
+
+/// What a rebuild did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RebuildStats {
+    pub journals: usize,
+    pub entries: u64,
+    pub paths: u64,
+    pub runs: usize,
+}
+
+const ITEM: usize = 16 + 8 + 8 + 32 + 16;
+
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct Item {
+    key: u128,
+    /// (verified as yyyymmddhhmmss, sequence): larger is newer.
+    order: (u64, u64),
+    size: u64,
+    mtime: i64,
+    sha: [u8; 32],
+}
+
+impl Item {
+    fn encode(&self, out: &mut impl Write) -> std::io::Result<()> {
+        out.write_all(&self.key.to_be_bytes())?;
+        out.write_all(&self.order.0.to_le_bytes())?;
+        out.write_all(&self.order.1.to_le_bytes())?;
+        out.write_all(&self.size.to_le_bytes())?;
+        out.write_all(&self.mtime.to_le_bytes())?;
+        out.write_all(&self.sha)
+    }
+
+    fn decode(b: &[u8; ITEM]) -> Item {
+        let u64_at = |at: usize| u64::from_le_bytes(b[at..at + 8].try_into().expect("8 bytes"));
+        Item {
+            key: u128::from_be_bytes(b[..16].try_into().expect("16 bytes")),
+            order: (u64_at(16), u64_at(24)),
+            size: u64_at(32),
+            mtime: u64_at(40) as i64,
+            sha: b[48..80].try_into().expect("32 bytes"),
+        }
+    }
+}
+
+/// `2026-11-23T10:15:00Z` → 20261123101500: sorts like the time.
+fn packed_time(rfc3339: &str) -> u64 {
+    rfc3339
+        .bytes()
+        .filter(u8::is_ascii_digit)
+        .take(14)
+        .fold(0u64, |acc, d| acc * 10 + u64::from(d - b'0'))
+}
+
+fn index_dir(catalog: &Path) -> PathBuf {
+    catalog.join("index")
+}
+
+/// The generation `index/current` points at, with its state.
+pub fn current_state(catalog: &Path) -> Option<State> {
+    let text = fs::read_to_string(index_dir(catalog).join("current/state.json")).ok()?;
+    serde_json::from_str(&text).ok()
+}
+
+/// True when the journals hold entries the current index does not cover
+/// (or there is no index while there are journals).
+pub fn is_stale(catalog: &Path) -> Result<bool, CatalogError> {
+    let state = current_state(catalog).unwrap_or_default();
+    let journals = journal::journals(catalog)?;
+    if journals.len() != state.journals.len() {
+        return Ok(true);
+    }
+    for path in journals {
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let len = fs::metadata(&path)
+            .map_err(|e| CatalogError::io(&path, e))?
+            .len();
+        if state.journals.get(&name) != Some(&len) {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// Sort a chunk and keep only the newest item per key.
+fn sort_dedup(items: &mut Vec<Item>) {
+    items.sort_unstable();
+    // Sorted by (key, order): the last of each key is the newest.
+    let mut out = 0;
+    for i in 0..items.len() {
+        if i + 1 < items.len() && items[i + 1].key == items[i].key {
+            continue;
+        }
+        items.swap(out, i);
+        out += 1;
+    }
+    items.truncate(out);
+}
+
+fn write_run(dir: &Path, n: usize, items: &[Item]) -> Result<PathBuf, CatalogError> {
+    let path = dir.join(format!("run-{n:05}"));
+    let file = File::create(&path).map_err(|e| CatalogError::io(&path, e))?;
+    let mut w = BufWriter::with_capacity(1 << 20, file);
+    for item in items {
+        item.encode(&mut w)
+            .map_err(|e| CatalogError::io(&path, e))?;
+    }
+    w.flush().map_err(|e| CatalogError::io(&path, e))?;
+    Ok(path)
+}
+
+struct RunReader {
+    reader: BufReader<File>,
+    path: PathBuf,
+}
+
+impl RunReader {
+    fn next(&mut self) -> Result<Option<Item>, CatalogError> {
+        let mut b = [0u8; ITEM];
+        match self.reader.read_exact(&mut b) {
+            Ok(()) => Ok(Some(Item::decode(&b))),
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => Ok(None),
+            Err(e) => Err(CatalogError::io(&self.path, e)),
+        }
+    }
+}
+
+/// Writes the final sorted, deduplicated items as `paths.idx` and
+/// `sha256.bin`.
+struct Output {
+    paths: BufWriter<File>,
+    sha: BufWriter<File>,
+    bits: u32,
+    table: Vec<u64>,
+    count: u64,
+    last: Option<u128>,
+    path: PathBuf,
+}
+
+impl Output {
+    fn new(dir: &Path, upper_bound: u64) -> Result<Output, CatalogError> {
+        let bits = bucket_bits(upper_bound);
+        let path = dir.join("paths.idx");
+        let mut f = File::create(&path).map_err(|e| CatalogError::io(&path, e))?;
+        let table_len = ((1u64 << bits) + 1) * 8;
+        f.seek(SeekFrom::Start(HEADER as u64 + table_len))
+            .map_err(|e| CatalogError::io(&path, e))?;
+        let sha_path = dir.join("sha256.bin");
+        let sha = File::create(&sha_path).map_err(|e| CatalogError::io(&sha_path, e))?;
+        Ok(Output {
+            paths: BufWriter::with_capacity(1 << 20, f),
+            sha: BufWriter::with_capacity(1 << 20, sha),
+            bits,
+            table: vec![u64::MAX; (1 << bits) + 1],
+            count: 0,
+            last: None,
+            path,
+        })
+    }
+
+    fn push(&mut self, item: &Item) -> Result<(), CatalogError> {
+        debug_assert!(self.last.is_none_or(|k| k < item.key));
+        self.last = Some(item.key);
+        let b = (item.key >> (128 - self.bits)) as usize;
+        if self.table[b] == u64::MAX {
+            self.table[b] = self.count;
+        }
+        let io = |e| CatalogError::io(&self.path, e);
+        self.paths.write_all(&item.key.to_be_bytes()).map_err(io)?;
+        self.paths.write_all(&item.size.to_le_bytes()).map_err(io)?;
+        self.paths
+            .write_all(&item.mtime.to_le_bytes())
+            .map_err(io)?;
+        self.sha.write_all(&item.sha).map_err(io)?;
+        self.count += 1;
+        Ok(())
+    }
+
+    fn finish(mut self) -> Result<u64, CatalogError> {
+        // Empty buckets start where the next non-empty one does.
+        let n = self.table.len();
+        self.table[n - 1] = self.count;
+        for b in (0..n - 1).rev() {
+            if self.table[b] == u64::MAX {
+                self.table[b] = self.table[b + 1];
+            }
+        }
+        let io = |e| CatalogError::io(&self.path, e);
+        self.sha.flush().map_err(io)?;
+        self.sha.get_ref().sync_all().map_err(io)?;
+        let mut f = self
+            .paths
+            .into_inner()
+            .map_err(|e| CatalogError::io(&self.path, e.into_error()))?;
+        f.seek(SeekFrom::Start(0)).map_err(io)?;
+        let mut head = Vec::with_capacity(HEADER + n * 8);
+        head.extend_from_slice(INDEX_MAGIC);
+        head.extend_from_slice(&1u32.to_le_bytes());
+        head.extend_from_slice(&self.bits.to_le_bytes());
+        head.extend_from_slice(&self.count.to_le_bytes());
+        head.extend_from_slice(&[0; 8]);
+        for start in &self.table {
+            head.extend_from_slice(&start.to_le_bytes());
+        }
+        f.write_all(&head).map_err(io)?;
+        let expected = (HEADER + n * 8) as u64 + self.count * ENTRY as u64;
+        f.set_len(expected).map_err(io)?;
+        f.sync_all().map_err(io)?;
+        Ok(self.count)
+    }
+}
+
+/// Rebuild the index from every journal, sorting in chunks of `chunk`
+/// entries.
+pub fn rebuild(catalog: &Path, chunk: usize) -> Result<RebuildStats, CatalogError> {
+    let index = index_dir(catalog);
+    fs::create_dir_all(&index).map_err(|e| CatalogError::io(&index, e))?;
+    let lock_path = index.join("rebuild.lock");
+    let _lock =
+        crate::fsutil::lock_file(&lock_path, true).map_err(|e| CatalogError::io(&lock_path, e))?;
+    let gen_dir = index.join(format!(
+        "gen-{}-{}",
+        crate::time::Utc::now().compact(),
+        std::process::id()
+    ));
+    let runs_dir = gen_dir.join("runs");
+    fs::create_dir_all(&runs_dir).map_err(|e| CatalogError::io(&runs_dir, e))?;
+
+    let mut stats = RebuildStats::default();
+    let mut state = State {
+        format: "reel-index/1".into(),
+        ..State::default()
+    };
+    let mut buf: Vec<Item> = Vec::new();
+    let mut runs = Vec::new();
+    let mut seq = 0u64;
+    for path in journal::journals(catalog)? {
+        stats.journals += 1;
+        let consumed = journal::read(&path, |e: Entry| {
+            seq += 1;
+            let path_bytes = std::os::unix::ffi::OsStrExt::as_bytes(e.record.path.as_os_str());
+            buf.push(Item {
+                key: key(&e.stream, path_bytes),
+                order: (packed_time(&e.verified), seq),
+                size: e.record.size,
+                mtime: e.record.mtime_ns,
+                sha: e.record.sha256.map_or([0; 32], |d| d.0),
+            });
+            if buf.len() >= chunk.max(1) {
+                sort_dedup(&mut buf);
+                runs.push(write_run(&runs_dir, runs.len(), &buf)?);
+                buf.clear();
+            }
+            Ok(())
+        })?;
+        // Count what the file held when read, so a torn tail stays "stale".
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let len = fs::metadata(&path)
+            .map_err(|e| CatalogError::io(&path, e))?
+            .len();
+        state
+            .journals
+            .insert(name, if consumed == len { len } else { consumed });
+    }
+    stats.entries = seq;
+    sort_dedup(&mut buf);
+    let mut out = Output::new(&gen_dir, seq)?;
+    if runs.is_empty() {
+        for item in &buf {
+            out.push(item)?;
+        }
+    } else {
+        if !buf.is_empty() {
+            runs.push(write_run(&runs_dir, runs.len(), &buf)?);
+        }
+        drop(buf);
+        merge(&runs, &mut out)?;
+    }
+    stats.runs = runs.len();
+    stats.paths = out.finish()?;
+    let _ = fs::remove_dir_all(&runs_dir);
+    state.paths = stats.paths;
+    state.built = crate::time::Utc::now().rfc3339();
+    let state_path = gen_dir.join("state.json");
+    write_atomic(
+        &state_path,
+        &serde_json::to_vec_pretty(&state).expect("state serializes"),
+    )
+    .map_err(|e| CatalogError::io(&state_path, e))?;
+    switch_current(&index, &gen_dir)?;
+    Ok(stats)
+}
+
+/// K-way merge of sorted runs, keeping the newest item per key.
+fn merge(runs: &[PathBuf], out: &mut Output) -> Result<(), CatalogError> {
+    let mut readers = Vec::new();
+    for path in runs {
+        let f = File::open(path).map_err(|e| CatalogError::io(path, e))?;
+        readers.push(RunReader {
+            reader: BufReader::with_capacity(256 * 1024, f),
+            path: path.clone(),
+        });
+    }
+    let mut heap = BinaryHeap::new();
+    for (i, r) in readers.iter_mut().enumerate() {
+        if let Some(item) = r.next()? {
+            heap.push(std::cmp::Reverse((item, i)));
+        }
+    }
+    let mut pending: Option<Item> = None;
+    while let Some(std::cmp::Reverse((item, i))) = heap.pop() {
+        if let Some(next) = readers[i].next()? {
+            heap.push(std::cmp::Reverse((next, i)));
+        }
+        match &pending {
+            // Same key, popped in (key, order) order: the later one is newer.
+            Some(p) if p.key == item.key => pending = Some(item),
+            Some(p) => {
+                out.push(p)?;
+                pending = Some(item);
+            }
+            None => pending = Some(item),
+        }
+    }
+    if let Some(p) = pending {
+        out.push(&p)?;
+    }
+    Ok(())
+}
+
+/// Point `index/current` at `gen_dir` atomically and remove older
+/// generations (readers that still map them keep their files).
+fn switch_current(index: &Path, gen_dir: &Path) -> Result<(), CatalogError> {
+    let name = gen_dir.file_name().expect("generation has a name");
+    let tmp = index.join(format!(".current.{}", std::process::id()));
+    let _ = fs::remove_file(&tmp);
+    std::os::unix::fs::symlink(name, &tmp).map_err(|e| CatalogError::io(&tmp, e))?;
+    let current = index.join("current");
+    fs::rename(&tmp, &current).map_err(|e| CatalogError::io(&current, e))?;
+    crate::fsutil::sync_dir(index).map_err(|e| CatalogError::io(index, e))?;
+    for e in fs::read_dir(index)
+        .map_err(|e| CatalogError::io(index, e))?
+        .flatten()
+    {
+        let n = e.file_name();
+        if n != name && n.to_string_lossy().starts_with("gen-") {
+            let _ = fs::remove_dir_all(e.path());
+        }
+    }
+    Ok(())
+}
