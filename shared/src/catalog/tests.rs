@@ -32,8 +32,8 @@ fn journals_round_trip_and_survive_a_torn_line() {
     let cat = dir.path();
     let a = entry("home", b"a\xffb\nc", 10, 5, "2026-11-23T10:00:00Z", "T1");
     let b = entry("home", b"dir/file", 20, 6, "2026-11-23T10:00:01Z", "T1");
-    journal::append(cat, "T1", &[a.clone()]).unwrap();
-    journal::append(cat, "T1", &[b.clone()]).unwrap();
+    journal::append(cat, "T1", std::slice::from_ref(&a)).unwrap();
+    journal::append(cat, "T1", std::slice::from_ref(&b)).unwrap();
     // A crash in the middle of an append leaves half a line.
     let path = journal::journal_path(cat, "T1");
     let mut bytes = std::fs::read(&path).unwrap();
@@ -48,7 +48,7 @@ fn journals_round_trip_and_survive_a_torn_line() {
     assert_eq!(seen, [a.clone(), b.clone()]);
     // The next append cuts the torn line off.
     let c = entry("home", b"c", 1, 1, "2026-11-23T10:00:02Z", "T1");
-    journal::append(cat, "T1", &[c.clone()]).unwrap();
+    journal::append(cat, "T1", std::slice::from_ref(&c)).unwrap();
     let mut seen = Vec::new();
     journal::read(&path, |e| {
         seen.push(e);
