@@ -48,6 +48,9 @@ enum Command {
     /// Check or print the configuration
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// The catalog of what is verified on tape
+    #[command(subcommand)]
+    Catalog(CatalogCommand),
     /// Tape drive control: status, rewind, fsf, bsf, eod, tell, seek, weof, label, identify, ls, selftest…
     Mt(mt::MtArgs),
     /// Tape library control: list, load, unload, transfer
@@ -70,6 +73,16 @@ enum Command {
     Restore(Passthrough),
     /// Run reel-supervisor
     Supervisor(Passthrough),
+}
+
+#[derive(Subcommand, Debug)]
+enum CatalogCommand {
+    /// Rebuild the lookup index (catalog/index/) from the tape journals
+    Rebuild {
+        /// Entries sorted in memory at a time (bounds memory use)
+        #[arg(long, default_value_t = 1 << 20, value_name = "N")]
+        chunk: usize,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -125,6 +138,20 @@ fn run(args: Args) -> anyhow::Result<Exit> {
         }
         Command::Config(ConfigCommand::Default) => {
             print!("{DEFAULT_CONFIG}");
+            Ok(Exit::Ok)
+        }
+        Command::Catalog(CatalogCommand::Rebuild { chunk }) => {
+            let config = common.load_config()?;
+            let started = std::time::Instant::now();
+            let stats = reel_shared::catalog::rebuild(&config.paths.catalog, chunk)?;
+            log::info!(
+                "index rebuilt from {} journal(s): {} entries, {} paths, {} sorted run(s), {:.1}s",
+                stats.journals,
+                stats.entries,
+                stats.paths,
+                stats.runs,
+                started.elapsed().as_secs_f64()
+            );
             Ok(Exit::Ok)
         }
         Command::Mt(a) => mt::run(a, common),

@@ -168,6 +168,8 @@ pub struct Record {
     pub group: Option<String>,
     /// Symlink target, or for a hard link the path of the first link.
     pub link: Option<PathBuf>,
+    /// Device number of a `char` or `block` special file.
+    pub rdev: Option<u64>,
     pub sha256: Option<Digest>,
     /// Where the staged copy lives in the cache.
     pub cache: Option<PathBuf>,
@@ -193,6 +195,7 @@ impl Record {
             user: None,
             group: None,
             link: None,
+            rdev: None,
             sha256: None,
             cache: None,
             archive: None,
@@ -258,6 +261,7 @@ impl Serialize for Record {
         if let Some(link) = &self.link {
             path_entry(&mut m, "link", "link_b64", link)?;
         }
+        opt_entry(&mut m, "rdev", &self.rdev)?;
         if let Some(d) = &self.sha256 {
             m.serialize_entry("sha256", &d.to_string())?;
         }
@@ -322,6 +326,7 @@ pub(crate) struct WireLine {
     group: Option<String>,
     link: Option<String>,
     link_b64: Option<String>,
+    rdev: Option<u64>,
     sha256: Option<String>,
     cache: Option<String>,
     cache_b64: Option<String>,
@@ -335,6 +340,9 @@ pub(crate) struct WireLine {
     verified: Option<String>,
 }
 
+// Lines are moved once from the parser to the caller; boxing the record
+// would cost an allocation per line on the hot path.
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum Line {
     Header(Header),
     Record(Record),
@@ -387,6 +395,7 @@ impl WireLine {
             user: self.user,
             group: self.group,
             link: pick_path("link", self.link, self.link_b64)?,
+            rdev: self.rdev,
             sha256: self.sha256.map(|s| s.parse()).transpose()?,
             cache: pick_path("cache", self.cache, self.cache_b64)?,
             archive: self.archive,

@@ -165,6 +165,7 @@ prop_compose! {
         tape in proptest::option::of("[A-Z0-9]{6}L[5-9]"),
         file in proptest::option::of(any::<u64>()),
         block in proptest::option::of(any::<u64>()),
+        rdev in proptest::option::of(any::<u64>()),
     ) -> Record {
         let link = match entry {
             EntryType::Symlink => Some(link_target),
@@ -172,7 +173,7 @@ prop_compose! {
             _ => None,
         };
         Record {
-            path, entry, size, mtime_ns, mode, uid, gid, user, group, link,
+            path, entry, size, mtime_ns, mode, uid, gid, user, group, link, rdev,
             sha256: sha256.map(Digest), cache, archive, offset, data_offset, tape, file, block,
         }
     }

@@ -84,39 +84,52 @@ impl std::fmt::Debug for Input {
 
 /// Where a stage's output items go.
 pub enum Output {
-    Queue { spool: Spool, queue: Queue },
-    Stdout(BufWriter<Stdout>),
+    Queue {
+        spool: Spool,
+        queue: Queue,
+    },
+    /// Manifests one after another on stdout (`--out -`).
+    Stdout,
 }
 
 impl Output {
     pub fn stdout() -> Output {
-        Output::Stdout(BufWriter::with_capacity(256 * 1024, std::io::stdout()))
+        Output::Stdout
     }
 
     /// Start an output item.
-    pub fn begin(&mut self, header: &Header) -> Result<OutputItem<'_>, SpoolError> {
+    pub fn begin(&mut self, header: &Header) -> Result<OutputItem, SpoolError> {
         match self {
             Output::Queue { spool, queue } => Ok(OutputItem::Spool(spool.begin(*queue, header)?)),
-            Output::Stdout(out) => {
-                let w: &mut dyn Write = out;
-                let writer = ManifestWriter::new(w, header).at("<stdout>".as_ref())?;
+            Output::Stdout => {
+                let out = BufWriter::with_capacity(256 * 1024, std::io::stdout());
+                let writer = ManifestWriter::new(out, header).at("<stdout>".as_ref())?;
                 Ok(OutputItem::Stdout(writer))
             }
         }
     }
 }
 
-/// One output item being written.
-pub enum OutputItem<'a> {
+/// One output item being written. On stdout, an item is flushed whole when
+/// committed, so items never interleave.
+pub enum OutputItem {
     Spool(Pending),
-    Stdout(ManifestWriter<&'a mut dyn Write>),
+    Stdout(ManifestWriter<BufWriter<Stdout>>),
 }
 
-impl OutputItem<'_> {
+impl OutputItem {
     pub fn write(&mut self, record: &Record) -> Result<(), SpoolError> {
         match self {
             OutputItem::Spool(p) => p.write(record),
             OutputItem::Stdout(w) => w.write(record).at("<stdout>".as_ref()),
+        }
+    }
+
+    /// Records written so far.
+    pub fn records(&self) -> u64 {
+        match self {
+            OutputItem::Spool(p) => p.records(),
+            OutputItem::Stdout(w) => w.records(),
         }
     }
 
@@ -126,7 +139,7 @@ impl OutputItem<'_> {
             OutputItem::Spool(p) => p.commit().map(drop),
             OutputItem::Stdout(w) => w
                 .finish()
-                .and_then(|out| out.flush())
+                .and_then(|mut out| out.flush())
                 .at("<stdout>".as_ref()),
         }
     }
