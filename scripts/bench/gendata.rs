@@ -49,6 +49,12 @@ struct Args {
     /// Seed of the generator: same seed, same tree
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// small profile: write exactly this many files (then --total is ignored)
+    #[arg(long, value_name = "N")]
+    files: Option<u64>,
+    /// small profile: no file larger than this
+    #[arg(long, default_value = "128K", value_name = "SIZE")]
+    max_file_size: Size,
 }
 
 /// xorshift64*: small, fast, and stable forever (unlike a crate's RNG,
@@ -129,11 +135,16 @@ impl Gen {
         Ok(())
     }
 
-    /// Small files: log-uniform sizes, most below 8 KiB.
-    fn small_tree(&mut self, budget: u64, tag: &str) -> anyhow::Result<()> {
+    /// Small files: log-uniform sizes, most below 8 KiB; `budget` bytes, or
+    /// exactly `files` files when given.
+    fn small_tree(&mut self, budget: u64, tag: &str, files: Option<u64>, max_size: u64) -> anyhow::Result<()> {
         let mut spent = 0;
         let mut n = 0u64;
-        while spent < budget {
+        let more = |spent: u64, n: u64| match files {
+            Some(f) => n < f,
+            None => spent < budget,
+        };
+        while more(spent, n) {
             let depth = 1 + self.rng.below(4);
             let mut rel = PathBuf::from(tag);
             for _ in 0..depth {
@@ -141,7 +152,10 @@ impl Gen {
             }
             self.dir(&rel)?;
             let size = (1u64 << self.rng.below(17)) + self.rng.below(1 << 10) - 1;
-            let size = size.min(budget - spent);
+            let size = match files {
+                Some(_) => size.min(max_size),
+                None => size.min(budget - spent).min(max_size),
+            };
             self.file(&rel.join(format!("f{n:07}.dat")), size)?;
             spent += size.max(1);
             n += 1;
@@ -261,11 +275,11 @@ fn main() -> anyhow::Result<()> {
     };
     let total = args.total.0;
     match args.profile {
-        Profile::Small => g.small_tree(total, "small")?,
+        Profile::Small => g.small_tree(total, "small", args.files, args.max_file_size.0)?,
         Profile::Large => g.large_files(total, "large")?,
         Profile::Mixed => {
             g.odd_entries()?;
-            g.small_tree(total / 4, "small")?;
+            g.small_tree(total / 4, "small", None, args.max_file_size.0)?;
             g.large_files(total - total / 4, "large")?;
         }
     }
