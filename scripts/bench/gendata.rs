@@ -137,7 +137,13 @@ impl Gen {
 
     /// Small files: log-uniform sizes, most below 8 KiB; `budget` bytes, or
     /// exactly `files` files when given.
-    fn small_tree(&mut self, budget: u64, tag: &str, files: Option<u64>, max_size: u64) -> anyhow::Result<()> {
+    fn small_tree(
+        &mut self,
+        budget: u64,
+        tag: &str,
+        files: Option<u64>,
+        max_size: u64,
+    ) -> anyhow::Result<()> {
         let mut spent = 0;
         let mut n = 0u64;
         let more = |spent: u64, n: u64| match files {

@@ -23,7 +23,10 @@ struct Args {
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let verified = reel_shared::time::Utc::now().rfc3339();
-    let mut reader = ManifestReader::new(BufReader::with_capacity(1 << 20, std::io::stdin()), "<stdin>");
+    let mut reader = ManifestReader::new(
+        BufReader::with_capacity(1 << 20, std::io::stdin()),
+        "<stdin>",
+    );
     let mut batch = Vec::with_capacity(50_000);
     let mut total = 0u64;
     while let Some(header) = reader.next_manifest()? {

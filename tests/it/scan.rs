@@ -366,3 +366,54 @@ fn unreadable_directories_are_reported_and_skipped() {
 }
 
 use std::os::unix::process::CommandExt as _;
+
+#[test]
+fn paths_longer_than_path_max_are_scanned() {
+    use nix::fcntl::{OFlag, openat};
+    use nix::sys::stat::{Mode, mkdirat};
+    let env = Env::new();
+    // 40 levels of 120-byte names: a path of about 4,840 bytes, which no
+    // single open() can take; built with *at() calls.
+    let mut dir = nix::fcntl::open(
+        env.path("src").as_path(),
+        OFlag::O_RDONLY | OFlag::O_DIRECTORY,
+        Mode::empty(),
+    )
+    .unwrap();
+    let mut rel = String::new();
+    for i in 0..40 {
+        let name = format!("{i:02}-{}", "d".repeat(117));
+        mkdirat(&dir, name.as_str(), Mode::from_bits_truncate(0o755)).unwrap();
+        dir = openat(
+            &dir,
+            name.as_str(),
+            OFlag::O_RDONLY | OFlag::O_DIRECTORY,
+            Mode::empty(),
+        )
+        .unwrap();
+        if !rel.is_empty() {
+            rel.push('/');
+        }
+        rel.push_str(&name);
+    }
+    let fd = openat(
+        &dir,
+        "bottom.txt",
+        OFlag::O_WRONLY | OFlag::O_CREAT,
+        Mode::from_bits_truncate(0o644),
+    )
+    .unwrap();
+    nix::unistd::write(&fd, b"deep").unwrap();
+    drop(fd);
+    let run = scan(&env, &[]);
+    run.expect(0);
+    let records = scanned(&env);
+    let bottom = format!("{rel}/bottom.txt");
+    assert!(bottom.len() > 4096);
+    let r = records
+        .iter()
+        .find(|r| r.path.as_os_str().as_bytes() == bottom.as_bytes())
+        .expect("the deep file is listed");
+    assert_eq!(r.size, 4);
+    assert_eq!(records.len(), 41);
+}
