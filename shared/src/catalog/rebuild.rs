@@ -95,6 +95,12 @@ pub fn current_state(catalog: &Path) -> Option<State> {
     serde_json::from_str(&text).ok()
 }
 
+fn file_name(path: &Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
 /// True when the journals hold entries the current index does not cover
 /// (or there is no index while there are journals).
 pub fn is_stale(catalog: &Path) -> Result<bool, CatalogError> {
@@ -104,10 +110,7 @@ pub fn is_stale(catalog: &Path) -> Result<bool, CatalogError> {
         return Ok(true);
     }
     for path in journals {
-        let name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
+        let name = file_name(&path);
         let len = fs::metadata(&path)
             .map_err(|e| CatalogError::io(&path, e))?
             .len();
@@ -289,17 +292,9 @@ pub fn rebuild(catalog: &Path, chunk: usize) -> Result<RebuildStats, CatalogErro
             }
             Ok(())
         })?;
-        // Count what the file held when read, so a torn tail stays "stale".
-        let name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let len = fs::metadata(&path)
-            .map_err(|e| CatalogError::io(&path, e))?
-            .len();
-        state
-            .journals
-            .insert(name, if consumed == len { len } else { consumed });
+        // The bytes of complete lines read: a torn tail, or lines appended
+        // while reading, leave the index stale, to be rebuilt next time.
+        state.journals.insert(file_name(&path), consumed);
     }
     stats.entries = seq;
     sort_dedup(&mut buf);
