@@ -1,29 +1,65 @@
-//! `reel-stage`: copy scanned files onto the cache, hashing as it copies
+//! `reel-stage`: copy scanned files onto the cache (the RAID0 array),
+//! hashing as it copies, never leaving a torn copy.
 //!
-//! Not built yet (issue #5): the command line is final enough to document,
-//! the work behind it is not. It checks the configuration and exits 69.
+//! For each `scanned` item: files are copied in parallel to
+//! `<cache>/staged/<stream>/<path>` (see copy.rs), directories and symlinks
+//! are recreated, hard links linked, metadata kept; the file system is
+//! synced; then a `staged` item with `sha256` and `cache` filled in is
+//! published and the scanned item finished. A file that vanished, cannot be
+//! read or kept changing is reported and left out (the next scan finds it
+//! again); the run then exits 1. A full cache stops the run with exit 75
+//! and leaves the item in its queue.
 
-use std::path::PathBuf;
+mod copy;
+mod limit;
+mod meta;
+mod space;
 
+use std::ffi::OsStr;
+use std::fs;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Instant;
+
+use anyhow::Context;
 use clap::Parser;
+use rayon::prelude::*;
 use reel_shared::cli::{self, CommonArgs, Program};
-use reel_shared::exit::Exit;
+use reel_shared::config::{Config, Source};
+use reel_shared::exit::{Exit, ExitError};
+use reel_shared::manifest::{EntryType, Header, Kind, Record};
+use reel_shared::spool::{Claim, Input, Output, Queue};
+use reel_shared::units::Size;
 
-/// copy scanned files onto the cache, hashing as it copies
+use crate::copy::{CopyError, CopyOptions};
+use crate::space::Space;
+
+/// Copy scanned files onto the cache, hashing as it copies
 #[derive(Parser, Debug)]
 #[command(name = "reel-stage", version, long_about = None)]
 struct Args {
     /// Read manifests from stdin ("-") instead of the spool queue
     #[arg(long = "in", value_name = "-")]
-    input: Option<PathBuf>,
+    input: Option<String>,
 
     /// Write manifests to stdout ("-") instead of the spool queue
     #[arg(long = "out", value_name = "-")]
-    output: Option<PathBuf>,
+    output: Option<String>,
 
-    /// Limit reading from the source, in bytes per second (like 50M)
+    /// Read sources at most this fast, in bytes per second (like 50M)
     #[arg(long, value_name = "RATE")]
-    bwlimit: Option<String>,
+    bwlimit: Option<Size>,
+
+    /// Copy a file that changes during its copy this many more times before giving up on it
+    #[arg(long, default_value_t = 3, value_name = "N")]
+    retries: u32,
+
+    /// Files copied at once
+    #[arg(long, default_value_t = 8, value_name = "N")]
+    jobs: usize,
+
     #[command(flatten)]
     common: CommonArgs,
 }
@@ -35,9 +71,465 @@ impl Program for Args {
     }
 }
 
+fn dash(flag: &str, v: &Option<String>) -> anyhow::Result<bool> {
+    match v.as_deref() {
+        None => Ok(false),
+        Some("-") => Ok(true),
+        Some(other) => Err(ExitError::new(
+            Exit::Usage,
+            format!("{flag} takes only \"-\", not {other:?}"),
+        )
+        .into()),
+    }
+}
+
+/// Counters of one run.
+#[derive(Default)]
+struct Tally {
+    files: AtomicU64,
+    copied: AtomicU64,
+    quick: AtomicU64,
+    bytes: AtomicU64,
+    skipped: AtomicU64,
+}
+
+/// Why an item stopped.
+enum Stop {
+    CacheFull(String),
+    SourceMissing(String),
+}
+
+struct Stager<'a> {
+    config: &'a Config,
+    opts: CopyOptions<'a>,
+    space: Space,
+    pool: rayon::ThreadPool,
+    tally: Tally,
+}
+
+fn join_bytes(base: &Path, rel: &Path) -> PathBuf {
+    base.join(OsStr::from_bytes(rel.as_os_str().as_bytes()))
+}
+
+impl Stager<'_> {
+    fn source_root(&self, header: &Header) -> anyhow::Result<PathBuf> {
+        if let Some(stream) = self.config.stream(&header.stream) {
+            return match &stream.source {
+                Source::Local(p) => Ok(p.clone()),
+                Source::Remote { .. } => Err(ExitError::new(
+                    Exit::Unavailable,
+                    format!(
+                        "stream {}: remote sources are not staged yet",
+                        header.stream
+                    ),
+                )
+                .into()),
+            };
+        }
+        header
+            .extra
+            .get("source")
+            .and_then(|v| v.as_str())
+            .map(PathBuf::from)
+            .ok_or_else(|| {
+                anyhow::anyhow!(
+                    "{}: no [[stream]] named {:?} and no source in the manifest",
+                    header.id,
+                    header.stream
+                )
+            })
+    }
+
+    fn skip(&self, r: &Record, why: impl std::fmt::Display) {
+        log::warn!("{}: {why}; left for the next run", r.path.display());
+        self.tally.skipped.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Stage one item; returns the staged records in manifest order.
+    fn stage(
+        &self,
+        header: &Header,
+        records: Vec<Record>,
+    ) -> anyhow::Result<Result<Vec<Record>, Stop>> {
+        let root = self.source_root(header)?;
+        if !root.is_dir() {
+            return Ok(Err(Stop::SourceMissing(format!(
+                "the source {} of stream {} is not there (unmounted?)",
+                root.display(),
+                header.stream
+            ))));
+        }
+        let cache = self.config.paths.cache.join("staged").join(&header.stream);
+        fs::create_dir_all(&cache).with_context(|| format!("creating {}", cache.display()))?;
+        let mut out: Vec<Option<Record>> = vec![None; records.len()];
+        // Directories first, so files have somewhere to go.
+        for (i, r) in records.iter().enumerate() {
+            if r.entry == EntryType::Dir {
+                let dst = join_bytes(&cache, &r.path);
+                match fs::create_dir_all(&dst) {
+                    Ok(()) => out[i] = Some(with_cache(r, &dst)),
+                    Err(e) if is_full(&e) => return Ok(Err(self.full(e))),
+                    Err(e) => self.skip(r, format!("cannot create {}: {e}", dst.display())),
+                }
+            }
+        }
+        let full: Mutex<Option<String>> = Mutex::new(None);
+        let stop = AtomicBool::new(false);
+        let staged: Vec<(usize, Record)> = self.pool.install(|| {
+            records
+                .par_iter()
+                .enumerate()
+                .filter(|(_, r)| r.entry == EntryType::File)
+                .filter_map(|(i, r)| {
+                    if stop.load(Ordering::Relaxed) {
+                        return None;
+                    }
+                    match self.stage_file(&root, &cache, r) {
+                        Ok(rec) => rec.map(|rec| (i, rec)),
+                        Err(reason) => {
+                            stop.store(true, Ordering::Relaxed);
+                            full.lock().expect("lock").get_or_insert(reason);
+                            None
+                        }
+                    }
+                })
+                .collect()
+        });
+        if let Some(reason) = full.into_inner().expect("lock") {
+            return Ok(Err(Stop::CacheFull(reason)));
+        }
+        for (i, rec) in staged {
+            out[i] = Some(rec);
+        }
+        for (i, r) in records.iter().enumerate() {
+            match r.entry {
+                EntryType::Symlink => out[i] = self.stage_symlink(&cache, r),
+                EntryType::Fifo | EntryType::Char | EntryType::Block => out[i] = Some(r.clone()),
+                _ => {}
+            }
+        }
+        for (i, r) in records.iter().enumerate() {
+            if r.entry == EntryType::Hardlink {
+                out[i] = self.stage_hardlink(&cache, r, &records, &out);
+            }
+        }
+        // Directory times last: filling a directory changes its mtime.
+        let mut dirs: Vec<usize> = (0..records.len())
+            .filter(|&i| records[i].entry == EntryType::Dir && out[i].is_some())
+            .collect();
+        dirs.sort_by_key(|&i| std::cmp::Reverse(records[i].path.as_os_str().len()));
+        for i in dirs {
+            let r = &records[i];
+            if let Err(e) =
+                meta::apply_to_path(&join_bytes(&cache, &r.path), r, self.opts.chown, false)
+            {
+                log::warn!(
+                    "{}: cannot set the directory's metadata in the cache: {e}",
+                    r.path.display()
+                );
+            }
+        }
+        Ok(Ok(out.into_iter().flatten().collect()))
+    }
+
+    fn full(&self, e: std::io::Error) -> Stop {
+        self.space.pause();
+        Stop::CacheFull(format!(
+            "the cache {} is full: {e}",
+            self.config.paths.cache.display()
+        ))
+    }
+
+    /// `Ok(None)`: skipped (reported); `Err`: the cache is full, stop.
+    fn stage_file(&self, root: &Path, cache: &Path, r: &Record) -> Result<Option<Record>, String> {
+        match self.space.check() {
+            Ok(Ok(())) => {}
+            Ok(Err(reason)) => return Err(reason),
+            Err(e) => return Err(format!("cannot measure the cache: {e}")),
+        }
+        let src = join_bytes(root, &r.path);
+        let dst = join_bytes(cache, &r.path);
+        if let Some(parent) = dst.parent()
+            && let Err(e) = fs::create_dir_all(parent)
+        {
+            if is_full(&e) {
+                self.space.pause();
+                return Err(format!("the cache is full: {e}"));
+            }
+            self.skip(r, format!("cannot create {}: {e}", parent.display()));
+            return Ok(None);
+        }
+        self.tally.files.fetch_add(1, Ordering::Relaxed);
+        match copy::stage_file(&src, &dst, &self.opts) {
+            Ok(s) => {
+                let counter = if s.copied {
+                    &self.tally.copied
+                } else {
+                    &self.tally.quick
+                };
+                counter.fetch_add(1, Ordering::Relaxed);
+                self.tally.bytes.fetch_add(s.size, Ordering::Relaxed);
+                let mut rec = with_cache(r, &dst);
+                rec.sha256 = Some(s.sha256);
+                rec.size = s.size;
+                rec.mtime_ns = s.mtime_ns;
+                Ok(Some(rec))
+            }
+            Err(CopyError::Vanished) => {
+                self.skip(r, "vanished before it could be copied");
+                Ok(None)
+            }
+            Err(CopyError::Changing) => {
+                self.skip(
+                    r,
+                    format!(
+                        "kept changing while it was copied ({} attempts)",
+                        self.opts.retries + 1
+                    ),
+                );
+                Ok(None)
+            }
+            Err(CopyError::Source(e)) => {
+                self.skip(r, format!("cannot read: {e}"));
+                Ok(None)
+            }
+            Err(CopyError::CacheFull(e)) => {
+                self.space.pause();
+                Err(format!(
+                    "the cache {} is full: {e}",
+                    self.config.paths.cache.display()
+                ))
+            }
+            Err(CopyError::Cache(e)) => {
+                self.skip(r, format!("cannot write {}: {e}", dst.display()));
+                Ok(None)
+            }
+        }
+    }
+
+    fn stage_symlink(&self, cache: &Path, r: &Record) -> Option<Record> {
+        let dst = join_bytes(cache, &r.path);
+        let target = r.link.as_ref()?;
+        let tmp = dst.with_file_name(format!(".reel-tmp-link-{}", std::process::id()));
+        let _ = fs::remove_file(&tmp);
+        let made = dst
+            .parent()
+            .map_or(Ok(()), fs::create_dir_all)
+            .and_then(|()| std::os::unix::fs::symlink(target, &tmp))
+            .and_then(|()| meta::apply_to_path(&tmp, r, self.opts.chown, true))
+            .and_then(|()| fs::rename(&tmp, &dst));
+        match made {
+            Ok(()) => Some(with_cache(r, &dst)),
+            Err(e) => {
+                let _ = fs::remove_file(&tmp);
+                self.skip(r, format!("cannot create the symlink in the cache: {e}"));
+                None
+            }
+        }
+    }
+
+    fn stage_hardlink(
+        &self,
+        cache: &Path,
+        r: &Record,
+        records: &[Record],
+        out: &[Option<Record>],
+    ) -> Option<Record> {
+        let target = r.link.as_ref()?;
+        let staged_target = records
+            .iter()
+            .zip(out)
+            .find(|(t, o)| &t.path == target && o.is_some())
+            .and_then(|(_, o)| o.as_ref());
+        let Some(t) = staged_target else {
+            self.skip(
+                r,
+                format!("its link target {} was not staged", target.display()),
+            );
+            return None;
+        };
+        let dst = join_bytes(cache, &r.path);
+        let src = join_bytes(cache, target);
+        let tmp = dst.with_file_name(format!(".reel-tmp-hard-{}", std::process::id()));
+        let _ = fs::remove_file(&tmp);
+        let made = dst
+            .parent()
+            .map_or(Ok(()), fs::create_dir_all)
+            .and_then(|()| fs::hard_link(&src, &tmp))
+            .and_then(|()| fs::rename(&tmp, &dst));
+        match made {
+            Ok(()) => {
+                let mut rec = with_cache(r, &dst);
+                rec.sha256 = t.sha256;
+                rec.size = t.size;
+                rec.mtime_ns = t.mtime_ns;
+                Some(rec)
+            }
+            Err(e) => {
+                let _ = fs::remove_file(&tmp);
+                self.skip(r, format!("cannot link it in the cache: {e}"));
+                None
+            }
+        }
+    }
+}
+
+fn is_full(e: &std::io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(libc::ENOSPC) | Some(libc::EDQUOT))
+}
+
+fn with_cache(r: &Record, dst: &Path) -> Record {
+    let mut rec = r.clone();
+    rec.cache = Some(dst.to_path_buf());
+    rec
+}
+
+/// Flush the cache file system: staged copies must be on disk before the
+/// manifest that points at them is published.
+fn sync_cache(cache: &Path) -> anyhow::Result<()> {
+    let f = fs::File::open(cache).with_context(|| format!("opening {}", cache.display()))?;
+    // SAFETY: a valid descriptor.
+    if unsafe { libc::syncfs(std::os::fd::AsRawFd::as_raw_fd(&f)) } != 0 {
+        return Err(std::io::Error::last_os_error())
+            .with_context(|| format!("syncing {}", cache.display()));
+    }
+    Ok(())
+}
+
+/// Stage one claimed item. `Ok(None)`: done; `Ok(Some(stop))`: the run stops.
+fn run_item(
+    stager: &Stager,
+    claim: Claim,
+    output: &mut Output,
+) -> anyhow::Result<Option<ExitError>> {
+    let (header, mut reader) = match claim.open() {
+        Ok(x) => x,
+        Err(e) => {
+            let path = claim.fail(&e.to_string(), Args::NAME)?;
+            log::error!("{e}; moved to {}", path.display());
+            return Ok(None);
+        }
+    };
+    let records = match reader.records().collect::<Result<Vec<_>, _>>() {
+        Ok(r) => r,
+        Err(e) => {
+            let path = claim.fail(&e.to_string(), Args::NAME)?;
+            log::error!("{e}; moved to {}", path.display());
+            return Ok(None);
+        }
+    };
+    let started = Instant::now();
+    let n = records.len();
+    let staged = match stager.stage(&header, records)? {
+        Ok(s) => s,
+        Err(Stop::CacheFull(reason)) => {
+            claim.release();
+            return Ok(Some(ExitError::new(
+                Exit::TempFail,
+                format!("{reason}; {} stays queued", header.id),
+            )));
+        }
+        Err(Stop::SourceMissing(reason)) => {
+            claim.release();
+            return Ok(Some(ExitError::new(
+                Exit::NoInput,
+                format!("{reason}; {} stays queued", header.id),
+            )));
+        }
+    };
+    sync_cache(&stager.config.paths.cache)?;
+    if !staged.is_empty() {
+        let mut out_header = Header::new(Kind::Staged, &header.stream, &header.id);
+        out_header.extra = header.extra.clone();
+        let mut item = output.begin(&out_header)?;
+        for r in &staged {
+            item.write(r)?;
+        }
+        item.commit()?;
+    }
+    claim.finish()?;
+    log::info!(
+        "{}: {} of {} entries staged in {:.1}s",
+        header.id,
+        staged.len(),
+        n,
+        started.elapsed().as_secs_f64()
+    );
+    Ok(None)
+}
+
 fn run(args: Args) -> anyhow::Result<Exit> {
-    log::debug!("{args:?}");
-    cli::not_built(&args.common, Args::NAME, 5)
+    let config = args.common.load_config()?;
+    let from_stdin = dash("--in", &args.input)?;
+    let to_stdout = dash("--out", &args.output)?;
+    let spool = config.prepare_dirs()?;
+    let limiter = args.bwlimit.map(|r| limit::Limiter::new(r.0));
+    let stager = Stager {
+        config: &config,
+        opts: CopyOptions {
+            retries: args.retries,
+            limiter: limiter.as_ref(),
+            chown: nix::unistd::geteuid().is_root(),
+        },
+        space: Space::new(
+            &config.paths.cache,
+            config.cache.high_water,
+            config.cache.low_water,
+        ),
+        pool: rayon::ThreadPoolBuilder::new()
+            .num_threads(args.jobs.max(1))
+            .build()
+            .context("starting the copy threads")?,
+        tally: Tally::default(),
+    };
+    if let Err(reason) = stager.space.may_start().context("measuring the cache")? {
+        return Err(ExitError::new(Exit::TempFail, reason).into());
+    }
+    let mut input = if from_stdin {
+        Input::stdin(spool.clone(), Queue::Scanned)
+    } else {
+        Input::Queue {
+            spool: spool.clone(),
+            queue: Queue::Scanned,
+        }
+    };
+    let mut output = if to_stdout {
+        Output::stdout()
+    } else {
+        Output::Queue {
+            spool: spool.clone(),
+            queue: Queue::Staged,
+        }
+    };
+    let started = Instant::now();
+    let mut stopped = None;
+    while let Some(claim) = input.next_item()? {
+        if let Some(stop) = run_item(&stager, claim, &mut output)? {
+            stopped = Some(stop);
+            break;
+        }
+    }
+    let t = &stager.tally;
+    let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+    let secs = started.elapsed().as_secs_f64();
+    log::info!(
+        "{} files: {} copied, {} already staged, {} skipped; {} in {:.1}s ({}/s)",
+        get(&t.files),
+        get(&t.copied),
+        get(&t.quick),
+        get(&t.skipped),
+        Size(get(&t.bytes)).human(),
+        secs,
+        Size((get(&t.bytes) as f64 / secs.max(0.001)) as u64).human()
+    );
+    if let Some(stop) = stopped {
+        return Err(stop.into());
+    }
+    Ok(if get(&t.skipped) > 0 {
+        Exit::Skipped
+    } else {
+        Exit::Ok
+    })
 }
 
 fn main() -> std::process::ExitCode {

@@ -1,0 +1,327 @@
+//! Copying one file onto the cache, hashing it on the way, never leaving a
+//! torn copy behind.
+//!
+//! The source is opened once; its size, mtime, ctime and inode are taken
+//! before and after the copy, and the path is checked to still lead to the
+//! same inode. Anything different means the file changed while it was
+//! copied: the copy is thrown away and tried again, and after `retries`
+//! attempts the file is reported as changing and left for the next run.
+//! The copy is written under a temporary name beside its target and renamed
+//! into place only when complete, so the target path never holds half a
+//! file, whatever kills the process.
+//!
+//! Large files are copied in the kernel (`copy_file_range`) while another
+//! thread hashes the source from the page cache; small files go through one
+//! buffer that is hashed and written. A quick check like rsync's skips a
+//! file already staged with the same size and mtime: its digest is kept in
+//! the `user.reel.staged` extended attribute of the staged copy.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Write};
+use std::os::fd::AsFd;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use reel_shared::manifest::Digest;
+use sha2::{Digest as _, Sha256};
+
+use crate::limit::Limiter;
+use crate::meta;
+
+/// What staging one file gave.
+#[derive(Debug, Clone, Copy)]
+pub struct Staged {
+    pub sha256: Digest,
+    pub size: u64,
+    pub mtime_ns: i64,
+    /// False when the quick check found it already staged.
+    pub copied: bool,
+}
+
+#[derive(Debug)]
+pub enum CopyError {
+    /// The source is gone.
+    Vanished,
+    /// The source kept changing during every attempt.
+    Changing,
+    /// Reading the source failed (permission denied, I/O error).
+    Source(io::Error),
+    /// The cache is full.
+    CacheFull(io::Error),
+    /// Writing the cache failed otherwise.
+    Cache(io::Error),
+}
+
+pub struct CopyOptions<'a> {
+    pub retries: u32,
+    pub limiter: Option<&'a Limiter>,
+    pub chown: bool,
+}
+
+/// Files at least this large are copied in the kernel while hashed.
+const BIG: u64 = 8 << 20;
+const BUF: usize = 1 << 20;
+pub const STAGED_XATTR: &str = "user.reel.staged";
+
+/// A test hook: with `REEL_TEST_ENOSPC_AFTER=<bytes>` set, writes to the
+/// cache fail with ENOSPC once that many bytes were written, so the tests
+/// can fill a cache without mounting one.
+fn enospc_budget() -> Option<u64> {
+    static BUDGET: std::sync::OnceLock<Option<u64>> = std::sync::OnceLock::new();
+    *BUDGET.get_or_init(|| {
+        std::env::var("REEL_TEST_ENOSPC_AFTER")
+            .ok()
+            .and_then(|v| v.parse().ok())
+    })
+}
+
+static WRITTEN: AtomicU64 = AtomicU64::new(0);
+
+fn account(n: usize) -> io::Result<()> {
+    if let Some(budget) = enospc_budget()
+        && WRITTEN.fetch_add(n as u64, Ordering::Relaxed) + n as u64 > budget
+    {
+        return Err(io::Error::from_raw_os_error(libc::ENOSPC));
+    }
+    Ok(())
+}
+
+fn cache_error(e: io::Error) -> CopyError {
+    match e.raw_os_error() {
+        Some(libc::ENOSPC) | Some(libc::EDQUOT) => CopyError::CacheFull(e),
+        _ => CopyError::Cache(e),
+    }
+}
+
+/// The identity of a source file, compared before and after a copy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Identity {
+    size: u64,
+    mtime_ns: i64,
+    ctime_ns: i64,
+    ino: u64,
+    dev: u64,
+}
+
+impl Identity {
+    fn of(m: &fs::Metadata) -> Identity {
+        Identity {
+            size: m.size(),
+            mtime_ns: m.mtime() * 1_000_000_000 + m.mtime_nsec(),
+            ctime_ns: m.ctime() * 1_000_000_000 + m.ctime_nsec(),
+            ino: m.ino(),
+            dev: m.dev(),
+        }
+    }
+}
+
+/// The temporary name for `dst`: hidden, fixed length whatever the name's
+/// length, unique per process.
+fn temp_path(dst: &Path) -> PathBuf {
+    let name = dst.file_name().map(|n| n.as_bytes()).unwrap_or_default();
+    let h = xxhash_rust::xxh3::xxh3_64(name);
+    dst.with_file_name(format!(".reel-tmp-{h:016x}-{}", std::process::id()))
+}
+
+/// Read the digest the quick check trusts: `"<sha256> <size> <mtime_ns>"`.
+fn staged_digest(dst: &Path, size: u64, mtime_ns: i64) -> Option<Digest> {
+    let value = meta::get_xattr(dst, STAGED_XATTR)?;
+    let text = String::from_utf8(value).ok()?;
+    let mut parts = text.split(' ');
+    let digest: Digest = parts.next()?.parse().ok()?;
+    (parts.next()?.parse::<u64>().ok()? == size && parts.next()?.parse::<i64>().ok()? == mtime_ns)
+        .then_some(digest)
+}
+
+fn hash_file(file: &File) -> io::Result<Digest> {
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; BUF];
+    let mut off = 0u64;
+    loop {
+        let n = file.read_at(&mut buf, off)?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+        off += n as u64;
+    }
+    Ok(Digest(h.finalize().into()))
+}
+
+/// Copy `src` to `dst` through a buffer, hashing it; rate-limited when asked.
+fn copy_buffered(
+    src: &mut File,
+    dst: &mut File,
+    limiter: Option<&Limiter>,
+) -> Result<Digest, CopyError> {
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 256 * 1024];
+    loop {
+        let n = src.read(&mut buf).map_err(CopyError::Source)?;
+        if n == 0 {
+            break;
+        }
+        if let Some(l) = limiter {
+            l.take(n as u64);
+        }
+        h.update(&buf[..n]);
+        account(n).map_err(cache_error)?;
+        dst.write_all(&buf[..n]).map_err(cache_error)?;
+    }
+    Ok(Digest(h.finalize().into()))
+}
+
+/// Copy in the kernel while another thread hashes the source.
+fn copy_in_kernel(src: &File, dst: &File, size: u64) -> Result<Digest, CopyError> {
+    std::thread::scope(|s| {
+        let hasher = s.spawn(|| hash_file(src));
+        let mut off_in: i64 = 0;
+        let mut off_out: i64 = 0;
+        let mut result = Ok(());
+        while (off_in as u64) < size {
+            let want = ((size - off_in as u64).min(64 << 20)) as usize;
+            if let Err(e) = account(want) {
+                result = Err(cache_error(e));
+                break;
+            }
+            match nix::fcntl::copy_file_range(
+                src.as_fd(),
+                Some(&mut off_in),
+                dst.as_fd(),
+                Some(&mut off_out),
+                want,
+            ) {
+                Ok(0) => break, // The source shrank: the identity check sees it.
+                Ok(_) => {}
+                Err(e) => {
+                    result = Err(cache_error(io::Error::from(e)));
+                    break;
+                }
+            }
+        }
+        let digest = hasher
+            .join()
+            .expect("the hashing thread does not panic")
+            .map_err(CopyError::Source)?;
+        result.map(|()| digest)
+    })
+}
+
+/// Stage `src` as `dst` (whose directory exists).
+pub fn stage_file(src: &Path, dst: &Path, opts: &CopyOptions) -> Result<Staged, CopyError> {
+    for attempt in 0..=opts.retries {
+        if attempt > 0 {
+            log::debug!(
+                "{}: changed while it was copied; again (attempt {})",
+                src.display(),
+                attempt + 1
+            );
+            std::thread::sleep(std::time::Duration::from_millis(100 * u64::from(attempt)));
+        }
+        let mut source = match OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(src)
+        {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(CopyError::Vanished),
+            Err(e) if e.raw_os_error() == Some(libc::ELOOP) => continue, // now a symlink
+            Err(e) => return Err(CopyError::Source(e)),
+        };
+        let meta_before = source.metadata().map_err(CopyError::Source)?;
+        if !meta_before.is_file() {
+            continue;
+        }
+        let before = Identity::of(&meta_before);
+        // Quick check: already staged with this size and mtime.
+        if let Ok(existing) = fs::symlink_metadata(dst)
+            && existing.is_file()
+            && existing.size() == before.size
+            && existing.mtime() * 1_000_000_000 + existing.mtime_nsec() == before.mtime_ns
+        {
+            let sha256 = match staged_digest(dst, before.size, before.mtime_ns) {
+                Some(d) => d,
+                None => {
+                    let d = hash_file(&File::open(dst).map_err(CopyError::Cache)?)
+                        .map_err(CopyError::Cache)?;
+                    let _ = meta::set_xattr_path(
+                        dst,
+                        STAGED_XATTR,
+                        &format!("{d} {} {}", before.size, before.mtime_ns),
+                    );
+                    d
+                }
+            };
+            return Ok(Staged {
+                sha256,
+                size: before.size,
+                mtime_ns: before.mtime_ns,
+                copied: false,
+            });
+        }
+        let tmp = temp_path(dst);
+        let _ = fs::remove_file(&tmp);
+        let mut out = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&tmp)
+            .map_err(cache_error)?;
+        let copied = if before.size >= BIG && opts.limiter.is_none() {
+            match copy_in_kernel(&source, &out, before.size) {
+                Err(CopyError::Cache(e))
+                    if matches!(
+                        e.raw_os_error(),
+                        Some(libc::EXDEV | libc::EINVAL | libc::ENOSYS | libc::EOPNOTSUPP)
+                    ) =>
+                {
+                    // No in-kernel copy between these file systems.
+                    out.set_len(0).map_err(CopyError::Cache)?;
+                    copy_buffered(&mut source, &mut out, None)
+                }
+                other => other,
+            }
+        } else {
+            copy_buffered(&mut source, &mut out, opts.limiter)
+        };
+        let sha256 = match copied {
+            Ok(d) => d,
+            Err(e) => {
+                let _ = fs::remove_file(&tmp);
+                return Err(e);
+            }
+        };
+        let after = Identity::of(&source.metadata().map_err(CopyError::Source)?);
+        let still_there = fs::symlink_metadata(src).map(|m| Identity::of(&m));
+        if after != before || still_there.as_ref().ok() != Some(&before) {
+            let _ = fs::remove_file(&tmp);
+            if still_there
+                .as_ref()
+                .is_err_and(|e| e.kind() == io::ErrorKind::NotFound)
+            {
+                return Err(CopyError::Vanished);
+            }
+            continue;
+        }
+        let applied = meta::apply_to_file(&source, &out, &meta_before, opts.chown).and_then(|()| {
+            meta::set_xattr_fd(
+                &out,
+                STAGED_XATTR,
+                &format!("{sha256} {} {}", before.size, before.mtime_ns),
+            )
+        });
+        if let Err(e) = applied.and_then(|()| fs::rename(&tmp, dst)) {
+            let _ = fs::remove_file(&tmp);
+            return Err(cache_error(e));
+        }
+        return Ok(Staged {
+            sha256,
+            size: before.size,
+            mtime_ns: before.mtime_ns,
+            copied: true,
+        });
+    }
+    Err(CopyError::Changing)
+}

@@ -1,0 +1,91 @@
+//! Cache space (DESIGN.md §10): staging stops above `cache.high_water` and
+//! resumes only below `cache.low_water`. The pause survives between runs as
+//! a marker file, so a stage started while the cache drains does not fill
+//! it right back to the high mark.
+
+use std::path::{Path, PathBuf};
+
+use reel_shared::config::Water;
+use reel_shared::units::Size;
+
+pub struct Space {
+    cache: PathBuf,
+    high: Water,
+    low: Water,
+}
+
+/// Used and total bytes of the file system holding `path` (what users can
+/// use: reserved blocks do not count as free).
+pub fn usage(path: &Path) -> std::io::Result<(u64, u64)> {
+    let v = nix::sys::statvfs::statvfs(path).map_err(std::io::Error::from)?;
+    let frsize = v.fragment_size() as u64;
+    let total =
+        (v.blocks() as u64 - (v.blocks_free() as u64 - v.blocks_available() as u64)) * frsize;
+    let used = total - v.blocks_available() as u64 * frsize;
+    Ok((used, total))
+}
+
+impl Space {
+    pub fn new(cache: &Path, high: Water, low: Water) -> Space {
+        Space {
+            cache: cache.to_path_buf(),
+            high,
+            low,
+        }
+    }
+
+    fn marker(&self) -> PathBuf {
+        self.cache.join(".reel-stage-paused")
+    }
+
+    fn describe(&self, used: u64, total: u64) -> String {
+        format!(
+            "cache {} holds {} of {} ({:.0}%)",
+            self.cache.display(),
+            Size(used).human(),
+            Size(total).human(),
+            used as f64 * 100.0 / total.max(1) as f64
+        )
+    }
+
+    /// May staging start? `Err(reason)` while paused or above the high mark.
+    pub fn may_start(&self) -> std::io::Result<Result<(), String>> {
+        let (used, total) = usage(&self.cache)?;
+        if self.marker().exists() {
+            if used >= self.low.bytes(total) {
+                return Ok(Err(format!(
+                    "{}: staging is paused until it drains below low_water ({})",
+                    self.describe(used, total),
+                    self.low
+                )));
+            }
+            let _ = std::fs::remove_file(self.marker());
+            log::info!(
+                "{}: below low_water ({}), staging resumes",
+                self.describe(used, total),
+                self.low
+            );
+        }
+        self.check()
+    }
+
+    /// Is the cache still below the high mark? Pauses staging if not.
+    pub fn check(&self) -> std::io::Result<Result<(), String>> {
+        let (used, total) = usage(&self.cache)?;
+        if used >= self.high.bytes(total) {
+            self.pause();
+            return Ok(Err(format!(
+                "{}: above high_water ({}); staging stops until it drains below low_water ({})",
+                self.describe(used, total),
+                self.high,
+                self.low
+            )));
+        }
+        Ok(Ok(()))
+    }
+
+    /// Remember that staging stopped (the cache filled up).
+    pub fn pause(&self) {
+        let _ = std::fs::write(self.marker(), b"");
+    }
+}
