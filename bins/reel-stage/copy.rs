@@ -117,12 +117,13 @@ impl Identity {
     }
 }
 
-/// The temporary name for `dst`: hidden, fixed length whatever the name's
-/// length, unique per process.
+/// The temporary name for `dst`: hidden, of fixed length whatever the
+/// name's length, and the same in every run, so a copy left behind by a
+/// killed run is taken over and replaced by the next one.
 fn temp_path(dst: &Path) -> PathBuf {
     let name = dst.file_name().map(|n| n.as_bytes()).unwrap_or_default();
     let h = xxhash_rust::xxh3::xxh3_64(name);
-    dst.with_file_name(format!(".reel-tmp-{h:016x}-{}", std::process::id()))
+    dst.with_file_name(format!(".reel-tmp-{h:016x}"))
 }
 
 /// Read the digest the quick check trusts: `"<sha256> <size> <mtime_ns>"`.
@@ -153,7 +154,7 @@ fn hash_file(file: &File) -> io::Result<Digest> {
 /// Copy `src` to `dst` through a buffer, hashing it; rate-limited when asked.
 fn copy_buffered(
     src: &mut File,
-    dst: &mut File,
+    mut dst: &File,
     limiter: Option<&Limiter>,
 ) -> Result<Digest, CopyError> {
     let mut h = Sha256::new();
@@ -262,15 +263,23 @@ pub fn stage_file(src: &Path, dst: &Path, opts: &CopyOptions) -> Result<Staged, 
             });
         }
         let tmp = temp_path(dst);
-        let _ = fs::remove_file(&tmp);
-        let mut out = OpenOptions::new()
+        let file = OpenOptions::new()
             .write(true)
-            .create_new(true)
+            .create(true)
+            .truncate(false)
             .mode(0o600)
             .open(&tmp)
             .map_err(cache_error)?;
+        // The lock keeps two stagers of one path from writing one temporary.
+        let Some(lock) = reel_shared::fsutil::try_lock(file).map_err(CopyError::Cache)? else {
+            return Err(CopyError::Cache(io::Error::other(
+                "another reel-stage is copying this file right now",
+            )));
+        };
+        let out: &File = &lock;
+        out.set_len(0).map_err(cache_error)?;
         let copied = if before.size >= BIG && opts.limiter.is_none() {
-            match copy_in_kernel(&source, &out, before.size) {
+            match copy_in_kernel(&source, out, before.size) {
                 Err(CopyError::Cache(e))
                     if matches!(
                         e.raw_os_error(),
@@ -279,12 +288,12 @@ pub fn stage_file(src: &Path, dst: &Path, opts: &CopyOptions) -> Result<Staged, 
                 {
                     // No in-kernel copy between these file systems.
                     out.set_len(0).map_err(CopyError::Cache)?;
-                    copy_buffered(&mut source, &mut out, None)
+                    copy_buffered(&mut source, out, None)
                 }
                 other => other,
             }
         } else {
-            copy_buffered(&mut source, &mut out, opts.limiter)
+            copy_buffered(&mut source, out, opts.limiter)
         };
         let sha256 = match copied {
             Ok(d) => d,
@@ -305,9 +314,9 @@ pub fn stage_file(src: &Path, dst: &Path, opts: &CopyOptions) -> Result<Staged, 
             }
             continue;
         }
-        let applied = meta::apply_to_file(&source, &out, &meta_before, opts.chown).and_then(|()| {
+        let applied = meta::apply_to_file(&source, out, &meta_before, opts.chown).and_then(|()| {
             meta::set_xattr_fd(
-                &out,
+                out,
                 STAGED_XATTR,
                 &format!("{sha256} {} {}", before.size, before.mtime_ns),
             )

@@ -7,5 +7,6 @@ mod config;
 mod scan;
 mod spool;
 mod spool_crash;
+mod stage;
 mod support;
 mod tape;

@@ -1,0 +1,403 @@
+//! reel-stage: what lands in the cache, and what happens when sources
+//! change, vanish or cannot be read, and when the cache fills up.
+
+use std::collections::BTreeMap;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use reel_shared::manifest::{EntryType, ManifestReader, Record};
+use reel_shared::spool::{Queue, Spool};
+use sha2::Digest as _;
+
+use crate::support::{Env, bin};
+
+fn spool(env: &Env) -> Spool {
+    Spool::open(&env.path("var/spool")).unwrap()
+}
+
+fn records(env: &Env, q: Queue) -> BTreeMap<String, Record> {
+    let spool = spool(env);
+    let mut out = BTreeMap::new();
+    for id in spool.list(q).unwrap() {
+        let (_, mut r) = ManifestReader::open(&spool.item_path(q, &id)).unwrap();
+        for rec in r.records() {
+            let rec = rec.unwrap();
+            out.insert(rec.path.to_string_lossy().into_owned(), rec);
+        }
+    }
+    out
+}
+
+fn sha(path: &Path) -> [u8; 32] {
+    sha2::Sha256::digest(std::fs::read(path).unwrap()).into()
+}
+
+fn set_xattr(path: &Path, name: &str, value: &[u8]) {
+    let p = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).unwrap();
+    let n = std::ffi::CString::new(name).unwrap();
+    // SAFETY: valid NUL-terminated strings and buffer.
+    let r = unsafe {
+        libc::setxattr(
+            p.as_ptr(),
+            n.as_ptr(),
+            value.as_ptr().cast(),
+            value.len(),
+            0,
+        )
+    };
+    assert_eq!(r, 0, "setxattr: {}", std::io::Error::last_os_error());
+}
+
+fn get_xattr(path: &Path, name: &str) -> Option<Vec<u8>> {
+    let p = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).unwrap();
+    let n = std::ffi::CString::new(name).unwrap();
+    let mut buf = vec![0u8; 256];
+    // SAFETY: valid NUL-terminated strings and buffer.
+    let len =
+        unsafe { libc::lgetxattr(p.as_ptr(), n.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
+    (len >= 0).then(|| buf[..len as usize].to_vec())
+}
+
+fn tree(env: &Env) {
+    let src = env.path("src");
+    std::fs::create_dir_all(src.join("dir/sub")).unwrap();
+    std::fs::write(src.join("dir/a.txt"), "alpha").unwrap();
+    std::fs::write(src.join("dir/sub/b.bin"), vec![7u8; 100_000]).unwrap();
+    std::fs::write(
+        src.join("big.bin"),
+        (0..12u32 << 20)
+            .map(|i| (i % 251) as u8)
+            .collect::<Vec<_>>(),
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        src.join("dir/a.txt"),
+        std::fs::Permissions::from_mode(0o640),
+    )
+    .unwrap();
+    std::os::unix::fs::symlink("dir/a.txt", src.join("link")).unwrap();
+    std::fs::hard_link(src.join("dir/a.txt"), src.join("hard")).unwrap();
+    set_xattr(&src.join("dir/sub/b.bin"), "user.origin", b"lab 3");
+    let t = std::time::UNIX_EPOCH + Duration::new(1_650_000_000, 123_456_789);
+    std::fs::File::options()
+        .write(true)
+        .open(src.join("dir/sub/b.bin"))
+        .unwrap()
+        .set_modified(t)
+        .unwrap();
+}
+
+#[test]
+fn staged_copies_keep_content_metadata_links_and_xattrs() {
+    let env = Env::new();
+    tree(&env);
+    if nix::unistd::geteuid().is_root() {
+        std::os::unix::fs::chown(env.path("src/dir/sub/b.bin"), Some(1234), Some(4321)).unwrap();
+    }
+    env.run("reel-scan", &[]).expect(0);
+    let run = env.run("reel-stage", &[]);
+    run.expect(0);
+    assert!(
+        spool(&env).list(Queue::Scanned).unwrap().is_empty(),
+        "{}",
+        run.report()
+    );
+    let staged = records(&env, Queue::Staged);
+    assert_eq!(staged.len(), 7, "{staged:#?}");
+    let cache = env.path("var/cache/staged/home");
+    for (path, r) in &staged {
+        let src = env.path("src").join(path);
+        let dst = r.cache.as_ref().expect("cache path set");
+        assert!(dst.starts_with(&cache), "{}", dst.display());
+        let (s, d) = (
+            std::fs::symlink_metadata(&src).unwrap(),
+            std::fs::symlink_metadata(dst).unwrap(),
+        );
+        assert_eq!(s.file_type(), d.file_type(), "{path}");
+        if r.entry != EntryType::Symlink {
+            assert_eq!(s.mode(), d.mode(), "{path}");
+        }
+        assert_eq!(
+            (s.mtime(), s.mtime_nsec()),
+            (d.mtime(), d.mtime_nsec()),
+            "{path}"
+        );
+        assert_eq!((s.uid(), s.gid()), (d.uid(), d.gid()), "{path}");
+        if s.is_file() {
+            assert_eq!(r.sha256.unwrap().0, sha(&src), "{path}");
+            assert_eq!(sha(dst), sha(&src), "{path}");
+        }
+    }
+    assert_eq!(
+        std::fs::read_link(cache.join("link")).unwrap(),
+        Path::new("dir/a.txt")
+    );
+    let (a, h) = (
+        std::fs::metadata(cache.join("dir/a.txt")).unwrap(),
+        std::fs::metadata(cache.join("hard")).unwrap(),
+    );
+    assert_eq!(a.ino(), h.ino(), "hard links stay linked");
+    assert_eq!(
+        get_xattr(&cache.join("dir/sub/b.bin"), "user.origin").as_deref(),
+        Some(&b"lab 3"[..])
+    );
+    assert_eq!(staged["hard"].entry, EntryType::Hardlink);
+}
+
+#[test]
+fn a_file_already_staged_is_not_copied_again() {
+    let env = Env::new();
+    tree(&env);
+    let scan = env.run("reel-scan", &["--out", "-"]);
+    scan.expect(0);
+    let stage = |input: &str| {
+        let mut child = Command::new(bin("reel-stage"))
+            .args(["--in", "-", "--out", "-"])
+            .current_dir(env.root())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::io::Write::write_all(child.stdin.as_mut().unwrap(), input.as_bytes()).unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (
+            String::from_utf8(out.stdout).unwrap(),
+            String::from_utf8(out.stderr).unwrap(),
+        )
+    };
+    let (first, err1) = stage(&scan.stdout);
+    assert!(
+        err1.contains("3 files: 3 copied, 0 already staged"),
+        "{err1}"
+    );
+    let (second, err2) = stage(&scan.stdout);
+    assert!(
+        err2.contains("3 files: 0 copied, 3 already staged"),
+        "{err2}"
+    );
+    let digests = |m: &str| {
+        m.lines()
+            .filter(|l| l.contains("sha256"))
+            .map(String::from)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        digests(&first),
+        digests(&second),
+        "same digests from the quick check"
+    );
+    assert!(
+        spool(&env).list(Queue::Scanned).unwrap().is_empty(),
+        "stdin items were finished"
+    );
+}
+
+#[test]
+fn a_file_rewritten_during_its_copy_is_not_staged() {
+    let env = Env::new();
+    std::fs::write(env.path("src/steady.txt"), "steady").unwrap();
+    std::fs::write(env.path("src/busy.log"), vec![b'a'; 2 << 20]).unwrap();
+    env.run("reel-scan", &[]).expect(0);
+    // A writer rewrites the file, same size, new content, all the time.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let busy = env.path("src/busy.log");
+    let writer = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let mut n = 0u8;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                n = n.wrapping_add(1);
+                std::fs::write(&busy, vec![n; 2 << 20]).unwrap();
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        })
+    };
+    // 4M/s: each attempt takes about half a second, the writer strikes ten times.
+    let run = env.run("reel-stage", &["--bwlimit", "4M", "--retries", "1"]);
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    writer.join().unwrap();
+    run.expect(1);
+    assert!(
+        run.stderr
+            .contains("busy.log: kept changing while it was copied (2 attempts)"),
+        "{}",
+        run.report()
+    );
+    let staged = records(&env, Queue::Staged);
+    assert!(
+        staged.contains_key("steady.txt") && !staged.contains_key("busy.log"),
+        "{staged:?}"
+    );
+    assert!(
+        !env.path("var/cache/staged/home/busy.log").exists(),
+        "no torn copy in the cache"
+    );
+}
+
+#[test]
+fn vanished_and_unreadable_files_are_reported_and_skipped() {
+    let env = Env::new();
+    std::fs::write(env.path("src/kept.txt"), "kept").unwrap();
+    std::fs::write(env.path("src/gone.txt"), "gone").unwrap();
+    std::fs::write(env.path("src/secret.txt"), "secret").unwrap();
+    std::fs::set_permissions(
+        env.path("src/secret.txt"),
+        std::fs::Permissions::from_mode(0o000),
+    )
+    .unwrap();
+    env.run("reel-scan", &[]).expect(0);
+    std::fs::remove_file(env.path("src/gone.txt")).unwrap();
+    let run = if nix::unistd::geteuid().is_root() {
+        // Root reads everything: stage as nobody, with the test tree open to it.
+        for p in [env.root().to_path_buf(), env.path("src")] {
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o777)).unwrap();
+        }
+        for entry in walk(&env.path("var")) {
+            std::os::unix::fs::chown(&entry, Some(65534), Some(65534)).unwrap();
+        }
+        let out = Command::new(bin("reel-stage"))
+            .current_dir(env.root())
+            .env_remove("REEL_CONFIG")
+            .uid(65534)
+            .gid(65534)
+            .output()
+            .unwrap();
+        crate::support::Run {
+            command: "reel-stage (as nobody)".into(),
+            dir: env.root().to_path_buf(),
+            code: out.status.code(),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    } else {
+        env.run("reel-stage", &[])
+    };
+    run.expect(1);
+    assert!(
+        run.stderr
+            .contains("gone.txt: vanished before it could be copied"),
+        "{}",
+        run.report()
+    );
+    assert!(
+        run.stderr
+            .contains("secret.txt: cannot read: Permission denied"),
+        "{}",
+        run.report()
+    );
+    let staged = records(&env, Queue::Staged);
+    assert_eq!(staged.keys().collect::<Vec<_>>(), ["kept.txt"]);
+}
+
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = vec![dir.to_path_buf()];
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            if e.file_type().unwrap().is_dir() {
+                out.extend(walk(&e.path()));
+            } else {
+                out.push(e.path());
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn a_full_cache_stops_with_75_and_keeps_the_item() {
+    let env = Env::new();
+    tree(&env);
+    env.run("reel-scan", &[]).expect(0);
+    let out = Command::new(bin("reel-stage"))
+        .current_dir(env.root())
+        .env_remove("REEL_CONFIG")
+        .env("REEL_TEST_ENOSPC_AFTER", "50000")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(75), "{stderr}");
+    assert!(
+        stderr.contains("is full") && stderr.contains("stays queued"),
+        "{stderr}"
+    );
+    assert_eq!(
+        spool(&env).list(Queue::Scanned).unwrap().len(),
+        1,
+        "the item stays in its queue"
+    );
+    assert!(records(&env, Queue::Staged).is_empty());
+    let half: Vec<_> = walk(&env.path("var/cache/staged"))
+        .into_iter()
+        .filter(|p| p.to_string_lossy().contains(".reel-tmp"))
+        .collect();
+    assert!(half.is_empty(), "no temporary file left: {half:?}");
+    // With room again (the injected limit gone, the disk below low_water), it finishes.
+    env.run("reel-stage", &[]).expect(0);
+    assert_eq!(records(&env, Queue::Staged).len(), 7);
+}
+
+#[test]
+fn above_high_water_staging_does_not_start() {
+    let env = Env::new();
+    tree(&env);
+    env.write(
+        "pipeline.toml",
+        &format!(
+            "{}\n[cache]\nhigh_water = \"0.01%\"\nlow_water = \"0%\"\n",
+            crate::support::CONFIG
+        ),
+    );
+    env.run("reel-scan", &[]).expect(0);
+    let run = env.run("reel-stage", &[]);
+    run.expect(75);
+    assert!(
+        run.stderr.contains("above high_water (0.01%)"),
+        "{}",
+        run.report()
+    );
+    assert_eq!(spool(&env).list(Queue::Scanned).unwrap().len(), 1);
+}
+
+#[test]
+fn sigkill_in_the_middle_of_a_copy_leaves_no_half_file() {
+    let env = Env::new();
+    std::fs::write(env.path("src/large.bin"), vec![3u8; 6 << 20]).unwrap();
+    env.run("reel-scan", &[]).expect(0);
+    let mut child = Command::new(bin("reel-stage"))
+        .args(["--bwlimit", "2M"])
+        .current_dir(env.root())
+        .env_remove("REEL_CONFIG")
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1200));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let dst = env.path("var/cache/staged/home/large.bin");
+    assert!(!dst.exists(), "the target never holds a partial copy");
+    assert!(records(&env, Queue::Staged).is_empty());
+    env.run("reel-stage", &[]).expect(0);
+    assert_eq!(sha(&dst), sha(&env.path("src/large.bin")));
+    assert_eq!(
+        records(&env, Queue::Staged)["large.bin"].sha256.unwrap().0,
+        sha(&dst)
+    );
+    let left: Vec<_> = walk(&env.path("var/cache"))
+        .into_iter()
+        .filter(|p| p.to_string_lossy().contains(".reel-tmp"))
+        .collect();
+    assert!(
+        left.is_empty(),
+        "the killed run's temporary copy was taken over: {left:?}"
+    );
+}
+
+use std::os::unix::process::CommandExt as _;
