@@ -105,6 +105,8 @@ struct Stager<'a> {
     space: Space,
     pool: rayon::ThreadPool,
     tally: Tally,
+    /// Directories of the cache known to exist (no mkdir per file).
+    made: Mutex<std::collections::HashSet<PathBuf>>,
 }
 
 fn join_bytes(base: &Path, rel: &Path) -> PathBuf {
@@ -167,7 +169,10 @@ impl Stager<'_> {
             if r.entry == EntryType::Dir {
                 let dst = join_bytes(&cache, &r.path);
                 match fs::create_dir_all(&dst) {
-                    Ok(()) => out[i] = Some(with_cache(r, &dst)),
+                    Ok(()) => {
+                        out[i] = Some(with_cache(r, &dst));
+                        self.made.lock().expect("lock").insert(dst);
+                    }
                     Err(e) if is_full(&e) => return Ok(Err(self.full(e))),
                     Err(e) => self.skip(r, format!("cannot create {}: {e}", dst.display())),
                 }
@@ -242,15 +247,23 @@ impl Stager<'_> {
 
     /// `Ok(None)`: skipped (reported); `Err`: the cache is full, stop.
     fn stage_file(&self, root: &Path, cache: &Path, r: &Record) -> Result<Option<Record>, String> {
-        match self.space.check() {
-            Ok(Ok(())) => {}
-            Ok(Err(reason)) => return Err(reason),
-            Err(e) => return Err(format!("cannot measure the cache: {e}")),
+        // statvfs is cheap, but not free: look every 64 files, and before
+        // every large one.
+        let n = self.tally.files.load(Ordering::Relaxed);
+        if n % 64 == 0 || r.size >= 64 << 20 {
+            match self.space.check() {
+                Ok(Ok(())) => {}
+                Ok(Err(reason)) => return Err(reason),
+                Err(e) => return Err(format!("cannot measure the cache: {e}")),
+            }
         }
         let src = join_bytes(root, &r.path);
         let dst = join_bytes(cache, &r.path);
         if let Some(parent) = dst.parent()
-            && let Err(e) = fs::create_dir_all(parent)
+            && !self.made.lock().expect("lock").contains(parent)
+            && let Err(e) = fs::create_dir_all(parent).map(|()| {
+                self.made.lock().expect("lock").insert(parent.to_path_buf());
+            })
         {
             if is_full(&e) {
                 self.space.pause();
@@ -481,6 +494,7 @@ fn run(args: Args) -> anyhow::Result<Exit> {
             .build()
             .context("starting the copy threads")?,
         tally: Tally::default(),
+        made: Mutex::new(std::collections::HashSet::new()),
     };
     if let Err(reason) = stager.space.may_start().context("measuring the cache")? {
         return Err(ExitError::new(Exit::TempFail, reason).into());

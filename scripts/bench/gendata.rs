@@ -55,6 +55,11 @@ struct Args {
     /// small profile: no file larger than this
     #[arg(long, default_value = "128K", value_name = "SIZE")]
     max_file_size: Size,
+    /// Also write this many large files of --large-size (any profile)
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    large_count: u64,
+    #[arg(long, default_value = "1G", value_name = "SIZE")]
+    large_size: Size,
 }
 
 /// xorshift64*: small, fast, and stable forever (unlike a crate's RNG,
@@ -287,6 +292,15 @@ fn main() -> anyhow::Result<()> {
             g.odd_entries()?;
             g.small_tree(total / 4, "small", None, args.max_file_size.0)?;
             g.large_files(total - total / 4, "large")?;
+        }
+    }
+    if args.large_count > 0 {
+        g.dir(Path::new("large-fixed"))?;
+        for i in 0..args.large_count {
+            g.file(
+                &PathBuf::from(format!("large-fixed/big{i:02}.bin")),
+                args.large_size.0,
+            )?;
         }
     }
     fix_times(&args.out, g.epoch)?;
