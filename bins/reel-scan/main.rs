@@ -73,6 +73,8 @@ struct Settings {
     batch_bytes: u64,
     batch_records: u64,
     to_stdout: bool,
+    /// Remote streams land under `<cache>/landing/`.
+    cache: PathBuf,
 }
 
 /// A stream for a directory given on the command line: the configured
@@ -158,6 +160,7 @@ fn settings(args: &Args, config: &Config) -> anyhow::Result<Settings> {
         batch_bytes: config.archive_size().0,
         batch_records: args.batch_records,
         to_stdout,
+        cache: config.paths.cache.clone(),
     })
 }
 
@@ -184,13 +187,23 @@ fn scan_stream(
     output: &mut Output,
 ) -> anyhow::Result<StreamResult> {
     let started = Instant::now();
-    let Source::Local(root) = &stream.source else {
-        log::error!(
-            "{}: remote source {} is not scanned by reel-scan yet (rsync sources come with reel-stage)",
-            stream.name,
-            stream.source
-        );
-        return Ok(StreamResult::Failed);
+    let landing;
+    let root = match &stream.source {
+        Source::Local(root) => root,
+        Source::Remote { host, path } => {
+            landing = reel_shared::remote::landing_dir(&s.cache, &stream.name);
+            log::info!(
+                "{}: pulling {} into {} with rsync",
+                stream.name,
+                stream.source,
+                landing.display()
+            );
+            if let Err(e) = reel_shared::remote::pull(host, path, &landing) {
+                log::error!("{}: {}", stream.name, reel_shared::cli::one_line(&e));
+                return Ok(StreamResult::Failed);
+            }
+            &landing
+        }
     };
     let root_fd: OwnedFd = match open(
         root.as_path(),

@@ -118,14 +118,11 @@ impl Stager<'_> {
         if let Some(stream) = self.config.stream(&header.stream) {
             return match &stream.source {
                 Source::Local(p) => Ok(p.clone()),
-                Source::Remote { .. } => Err(ExitError::new(
-                    Exit::Unavailable,
-                    format!(
-                        "stream {}: remote sources are not staged yet",
-                        header.stream
-                    ),
-                )
-                .into()),
+                // reel-scan pulled it into the landing area.
+                Source::Remote { .. } => Ok(reel_shared::remote::landing_dir(
+                    &self.config.paths.cache,
+                    &header.stream,
+                )),
             };
         }
         header

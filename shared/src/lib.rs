@@ -19,6 +19,7 @@ pub mod exit;
 pub mod fsutil;
 pub mod logging;
 pub mod manifest;
+pub mod remote;
 pub mod spool;
 pub mod tape;
 pub mod time;

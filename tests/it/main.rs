@@ -4,6 +4,7 @@
 
 mod cli;
 mod config;
+mod remote;
 mod scan;
 mod spool;
 mod spool_crash;
