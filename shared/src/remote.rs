@@ -29,15 +29,17 @@ pub fn pull(host: &str, path: &str, landing: &Path) -> anyhow::Result<()> {
         .output()
         .with_context(|| "running rsync (install the rsync package)")?;
     if !out.status.success() {
+        // rsync's own last line ("unexplained error (code 255)") hides the
+        // remote shell's reason: keep the last few lines, on one line.
         let err = String::from_utf8_lossy(&out.stderr);
-        let last = err
+        let lines: Vec<&str> = err
             .lines()
-            .rev()
-            .find(|l| !l.trim().is_empty())
-            .unwrap_or("")
-            .trim();
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .collect();
+        let tail = lines[lines.len().saturating_sub(3)..].join("; ");
         bail!(
-            "rsync {from} {} failed ({}): {last}",
+            "rsync {from} {} failed ({}): {tail}",
             landing.display(),
             out.status
         );
