@@ -10,6 +10,7 @@
 //! The library never prints and never exits: it returns errors, and the
 //! programs decide what to say and which exit code to use.
 
+pub mod archive;
 pub mod catalog;
 pub mod changer;
 pub mod cli;

@@ -1,0 +1,12 @@
+//! Archives (DESIGN.md §5): uncompressed POSIX pax tar files, readable by
+//! GNU tar, written member by member at known offsets so that the packed
+//! manifest can say where each member's header and data start.
+
+pub mod header;
+pub mod writer;
+
+pub use header::{BLOCK, Kind, Member, encode, padding};
+pub use writer::{ArchiveWriter, Placed, Sink};
+
+#[cfg(test)]
+mod tests;

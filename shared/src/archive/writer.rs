@@ -1,0 +1,191 @@
+//! Writing an archive: headers and data at known offsets, the SHA-256 of
+//! every member's data and of the whole archive computed in the one read
+//! of the data, file data copied in the kernel when the archive is a file.
+
+use std::fs::File;
+use std::io::{self, Write};
+use std::os::fd::AsFd;
+use std::os::unix::fs::FileExt;
+
+use sha2::{Digest as _, Sha256};
+
+use super::header::{BLOCK, Member, encode, padding};
+use crate::manifest::Digest;
+
+/// Where the archive goes.
+pub enum Sink {
+    /// A file: data is copied in the kernel, written at known offsets.
+    File(File),
+    /// A stream (stdout for `--raw`): everything goes through a buffer.
+    Stream(Box<dyn Write>),
+}
+
+/// Where a member landed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Placed {
+    /// Offset of the member's first header (the pax header if any).
+    pub offset: u64,
+    /// Offset of its data.
+    pub data_offset: u64,
+    /// SHA-256 of its data as read (files only).
+    pub sha256: Option<Digest>,
+}
+
+pub struct ArchiveWriter {
+    sink: Sink,
+    offset: u64,
+    sha: Sha256,
+}
+
+const CHUNK: usize = 1 << 20;
+
+impl ArchiveWriter {
+    pub fn new(sink: Sink) -> Self {
+        ArchiveWriter {
+            sink,
+            offset: 0,
+            sha: Sha256::new(),
+        }
+    }
+
+    pub fn offset(&self) -> u64 {
+        self.offset
+    }
+
+    fn put(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.sha.update(bytes);
+        match &mut self.sink {
+            Sink::File(f) => f.write_all_at(bytes, self.offset)?,
+            Sink::Stream(w) => w.write_all(bytes)?,
+        }
+        self.offset += bytes.len() as u64;
+        Ok(())
+    }
+
+    /// Add a member whose data (if any) is `data`.
+    pub fn add_bytes(&mut self, m: &Member, data: &[u8]) -> io::Result<Placed> {
+        debug_assert_eq!(m.data_size(), data.len() as u64);
+        let offset = self.offset;
+        self.put(&encode(m))?;
+        let data_offset = self.offset;
+        self.put(data)?;
+        self.put(&vec![0; padding(data.len() as u64)])?;
+        let sha = (!data.is_empty()).then(|| Digest(Sha256::digest(data).into()));
+        Ok(Placed {
+            offset,
+            data_offset,
+            sha256: sha,
+        })
+    }
+
+    /// Add a file member whose data is `len` bytes of `src` from `start`.
+    /// Returns the digest of the data as read: the caller compares it with
+    /// what the manifest promises.
+    pub fn add_file(&mut self, m: &Member, src: &File, start: u64, len: u64) -> io::Result<Placed> {
+        debug_assert_eq!(m.data_size(), len);
+        let offset = self.offset;
+        self.put(&encode(m))?;
+        let data_offset = self.offset;
+        let digest = match &mut self.sink {
+            Sink::File(out) => {
+                let out: &File = out;
+                let sha = &mut self.sha;
+                std::thread::scope(|s| -> io::Result<Digest> {
+                    // One read of the data feeds both digests.
+                    let hasher = s.spawn(move || -> io::Result<Digest> {
+                        let mut member = Sha256::new();
+                        let mut buf = vec![0u8; CHUNK];
+                        let mut done = 0u64;
+                        while done < len {
+                            let want = (len - done).min(CHUNK as u64) as usize;
+                            let n = src.read_at(&mut buf[..want], start + done)?;
+                            if n == 0 {
+                                return Err(io::Error::new(
+                                    io::ErrorKind::UnexpectedEof,
+                                    "the staged copy is shorter than its record",
+                                ));
+                            }
+                            member.update(&buf[..n]);
+                            sha.update(&buf[..n]);
+                            done += n as u64;
+                        }
+                        Ok(Digest(member.finalize().into()))
+                    });
+                    let mut off_in = start as i64;
+                    let mut off_out = data_offset as i64;
+                    let end = (start + len) as i64;
+                    let mut copied = Ok(());
+                    while off_in < end {
+                        let want = ((end - off_in) as u64).min(256 << 20) as usize;
+                        match nix::fcntl::copy_file_range(
+                            src.as_fd(),
+                            Some(&mut off_in),
+                            out.as_fd(),
+                            Some(&mut off_out),
+                            want,
+                        ) {
+                            Ok(0) => {
+                                copied = Err(io::Error::new(
+                                    io::ErrorKind::UnexpectedEof,
+                                    "the staged copy is shorter than its record",
+                                ));
+                                break;
+                            }
+                            Ok(_) => {}
+                            Err(e) => {
+                                copied = Err(io::Error::from(e));
+                                break;
+                            }
+                        }
+                    }
+                    let digest = hasher.join().expect("the hashing thread does not panic")?;
+                    copied.map(|()| digest)
+                })?
+            }
+            Sink::Stream(w) => {
+                let mut member = Sha256::new();
+                let mut buf = vec![0u8; CHUNK];
+                let mut done = 0u64;
+                while done < len {
+                    let want = (len - done).min(CHUNK as u64) as usize;
+                    let n = src.read_at(&mut buf[..want], start + done)?;
+                    if n == 0 {
+                        return Err(io::Error::new(
+                            io::ErrorKind::UnexpectedEof,
+                            "the staged copy is shorter than its record",
+                        ));
+                    }
+                    member.update(&buf[..n]);
+                    self.sha.update(&buf[..n]);
+                    w.write_all(&buf[..n])?;
+                    done += n as u64;
+                }
+                Digest(member.finalize().into())
+            }
+        };
+        self.offset += len;
+        self.put(&vec![0; padding(len)])?;
+        Ok(Placed {
+            offset,
+            data_offset,
+            sha256: Some(digest),
+        })
+    }
+
+    /// End the archive (two zero blocks) and pad it to whole tape blocks of
+    /// `block_size`. Returns the sink, the archive's size and SHA-256.
+    pub fn finish(mut self, block_size: u64) -> io::Result<(Sink, u64, Digest)> {
+        self.put(&[0; 2 * BLOCK])?;
+        let pad = (block_size - self.offset % block_size) % block_size;
+        self.put(&vec![0; pad as usize])?;
+        match &mut self.sink {
+            Sink::File(f) => {
+                f.set_len(self.offset)?;
+                f.sync_all()?;
+            }
+            Sink::Stream(w) => w.flush()?,
+        }
+        let sha = Digest(self.sha.finalize().into());
+        Ok((self.sink, self.offset, sha))
+    }
+}
