@@ -1,25 +1,45 @@
-//! `reel-pack`: pack staged files into pax tar archives with a per-member index
+//! `reel-pack`: pack staged files into uncompressed pax tar archives, each
+//! up to `archive_size`, with a per-member index (DESIGN.md §5).
 //!
-//! Not built yet (issue #6): the command line is final enough to document,
-//! the work behind it is not. It checks the configuration and exits 69.
+//! For each `staged` item: members are ordered (`pack.order`), cut into
+//! archives, and each archive is written to `<cache>/archives/<id>.tar`
+//! (under a temporary name, renamed when complete): `REEL-ARCHIVE.txt`
+//! first, the members, `REEL-INDEX.jsonl` last, padded to whole tape blocks.
+//! Every staged copy's SHA-256 is checked in the one read that packs it; a
+//! mismatch fails the item (exit 65): the cache must not silently corrupt a
+//! backup. One `packed` item per archive is published, then the staged item
+//! is finished.
+
+mod pack;
 
 use std::path::PathBuf;
 
 use clap::Parser;
 use reel_shared::cli::{self, CommonArgs, Program};
-use reel_shared::exit::Exit;
+use reel_shared::exit::{Exit, ExitError};
+use reel_shared::spool::{Input, Output, Queue};
 
-/// pack staged files into pax tar archives with a per-member index
+/// Pack staged files into pax tar archives with a per-member index
 #[derive(Parser, Debug)]
 #[command(name = "reel-pack", version, long_about = None)]
 struct Args {
     /// Read manifests from stdin ("-") instead of the spool queue
     #[arg(long = "in", value_name = "-")]
-    input: Option<PathBuf>,
+    input: Option<String>,
 
-    /// Write manifests to stdout ("-") instead of the spool queue
+    /// Write the packed manifests to stdout ("-") instead of the spool queue
     #[arg(long = "out", value_name = "-")]
-    output: Option<PathBuf>,
+    output: Option<String>,
+
+    /// Write the archive itself to stdout (one archive per input item, for
+    /// `reel-pack --raw | reel-write --raw`); needs --manifest
+    #[arg(long, requires = "manifest", conflicts_with = "output")]
+    raw: bool,
+
+    /// With --raw: where to write the packed manifest
+    #[arg(long, value_name = "FILE")]
+    manifest: Option<PathBuf>,
+
     #[command(flatten)]
     common: CommonArgs,
 }
@@ -31,9 +51,54 @@ impl Program for Args {
     }
 }
 
+fn dash(flag: &str, v: &Option<String>) -> anyhow::Result<bool> {
+    match v.as_deref() {
+        None => Ok(false),
+        Some("-") => Ok(true),
+        Some(other) => Err(ExitError::new(
+            Exit::Usage,
+            format!("{flag} takes only \"-\", not {other:?}"),
+        )
+        .into()),
+    }
+}
+
 fn run(args: Args) -> anyhow::Result<Exit> {
-    log::debug!("{args:?}");
-    cli::not_built(&args.common, Args::NAME, 6)
+    let config = args.common.load_config()?;
+    let from_stdin = dash("--in", &args.input)?;
+    let to_stdout = dash("--out", &args.output)?;
+    let spool = config.prepare_dirs()?;
+    let settings = pack::Settings::from_config(&config, args.raw, args.manifest.clone());
+    let mut input = if from_stdin {
+        Input::stdin(spool.clone(), Queue::Staged)
+    } else {
+        Input::Queue {
+            spool: spool.clone(),
+            queue: Queue::Staged,
+        }
+    };
+    let mut output = if to_stdout {
+        Output::stdout()
+    } else {
+        Output::Queue {
+            spool: spool.clone(),
+            queue: Queue::Packed,
+        }
+    };
+    let mut failed = 0;
+    while let Some(claim) = input.next_item()? {
+        if !pack::pack_item(&settings, claim, &mut output)? {
+            failed += 1;
+        }
+    }
+    if failed > 0 {
+        return Err(ExitError::new(
+            Exit::Data,
+            format!("{failed} item(s) failed and went to failed/ (see `reel status`)"),
+        )
+        .into());
+    }
+    Ok(Exit::Ok)
 }
 
 fn main() -> std::process::ExitCode {

@@ -4,6 +4,7 @@
 
 mod cli;
 mod config;
+mod pack;
 mod remote;
 mod scan;
 mod spool;

@@ -161,31 +161,33 @@ pub fn encode(m: &Member) -> Vec<u8> {
     if m.kind == Kind::Dir && !path.ends_with(b"/") {
         path.push(b'/');
     }
-    let binary = std::str::from_utf8(&path).is_err()
-        || match &m.kind {
-            Kind::Symlink { target } | Kind::Hardlink { target } => {
-                std::str::from_utf8(target).is_err()
-            }
-            _ => false,
-        };
-    if binary {
-        pax_record(&mut pax, b"hdrcharset", b"BINARY");
-    }
+    // Names that fit ustar go there as raw bytes; a long one goes to pax,
+    // which wants UTF-8 unless hdrcharset says BINARY.
+    let mut long_values: Vec<(&[u8], &[u8])> = Vec::new();
     let (prefix, name) = match split_ustar(&path) {
         Some(split) => split,
         None => {
-            pax_record(&mut pax, b"path", &path);
+            long_values.push((b"path", &path));
             (&[][..], &path[path.len().saturating_sub(100)..])
         }
     };
     let link: &[u8] = match &m.kind {
         Kind::Symlink { target } | Kind::Hardlink { target } if target.len() > 100 => {
-            pax_record(&mut pax, b"linkpath", target);
+            long_values.push((b"linkpath", target));
             &target[..100]
         }
         Kind::Symlink { target } | Kind::Hardlink { target } => target,
         _ => &[],
     };
+    if long_values
+        .iter()
+        .any(|(_, v)| std::str::from_utf8(v).is_err())
+    {
+        pax_record(&mut pax, b"hdrcharset", b"BINARY");
+    }
+    for (k, v) in &long_values {
+        pax_record(&mut pax, k, v);
+    }
     let size = m.data_size();
     let ustar_size = if size > MAX_SIZE {
         pax_record(&mut pax, b"size", size.to_string().as_bytes());

@@ -1,0 +1,436 @@
+//! Packing one staged item: the plan (which member goes into which
+//! archive), writing each archive, the index and the packed manifests.
+
+use std::collections::HashMap;
+use std::ffi::CString;
+use std::fs::{self, File};
+use std::io::Write;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use reel_shared::archive::{ArchiveWriter, Kind, Member, Sink};
+use reel_shared::config::{Config, PackOrder};
+use reel_shared::manifest::{
+    Digest, EntryType, Header, Kind as ManifestKind, ManifestWriter, Record,
+};
+use reel_shared::spool::{Claim, Output};
+
+pub struct Settings {
+    archives: PathBuf,
+    archive_size: u64,
+    block_size: u64,
+    order: PackOrder,
+    raw: bool,
+    manifest: Option<PathBuf>,
+}
+
+impl Settings {
+    pub fn from_config(config: &Config, raw: bool, manifest: Option<PathBuf>) -> Settings {
+        Settings {
+            archives: config.paths.cache.join("archives"),
+            archive_size: config.archive_size().0,
+            block_size: config.drives.first().map_or(256 * 1024, |d| d.block_size.0),
+            order: config.pack.order,
+            raw,
+            manifest,
+        }
+    }
+}
+
+/// Extended attributes of a staged copy, but reel's own (`user.reel.*`).
+fn xattrs(path: &Path) -> Vec<(Vec<u8>, Vec<u8>)> {
+    let Ok(p) = CString::new(path.as_os_str().as_bytes()) else {
+        return Vec::new();
+    };
+    let mut names = vec![0u8; 4096];
+    // SAFETY: p is NUL-terminated and names valid for its length.
+    let n = unsafe { libc::llistxattr(p.as_ptr(), names.as_mut_ptr().cast(), names.len()) };
+    if n <= 0 {
+        return Vec::new();
+    }
+    names.truncate(n as usize);
+    let mut out = Vec::new();
+    for name in names
+        .split(|&b| b == 0)
+        .filter(|n| !n.is_empty() && !n.starts_with(b"user.reel."))
+    {
+        let Ok(cname) = CString::new(name) else {
+            continue;
+        };
+        let mut value = vec![0u8; 65536];
+        // SAFETY: both strings NUL-terminated, value valid for its length.
+        let len = unsafe {
+            libc::lgetxattr(
+                p.as_ptr(),
+                cname.as_ptr(),
+                value.as_mut_ptr().cast(),
+                value.len(),
+            )
+        };
+        if len >= 0 {
+            value.truncate(len as usize);
+            out.push((name.to_vec(), value));
+        }
+    }
+    out.sort();
+    out
+}
+
+fn path_bytes(p: &Path) -> &[u8] {
+    p.as_os_str().as_bytes()
+}
+
+/// The member for a record (the kind decided by the caller for files).
+fn member(r: &Record, kind: Kind) -> Member {
+    let xattrs = match (&kind, &r.cache) {
+        (Kind::File { .. } | Kind::Dir, Some(c)) => xattrs(c),
+        _ => Vec::new(),
+    };
+    Member {
+        path: path_bytes(&r.path).to_vec(),
+        kind,
+        mode: r.mode,
+        uid: r.uid,
+        gid: r.gid,
+        user: r.user.clone(),
+        group: r.group.clone(),
+        mtime_ns: r.mtime_ns,
+        xattrs,
+        extra: Vec::new(),
+    }
+}
+
+/// Cut the ordered records into archives of at most `archive_size` bytes
+/// of data; a file larger than that gets an archive of its own.
+fn plan(records: &[Record], archive_size: u64) -> Vec<Vec<usize>> {
+    let mut archives: Vec<Vec<usize>> = Vec::new();
+    let mut current: Vec<usize> = Vec::new();
+    let mut bytes = 0u64;
+    for (i, r) in records.iter().enumerate() {
+        let size = if r.entry == EntryType::File {
+            r.size
+        } else {
+            0
+        };
+        if !current.is_empty() && bytes + size > archive_size {
+            archives.push(std::mem::take(&mut current));
+            bytes = 0;
+        }
+        current.push(i);
+        bytes += size;
+    }
+    if !current.is_empty() {
+        archives.push(current);
+    }
+    archives
+}
+
+fn order(records: &mut [Record], order: PackOrder) {
+    match order {
+        PackOrder::Scan => {}
+        PackOrder::Path => records.sort_by(|a, b| path_bytes(&a.path).cmp(path_bytes(&b.path))),
+        PackOrder::Size => records.sort_by(|a, b| {
+            b.size
+                .cmp(&a.size)
+                .then_with(|| path_bytes(&a.path).cmp(path_bytes(&b.path)))
+        }),
+    }
+}
+
+/// `REEL-ARCHIVE.txt`: what this archive is and how to read it by hand.
+fn readme(header: &Header, id: &str, members: usize, bytes: u64, block_size: u64) -> String {
+    format!(
+        "This is a reel archive: a POSIX pax tar file written to tape as one tape file.\n\
+         \n\
+         archive  {id}\n\
+         stream   {stream}\n\
+         item     {item}\n\
+         members  {members} ({bytes} bytes of file data)\n\
+         \n\
+         Its last member, REEL-INDEX.jsonl, lists every member with its size,\n\
+         SHA-256 and byte offset in the archive.\n\
+         \n\
+         To restore it with standard tools, with N its tape file number (from\n\
+         `reel mt ls` or the catalog; file 0 is the tape label):\n\
+         \n\
+             mt -f /dev/nst0 rewind\n\
+             mt -f /dev/nst0 fsf N\n\
+             tar -b {b} -xvf /dev/nst0\n\
+         \n\
+         and check a file against the index with sha256sum.\n",
+        stream = header.stream,
+        item = header.id,
+        b = (block_size / 512).max(1),
+    )
+}
+
+/// Pack one item; false when it failed (moved to failed/).
+pub fn pack_item(s: &Settings, claim: Claim, output: &mut Output) -> anyhow::Result<bool> {
+    let (header, mut reader) = match claim.open() {
+        Ok(x) => x,
+        Err(e) => {
+            let path = claim.fail(&e.to_string(), "reel-pack")?;
+            log::error!("{e}; moved to {}", path.display());
+            return Ok(false);
+        }
+    };
+    let mut records = match reader.records().collect::<Result<Vec<_>, _>>() {
+        Ok(r) => r,
+        Err(e) => {
+            let path = claim.fail(&e.to_string(), "reel-pack")?;
+            log::error!("{e}; moved to {}", path.display());
+            return Ok(false);
+        }
+    };
+    order(&mut records, s.order);
+    let groups = if s.raw {
+        vec![(0..records.len()).collect()]
+    } else {
+        plan(&records, s.archive_size)
+    };
+    fs::create_dir_all(&s.archives)
+        .with_context(|| format!("creating {}", s.archives.display()))?;
+    let mut done: Vec<(Header, Vec<Record>, PathBuf, PathBuf)> = Vec::new();
+    for (k, group) in groups.iter().enumerate() {
+        let id = format!("{}-a{:03}", header.id, k + 1);
+        let result = write_archive(s, &header, &id, &records, group);
+        if result.is_err() {
+            let _ = fs::remove_file(s.archives.join(format!(".{id}.tar.tmp")));
+        }
+        match result {
+            Ok(x) => done.push(x),
+            Err(Failure::Data(why)) => {
+                for (_, _, tmp, _) in &done {
+                    let _ = fs::remove_file(tmp);
+                }
+                let path = claim.fail(&why, "reel-pack")?;
+                log::error!("{why}; {} moved to {}", header.id, path.display());
+                return Ok(false);
+            }
+            Err(Failure::Io(e)) => {
+                for (_, _, tmp, _) in &done {
+                    let _ = fs::remove_file(tmp);
+                }
+                return Err(e);
+            }
+        }
+    }
+    // Every archive is complete: move them into place, then publish.
+    for (h, recs, tmp, final_path) in done {
+        if !s.raw {
+            fs::rename(&tmp, &final_path)
+                .with_context(|| format!("renaming {}", final_path.display()))?;
+            reel_shared::fsutil::sync_dir(&s.archives)
+                .with_context(|| format!("syncing {}", s.archives.display()))?;
+        }
+        if let Some(m) = &s.manifest {
+            let f = File::create(m).with_context(|| format!("creating {}", m.display()))?;
+            let mut w = ManifestWriter::new(std::io::BufWriter::new(f), &h)?;
+            for r in &recs {
+                w.write(r)?;
+            }
+            w.finish()?
+                .into_inner()
+                .map_err(|e| e.into_error())?
+                .sync_all()?;
+        } else {
+            let mut item = output.begin(&h)?;
+            for r in &recs {
+                item.write(r)?;
+            }
+            item.commit()?;
+        }
+        log::info!(
+            "{}: {} members, {} bytes, sha256 {}",
+            h.id,
+            recs.len(),
+            h.extra["archive_size"],
+            h.extra["archive_sha256"].as_str().unwrap_or("")
+        );
+    }
+    claim.finish()?;
+    Ok(true)
+}
+
+enum Failure {
+    /// The item is wrong (a staged copy that does not match): fail it.
+    Data(String),
+    /// Something around us is wrong: stop the run.
+    Io(anyhow::Error),
+}
+
+impl<E: Into<anyhow::Error>> From<E> for Failure {
+    fn from(e: E) -> Self {
+        Failure::Io(e.into())
+    }
+}
+
+type Written = (Header, Vec<Record>, PathBuf, PathBuf);
+
+fn write_archive(
+    s: &Settings,
+    header: &Header,
+    id: &str,
+    records: &[Record],
+    group: &[usize],
+) -> Result<Written, Failure> {
+    let final_path = s.archives.join(format!("{id}.tar"));
+    let tmp = s.archives.join(format!(".{id}.tar.tmp"));
+    let sink = if s.raw {
+        Sink::Stream(Box::new(std::io::BufWriter::with_capacity(
+            4 << 20,
+            std::io::stdout(),
+        )))
+    } else {
+        Sink::File(File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?)
+    };
+    let mut w = ArchiveWriter::new(sink);
+    let members: Vec<&Record> = group.iter().map(|&i| &records[i]).collect();
+    let data_bytes: u64 = members
+        .iter()
+        .filter(|r| r.entry == EntryType::File)
+        .map(|r| r.size)
+        .sum();
+    let stamp = members.iter().map(|r| r.mtime_ns).max().unwrap_or(0);
+    let text = readme(header, id, members.len(), data_bytes, s.block_size);
+    let info = |name: &str, size: usize| Member {
+        path: name.as_bytes().to_vec(),
+        kind: Kind::File { size: size as u64 },
+        mode: 0o444,
+        uid: 0,
+        gid: 0,
+        user: None,
+        group: None,
+        mtime_ns: stamp - stamp.rem_euclid(1_000_000_000),
+        xattrs: Vec::new(),
+        extra: Vec::new(),
+    };
+    w.add_bytes(&info("REEL-ARCHIVE.txt", text.len()), text.as_bytes())?;
+    let mut out: Vec<Record> = Vec::with_capacity(members.len());
+    let mut by_digest: HashMap<Digest, Vec<u8>> = HashMap::new();
+    // Paths already in this archive: tar can only link to what it has seen.
+    let mut written: std::collections::HashSet<PathBuf> = std::collections::HashSet::new();
+    for r in &members {
+        let mut rec = (*r).clone();
+        let placed = match r.entry {
+            EntryType::File | EntryType::Hardlink => {
+                let link_here = r.entry == EntryType::Hardlink
+                    && r.link.as_ref().is_some_and(|l| written.contains(l));
+                let dup = r
+                    .sha256
+                    .filter(|_| r.size > 0)
+                    .and_then(|d| by_digest.get(&d).cloned());
+                if link_here || dup.is_some() {
+                    // A hard link in tar: to the link target, or to the
+                    // first member with the same content.
+                    let target = if link_here {
+                        path_bytes(r.link.as_deref().expect("checked")).to_vec()
+                    } else {
+                        dup.expect("checked")
+                    };
+                    rec.entry = EntryType::Hardlink;
+                    rec.link = Some(PathBuf::from(std::ffi::OsStr::from_bytes(&target)));
+                    w.add_bytes(&member(r, Kind::Hardlink { target }), &[])?
+                } else {
+                    // A hard link whose target lies in another archive is
+                    // stored whole: its staged copy holds the data.
+                    rec.entry = EntryType::File;
+                    rec.link = None;
+                    let cache = r.cache.as_ref().ok_or_else(|| {
+                        Failure::Data(format!(
+                            "{}: no staged copy in the manifest",
+                            r.path.display()
+                        ))
+                    })?;
+                    let f = File::open(cache).map_err(|e| {
+                        Failure::Data(format!(
+                            "{}: cannot open the staged copy: {e}",
+                            cache.display()
+                        ))
+                    })?;
+                    let len = f.metadata()?.len();
+                    if len != r.size {
+                        return Err(Failure::Data(format!(
+                            "{}: the staged copy holds {len} bytes, the manifest says {}",
+                            cache.display(),
+                            r.size
+                        )));
+                    }
+                    let placed =
+                        w.add_file(&member(r, Kind::File { size: r.size }), &f, 0, r.size)?;
+                    if placed.sha256 != r.sha256 {
+                        return Err(Failure::Data(format!(
+                            "{}: the staged copy's SHA-256 {} does not match the manifest's {}",
+                            cache.display(),
+                            placed.sha256.map(|d| d.to_string()).unwrap_or_default(),
+                            r.sha256
+                                .map(|d| d.to_string())
+                                .unwrap_or_else(|| "(none)".into())
+                        )));
+                    }
+                    if let Some(d) = r.sha256 {
+                        by_digest
+                            .entry(d)
+                            .or_insert_with(|| path_bytes(&r.path).to_vec());
+                    }
+                    placed
+                }
+            }
+            EntryType::Dir => w.add_bytes(&member(r, Kind::Dir), &[])?,
+            EntryType::Symlink => {
+                let target = path_bytes(r.link.as_deref().unwrap_or(Path::new(""))).to_vec();
+                w.add_bytes(&member(r, Kind::Symlink { target }), &[])?
+            }
+            EntryType::Fifo => w.add_bytes(&member(r, Kind::Fifo), &[])?,
+            EntryType::Char => w.add_bytes(
+                &member(
+                    r,
+                    Kind::Char {
+                        rdev: r.rdev.unwrap_or(0),
+                    },
+                ),
+                &[],
+            )?,
+            EntryType::Block => w.add_bytes(
+                &member(
+                    r,
+                    Kind::Block {
+                        rdev: r.rdev.unwrap_or(0),
+                    },
+                ),
+                &[],
+            )?,
+        };
+        written.insert(r.path.clone());
+        rec.archive = Some(id.to_string());
+        rec.offset = Some(placed.offset);
+        rec.data_offset = Some(placed.data_offset);
+        out.push(rec);
+    }
+    // The index: every member, as the packed manifest lists it.
+    let mut index = Vec::new();
+    for r in &out {
+        serde_json::to_writer(&mut index, r).expect("records serialize");
+        index.push(b'\n');
+    }
+    w.add_bytes(&info("REEL-INDEX.jsonl", index.len()), &index)?;
+    let (sink, size, sha) = w.finish(s.block_size)?;
+    if let Sink::Stream(mut st) = sink {
+        st.flush()?;
+    }
+    let mut h = Header::new(ManifestKind::Packed, &header.stream, id);
+    h.created = header.created.clone();
+    h.extra = header.extra.clone();
+    h.extra.insert("item".into(), header.id.clone().into());
+    h.extra.insert("archive".into(), id.into());
+    h.extra.insert(
+        "archive_path".into(),
+        final_path.display().to_string().into(),
+    );
+    h.extra.insert("archive_size".into(), size.into());
+    h.extra
+        .insert("archive_sha256".into(), sha.to_string().into());
+    h.extra.insert("block_size".into(), s.block_size.into());
+    Ok((h, out, tmp, final_path))
+}

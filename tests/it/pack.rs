@@ -1,0 +1,273 @@
+//! reel-pack: archives that GNU tar reads back exactly, deterministic,
+//! deduplicated, cut at archive_size, and refusing a corrupt cache.
+
+use std::collections::BTreeSet;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use reel_shared::manifest::{EntryType, ManifestReader, Record};
+use reel_shared::spool::{Queue, Spool};
+
+use crate::support::{Env, bin};
+
+fn spool(env: &Env) -> Spool {
+    Spool::open(&env.path("var/spool")).unwrap()
+}
+
+/// (archive path, its records) of every packed item.
+fn packed(env: &Env) -> Vec<(PathBuf, Vec<Record>)> {
+    let spool = spool(env);
+    let mut out = Vec::new();
+    for id in spool.list(Queue::Packed).unwrap() {
+        let (h, mut r) = ManifestReader::open(&spool.item_path(Queue::Packed, &id)).unwrap();
+        let path = PathBuf::from(h.extra["archive_path"].as_str().unwrap());
+        out.push((path, r.records().map(Result::unwrap).collect()));
+    }
+    out
+}
+
+fn tree(env: &Env) {
+    let src = env.path("src");
+    let deep = src
+        .join("deep/".repeat(30))
+        .join("a-file-at-the-bottom-of-a-long-path.txt");
+    std::fs::create_dir_all(deep.parent().unwrap()).unwrap();
+    std::fs::write(&deep, "deep").unwrap();
+    std::fs::write(
+        src.join(std::ffi::OsStr::from_bytes(b"odd \xff\nname")),
+        "odd",
+    )
+    .unwrap();
+    std::fs::write(src.join("-dash"), "dash").unwrap();
+    std::fs::write(src.join("copy-1.bin"), vec![5u8; 70_000]).unwrap();
+    std::fs::write(src.join("copy-2.bin"), vec![5u8; 70_000]).unwrap();
+    std::fs::write(
+        src.join("big.bin"),
+        (0..3_000_000u32)
+            .map(|i| (i % 241) as u8)
+            .collect::<Vec<_>>(),
+    )
+    .unwrap();
+    std::os::unix::fs::symlink("big.bin", src.join("link")).unwrap();
+    std::fs::hard_link(src.join("-dash"), src.join("dash-too")).unwrap();
+    let t = std::time::UNIX_EPOCH + std::time::Duration::new(1_600_000_000, 987_654_321);
+    std::fs::File::options()
+        .write(true)
+        .open(src.join("big.bin"))
+        .unwrap()
+        .set_modified(t)
+        .unwrap();
+}
+
+fn pipeline(env: &Env) {
+    env.run("reel-scan", &[]).expect(0);
+    env.run("reel-stage", &[]).expect(0);
+    let run = env.run("reel-pack", &[]);
+    run.expect(0);
+}
+
+fn tar(args: &[&str], dir: &Path) -> String {
+    let out = Command::new("tar")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "tar {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn gnu_tar_restores_every_file_exactly() {
+    let env = Env::new();
+    tree(&env);
+    pipeline(&env);
+    let archives = packed(&env);
+    assert_eq!(archives.len(), 1);
+    let (archive, records) = &archives[0];
+    assert_eq!(
+        std::fs::metadata(archive).unwrap().len() % (256 * 1024),
+        0,
+        "whole tape blocks"
+    );
+    // tar lists exactly the manifest's members, between the two REEL files.
+    let listing = tar(&["-tf", archive.to_str().unwrap()], env.root());
+    let names: Vec<&str> = listing.lines().collect();
+    assert_eq!(names.first(), Some(&"REEL-ARCHIVE.txt"));
+    assert_eq!(names.last(), Some(&"REEL-INDEX.jsonl"));
+    assert_eq!(names.len(), records.len() + 2, "{listing}");
+    let out = env.path("restored");
+    std::fs::create_dir(&out).unwrap();
+    tar(
+        &[
+            "-xf",
+            archive.to_str().unwrap(),
+            "-C",
+            out.to_str().unwrap(),
+        ],
+        env.root(),
+    );
+    for r in records {
+        let (src, dst) = (env.path("src").join(&r.path), out.join(&r.path));
+        let (s, d) = (
+            std::fs::symlink_metadata(&src).unwrap(),
+            std::fs::symlink_metadata(&dst).unwrap(),
+        );
+        assert_eq!(s.file_type(), d.file_type(), "{}", r.path.display());
+        if s.is_file() {
+            assert_eq!(
+                std::fs::read(&src).unwrap(),
+                std::fs::read(&dst).unwrap(),
+                "{}",
+                r.path.display()
+            );
+            assert_eq!(s.mode(), d.mode(), "{}", r.path.display());
+            assert_eq!(
+                (s.mtime(), s.mtime_nsec()),
+                (d.mtime(), d.mtime_nsec()),
+                "{}",
+                r.path.display()
+            );
+        }
+        if s.file_type().is_symlink() {
+            assert_eq!(
+                std::fs::read_link(&src).unwrap(),
+                std::fs::read_link(&dst).unwrap()
+            );
+        }
+    }
+    // Offsets point at the data.
+    let bytes = std::fs::read(archive).unwrap();
+    let big = records
+        .iter()
+        .find(|r| r.path == Path::new("big.bin"))
+        .unwrap();
+    let at = big.data_offset.unwrap() as usize;
+    assert_eq!(
+        &bytes[at..at + 3_000_000],
+        &std::fs::read(env.path("src/big.bin")).unwrap()[..]
+    );
+    // Identical contents are stored once: the second is a hard link.
+    let mut copies: Vec<EntryType> = records
+        .iter()
+        .filter(|r| r.path.to_string_lossy().starts_with("copy-"))
+        .map(|r| r.entry)
+        .collect();
+    copies.sort_by_key(|e| format!("{e:?}"));
+    assert_eq!(copies, [EntryType::File, EntryType::Hardlink]);
+    assert_eq!(
+        std::fs::metadata(out.join("copy-1.bin")).unwrap().ino(),
+        std::fs::metadata(out.join("copy-2.bin")).unwrap().ino()
+    );
+    // The index inside the archive lists every member.
+    let index = std::fs::read_to_string(out.join("REEL-INDEX.jsonl")).unwrap();
+    assert_eq!(index.lines().count(), records.len());
+}
+
+#[test]
+fn the_same_staged_input_gives_a_byte_identical_archive() {
+    let env = Env::new();
+    tree(&env);
+    env.run("reel-scan", &[]).expect(0);
+    let staged = env.run("reel-stage", &["--out", "-"]);
+    staged.expect(0);
+    let pack = |manifest: &str| {
+        let mut child = Command::new(bin("reel-pack"))
+            .args(["--in", "-"])
+            .current_dir(env.root())
+            .stdin(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::io::Write::write_all(child.stdin.as_mut().unwrap(), manifest.as_bytes()).unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let (path, _) = packed(&env).pop().unwrap();
+        let bytes = std::fs::read(&path).unwrap();
+        for id in spool(&env).list(Queue::Packed).unwrap() {
+            spool(&env)
+                .claim_id(Queue::Packed, &id)
+                .unwrap()
+                .unwrap()
+                .finish()
+                .unwrap();
+        }
+        std::fs::remove_file(path).unwrap();
+        bytes
+    };
+    assert!(
+        pack(&staged.stdout) == pack(&staged.stdout),
+        "two packs of one input differ"
+    );
+}
+
+#[test]
+fn archives_are_cut_at_archive_size() {
+    let env = Env::new();
+    for i in 0..6 {
+        std::fs::write(
+            env.path(&format!("src/f{i}.bin")),
+            vec![i as u8 + 1; 600_000],
+        )
+        .unwrap();
+    }
+    env.write(
+        "pipeline.toml",
+        &format!(
+            "{}\n[pack]\narchive_size = \"1M\"\n",
+            crate::support::CONFIG
+        ),
+    );
+    pipeline(&env);
+    let archives = packed(&env);
+    assert_eq!(archives.len(), 6, "600 kB files, 1 MiB archives: one each");
+    let all: BTreeSet<String> = archives
+        .iter()
+        .flat_map(|(_, r)| r.iter().map(|r| r.path.to_string_lossy().into_owned()))
+        .collect();
+    assert_eq!(all.len(), 6);
+    for (path, records) in &archives {
+        let listing = tar(&["-tf", path.to_str().unwrap()], env.root());
+        assert_eq!(listing.lines().count(), records.len() + 2);
+    }
+}
+
+#[test]
+fn a_corrupt_staged_copy_fails_the_item() {
+    let env = Env::new();
+    tree(&env);
+    env.run("reel-scan", &[]).expect(0);
+    env.run("reel-stage", &[]).expect(0);
+    // The cache rots: same size, other bytes.
+    let staged = env.path("var/cache/staged/home/big.bin");
+    let mut bytes = std::fs::read(&staged).unwrap();
+    bytes[1_000_000] ^= 0x40;
+    std::fs::write(&staged, bytes).unwrap();
+    let run = env.run("reel-pack", &[]);
+    run.expect(65);
+    assert!(
+        run.stderr.contains("big.bin: the staged copy's SHA-256"),
+        "{}",
+        run.report()
+    );
+    let spool = spool(&env);
+    assert!(spool.list(Queue::Packed).unwrap().is_empty());
+    assert_eq!(spool.failed().unwrap().len(), 1);
+    let left: Vec<_> = std::fs::read_dir(env.path("var/cache/archives"))
+        .unwrap()
+        .flatten()
+        .collect();
+    assert!(
+        left.is_empty(),
+        "no archive of a failed item stays: {left:?}"
+    );
+}
