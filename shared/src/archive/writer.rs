@@ -1,10 +1,10 @@
 //! Writing an archive: headers and data at known offsets, the SHA-256 of
 //! every member's data and of the whole archive computed in the one read
-//! of the data, file data copied in the kernel when the archive is a file.
+//! of the data. A large file is memory-mapped and hashed on one core while
+//! the other writes it to the archive.
 
 use std::fs::File;
 use std::io::{self, Write};
-use std::os::fd::AsFd;
 use std::os::unix::fs::FileExt;
 
 use sha2::{Digest as _, Sha256};
@@ -38,6 +38,8 @@ pub struct ArchiveWriter {
 }
 
 const CHUNK: usize = 1 << 20;
+/// Files below this are read through one buffer; larger ones are mapped.
+const SMALL: u64 = 4 << 20;
 
 impl ArchiveWriter {
     pub fn new(sink: Sink) -> Self {
@@ -87,67 +89,49 @@ impl ArchiveWriter {
         self.put(&encode(m))?;
         let data_offset = self.offset;
         let digest = match &mut self.sink {
-            Sink::File(out) => {
+            Sink::File(out) if len >= SMALL => {
+                // A large file: map it, hash it on one core while the other
+                // writes it; one pass over memory each, no copy to a buffer.
+                // SAFETY: a staged copy is not written while it is packed;
+                // if it were, the digest check below catches the difference.
+                let map = unsafe {
+                    memmap2::MmapOptions::new()
+                        .offset(start)
+                        .len(len as usize)
+                        .map(&*src)?
+                };
+                let _ = map.advise(memmap2::Advice::Sequential);
                 let out: &File = out;
                 let sha = &mut self.sha;
+                let data: &[u8] = &map;
                 std::thread::scope(|s| -> io::Result<Digest> {
-                    // One read of the data feeds both digests.
-                    let hasher = s.spawn(move || -> io::Result<Digest> {
+                    let hasher = s.spawn(move || {
                         let mut member = Sha256::new();
-                        let mut buf = vec![0u8; CHUNK];
-                        let mut done = 0u64;
-                        while done < len {
-                            let want = (len - done).min(CHUNK as u64) as usize;
-                            let n = src.read_at(&mut buf[..want], start + done)?;
-                            if n == 0 {
-                                return Err(io::Error::new(
-                                    io::ErrorKind::UnexpectedEof,
-                                    "the staged copy is shorter than its record",
-                                ));
-                            }
-                            member.update(&buf[..n]);
-                            sha.update(&buf[..n]);
-                            done += n as u64;
+                        for chunk in data.chunks(CHUNK) {
+                            member.update(chunk);
+                            sha.update(chunk);
                         }
-                        Ok(Digest(member.finalize().into()))
+                        Digest(member.finalize().into())
                     });
-                    let mut off_in = start as i64;
-                    let mut off_out = data_offset as i64;
-                    let end = (start + len) as i64;
-                    let mut copied = Ok(());
-                    while off_in < end {
-                        let want = ((end - off_in) as u64).min(256 << 20) as usize;
-                        match nix::fcntl::copy_file_range(
-                            src.as_fd(),
-                            Some(&mut off_in),
-                            out.as_fd(),
-                            Some(&mut off_out),
-                            want,
-                        ) {
-                            Ok(0) => {
-                                copied = Err(io::Error::new(
-                                    io::ErrorKind::UnexpectedEof,
-                                    "the staged copy is shorter than its record",
-                                ));
-                                break;
-                            }
-                            Ok(_) => {}
-                            Err(e) => {
-                                copied = Err(io::Error::from(e));
-                                break;
-                            }
+                    let mut at = data_offset;
+                    let mut written = Ok(());
+                    for chunk in data.chunks(8 * CHUNK) {
+                        if let Err(e) = out.write_all_at(chunk, at) {
+                            written = Err(e);
+                            break;
                         }
+                        at += chunk.len() as u64;
                     }
-                    let digest = hasher.join().expect("the hashing thread does not panic")?;
-                    copied.map(|()| digest)
+                    let digest = hasher.join().expect("the hashing thread does not panic");
+                    written.map(|()| digest)
                 })?
             }
-            Sink::Stream(w) => {
+            sink => {
                 let mut member = Sha256::new();
-                let mut buf = vec![0u8; CHUNK];
+                let mut buf = vec![0u8; CHUNK.min(len as usize).max(1)];
                 let mut done = 0u64;
                 while done < len {
-                    let want = (len - done).min(CHUNK as u64) as usize;
+                    let want = (len - done).min(buf.len() as u64) as usize;
                     let n = src.read_at(&mut buf[..want], start + done)?;
                     if n == 0 {
                         return Err(io::Error::new(
@@ -157,7 +141,10 @@ impl ArchiveWriter {
                     }
                     member.update(&buf[..n]);
                     self.sha.update(&buf[..n]);
-                    w.write_all(&buf[..n])?;
+                    match sink {
+                        Sink::File(out) => out.write_all_at(&buf[..n], data_offset + done)?,
+                        Sink::Stream(w) => w.write_all(&buf[..n])?,
+                    }
                     done += n as u64;
                 }
                 Digest(member.finalize().into())

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# reel-pack against GNU tar -cf on the same staged tree (10,000 small files
+# plus four 1 GiB files), same run. Both timings end with the archive on
+# disk (reel-pack fsyncs its archive; `sync` is timed after tar). reel-pack
+# also checks every staged copy's SHA-256 and writes the member index.
+#   Usage: scripts/bench/pack.sh [ROUNDS]     (data kept in $BENCH_DIR)
+set -euo pipefail
+rounds="${1:-3}"
+repo="$(cd "$(dirname "$0")/../.." && pwd)"
+work="${BENCH_DIR:-/var/tmp/reel-bench-pack}"
+bin="$repo/target/release"
+cargo build --quiet --release --bins --examples --manifest-path "$repo/Cargo.toml"
+
+if [ ! -f "$work/ready" ]; then
+  rm -rf "$work"; mkdir -p "$work"
+  "$bin/examples/gendata" --out "$work/src" --profile small --files 10000 --seed 7 --large-count 4 --large-size 1G
+  cat > "$work/pipeline.toml" <<TOML
+[paths]
+spool = "$work/var/spool"
+cache = "$work/var/cache"
+catalog = "$work/var/catalog"
+log = "$work/var/log"
+
+[[stream]]
+name = "bench"
+source = "$work/src"
+
+[pack]
+archive_size = "8G"
+TOML
+  "$bin/reel-scan" --config "$work/pipeline.toml" -q --out - \
+    | "$bin/reel-stage" --config "$work/pipeline.toml" -q --in - --out - > "$work/staged.jsonl"
+  touch "$work/ready"
+fi
+staged="$work/var/cache/staged/bench"
+cat "$staged"/large-fixed/* > /dev/null
+find "$staged" -type f -size -200k -exec cat {} + > /dev/null
+
+now() { date +%s.%N; }
+since() { echo "$(now) - $1" | bc -l; }
+median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+tars=(); packs=()
+for i in $(seq "$rounds"); do
+  rm -f "$work/gnu.tar"; rm -rf "$work/var/cache/archives" "$work/var/spool/packed"; sync
+  t=$(now); tar -cf "$work/gnu.tar" -C "$staged" .; sync; tars+=("$(since "$t")")
+  rm -f "$work/gnu.tar"; sync
+  t=$(now); "$bin/reel-pack" --config "$work/pipeline.toml" -q --in - --out - < "$work/staged.jsonl" > /dev/null; packs+=("$(since "$t")")
+  printf 'round %d: tar -cf %.2fs, reel-pack %.2fs\n' "$i" "${tars[-1]}" "${packs[-1]}"
+done
+size=$(du -sb "$work/var/cache/archives" | cut -f1)
+rm -rf "$work/var/cache/archives"
+mt=$(median "${tars[@]}"); mp=$(median "${packs[@]}")
+printf 'archive %s bytes; median: tar -cf %.2fs, reel-pack %.2fs: ratio %.2f (target <= 0.8)\n' "$size" "$mt" "$mp" "$(echo "$mp / $mt" | bc -l)"
