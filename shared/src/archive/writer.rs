@@ -98,7 +98,7 @@ impl ArchiveWriter {
                     memmap2::MmapOptions::new()
                         .offset(start)
                         .len(len as usize)
-                        .map(&*src)?
+                        .map(src)?
                 };
                 let _ = map.advise(memmap2::Advice::Sequential);
                 let out: &File = out;
