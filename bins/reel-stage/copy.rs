@@ -223,7 +223,7 @@ pub fn stage_file(src: &Path, dst: &Path, opts: &CopyOptions) -> Result<Staged, 
         }
         let mut source = match OpenOptions::new()
             .read(true)
-            .custom_flags(libc::O_NOFOLLOW)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
             .open(src)
         {
             Ok(f) => f,
@@ -276,6 +276,11 @@ pub fn stage_file(src: &Path, dst: &Path, opts: &CopyOptions) -> Result<Staged, 
                 "another reel-stage is copying this file right now",
             )));
         };
+        // Another stager may have renamed the temporary into place between
+        // our open and our lock: then this one is not ours to truncate.
+        if !reel_shared::fsutil::still_linked(&*lock, &tmp).map_err(CopyError::Cache)? {
+            continue;
+        }
         let out: &File = &lock;
         out.set_len(0).map_err(cache_error)?;
         let copied = if before.size >= BIG && opts.limiter.is_none() {

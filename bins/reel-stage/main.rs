@@ -3,7 +3,8 @@
 //!
 //! For each `scanned` item: files are copied in parallel to
 //! `<cache>/staged/<stream>/<path>` (see copy.rs), directories and symlinks
-//! are recreated, hard links linked, metadata kept; the file system is
+//! (under `<cache>/staged/<stream>/<item>/`) are recreated, hard links
+//! linked, metadata kept; the file system is
 //! synced; then a `staged` item with `sha256` and `cache` filled in is
 //! published and the scanned item finished. A file that vanished, cannot be
 //! read or kept changing is reported and left out (the next scan finds it
@@ -97,6 +98,8 @@ struct Tally {
 enum Stop {
     CacheFull(String),
     SourceMissing(String),
+    /// The item cannot be staged as it is: to failed/.
+    Unusable(String),
 }
 
 struct Stager<'a> {
@@ -114,29 +117,66 @@ fn join_bytes(base: &Path, rel: &Path) -> PathBuf {
 }
 
 impl Stager<'_> {
-    fn source_root(&self, header: &Header) -> anyhow::Result<PathBuf> {
-        if let Some(stream) = self.config.stream(&header.stream) {
-            return match &stream.source {
-                Source::Local(p) => Ok(p.clone()),
-                // reel-scan pulled it into the landing area.
-                Source::Remote { .. } => Ok(reel_shared::remote::landing_dir(
-                    &self.config.paths.cache,
-                    &header.stream,
-                )),
-            };
-        }
-        header
+    /// Where the item's files come from; `Err(reason)` when the item
+    /// cannot say (it goes to failed/).
+    fn source_root(&self, header: &Header) -> Result<PathBuf, String> {
+        let named = header
             .extra
             .get("source")
             .and_then(|v| v.as_str())
-            .map(PathBuf::from)
-            .ok_or_else(|| {
-                anyhow::anyhow!(
-                    "{}: no [[stream]] named {:?} and no source in the manifest",
-                    header.id,
+            .map(PathBuf::from);
+        let Some(stream) = self.config.stream(&header.stream) else {
+            return named.ok_or_else(|| {
+                format!(
+                    "no [[stream]] named {:?} and no source in the manifest",
                     header.stream
                 )
-            })
+            });
+        };
+        let root = match &stream.source {
+            Source::Local(p) => p.clone(),
+            // reel-scan pulled it into the landing area.
+            Source::Remote { .. } => {
+                reel_shared::remote::landing_dir(&self.config.paths.cache, &header.stream)
+            }
+        };
+        match named {
+            Some(n) if n != root => Err(format!(
+                "the manifest was scanned from {} but stream {:?} backs up {}",
+                n.display(),
+                header.stream,
+                root.display()
+            )),
+            _ => Ok(root),
+        }
+    }
+
+    /// Make `dir` (inside `base`) a real directory, component by component:
+    /// never through a symlink a former version of the tree left in the
+    /// cache, which could lead outside it.
+    fn ensure_dir(&self, base: &Path, dir: &Path) -> std::io::Result<()> {
+        if self.made.lock().expect("lock").contains(dir) {
+            return Ok(());
+        }
+        let rel = dir.strip_prefix(base).unwrap_or(Path::new(""));
+        let mut at = base.to_path_buf();
+        for part in rel.components() {
+            at.push(part);
+            match fs::symlink_metadata(&at) {
+                Ok(m) if m.is_dir() => continue,
+                Ok(_) => {
+                    fs::remove_file(&at)?;
+                    fs::create_dir(&at)?;
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => match fs::create_dir(&at) {
+                    Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => return Err(e),
+                    _ => {}
+                },
+                Err(e) => return Err(e),
+            }
+        }
+        self.made.lock().expect("lock").insert(dir.to_path_buf());
+        Ok(())
     }
 
     fn skip(&self, r: &Record, why: impl std::fmt::Display) {
@@ -150,7 +190,10 @@ impl Stager<'_> {
         header: &Header,
         records: Vec<Record>,
     ) -> anyhow::Result<Result<Vec<Record>, Stop>> {
-        let root = self.source_root(header)?;
+        let root = match self.source_root(header) {
+            Ok(r) => r,
+            Err(why) => return Ok(Err(Stop::Unusable(why))),
+        };
         if !root.is_dir() {
             return Ok(Err(Stop::SourceMissing(format!(
                 "the source {} of stream {} is not there (unmounted?)",
@@ -158,18 +201,23 @@ impl Stager<'_> {
                 header.stream
             ))));
         }
-        let cache = self.config.paths.cache.join("staged").join(&header.stream);
+        // One directory per item: a newer version of a file, staged while an
+        // older one is still on its way to tape, never replaces it.
+        let cache = self
+            .config
+            .paths
+            .cache
+            .join("staged")
+            .join(&header.stream)
+            .join(&header.id);
         fs::create_dir_all(&cache).with_context(|| format!("creating {}", cache.display()))?;
         let mut out: Vec<Option<Record>> = vec![None; records.len()];
         // Directories first, so files have somewhere to go.
         for (i, r) in records.iter().enumerate() {
             if r.entry == EntryType::Dir {
                 let dst = join_bytes(&cache, &r.path);
-                match fs::create_dir_all(&dst) {
-                    Ok(()) => {
-                        out[i] = Some(with_cache(r, &dst));
-                        self.made.lock().expect("lock").insert(dst);
-                    }
+                match self.ensure_dir(&cache, &dst) {
+                    Ok(()) => out[i] = Some(with_cache(r, &dst)),
                     Err(e) if is_full(&e) => return Ok(Err(self.full(e))),
                     Err(e) => self.skip(r, format!("cannot create {}: {e}", dst.display())),
                 }
@@ -257,10 +305,7 @@ impl Stager<'_> {
         let src = join_bytes(root, &r.path);
         let dst = join_bytes(cache, &r.path);
         if let Some(parent) = dst.parent()
-            && !self.made.lock().expect("lock").contains(parent)
-            && let Err(e) = fs::create_dir_all(parent).map(|()| {
-                self.made.lock().expect("lock").insert(parent.to_path_buf());
-            })
+            && let Err(e) = self.ensure_dir(cache, parent)
         {
             if is_full(&e) {
                 self.space.pause();
@@ -324,7 +369,7 @@ impl Stager<'_> {
         let _ = fs::remove_file(&tmp);
         let made = dst
             .parent()
-            .map_or(Ok(()), fs::create_dir_all)
+            .map_or(Ok(()), |p| self.ensure_dir(cache, p))
             .and_then(|()| std::os::unix::fs::symlink(target, &tmp))
             .and_then(|()| meta::apply_to_path(&tmp, r, self.opts.chown, true))
             .and_then(|()| fs::rename(&tmp, &dst));
@@ -364,7 +409,7 @@ impl Stager<'_> {
         let _ = fs::remove_file(&tmp);
         let made = dst
             .parent()
-            .map_or(Ok(()), fs::create_dir_all)
+            .map_or(Ok(()), |p| self.ensure_dir(cache, p))
             .and_then(|()| fs::hard_link(&src, &tmp))
             .and_then(|()| fs::rename(&tmp, &dst));
         match made {
@@ -406,18 +451,24 @@ fn sync_cache(cache: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Stage one claimed item. `Ok(None)`: done; `Ok(Some(stop))`: the run stops.
-fn run_item(
-    stager: &Stager,
-    claim: Claim,
-    output: &mut Output,
-) -> anyhow::Result<Option<ExitError>> {
+/// How an item ended.
+enum ItemEnd {
+    Done,
+    /// Not stageable now (its source is missing): kept locked until the run
+    /// ends, so that it is not claimed again, then left in its queue.
+    Held(Claim),
+    /// The run stops (the cache is full).
+    Stop(ExitError),
+}
+
+/// Stage one claimed item.
+fn run_item(stager: &Stager, claim: Claim, output: &mut Output) -> anyhow::Result<ItemEnd> {
     let (header, mut reader) = match claim.open() {
         Ok(x) => x,
         Err(e) => {
             let path = claim.fail(&e.to_string(), Args::NAME)?;
             log::error!("{e}; moved to {}", path.display());
-            return Ok(None);
+            return Ok(ItemEnd::Done);
         }
     };
     let records = match reader.records().collect::<Result<Vec<_>, _>>() {
@@ -425,7 +476,7 @@ fn run_item(
         Err(e) => {
             let path = claim.fail(&e.to_string(), Args::NAME)?;
             log::error!("{e}; moved to {}", path.display());
-            return Ok(None);
+            return Ok(ItemEnd::Done);
         }
     };
     let started = Instant::now();
@@ -434,17 +485,21 @@ fn run_item(
         Ok(s) => s,
         Err(Stop::CacheFull(reason)) => {
             claim.release();
-            return Ok(Some(ExitError::new(
+            return Ok(ItemEnd::Stop(ExitError::new(
                 Exit::TempFail,
                 format!("{reason}; {} stays queued", header.id),
             )));
         }
         Err(Stop::SourceMissing(reason)) => {
-            claim.release();
-            return Ok(Some(ExitError::new(
-                Exit::NoInput,
-                format!("{reason}; {} stays queued", header.id),
-            )));
+            // Other streams' items may still be stageable: hold this one
+            // (so it is not claimed again) and go on.
+            log::error!("{reason}; {} stays queued", header.id);
+            return Ok(ItemEnd::Held(claim));
+        }
+        Err(Stop::Unusable(reason)) => {
+            let path = claim.fail(&reason, Args::NAME)?;
+            log::error!("{}: {reason}; moved to {}", header.id, path.display());
+            return Ok(ItemEnd::Done);
         }
     };
     sync_cache(&stager.config.paths.cache)?;
@@ -465,7 +520,7 @@ fn run_item(
         n,
         started.elapsed().as_secs_f64()
     );
-    Ok(None)
+    Ok(ItemEnd::Done)
 }
 
 fn run(args: Args) -> anyhow::Result<Exit> {
@@ -514,12 +569,19 @@ fn run(args: Args) -> anyhow::Result<Exit> {
     };
     let started = Instant::now();
     let mut stopped = None;
+    let mut held = Vec::new();
     while let Some(claim) = input.next_item()? {
-        if let Some(stop) = run_item(&stager, claim, &mut output)? {
-            stopped = Some(stop);
-            break;
+        match run_item(&stager, claim, &mut output)? {
+            ItemEnd::Done => {}
+            ItemEnd::Held(claim) => held.push(claim),
+            ItemEnd::Stop(stop) => {
+                stopped = Some(stop);
+                break;
+            }
         }
     }
+    let missing = held.len();
+    drop(held);
     let t = &stager.tally;
     let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
     let secs = started.elapsed().as_secs_f64();
@@ -535,6 +597,13 @@ fn run(args: Args) -> anyhow::Result<Exit> {
     );
     if let Some(stop) = stopped {
         return Err(stop.into());
+    }
+    if missing > 0 {
+        return Err(ExitError::new(
+            Exit::NoInput,
+            format!("{missing} item(s) stay queued: their source is missing"),
+        )
+        .into());
     }
     Ok(if get(&t.skipped) > 0 {
         Exit::Skipped

@@ -24,11 +24,13 @@ fn ts_ns(ns: i64) -> TimeSpec {
 
 /// Give the copy `out` the mode, owner, times and xattrs of `src`.
 pub fn apply_to_file(src: &File, out: &File, m: &fs::Metadata, chown: bool) -> io::Result<()> {
-    copy_xattrs(src, out)?;
+    // Owner first: chown clears security.capability, which the xattrs
+    // copied next bring back.
     if chown {
         nix::unistd::fchown(out.as_fd(), Some(m.uid().into()), Some(m.gid().into()))
             .map_err(io::Error::from)?;
     }
+    copy_xattrs(src, out)?;
     nix::sys::stat::fchmod(
         out.as_fd(),
         nix::sys::stat::Mode::from_bits_truncate(m.mode() & 0o7777),
@@ -58,7 +60,9 @@ pub fn apply_to_path(path: &Path, r: &Record, chown: bool, symlink: bool) -> io:
     if !symlink {
         fs::set_permissions(
             path,
-            std::os::unix::fs::PermissionsExt::from_mode(r.mode & 0o7777),
+            // Directories stay writable for us in the cache (a later item
+            // may put files in them); the manifest keeps the real mode.
+            std::os::unix::fs::PermissionsExt::from_mode((r.mode & 0o7777) | 0o700),
         )?;
     }
     let t = ts_ns(r.mtime_ns);
@@ -99,12 +103,11 @@ pub fn copy_xattrs(src: &File, out: &File) -> io::Result<()> {
             )
         };
         if r != 0 {
+            // An attribute the cache refuses (a security label, a value too
+            // large for it: ext4 says ENOSPC) is that attribute's problem,
+            // not a full cache.
             let e = io::Error::last_os_error();
-            if not_supported(&e) {
-                log::debug!("cannot keep xattr {name:?} on the cache: {e}");
-                continue;
-            }
-            return Err(e);
+            log::warn!("cannot keep extended attribute {name:?} in the cache: {e}");
         }
     }
     Ok(())

@@ -248,7 +248,16 @@ fn a_corrupt_staged_copy_fails_the_item() {
     env.run("reel-scan", &[]).expect(0);
     env.run("reel-stage", &[]).expect(0);
     // The cache rots: same size, other bytes.
-    let staged = env.path("var/cache/staged/home/big.bin");
+    let queue = spool(&env);
+    let id = queue.list(Queue::Staged).unwrap().remove(0);
+    let (_, mut reader) = ManifestReader::open(&queue.item_path(Queue::Staged, &id)).unwrap();
+    let staged = reader
+        .records()
+        .map(Result::unwrap)
+        .find(|r| r.path == Path::new("big.bin"))
+        .unwrap()
+        .cache
+        .unwrap();
     let mut bytes = std::fs::read(&staged).unwrap();
     bytes[1_000_000] ^= 0x40;
     std::fs::write(&staged, bytes).unwrap();
