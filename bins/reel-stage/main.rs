@@ -2,13 +2,14 @@
 //! hashing as it copies, never leaving a torn copy.
 //!
 //! For each `scanned` item: files are copied in parallel to
-//! `<cache>/staged/<stream>/<path>` (see copy.rs), directories and symlinks
-//! (under `<cache>/staged/<stream>/<item>/`) are recreated, hard links
-//! linked, metadata kept; the file system is
-//! synced; then a `staged` item with `sha256` and `cache` filled in is
-//! published and the scanned item finished. A file that vanished, cannot be
-//! read or kept changing is reported and left out (the next scan finds it
-//! again); the run then exits 1. A full cache stops the run with exit 75
+//! `<cache>/staged/<stream>/<item>/<path>` (see copy.rs; one directory per
+//! item, so a newer version never replaces a copy still on its way to
+//! tape), directories and symlinks are recreated, hard links linked,
+//! metadata kept; the file system is synced; then a `staged` item with
+//! `sha256` and `cache` filled in is published and the scanned item
+//! finished. A file that vanished, cannot be read or kept changing is
+//! reported and left out (the next scan finds it again); the run then
+//! exits 1. A full cache stops the run with exit 75
 //! and leaves the item in its queue.
 
 mod copy;
