@@ -103,11 +103,16 @@ fn adhoc_stream(config: &Config, dir: &Path) -> anyhow::Result<Stream> {
             }
         })
         .collect();
-    let name = if name.starts_with(|c: char| c.is_ascii_alphanumeric()) {
+    let mut name = if name.starts_with(|c: char| c.is_ascii_alphanumeric()) {
         name
     } else {
         format!("s{name}")
     };
+    // Never take a configured stream's name: its catalog entries and its
+    // staging belong to its own source.
+    while config.stream(&name).is_some() {
+        name.push_str("_adhoc");
+    }
     Ok(Stream {
         name,
         source: Source::Local(abs),
@@ -261,6 +266,10 @@ fn scan_stream(
         s.batch_records,
     );
     let result: anyhow::Result<()> = std::thread::scope(|scope| {
+        // The receiver lives in this closure: if writing fails and we
+        // return early, it is dropped before the scope joins the walker,
+        // whose sends then fail instead of blocking forever.
+        let rx = rx;
         let walker = scope.spawn(move || {
             rayon::scope(|rs| walk::visit(rs, &walk, Arc::new(root_fd), Vec::new()));
             walk.counts

@@ -239,18 +239,24 @@ pub fn visit<'s>(scope: &rayon::Scope<'s>, walk: &'s Walk, dir: Arc<OwnedFd>, re
         if entry_type == EntryType::Dir {
             let crosses = walk.one_file_system.is_some_and(|dev| dev != st.st_dev);
             if !crosses {
-                match openat(
-                    dir.as_fd(),
-                    name,
-                    OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
-                    Mode::empty(),
-                ) {
-                    Ok(fd) => {
-                        let sub = child.clone();
-                        scope.spawn(move |s| visit(s, walk, Arc::new(fd), sub));
+                // Opened by the task itself, not here: a directory of
+                // thousands of subdirectories must not hold thousands of
+                // descriptors while the tasks wait their turn.
+                let (parent, sub, sub_name) = (dir.clone(), child.clone(), name.to_owned());
+                scope.spawn(move |s| {
+                    match openat(
+                        parent.as_fd(),
+                        sub_name.as_c_str(),
+                        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+                        Mode::empty(),
+                    ) {
+                        Ok(fd) => {
+                            drop(parent);
+                            visit(s, walk, Arc::new(fd), sub)
+                        }
+                        Err(e) => walk.problem(&sub, format!("cannot open the directory: {e}")),
                     }
-                    Err(e) => walk.problem(&child, format!("cannot open the directory: {e}")),
-                }
+                });
             }
         } else if mtime_ns(&st) > walk.newest_ns {
             walk.counts.add(&walk.counts.too_recent);

@@ -94,7 +94,14 @@ impl Index {
 
     /// Open `<catalog>/index/`; an index not built yet is empty.
     pub fn open(catalog: &Path) -> Result<Index, CatalogError> {
-        let dir = catalog.join("index").join("current");
+        // Resolve `current` once: a rebuild switching it between opening
+        // the two files must not mix two generations.
+        let link = catalog.join("index").join("current");
+        let dir = match std::fs::read_link(&link) {
+            Ok(target) => catalog.join("index").join(target),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Index::empty()),
+            Err(e) => return Err(CatalogError::io(&link, e)),
+        };
         let path = dir.join("paths.idx");
         let Some(paths) = map(&path)? else {
             return Ok(Index::empty());

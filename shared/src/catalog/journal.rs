@@ -81,21 +81,24 @@ pub fn append(catalog: &Path, label: &str, entries: &[Entry]) -> Result<(), Cata
         .mode(0o644)
         .open(&path)
         .map_err(|e| CatalogError::io(&path, e))?;
-    let len = file
+    let mut len = file
         .metadata()
         .map_err(|e| CatalogError::io(&path, e))?
         .len();
-    let mut out = Vec::new();
-    if len == 0 {
-        let header = json!({"reel": JOURNAL_FORMAT, "tape": label, "created": crate::time::Utc::now().rfc3339()});
-        out.extend(serde_json::to_vec(&header).expect("json serializes"));
-        out.push(b'\n');
-    } else {
+    if len > 0 {
         // Cut off a torn last line left by a crash.
         let keep = complete_length(&mut file, len).map_err(|e| CatalogError::io(&path, e))?;
         if keep < len {
             file.set_len(keep).map_err(|e| CatalogError::io(&path, e))?;
+            len = keep;
         }
+    }
+    let mut out = Vec::new();
+    // A new journal, or one whose header itself was torn: write the header.
+    if len == 0 {
+        let header = json!({"reel": JOURNAL_FORMAT, "tape": label, "created": crate::time::Utc::now().rfc3339()});
+        out.extend(serde_json::to_vec(&header).expect("json serializes"));
+        out.push(b'\n');
     }
     for e in entries {
         if e.record.tape.as_deref() != Some(label) {
@@ -112,6 +115,9 @@ pub fn append(catalog: &Path, label: &str, entries: &[Entry]) -> Result<(), Cata
     file.write_all(&out)
         .map_err(|e| CatalogError::io(&path, e))?;
     file.sync_data().map_err(|e| CatalogError::io(&path, e))?;
+    if len == 0 {
+        crate::fsutil::sync_dir(dir).map_err(|e| CatalogError::io(dir, e))?;
+    }
     Ok(())
 }
 

@@ -95,6 +95,24 @@ pub fn current_state(catalog: &Path) -> Option<State> {
     serde_json::from_str(&text).ok()
 }
 
+/// What the index covers of a journal: its whole length when what follows
+/// the complete lines read is only a torn line (a crash mid-append, ignored
+/// by readers), else the complete lines read (lines appended meanwhile make
+/// the index stale, to be rebuilt next time).
+fn covered_length(path: &Path, consumed: u64) -> Result<u64, CatalogError> {
+    let mut f = File::open(path).map_err(|e| CatalogError::io(path, e))?;
+    f.seek(SeekFrom::Start(consumed))
+        .map_err(|e| CatalogError::io(path, e))?;
+    let mut tail = Vec::new();
+    f.read_to_end(&mut tail)
+        .map_err(|e| CatalogError::io(path, e))?;
+    Ok(if tail.contains(&b'\n') {
+        consumed
+    } else {
+        consumed + tail.len() as u64
+    })
+}
+
 fn file_name(path: &Path) -> String {
     path.file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -294,7 +312,9 @@ pub fn rebuild(catalog: &Path, chunk: usize) -> Result<RebuildStats, CatalogErro
         })?;
         // The bytes of complete lines read: a torn tail, or lines appended
         // while reading, leave the index stale, to be rebuilt next time.
-        state.journals.insert(file_name(&path), consumed);
+        state
+            .journals
+            .insert(file_name(&path), covered_length(&path, consumed)?);
     }
     stats.entries = seq;
     sort_dedup(&mut buf);

@@ -187,3 +187,35 @@ fn rebuild_order(verified: &str) -> u64 {
         .take(14)
         .fold(0, |a, d| a * 10 + u64::from(d - b'0'))
 }
+
+#[test]
+fn a_torn_header_is_rewritten_and_a_torn_tail_does_not_keep_the_index_stale() {
+    let dir = tempfile::tempdir().unwrap();
+    let cat = dir.path();
+    let path = journal::journal_path(cat, "T1");
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    // The first append died inside the header.
+    std::fs::write(&path, b"{\"reel\":\"jour").unwrap();
+    journal::append(
+        cat,
+        "T1",
+        &[entry("s", b"a", 1, 1, "2026-11-23T10:00:00Z", "T1")],
+    )
+    .unwrap();
+    let mut n = 0;
+    journal::read(&path, |_| {
+        n += 1;
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(n, 1);
+    // A later append died mid-line: rebuild once, then the index is fresh.
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes.extend(b"{\"path\":\"tor");
+    std::fs::write(&path, bytes).unwrap();
+    assert!(open_index(cat).unwrap().1.is_some());
+    assert!(
+        open_index(cat).unwrap().1.is_none(),
+        "a torn tail alone does not make the index stale"
+    );
+}

@@ -134,6 +134,29 @@ impl<T> IoContext<T> for std::io::Result<T> {
     }
 }
 
+/// Temporary names end in `.<pid>.<n>`: is that process still running?
+fn writer_alive(path: &Path) -> bool {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let mut parts = name.rsplit('.');
+    let (_n, pid) = (
+        parts.next(),
+        parts.next().and_then(|p| p.parse::<i32>().ok()),
+    );
+    match pid {
+        Some(pid) if pid > 0 => {
+            // Signal 0 checks existence; EPERM means it exists as another user.
+            !matches!(
+                nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None),
+                Err(nix::errno::Errno::ESRCH)
+            )
+        }
+        _ => false,
+    }
+}
+
 /// An item's id is also its file name: letters, digits, `.`, `_`, `-`, not
 /// starting with `.` or `-`, at most 200 bytes.
 pub fn check_item_id(id: &str) -> Result<(), String> {
@@ -254,12 +277,18 @@ impl Spool {
     }
 
     /// Remove temporary files left behind by writers that died: those whose
-    /// lock nobody holds. Returns how many were removed.
+    /// writer process (named in the file name) is gone and whose lock
+    /// nobody holds. A live writer's file is never touched, not even in the
+    /// instant between its creation and its lock. Returns how many were
+    /// removed.
     pub fn clean_tmp(&self, q: Queue) -> Result<usize, SpoolError> {
         let tmp = self.tmp_dir(q);
         let mut removed = 0;
         for entry in fs::read_dir(&tmp).at(&tmp)? {
             let path = entry.at(&tmp)?.path();
+            if writer_alive(&path) {
+                continue;
+            }
             let Ok(file) = fs::File::open(&path) else {
                 continue;
             };

@@ -164,7 +164,9 @@ fn stale_temporary_files_are_cleaned_live_ones_kept() {
     let header = Header::new(Kind::Scanned, "home", "home-20261123T101500-0001");
     let live = spool.begin(Queue::Scanned, &header).unwrap();
     std::fs::write(
-        spool.tmp_dir(Queue::Scanned).join("dead.jsonl.1.0"),
+        spool
+            .tmp_dir(Queue::Scanned)
+            .join("dead.jsonl.2147483647.0"),
         b"half",
     )
     .unwrap();
@@ -239,4 +241,14 @@ fn stream_input_refuses_the_wrong_kind() {
     );
     let e = input.next_item().unwrap_err().to_string();
     assert!(e.contains("expected a \"scanned\" manifest"), "{e}");
+}
+
+#[test]
+fn a_live_writer_s_temporary_is_kept_even_before_it_is_locked() {
+    let (_d, spool) = spool();
+    // What begin() holds for an instant: created, not locked yet.
+    let name = format!("home-20261123T101500-0001.jsonl.{}.99", std::process::id());
+    std::fs::write(spool.tmp_dir(Queue::Scanned).join(&name), b"").unwrap();
+    assert_eq!(spool.clean_tmp(Queue::Scanned).unwrap(), 0);
+    assert!(spool.tmp_dir(Queue::Scanned).join(name).exists());
 }
