@@ -109,9 +109,16 @@ impl<'a> Batcher<'a> {
         groups.sort_by(|a, b| a[0].0.path.cmp(&b[0].0.path));
         let (mut records, mut bytes) = (0, 0);
         for group in groups {
+            // Cut between groups, never inside one.
+            if let Some((item, b)) = &self.current
+                && (*b >= self.max_bytes || item.records() >= self.max_records)
+            {
+                self.cut()?;
+            }
             let first = group[0].0.path.clone();
             bytes += group[0].0.size;
-            let (item, _) = self.item()?;
+            let (item, batch_bytes) = self.item()?;
+            *batch_bytes += group[0].0.size;
             for (i, (mut r, _)) in group.into_iter().enumerate() {
                 if i > 0 {
                     r.entry = EntryType::Hardlink;
