@@ -105,13 +105,20 @@ impl ArchiveWriter {
                 let sha = &mut self.sha;
                 let data: &[u8] = &map;
                 std::thread::scope(|s| -> io::Result<Digest> {
-                    let hasher = s.spawn(move || {
+                    // The member's digest and the archive's are two passes
+                    // over the same bytes: each on its own thread, beside
+                    // the one writing.
+                    let member = s.spawn(move || {
                         let mut member = Sha256::new();
                         for chunk in data.chunks(CHUNK) {
                             member.update(chunk);
-                            sha.update(chunk);
                         }
                         Digest(member.finalize().into())
+                    });
+                    let archive = s.spawn(move || {
+                        for chunk in data.chunks(CHUNK) {
+                            sha.update(chunk);
+                        }
                     });
                     let mut at = data_offset;
                     let mut written = Ok(());
@@ -122,7 +129,8 @@ impl ArchiveWriter {
                         }
                         at += chunk.len() as u64;
                     }
-                    let digest = hasher.join().expect("the hashing thread does not panic");
+                    archive.join().expect("the hashing thread does not panic");
+                    let digest = member.join().expect("the hashing thread does not panic");
                     written.map(|()| digest)
                 })?
             }
