@@ -15,10 +15,13 @@ use reel_shared::manifest::{
     Digest, EntryType, Header, Kind as ManifestKind, ManifestWriter, Record,
 };
 use reel_shared::spool::{Claim, Output};
+use sha2::{Digest as _, Sha256};
 
 pub struct Settings {
     archives: PathBuf,
     archive_size: u64,
+    /// Files larger than this do not fit on one tape: split into parts.
+    split_above: u64,
     block_size: u64,
     order: PackOrder,
     raw: bool,
@@ -30,6 +33,8 @@ impl Settings {
         Settings {
             archives: config.paths.cache.join("archives"),
             archive_size: config.archive_size().0,
+            // Room for the label, the early-warning margin and the trailer.
+            split_above: config.smallest_capacity().0 / 10 * 9,
             block_size: config.drives.first().map_or(256 * 1024, |d| d.block_size.0),
             order: config.pack.order,
             raw,
@@ -101,23 +106,63 @@ fn member(r: &Record, kind: Kind) -> Member {
     }
 }
 
+/// Part `number` (from 1) of a file split across archives: `len` bytes
+/// from `offset`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Part {
+    number: u32,
+    offset: u64,
+    len: u64,
+    last: bool,
+}
+
+/// One entry of an archive: a record, or a part of one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Piece {
+    index: usize,
+    part: Option<Part>,
+}
+
 /// Cut the ordered records into archives of at most `archive_size` bytes
-/// of data; a file larger than that gets an archive of its own.
-fn plan(records: &[Record], archive_size: u64) -> Vec<Vec<usize>> {
-    let mut archives: Vec<Vec<usize>> = Vec::new();
-    let mut current: Vec<usize> = Vec::new();
+/// of data; a file larger than that gets an archive of its own, and a file
+/// larger than `split_above` (too large for one tape) is split into parts
+/// of `archive_size`, one archive each.
+fn plan(records: &[Record], archive_size: u64, split_above: u64) -> Vec<Vec<Piece>> {
+    let mut archives: Vec<Vec<Piece>> = Vec::new();
+    let mut current: Vec<Piece> = Vec::new();
     let mut bytes = 0u64;
-    for (i, r) in records.iter().enumerate() {
+    for (index, r) in records.iter().enumerate() {
         let size = if r.entry == EntryType::File {
             r.size
         } else {
             0
         };
+        if size > split_above {
+            if !current.is_empty() {
+                archives.push(std::mem::take(&mut current));
+                bytes = 0;
+            }
+            let count = size.div_ceil(archive_size);
+            for n in 0..count {
+                let offset = n * archive_size;
+                let part = Part {
+                    number: n as u32 + 1,
+                    offset,
+                    len: archive_size.min(size - offset),
+                    last: n + 1 == count,
+                };
+                archives.push(vec![Piece {
+                    index,
+                    part: Some(part),
+                }]);
+            }
+            continue;
+        }
         if !current.is_empty() && bytes + size > archive_size {
             archives.push(std::mem::take(&mut current));
             bytes = 0;
         }
-        current.push(i);
+        current.push(Piece { index, part: None });
         bytes += size;
     }
     if !current.is_empty() {
@@ -185,16 +230,22 @@ pub fn pack_item(s: &Settings, claim: Claim, output: &mut Output) -> anyhow::Res
     };
     order(&mut records, s.order);
     let groups = if s.raw {
-        vec![(0..records.len()).collect()]
+        vec![
+            (0..records.len())
+                .map(|index| Piece { index, part: None })
+                .collect(),
+        ]
     } else {
-        plan(&records, s.archive_size)
+        plan(&records, s.archive_size, s.split_above)
     };
+    // The whole-file digests of split files, fed part by part.
+    let mut whole: HashMap<usize, Sha256> = HashMap::new();
     fs::create_dir_all(&s.archives)
         .with_context(|| format!("creating {}", s.archives.display()))?;
     let mut done: Vec<(Header, Vec<Record>, PathBuf, PathBuf)> = Vec::new();
     for (k, group) in groups.iter().enumerate() {
         let id = format!("{}-a{:03}", header.id, k + 1);
-        let result = write_archive(s, &header, &id, &records, group);
+        let result = write_archive(s, &header, &id, &records, group, &mut whole);
         if result.is_err() {
             let _ = fs::remove_file(s.archives.join(format!(".{id}.tar.tmp")));
         }
@@ -268,12 +319,53 @@ impl<E: Into<anyhow::Error>> From<E> for Failure {
 
 type Written = (Header, Vec<Record>, PathBuf, PathBuf);
 
+/// One part of a split file, with the `REEL.part`, `REEL.offset` and
+/// `REEL.total` pax keys; the whole file's digest is checked after its last
+/// part.
+fn write_part(
+    w: &mut ArchiveWriter,
+    r: &Record,
+    part: Part,
+    whole: &mut Sha256,
+) -> Result<reel_shared::archive::Placed, Failure> {
+    let cache = r.cache.as_ref().ok_or_else(|| {
+        Failure::Data(format!(
+            "{}: no staged copy in the manifest",
+            r.path.display()
+        ))
+    })?;
+    let f = File::open(cache).map_err(|e| {
+        Failure::Data(format!(
+            "{}: cannot open the staged copy: {e}",
+            cache.display()
+        ))
+    })?;
+    let mut m = member(r, Kind::File { size: part.len });
+    m.extra = vec![
+        ("REEL.part".into(), part.number.to_string().into_bytes()),
+        ("REEL.offset".into(), part.offset.to_string().into_bytes()),
+        ("REEL.total".into(), r.size.to_string().into_bytes()),
+    ];
+    let placed = w.add_file(&m, &f, part.offset, part.len, Some(whole))?;
+    if part.last {
+        let digest = Digest(std::mem::take(whole).finalize().into());
+        if Some(digest) != r.sha256 {
+            return Err(Failure::Data(format!(
+                "{}: the staged copy's SHA-256 {digest} does not match the manifest's",
+                cache.display()
+            )));
+        }
+    }
+    Ok(placed)
+}
+
 fn write_archive(
     s: &Settings,
     header: &Header,
     id: &str,
     records: &[Record],
-    group: &[usize],
+    group: &[Piece],
+    whole: &mut HashMap<usize, Sha256>,
 ) -> Result<Written, Failure> {
     let final_path = s.archives.join(format!("{id}.tar"));
     let tmp = s.archives.join(format!(".{id}.tar.tmp"));
@@ -286,11 +378,14 @@ fn write_archive(
         Sink::File(File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?)
     };
     let mut w = ArchiveWriter::new(sink);
-    let members: Vec<&Record> = group.iter().map(|&i| &records[i]).collect();
-    let data_bytes: u64 = members
+    let members: Vec<&Record> = group.iter().map(|p| &records[p.index]).collect();
+    let data_bytes: u64 = group
         .iter()
-        .filter(|r| r.entry == EntryType::File)
-        .map(|r| r.size)
+        .map(|p| match (p.part, &records[p.index]) {
+            (Some(part), _) => part.len,
+            (None, r) if r.entry == EntryType::File => r.size,
+            _ => 0,
+        })
         .sum();
     let stamp = members.iter().map(|r| r.mtime_ns).max().unwrap_or(0);
     let text = readme(header, id, members.len(), data_bytes, s.block_size);
@@ -311,8 +406,19 @@ fn write_archive(
     let mut by_digest: HashMap<Digest, Vec<u8>> = HashMap::new();
     // Paths already in this archive: tar can only link to what it has seen.
     let mut written: std::collections::HashSet<PathBuf> = std::collections::HashSet::new();
-    for r in &members {
+    for (piece, r) in group.iter().zip(&members) {
         let mut rec = (*r).clone();
+        if let Some(part) = piece.part {
+            let placed = write_part(&mut w, r, part, whole.entry(piece.index).or_default())?;
+            rec.part = Some(part.number);
+            rec.part_offset = Some(part.offset);
+            rec.sha256 = placed.sha256;
+            rec.archive = Some(id.to_string());
+            rec.offset = Some(placed.offset);
+            rec.data_offset = Some(placed.data_offset);
+            out.push(rec);
+            continue;
+        }
         let placed = match r.entry {
             EntryType::File | EntryType::Hardlink => {
                 let link_here = r.entry == EntryType::Hardlink
@@ -358,7 +464,7 @@ fn write_archive(
                         )));
                     }
                     let placed =
-                        w.add_file(&member(r, Kind::File { size: r.size }), &f, 0, r.size)?;
+                        w.add_file(&member(r, Kind::File { size: r.size }), &f, 0, r.size, None)?;
                     if placed.sha256 != r.sha256 {
                         return Err(Failure::Data(format!(
                             "{}: the staged copy's SHA-256 {} does not match the manifest's {}",

@@ -280,3 +280,55 @@ fn a_corrupt_staged_copy_fails_the_item() {
         "no archive of a failed item stays: {left:?}"
     );
 }
+
+#[test]
+fn a_file_larger_than_a_tape_is_split_into_parts_that_join_with_tar() {
+    let env = Env::new();
+    let content: Vec<u8> = (0..5_000_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    std::fs::write(env.path("src/huge.img"), &content).unwrap();
+    std::fs::write(env.path("src/small.txt"), "small").unwrap();
+    env.write(
+        "pipeline.toml",
+        &format!(
+            "{}\n[pack]\narchive_size = \"1M\"\n\n[[drive]]\nname = \"d\"\ndevice = \"virtual:lib\"\ncapacity = \"2M\"\n",
+            crate::support::CONFIG
+        ),
+    );
+    pipeline(&env);
+    let mut parts: Vec<(u32, PathBuf, Record)> = packed(&env)
+        .into_iter()
+        .flat_map(|(a, recs)| {
+            recs.into_iter()
+                .filter(|r| r.part.is_some())
+                .map(move |r| (r.part.unwrap(), a.clone(), r))
+        })
+        .collect();
+    parts.sort_by_key(|p| p.0);
+    assert_eq!(
+        parts.iter().map(|p| p.0).collect::<Vec<_>>(),
+        [1, 2, 3, 4, 5]
+    );
+    // Joining with standard tools: extract each part to stdout, in order.
+    let mut joined = Vec::new();
+    for (n, archive, r) in &parts {
+        assert_eq!(r.part_offset, Some(u64::from(n - 1) << 20));
+        let out = Command::new("tar")
+            .args(["-xOf", archive.to_str().unwrap(), "huge.img"])
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        joined.extend(out.stdout);
+        let header = tar(
+            &[
+                "--list",
+                "-v",
+                "--show-transformed-names",
+                "-f",
+                archive.to_str().unwrap(),
+            ],
+            env.root(),
+        );
+        assert!(header.contains("huge.img"), "{header}");
+    }
+    assert!(joined == content, "the parts join to the file");
+}

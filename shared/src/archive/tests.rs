@@ -63,6 +63,7 @@ fn gnu_tar_reads_what_we_write() {
             &src,
             0,
             content.len() as u64,
+            None,
         )
         .unwrap();
     let mut x = member(&long, Kind::File { size: 5 });

@@ -83,7 +83,16 @@ impl ArchiveWriter {
     /// Add a file member whose data is `len` bytes of `src` from `start`.
     /// Returns the digest of the data as read: the caller compares it with
     /// what the manifest promises.
-    pub fn add_file(&mut self, m: &Member, src: &File, start: u64, len: u64) -> io::Result<Placed> {
+    /// `also`, when given, is fed the same bytes (the digest of a whole
+    /// file whose parts go into several archives).
+    pub fn add_file(
+        &mut self,
+        m: &Member,
+        src: &File,
+        start: u64,
+        len: u64,
+        mut also: Option<&mut Sha256>,
+    ) -> io::Result<Placed> {
         debug_assert_eq!(m.data_size(), len);
         let offset = self.offset;
         self.put(&encode(m))?;
@@ -112,6 +121,9 @@ impl ArchiveWriter {
                         let mut member = Sha256::new();
                         for chunk in data.chunks(CHUNK) {
                             member.update(chunk);
+                            if let Some(a) = also.as_deref_mut() {
+                                a.update(chunk);
+                            }
                         }
                         Digest(member.finalize().into())
                     });
@@ -148,6 +160,9 @@ impl ArchiveWriter {
                         ));
                     }
                     member.update(&buf[..n]);
+                    if let Some(a) = also.as_deref_mut() {
+                        a.update(&buf[..n]);
+                    }
                     self.sha.update(&buf[..n]);
                     match sink {
                         Sink::File(out) => out.write_all_at(&buf[..n], data_offset + done)?,

@@ -179,6 +179,11 @@ pub struct Record {
     pub tape: Option<String>,
     pub file: Option<u64>,
     pub block: Option<u64>,
+    /// A file larger than a tape is split into parts, one archive each:
+    /// this record is part `part` (from 1), holding the bytes from
+    /// `part_offset` of the whole file, whose size is `size`.
+    pub part: Option<u32>,
+    pub part_offset: Option<u64>,
 }
 
 impl Record {
@@ -204,6 +209,8 @@ impl Record {
             tape: None,
             file: None,
             block: None,
+            part: None,
+            part_offset: None,
         }
     }
 
@@ -274,6 +281,8 @@ impl Serialize for Record {
         opt_entry(&mut m, "tape", &self.tape)?;
         opt_entry(&mut m, "file", &self.file)?;
         opt_entry(&mut m, "block", &self.block)?;
+        opt_entry(&mut m, "part", &self.part)?;
+        opt_entry(&mut m, "part_offset", &self.part_offset)?;
         m.end()
     }
 }
@@ -336,6 +345,8 @@ pub(crate) struct WireLine {
     tape: Option<String>,
     file: Option<u64>,
     block: Option<u64>,
+    part: Option<u32>,
+    part_offset: Option<u64>,
     // Catalog journal fields (see catalog::journal).
     verified: Option<String>,
 }
@@ -404,6 +415,8 @@ impl WireLine {
             tape: self.tape,
             file: self.file,
             block: self.block,
+            part: self.part,
+            part_offset: self.part_offset,
         };
         record.validate()?;
         Ok((record, self.stream, self.verified))
