@@ -51,22 +51,10 @@ impl Program for Args {
     }
 }
 
-fn dash(flag: &str, v: &Option<String>) -> anyhow::Result<bool> {
-    match v.as_deref() {
-        None => Ok(false),
-        Some("-") => Ok(true),
-        Some(other) => Err(ExitError::new(
-            Exit::Usage,
-            format!("{flag} takes only \"-\", not {other:?}"),
-        )
-        .into()),
-    }
-}
-
 fn run(args: Args) -> anyhow::Result<Exit> {
     let config = args.common.load_config()?;
-    let from_stdin = dash("--in", &args.input)?;
-    let to_stdout = dash("--out", &args.output)?;
+    let from_stdin = cli::dash_flag("--in", args.input.as_deref())?;
+    let to_stdout = cli::dash_flag("--out", args.output.as_deref())?;
     let spool = config.prepare_dirs()?;
     let settings = pack::Settings::from_config(&config, args.raw, args.manifest.clone());
     let mut input = if from_stdin {

@@ -319,16 +319,9 @@ impl<E: Into<anyhow::Error>> From<E> for Failure {
 
 type Written = (Header, Vec<Record>, PathBuf, PathBuf);
 
-/// One part of a split file, with the `REEL.part`, `REEL.offset` and
-/// `REEL.total` pax keys; the whole file's digest is checked after its last
-/// part.
-fn write_part(
-    w: &mut ArchiveWriter,
-    r: &Record,
-    part: Part,
-    whole: &mut Sha256,
-) -> Result<reel_shared::archive::Placed, Failure> {
-    let cache = r.cache.as_ref().ok_or_else(|| {
+/// The staged copy of a record, opened.
+fn open_staged(r: &Record) -> Result<(&Path, File), Failure> {
+    let cache = r.cache.as_deref().ok_or_else(|| {
         Failure::Data(format!(
             "{}: no staged copy in the manifest",
             r.path.display()
@@ -340,6 +333,19 @@ fn write_part(
             cache.display()
         ))
     })?;
+    Ok((cache, f))
+}
+
+/// One part of a split file, with the `REEL.part`, `REEL.offset` and
+/// `REEL.total` pax keys; the whole file's digest is checked after its last
+/// part.
+fn write_part(
+    w: &mut ArchiveWriter,
+    r: &Record,
+    part: Part,
+    whole: &mut Sha256,
+) -> Result<reel_shared::archive::Placed, Failure> {
+    let (cache, f) = open_staged(r)?;
     let mut m = member(r, Kind::File { size: part.len });
     m.extra = vec![
         ("REEL.part".into(), part.number.to_string().into_bytes()),
@@ -443,18 +449,7 @@ fn write_archive(
                     // stored whole: its staged copy holds the data.
                     rec.entry = EntryType::File;
                     rec.link = None;
-                    let cache = r.cache.as_ref().ok_or_else(|| {
-                        Failure::Data(format!(
-                            "{}: no staged copy in the manifest",
-                            r.path.display()
-                        ))
-                    })?;
-                    let f = File::open(cache).map_err(|e| {
-                        Failure::Data(format!(
-                            "{}: cannot open the staged copy: {e}",
-                            cache.display()
-                        ))
-                    })?;
+                    let (cache, f) = open_staged(r)?;
                     let len = f.metadata()?.len();
                     if len != r.size {
                         return Err(Failure::Data(format!(

@@ -150,15 +150,7 @@ fn settings(args: &Args, config: &Config) -> anyhow::Result<Settings> {
     } else {
         config.streams.clone()
     };
-    let to_stdout = match args.output.as_deref() {
-        None => false,
-        Some("-") => true,
-        Some(other) => {
-            return Err(usage(format!(
-                "--out takes only \"-\" (stdout), not {other:?}"
-            )));
-        }
-    };
+    let to_stdout = cli::dash_flag("--out", args.output.as_deref())?;
     Ok(Settings {
         streams,
         checksum: args.checksum,

@@ -73,18 +73,6 @@ impl Program for Args {
     }
 }
 
-fn dash(flag: &str, v: &Option<String>) -> anyhow::Result<bool> {
-    match v.as_deref() {
-        None => Ok(false),
-        Some("-") => Ok(true),
-        Some(other) => Err(ExitError::new(
-            Exit::Usage,
-            format!("{flag} takes only \"-\", not {other:?}"),
-        )
-        .into()),
-    }
-}
-
 /// Counters of one run.
 #[derive(Default)]
 struct Tally {
@@ -526,8 +514,8 @@ fn run_item(stager: &Stager, claim: Claim, output: &mut Output) -> anyhow::Resul
 
 fn run(args: Args) -> anyhow::Result<Exit> {
     let config = args.common.load_config()?;
-    let from_stdin = dash("--in", &args.input)?;
-    let to_stdout = dash("--out", &args.output)?;
+    let from_stdin = cli::dash_flag("--in", args.input.as_deref())?;
+    let to_stdout = cli::dash_flag("--out", args.output.as_deref())?;
     let spool = config.prepare_dirs()?;
     let limiter = args.bwlimit.map(|r| limit::Limiter::new(r.0));
     let stager = Stager {

@@ -66,6 +66,20 @@ impl CommonArgs {
     }
 }
 
+/// `--in -` / `--out -`: only "-" (stdin or stdout) is accepted; `None`
+/// means the spool queue.
+pub fn dash_flag(flag: &str, value: Option<&str>) -> anyhow::Result<bool> {
+    match value {
+        None => Ok(false),
+        Some("-") => Ok(true),
+        Some(other) => Err(crate::exit::ExitError::new(
+            Exit::Usage,
+            format!("{flag} takes only \"-\" (stdin or stdout), not {other:?}"),
+        )
+        .into()),
+    }
+}
+
 /// A program's parsed command line.
 pub trait Program: Parser {
     /// The program's name, for log lines and error messages.

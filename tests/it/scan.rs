@@ -320,29 +320,7 @@ fn unreadable_directories_are_reported_and_skipped() {
     .unwrap();
     let run = if nix::unistd::geteuid().is_root() {
         // Root reads everything: scan as nobody, with the test tree open to it.
-        for p in [
-            env.root().to_path_buf(),
-            env.path("src"),
-            env.path("src/a"),
-            env.path("src/a/b"),
-            env.path("src/a/b/c"),
-        ] {
-            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o777)).unwrap();
-        }
-        let out = std::process::Command::new(crate::support::bin("reel-scan"))
-            .current_dir(env.root())
-            .env_remove("REEL_CONFIG")
-            .uid(65534)
-            .gid(65534)
-            .output()
-            .unwrap();
-        crate::support::Run {
-            command: "reel-scan (as nobody)".into(),
-            dir: env.root().to_path_buf(),
-            code: out.status.code(),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
+        env.run_as_nobody("reel-scan", &["src", "src/a", "src/a/b", "src/a/b/c"])
     } else {
         scan(&env, &[])
     };
@@ -364,8 +342,6 @@ fn unreadable_directories_are_reported_and_skipped() {
         "{got:?}"
     );
 }
-
-use std::os::unix::process::CommandExt as _;
 
 #[test]
 fn paths_longer_than_path_max_are_scanned() {

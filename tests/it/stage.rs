@@ -259,26 +259,10 @@ fn vanished_and_unreadable_files_are_reported_and_skipped() {
     std::fs::remove_file(env.path("src/gone.txt")).unwrap();
     let run = if nix::unistd::geteuid().is_root() {
         // Root reads everything: stage as nobody, with the test tree open to it.
-        for p in [env.root().to_path_buf(), env.path("src")] {
-            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o777)).unwrap();
-        }
         for entry in walk(&env.path("var")) {
             std::os::unix::fs::chown(&entry, Some(65534), Some(65534)).unwrap();
         }
-        let out = Command::new(bin("reel-stage"))
-            .current_dir(env.root())
-            .env_remove("REEL_CONFIG")
-            .uid(65534)
-            .gid(65534)
-            .output()
-            .unwrap();
-        crate::support::Run {
-            command: "reel-stage (as nobody)".into(),
-            dir: env.root().to_path_buf(),
-            code: out.status.code(),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
+        env.run_as_nobody("reel-stage", &["src"])
     } else {
         env.run("reel-stage", &[])
     };
@@ -405,5 +389,3 @@ fn sigkill_in_the_middle_of_a_copy_leaves_no_half_file() {
         "the killed run's temporary copy was taken over: {left:?}"
     );
 }
-
-use std::os::unix::process::CommandExt as _;

@@ -76,6 +76,32 @@ impl Env {
         std::fs::write(p, contents).unwrap();
     }
 
+    /// Run `program` as the user nobody (for what root would not notice,
+    /// like a file it may not read), after opening the test directory and
+    /// `open` (relative paths) to everyone.
+    pub fn run_as_nobody(&self, program: &str, open: &[&str]) -> Run {
+        use std::os::unix::fs::PermissionsExt;
+        use std::os::unix::process::CommandExt;
+        for p in std::iter::once(self.root().to_path_buf()).chain(open.iter().map(|p| self.path(p)))
+        {
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o777)).unwrap();
+        }
+        let out = Command::new(bin(program))
+            .current_dir(self.root())
+            .env_remove("REEL_CONFIG")
+            .uid(65534)
+            .gid(65534)
+            .output()
+            .unwrap();
+        Run {
+            command: format!("{program} (as nobody)"),
+            dir: self.root().to_path_buf(),
+            code: out.status.code(),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
     /// Run `program args…` in the test directory, with a clean environment
     /// as far as reel is concerned.
     pub fn run(&self, program: &str, args: &[&str]) -> Run {
