@@ -21,6 +21,7 @@ pub mod fsutil;
 pub mod logging;
 pub mod manifest;
 pub mod remote;
+pub mod ring;
 pub mod spool;
 pub mod tape;
 pub mod time;
