@@ -176,7 +176,7 @@ impl Ring {
 
     /// The next full block, waiting for the start mark when the ring is
     /// (re)starting; `None` at the end of the source.
-    pub fn next(&mut self) -> Option<io::Result<Block>> {
+    pub fn next_block(&mut self) -> Option<io::Result<Block>> {
         if !self.waiting && self.full.is_empty() {
             self.stats.starvations.fetch_add(1, Ordering::Relaxed);
             self.waiting = true;
@@ -220,7 +220,7 @@ mod tests {
         let reader = std::thread::spawn(move || filler.fill_from(&src[..]));
         let mut out = Vec::new();
         let mut sizes = Vec::new();
-        while let Some(b) = ring.next() {
+        while let Some(b) = ring.next_block() {
             let b = b.unwrap();
             assert_eq!(b.data().as_ptr() as usize % 4096, 0, "page-aligned");
             sizes.push(b.data().len());
@@ -251,7 +251,7 @@ mod tests {
         let (filler, mut ring) = ring(16384, 4, 1.0);
         let reader = std::thread::spawn(move || filler.fill_from(Slow(200_000)));
         let mut total = 0;
-        while let Some(b) = ring.next() {
+        while let Some(b) = ring.next_block() {
             let b = b.unwrap();
             total += b.data().len();
             ring.recycle(b);
@@ -273,7 +273,7 @@ mod tests {
         }
         let (filler, mut ring) = ring(4096, 2, 0.5);
         std::thread::spawn(move || filler.fill_from(Broken));
-        let first = ring.next().expect("an item");
+        let first = ring.next_block().expect("an item");
         assert!(first.is_err());
     }
 }
