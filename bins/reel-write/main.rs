@@ -1,15 +1,26 @@
-//! `reel-write`: stream archives onto tape through a memory ring
+//! `reel-write`: stream packed archives onto tape through a memory ring.
 //!
-//! Not built yet (issue #7): the command line is final enough to document,
-//! the work behind it is not. It checks the configuration and exits 69.
+//! For each `packed` item: the archive is read by a thread into the ring
+//! (page-aligned blocks, big reads) and written one block per write() to
+//! the drive, one tape file per archive, closed by a filemark — the sync
+//! point — before the `written` item is published with the tape, the tape
+//! file number and the start block of every member. Before the first
+//! archive the tape's label is read and its end of data compared with the
+//! catalog (invariant 6). SIGUSR1 prints a progress line; SIGTERM and
+//! SIGINT finish the current archive's block, close the tape file and stop.
+//!
+//! Built so far: the ring with its start mark, label and end-of-data check,
+//! writing, written manifests, tape state, telemetry line, early warning.
+//! Not yet: changing tapes (at early warning the run stops with 69 after
+//! publishing the partial copy), rate pacing, telemetry records, `--raw`.
 
-use std::path::PathBuf;
+mod write;
 
 use clap::Parser;
 use reel_shared::cli::{self, CommonArgs, Program};
 use reel_shared::exit::Exit;
 
-/// stream archives onto tape through a memory ring
+/// Stream archives onto tape through a memory ring
 #[derive(Parser, Debug)]
 #[command(name = "reel-write", version, long_about = None)]
 struct Args {
@@ -17,17 +28,18 @@ struct Args {
     #[arg(short = 'f', long, value_name = "DEVICE", conflicts_with = "drive")]
     device: Option<String>,
 
-    /// A [[drive]] from pipeline.toml
+    /// A [[drive]] from pipeline.toml [default: the first]
     #[arg(long, value_name = "NAME")]
     drive: Option<String>,
 
     /// Read manifests from stdin ("-") instead of the spool queue
     #[arg(long = "in", value_name = "-")]
-    input: Option<PathBuf>,
+    input: Option<String>,
 
-    /// Write a plain byte stream from stdin to tape, like mbuffer
-    #[arg(long)]
-    raw: bool,
+    /// Write manifests to stdout ("-") instead of the spool queue
+    #[arg(long = "out", value_name = "-")]
+    output: Option<String>,
+
     #[command(flatten)]
     common: CommonArgs,
 }
@@ -40,8 +52,13 @@ impl Program for Args {
 }
 
 fn run(args: Args) -> anyhow::Result<Exit> {
-    log::debug!("{args:?}");
-    cli::not_built(&args.common, Args::NAME, 7)
+    write::run(
+        &args.common,
+        args.device.as_deref(),
+        args.drive.as_deref(),
+        cli::dash_flag("--in", args.input.as_deref())?,
+        cli::dash_flag("--out", args.output.as_deref())?,
+    )
 }
 
 fn main() -> std::process::ExitCode {

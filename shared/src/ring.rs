@@ -177,7 +177,8 @@ impl Ring {
     /// The next full block, waiting for the start mark when the ring is
     /// (re)starting; `None` at the end of the source.
     pub fn next_block(&mut self) -> Option<io::Result<Block>> {
-        if !self.waiting && self.full.is_empty() {
+        if !self.waiting && self.full.is_empty() && !self.stats.source_done.load(Ordering::Acquire)
+        {
             self.stats.starvations.fetch_add(1, Ordering::Relaxed);
             self.waiting = true;
         }

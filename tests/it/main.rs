@@ -12,3 +12,4 @@ mod spool_crash;
 mod stage;
 mod support;
 mod tape;
+mod write;

@@ -13,6 +13,7 @@
 pub mod index;
 pub mod journal;
 pub mod rebuild;
+pub mod tape;
 
 use std::path::{Path, PathBuf};
 

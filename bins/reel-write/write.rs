@@ -1,0 +1,507 @@
+//! The write loop: tape checks, one archive per tape file through the ring,
+//! written manifests, tape state.
+
+use std::fs::File;
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use nix::sys::signal::Signal;
+use reel_shared::catalog::tape::{Tape, TapeState};
+use reel_shared::cli::CommonArgs;
+use reel_shared::config::{Config, Device};
+use reel_shared::exit::{Exit, ExitError};
+use reel_shared::manifest::{Header, Kind, Record};
+use reel_shared::ring::ring;
+use reel_shared::signals::{Watched, watch};
+use reel_shared::spool::{Claim, Input, Output, Queue};
+use reel_shared::tape::label::{self, Identity, Label};
+use reel_shared::tape::{Drive, TapeError, Written};
+use reel_shared::units::Size;
+
+fn unavailable(m: impl Into<String>) -> anyhow::Error {
+    ExitError::new(Exit::Unavailable, m).into()
+}
+
+/// The drive to write to and its settings from the config.
+struct Target {
+    device: Device,
+    block_size: usize,
+    buffer: usize,
+    start_fill: f64,
+}
+
+fn target(config: &Config, device: Option<&str>, drive: Option<&str>) -> anyhow::Result<Target> {
+    let usage = |m: String| anyhow::Error::from(ExitError::new(Exit::Usage, m));
+    let (device, conf) = match (device, drive) {
+        (Some(d), _) => {
+            let dev = Device::from_arg(d).map_err(usage)?;
+            let conf = config.drives.iter().find(|c| c.device == dev).cloned();
+            (dev, conf)
+        }
+        (None, Some(name)) => {
+            let c = config.drive(name).ok_or_else(|| {
+                usage(format!(
+                    "no [[drive]] named {name:?} in {}",
+                    config.file.display()
+                ))
+            })?;
+            (c.device.clone(), Some(c.clone()))
+        }
+        (None, None) => {
+            let c = config.drives.first().ok_or_else(|| {
+                usage(format!(
+                    "no drive: give -f DEVICE or add a [[drive]] to {}",
+                    config.file.display()
+                ))
+            })?;
+            (c.device.clone(), Some(c.clone()))
+        }
+    };
+    let block_size = conf.as_ref().map_or(256 << 10, |c| c.block_size.0 as usize);
+    let buffer = conf.as_ref().map_or(1 << 30, |c| c.buffer.0 as usize);
+    let start_fill = conf.as_ref().map_or(0.9, |c| c.start_fill.fraction());
+    Ok(Target {
+        device,
+        block_size,
+        buffer,
+        start_fill,
+    })
+}
+
+/// Read the label and check the tape may be appended to (invariant 6).
+/// Leaves the tape at its end of data.
+fn check_tape(
+    drive: &mut dyn Drive,
+    catalog: &std::path::Path,
+    device: &Device,
+) -> anyhow::Result<(Label, Tape)> {
+    let label = match label::read_label(drive)? {
+        Identity::Reel(l) => l,
+        Identity::Blank => {
+            return Err(unavailable(format!(
+                "the tape in {device} is blank: label it first (reel mt label LABEL)"
+            )));
+        }
+        Identity::Foreign(what) => {
+            return Err(unavailable(format!(
+                "the tape in {device} is not a reel tape: {what}"
+            )));
+        }
+        Identity::Unreadable(why) => {
+            return Err(unavailable(format!(
+                "cannot read the label of the tape in {device}: {why}"
+            )));
+        }
+    };
+    let known = Tape::load(catalog, &label.label)?;
+    let tape = match known {
+        Some(t) if t.uuid != label.uuid => {
+            return Err(unavailable(format!(
+                "the tape in {device} is labelled {} but is not the tape the catalog knows by that name (uuid {} ≠ {})",
+                label.label, label.uuid, t.uuid
+            )));
+        }
+        Some(t) if t.state != TapeState::Writable => {
+            return Err(unavailable(
+                format!(
+                    "tape {} is {:?} in the catalog: load another tape",
+                    t.label, t.state
+                )
+                .to_lowercase(),
+            ));
+        }
+        Some(mut t) => {
+            if let Some(start) = t.writing {
+                // A run died in the middle of an archive: its unfinished
+                // tape file starts at `start` and was never published.
+                log::warn!(
+                    "tape {}: the last run stopped in the middle of an archive at block {start}; writing over it",
+                    t.label
+                );
+                drive.seek(start).map_err(refuse)?;
+                t.eod = start;
+                t.writing = None;
+            } else {
+                label::check_append(drive, &label.label, Some(t.eod)).map_err(refuse)?;
+            }
+            t
+        }
+        None => {
+            // A tape the catalog has never seen must hold its label only.
+            drive.rewind()?;
+            drive.forward_filemarks(1).map_err(refuse)?;
+            let after_label = drive.position()?;
+            label::check_append(drive, &label.label, Some(after_label)).map_err(refuse)?;
+            Tape {
+                label: label.label.clone(),
+                uuid: label.uuid.clone(),
+                pool: label.pool.clone(),
+                state: TapeState::Writable,
+                files: 1,
+                eod: after_label,
+                bytes: 0,
+                writing: None,
+                updated: String::new(),
+            }
+        }
+    };
+    Ok((label, tape))
+}
+
+fn refuse(e: TapeError) -> anyhow::Error {
+    match e {
+        TapeError::Invalid(m) => unavailable(m),
+        other => other.into(),
+    }
+}
+
+/// How streaming one archive ended.
+struct Streamed {
+    bytes: u64,
+    /// The drive passed its early warning during the data: the archive was
+    /// cut short and must be written again on another tape.
+    cut: bool,
+    /// SIGTERM or SIGINT: stopped between blocks.
+    stopped: bool,
+}
+
+struct Signals {
+    progress: Watched,
+    term: Watched,
+    int: Watched,
+}
+
+impl Signals {
+    fn stop(&self) -> bool {
+        self.term.raised() || self.int.raised()
+    }
+}
+
+/// The progress line of DESIGN.md §8.
+struct Progress {
+    started: Instant,
+    last: Instant,
+    last_bytes: u64,
+    total: u64,
+}
+
+impl Progress {
+    fn line(
+        &mut self,
+        tape: &str,
+        file: u64,
+        position: Option<u64>,
+        fill: usize,
+        blocks: usize,
+        starved: u64,
+    ) -> String {
+        let now = Instant::now();
+        let current = (self.total - self.last_bytes) as f64
+            / now.duration_since(self.last).as_secs_f64().max(1e-3);
+        let average = self.total as f64 / now.duration_since(self.started).as_secs_f64().max(1e-3);
+        self.last = now;
+        self.last_bytes = self.total;
+        format!(
+            "{} written, {}/s now, {}/s average, ring {}% full, starved {starved} time(s), tape {tape} file {file} block {}",
+            Size(self.total).human(),
+            Size(current as u64).human(),
+            Size(average as u64).human(),
+            fill * 100 / blocks.max(1),
+            position.map_or("?".into(), |p| p.to_string())
+        )
+    }
+}
+
+fn stream(
+    drive: &mut dyn Drive,
+    archive: &std::path::Path,
+    t: &Target,
+    signals: &Signals,
+    progress: &mut Progress,
+    tape: &str,
+    file: u64,
+) -> anyhow::Result<Streamed> {
+    let source = File::open(archive).with_context(|| format!("opening {}", archive.display()))?;
+    let (filler, mut ring) = ring(t.block_size, t.buffer / t.block_size, t.start_fill);
+    let stats = ring.stats.clone();
+    let reader = std::thread::spawn(move || filler.fill_from(source));
+    let mut out = Streamed {
+        bytes: 0,
+        cut: false,
+        stopped: false,
+    };
+    let result = (|| -> anyhow::Result<()> {
+        while let Some(block) = ring.next_block() {
+            let block = block.with_context(|| format!("reading {}", archive.display()))?;
+            let written = drive.write_block(block.data())?;
+            out.bytes += block.data().len() as u64;
+            progress.total += block.data().len() as u64;
+            ring.recycle(block);
+            if signals.progress.take() {
+                let pos = drive.position().ok();
+                let line = progress.line(
+                    tape,
+                    file,
+                    pos,
+                    ring.fill(),
+                    ring.blocks(),
+                    stats.starvations.load(Ordering::Relaxed),
+                );
+                eprintln!("reel-write: {line}");
+            }
+            if written == Written::EarlyWarning {
+                out.cut = true;
+                return Ok(());
+            }
+            if signals.stop() {
+                out.stopped = true;
+                return Ok(());
+            }
+        }
+        Ok(())
+    })();
+    drop(ring);
+    let _ = reader.join();
+    let starved = stats.starvations.load(Ordering::Relaxed);
+    if starved > 0 {
+        log::info!(
+            "{}: the ring ran dry {starved} time(s): the cache could not keep up",
+            archive.display()
+        );
+    }
+    result.map(|()| out)
+}
+
+/// Where an archive went on tape.
+struct Placement<'a> {
+    tape: &'a Label,
+    file: u64,
+    start: u64,
+    block_size: usize,
+    /// The copy was cut by the early warning.
+    partial: bool,
+}
+
+fn publish(
+    output: &mut Output,
+    header: &Header,
+    id: &str,
+    records: &[Record],
+    p: &Placement,
+) -> anyhow::Result<()> {
+    let (tape, file, start, block_size, partial) =
+        (p.tape, p.file, p.start, p.block_size, p.partial);
+    let mut h = Header::new(Kind::Written, &header.stream, id);
+    h.extra = header.extra.clone();
+    h.extra.insert("tape".into(), tape.label.clone().into());
+    h.extra.insert("tape_uuid".into(), tape.uuid.clone().into());
+    h.extra.insert("file".into(), file.into());
+    h.extra.insert("start_block".into(), start.into());
+    h.extra.insert("tape_block_size".into(), block_size.into());
+    h.extra.insert("partial".into(), partial.into());
+    let mut item = output.begin(&h)?;
+    for r in records {
+        let mut rec = r.clone();
+        rec.tape = Some(tape.label.clone());
+        rec.file = Some(file);
+        rec.block = Some(start + r.offset.unwrap_or(0) / block_size as u64);
+        item.write(&rec)?;
+    }
+    item.commit()?;
+    Ok(())
+}
+
+pub fn run(
+    common: &CommonArgs,
+    device: Option<&str>,
+    drive_name: Option<&str>,
+    from_stdin: bool,
+    to_stdout: bool,
+) -> anyhow::Result<Exit> {
+    let config = common.load_config()?;
+    let t = target(&config, device, drive_name)?;
+    let spool = config.prepare_dirs()?;
+    let mut input = if from_stdin {
+        Input::stdin(spool.clone(), Queue::Packed)
+    } else {
+        Input::Queue {
+            spool: spool.clone(),
+            queue: Queue::Packed,
+        }
+    };
+    let mut output = if to_stdout {
+        Output::stdout()
+    } else {
+        Output::Queue {
+            spool: spool.clone(),
+            queue: Queue::Written,
+        }
+    };
+    let signals = Signals {
+        progress: watch(Signal::SIGUSR1)?,
+        term: watch(Signal::SIGTERM)?,
+        int: watch(Signal::SIGINT)?,
+    };
+    let spec = reel_shared::device::library_spec(Some(&config), &t.device);
+    let mut drive =
+        reel_shared::device::open_drive(&t.device, &spec, Duration::from_secs(150 * 60))
+            .with_context(|| format!("opening {}", t.device))?;
+    drive.set_block_size(0)?;
+    let catalog = config.paths.catalog.clone();
+    let (label, mut tape) = check_tape(drive.as_mut(), &catalog, &t.device)?;
+    log::info!(
+        "tape {} ({}), appending as file {} at block {}",
+        label.label,
+        label.pool,
+        tape.files,
+        tape.eod
+    );
+    let mut progress = Progress {
+        started: Instant::now(),
+        last: Instant::now(),
+        last_bytes: 0,
+        total: 0,
+    };
+    let mut archives = 0;
+    while let Some(claim) = input.next_item()? {
+        if signals.stop() {
+            claim.release();
+            break;
+        }
+        let Some((header, records, archive)) = open_item(&claim)? else {
+            fail(
+                claim,
+                "the packed manifest names no readable archive (archive_path)",
+            )?;
+            continue;
+        };
+        let file = tape.files;
+        let start = drive.position()?;
+        tape.writing = Some(start);
+        tape.save(&catalog)?;
+        let streamed = match stream(
+            drive.as_mut(),
+            &archive,
+            &t,
+            &signals,
+            &mut progress,
+            &label.label,
+            file,
+        ) {
+            Ok(s) => s,
+            Err(e) => {
+                // What reached the tape is unknown: the tape is suspect.
+                tape.state = TapeState::Suspect;
+                tape.save(&catalog)?;
+                claim.release();
+                return Err(e.context(format!(
+                    "writing {} to tape {} (now marked suspect)",
+                    header.id, label.label
+                )));
+            }
+        };
+        // The filemark is the sync point: only after it is the data on tape.
+        let closing = drive.write_filemarks(1)?;
+        tape.writing = None;
+        tape.files += 1;
+        tape.eod = drive.position()?;
+        tape.bytes += streamed.bytes;
+        if streamed.stopped {
+            tape.save(&catalog)?;
+            claim.release();
+            log::warn!(
+                "stopped by a signal in the middle of {}; it stays queued",
+                header.id
+            );
+            return Ok(Exit::Ok);
+        }
+        if streamed.cut {
+            // The members that made it count once verified: publish the cut
+            // copy as partial; the archive goes whole onto the next tape.
+            publish(
+                &mut output,
+                &header,
+                &format!("{}-{}-partial", header.id, label.label),
+                &records,
+                &Placement {
+                    tape: &label,
+                    file,
+                    start,
+                    block_size: t.block_size,
+                    partial: true,
+                },
+            )?;
+            tape.state = TapeState::Full;
+            tape.save(&catalog)?;
+            claim.release();
+            return Err(unavailable(format!(
+                "tape {} is full (early warning in {}); load the next tape and run reel-write again (changing tapes by itself is not built yet)",
+                label.label, header.id
+            )));
+        }
+        publish(
+            &mut output,
+            &header,
+            &header.id,
+            &records,
+            &Placement {
+                tape: &label,
+                file,
+                start,
+                block_size: t.block_size,
+                partial: false,
+            },
+        )?;
+        if closing == Written::EarlyWarning {
+            tape.state = TapeState::Full;
+        }
+        tape.save(&catalog)?;
+        claim.finish()?;
+        archives += 1;
+        log::info!(
+            "{}: tape {} file {} from block {} ({})",
+            header.id,
+            label.label,
+            file,
+            start,
+            Size(streamed.bytes).human()
+        );
+        if tape.state == TapeState::Full {
+            log::warn!(
+                "tape {} is full; the next archive needs another tape",
+                label.label
+            );
+            break;
+        }
+    }
+    let secs = progress.started.elapsed().as_secs_f64();
+    log::info!(
+        "{archives} archive(s), {} in {secs:.1}s ({}/s)",
+        Size(progress.total).human(),
+        Size((progress.total as f64 / secs.max(1e-3)) as u64).human()
+    );
+    Ok(Exit::Ok)
+}
+
+/// The packed item's header, records and archive path; `None` when the
+/// archive is not there.
+fn open_item(claim: &Claim) -> anyhow::Result<Option<(Header, Vec<Record>, PathBuf)>> {
+    let (header, mut reader) = claim.open()?;
+    let records = reader.records().collect::<Result<Vec<_>, _>>()?;
+    let archive = header
+        .extra
+        .get("archive_path")
+        .and_then(|v| v.as_str())
+        .map(PathBuf::from);
+    Ok(archive
+        .filter(|p| p.is_file())
+        .map(|a| (header, records, a)))
+}
+
+fn fail(claim: Claim, why: &str) -> anyhow::Result<()> {
+    let path = claim.fail(why, "reel-write")?;
+    log::error!("{why}; moved to {}", path.display());
+    Ok(())
+}

@@ -1,0 +1,283 @@
+//! reel-write on the virtual library: archives become tape files, written
+//! manifests say where, wrong tapes are refused, early warning stops
+//! cleanly, signals, and a kill in the middle of an archive.
+
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use reel_shared::manifest::{ManifestReader, Record};
+use reel_shared::spool::{Queue, Spool};
+
+use crate::support::{CONFIG, Env, bin};
+
+fn spool(env: &Env) -> Spool {
+    Spool::open(&env.path("var/spool")).unwrap()
+}
+
+/// The config with a drive on a virtual library of `capacity` tapes.
+fn config(env: &Env, capacity: &str) {
+    env.write(
+        "pipeline.toml",
+        &format!(
+            "{CONFIG}\n[pack]\narchive_size = \"1M\"\n\n[[drive]]\nname = \"d\"\ndevice = \"virtual:lib\"\ncapacity = \"{capacity}\"\nbuffer = \"4M\"\n"
+        ),
+    );
+}
+
+fn files(env: &Env, sizes: &[usize]) {
+    for (i, size) in sizes.iter().enumerate() {
+        let data: Vec<u8> = (0..*size).map(|j| ((i * 31 + j) % 251) as u8).collect();
+        std::fs::write(env.path(&format!("src/f{i}.bin")), data).unwrap();
+    }
+}
+
+fn to_packed(env: &Env) {
+    env.run("reel-scan", &[]).expect(0);
+    env.run("reel-stage", &[]).expect(0);
+    env.run("reel-pack", &[]).expect(0);
+}
+
+/// (header extras, records) of every written item.
+fn written(env: &Env) -> Vec<(serde_json::Map<String, serde_json::Value>, Vec<Record>)> {
+    let spool = spool(env);
+    spool
+        .list(Queue::Written)
+        .unwrap()
+        .into_iter()
+        .map(|id| {
+            let (h, mut r) = ManifestReader::open(&spool.item_path(Queue::Written, &id)).unwrap();
+            (h.extra, r.records().map(Result::unwrap).collect())
+        })
+        .collect()
+}
+
+fn tape_file(env: &Env, barcode: &str, file: u64) -> PathBuf {
+    env.path(&format!("lib/tapes/{barcode}/{file:06}"))
+}
+
+#[test]
+fn archives_become_tape_files_and_written_manifests_say_where() {
+    let env = Env::new();
+    config(&env, "64M");
+    files(&env, &[600_000, 600_000, 600_000]);
+    to_packed(&env);
+    let archives: Vec<PathBuf> = {
+        let spool = spool(&env);
+        spool
+            .list(Queue::Packed)
+            .unwrap()
+            .iter()
+            .map(|id| {
+                let (h, _) = ManifestReader::open(&spool.item_path(Queue::Packed, id)).unwrap();
+                PathBuf::from(h.extra["archive_path"].as_str().unwrap())
+            })
+            .collect()
+    };
+    assert_eq!(archives.len(), 3);
+    // An unlabelled tape is refused.
+    let run = env.run("reel-write", &[]);
+    run.expect(69);
+    assert!(
+        run.stderr.contains("is blank: label it first"),
+        "{}",
+        run.report()
+    );
+    env.run("reel", &["mt", "label", "T00001L9"]).expect(0);
+    env.run("reel-write", &[]).expect(0);
+    assert!(spool(&env).list(Queue::Packed).unwrap().is_empty());
+    let mut items = written(&env);
+    items.sort_by_key(|(h, _)| h["file"].as_u64());
+    assert_eq!(
+        items
+            .iter()
+            .map(|(h, _)| h["file"].as_u64().unwrap())
+            .collect::<Vec<_>>(),
+        [1, 2, 3]
+    );
+    for ((h, records), archive) in items.iter().zip(&archives) {
+        let file = h["file"].as_u64().unwrap();
+        assert_eq!(
+            std::fs::read(tape_file(&env, "V00001L9", file)).unwrap(),
+            std::fs::read(archive).unwrap()
+        );
+        let start = h["start_block"].as_u64().unwrap();
+        for r in records {
+            assert_eq!(r.tape.as_deref(), Some("T00001L9"));
+            assert_eq!(r.file, Some(file));
+            assert_eq!(r.block, Some(start + r.offset.unwrap() / (256 * 1024)));
+        }
+    }
+    let state: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(env.path("var/catalog/tapes/T00001L9.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(state["files"], 4);
+    assert_eq!(state["state"], "writable");
+    // More work appends after what is there.
+    files(&env, &[600_000, 600_000, 600_000, 700_000]);
+    to_packed(&env);
+    env.run("reel-write", &[]).expect(0);
+    assert!(written(&env).iter().any(|(h, _)| h["file"] == 4));
+}
+
+#[test]
+fn a_tape_written_behind_reels_back_is_refused() {
+    let env = Env::new();
+    config(&env, "64M");
+    files(&env, &[100_000]);
+    to_packed(&env);
+    env.run("reel", &["mt", "label", "T00001L9"]).expect(0);
+    env.run("reel-write", &[]).expect(0);
+    env.run("reel", &["mt", "eod"]).expect(0);
+    env.run("reel", &["mt", "weof"]).expect(0);
+    files(&env, &[100_000, 200_000]);
+    to_packed(&env);
+    let run = env.run("reel-write", &[]);
+    run.expect(69);
+    assert!(
+        run.stderr.contains("refusing to append"),
+        "{}",
+        run.report()
+    );
+    assert_eq!(
+        spool(&env).list(Queue::Packed).unwrap().len(),
+        1,
+        "the item waits"
+    );
+}
+
+#[test]
+fn early_warning_publishes_the_cut_copy_and_keeps_the_archive_queued() {
+    let env = Env::new();
+    // 4 MiB tapes warn 1 MiB before the end: the third 1 MiB archive hits it.
+    config(&env, "4M");
+    files(&env, &[900_000, 900_000, 900_000, 900_000]);
+    to_packed(&env);
+    env.run("reel", &["mt", "label", "T00001L9"]).expect(0);
+    let run = env.run("reel-write", &[]);
+    run.expect(69);
+    assert!(
+        run.stderr.contains("tape T00001L9 is full"),
+        "{}",
+        run.report()
+    );
+    let items = written(&env);
+    let partial: Vec<_> = items.iter().filter(|(h, _)| h["partial"] == true).collect();
+    assert_eq!(partial.len(), 1, "{items:?}");
+    assert!(items.iter().filter(|(h, _)| h["partial"] == false).count() >= 1);
+    let state: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(env.path("var/catalog/tapes/T00001L9.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(state["state"], "full");
+    assert!(
+        !spool(&env).list(Queue::Packed).unwrap().is_empty(),
+        "the cut archive waits for the next tape"
+    );
+    let again = env.run("reel-write", &[]);
+    again.expect(69);
+    assert!(
+        again.stderr.contains("is full in the catalog"),
+        "{}",
+        again.report()
+    );
+}
+
+/// Make the virtual tapes slow (a 4 MB/s drive) so that a run lasts long
+/// enough to be signalled.
+fn slow_tapes(env: &Env) {
+    env.run("reel", &["mt", "status"]).expect(0); // creates the library
+    let meta = env.path("lib/tapes/V00001L9/meta.json");
+    let mut v: serde_json::Value = serde_json::from_slice(&std::fs::read(&meta).unwrap()).unwrap();
+    let mut speed =
+        serde_json::to_value(reel_shared::tape::speed::preset("lto9").unwrap()).unwrap();
+    speed["native"] = "4MB/s".into();
+    speed["min"] = "2MB/s".into();
+    speed["steps"] = 2.into();
+    speed["buffer"] = "1M".into();
+    v["speed"] = speed;
+    std::fs::write(&meta, serde_json::to_vec(&v).unwrap()).unwrap();
+}
+
+#[test]
+fn sigusr1_prints_a_progress_line_and_the_copy_goes_on() {
+    let env = Env::new();
+    config(&env, "64M");
+    files(&env, &[900_000; 6]);
+    to_packed(&env);
+    slow_tapes(&env);
+    env.run("reel", &["mt", "label", "T00001L9"]).expect(0);
+    let child = Command::new(bin("reel-write"))
+        .current_dir(env.root())
+        .env_remove("REEL_CONFIG")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(700));
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGUSR1,
+    )
+    .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("/s average, ring ") && stderr.contains("tape T00001L9 file"),
+        "{stderr}"
+    );
+    let items = written(&env);
+    assert_eq!(items.len(), 6);
+    for (h, _) in &items {
+        let archive = h["archive_path"].as_str().unwrap();
+        let file = h["file"].as_u64().unwrap();
+        assert_eq!(
+            std::fs::read(tape_file(&env, "V00001L9", file)).unwrap(),
+            std::fs::read(archive).unwrap()
+        );
+    }
+}
+
+#[test]
+fn sigkill_in_the_middle_of_an_archive_then_rerun_leaves_tape_and_queue_consistent() {
+    let env = Env::new();
+    config(&env, "64M");
+    files(&env, &[900_000; 4]);
+    to_packed(&env);
+    slow_tapes(&env);
+    env.run("reel", &["mt", "label", "T00001L9"]).expect(0);
+    let mut child = Command::new(bin("reel-write"))
+        .current_dir(env.root())
+        .env_remove("REEL_CONFIG")
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let before = written(&env).len();
+    assert!(before < 4, "killed before the end");
+    let run = env.run("reel-write", &[]);
+    run.expect(0);
+    let items = written(&env);
+    assert_eq!(items.len(), 4, "{}", run.report());
+    assert!(spool(&env).list(Queue::Packed).unwrap().is_empty());
+    let mut files_on_tape: Vec<u64> = items
+        .iter()
+        .map(|(h, _)| h["file"].as_u64().unwrap())
+        .collect();
+    files_on_tape.sort();
+    assert_eq!(
+        files_on_tape,
+        [1, 2, 3, 4],
+        "the unfinished file was written over"
+    );
+    for (h, _) in &items {
+        let archive = h["archive_path"].as_str().unwrap();
+        assert_eq!(
+            std::fs::read(tape_file(&env, "V00001L9", h["file"].as_u64().unwrap())).unwrap(),
+            std::fs::read(archive).unwrap()
+        );
+    }
+}
