@@ -11,8 +11,9 @@
 //!
 //! Built so far: the ring with its start mark, label and end-of-data check,
 //! writing, written manifests, tape state, telemetry line, early warning.
-//! Not yet: changing tapes (at early warning the run stops with 69 after
-//! publishing the partial copy), rate pacing, telemetry records, `--raw`.
+//! `--raw` writes stdin as one tape file, like mbuffer. Not yet: changing
+//! tapes (at early warning the run stops with 69 after publishing the
+//! partial copy), rate pacing.
 
 mod write;
 
@@ -40,6 +41,11 @@ struct Args {
     #[arg(long = "out", value_name = "-")]
     output: Option<String>,
 
+    /// Write a plain byte stream from stdin as one tape file, like mbuffer
+    /// (`tar cf - DIR | reel-write --raw`); no manifests
+    #[arg(long, conflicts_with_all = ["input", "output"])]
+    raw: bool,
+
     #[command(flatten)]
     common: CommonArgs,
 }
@@ -52,6 +58,9 @@ impl Program for Args {
 }
 
 fn run(args: Args) -> anyhow::Result<Exit> {
+    if args.raw {
+        return write::run_raw(&args.common, args.device.as_deref(), args.drive.as_deref());
+    }
     write::run(
         &args.common,
         args.device.as_deref(),

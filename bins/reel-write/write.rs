@@ -179,15 +179,73 @@ impl Signals {
     }
 }
 
-/// The progress line of DESIGN.md §8.
+/// The progress line and the telemetry records of DESIGN.md §8.
 struct Progress {
     started: Instant,
     last: Instant,
     last_bytes: u64,
     total: u64,
+    /// `<log>/telemetry/<tape>-<start>.jsonl`, a record every few seconds.
+    telemetry: Option<File>,
+    last_record: Instant,
+    record_bytes: u64,
 }
 
+const RECORD_EVERY: Duration = Duration::from_secs(5);
+
 impl Progress {
+    fn new(telemetry: Option<File>) -> Progress {
+        let now = Instant::now();
+        Progress {
+            started: now,
+            last: now,
+            last_bytes: 0,
+            total: 0,
+            telemetry,
+            last_record: now,
+            record_bytes: 0,
+        }
+    }
+
+    fn record_due(&self) -> bool {
+        self.telemetry.is_some() && self.last_record.elapsed() >= RECORD_EVERY
+    }
+
+    /// Append one telemetry record; a record that cannot be written is
+    /// reported once and telemetry stops (the tape must not wait for it).
+    fn record(
+        &mut self,
+        tape: &str,
+        file: u64,
+        position: Option<u64>,
+        fill: usize,
+        blocks: usize,
+        starved: u64,
+    ) {
+        use std::io::Write as _;
+        let now = Instant::now();
+        let secs = now.duration_since(self.last_record).as_secs_f64().max(1e-3);
+        let line = serde_json::json!({
+            "time": reel_shared::time::Utc::now().rfc3339(),
+            "elapsed_s": now.duration_since(self.started).as_secs_f64(),
+            "tape": tape,
+            "file": file,
+            "block": position,
+            "bytes": self.total,
+            "rate": ((self.total - self.record_bytes) as f64 / secs) as u64,
+            "ring_fill": fill as f64 / blocks.max(1) as f64,
+            "starvations": starved,
+        });
+        self.last_record = now;
+        self.record_bytes = self.total;
+        if let Some(f) = &mut self.telemetry
+            && let Err(e) = writeln!(f, "{line}")
+        {
+            log::warn!("telemetry stops: {e}");
+            self.telemetry = None;
+        }
+    }
+
     fn line(
         &mut self,
         tape: &str,
@@ -217,13 +275,12 @@ impl Progress {
 fn stream(
     drive: &mut dyn Drive,
     archive: &std::path::Path,
+    source: Box<dyn std::io::Read + Send>,
     t: &Target,
     signals: &Signals,
     progress: &mut Progress,
-    tape: &str,
-    file: u64,
+    (tape, file): (&str, u64),
 ) -> anyhow::Result<Streamed> {
-    let source = File::open(archive).with_context(|| format!("opening {}", archive.display()))?;
     let (filler, mut ring) = ring(t.block_size, t.buffer / t.block_size, t.start_fill);
     let stats = ring.stats.clone();
     let reader = std::thread::spawn(move || filler.fill_from(source));
@@ -239,6 +296,11 @@ fn stream(
             out.bytes += block.data().len() as u64;
             progress.total += block.data().len() as u64;
             ring.recycle(block);
+            if progress.record_due() {
+                let pos = drive.position().ok();
+                let starved = stats.starvations.load(Ordering::Relaxed);
+                progress.record(tape, file, pos, ring.fill(), ring.blocks(), starved);
+            }
             if signals.progress.take() {
                 let pos = drive.position().ok();
                 let line = progress.line(
@@ -358,12 +420,22 @@ pub fn run(
         tape.files,
         tape.eod
     );
-    let mut progress = Progress {
-        started: Instant::now(),
-        last: Instant::now(),
-        last_bytes: 0,
-        total: 0,
-    };
+    let telemetry_dir = config.paths.log.join("telemetry");
+    let telemetry_path = telemetry_dir.join(format!(
+        "{}-{}.jsonl",
+        label.label,
+        reel_shared::time::Utc::now().compact()
+    ));
+    let telemetry = std::fs::create_dir_all(&telemetry_dir)
+        .and_then(|()| {
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&telemetry_path)
+        })
+        .map_err(|e| log::warn!("no telemetry: {}: {e}", telemetry_path.display()))
+        .ok();
+    let mut progress = Progress::new(telemetry);
     let mut archives = 0;
     while let Some(claim) = input.next_item()? {
         if signals.stop() {
@@ -381,14 +453,16 @@ pub fn run(
         let start = drive.position()?;
         tape.writing = Some(start);
         tape.save(&catalog)?;
+        let source =
+            File::open(&archive).with_context(|| format!("opening {}", archive.display()))?;
         let streamed = match stream(
             drive.as_mut(),
             &archive,
+            Box::new(source),
             &t,
             &signals,
             &mut progress,
-            &label.label,
-            file,
+            (&label.label, file),
         ) {
             Ok(s) => s,
             Err(e) => {
@@ -504,4 +578,65 @@ fn fail(claim: Claim, why: &str) -> anyhow::Result<()> {
     let path = claim.fail(why, "reel-write")?;
     log::error!("{why}; moved to {}", path.display());
     Ok(())
+}
+
+/// `--raw`: stdin as one tape file through the same ring, after the same
+/// tape checks; the tape's catalog state is kept, no manifest is written.
+pub fn run_raw(
+    common: &CommonArgs,
+    device: Option<&str>,
+    drive_name: Option<&str>,
+) -> anyhow::Result<Exit> {
+    let config = common.load_config()?;
+    let t = target(&config, device, drive_name)?;
+    let signals = Signals {
+        progress: watch(Signal::SIGUSR1)?,
+        term: watch(Signal::SIGTERM)?,
+        int: watch(Signal::SIGINT)?,
+    };
+    let spec = reel_shared::device::library_spec(Some(&config), &t.device);
+    let mut drive =
+        reel_shared::device::open_drive(&t.device, &spec, Duration::from_secs(150 * 60))
+            .with_context(|| format!("opening {}", t.device))?;
+    drive.set_block_size(0)?;
+    let catalog = config.paths.catalog.clone();
+    let (label, mut tape) = check_tape(drive.as_mut(), &catalog, &t.device)?;
+    let file = tape.files;
+    let start = drive.position()?;
+    tape.writing = Some(start);
+    tape.save(&catalog)?;
+    let mut progress = Progress::new(None);
+    let stdin = Box::new(std::io::stdin());
+    let streamed = stream(
+        drive.as_mut(),
+        std::path::Path::new("<stdin>"),
+        stdin,
+        &t,
+        &signals,
+        &mut progress,
+        (&label.label, file),
+    )?;
+    drive.write_filemarks(1)?;
+    tape.writing = None;
+    tape.files += 1;
+    tape.eod = drive.position()?;
+    tape.bytes += streamed.bytes;
+    if streamed.cut {
+        tape.state = TapeState::Full;
+    }
+    tape.save(&catalog)?;
+    log::info!(
+        "{} from stdin: tape {} file {} from block {}",
+        Size(streamed.bytes).human(),
+        label.label,
+        file,
+        start
+    );
+    if streamed.cut {
+        return Err(unavailable(format!(
+            "tape {} is full: the stream was cut at the early warning",
+            label.label
+        )));
+    }
+    Ok(Exit::Ok)
 }

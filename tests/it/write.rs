@@ -196,6 +196,7 @@ fn slow_tapes(env: &Env) {
     speed["min"] = "2MB/s".into();
     speed["steps"] = 2.into();
     speed["buffer"] = "1M".into();
+    speed["reposition"] = "10ms".into();
     v["speed"] = speed;
     std::fs::write(&meta, serde_json::to_vec(&v).unwrap()).unwrap();
 }
@@ -280,4 +281,72 @@ fn sigkill_in_the_middle_of_an_archive_then_rerun_leaves_tape_and_queue_consiste
             std::fs::read(archive).unwrap()
         );
     }
+}
+
+#[test]
+fn raw_mode_writes_stdin_as_one_tape_file() {
+    use std::io::Write as _;
+    let env = Env::new();
+    config(&env, "64M");
+    env.run("reel", &["mt", "label", "T00001L9"]).expect(0);
+    let data: Vec<u8> = (0..3_000_000u32).map(|i| (i % 253) as u8).collect();
+    let mut child = Command::new(bin("reel-write"))
+        .arg("--raw")
+        .current_dir(env.root())
+        .env_remove("REEL_CONFIG")
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(&data).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        std::fs::read(tape_file(&env, "V00001L9", 1)).unwrap(),
+        data,
+        "the tape file is the stream"
+    );
+    let state: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(env.path("var/catalog/tapes/T00001L9.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(state["files"], 2);
+    // The next run appends after it.
+    files(&env, &[100_000]);
+    to_packed(&env);
+    env.run("reel-write", &[]).expect(0);
+    assert_eq!(written(&env)[0].0["file"], 2);
+}
+
+#[test]
+fn telemetry_records_are_appended_while_writing() {
+    let env = Env::new();
+    config(&env, "64M");
+    files(&env, &[900_000; 24]);
+    to_packed(&env);
+    slow_tapes(&env);
+    env.run("reel", &["mt", "label", "T00001L9"]).expect(0);
+    env.run("reel-write", &[]).expect(0);
+    let dir = env.path("var/log/telemetry");
+    let logs: Vec<_> = std::fs::read_dir(&dir).unwrap().flatten().collect();
+    assert_eq!(logs.len(), 1);
+    assert!(
+        logs[0]
+            .file_name()
+            .to_string_lossy()
+            .starts_with("T00001L9-")
+    );
+    let text = std::fs::read_to_string(logs[0].path()).unwrap();
+    let first: serde_json::Value = serde_json::from_str(
+        text.lines()
+            .next()
+            .expect("a record every 5 s of a 7 s run"),
+    )
+    .unwrap();
+    assert_eq!(first["tape"], "T00001L9");
+    assert!(first["bytes"].as_u64().unwrap() > 0 && first["rate"].as_u64().unwrap() > 0);
 }
