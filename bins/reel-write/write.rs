@@ -30,6 +30,8 @@ struct Target {
     block_size: usize,
     buffer: usize,
     start_fill: f64,
+    /// The library that loads this drive, and the drive's number in it.
+    changer: Option<(Device, u32)>,
 }
 
 fn target(config: &Config, device: Option<&str>, drive: Option<&str>) -> anyhow::Result<Target> {
@@ -62,12 +64,119 @@ fn target(config: &Config, device: Option<&str>, drive: Option<&str>) -> anyhow:
     let block_size = conf.as_ref().map_or(256 << 10, |c| c.block_size.0 as usize);
     let buffer = conf.as_ref().map_or(1 << 30, |c| c.buffer.0 as usize);
     let start_fill = conf.as_ref().map_or(0.9, |c| c.start_fill.fraction());
+    let changer = conf
+        .as_ref()
+        .and_then(|c| c.changer.as_ref())
+        .and_then(|name| config.changers.iter().find(|ch| &ch.name == name))
+        .map(|ch| {
+            let index = match &device {
+                Device::Virtual { drive, .. } => *drive,
+                Device::Node(_) => 0,
+            };
+            (ch.device.clone(), index)
+        });
     Ok(Target {
         device,
         block_size,
         buffer,
         start_fill,
+        changer,
     })
+}
+
+fn open(config: &Config, t: &Target) -> anyhow::Result<Box<dyn Drive>> {
+    let spec = reel_shared::device::library_spec(Some(config), &t.device);
+    let mut drive =
+        reel_shared::device::open_drive(&t.device, &spec, Duration::from_secs(150 * 60))
+            .with_context(|| format!("opening {}", t.device))?;
+    drive.set_block_size(0)?;
+    Ok(drive)
+}
+
+/// Put the next writable tape of the library into the drive (the drive's
+/// handle must be closed): a tape the catalog knows as writable first, else
+/// one it does not know, which is labelled with its barcode when blank.
+/// Returns its barcode.
+fn change_tape(config: &Config, t: &Target, full: &Label) -> anyhow::Result<String> {
+    let (changer_device, index) = t.changer.as_ref().expect("called with a changer");
+    let spec = reel_shared::device::library_spec(Some(config), changer_device);
+    let mut changer = reel_shared::device::open_changer(changer_device, &spec)?;
+    let status = changer.status()?;
+    let catalog = &config.paths.catalog;
+    let mut candidates = Vec::new();
+    for slot in status.slots.iter().filter(|s| s.full && !s.import_export) {
+        let Some(barcode) = slot.barcode.clone() else {
+            continue;
+        };
+        if reel_shared::changer::is_cleaning(&barcode) {
+            continue;
+        }
+        match Tape::load(catalog, &barcode)? {
+            Some(known) if known.state == TapeState::Writable && known.pool == full.pool => {
+                candidates.push((0, slot.number, barcode))
+            }
+            None => candidates.push((1, slot.number, barcode)),
+            _ => {}
+        }
+    }
+    candidates.sort();
+    let home = |status: &reel_shared::changer::ChangerStatus| -> anyhow::Result<Option<u32>> {
+        match status.drives.iter().find(|d| d.index == *index && d.full) {
+            None => Ok(None),
+            Some(d) => d
+                .source_slot
+                .filter(|s| status.slots.iter().any(|x| x.number == *s && !x.full))
+                .or_else(|| status.free_slot())
+                .map(Some)
+                .ok_or_else(|| unavailable("no empty slot to put a tape back")),
+        }
+    };
+    for (_, slot, barcode) in candidates {
+        let status = changer.status()?;
+        if let Some(h) = home(&status)? {
+            changer.unload(*index, h)?;
+        }
+        changer.load(slot, *index)?;
+        let mut drive = open(config, t)?;
+        match label::read_label(drive.as_mut())? {
+            Identity::Blank => {
+                let new = Label::new(&barcode, &full.pool, full.block_size)?;
+                label::write_label(drive.as_mut(), &new)?;
+                log::info!(
+                    "tape {} full: loaded {barcode} from slot {slot}, labelled it (pool {})",
+                    full.label,
+                    full.pool
+                );
+                return Ok(barcode);
+            }
+            // A barcode is not always its label: look the label up.
+            Identity::Reel(l) => match Tape::load(catalog, &l.label)? {
+                Some(known) if known.state != TapeState::Writable || known.pool != full.pool => {
+                    log::debug!(
+                        "{barcode} is tape {} ({:?}): not writable here",
+                        l.label,
+                        known.state
+                    );
+                }
+                _ if l.pool != full.pool => {
+                    log::debug!("{barcode} is tape {} of pool {}", l.label, l.pool)
+                }
+                _ => {
+                    log::info!(
+                        "tape {} full: loaded {barcode} (tape {}) from slot {slot}",
+                        full.label,
+                        l.label
+                    );
+                    return Ok(barcode);
+                }
+            },
+            other => log::debug!("{barcode}: {other:?}: skipped"),
+        }
+    }
+    Err(unavailable(format!(
+        "no writable tape of pool {} left in the library {changer_device}: add tapes",
+        full.pool
+    )))
 }
 
 /// Read the label and check the tape may be appended to (invariant 6).
@@ -406,13 +515,9 @@ pub fn run(
         term: watch(Signal::SIGTERM)?,
         int: watch(Signal::SIGINT)?,
     };
-    let spec = reel_shared::device::library_spec(Some(&config), &t.device);
-    let mut drive =
-        reel_shared::device::open_drive(&t.device, &spec, Duration::from_secs(150 * 60))
-            .with_context(|| format!("opening {}", t.device))?;
-    drive.set_block_size(0)?;
+    let mut drive = open(&config, &t)?;
     let catalog = config.paths.catalog.clone();
-    let (label, mut tape) = check_tape(drive.as_mut(), &catalog, &t.device)?;
+    let (mut label, mut tape) = check_tape(drive.as_mut(), &catalog, &t.device)?;
     log::info!(
         "tape {} ({}), appending as file {} at block {}",
         label.label,
@@ -510,10 +615,25 @@ pub fn run(
             tape.state = TapeState::Full;
             tape.save(&catalog)?;
             claim.release();
-            return Err(unavailable(format!(
-                "tape {} is full (early warning in {}); load the next tape and run reel-write again (changing tapes by itself is not built yet)",
-                label.label, header.id
-            )));
+            if t.changer.is_none() {
+                return Err(unavailable(format!(
+                    "tape {} is full (early warning in {}); load the next tape and run reel-write again",
+                    label.label, header.id
+                )));
+            }
+            // The archive goes whole onto the next tape: it is still queued.
+            drop(drive);
+            change_tape(&config, &t, &label)?;
+            drive = open(&config, &t)?;
+            (label, tape) = check_tape(drive.as_mut(), &catalog, &t.device)?;
+            log::info!(
+                "tape {} ({}), appending as file {} at block {}",
+                label.label,
+                label.pool,
+                tape.files,
+                tape.eod
+            );
+            continue;
         }
         publish(
             &mut output,
@@ -543,11 +663,17 @@ pub fn run(
             Size(streamed.bytes).human()
         );
         if tape.state == TapeState::Full {
-            log::warn!(
-                "tape {} is full; the next archive needs another tape",
-                label.label
-            );
-            break;
+            if t.changer.is_none() {
+                log::warn!(
+                    "tape {} is full; the next archive needs another tape",
+                    label.label
+                );
+                break;
+            }
+            drop(drive);
+            change_tape(&config, &t, &label)?;
+            drive = open(&config, &t)?;
+            (label, tape) = check_tape(drive.as_mut(), &catalog, &t.device)?;
         }
     }
     let secs = progress.started.elapsed().as_secs_f64();
@@ -594,11 +720,7 @@ pub fn run_raw(
         term: watch(Signal::SIGTERM)?,
         int: watch(Signal::SIGINT)?,
     };
-    let spec = reel_shared::device::library_spec(Some(&config), &t.device);
-    let mut drive =
-        reel_shared::device::open_drive(&t.device, &spec, Duration::from_secs(150 * 60))
-            .with_context(|| format!("opening {}", t.device))?;
-    drive.set_block_size(0)?;
+    let mut drive = open(&config, &t)?;
     let catalog = config.paths.catalog.clone();
     let (label, mut tape) = check_tape(drive.as_mut(), &catalog, &t.device)?;
     let file = tape.files;

@@ -350,3 +350,80 @@ fn telemetry_records_are_appended_while_writing() {
     assert_eq!(first["tape"], "T00001L9");
     assert!(first["bytes"].as_u64().unwrap() > 0 && first["rate"].as_u64().unwrap() > 0);
 }
+
+#[test]
+fn at_early_warning_the_changer_brings_the_next_tape_and_the_cut_archive_is_written_again() {
+    let env = Env::new();
+    env.write(
+        "pipeline.toml",
+        &format!(
+            "{CONFIG}\n[pack]\narchive_size = \"1M\"\n\n[[changer]]\nname = \"lib\"\ndevice = \"virtual:lib\"\n\n[[drive]]\nname = \"d\"\ndevice = \"virtual:lib\"\nchanger = \"lib\"\ncapacity = \"4M\"\nbuffer = \"4M\"\n"
+        ),
+    );
+    files(&env, &[900_000; 6]);
+    to_packed(&env);
+    env.run("reel", &["mt", "label", "T00001L9"]).expect(0);
+    let run = env.run("reel-write", &[]);
+    run.expect(0);
+    assert!(
+        run.stderr
+            .contains("loaded V00002L9 from slot 2, labelled it"),
+        "{}",
+        run.report()
+    );
+    assert!(
+        spool(&env).list(Queue::Packed).unwrap().is_empty(),
+        "every archive is on tape"
+    );
+    let items = written(&env);
+    let complete: Vec<_> = items
+        .iter()
+        .filter(|(h, _)| h["partial"] == false)
+        .collect();
+    assert_eq!(complete.len(), 6, "each archive once, whole: {items:?}");
+    let mut archives: Vec<_> = complete
+        .iter()
+        .map(|(h, _)| h["archive"].as_str().unwrap().to_string())
+        .collect();
+    archives.sort();
+    archives.dedup();
+    assert_eq!(archives.len(), 6);
+    // A copy cut by the early warning is published as partial, and its
+    // archive is also on a later tape, whole.
+    for (h, _) in items.iter().filter(|(h, _)| h["partial"] == true) {
+        let again = complete
+            .iter()
+            .find(|(c, _)| c["archive"] == h["archive"])
+            .unwrap();
+        assert_ne!(again.0["tape"], h["tape"]);
+    }
+    let tapes: std::collections::BTreeSet<_> = complete
+        .iter()
+        .map(|(h, _)| h["tape"].as_str().unwrap().to_string())
+        .collect();
+    assert!(tapes.len() >= 2, "{tapes:?}");
+    for (h, _) in &complete {
+        let label = h["tape"].as_str().unwrap();
+        let barcode = if label == "T00001L9" {
+            "V00001L9"
+        } else {
+            label
+        };
+        let archive = h["archive_path"].as_str().unwrap();
+        assert_eq!(
+            std::fs::read(tape_file(&env, barcode, h["file"].as_u64().unwrap())).unwrap(),
+            std::fs::read(archive).unwrap()
+        );
+    }
+    let full: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(env.path("var/catalog/tapes/T00001L9.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(full["state"], "full");
+    let changer = env.run("reel", &["changer", "list", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&changer.stdout).unwrap();
+    assert_eq!(
+        v["slots"][0]["barcode"], "V00001L9",
+        "the full tape went home"
+    );
+}
