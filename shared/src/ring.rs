@@ -31,10 +31,20 @@ pub struct Block {
 
 impl Block {
     fn new(size: usize) -> Block {
-        Block {
-            pages: vec![Page([0; PAGE]); size.div_ceil(PAGE)],
-            len: 0,
-        }
+        let n = size.div_ceil(PAGE).max(1);
+        let layout = std::alloc::Layout::array::<Page>(n).expect("a block fits in memory");
+        // Zeroed memory from the allocator (fresh pages of the kernel for
+        // blocks this large): a 1 GiB ring is not written through first.
+        // SAFETY: the layout is that of `n` Pages, all-zero bytes are a
+        // valid Page, and the Vec takes ownership with the same layout.
+        let pages = unsafe {
+            let ptr = std::alloc::alloc_zeroed(layout).cast::<Page>();
+            if ptr.is_null() {
+                std::alloc::handle_alloc_error(layout);
+            }
+            Vec::from_raw_parts(ptr, n, n)
+        };
+        Block { pages, len: 0 }
     }
 
     fn capacity(&self) -> usize {
