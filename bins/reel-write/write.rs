@@ -288,6 +288,17 @@ impl Signals {
     }
 }
 
+/// Where the copy stands, for a progress line or a telemetry record.
+#[derive(Clone, Copy)]
+struct Snapshot<'a> {
+    tape: &'a str,
+    file: u64,
+    position: Option<u64>,
+    fill: usize,
+    blocks: usize,
+    starved: u64,
+}
+
 /// The progress line and the telemetry records of DESIGN.md §8.
 struct Progress {
     started: Instant,
@@ -322,15 +333,15 @@ impl Progress {
 
     /// Append one telemetry record; a record that cannot be written is
     /// reported once and telemetry stops (the tape must not wait for it).
-    fn record(
-        &mut self,
-        tape: &str,
-        file: u64,
-        position: Option<u64>,
-        fill: usize,
-        blocks: usize,
-        starved: u64,
-    ) {
+    fn record(&mut self, at: &Snapshot) {
+        let Snapshot {
+            tape,
+            file,
+            position,
+            fill,
+            blocks,
+            starved,
+        } = *at;
         use std::io::Write as _;
         let now = Instant::now();
         let secs = now.duration_since(self.last_record).as_secs_f64().max(1e-3);
@@ -355,15 +366,15 @@ impl Progress {
         }
     }
 
-    fn line(
-        &mut self,
-        tape: &str,
-        file: u64,
-        position: Option<u64>,
-        fill: usize,
-        blocks: usize,
-        starved: u64,
-    ) -> String {
+    fn line(&mut self, at: &Snapshot) -> String {
+        let Snapshot {
+            tape,
+            file,
+            position,
+            fill,
+            blocks,
+            starved,
+        } = *at;
         let now = Instant::now();
         let current = (self.total - self.last_bytes) as f64
             / now.duration_since(self.last).as_secs_f64().max(1e-3);
@@ -405,22 +416,23 @@ fn stream(
             out.bytes += block.data().len() as u64;
             progress.total += block.data().len() as u64;
             ring.recycle(block);
-            if progress.record_due() {
-                let pos = drive.position().ok();
-                let starved = stats.starvations.load(Ordering::Relaxed);
-                progress.record(tape, file, pos, ring.fill(), ring.blocks(), starved);
-            }
-            if signals.progress.take() {
-                let pos = drive.position().ok();
-                let line = progress.line(
+            let due = progress.record_due();
+            let asked = signals.progress.take();
+            if due || asked {
+                let at = Snapshot {
                     tape,
                     file,
-                    pos,
-                    ring.fill(),
-                    ring.blocks(),
-                    stats.starvations.load(Ordering::Relaxed),
-                );
-                eprintln!("reel-write: {line}");
+                    position: drive.position().ok(),
+                    fill: ring.fill(),
+                    blocks: ring.blocks(),
+                    starved: stats.starvations.load(Ordering::Relaxed),
+                };
+                if due {
+                    progress.record(&at);
+                }
+                if asked {
+                    eprintln!("reel-write: {}", progress.line(&at));
+                }
             }
             if written == Written::EarlyWarning {
                 out.cut = true;
