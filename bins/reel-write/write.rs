@@ -334,27 +334,19 @@ impl Progress {
     /// Append one telemetry record; a record that cannot be written is
     /// reported once and telemetry stops (the tape must not wait for it).
     fn record(&mut self, at: &Snapshot) {
-        let Snapshot {
-            tape,
-            file,
-            position,
-            fill,
-            blocks,
-            starved,
-        } = *at;
         use std::io::Write as _;
         let now = Instant::now();
         let secs = now.duration_since(self.last_record).as_secs_f64().max(1e-3);
         let line = serde_json::json!({
             "time": reel_shared::time::Utc::now().rfc3339(),
             "elapsed_s": now.duration_since(self.started).as_secs_f64(),
-            "tape": tape,
-            "file": file,
-            "block": position,
+            "tape": at.tape,
+            "file": at.file,
+            "block": at.position,
             "bytes": self.total,
             "rate": ((self.total - self.record_bytes) as f64 / secs) as u64,
-            "ring_fill": fill as f64 / blocks.max(1) as f64,
-            "starvations": starved,
+            "ring_fill": at.fill as f64 / at.blocks.max(1) as f64,
+            "starvations": at.starved,
         });
         self.last_record = now;
         self.record_bytes = self.total;
@@ -367,14 +359,6 @@ impl Progress {
     }
 
     fn line(&mut self, at: &Snapshot) -> String {
-        let Snapshot {
-            tape,
-            file,
-            position,
-            fill,
-            blocks,
-            starved,
-        } = *at;
         let now = Instant::now();
         let current = (self.total - self.last_bytes) as f64
             / now.duration_since(self.last).as_secs_f64().max(1e-3);
@@ -382,12 +366,15 @@ impl Progress {
         self.last = now;
         self.last_bytes = self.total;
         format!(
-            "{} written, {}/s now, {}/s average, ring {}% full, starved {starved} time(s), tape {tape} file {file} block {}",
+            "{} written, {}/s now, {}/s average, ring {}% full, starved {} time(s), tape {} file {} block {}",
             Size(self.total).human(),
             Size(current as u64).human(),
             Size(average as u64).human(),
-            fill * 100 / blocks.max(1),
-            position.map_or("?".into(), |p| p.to_string())
+            at.fill * 100 / at.blocks.max(1),
+            at.starved,
+            at.tape,
+            at.file,
+            at.position.map_or("?".into(), |p| p.to_string())
         )
     }
 }
