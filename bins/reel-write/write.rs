@@ -259,6 +259,30 @@ fn check_tape(
     Ok((label, tape))
 }
 
+/// Start a tape file at the end of data: the catalog marks it as being
+/// written before the first block goes out. Returns (file, start block).
+fn begin_file(
+    drive: &mut dyn Drive,
+    tape: &mut Tape,
+    catalog: &std::path::Path,
+) -> anyhow::Result<(u64, u64)> {
+    let start = drive.position()?;
+    tape.writing = Some(start);
+    tape.save(catalog)?;
+    Ok((tape.files, start))
+}
+
+/// Close the tape file with a filemark — the sync point: only after it is
+/// the data on tape — and account for it (the caller saves the state).
+fn end_file(drive: &mut dyn Drive, tape: &mut Tape, bytes: u64) -> anyhow::Result<Written> {
+    let closing = drive.write_filemarks(1)?;
+    tape.writing = None;
+    tape.files += 1;
+    tape.eod = drive.position()?;
+    tape.bytes += bytes;
+    Ok(closing)
+}
+
 fn refuse(e: TapeError) -> anyhow::Error {
     match e {
         TapeError::Invalid(m) => unavailable(m),
@@ -283,6 +307,14 @@ struct Signals {
 }
 
 impl Signals {
+    fn install() -> anyhow::Result<Signals> {
+        Ok(Signals {
+            progress: watch(Signal::SIGUSR1)?,
+            term: watch(Signal::SIGTERM)?,
+            int: watch(Signal::SIGINT)?,
+        })
+    }
+
     fn stop(&self) -> bool {
         self.term.raised() || self.int.raised()
     }
@@ -509,11 +541,7 @@ pub fn run(
             queue: Queue::Written,
         }
     };
-    let signals = Signals {
-        progress: watch(Signal::SIGUSR1)?,
-        term: watch(Signal::SIGTERM)?,
-        int: watch(Signal::SIGINT)?,
-    };
+    let signals = Signals::install()?;
     let mut drive = open(&config, &t)?;
     let catalog = config.paths.catalog.clone();
     let (mut label, mut tape) = check_tape(drive.as_mut(), &catalog, &t.device)?;
@@ -553,10 +581,7 @@ pub fn run(
             )?;
             continue;
         };
-        let file = tape.files;
-        let start = drive.position()?;
-        tape.writing = Some(start);
-        tape.save(&catalog)?;
+        let (file, start) = begin_file(drive.as_mut(), &mut tape, &catalog)?;
         let source =
             File::open(&archive).with_context(|| format!("opening {}", archive.display()))?;
         let streamed = match stream(
@@ -580,12 +605,7 @@ pub fn run(
                 )));
             }
         };
-        // The filemark is the sync point: only after it is the data on tape.
-        let closing = drive.write_filemarks(1)?;
-        tape.writing = None;
-        tape.files += 1;
-        tape.eod = drive.position()?;
-        tape.bytes += streamed.bytes;
+        let closing = end_file(drive.as_mut(), &mut tape, streamed.bytes)?;
         if streamed.stopped {
             tape.save(&catalog)?;
             claim.release();
@@ -714,18 +734,11 @@ pub fn run_raw(
 ) -> anyhow::Result<Exit> {
     let config = common.load_config()?;
     let t = target(&config, device, drive_name)?;
-    let signals = Signals {
-        progress: watch(Signal::SIGUSR1)?,
-        term: watch(Signal::SIGTERM)?,
-        int: watch(Signal::SIGINT)?,
-    };
+    let signals = Signals::install()?;
     let mut drive = open(&config, &t)?;
     let catalog = config.paths.catalog.clone();
     let (label, mut tape) = check_tape(drive.as_mut(), &catalog, &t.device)?;
-    let file = tape.files;
-    let start = drive.position()?;
-    tape.writing = Some(start);
-    tape.save(&catalog)?;
+    let (file, start) = begin_file(drive.as_mut(), &mut tape, &catalog)?;
     let mut progress = Progress::new(None);
     let stdin = Box::new(std::io::stdin());
     let streamed = stream(
@@ -737,11 +750,7 @@ pub fn run_raw(
         &mut progress,
         (&label.label, file),
     )?;
-    drive.write_filemarks(1)?;
-    tape.writing = None;
-    tape.files += 1;
-    tape.eod = drive.position()?;
-    tape.bytes += streamed.bytes;
+    end_file(drive.as_mut(), &mut tape, streamed.bytes)?;
     if streamed.cut {
         tape.state = TapeState::Full;
     }
