@@ -35,32 +35,8 @@ struct Target {
 }
 
 fn target(config: &Config, device: Option<&str>, drive: Option<&str>) -> anyhow::Result<Target> {
-    let usage = |m: String| anyhow::Error::from(ExitError::new(Exit::Usage, m));
-    let (device, conf) = match (device, drive) {
-        (Some(d), _) => {
-            let dev = Device::from_arg(d).map_err(usage)?;
-            let conf = config.drives.iter().find(|c| c.device == dev).cloned();
-            (dev, conf)
-        }
-        (None, Some(name)) => {
-            let c = config.drive(name).ok_or_else(|| {
-                usage(format!(
-                    "no [[drive]] named {name:?} in {}",
-                    config.file.display()
-                ))
-            })?;
-            (c.device.clone(), Some(c.clone()))
-        }
-        (None, None) => {
-            let c = config.drives.first().ok_or_else(|| {
-                usage(format!(
-                    "no drive: give -f DEVICE or add a [[drive]] to {}",
-                    config.file.display()
-                ))
-            })?;
-            (c.device.clone(), Some(c.clone()))
-        }
-    };
+    let (device, conf) = reel_shared::device::resolve_drive(Some(config), device, drive, None)
+        .map_err(|e| ExitError::new(Exit::Usage, e))?;
     let block_size = conf.as_ref().map_or(256 << 10, |c| c.block_size.0 as usize);
     let buffer = conf.as_ref().map_or(1 << 30, |c| c.buffer.0 as usize);
     let start_fill = conf.as_ref().map_or(0.9, |c| c.start_fill.fraction());

@@ -122,45 +122,18 @@ enum MtOp {
     },
 }
 
-/// The drive named on the command line, in the config or in $TAPE.
+/// The drive named on the command line, in the config or in $TAPE, and
+/// its configured block size.
 fn resolve(args: &MtArgs, config: Option<&Config>) -> anyhow::Result<(Device, Option<u32>)> {
-    let from_config = |name: &str| -> anyhow::Result<(Device, Option<u32>)> {
-        let c = config.context("--drive needs a pipeline.toml")?;
-        let d = c.drive(name).ok_or_else(|| {
-            ExitError::new(
-                Exit::Usage,
-                format!("no [[drive]] named {name:?} in {}", c.file.display()),
-            )
-        })?;
-        Ok((d.device.clone(), Some(d.block_size.0 as u32)))
-    };
-    if let Some(dev) = &args.device {
-        let device = Device::from_arg(dev).map_err(|e| ExitError::new(Exit::Usage, e))?;
-        let bs = config
-            .and_then(|c| c.drives.iter().find(|d| d.device == device))
-            .map(|d| d.block_size.0 as u32);
-        return Ok((device, bs));
-    }
-    if let Some(name) = &args.drive {
-        return from_config(name);
-    }
-    if let Ok(tape) = std::env::var("TAPE")
-        && !tape.is_empty()
-    {
-        return Ok((
-            Device::from_arg(&tape)
-                .map_err(|e| ExitError::new(Exit::Usage, format!("$TAPE: {e}")))?,
-            None,
-        ));
-    }
-    match config.and_then(|c| c.drives.first()) {
-        Some(d) => Ok((d.device.clone(), Some(d.block_size.0 as u32))),
-        None => Err(ExitError::new(
-            Exit::Usage,
-            "no drive given: use -f DEVICE, --drive NAME, $TAPE, or a [[drive]] in pipeline.toml",
-        )
-        .into()),
-    }
+    let tape = std::env::var("TAPE").unwrap_or_default();
+    let (device, conf) = reel_shared::device::resolve_drive(
+        config,
+        args.device.as_deref(),
+        args.drive.as_deref(),
+        Some(("TAPE", &tape)),
+    )
+    .map_err(|e| ExitError::new(Exit::Usage, e))?;
+    Ok((device, conf.map(|d| d.block_size.0 as u32)))
 }
 
 pub fn run(args: MtArgs, common: &CommonArgs) -> anyhow::Result<Exit> {

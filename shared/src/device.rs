@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use nix::fcntl::Flock;
 
 use crate::changer::{Changer, ChangerError};
-use crate::config::{Config, Device};
+use crate::config::{self, Config, Device};
 use crate::tape::{Drive, TapeError};
 use crate::vtl::{self, LibrarySpec};
 
@@ -37,6 +37,44 @@ pub fn library_spec(config: Option<&Config>, device: &Device) -> LibrarySpec {
             .max(c.drives.iter().filter(|d| same_library(&d.device)).count() as u32);
     }
     spec
+}
+
+/// Which drive a command means: `device` from the command line, else the
+/// `[[drive]]` named `name`, else `env` (a variable such as `$TAPE`, given
+/// as its name and value), else the first `[[drive]]`. Returns the device
+/// and its `[[drive]]` entry when the config has one; the error is a usage
+/// message.
+pub fn resolve_drive(
+    config: Option<&Config>,
+    device: Option<&str>,
+    name: Option<&str>,
+    env: Option<(&str, &str)>,
+) -> Result<(Device, Option<config::Drive>), String> {
+    if let Some(d) = device {
+        let dev = Device::from_arg(d)?;
+        let conf = config
+            .and_then(|c| c.drives.iter().find(|x| x.device == dev))
+            .cloned();
+        return Ok((dev, conf));
+    }
+    if let Some(name) = name {
+        let c = config.ok_or("--drive needs a pipeline.toml")?;
+        let d = c
+            .drive(name)
+            .ok_or_else(|| format!("no [[drive]] named {name:?} in {}", c.file.display()))?;
+        return Ok((d.device.clone(), Some(d.clone())));
+    }
+    if let Some((var, value)) = env.filter(|(_, v)| !v.is_empty()) {
+        return Ok((
+            Device::from_arg(value).map_err(|e| format!("${var}: {e}"))?,
+            None,
+        ));
+    }
+    let env_hint = env.map(|(var, _)| format!(", ${var}")).unwrap_or_default();
+    config
+        .and_then(|c| c.drives.first())
+        .map(|d| (d.device.clone(), Some(d.clone())))
+        .ok_or_else(|| format!("no drive given: use -f DEVICE, --drive NAME{env_hint}, or a [[drive]] in pipeline.toml"))
 }
 
 /// Open a drive, taking its lock. A real drive whose tape is not ready
