@@ -7,6 +7,8 @@
 set -euo pipefail
 rounds="${1:-3}"
 repo="$(cd "$(dirname "$0")/../.." && pwd)"
+# shellcheck source=lib.sh
+source "$repo/scripts/bench/lib.sh"
 work="${BENCH_DIR:-/var/tmp/reel-bench-pack}"
 bin="$repo/target/release"
 cargo build --quiet --release --bins --examples --manifest-path "$repo/Cargo.toml"
@@ -14,20 +16,10 @@ cargo build --quiet --release --bins --examples --manifest-path "$repo/Cargo.tom
 if [ ! -f "$work/ready" ]; then
   rm -rf "$work"; mkdir -p "$work"
   "$bin/examples/gendata" --out "$work/src" --profile small --files 10000 --seed 7 --large-count 4 --large-size 1G
-  cat > "$work/pipeline.toml" <<TOML
-[paths]
-spool = "$work/var/spool"
-cache = "$work/var/cache"
-catalog = "$work/var/catalog"
-log = "$work/var/log"
-
-[[stream]]
-name = "bench"
-source = "$work/src"
-
+  { bench_config "$work" "$work/src"; printf '
 [pack]
 archive_size = "8G"
-TOML
+'; } > "$work/pipeline.toml"
   "$bin/reel-scan" --config "$work/pipeline.toml" -q --out - \
     | "$bin/reel-stage" --config "$work/pipeline.toml" -q --in - --out - > "$work/staged.jsonl"
   touch "$work/ready"
@@ -36,9 +28,6 @@ staged="$work/var/cache/staged/bench"
 cat "$staged"/large-fixed/* > /dev/null
 find "$staged" -type f -size -200k -exec cat {} + > /dev/null
 
-now() { date +%s.%N; }
-since() { echo "$(now) - $1" | bc -l; }
-median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 tars=(); packs=()
 for i in $(seq "$rounds"); do
   rm -f "$work/gnu.tar"; rm -rf "$work/var/cache/archives" "$work/var/spool/packed"; sync

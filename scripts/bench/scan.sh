@@ -9,6 +9,8 @@ set -euo pipefail
 n="${1:-1000000}"
 rounds="${2:-3}"
 repo="$(cd "$(dirname "$0")/../.." && pwd)"
+# shellcheck source=lib.sh
+source "$repo/scripts/bench/lib.sh"
 work="${BENCH_DIR:-/var/tmp/reel-bench-scan}"
 bin="$repo/target/release"
 command -v /usr/bin/time >/dev/null || { echo "scan.sh: needs GNU time (apt-get install time)" >&2; exit 69; }
@@ -19,24 +21,13 @@ if [ "$(cat "$work/files" 2>/dev/null)" != "$n" ]; then
   mkdir -p "$work"
   echo "scan.sh: generating $n files in $work/src" >&2
   "$bin/examples/gendata" --out "$work/src" --profile small --files "$n" --max-file-size 1K --seed 42
-  cat > "$work/pipeline.toml" <<TOML
-[paths]
-spool = "var/spool"
-cache = "var/cache"
-catalog = "var/catalog"
-log = "var/log"
-
-[[stream]]
-name = "bench"
-source = "src"
-TOML
+  bench_config "$work" "$work/src" > "$work/pipeline.toml"
   echo "scan.sh: recording the tree in the catalog" >&2
   "$bin/reel-scan" --config "$work/pipeline.toml" -q --out - | "$bin/examples/seedcatalog" --catalog "$work/var/catalog"
   "$bin/reel" --config "$work/pipeline.toml" catalog rebuild
   echo "$n" > "$work/files"
 fi
 
-now() { date +%s.%N; }
 # Warm the page cache, dentries and inodes for both.
 find "$work/src" -printf '%s %T@ %p\n' > /dev/null
 "$bin/reel-scan" --config "$work/pipeline.toml" -q
@@ -52,7 +43,6 @@ for i in $(seq "$rounds"); do
   kb=$(tail -1 "$work/rss"); [ "$kb" -gt "$rss" ] && rss=$kb
   printf 'round %d: find %.3fs  reel-scan %.3fs\n' "$i" "${finds[-1]}" "${scans[-1]}"
 done
-median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 mf=$(median "${finds[@]}"); ms=$(median "${scans[@]}")
 grep -o 'bench: .*' "$work/scan.log" | tail -1
 printf 'files %d, rounds %d, cores %d\n' "$n" "$rounds" "$(nproc)"

@@ -8,6 +8,8 @@
 set -euo pipefail
 rounds="${1:-3}"
 repo="$(cd "$(dirname "$0")/../.." && pwd)"
+# shellcheck source=lib.sh
+source "$repo/scripts/bench/lib.sh"
 work="${BENCH_DIR:-/var/tmp/reel-bench-stage}"
 bin="$repo/target/release"
 command -v rsync >/dev/null || { echo "stage.sh: needs rsync (scripts/install-deps)" >&2; exit 69; }
@@ -16,17 +18,7 @@ cargo build --quiet --release --bins --examples --manifest-path "$repo/Cargo.tom
 if [ ! -f "$work/ready" ]; then
   rm -rf "$work"; mkdir -p "$work"
   "$bin/examples/gendata" --out "$work/src" --profile small --files 10000 --seed 7 --large-count 4 --large-size 1G
-  cat > "$work/pipeline.toml" <<TOML
-[paths]
-spool = "var/spool"
-cache = "var/cache"
-catalog = "var/catalog"
-log = "var/log"
-
-[[stream]]
-name = "bench"
-source = "src"
-TOML
+  bench_config "$work" "$work/src" > "$work/pipeline.toml"
   touch "$work/ready"
 fi
 cfg="$work/pipeline.toml"
@@ -36,9 +28,6 @@ cfg="$work/pipeline.toml"
 cat "$work"/src/large-fixed/* > /dev/null   # warm the page cache
 find "$work/src" -type f -size -200k -exec cat {} + > /dev/null
 
-now() { date +%s.%N; }
-since() { echo "$(now) - $1" | bc -l; }
-median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 # Every run writes into a destination of its own, and only the large files
 # are removed between runs: creating files right after deleting thousands
 # makes ext4 hunt for inodes (recently_deleted), which would penalise

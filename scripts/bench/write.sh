@@ -7,6 +7,8 @@ set -euo pipefail
 rounds="${1:-3}"
 mib="${2:-4096}"
 repo="$(cd "$(dirname "$0")/../.." && pwd)"
+# shellcheck source=lib.sh
+source "$repo/scripts/bench/lib.sh"
 bin="$repo/target/release"
 shm="${BENCH_SHM:-/dev/shm/reel-bench-write}"
 for tool in mbuffer dd /usr/bin/time bc; do command -v "$tool" >/dev/null || { echo "write.sh: needs $tool (scripts/install-deps)" >&2; exit 69; }; done
@@ -14,12 +16,9 @@ cargo build --quiet --release --bins --manifest-path "$repo/Cargo.toml"
 rm -rf "$shm"; mkdir -p "$shm"
 trap 'rm -rf "$shm"' EXIT
 head -c "$((mib << 20))" /dev/urandom > "$shm/input"
-cat > "$shm/pipeline.toml" <<TOML
-[paths]
-spool = "$shm/var/spool"
-cache = "$shm/var/cache"
-catalog = "$shm/var/catalog"
-log = "$shm/var/log"
+{
+  bench_config "$shm"
+  cat <<TOML
 
 [[drive]]
 name = "d"
@@ -29,9 +28,7 @@ block_size = "256K"
 buffer = "1G"
 start_fill = "90%"
 TOML
-now() { date +%s.%N; }
-since() { echo "$(now) - $1" | bc -l; }
-median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+} > "$shm/pipeline.toml"
 reel=(); mb=(); dds=(); rss=0
 for i in $(seq "$rounds"); do
   rm -rf "$shm/lib" "$shm/var"
