@@ -14,7 +14,7 @@
 //! blocks of the last known size, as a real tape would still hold them.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{Read as _, Seek, SeekFrom, Write as _};
+use std::io::{Seek, SeekFrom, Write as _};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -136,6 +136,8 @@ pub struct Image {
     pub meta: Meta,
     dirty_bytes: u64,
     writer: Option<(usize, File)>,
+    /// The tape file last read, kept open between blocks.
+    reader: Option<(usize, File)>,
 }
 
 fn io(op: &'static str) -> impl FnOnce(std::io::Error) -> TapeError {
@@ -167,6 +169,7 @@ impl Image {
             meta,
             dirty_bytes: 0,
             writer: None,
+            reader: None,
         };
         image.save()?;
         Ok(image)
@@ -190,6 +193,7 @@ impl Image {
             meta,
             dirty_bytes: 0,
             writer: None,
+            reader: None,
         };
         image.reconcile()?;
         Ok(image)
@@ -296,6 +300,7 @@ impl Image {
             let _ = fs::remove_file(self.file_path(extra));
         }
         self.meta.files.truncate(f + 1);
+        self.reader = None;
         while self.meta.files.len() <= f {
             self.meta.files.push(FileLayout::default());
         }
@@ -358,10 +363,12 @@ impl Image {
         {
             file.flush().map_err(io("flushing a virtual tape file"))?;
         }
-        let mut file = File::open(self.file_path(f)).map_err(io("opening a virtual tape file"))?;
-        file.seek(SeekFrom::Start(offset))
-            .map_err(io("seeking a virtual tape file"))?;
-        file.read_exact(&mut buf[..size as usize])
+        if !matches!(&self.reader, Some((rf, _)) if *rf == f) {
+            let file = File::open(self.file_path(f)).map_err(io("opening a virtual tape file"))?;
+            self.reader = Some((f, file));
+        }
+        let (_, file) = self.reader.as_ref().expect("reader just set");
+        std::os::unix::fs::FileExt::read_exact_at(file, &mut buf[..size as usize], offset)
             .map_err(io("reading a virtual tape file"))?;
         Ok(size as usize)
     }
