@@ -9,7 +9,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use reel_shared::archive::{ArchiveWriter, Kind, Member, Sink};
+use reel_shared::archive::{ArchiveWriter, Finished, Hashed, Kind, Member, Sink};
 use reel_shared::config::{Config, PackOrder};
 use reel_shared::manifest::{
     Digest, EntryType, Header, Kind as ManifestKind, ManifestWriter, Record,
@@ -293,11 +293,10 @@ pub fn pack_item(s: &Settings, claim: Claim, output: &mut Output) -> anyhow::Res
             item.commit()?;
         }
         log::info!(
-            "{}: {} members, {} bytes, sha256 {}",
+            "{}: {} members, {} bytes",
             h.id,
             recs.len(),
-            h.extra["archive_size"],
-            h.extra["archive_sha256"].as_str().unwrap_or("")
+            h.extra["archive_size"]
         );
     }
     claim.finish()?;
@@ -315,6 +314,25 @@ impl<E: Into<anyhow::Error>> From<E> for Failure {
     fn from(e: E) -> Self {
         Failure::Io(e.into())
     }
+}
+
+/// A staged copy must hold what the manifest says it holds.
+fn check_digest(
+    cache: &Path,
+    got: Option<Digest>,
+    expected: Option<Digest>,
+) -> Result<(), Failure> {
+    if got == expected {
+        return Ok(());
+    }
+    Err(Failure::Data(format!(
+        "{}: the staged copy's SHA-256 {} does not match the manifest's {}",
+        cache.display(),
+        got.map(|d| d.to_string()).unwrap_or_default(),
+        expected
+            .map(|d| d.to_string())
+            .unwrap_or_else(|| "(none)".into())
+    )))
 }
 
 type Written = (Header, Vec<Record>, PathBuf, PathBuf);
@@ -344,7 +362,7 @@ fn write_part(
     r: &Record,
     part: Part,
     whole: &mut Sha256,
-) -> Result<reel_shared::archive::Placed, Failure> {
+) -> Result<(reel_shared::archive::Placed, Digest), Failure> {
     let (cache, f) = open_staged(r)?;
     let mut m = member(r, Kind::File { size: part.len });
     m.extra = vec![
@@ -353,16 +371,19 @@ fn write_part(
         ("REEL.total".into(), r.size.to_string().into_bytes()),
     ];
     let placed = w.add_file(&m, &f, part.offset, part.len, Some(whole))?;
+    let Hashed::Now(digest) = placed.sha256 else {
+        unreachable!("a part is hashed in line")
+    };
     if part.last {
-        let digest = Digest(std::mem::take(whole).finalize().into());
-        if Some(digest) != r.sha256 {
+        let whole = Digest(std::mem::take(whole).finalize().into());
+        if Some(whole) != r.sha256 {
             return Err(Failure::Data(format!(
-                "{}: the staged copy's SHA-256 {digest} does not match the manifest's",
+                "{}: the staged copy's SHA-256 {whole} does not match the manifest's",
                 cache.display()
             )));
         }
     }
-    Ok(placed)
+    Ok((placed, digest))
 }
 
 fn write_archive(
@@ -410,15 +431,19 @@ fn write_archive(
     w.add_bytes(&info("REEL-ARCHIVE.txt", text.len()), text.as_bytes())?;
     let mut out: Vec<Record> = Vec::with_capacity(members.len());
     let mut by_digest: HashMap<Digest, Vec<u8>> = HashMap::new();
+    // Large files being copied and hashed in the background: their digests
+    // are checked once the archive is complete.
+    let mut pending: Vec<(usize, PathBuf, Option<Digest>)> = Vec::new();
     // Paths already in this archive: tar can only link to what it has seen.
     let mut written: std::collections::HashSet<PathBuf> = std::collections::HashSet::new();
     for (piece, r) in group.iter().zip(&members) {
         let mut rec = (*r).clone();
         if let Some(part) = piece.part {
-            let placed = write_part(&mut w, r, part, whole.entry(piece.index).or_default())?;
+            let (placed, digest) =
+                write_part(&mut w, r, part, whole.entry(piece.index).or_default())?;
             rec.part = Some(part.number);
             rec.part_offset = Some(part.offset);
-            rec.sha256 = placed.sha256;
+            rec.sha256 = Some(digest);
             rec.archive = Some(id.to_string());
             rec.offset = Some(placed.offset);
             rec.data_offset = Some(placed.data_offset);
@@ -459,16 +484,13 @@ fn write_archive(
                         )));
                     }
                     let placed =
-                        w.add_file(&member(r, Kind::File { size: r.size }), &f, 0, r.size, None)?;
-                    if placed.sha256 != r.sha256 {
-                        return Err(Failure::Data(format!(
-                            "{}: the staged copy's SHA-256 {} does not match the manifest's {}",
-                            cache.display(),
-                            placed.sha256.map(|d| d.to_string()).unwrap_or_default(),
-                            r.sha256
-                                .map(|d| d.to_string())
-                                .unwrap_or_else(|| "(none)".into())
-                        )));
+                        w.add_whole_file(&member(r, Kind::File { size: r.size }), f, r.size)?;
+                    match placed.sha256 {
+                        Hashed::Later(ticket) => {
+                            pending.push((ticket, cache.to_path_buf(), r.sha256));
+                        }
+                        Hashed::Now(d) => check_digest(cache, Some(d), r.sha256)?,
+                        Hashed::None => check_digest(cache, None, r.sha256)?,
                     }
                     if let Some(d) = r.sha256 {
                         by_digest
@@ -516,7 +538,14 @@ fn write_archive(
         index.push(b'\n');
     }
     w.add_bytes(&info("REEL-INDEX.jsonl", index.len()), &index)?;
-    let (sink, size, sha) = w.finish(s.block_size)?;
+    let Finished {
+        sink,
+        size,
+        digests,
+    } = w.finish(s.block_size)?;
+    for (ticket, cache, expected) in pending {
+        check_digest(&cache, digests.get(&ticket).copied(), expected)?;
+    }
     if let Sink::Stream(mut st) = sink {
         st.flush()?;
     }
@@ -530,8 +559,6 @@ fn write_archive(
         final_path.display().to_string().into(),
     );
     h.extra.insert("archive_size".into(), size.into());
-    h.extra
-        .insert("archive_sha256".into(), sha.to_string().into());
     h.extra.insert("block_size".into(), s.block_size.into());
     Ok((h, out, tmp, final_path))
 }

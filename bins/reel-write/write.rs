@@ -12,13 +12,14 @@ use reel_shared::catalog::tape::{Tape, TapeState};
 use reel_shared::cli::CommonArgs;
 use reel_shared::config::{Config, Device};
 use reel_shared::exit::{Exit, ExitError};
-use reel_shared::manifest::{Header, Kind, Record};
+use reel_shared::manifest::{Digest, Header, Kind, Record};
 use reel_shared::ring::ring;
 use reel_shared::signals::{Watched, watch};
 use reel_shared::spool::{Claim, Input, Output, Queue};
 use reel_shared::tape::label::{self, Identity, Label};
 use reel_shared::tape::{Drive, TapeError, Written};
 use reel_shared::units::Size;
+use sha2::{Digest as _, Sha256};
 
 fn unavailable(m: impl Into<String>) -> anyhow::Error {
     ExitError::new(Exit::Unavailable, m).into()
@@ -274,6 +275,35 @@ struct Streamed {
     cut: bool,
     /// SIGTERM or SIGINT: stopped between blocks.
     stopped: bool,
+    /// The SHA-256 of everything read from the source, when it was hashed
+    /// and read to its end.
+    sha256: Option<Digest>,
+}
+
+/// A source that hashes what is read from it (on the ring's reader thread,
+/// so the drive's side never waits for it).
+struct Hashing<R> {
+    inner: R,
+    sha: Option<Sha256>,
+}
+
+impl<R> Hashing<R> {
+    fn new(inner: R, hash: bool) -> Self {
+        Hashing {
+            inner,
+            sha: hash.then(Sha256::new),
+        }
+    }
+}
+
+impl<R: std::io::Read> std::io::Read for Hashing<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if let Some(sha) = &mut self.sha {
+            sha.update(&buf[..n]);
+        }
+        Ok(n)
+    }
 }
 
 struct Signals {
@@ -390,7 +420,7 @@ impl Progress {
 fn stream(
     drive: &mut dyn Drive,
     archive: &std::path::Path,
-    source: Box<dyn std::io::Read + Send>,
+    mut source: Hashing<Box<dyn std::io::Read + Send>>,
     t: &Target,
     signals: &Signals,
     progress: &mut Progress,
@@ -398,11 +428,15 @@ fn stream(
 ) -> anyhow::Result<Streamed> {
     let (filler, mut ring) = ring(t.block_size, t.buffer / t.block_size, t.start_fill);
     let stats = ring.stats.clone();
-    let reader = std::thread::spawn(move || filler.fill_from(source));
+    let reader = std::thread::spawn(move || {
+        filler.fill_from(&mut source);
+        source.sha.map(|s| Digest(s.finalize().into()))
+    });
     let mut out = Streamed {
         bytes: 0,
         cut: false,
         stopped: false,
+        sha256: None,
     };
     let result = (|| -> anyhow::Result<()> {
         while let Some(block) = ring.next_block() {
@@ -441,7 +475,10 @@ fn stream(
         Ok(())
     })();
     drop(ring);
-    let _ = reader.join();
+    let digest = reader.join().expect("the reading thread does not panic");
+    if result.is_ok() && !out.cut && !out.stopped {
+        out.sha256 = digest;
+    }
     let starved = stats.starvations.load(Ordering::Relaxed);
     if starved > 0 {
         log::info!(
@@ -460,6 +497,8 @@ struct Placement<'a> {
     block_size: usize,
     /// The copy was cut by the early warning.
     partial: bool,
+    /// The SHA-256 of the archive as streamed (a whole copy only).
+    sha256: Option<Digest>,
 }
 
 fn publish(
@@ -479,6 +518,10 @@ fn publish(
     h.extra.insert("start_block".into(), start.into());
     h.extra.insert("tape_block_size".into(), block_size.into());
     h.extra.insert("partial".into(), partial.into());
+    if let Some(d) = p.sha256 {
+        h.extra
+            .insert("archive_sha256".into(), d.to_string().into());
+    }
     let mut item = output.begin(&h)?;
     for r in records {
         let mut rec = r.clone();
@@ -563,7 +606,7 @@ pub fn run(
         let streamed = match stream(
             drive.as_mut(),
             &archive,
-            Box::new(source),
+            Hashing::new(Box::new(source), true),
             &t,
             &signals,
             &mut progress,
@@ -605,6 +648,7 @@ pub fn run(
                     start,
                     block_size: t.block_size,
                     partial: true,
+                    sha256: None,
                 },
             )?;
             tape.state = TapeState::Full;
@@ -641,6 +685,7 @@ pub fn run(
                 start,
                 block_size: t.block_size,
                 partial: false,
+                sha256: streamed.sha256,
             },
         )?;
         if closing == Written::EarlyWarning {
@@ -720,7 +765,7 @@ pub fn run_raw(
     let streamed = stream(
         drive.as_mut(),
         std::path::Path::new("<stdin>"),
-        stdin,
+        Hashing::new(stdin, false),
         &t,
         &signals,
         &mut progress,

@@ -3,13 +3,25 @@
 # plus four 1 GiB files), same run. Both timings end with the archive on
 # disk (reel-pack fsyncs its archive; `sync` is timed after tar). reel-pack
 # also checks every staged copy's SHA-256 and writes the member index.
-#   Usage: scripts/bench/pack.sh [ROUNDS]     (data kept in $BENCH_DIR)
+#   Usage: scripts/bench/pack.sh [ROUNDS] [xfs]   (data kept in $BENCH_DIR)
+# With `xfs` the whole run happens on a fresh XFS file system (reflink=1) in
+# a loop image, the usual file system of a RAID0 cache: there reel-pack's
+# copy_file_range shares the data blocks of large files instead of copying
+# them (root and mkfs.xfs from xfsprogs needed; the image is removed after).
 set -euo pipefail
 rounds="${1:-3}"
 repo="$(cd "$(dirname "$0")/../.." && pwd)"
 # shellcheck source=lib.sh
 source "$repo/scripts/bench/lib.sh"
 work="${BENCH_DIR:-/var/tmp/reel-bench-pack}"
+if [ "${2:-}" = xfs ]; then
+  command -v mkfs.xfs > /dev/null || { echo "pack.sh: mkfs.xfs not found (apt-get install xfsprogs)" >&2; exit 69; }
+  img=/var/tmp/reel-bench-xfs.img; mnt=/mnt/reel-bench-xfs
+  truncate -s 24G "$img"; mkfs.xfs -q -f -m reflink=1 "$img"
+  mkdir -p "$mnt"; mount -o loop "$img" "$mnt"
+  trap 'umount "$mnt"; rm -f "$img"' EXIT
+  work="$mnt/bench"
+fi
 bin="$repo/target/release"
 cargo build --quiet --release --bins --examples --manifest-path "$repo/Cargo.toml"
 
@@ -24,7 +36,9 @@ archive_size = "8G"
     | "$bin/reel-stage" --config "$work/pipeline.toml" -q --in - --out - > "$work/staged.jsonl"
   touch "$work/ready"
 fi
-staged="$work/var/cache/staged/bench"
+# The staged copies: <cache>/staged/<stream>/<item>/ (one item here).
+staged=$(echo "$work"/var/cache/staged/bench/*/)
+staged="${staged%/}"
 cat "$staged"/large-fixed/* > /dev/null
 find "$staged" -type f -size -200k -exec cat {} + > /dev/null
 

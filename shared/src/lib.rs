@@ -22,6 +22,7 @@ pub mod logging;
 pub mod manifest;
 pub mod remote;
 pub mod ring;
+pub mod sha;
 pub mod signals;
 pub mod spool;
 pub mod tape;

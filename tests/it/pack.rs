@@ -243,8 +243,20 @@ fn archives_are_cut_at_archive_size() {
 
 #[test]
 fn a_corrupt_staged_copy_fails_the_item() {
+    corrupt_and_pack("big.bin", 1_000_000);
+}
+
+#[test]
+fn a_corrupt_large_staged_copy_fails_the_item() {
+    // Large files are copied and hashed in the background: the check after
+    // the archive is complete must catch them too.
+    corrupt_and_pack("huge.bin", 6_000_000);
+}
+
+fn corrupt_and_pack(name: &str, at: usize) {
     let env = Env::new();
     tree(&env);
+    std::fs::write(env.path("src/huge.bin"), vec![9u8; 8_000_000]).unwrap();
     env.run("reel-scan", &[]).expect(0);
     env.run("reel-stage", &[]).expect(0);
     // The cache rots: same size, other bytes.
@@ -254,17 +266,18 @@ fn a_corrupt_staged_copy_fails_the_item() {
     let staged = reader
         .records()
         .map(Result::unwrap)
-        .find(|r| r.path == Path::new("big.bin"))
+        .find(|r| r.path == Path::new(name))
         .unwrap()
         .cache
         .unwrap();
     let mut bytes = std::fs::read(&staged).unwrap();
-    bytes[1_000_000] ^= 0x40;
+    bytes[at] ^= 0x40;
     std::fs::write(&staged, bytes).unwrap();
     let run = env.run("reel-pack", &[]);
     run.expect(65);
     assert!(
-        run.stderr.contains("big.bin: the staged copy's SHA-256"),
+        run.stderr
+            .contains(&format!("{name}: the staged copy's SHA-256")),
         "{}",
         run.report()
     );

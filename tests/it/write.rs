@@ -101,6 +101,10 @@ fn archives_become_tape_files_and_written_manifests_say_where() {
             std::fs::read(tape_file(&env, "V00001L9", file)).unwrap(),
             std::fs::read(archive).unwrap()
         );
+        // The archive's digest, taken as it streamed past.
+        let digest = <sha2::Sha256 as sha2::Digest>::digest(std::fs::read(archive).unwrap());
+        let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(h["archive_sha256"].as_str(), Some(hex.as_str()));
         let start = h["start_block"].as_u64().unwrap();
         for r in records {
             assert_eq!(r.tape.as_deref(), Some("T00001L9"));
@@ -165,6 +169,10 @@ fn early_warning_publishes_the_cut_copy_and_keeps_the_archive_queued() {
     let items = written(&env);
     let partial: Vec<_> = items.iter().filter(|(h, _)| h["partial"] == true).collect();
     assert_eq!(partial.len(), 1, "{items:?}");
+    assert!(
+        partial[0].0.get("archive_sha256").is_none(),
+        "a cut copy has no archive digest"
+    );
     assert!(items.iter().filter(|(h, _)| h["partial"] == false).count() >= 1);
     let state: serde_json::Value = serde_json::from_slice(
         &std::fs::read(env.path("var/catalog/tapes/T00001L9.json")).unwrap(),

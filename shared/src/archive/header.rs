@@ -156,6 +156,37 @@ const MAX_SIZE: u64 = 0o77777777777;
 /// The header blocks of `m`: a pax extended header when needed, then the
 /// ustar header. Always a multiple of 512 bytes.
 pub fn encode(m: &Member) -> Vec<u8> {
+    encode_padded(m, None)
+}
+
+/// The header blocks of `m` written at archive offset `at` (a multiple of
+/// 512), grown by a pax `comment` record (which readers ignore) so that
+/// the member's data starts on a multiple of `align`: file systems that
+/// share blocks between files (XFS, btrfs) can then copy the data into the
+/// archive by reference.
+pub fn encode_aligned(m: &Member, at: u64, align: u64) -> Vec<u8> {
+    let plain = encode(m);
+    let gap = (align - (at + plain.len() as u64) % align) % align;
+    if gap == 0 {
+        return plain;
+    }
+    // With a comment, the header is the pax header block, the pax data
+    // (filled exactly to whole blocks) and the ustar block.
+    let mut want = plain.len() as u64 + gap;
+    for _ in 0..4 {
+        if want >= 3 * BLOCK as u64 {
+            let h = encode_padded(m, Some(want as usize - 2 * BLOCK));
+            if h.len() as u64 == want {
+                return h;
+            }
+        }
+        want += align;
+    }
+    unreachable!("a comment of up to four alignments always fits")
+}
+
+/// `pax_len`: fill the pax data to exactly this many bytes with a comment.
+fn encode_padded(m: &Member, pax_len: Option<usize>) -> Vec<u8> {
     let mut pax = Vec::new();
     let mut path = m.path.clone();
     if m.kind == Kind::Dir && !path.ends_with(b"/") {
@@ -238,6 +269,13 @@ pub fn encode(m: &Member) -> Vec<u8> {
     for (k, v) in &m.extra {
         pax_record(&mut pax, k.as_bytes(), v);
     }
+    // The shortest record is "12 comment=\n".
+    if let Some(want) = pax_len.filter(|&w| w >= pax.len() + 12) {
+        let record = want - pax.len();
+        let digits = record.to_string().len();
+        pax_record(&mut pax, b"comment", &vec![b' '; record - 10 - digits]);
+        debug_assert_eq!(pax.len(), want);
+    }
     let (typeflag, dev) = match &m.kind {
         Kind::File { .. } => (b'0', None),
         Kind::Hardlink { .. } => (b'1', None),
@@ -299,6 +337,32 @@ pub fn encode(m: &Member) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn aligned_headers_end_on_the_boundary_and_parse_the_same() {
+        for path_len in [1usize, 99, 100, 150, 300, 4000] {
+            for at in (0..16u64).map(|k| k * 512) {
+                let m = Member {
+                    path: vec![b'p'; path_len],
+                    kind: Kind::File { size: 5 << 20 },
+                    mode: 0o600,
+                    uid: 1,
+                    gid: 2,
+                    user: None,
+                    group: None,
+                    mtime_ns: 1_000_000_007,
+                    xattrs: Vec::new(),
+                    extra: Vec::new(),
+                };
+                let h = encode_aligned(&m, at, 4096);
+                assert_eq!((at + h.len() as u64) % 4096, 0, "{path_len} at {at}");
+                assert_eq!(h.len() % 512, 0);
+                assert!(h.len() <= encode(&m).len() + 4096 + 1024);
+                // The ustar block is the same one: only the pax data grew.
+                assert_eq!(&h[h.len() - 512..], &encode(&m)[encode(&m).len() - 512..]);
+            }
+        }
+    }
 
     #[test]
     fn pax_record_lengths_count_themselves() {

@@ -5,8 +5,8 @@
 pub mod header;
 pub mod writer;
 
-pub use header::{BLOCK, Kind, Member, encode, padding};
-pub use writer::{ArchiveWriter, Placed, Sink};
+pub use header::{BLOCK, Kind, Member, encode, encode_aligned, padding};
+pub use writer::{ArchiveWriter, Finished, Hashed, Placed, Sink};
 
 #[cfg(test)]
 mod tests;

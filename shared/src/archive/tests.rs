@@ -93,12 +93,15 @@ fn gnu_tar_reads_what_we_write() {
         &[],
     )
     .unwrap();
-    let (_, size, _) = w.finish(65536).unwrap();
+    let size = w.finish(65536).unwrap().size;
     assert_eq!(size % 65536, 0);
     assert_eq!(std::fs::metadata(&archive).unwrap().len(), size);
     assert_eq!(placed.data_offset % 512, 0);
     assert_eq!(
-        placed.sha256.unwrap().0,
+        match placed.sha256 {
+            Hashed::Now(d) => d.0,
+            other => panic!("a small file is hashed in line: {other:?}"),
+        },
         <sha2::Sha256 as sha2::Digest>::digest(&content).as_slice()
     );
     // The data really is at data_offset.
@@ -168,4 +171,73 @@ fn headers_are_deterministic_and_sized() {
     m.mtime_ns = 5_000_000_000;
     m.user = None;
     assert_eq!(encode(&m).len(), 512, "nothing needs pax: one ustar block");
+}
+
+#[test]
+fn large_files_are_copied_and_hashed_in_the_background_in_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let sizes = [5 << 20, 9 << 20, 1, (4 << 20) + 7];
+    let contents: Vec<Vec<u8>> = sizes
+        .iter()
+        .enumerate()
+        .map(|(k, &n)| (0..n).map(|i| (i * 31 + k * 7 + i / 4099) as u8).collect())
+        .collect();
+    let archive = dir.path().join("big.tar");
+    let mut w = ArchiveWriter::new(Sink::File(File::create(&archive).unwrap()));
+    let mut placed = Vec::new();
+    for (k, c) in contents.iter().enumerate() {
+        let path = dir.path().join(format!("f{k}"));
+        std::fs::write(&path, c).unwrap();
+        let m = member(
+            format!("f{k}").as_bytes(),
+            Kind::File {
+                size: c.len() as u64,
+            },
+        );
+        placed.push(
+            w.add_whole_file(&m, File::open(&path).unwrap(), c.len() as u64)
+                .unwrap(),
+        );
+    }
+    let done = w.finish(65536).unwrap();
+    let bytes = std::fs::read(&archive).unwrap();
+    assert_eq!(bytes.len() as u64, done.size);
+    for ((p, c), &n) in placed.iter().zip(&contents).zip(&sizes) {
+        let digest = match p.sha256 {
+            Hashed::Later(t) => {
+                assert!(n >= 4 << 20, "only large files go to the workers");
+                assert_eq!(p.data_offset % 4096, 0, "large data is block-aligned");
+                done.digests[&t]
+            }
+            Hashed::Now(d) => {
+                assert!(n < 4 << 20);
+                d
+            }
+            Hashed::None => panic!("every file has a digest"),
+        };
+        assert_eq!(
+            digest.0,
+            <sha2::Sha256 as sha2::Digest>::digest(c).as_slice()
+        );
+        assert_eq!(&bytes[p.data_offset as usize..][..c.len()], &c[..]);
+    }
+    let out = dir.path().join("out");
+    std::fs::create_dir(&out).unwrap();
+    tar(&["-xf", "../big.tar"], &out);
+    for (k, c) in contents.iter().enumerate() {
+        assert_eq!(&std::fs::read(out.join(format!("f{k}"))).unwrap(), c);
+    }
+}
+
+#[test]
+fn a_staged_copy_shorter_than_its_record_is_an_error_not_a_crash() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("short");
+    std::fs::write(&path, vec![1u8; 5 << 20]).unwrap();
+    let mut w = ArchiveWriter::new(Sink::File(File::create(dir.path().join("a.tar")).unwrap()));
+    let m = member(b"short", Kind::File { size: 6 << 20 });
+    let e = w
+        .add_whole_file(&m, File::open(&path).unwrap(), 6 << 20)
+        .unwrap_err();
+    assert_eq!(e.kind(), std::io::ErrorKind::UnexpectedEof);
 }
