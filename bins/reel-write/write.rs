@@ -31,6 +31,8 @@ struct Target {
     block_size: usize,
     buffer: usize,
     start_fill: f64,
+    /// The drive's slowest streaming rate, bytes per second.
+    min_rate: u64,
     /// The library that loads this drive, and the drive's number in it.
     changer: Option<(Device, u32)>,
 }
@@ -41,6 +43,7 @@ fn target(config: &Config, device: Option<&str>, drive: Option<&str>) -> anyhow:
     let block_size = conf.as_ref().map_or(256 << 10, |c| c.block_size.0 as usize);
     let buffer = conf.as_ref().map_or(1 << 30, |c| c.buffer.0 as usize);
     let start_fill = conf.as_ref().map_or(0.9, |c| c.start_fill.fraction());
+    let min_rate = conf.as_ref().map_or(177_000_000, |c| c.min_rate.0);
     let changer = conf
         .as_ref()
         .and_then(|c| c.changer.as_ref())
@@ -57,6 +60,7 @@ fn target(config: &Config, device: Option<&str>, drive: Option<&str>) -> anyhow:
         block_size,
         buffer,
         start_fill,
+        min_rate,
         changer,
     })
 }
@@ -427,6 +431,7 @@ fn stream(
     (tape, file): (&str, u64),
 ) -> anyhow::Result<Streamed> {
     let (filler, mut ring) = ring(t.block_size, t.buffer / t.block_size, t.start_fill);
+    ring.pace(t.min_rate);
     let stats = ring.stats.clone();
     let reader = std::thread::spawn(move || {
         filler.fill_from(&mut source);
@@ -480,9 +485,17 @@ fn stream(
         out.sha256 = digest;
     }
     let starved = stats.starvations.load(Ordering::Relaxed);
-    if starved > 0 {
+    let stops = stats.stops.load(Ordering::Relaxed);
+    if stops > 0 {
+        log::warn!(
+            "{}: the input ran below the drive's minimum streaming rate ({}): \
+             the drive stopped {stops} time(s) to let the ring refill",
+            archive.display(),
+            reel_shared::tape::speed::Rate(t.min_rate).human()
+        );
+    } else if starved > 0 {
         log::info!(
-            "{}: the ring ran dry {starved} time(s): the cache could not keep up",
+            "{}: the ring ran dry {starved} time(s); writing went on at the input's rate",
             archive.display()
         );
     }

@@ -7,61 +7,52 @@
 //! shoe-shining; every time the writer finds the ring empty counts as a
 //! starvation.
 //!
+//! **Pacing** (`Ring::pace`): a drive that is fed more slowly than its top
+//! speed but faster than its slowest streaming speed can keep streaming if
+//! the writer hands it blocks at the source's rate instead of in bursts. So
+//! once started, the writer releases blocks at the smoothed input rate,
+//! scaled by how full the ring is (faster above half full, slower below),
+//! never below the drive's minimum rate. A source faster than the drive
+//! fills the ring and the drive's own speed sets the pace; a source slower
+//! than the drive's minimum drains it, and then the writer waits for the
+//! start mark again, as without pacing: one clean stop instead of many.
+//!
 //! Blocks move between the threads through two channels (empty and full),
-//! so no memory is shared and no `unsafe` is needed beyond the aligned
-//! allocation.
+//! so no memory is shared and no `unsafe` is needed.
 
+use std::collections::VecDeque;
 use std::io;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender, bounded};
 
-const PAGE: usize = 4096;
-
-#[derive(Clone, Copy)]
-#[repr(C, align(4096))]
-struct Page([u8; PAGE]);
-
 /// One block of the ring: page-aligned memory and how much of it is used.
+/// The memory is an anonymous mapping: page-aligned, and its pages are only
+/// touched (and counted in the resident size) when data first lands there,
+/// as with mbuffer's malloc. (The allocator's zeroed memory is cleared
+/// with memset when aligned to a page: a 1 GiB ring took half a second to
+/// set up.)
 pub struct Block {
-    pages: Vec<Page>,
+    memory: memmap2::MmapMut,
     len: usize,
 }
 
 impl Block {
     fn new(size: usize) -> Block {
-        let n = size.div_ceil(PAGE).max(1);
-        let layout = std::alloc::Layout::array::<Page>(n).expect("a block fits in memory");
-        // Zeroed memory from the allocator (fresh pages of the kernel for
-        // blocks this large): a 1 GiB ring is not written through first.
-        // SAFETY: the layout is that of `n` Pages, all-zero bytes are a
-        // valid Page, and the Vec takes ownership with the same layout.
-        let pages = unsafe {
-            let ptr = std::alloc::alloc_zeroed(layout).cast::<Page>();
-            if ptr.is_null() {
-                std::alloc::handle_alloc_error(layout);
-            }
-            Vec::from_raw_parts(ptr, n, n)
-        };
-        Block { pages, len: 0 }
-    }
-
-    fn capacity(&self) -> usize {
-        self.pages.len() * PAGE
+        let memory = memmap2::MmapMut::map_anon(size.max(1))
+            .unwrap_or_else(|e| panic!("cannot map {size} bytes for the ring: {e}"));
+        Block { memory, len: 0 }
     }
 
     fn bytes_mut(&mut self) -> &mut [u8] {
-        let cap = self.capacity();
-        // SAFETY: Page is repr(C) plain bytes; the pages are contiguous in
-        // the Vec, so they form one byte slice of `cap` bytes.
-        unsafe { std::slice::from_raw_parts_mut(self.pages.as_mut_ptr().cast::<u8>(), cap) }
+        &mut self.memory
     }
 
     /// The filled part.
     pub fn data(&self) -> &[u8] {
-        // SAFETY: as in bytes_mut; len <= capacity.
-        unsafe { std::slice::from_raw_parts(self.pages.as_ptr().cast::<u8>(), self.len) }
+        &self.memory[..self.len]
     }
 }
 
@@ -71,6 +62,10 @@ pub struct RingStats {
     pub bytes_in: AtomicU64,
     pub bytes_out: AtomicU64,
     pub starvations: AtomicU64,
+    /// Starvations after which the writer waited for the start mark (the
+    /// source was slower than the drive's minimum rate, or no pacing): a
+    /// real drive stops there.
+    pub stops: AtomicU64,
     /// The reader has finished (end of source, error, or gone).
     pub source_done: AtomicBool,
 }
@@ -80,9 +75,43 @@ pub struct Ring {
     full: Receiver<io::Result<Block>>,
     empty: Sender<Block>,
     blocks: usize,
+    block_size: usize,
     start_at: usize,
     waiting: bool,
+    pace: Option<Pacer>,
     pub stats: Arc<RingStats>,
+}
+
+/// The input rate, measured over the last two seconds, and when the next
+/// block is due.
+struct Pacer {
+    /// The drive's slowest streaming rate, bytes per second.
+    min_rate: f64,
+    samples: VecDeque<(Instant, u64)>,
+    due: Option<Instant>,
+}
+
+const SAMPLE_EVERY: Duration = Duration::from_millis(100);
+const WINDOW: usize = 20;
+
+impl Pacer {
+    /// Note bytes read so far; the smoothed input rate, once known.
+    fn rate(&mut self, bytes_in: u64) -> Option<f64> {
+        let now = Instant::now();
+        if self
+            .samples
+            .back()
+            .is_none_or(|(t, _)| now.duration_since(*t) >= SAMPLE_EVERY)
+        {
+            self.samples.push_back((now, bytes_in));
+            if self.samples.len() > WINDOW {
+                self.samples.pop_front();
+            }
+        }
+        let (t0, b0) = *self.samples.front()?;
+        let secs = now.duration_since(t0).as_secs_f64();
+        (secs >= 0.2).then(|| bytes_in.saturating_sub(b0) as f64 / secs)
+    }
 }
 
 /// The reader's end.
@@ -117,8 +146,10 @@ pub fn ring(block_size: usize, blocks: usize, start_fill: f64) -> (Filler, Ring)
             full: full_rx,
             empty: empty_tx,
             blocks,
+            block_size,
             start_at,
             waiting: true,
+            pace: None,
             stats,
         },
     )
@@ -184,13 +215,69 @@ impl Ring {
         self.blocks
     }
 
+    /// Pace the writer at the input rate (see the module comment) for a
+    /// drive whose slowest streaming rate is `min_rate` bytes per second.
+    pub fn pace(&mut self, min_rate: u64) {
+        self.pace = Some(Pacer {
+            min_rate: min_rate as f64,
+            samples: VecDeque::new(),
+            due: None,
+        });
+    }
+
+    /// The smoothed input rate the pacing works from, bytes per second.
+    pub fn input_rate(&mut self) -> Option<f64> {
+        let bytes_in = self.stats.bytes_in.load(Ordering::Relaxed);
+        self.pace.as_mut()?.rate(bytes_in)
+    }
+
+    /// With pacing: wait until the next block is due. The release rate is
+    /// the input rate times 0.5 + fill (1.0 at half full), never below the
+    /// drive's minimum.
+    fn wait_turn(&mut self) {
+        let fill = self.full.len() as f64 / self.blocks as f64;
+        let block = self.block_size as f64;
+        let source_done = self.stats.source_done.load(Ordering::Acquire);
+        let bytes_in = self.stats.bytes_in.load(Ordering::Relaxed);
+        let Some(p) = self.pace.as_mut() else {
+            return;
+        };
+        let rate = p.rate(bytes_in);
+        let now = Instant::now();
+        let (Some(rate), false) = (rate, source_done) else {
+            p.due = None;
+            return;
+        };
+        let release = (rate * (0.5 + fill)).max(p.min_rate);
+        let due = p.due.unwrap_or(now);
+        if due > now {
+            std::thread::sleep(due - now);
+        }
+        // Never bank more than one block of credit while behind.
+        let base = due.max(Instant::now() - Duration::from_secs_f64(block / release));
+        p.due = Some(base + Duration::from_secs_f64(block / release));
+    }
+
+    /// The source's rate is at least the drive's minimum: after running dry
+    /// the writer goes on at that rate instead of waiting for the mark.
+    fn keeps_up(&mut self) -> bool {
+        let bytes_in = self.stats.bytes_in.load(Ordering::Relaxed);
+        match self.pace.as_mut() {
+            Some(p) => p.rate(bytes_in).is_some_and(|r| r >= p.min_rate),
+            None => false,
+        }
+    }
+
     /// The next full block, waiting for the start mark when the ring is
     /// (re)starting; `None` at the end of the source.
     pub fn next_block(&mut self) -> Option<io::Result<Block>> {
         if !self.waiting && self.full.is_empty() && !self.stats.source_done.load(Ordering::Acquire)
         {
             self.stats.starvations.fetch_add(1, Ordering::Relaxed);
-            self.waiting = true;
+            self.waiting = !self.keeps_up();
+            if self.waiting {
+                self.stats.stops.fetch_add(1, Ordering::Relaxed);
+            }
         }
         if self.waiting {
             // Wait for the mark, or for the source to end (the channel
@@ -202,6 +289,11 @@ impl Ring {
                 std::thread::sleep(std::time::Duration::from_millis(1));
             }
             self.waiting = false;
+            if let Some(p) = self.pace.as_mut() {
+                p.due = None;
+            }
+        } else {
+            self.wait_turn();
         }
         let block = self.full.recv().ok()?;
         if let Ok(b) = &block {
@@ -272,6 +364,75 @@ mod tests {
         // A writer far faster than the source finds the ring empty after
         // each batch: it starved, and waited for the mark each time.
         assert!(ring.stats.starvations.load(Ordering::Relaxed) >= 1);
+    }
+
+    /// A source at a steady 8 MB/s in front of a writer that could take
+    /// anything: the starvations of a run of about two seconds.
+    fn starvations_with(pace: Option<u64>) -> u64 {
+        struct Steady {
+            left: usize,
+            started: std::time::Instant,
+            sent: usize,
+        }
+        impl io::Read for Steady {
+            fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+                if self.left == 0 {
+                    return Ok(0);
+                }
+                // 8 MB/s: wait until this chunk is due.
+                let due = Duration::from_secs_f64(self.sent as f64 / 8e6);
+                if let Some(d) = due.checked_sub(self.started.elapsed()) {
+                    std::thread::sleep(d);
+                }
+                let n = buf.len().min(32768).min(self.left);
+                buf[..n].fill(7);
+                self.left -= n;
+                self.sent += n;
+                Ok(n)
+            }
+        }
+        let (filler, mut ring) = ring(65536, 64, 0.9);
+        if let Some(min) = pace {
+            ring.pace(min);
+        }
+        let reader = std::thread::spawn(move || {
+            filler.fill_from(Steady {
+                left: 16 << 20,
+                started: std::time::Instant::now(),
+                sent: 0,
+            })
+        });
+        let mut total = 0;
+        while let Some(b) = ring.next_block() {
+            let b = b.unwrap();
+            total += b.data().len();
+            ring.recycle(b);
+        }
+        reader.join().unwrap();
+        assert_eq!(total, 16 << 20);
+        ring.stats.starvations.load(Ordering::Relaxed)
+    }
+
+    #[test]
+    fn pacing_at_the_input_rate_keeps_a_fast_writer_from_running_dry() {
+        // Without pacing the writer empties the ring, stops, waits for the
+        // mark, and again: a drive would stop each time.
+        let bursts = starvations_with(None);
+        assert!(bursts >= 2, "unpaced: {bursts}");
+        // Paced at the input rate (the source is above the drive's 2 MB/s
+        // minimum), it hands blocks on as they come and keeps a cushion.
+        let paced = starvations_with(Some(2_000_000));
+        assert!(
+            paced <= 1 && paced < bursts,
+            "paced {paced}, unpaced {bursts}"
+        );
+    }
+
+    #[test]
+    fn below_the_drive_minimum_pacing_falls_back_to_the_start_mark() {
+        // The source (8 MB/s) is slower than the drive's minimum (50 MB/s):
+        // pacing cannot help; the writer drains and waits for the mark.
+        assert!(starvations_with(Some(50_000_000)) >= 2);
     }
 
     #[test]

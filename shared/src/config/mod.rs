@@ -140,6 +140,10 @@ pub struct Drive {
     /// Native capacity of the media used in this drive (LTO-9: 18TB).
     #[serde(default = "default_capacity")]
     pub capacity: Size,
+    /// The drive's slowest streaming speed (LTO-9 with LTO-9 media:
+    /// 177MB/s). A source at least this fast is paced instead of burst.
+    #[serde(default = "default_min_rate")]
+    pub min_rate: crate::tape::speed::Rate,
 }
 
 /// `[[changer]]`: a tape library.
@@ -214,6 +218,9 @@ fn default_start_fill() -> Percent {
 }
 fn default_capacity() -> Size {
     Size(18_000_000_000_000)
+}
+fn default_min_rate() -> crate::tape::speed::Rate {
+    crate::tape::speed::Rate(177_000_000)
 }
 fn default_high_water() -> Water {
     Water::Percent(Percent::new(90))
