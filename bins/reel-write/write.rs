@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use nix::sys::signal::Signal;
-use reel_shared::catalog::tape::{Tape, TapeState};
+use reel_shared::archive::{BLOCK, Kind as ArchiveKind, Member, encode, padding};
+use reel_shared::catalog::tape::{ArchiveOnTape, Tape, TapeState, closing_catalog, log_written};
 use reel_shared::cli::CommonArgs;
 use reel_shared::config::{Config, Device};
 use reel_shared::exit::{Exit, ExitError};
@@ -264,6 +265,68 @@ fn end_file(drive: &mut dyn Drive, tape: &mut Tape, bytes: u64) -> anyhow::Resul
     Ok(closing)
 }
 
+/// Close a full tape: its catalog, `REEL-TAPE.jsonl` in a tar archive of
+/// its own, as the last tape file, in the room after the early warning
+/// (DESIGN.md §5), and the state `Full`. If even that does not fit, the
+/// tape is still full; `reel catalog import` can then rebuild its catalog
+/// from the archives' own indexes.
+fn close_tape(
+    drive: &mut dyn Drive,
+    tape: &mut Tape,
+    catalog: &std::path::Path,
+    block_size: usize,
+) -> anyhow::Result<()> {
+    tape.state = TapeState::Full;
+    let text = closing_catalog(catalog, tape)?;
+    let member = Member {
+        path: b"REEL-TAPE.jsonl".to_vec(),
+        kind: ArchiveKind::File {
+            size: text.len() as u64,
+        },
+        mode: 0o444,
+        uid: 0,
+        gid: 0,
+        user: None,
+        group: None,
+        mtime_ns: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64 * 1_000_000_000),
+        xattrs: Vec::new(),
+        extra: Vec::new(),
+    };
+    let mut tar = encode(&member);
+    tar.extend_from_slice(&text);
+    tar.resize(tar.len() + padding(text.len() as u64) + 2 * BLOCK, 0);
+    tar.resize(tar.len().div_ceil(block_size) * block_size, 0);
+    let (file, start) = begin_file(drive, tape, catalog)?;
+    let wrote = (|| -> Result<(), TapeError> {
+        for block in tar.chunks(block_size) {
+            drive.write_block(block)?;
+        }
+        Ok(())
+    })();
+    match wrote {
+        Ok(()) => {
+            end_file(drive, tape, tar.len() as u64)?;
+            log::info!(
+                "tape {} closed: REEL-TAPE.jsonl is file {file} from block {start}",
+                tape.label
+            );
+        }
+        Err(e) => {
+            // Nothing usable went down: the end of data stays where it was.
+            tape.writing = None;
+            log::warn!(
+                "tape {}: the closing catalog REEL-TAPE.jsonl did not fit ({e}); \
+                 the archives' own indexes describe the tape",
+                tape.label
+            );
+        }
+    }
+    tape.save(catalog)?;
+    Ok(())
+}
+
 fn refuse(e: TapeError) -> anyhow::Error {
     match e {
         TapeError::Invalid(m) => unavailable(m),
@@ -512,10 +575,13 @@ struct Placement<'a> {
     partial: bool,
     /// The SHA-256 of the archive as streamed (a whole copy only).
     sha256: Option<Digest>,
+    /// Bytes that went to tape.
+    bytes: u64,
 }
 
 fn publish(
     output: &mut Output,
+    catalog: &std::path::Path,
     header: &Header,
     id: &str,
     records: &[Record],
@@ -535,15 +601,33 @@ fn publish(
         h.extra
             .insert("archive_sha256".into(), d.to_string().into());
     }
+    let placed: Vec<Record> = records
+        .iter()
+        .map(|r| {
+            let mut rec = r.clone();
+            rec.tape = Some(tape.label.clone());
+            rec.file = Some(file);
+            rec.block = Some(start + r.offset.unwrap_or(0) / block_size as u64);
+            rec
+        })
+        .collect();
     let mut item = output.begin(&h)?;
-    for r in records {
-        let mut rec = r.clone();
-        rec.tape = Some(tape.label.clone());
-        rec.file = Some(file);
-        rec.block = Some(start + r.offset.unwrap_or(0) / block_size as u64);
-        item.write(&rec)?;
+    for rec in &placed {
+        item.write(rec)?;
     }
     item.commit()?;
+    let line = ArchiveOnTape {
+        kind: "archive".into(),
+        archive: id.into(),
+        stream: header.stream.clone(),
+        file,
+        start_block: start,
+        bytes: p.bytes,
+        partial,
+        sha256: p.sha256.map(|d| d.to_string()),
+        members: placed.len() as u64,
+    };
+    log_written(catalog, &tape.label, &line, &placed)?;
     Ok(())
 }
 
@@ -652,6 +736,7 @@ pub fn run(
             // copy as partial; the archive goes whole onto the next tape.
             publish(
                 &mut output,
+                &catalog,
                 &header,
                 &format!("{}-{}-partial", header.id, label.label),
                 &records,
@@ -662,10 +747,10 @@ pub fn run(
                     block_size: t.block_size,
                     partial: true,
                     sha256: None,
+                    bytes: streamed.bytes,
                 },
             )?;
-            tape.state = TapeState::Full;
-            tape.save(&catalog)?;
+            close_tape(drive.as_mut(), &mut tape, &catalog, t.block_size)?;
             claim.release();
             if t.changer.is_none() {
                 return Err(unavailable(format!(
@@ -689,6 +774,7 @@ pub fn run(
         }
         publish(
             &mut output,
+            &catalog,
             &header,
             &header.id,
             &records,
@@ -699,12 +785,14 @@ pub fn run(
                 block_size: t.block_size,
                 partial: false,
                 sha256: streamed.sha256,
+                bytes: streamed.bytes,
             },
         )?;
         if closing == Written::EarlyWarning {
-            tape.state = TapeState::Full;
+            close_tape(drive.as_mut(), &mut tape, &catalog, t.block_size)?;
+        } else {
+            tape.save(&catalog)?;
         }
-        tape.save(&catalog)?;
         claim.finish()?;
         archives += 1;
         log::info!(

@@ -286,6 +286,9 @@ impl Ring {
                 if self.full.is_full() || self.stats.source_done.load(Ordering::Acquire) {
                     break;
                 }
+                // The input rate is measured while the ring fills, so that
+                // pacing knows it from the first block on.
+                let _ = self.input_rate();
                 std::thread::sleep(std::time::Duration::from_millis(1));
             }
             self.waiting = false;

@@ -179,6 +179,34 @@ fn early_warning_publishes_the_cut_copy_and_keeps_the_archive_queued() {
     )
     .unwrap();
     assert_eq!(state["state"], "full");
+    // The tape describes itself: its last file is a tar archive holding
+    // REEL-TAPE.jsonl, every archive on it (the cut copy included) with
+    // its members.
+    let last = tape_file(&env, "V00001L9", state["files"].as_u64().unwrap() - 1);
+    let out = std::process::Command::new("tar")
+        .arg("-xOf")
+        .arg(&last)
+        .arg("REEL-TAPE.jsonl")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<serde_json::Value> = out
+        .stdout
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty())
+        .map(|l| serde_json::from_slice(l).unwrap())
+        .collect();
+    assert_eq!(lines[0]["label"], "T00001L9");
+    let archives: Vec<_> = lines.iter().filter(|l| l["type"] == "archive").collect();
+    assert_eq!(archives.len(), items.len(), "{lines:?}");
+    assert_eq!(archives.iter().filter(|a| a["partial"] == true).count(), 1);
+    let members = lines.iter().filter(|l| l.get("path").is_some()).count();
+    let expected: usize = items.iter().map(|(_, r)| r.len()).sum();
+    assert_eq!(members, expected);
     assert!(
         !spool(&env).list(Queue::Packed).unwrap().is_empty(),
         "the cut archive waits for the next tape"

@@ -67,3 +67,102 @@ impl Tape {
             .map_err(|e| CatalogError::io(&path, e))
     }
 }
+
+/// `<catalog>/written/<LABEL>.jsonl`: what reel-write put on the tape
+/// (every archive, whole or cut, with its members), appended as each
+/// archive is published. Not the truth about the tape — the verified
+/// journal is — but what the tape's closing catalog (`REEL-TAPE.jsonl`) is
+/// made of.
+pub fn written_log_path(catalog: &Path, label: &str) -> PathBuf {
+    catalog.join("written").join(format!("{label}.jsonl"))
+}
+
+/// One archive's line in the written log and in `REEL-TAPE.jsonl`; its
+/// members follow it as manifest records.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ArchiveOnTape {
+    /// Always "archive": tells this line from the member records.
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub archive: String,
+    pub stream: String,
+    /// Tape file number and its first logical block.
+    pub file: u64,
+    pub start_block: u64,
+    pub bytes: u64,
+    /// The copy was cut by the early warning.
+    pub partial: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+    pub members: u64,
+}
+
+/// Append an archive and its member records to the tape's written log,
+/// durably.
+pub fn log_written(
+    catalog: &Path,
+    label: &str,
+    archive: &ArchiveOnTape,
+    members: &[crate::manifest::Record],
+) -> Result<(), CatalogError> {
+    use std::io::Write;
+    let path = written_log_path(catalog, label);
+    let dir = path.parent().expect("has a parent");
+    std::fs::create_dir_all(dir).map_err(|e| CatalogError::io(dir, e))?;
+    let mut text = serde_json::to_vec(archive).expect("serializes");
+    text.push(b'\n');
+    for r in members {
+        serde_json::to_writer(&mut text, r).expect("serializes");
+        text.push(b'\n');
+    }
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .and_then(|mut f| {
+            f.write_all(&text)?;
+            f.sync_data()
+        })
+        .map_err(|e| CatalogError::io(&path, e))
+}
+
+/// The content of `REEL-TAPE.jsonl` for `tape`: a header line, then every
+/// archive of the written log with its members, in tape order. An archive
+/// logged twice for one tape file (a run that died after publishing) is
+/// kept once, the last time.
+pub fn closing_catalog(catalog: &Path, tape: &Tape) -> Result<Vec<u8>, CatalogError> {
+    let path = written_log_path(catalog, &tape.label);
+    let text = match std::fs::read(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+        Err(e) => return Err(CatalogError::io(&path, e)),
+    };
+    // Tape file → its archive line and member lines.
+    let mut files: std::collections::BTreeMap<u64, Vec<&[u8]>> = Default::default();
+    let mut current: Option<u64> = None;
+    for line in text.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+        if let Ok(a) = serde_json::from_slice::<ArchiveOnTape>(line)
+            && a.kind == "archive"
+        {
+            files.insert(a.file, vec![line]);
+            current = Some(a.file);
+        } else if let Some(lines) = current.and_then(|f| files.get_mut(&f)) {
+            lines.push(line);
+        }
+    }
+    let header = serde_json::json!({
+        "format": "reel-tape/1",
+        "label": tape.label,
+        "uuid": tape.uuid,
+        "pool": tape.pool,
+        "archives": files.len(),
+        "closed": crate::time::Utc::now().rfc3339(),
+    });
+    let mut out = serde_json::to_vec(&header).expect("serializes");
+    out.push(b'\n');
+    for line in files.values().flatten() {
+        out.extend_from_slice(line);
+        out.push(b'\n');
+    }
+    Ok(out)
+}

@@ -491,5 +491,21 @@ impl Drop for VirtualDrive {
             let _ = image.flush();
         }
         let _ = self.save_position();
+        // A tape with a speed model reports what the model saw, one JSON
+        // line per session, in `<tape>/speed.jsonl` (for benchmarks).
+        if let (Some(p), Some(image)) = (self.pace.as_mut(), self.image.as_ref()) {
+            p.finish();
+            let stats = p.stats_now();
+            if stats.bytes > 0
+                && let Ok(mut line) = serde_json::to_vec(&stats)
+            {
+                line.push(b'\n');
+                let _ = std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(image.dir().join("speed.jsonl"))
+                    .and_then(|mut f| std::io::Write::write_all(&mut f, &line));
+            }
+        }
     }
 }
