@@ -327,6 +327,67 @@ fn close_tape(
     Ok(())
 }
 
+/// A drive with a checked tape in it.
+type Loaded = (Box<dyn Drive>, Label, Tape);
+
+/// The next tape after `full`: through the changer when the drive has one,
+/// else from the operator at the terminal; `None` when nobody is there to
+/// load one (no controlling terminal, or the operator typed q).
+fn next_tape(
+    config: &Config,
+    t: &Target,
+    full: &Label,
+    catalog: &std::path::Path,
+    drive: Box<dyn Drive>,
+) -> anyhow::Result<Option<Loaded>> {
+    // The drive (and its lock) is let go: `reel mt` must be able to label
+    // the new tape meanwhile.
+    drop(drive);
+    if t.changer.is_some() {
+        change_tape(config, t, full)?;
+        let mut drive = open(config, t)?;
+        let (label, tape) = check_tape(drive.as_mut(), catalog, &t.device)?;
+        return Ok(Some((drive, label, tape)));
+    }
+    let Ok(mut tty) = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/tty")
+    else {
+        return Ok(None);
+    };
+    let mut reason = String::new();
+    loop {
+        use std::io::{BufRead, Write};
+        write!(
+            tty,
+            "{reason}reel-write: tape {} (pool {}) is full. Load a writable tape of pool {} \
+             into {} (label a blank one first: reel mt label LABEL), then press Enter; q stops: ",
+            full.label, full.pool, full.pool, t.device
+        )?;
+        tty.flush()?;
+        let mut answer = String::new();
+        let n = std::io::BufReader::new(&tty).read_line(&mut answer)?;
+        if n == 0 || answer.trim().eq_ignore_ascii_case("q") {
+            return Ok(None);
+        }
+        let tried = open(config, t).and_then(|mut drive| {
+            let (label, tape) = check_tape(drive.as_mut(), catalog, &t.device)?;
+            if label.pool != full.pool {
+                return Err(unavailable(format!(
+                    "tape {} belongs to pool {}, not {}",
+                    label.label, label.pool, full.pool
+                )));
+            }
+            Ok((drive, label, tape))
+        });
+        match tried {
+            Ok(next) => return Ok(Some(next)),
+            Err(e) => reason = format!("reel-write: {e:#}\n"),
+        }
+    }
+}
+
 fn refuse(e: TapeError) -> anyhow::Error {
     match e {
         TapeError::Invalid(m) => unavailable(m),
@@ -690,6 +751,25 @@ pub fn run(
             claim.release();
             break;
         }
+        if tape.state == TapeState::Full {
+            // More to write and the tape is full: the next one, from the
+            // changer or the operator.
+            let Some(next) = next_tape(&config, &t, &label, &catalog, drive)? else {
+                claim.release();
+                return Err(unavailable(format!(
+                    "tape {} is full; load the next tape and run reel-write again",
+                    label.label
+                )));
+            };
+            (drive, label, tape) = next;
+            log::info!(
+                "tape {} ({}), appending as file {} at block {}",
+                label.label,
+                label.pool,
+                tape.files,
+                tape.eod
+            );
+        }
         let Some((header, records, archive)) = open_item(&claim)? else {
             fail(
                 claim,
@@ -751,25 +831,8 @@ pub fn run(
                 },
             )?;
             close_tape(drive.as_mut(), &mut tape, &catalog, t.block_size)?;
-            claim.release();
-            if t.changer.is_none() {
-                return Err(unavailable(format!(
-                    "tape {} is full (early warning in {}); load the next tape and run reel-write again",
-                    label.label, header.id
-                )));
-            }
             // The archive goes whole onto the next tape: it is still queued.
-            drop(drive);
-            change_tape(&config, &t, &label)?;
-            drive = open(&config, &t)?;
-            (label, tape) = check_tape(drive.as_mut(), &catalog, &t.device)?;
-            log::info!(
-                "tape {} ({}), appending as file {} at block {}",
-                label.label,
-                label.pool,
-                tape.files,
-                tape.eod
-            );
+            claim.release();
             continue;
         }
         publish(
@@ -803,19 +866,6 @@ pub fn run(
             start,
             Size(streamed.bytes).human()
         );
-        if tape.state == TapeState::Full {
-            if t.changer.is_none() {
-                log::warn!(
-                    "tape {} is full; the next archive needs another tape",
-                    label.label
-                );
-                break;
-            }
-            drop(drive);
-            change_tape(&config, &t, &label)?;
-            drive = open(&config, &t)?;
-            (label, tape) = check_tape(drive.as_mut(), &catalog, &t.device)?;
-        }
     }
     let secs = progress.started.elapsed().as_secs_f64();
     log::info!(

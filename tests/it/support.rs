@@ -110,6 +110,7 @@ impl Env {
             .current_dir(self.root())
             .env_remove("REEL_CONFIG")
             .env_remove("RUST_LOG");
+        detach(&mut cmd);
         let out = cmd
             .output()
             .unwrap_or_else(|e| panic!("cannot run {program}: {e}"));
@@ -174,4 +175,18 @@ pub fn listing(dir: &Path) -> Vec<String> {
     walk(dir, dir, &mut out);
     out.sort();
     out
+}
+
+/// Run the child in a session of its own, without a controlling terminal:
+/// a program that would ask an operator at /dev/tty finds nobody there,
+/// even when the tests run in a terminal.
+pub fn detach(cmd: &mut Command) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: setsid is async-signal-safe and touches no memory.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::setsid();
+            Ok(())
+        });
+    }
 }

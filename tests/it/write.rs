@@ -463,3 +463,110 @@ fn at_early_warning_the_changer_brings_the_next_tape_and_the_cut_archive_is_writ
         "the full tape went home"
     );
 }
+
+/// A pseudo-terminal: the master's descriptor and the slave's path.
+fn pty() -> (std::fs::File, std::ffi::CString) {
+    use std::os::fd::FromRawFd;
+    // SAFETY: plain libc calls on a descriptor we own; ptsname_r writes
+    // within the buffer it is given.
+    unsafe {
+        let master = libc::posix_openpt(libc::O_RDWR | libc::O_NOCTTY);
+        assert!(master >= 0, "posix_openpt");
+        assert_eq!(libc::grantpt(master), 0);
+        assert_eq!(libc::unlockpt(master), 0);
+        let mut name = [0 as libc::c_char; 128];
+        assert_eq!(libc::ptsname_r(master, name.as_mut_ptr(), name.len()), 0);
+        let slave = std::ffi::CStr::from_ptr(name.as_ptr()).to_owned();
+        (std::fs::File::from_raw_fd(master), slave)
+    }
+}
+
+#[test]
+fn without_a_changer_the_operator_is_asked_for_the_next_tape() {
+    use std::io::{Read, Write};
+    use std::os::unix::process::CommandExt;
+    let env = Env::new();
+    config(&env, "4M");
+    files(&env, &[900_000, 900_000, 900_000, 900_000]);
+    to_packed(&env);
+    env.run("reel", &["mt", "label", "T00001L9"]).expect(0);
+    let (mut master, slave) = pty();
+    let mut cmd = Command::new(bin("reel-write"));
+    cmd.current_dir(env.root())
+        .env_remove("REEL_CONFIG")
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    // SAFETY: setsid and open are async-signal-safe; the path was made
+    // before the fork. Opening a terminal in a new session without
+    // O_NOCTTY makes it the controlling terminal: the child's /dev/tty.
+    unsafe {
+        cmd.pre_exec(move || {
+            libc::setsid();
+            if libc::open(slave.as_ptr(), libc::O_RDWR) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let child = cmd.spawn().unwrap();
+    // What the operator sees, up to the question.
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !String::from_utf8_lossy(&seen).contains("press Enter") {
+        match master.read(&mut buf) {
+            Ok(0) | Err(_) => break, // the child is gone: the asserts say why
+            Ok(n) => seen.extend_from_slice(&buf[..n]),
+        }
+    }
+    let prompt = String::from_utf8_lossy(&seen).into_owned();
+    assert!(
+        prompt.contains("tape T00001L9 (pool default) is full"),
+        "{prompt}"
+    );
+    // The operator swaps the tape and labels the new one (reel-write let
+    // go of the drive while it waits), then answers.
+    env.run("reel", &["changer", "-f", "virtual:lib", "unload"])
+        .expect(0);
+    env.run("reel", &["changer", "-f", "virtual:lib", "load", "2"])
+        .expect(0);
+    env.run("reel", &["mt", "label", "T00002L9"]).expect(0);
+    master.write_all(b"\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(spool(&env).list(Queue::Packed).unwrap().is_empty());
+    let items = written(&env);
+    let on_second: Vec<_> = items
+        .iter()
+        .filter(|(h, _)| h["tape"] == "T00002L9")
+        .collect();
+    assert!(!on_second.is_empty(), "{items:?}");
+    assert!(
+        on_second.iter().all(|(h, _)| h["partial"] == false),
+        "whole copies on the new tape"
+    );
+}
+
+#[test]
+fn without_a_changer_or_an_operator_a_full_tape_stops_with_69() {
+    let env = Env::new();
+    config(&env, "4M");
+    files(&env, &[900_000, 900_000, 900_000, 900_000]);
+    to_packed(&env);
+    env.run("reel", &["mt", "label", "T00001L9"]).expect(0);
+    // Env::run gives the child no terminal: nobody to ask.
+    let run = env.run("reel-write", &[]);
+    run.expect(69);
+    assert!(
+        run.stderr
+            .contains("load the next tape and run reel-write again"),
+        "{}",
+        run.report()
+    );
+}
