@@ -8,6 +8,7 @@
 mod changer;
 mod dispatch;
 mod mt;
+mod stats;
 mod status;
 
 use std::ffi::OsString;
@@ -51,6 +52,20 @@ enum Command {
     /// The catalog of what is verified on tape
     #[command(subcommand)]
     Catalog(CatalogCommand),
+    /// Rates from reel-write's telemetry: per run, a least-squares rate,
+    /// the time until the tape is full, and runs much slower than their
+    /// history (dirty heads, worn tapes)
+    Stats {
+        /// Only this tape's runs
+        #[arg(value_name = "TAPE")]
+        tape: Option<String>,
+        /// Draw rate and ring fill over time into this SVG file
+        #[arg(long, value_name = "FILE.svg")]
+        plot: Option<std::path::PathBuf>,
+        /// One JSON array on stdout instead of a table
+        #[arg(long)]
+        json: bool,
+    },
     /// Tape drive control: status, rewind, fsf, bsf, eod, tell, seek, weof, label, identify, ls, selftest…
     Mt(mt::MtArgs),
     /// Tape library control: list, load, unload, transfer
@@ -153,6 +168,10 @@ fn run(args: Args) -> anyhow::Result<Exit> {
                 started.elapsed().as_secs_f64()
             );
             Ok(Exit::Ok)
+        }
+        Command::Stats { tape, plot, json } => {
+            let config = common.load_config()?;
+            stats::run(&config, tape.as_deref(), plot.as_deref(), json)
         }
         Command::Mt(a) => mt::run(a, common),
         Command::Changer(a) => changer::run(a, common),

@@ -26,6 +26,7 @@ pub mod sha;
 pub mod signals;
 pub mod spool;
 pub mod tape;
+pub mod telemetry;
 pub mod time;
 pub mod units;
 pub mod vtl;

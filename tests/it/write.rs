@@ -385,6 +385,66 @@ fn telemetry_records_are_appended_while_writing() {
     .unwrap();
     assert_eq!(first["tape"], "T00001L9");
     assert!(first["bytes"].as_u64().unwrap() > 0 && first["rate"].as_u64().unwrap() > 0);
+    // reel stats reads what reel-write wrote.
+    let stats = env.run("reel", &["stats", "--json"]);
+    stats.expect(0);
+    let report: serde_json::Value = serde_json::from_str(&stats.stdout).unwrap();
+    assert_eq!(report[0]["tape"], "T00001L9");
+}
+
+/// A telemetry file of `n` records at `rate` bytes per second.
+fn telemetry(env: &Env, tape: &str, start: &str, rate: u64, n: u64) {
+    let mut text = String::new();
+    for k in 1..=n {
+        let t = 5 * k;
+        text += &serde_json::json!({
+            "time": "2026-11-23T10:00:00Z", "elapsed_s": t, "tape": tape, "file": 1,
+            "block": k, "bytes": rate * t, "rate": rate, "ring_fill": 0.5,
+            "starvations": 0,
+        })
+        .to_string();
+        text.push('\n');
+    }
+    env.write(&format!("var/log/telemetry/{tape}-{start}.jsonl"), &text);
+}
+
+#[test]
+fn reel_stats_fits_rates_and_flags_a_run_slower_than_its_history() {
+    let env = Env::new();
+    config(&env, "64M");
+    for (start, rate) in [
+        ("20261101T010000Z", 300_000_000),
+        ("20261102T010000Z", 310_000_000),
+        ("20261103T010000Z", 305_000_000),
+        ("20261104T010000Z", 120_000_000),
+    ] {
+        telemetry(&env, "T00001L9", start, rate, 12);
+    }
+    telemetry(&env, "T00002L9", "20261103T020000Z", 300_000_000, 12);
+    let run = env.run(
+        "reel",
+        &["stats", "T00001L9", "--json", "--plot", "rate.svg"],
+    );
+    run.expect(0);
+    let report: Vec<serde_json::Value> = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(report.len(), 4, "only T00001L9's runs");
+    let rates: Vec<u64> = report.iter().map(|r| r["rate"].as_u64().unwrap()).collect();
+    assert_eq!(rates, [300_000_000, 310_000_000, 305_000_000, 120_000_000]);
+    let flagged: Vec<usize> = (0..4)
+        .filter(|&i| !report[i]["flags"].as_array().unwrap().is_empty())
+        .collect();
+    assert_eq!(flagged, [3], "{report:?}");
+    let svg = std::fs::read_to_string(env.path("rate.svg")).unwrap();
+    assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
+    assert_eq!(svg.matches("<polyline").count(), 2, "rate and ring fill");
+    // The table, for people.
+    let table = env.run("reel", &["stats"]);
+    table.expect(0);
+    assert!(table.stdout.contains("T00002L9"), "{}", table.report());
+    // No telemetry for a tape: a clear error.
+    let none = env.run("reel", &["stats", "T00009L9"]);
+    none.expect(66);
+    assert!(none.stderr.contains("no telemetry for tape T00009L9"));
 }
 
 #[test]
