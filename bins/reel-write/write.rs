@@ -475,9 +475,12 @@ struct Progress {
     telemetry: Option<File>,
     last_record: Instant,
     record_bytes: u64,
+    /// stderr is a terminal: a status line redrawn every second.
+    live: Option<Instant>,
 }
 
 const RECORD_EVERY: Duration = Duration::from_secs(5);
+const LIVE_EVERY: Duration = Duration::from_secs(1);
 
 impl Progress {
     fn new(telemetry: Option<File>) -> Progress {
@@ -490,6 +493,28 @@ impl Progress {
             telemetry,
             last_record: now,
             record_bytes: 0,
+            live: None,
+        }
+    }
+
+    /// Redraw a status line on stderr while writing, when it is a terminal
+    /// and nobody asked for quiet.
+    fn live(mut self, common: &CommonArgs) -> Progress {
+        use std::io::IsTerminal;
+        if common.quiet == 0 && std::io::stderr().is_terminal() {
+            self.live = Some(Instant::now());
+        }
+        self
+    }
+
+    fn live_due(&self) -> bool {
+        self.live.is_some_and(|t| t.elapsed() >= LIVE_EVERY)
+    }
+
+    /// Erase the status line (before a log line or at the end).
+    fn clear(&self) {
+        if self.live.is_some() {
+            eprint!("\r\x1b[2K");
         }
     }
 
@@ -576,7 +601,8 @@ fn stream(
             ring.recycle(block);
             let due = progress.record_due();
             let asked = signals.progress.take();
-            if due || asked {
+            let live = progress.live_due();
+            if due || asked || live {
                 let at = Snapshot {
                     tape,
                     file,
@@ -589,7 +615,11 @@ fn stream(
                     progress.record(&at);
                 }
                 if asked {
+                    progress.clear();
                     eprintln!("reel-write: {}", progress.line(&at));
+                } else if live {
+                    eprint!("\r\x1b[2K{}", progress.line(&at));
+                    progress.live = Some(Instant::now());
                 }
             }
             if written == Written::EarlyWarning {
@@ -604,6 +634,7 @@ fn stream(
         Ok(())
     })();
     drop(ring);
+    progress.clear();
     let digest = reader.join().expect("the reading thread does not panic");
     if result.is_ok() && !out.cut && !out.stopped {
         out.sha256 = digest;
@@ -744,7 +775,7 @@ pub fn run(
         })
         .map_err(|e| log::warn!("no telemetry: {}: {e}", telemetry_path.display()))
         .ok();
-    let mut progress = Progress::new(telemetry);
+    let mut progress = Progress::new(telemetry).live(common);
     let mut archives = 0;
     while let Some(claim) = input.next_item()? {
         if signals.stop() {
@@ -911,7 +942,7 @@ pub fn run_raw(
     let catalog = config.paths.catalog.clone();
     let (label, mut tape) = check_tape(drive.as_mut(), &catalog, &t.device)?;
     let (file, start) = begin_file(drive.as_mut(), &mut tape, &catalog)?;
-    let mut progress = Progress::new(None);
+    let mut progress = Progress::new(None).live(common);
     let stdin = Box::new(std::io::stdin());
     let streamed = stream(
         drive.as_mut(),

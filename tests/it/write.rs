@@ -630,3 +630,47 @@ fn without_a_changer_or_an_operator_a_full_tape_stops_with_69() {
         run.report()
     );
 }
+
+#[test]
+fn on_a_terminal_a_status_line_is_redrawn_while_writing() {
+    use std::io::Read;
+    let env = Env::new();
+    config(&env, "64M");
+    files(&env, &[900_000; 12]);
+    to_packed(&env);
+    slow_tapes(&env);
+    env.run("reel", &["mt", "label", "T00001L9"]).expect(0);
+    let (mut master, slave) = pty();
+    let tty = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(slave.to_str().unwrap())
+        .unwrap();
+    let mut cmd = Command::new(bin("reel-write"));
+    cmd.current_dir(env.root())
+        .env_remove("REEL_CONFIG")
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(tty);
+    crate::support::detach(&mut cmd);
+    let mut child = cmd.spawn().unwrap();
+    drop(cmd); // the parent's copy of the slave: EOF on the master at exit
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match master.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => seen.extend_from_slice(&buf[..n]),
+        }
+    }
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+    let text = String::from_utf8_lossy(&seen);
+    // Redrawn in place: erase the line, then the status.
+    let redraws = text.matches("\r\x1b[2K").count();
+    let lines = text
+        .split("\r\x1b[2K")
+        .filter(|part| part.contains("written,") && part.contains("ring"))
+        .count();
+    assert!(lines >= 2 && redraws >= lines, "{text:?}");
+}
