@@ -3,6 +3,7 @@
 
 use std::fs::File;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
@@ -14,7 +15,7 @@ use reel_shared::cli::CommonArgs;
 use reel_shared::config::{Config, Device};
 use reel_shared::exit::{Exit, ExitError};
 use reel_shared::manifest::{Digest, Header, Kind, Record};
-use reel_shared::ring::ring;
+use reel_shared::ring::{Ring, RingStats, ring};
 use reel_shared::signals::{Watched, watch};
 use reel_shared::spool::{Claim, Input, Output, Queue};
 use reel_shared::tape::label::{self, Identity, Label};
@@ -570,31 +571,75 @@ impl Progress {
     }
 }
 
-fn stream(
+/// The reading side of a stream: the ring and the thread filling it.
+struct Feed {
+    ring: Ring,
+    stats: Arc<RingStats>,
+    reader: std::thread::JoinHandle<Option<Digest>>,
+}
+
+impl Feed {
+    fn start(mut source: Hashing<Box<dyn std::io::Read + Send>>, t: &Target) -> Feed {
+        let (filler, mut ring) = ring(t.block_size, t.buffer / t.block_size, t.start_fill);
+        ring.pace(t.min_rate);
+        let stats = ring.stats.clone();
+        let reader = std::thread::spawn(move || {
+            filler.fill_from(&mut source);
+            source.sha.map(|s| Digest(s.finalize().into()))
+        });
+        Feed {
+            ring,
+            stats,
+            reader,
+        }
+    }
+
+    /// Stop reading; the digest of what was read, when it was hashed.
+    fn finish(self, name: &std::path::Path, t: &Target) -> Option<Digest> {
+        drop(self.ring);
+        let digest = self
+            .reader
+            .join()
+            .expect("the reading thread does not panic");
+        let starved = self.stats.starvations.load(Ordering::Relaxed);
+        let stops = self.stats.stops.load(Ordering::Relaxed);
+        if stops > 0 {
+            log::warn!(
+                "{}: the input ran below the drive's minimum streaming rate ({}): \
+                 the drive stopped {stops} time(s) to let the ring refill",
+                name.display(),
+                reel_shared::tape::speed::Rate(t.min_rate).human()
+            );
+        } else if starved > 0 {
+            log::info!(
+                "{}: the ring ran dry {starved} time(s); writing went on at the input's rate",
+                name.display()
+            );
+        }
+        digest
+    }
+}
+
+/// Write blocks from the ring to the drive until the source ends, the
+/// early warning, or a stop signal.
+fn pump(
     drive: &mut dyn Drive,
-    archive: &std::path::Path,
-    mut source: Hashing<Box<dyn std::io::Read + Send>>,
-    t: &Target,
+    feed: &mut Feed,
+    name: &std::path::Path,
     signals: &Signals,
     progress: &mut Progress,
     (tape, file): (&str, u64),
 ) -> anyhow::Result<Streamed> {
-    let (filler, mut ring) = ring(t.block_size, t.buffer / t.block_size, t.start_fill);
-    ring.pace(t.min_rate);
-    let stats = ring.stats.clone();
-    let reader = std::thread::spawn(move || {
-        filler.fill_from(&mut source);
-        source.sha.map(|s| Digest(s.finalize().into()))
-    });
     let mut out = Streamed {
         bytes: 0,
         cut: false,
         stopped: false,
         sha256: None,
     };
+    let ring = &mut feed.ring;
     let result = (|| -> anyhow::Result<()> {
         while let Some(block) = ring.next_block() {
-            let block = block.with_context(|| format!("reading {}", archive.display()))?;
+            let block = block.with_context(|| format!("reading {}", name.display()))?;
             let written = drive.write_block(block.data())?;
             out.bytes += block.data().len() as u64;
             progress.total += block.data().len() as u64;
@@ -609,7 +654,7 @@ fn stream(
                     position: drive.position().ok(),
                     fill: ring.fill(),
                     blocks: ring.blocks(),
-                    starved: stats.starvations.load(Ordering::Relaxed),
+                    starved: feed.stats.starvations.load(Ordering::Relaxed),
                 };
                 if due {
                     progress.record(&at);
@@ -633,28 +678,29 @@ fn stream(
         }
         Ok(())
     })();
-    drop(ring);
     progress.clear();
-    let digest = reader.join().expect("the reading thread does not panic");
-    if result.is_ok() && !out.cut && !out.stopped {
-        out.sha256 = digest;
-    }
-    let starved = stats.starvations.load(Ordering::Relaxed);
-    let stops = stats.stops.load(Ordering::Relaxed);
-    if stops > 0 {
-        log::warn!(
-            "{}: the input ran below the drive's minimum streaming rate ({}): \
-             the drive stopped {stops} time(s) to let the ring refill",
-            archive.display(),
-            reel_shared::tape::speed::Rate(t.min_rate).human()
-        );
-    } else if starved > 0 {
-        log::info!(
-            "{}: the ring ran dry {starved} time(s); writing went on at the input's rate",
-            archive.display()
-        );
-    }
     result.map(|()| out)
+}
+
+/// One archive (or stdin) through its own ring onto the drive.
+fn stream(
+    drive: &mut dyn Drive,
+    archive: &std::path::Path,
+    source: Hashing<Box<dyn std::io::Read + Send>>,
+    t: &Target,
+    signals: &Signals,
+    progress: &mut Progress,
+    at: (&str, u64),
+) -> anyhow::Result<Streamed> {
+    let mut feed = Feed::start(source, t);
+    let result = pump(drive, &mut feed, archive, signals, progress, at);
+    let digest = feed.finish(archive, t);
+    result.map(|mut out| {
+        if !out.cut && !out.stopped {
+            out.sha256 = digest;
+        }
+        out
+    })
 }
 
 /// Where an archive went on tape.
@@ -760,22 +806,7 @@ pub fn run(
         tape.files,
         tape.eod
     );
-    let telemetry_dir = config.paths.log.join("telemetry");
-    let telemetry_path = telemetry_dir.join(format!(
-        "{}-{}.jsonl",
-        label.label,
-        reel_shared::time::Utc::now().compact()
-    ));
-    let telemetry = std::fs::create_dir_all(&telemetry_dir)
-        .and_then(|()| {
-            std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(&telemetry_path)
-        })
-        .map_err(|e| log::warn!("no telemetry: {}: {e}", telemetry_path.display()))
-        .ok();
-    let mut progress = Progress::new(telemetry).live(common);
+    let mut progress = Progress::new(telemetry(&config, &label.label)).live(common);
     let mut archives = 0;
     while let Some(claim) = input.next_item()? {
         if signals.stop() {
@@ -907,6 +938,25 @@ pub fn run(
     Ok(Exit::Ok)
 }
 
+/// `<log>/telemetry/<LABEL>-<start>.jsonl` opened for appending (DESIGN.md
+/// §8); none, with a warning, when it cannot be.
+fn telemetry(config: &Config, label: &str) -> Option<File> {
+    let dir = config.paths.log.join("telemetry");
+    let path = dir.join(format!(
+        "{label}-{}.jsonl",
+        reel_shared::time::Utc::now().compact()
+    ));
+    std::fs::create_dir_all(&dir)
+        .and_then(|()| {
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&path)
+        })
+        .map_err(|e| log::warn!("no telemetry: {}: {e}", path.display()))
+        .ok()
+}
+
 /// The packed item's header, records and archive path; `None` when the
 /// archive is not there.
 fn open_item(claim: &Claim) -> anyhow::Result<Option<(Header, Vec<Record>, PathBuf)>> {
@@ -928,8 +978,10 @@ fn fail(claim: Claim, why: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `--raw`: stdin as one tape file through the same ring, after the same
-/// tape checks; the tape's catalog state is kept, no manifest is written.
+/// `--raw`: stdin through the same ring, after the same tape checks, as one
+/// tape file; at the early warning the stream goes on as a new tape file on
+/// the next tape (changer or operator), like mbuffer with an autoloader.
+/// The tape's catalog state is kept; no manifest is written.
 pub fn run_raw(
     common: &CommonArgs,
     device: Option<&str>,
@@ -940,36 +992,70 @@ pub fn run_raw(
     let signals = Signals::install()?;
     let mut drive = open(&config, &t)?;
     let catalog = config.paths.catalog.clone();
-    let (label, mut tape) = check_tape(drive.as_mut(), &catalog, &t.device)?;
-    let (file, start) = begin_file(drive.as_mut(), &mut tape, &catalog)?;
-    let mut progress = Progress::new(None).live(common);
-    let stdin = Box::new(std::io::stdin());
-    let streamed = stream(
-        drive.as_mut(),
-        std::path::Path::new("<stdin>"),
-        Hashing::new(stdin, false),
-        &t,
-        &signals,
-        &mut progress,
-        (&label.label, file),
-    )?;
-    end_file(drive.as_mut(), &mut tape, streamed.bytes)?;
-    if streamed.cut {
+    let (mut label, mut tape) = check_tape(drive.as_mut(), &catalog, &t.device)?;
+    let mut progress = Progress::new(telemetry(&config, &label.label)).live(common);
+    let name = std::path::Path::new("<stdin>");
+    let mut feed = Feed::start(Hashing::new(Box::new(std::io::stdin()), false), &t);
+    let mut pieces = 0;
+    loop {
+        let (file, start) = begin_file(drive.as_mut(), &mut tape, &catalog)?;
+        let streamed = pump(
+            drive.as_mut(),
+            &mut feed,
+            name,
+            &signals,
+            &mut progress,
+            (&label.label, file),
+        );
+        let streamed = match streamed {
+            Ok(s) => s,
+            Err(e) => {
+                tape.state = TapeState::Suspect;
+                tape.save(&catalog)?;
+                return Err(e.context(format!(
+                    "writing stdin to tape {} (now marked suspect)",
+                    label.label
+                )));
+            }
+        };
+        end_file(drive.as_mut(), &mut tape, streamed.bytes)?;
+        pieces += 1;
+        log::info!(
+            "{} from stdin: tape {} file {} from block {}",
+            Size(streamed.bytes).human(),
+            label.label,
+            file,
+            start
+        );
+        if !streamed.cut {
+            tape.save(&catalog)?;
+            break;
+        }
         tape.state = TapeState::Full;
+        tape.save(&catalog)?;
+        let Some(next) = next_tape(&config, &t, &label, &catalog, drive)? else {
+            drop(feed);
+            return Err(unavailable(format!(
+                "tape {} is full and no next tape was loaded: the stream was cut after {} \
+                 (the rest of stdin is not on tape)",
+                label.label,
+                Size(progress.total).human()
+            )));
+        };
+        (drive, label, tape) = next;
+        progress.telemetry = telemetry(&config, &label.label);
+        log::info!(
+            "the stream goes on on tape {} as file {}",
+            label.label,
+            tape.files
+        );
     }
-    tape.save(&catalog)?;
-    log::info!(
-        "{} from stdin: tape {} file {} from block {}",
-        Size(streamed.bytes).human(),
-        label.label,
-        file,
-        start
-    );
-    if streamed.cut {
-        return Err(unavailable(format!(
-            "tape {} is full: the stream was cut at the early warning",
-            label.label
-        )));
+    feed.finish(name, &t);
+    if pieces > 1 {
+        log::info!(
+            "stdin went to tape in {pieces} pieces, one tape file on each tape: \
+             read them back in order and concatenate them"
+        );
     }
     Ok(Exit::Ok)
 }

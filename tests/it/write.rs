@@ -674,3 +674,53 @@ fn on_a_terminal_a_status_line_is_redrawn_while_writing() {
         .count();
     assert!(lines >= 2 && redraws >= lines, "{text:?}");
 }
+
+#[test]
+fn raw_mode_goes_on_on_the_next_tape_at_the_early_warning() {
+    use std::io::Write as _;
+    let env = Env::new();
+    env.write(
+        "pipeline.toml",
+        &format!(
+            "{CONFIG}\n[[changer]]\nname = \"lib\"\ndevice = \"virtual:lib\"\n\n[[drive]]\nname = \"d\"\ndevice = \"virtual:lib\"\nchanger = \"lib\"\ncapacity = \"4M\"\nbuffer = \"2M\"\n"
+        ),
+    );
+    env.run("reel", &["mt", "label", "T00001L9"]).expect(0);
+    let data: Vec<u8> = (0..5_000_000u32).map(|i| (i % 251) as u8).collect();
+    let mut cmd = Command::new(bin("reel-write"));
+    cmd.arg("--raw")
+        .current_dir(env.root())
+        .env_remove("REEL_CONFIG")
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped());
+    crate::support::detach(&mut cmd);
+    let mut child = cmd.spawn().unwrap();
+    child.stdin.take().unwrap().write_all(&data).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("2 pieces"), "{stderr}");
+    // The first tape holds the stream up to its early warning, the second
+    // the rest: together, the stream.
+    let mut joined = std::fs::read(tape_file(&env, "V00001L9", 1)).unwrap();
+    assert!(joined.len() < data.len());
+    joined.extend(std::fs::read(tape_file(&env, "V00002L9", 1)).unwrap());
+    assert!(joined == data, "the two pieces join into the stream");
+    let state = |label: &str| -> serde_json::Value {
+        serde_json::from_slice(
+            &std::fs::read(env.path(&format!("var/catalog/tapes/{label}.json"))).unwrap(),
+        )
+        .unwrap()
+    };
+    assert_eq!(state("T00001L9")["state"], "full");
+    assert_eq!(state("V00002L9")["state"], "writable");
+    // Telemetry for each tape.
+    let logs: Vec<String> = std::fs::read_dir(env.path("var/log/telemetry"))
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    assert!(logs.iter().any(|l| l.starts_with("T00001L9-")), "{logs:?}");
+}
