@@ -98,6 +98,12 @@ struct Args {
     #[arg(long)]
     json: bool,
 
+    /// Print the drive's parameters (after --model, --params and the
+    /// flags) as JSON, the form a virtual tape's meta.json `speed` takes,
+    /// and exit without reading stdin
+    #[arg(long)]
+    print_params: bool,
+
     #[command(flatten)]
     common: CommonArgs,
 }
@@ -173,6 +179,10 @@ fn settings(args: &Args) -> anyhow::Result<(SpeedParams, String)> {
 
 fn run(args: Args) -> anyhow::Result<Exit> {
     let (params, name) = settings(&args)?;
+    if args.print_params {
+        println!("{}", serde_json::to_string(&params)?);
+        return Ok(Exit::Ok);
+    }
     let block = args.block_size.0;
     if block == 0 || block > MAX_BLOCK {
         return Err(usage(format!(

@@ -1,9 +1,10 @@
 //! `jitter`: a byte source with an uneven rate, for the pacing benchmark.
 //! Writes `--bytes` bytes to stdout at an average of `--rate`, the rate
 //! drawn again every `--period` uniformly within ±`--spread` of it (a
-//! cache shared with other work, a network source). With `--stall-every`,
-//! it also stops sending for `--stall` that often (a disk busy elsewhere).
-//! Deterministic by `--seed`.
+//! cache shared with other work, a network source). With `--pause-every`,
+//! it also stops sending at random moments, on average that often, each
+//! time for between half of `--pause` and all of it (a disk busy
+//! elsewhere). Deterministic by `--seed`.
 //!
 //!   cargo run --release --example jitter -- --rate 28MB/s --spread 0.4 --bytes 600M
 
@@ -27,9 +28,9 @@ struct Args {
     #[arg(long, default_value_t = 1)]
     seed: u64,
     #[arg(long)]
-    stall_every: Option<Interval>,
-    #[arg(long, default_value = "3s")]
-    stall: Interval,
+    pause_every: Option<Interval>,
+    #[arg(long, default_value = "2s")]
+    pause: Interval,
 }
 
 fn main() {
@@ -46,14 +47,14 @@ fn main() {
     let mut out = std::io::stdout().lock();
     let start = Instant::now();
     let (mut sent, mut due) = (0u64, Duration::ZERO);
-    let mut next_stall = a.stall_every.map(|e| e.0);
+    let period = a.period.0.as_secs_f64();
     while sent < a.bytes.0 {
-        if let Some(at) = next_stall.filter(|&at| due >= at) {
-            due += a.stall.0;
-            next_stall = Some(at + a.stall.0 + a.stall_every.expect("set").0);
+        if let Some(every) = a.pause_every
+            && next() < period / every.0.as_secs_f64()
+        {
+            due += a.pause.0.mul_f64(0.5 + 0.5 * next());
         }
         let rate = a.rate.0 as f64 * (1.0 + a.spread * (2.0 * next() - 1.0));
-        let period = a.period.0.as_secs_f64();
         let mut left = (rate * period) as u64;
         let step = Duration::from_secs_f64(chunk.len() as f64 / rate);
         while left > 0 && sent < a.bytes.0 {
