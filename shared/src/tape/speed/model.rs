@@ -439,6 +439,10 @@ impl DriveModel {
         if step != current {
             self.state = State::Streaming { step };
             self.step_changes += 1;
+            // The fraction of a byte earned at the old speed is dropped:
+            // carried over, it would let a step write more than its time
+            // at its speed allows (at most a byte per change).
+            self.carry = 0;
         }
     }
 
