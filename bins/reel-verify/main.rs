@@ -1,9 +1,7 @@
-//! `reel-verify`: read archives back from tape, re-hash every member, record them in the catalog
-//!
-//! Not built yet (issue #8): the command line is final enough to document,
-//! the work behind it is not. It checks the configuration and exits 69.
+//! `reel-verify`: read archives back from tape, re-hash every member,
+//! record them in the catalog (DESIGN.md §1, invariants 1 and 2; §6).
 
-use std::path::PathBuf;
+mod verify;
 
 use clap::Parser;
 use reel_shared::cli::{self, CommonArgs, Program};
@@ -23,11 +21,11 @@ struct Args {
 
     /// Read manifests from stdin ("-") instead of the spool queue
     #[arg(long = "in", value_name = "-")]
-    input: Option<PathBuf>,
+    input: Option<String>,
 
     /// Write manifests to stdout ("-") instead of the spool queue
     #[arg(long = "out", value_name = "-")]
-    output: Option<PathBuf>,
+    output: Option<String>,
     #[command(flatten)]
     common: CommonArgs,
 }
@@ -40,8 +38,13 @@ impl Program for Args {
 }
 
 fn run(args: Args) -> anyhow::Result<Exit> {
-    log::debug!("{args:?}");
-    cli::not_built(&args.common, Args::NAME, 8)
+    verify::run(
+        &args.common,
+        args.device.as_deref(),
+        args.drive.as_deref(),
+        cli::dash_flag("--in", args.input.as_deref())?,
+        cli::dash_flag("--out", args.output.as_deref())?,
+    )
 }
 
 fn main() -> std::process::ExitCode {

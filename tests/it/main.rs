@@ -12,4 +12,5 @@ mod spool_crash;
 mod stage;
 mod support;
 mod tape;
+mod verify;
 mod write;

@@ -1,0 +1,714 @@
+//! The verify loop: each `written` archive read back from tape in whole
+//! blocks, every member's ustar header checked and its data re-hashed at
+//! the offsets the packed manifest gave, the good members recorded in the
+//! tape's journal (fsync'd) and published as `verified`, the bad ones put
+//! back in the staged queue from their staged copies, and the cache freed.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Context;
+use reel_shared::catalog::journal::{self, Entry};
+use reel_shared::catalog::tape::{Tape, TapeState};
+use reel_shared::cli::CommonArgs;
+use reel_shared::config::{Config, Device, VerifyLevel};
+use reel_shared::exit::{Exit, ExitError};
+use reel_shared::manifest::{Digest, EntryType, Header, Kind, Record};
+use reel_shared::spool::{Claim, Input, Output, Queue, Spool};
+use reel_shared::tape::label::{self, Identity, Label};
+use reel_shared::tape::stream::MAX_BLOCK;
+use reel_shared::tape::{Drive, Read};
+use reel_shared::units::Size;
+use sha2::{Digest as _, Sha256};
+
+fn unavailable(m: impl Into<String>) -> anyhow::Error {
+    ExitError::new(Exit::Unavailable, m.into()).into()
+}
+
+/// What reading one archive back found.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    /// Indexes (into the records) of members that read back intact.
+    pub good: Vec<usize>,
+    /// Members that did not, with why.
+    pub bad: Vec<(usize, String)>,
+    /// Members past the end of a cut copy: neither good nor bad here.
+    pub cut_off: usize,
+    /// The tape could not be read at some point.
+    pub read_error: Option<String>,
+    pub bytes: u64,
+}
+
+/// A byte range of the archive to look at: a member's ustar header block
+/// (checked) or its data (hashed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Part {
+    Header,
+    Data,
+}
+
+struct Span {
+    member: usize,
+    part: Part,
+    start: u64,
+    end: u64,
+}
+
+/// Why a ustar header block is not the one the manifest describes.
+fn check_header(block: &[u8], r: &Record) -> Result<(), String> {
+    if block.len() != 512 {
+        return Err("header cut short".into());
+    }
+    if &block[257..262] != b"ustar" {
+        return Err("no ustar header where the manifest puts it".into());
+    }
+    let stored = std::str::from_utf8(&block[148..156])
+        .ok()
+        .map(|t| t.trim_matches(|c: char| c == '\0' || c == ' '))
+        .and_then(|t| u64::from_str_radix(t, 8).ok());
+    let sum: u64 = block
+        .iter()
+        .enumerate()
+        .map(|(i, &b)| {
+            if (148..156).contains(&i) {
+                32
+            } else {
+                u64::from(b)
+            }
+        })
+        .sum();
+    if stored != Some(sum) {
+        return Err("ustar header checksum does not match".into());
+    }
+    let want = match r.entry {
+        EntryType::File => b'0',
+        EntryType::Hardlink => b'1',
+        EntryType::Symlink => b'2',
+        EntryType::Char => b'3',
+        EntryType::Block => b'4',
+        EntryType::Dir => b'5',
+        EntryType::Fifo => b'6',
+    };
+    if block[156] != want {
+        return Err(format!(
+            "ustar type {:?} where the manifest says {:?}",
+            block[156] as char, r.entry
+        ));
+    }
+    Ok(())
+}
+
+/// The data a record has in the archive; `None` for a part of a split
+/// file, whose length its ustar header tells.
+fn data_len(r: &Record) -> Option<u64> {
+    match r.entry {
+        EntryType::File if r.part.is_some() => None,
+        EntryType::File => Some(r.size),
+        _ => Some(0),
+    }
+}
+
+/// The size field of a ustar header (0 when pax holds the size).
+fn ustar_size(block: &[u8]) -> u64 {
+    std::str::from_utf8(&block[124..136])
+        .ok()
+        .map(|t| t.trim_matches(|c: char| c == '\0' || c == ' '))
+        .and_then(|t| u64::from_str_radix(t, 8).ok())
+        .unwrap_or(0)
+}
+
+/// Read the tape file under the head (the archive) and judge every member.
+/// `partial`: a copy cut by the early warning, whose tail is missing.
+pub fn read_archive(
+    drive: &mut dyn Drive,
+    records: &[Record],
+    partial: bool,
+    level: VerifyLevel,
+    archive_sha256: Option<&str>,
+) -> Outcome {
+    let mut spans: Vec<Span> = Vec::new();
+    for (i, r) in records.iter().enumerate() {
+        let Some(d) = r.data_offset else { continue };
+        spans.push(Span {
+            member: i,
+            part: Part::Header,
+            start: d.saturating_sub(512),
+            end: d,
+        });
+        let n = data_len(r);
+        if n != Some(0) && level == VerifyLevel::Full {
+            spans.push(Span {
+                member: i,
+                part: Part::Data,
+                start: d,
+                // A part's end is set once its header is read.
+                end: n.map_or(u64::MAX, |n| d + n),
+            });
+        }
+    }
+    spans.sort_by_key(|s| (s.start, s.part == Part::Data));
+    let mut out = Outcome::default();
+    let mut bad: Vec<Option<String>> = vec![None; records.len()];
+    let mut done = vec![false; records.len()];
+    let mut header = Vec::with_capacity(512);
+    let mut sha = Sha256::new();
+    let mut archive = (level == VerifyLevel::Quick).then(Sha256::new);
+    let mut next = 0; // the first span not finished
+    let mut at = 0u64; // archive offset of buf[0]
+    let mut buf = vec![0u8; MAX_BLOCK];
+    let mut complete = false;
+    loop {
+        let n = match drive.read_block(&mut buf) {
+            Ok(Read::Data(n)) => n,
+            Ok(Read::Filemark | Read::EndOfData) => {
+                complete = true;
+                break;
+            }
+            Err(e) => {
+                let block = drive.position().map_or("?".into(), |p| p.to_string());
+                out.read_error = Some(format!("unreadable at block {block}: {e}"));
+                break;
+            }
+        };
+        let chunk = &buf[..n];
+        if let Some(a) = &mut archive {
+            a.update(chunk);
+        }
+        let end = at + n as u64;
+        let mut k = next;
+        while k < spans.len() && spans[k].start < end {
+            let s = &spans[k];
+            let (member, part, s_end) = (s.member, s.part, s.end);
+            let from = s.start.max(at);
+            let to = s.end.min(end);
+            if from < to {
+                let piece = &chunk[(from - at) as usize..(to - at) as usize];
+                match s.part {
+                    Part::Header => header.extend_from_slice(piece),
+                    Part::Data => sha.update(piece),
+                }
+            }
+            if s_end <= end {
+                // This span is whole.
+                let r = &records[member];
+                match part {
+                    Part::Header => {
+                        if let Err(why) = check_header(&header, r) {
+                            bad[member].get_or_insert(why);
+                        }
+                        if data_len(r).is_none()
+                            && let Some(next_span) = spans.get_mut(k + 1)
+                            && next_span.member == member
+                        {
+                            next_span.end = next_span.start + ustar_size(&header);
+                        }
+                        header.clear();
+                        if data_len(r) == Some(0) || level == VerifyLevel::Quick {
+                            done[member] = true;
+                        }
+                    }
+                    Part::Data => {
+                        let got = Digest(std::mem::take(&mut sha).finalize().into());
+                        if Some(got) != r.sha256 {
+                            bad[member].get_or_insert(format!(
+                                "SHA-256 {got} read back, {} expected",
+                                r.sha256.map(|d| d.to_string()).unwrap_or_default()
+                            ));
+                        }
+                        done[member] = true;
+                    }
+                }
+                if k == next {
+                    next += 1;
+                }
+                k += 1;
+            } else {
+                break;
+            }
+        }
+        at = end;
+    }
+    out.bytes = at;
+    if let (Some(a), Some(want)) = (archive, archive_sha256)
+        && complete
+    {
+        let got = Digest(a.finalize().into()).to_string();
+        if got != want {
+            for (i, b) in bad.iter_mut().enumerate() {
+                if records[i].data_offset.is_some() {
+                    b.get_or_insert(format!("archive SHA-256 {got} read back, {want} expected"));
+                }
+            }
+        }
+    }
+    // A hard link is only as good as the member it links to.
+    for i in 0..records.len() {
+        if records[i].entry == EntryType::Hardlink
+            && let Some(target) = &records[i].link
+            && let Some(t) = records.iter().position(|r| &r.path == target)
+            && (bad[t].is_some() || !done[t])
+        {
+            done[i] = done[t];
+            if bad[t].is_some() {
+                bad[i].get_or_insert(format!("links to {}, which is bad", target.display()));
+            }
+        }
+    }
+    for i in 0..records.len() {
+        if records[i].data_offset.is_none() {
+            continue;
+        }
+        match (&bad[i], done[i]) {
+            (Some(why), _) => out.bad.push((i, why.clone())),
+            (None, true) => out.good.push(i),
+            (None, false) if partial && out.read_error.is_none() => out.cut_off += 1,
+            (None, false) => out.bad.push((
+                i,
+                out.read_error
+                    .clone()
+                    .unwrap_or_else(|| "the archive on tape ends before it".into()),
+            )),
+        }
+    }
+    out
+}
+
+/// What reel-verify works with.
+struct Target {
+    device: Device,
+    /// The library that loads this drive, and the drive's number in it.
+    changer: Option<(Device, u32)>,
+}
+
+fn target(config: &Config, device: Option<&str>, drive: Option<&str>) -> anyhow::Result<Target> {
+    let (device, conf) = reel_shared::device::resolve_drive(Some(config), device, drive, None)
+        .map_err(|e| ExitError::new(Exit::Usage, e))?;
+    let changer = conf
+        .as_ref()
+        .and_then(|c| c.changer.as_ref())
+        .and_then(|name| config.changers.iter().find(|ch| &ch.name == name))
+        .map(|ch| {
+            let index = match &device {
+                Device::Virtual { drive, .. } => *drive,
+                Device::Node(_) => 0,
+            };
+            (ch.device.clone(), index)
+        });
+    Ok(Target { device, changer })
+}
+
+fn open(config: &Config, t: &Target) -> anyhow::Result<Box<dyn Drive>> {
+    let spec = reel_shared::device::library_spec(Some(config), &t.device);
+    let mut drive = reel_shared::device::open_drive(&t.device, &spec, Duration::from_secs(600))
+        .with_context(|| format!("opening {}", t.device))?;
+    drive.set_block_size(0)?;
+    Ok(drive)
+}
+
+/// Load the tape labelled `want` through the changer: the slot whose
+/// barcode is the label first, else each tape in turn, its label read.
+fn load_tape(config: &Config, t: &Target, want: &str) -> anyhow::Result<bool> {
+    let Some((changer_device, index)) = &t.changer else {
+        return Ok(false);
+    };
+    let spec = reel_shared::device::library_spec(Some(config), changer_device);
+    let mut changer = reel_shared::device::open_changer(changer_device, &spec)?;
+    let status = changer.status()?;
+    let mut slots: Vec<(bool, u32)> = status
+        .slots
+        .iter()
+        .filter(|s| s.full && !s.import_export)
+        .filter(|s| {
+            !s.barcode
+                .as_deref()
+                .is_some_and(reel_shared::changer::is_cleaning)
+        })
+        .map(|s| (s.barcode.as_deref() != Some(want), s.number))
+        .collect();
+    slots.sort();
+    for (_, slot) in slots {
+        let status = changer.status()?;
+        if let Some(d) = status.drives.iter().find(|d| d.index == *index && d.full) {
+            let home = d
+                .source_slot
+                .filter(|s| status.slots.iter().any(|x| x.number == *s && !x.full))
+                .or_else(|| status.free_slot())
+                .ok_or_else(|| unavailable("no empty slot to put a tape back"))?;
+            changer.unload(*index, home)?;
+        }
+        changer.load(slot, *index)?;
+        let mut drive = open(config, t)?;
+        if let Identity::Reel(l) = label::read_label(drive.as_mut())?
+            && l.label == want
+        {
+            log::info!("loaded tape {want} from slot {slot}");
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+fn read_label(drive: &mut dyn Drive, device: &Device) -> anyhow::Result<Label> {
+    match label::read_label(drive)? {
+        Identity::Reel(l) => Ok(l),
+        Identity::Blank => Err(unavailable(format!("the tape in {device} is blank"))),
+        Identity::Foreign(what) => Err(unavailable(format!(
+            "the tape in {device} is not a reel tape: {what}"
+        ))),
+        Identity::Unreadable(why) => Err(unavailable(format!(
+            "cannot read the label of the tape in {device}: {why}"
+        ))),
+    }
+}
+
+/// The members already in a tape's journal, by (tape file, path): a rerun
+/// after a crash between the journal and the queue records nothing twice.
+fn journalled(catalog: &Path, tape: &str) -> anyhow::Result<HashSet<(u64, PathBuf)>> {
+    let path = journal::journal_path(catalog, tape);
+    let mut seen = HashSet::new();
+    if path.exists() {
+        journal::read(&path, |e| {
+            if let Some(f) = e.record.file {
+                seen.insert((f, e.record.path));
+            }
+            Ok(())
+        })?;
+    }
+    Ok(seen)
+}
+
+/// Remove a staged copy and the directories it leaves empty, up to the
+/// item's directory under `<cache>/staged/`.
+fn free_staged(cache: &Path, staged_root: &Path) {
+    if std::fs::remove_file(cache).is_err() {
+        return;
+    }
+    let mut dir = cache.parent();
+    while let Some(d) = dir {
+        if !d.starts_with(staged_root) || d == staged_root || std::fs::remove_dir(d).is_err() {
+            break;
+        }
+        dir = d.parent();
+    }
+}
+
+/// A new staged item with the records that failed, from their staged
+/// copies: they go to tape again.
+fn requeue(
+    spool: &Spool,
+    header: &Header,
+    records: &[&Record],
+    file: u64,
+) -> anyhow::Result<String> {
+    let id = format!("{}-retry-f{file}", header.id);
+    let mut h = Header::new(Kind::Staged, &header.stream, &id);
+    h.created = header.created.clone();
+    if let Some(source) = header.extra.get("source") {
+        h.extra.insert("source".into(), source.clone());
+    }
+    let mut item = spool.begin(Queue::Staged, &h)?;
+    for r in records {
+        let mut rec = (*r).clone();
+        rec.archive = None;
+        rec.offset = None;
+        rec.data_offset = None;
+        rec.tape = None;
+        rec.file = None;
+        rec.block = None;
+        if rec.entry == EntryType::Hardlink && rec.cache.is_some() {
+            // Stored as a link to a copy in the same archive: it has a
+            // staged copy of its own, so it can go as a file.
+            rec.entry = EntryType::File;
+            rec.link = None;
+        }
+        item.write(&rec)?;
+    }
+    item.commit()?;
+    Ok(id)
+}
+
+/// The drive with the tape in it, and what its journal already holds.
+struct Loaded {
+    drive: Box<dyn Drive>,
+    label: Label,
+    seen: HashSet<(u64, PathBuf)>,
+}
+
+struct Verifier<'a> {
+    config: &'a Config,
+    t: Target,
+    spool: Spool,
+    output: Output,
+    loaded: Option<Loaded>,
+    verified: u64,
+    failed: u64,
+    archives: u64,
+}
+
+impl Verifier<'_> {
+    fn load(&mut self) -> anyhow::Result<&mut Loaded> {
+        if self.loaded.is_none() {
+            let mut drive = open(self.config, &self.t)?;
+            let label = read_label(drive.as_mut(), &self.t.device)?;
+            let seen = journalled(&self.config.paths.catalog, &label.label)?;
+            self.loaded = Some(Loaded { drive, label, seen });
+        }
+        Ok(self.loaded.as_mut().expect("just loaded"))
+    }
+
+    /// Verify one written item on the loaded tape; the tape it needs when
+    /// it is on another one (the claim is let go).
+    fn item(&mut self, claim: Claim) -> anyhow::Result<Option<String>> {
+        let (header, mut reader) = claim.open()?;
+        let records = reader.records().collect::<Result<Vec<_>, _>>()?;
+        let get = |k: &str| header.extra.get(k);
+        let (Some(tape), Some(file), Some(start)) = (
+            get("tape").and_then(|v| v.as_str()).map(str::to_string),
+            get("file").and_then(|v| v.as_u64()),
+            get("start_block").and_then(|v| v.as_u64()),
+        ) else {
+            fail(
+                claim,
+                "the written manifest lacks tape, file or start_block",
+            )?;
+            return Ok(None);
+        };
+        let partial = get("partial").and_then(|v| v.as_bool()).unwrap_or(false);
+        let catalog = self.config.paths.catalog.clone();
+        let staged_root = self.config.paths.cache.join("staged");
+        let level = self.config.verify.level;
+        let device = self.t.device.to_string();
+        let Loaded { drive, label, seen } = self.load()?;
+        if label.label != tape {
+            claim.release();
+            return Ok(Some(tape));
+        }
+        if let Some(uuid) = get("tape_uuid").and_then(|v| v.as_str())
+            && uuid != label.uuid
+        {
+            claim.release();
+            return Err(unavailable(format!(
+                "the tape in {device} is labelled {tape} but is not the tape {} was written to (uuid {} ≠ {uuid})",
+                header.id, label.uuid
+            )));
+        }
+        // Position: the archive's first block, and check the drive agrees.
+        drive.seek(start)?;
+        let at = drive.position()?;
+        if at != start {
+            claim.release();
+            return Err(unavailable(format!(
+                "tape {tape}: asked for block {start} (file {file}), the drive is at {at}"
+            )));
+        }
+        let outcome = read_archive(
+            drive.as_mut(),
+            &records,
+            partial,
+            level,
+            get("archive_sha256").and_then(|v| v.as_str()),
+        );
+        if let Some(e) = &outcome.read_error {
+            log::error!("tape {tape} file {file}: {e}; the tape is marked suspect");
+            if let Some(mut state) = Tape::load(&catalog, &tape)? {
+                state.state = TapeState::Suspect;
+                state.save(&catalog)?;
+            }
+        }
+        for (i, why) in &outcome.bad {
+            let r = &records[*i];
+            log::error!(
+                "{}: tape {tape} file {file} block {}: {why}",
+                r.path.display(),
+                r.block.map_or("?".into(), |b| b.to_string())
+            );
+        }
+        // The journal first (the truth), then the queues.
+        let now = reel_shared::time::Utc::now().rfc3339();
+        let entries: Vec<Entry> = outcome
+            .good
+            .iter()
+            .map(|&i| &records[i])
+            .filter(|r| !seen.contains(&(file, r.path.clone())))
+            .map(|r| Entry {
+                stream: header.stream.clone(),
+                verified: now.clone(),
+                record: r.clone(),
+            })
+            .collect();
+        journal::append(&catalog, &tape, &entries)?;
+        for e in &entries {
+            seen.insert((file, e.record.path.clone()));
+        }
+        let bad: Vec<&Record> = outcome.bad.iter().map(|(i, _)| &records[*i]).collect();
+        if !bad.is_empty() {
+            let id = requeue(&self.spool, &header, &bad, file)?;
+            log::warn!(
+                "{} member(s) of {} go to tape again as staged item {id}",
+                bad.len(),
+                header.id
+            );
+        }
+        let mut h = header.clone();
+        h.kind = Kind::Verified;
+        h.extra.insert("verified".into(), now.into());
+        h.extra.insert("bad".into(), outcome.bad.len().into());
+        let mut item = self.output.begin(&h)?;
+        for &i in &outcome.good {
+            item.write(&records[i])?;
+        }
+        item.commit()?;
+        if !partial {
+            // On tape and recorded, or queued again from their copies: the
+            // cache has done its work for this archive.
+            for &i in &outcome.good {
+                if let Some(c) = &records[i].cache {
+                    free_staged(c, &staged_root);
+                }
+            }
+            if let Some(a) = get("archive_path").and_then(|v| v.as_str()) {
+                let _ = std::fs::remove_file(a);
+            }
+        }
+        claim.finish()?;
+        self.archives += 1;
+        self.verified += outcome.good.len() as u64;
+        self.failed += outcome.bad.len() as u64;
+        log::info!(
+            "{}: tape {tape} file {file}: {} member(s) verified, {} bad{} ({})",
+            header.id,
+            outcome.good.len(),
+            outcome.bad.len(),
+            if outcome.cut_off > 0 {
+                format!(", {} past the cut", outcome.cut_off)
+            } else {
+                String::new()
+            },
+            Size(outcome.bytes).human()
+        );
+        Ok(None)
+    }
+}
+
+/// The written items waiting, as (tape, file, id), in tape order.
+fn waiting(spool: &Spool) -> anyhow::Result<Vec<(String, u64, String)>> {
+    let mut out = Vec::new();
+    for id in spool.list(Queue::Written)? {
+        let path = spool.item_path(Queue::Written, &id);
+        let Ok((h, _)) = reel_shared::manifest::ManifestReader::open(&path) else {
+            continue; // taken meanwhile, or broken: claiming it will say
+        };
+        let tape = h.extra.get("tape").and_then(|v| v.as_str()).unwrap_or("");
+        let file = h.extra.get("file").and_then(|v| v.as_u64()).unwrap_or(0);
+        out.push((tape.to_string(), file, id));
+    }
+    out.sort();
+    Ok(out)
+}
+
+pub fn run(
+    common: &CommonArgs,
+    device: Option<&str>,
+    drive_name: Option<&str>,
+    from_stdin: bool,
+    to_stdout: bool,
+) -> anyhow::Result<Exit> {
+    let config = common.load_config()?;
+    let t = target(&config, device, drive_name)?;
+    let spool = config.prepare_dirs()?;
+    let output = if to_stdout {
+        Output::stdout()
+    } else {
+        Output::Queue {
+            spool: spool.clone(),
+            queue: Queue::Verified,
+        }
+    };
+    let mut v = Verifier {
+        config: &config,
+        t,
+        spool: spool.clone(),
+        output,
+        loaded: None,
+        verified: 0,
+        failed: 0,
+        archives: 0,
+    };
+    let mut needed: Vec<String> = Vec::new();
+    if from_stdin {
+        // As they come; an item for another tape stays queued.
+        let mut input = Input::stdin(spool.clone(), Queue::Written);
+        while let Some(claim) = input.next_item()? {
+            if let Some(tape) = v.item(claim)? {
+                needed.push(tape);
+            }
+        }
+    } else {
+        // The loaded tape's items in tape order, then the other tapes',
+        // loaded through the changer.
+        let mut tried: HashSet<String> = HashSet::new();
+        loop {
+            let items = waiting(&spool)?;
+            if items.is_empty() {
+                break;
+            }
+            let here = v.load()?.label.label.clone();
+            let mine: Vec<_> = items.iter().filter(|(t, _, _)| *t == here).collect();
+            if mine.is_empty() {
+                let other = items
+                    .iter()
+                    .map(|(t, _, _)| t.clone())
+                    .find(|t| !tried.contains(t));
+                match other {
+                    Some(want) => {
+                        tried.insert(want.clone());
+                        v.loaded = None; // lets go of the drive
+                        if load_tape(&config, &v.t, &want)? {
+                            continue;
+                        }
+                    }
+                    None => {
+                        needed = items.into_iter().map(|(t, _, _)| t).collect();
+                        break;
+                    }
+                }
+                continue;
+            }
+            let mut done = 0;
+            for (_, _, id) in mine {
+                if let Some(claim) = spool.claim_id(Queue::Written, id)? {
+                    v.item(claim)?;
+                    done += 1;
+                }
+            }
+            if done == 0 {
+                break; // another reel-verify has them
+            }
+        }
+    }
+    log::info!(
+        "{} archive(s): {} member(s) verified, {} bad",
+        v.archives,
+        v.verified,
+        v.failed
+    );
+    if v.failed > 0 {
+        return Ok(Exit::Data);
+    }
+    if !needed.is_empty() {
+        needed.sort();
+        needed.dedup();
+        return Err(unavailable(format!(
+            "written items wait for tape(s) {}: load one and run reel-verify again",
+            needed.join(", ")
+        )));
+    }
+    Ok(Exit::Ok)
+}
+
+fn fail(claim: Claim, why: &str) -> anyhow::Result<()> {
+    let path = claim.fail(why, "reel-verify")?;
+    log::error!("{why}; moved to {}", path.display());
+    Ok(())
+}

@@ -1,0 +1,324 @@
+//! reel-verify on the virtual library: what is on tape is recorded, what
+//! is not is caught, goes to tape again, and is recorded then.
+
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use reel_shared::catalog::journal;
+use reel_shared::manifest::{ManifestReader, Record};
+use reel_shared::spool::{Queue, Spool};
+
+use crate::support::{CONFIG, Env};
+
+fn spool(env: &Env) -> Spool {
+    Spool::open(&env.path("var/spool")).unwrap()
+}
+
+fn setup(env: &Env) {
+    env.write(
+        "pipeline.toml",
+        &format!(
+            "{CONFIG}\n[pack]\narchive_size = \"4M\"\n\n[[drive]]\nname = \"d\"\ndevice = \"virtual:lib\"\ncapacity = \"256M\"\nbuffer = \"4M\"\n"
+        ),
+    );
+    let src = env.path("src");
+    std::fs::create_dir_all(src.join("dir/sub")).unwrap();
+    for i in 0..20 {
+        let data: Vec<u8> = (0..(i * 7919 % 300_000))
+            .map(|j| ((i * 31 + j) % 251) as u8)
+            .collect();
+        std::fs::write(src.join(format!("dir/f{i:02}.bin")), data).unwrap();
+    }
+    // A large file (copied and hashed in the background by reel-pack), a
+    // duplicate (stored as a hard link), a hard link, a symlink, an odd name.
+    let big: Vec<u8> = (0..5_000_000u32).map(|j| (j % 241) as u8).collect();
+    std::fs::write(src.join("big.bin"), &big).unwrap();
+    std::fs::write(src.join("dir/sub/copy.bin"), &big[..100_000]).unwrap();
+    std::fs::write(src.join("dir/sub/copy2.bin"), &big[..100_000]).unwrap();
+    std::fs::hard_link(src.join("dir/f03.bin"), src.join("dir/sub/hard")).unwrap();
+    std::os::unix::fs::symlink("../f01.bin", src.join("dir/sub/link")).unwrap();
+    std::fs::write(
+        src.join(std::ffi::OsStr::from_bytes(b"odd \xff name")),
+        "odd",
+    )
+    .unwrap();
+    env.run("reel", &["mt", "label", "T00001L9"]).expect(0);
+}
+
+fn to_tape(env: &Env) {
+    env.run("reel-scan", &[]).expect(0);
+    env.run("reel-stage", &[]).expect(0);
+    env.run("reel-pack", &[]).expect(0);
+    env.run("reel-write", &[]).expect(0);
+}
+
+/// Every member in the tape's journal, as (tape file, path).
+fn journal_entries(env: &Env, tape: &str) -> Vec<(u64, PathBuf)> {
+    let mut out = Vec::new();
+    let path = journal::journal_path(&env.path("var/catalog"), tape);
+    if path.exists() {
+        journal::read(&path, |e| {
+            out.push((e.record.file.unwrap(), e.record.path));
+            Ok(())
+        })
+        .unwrap();
+    }
+    out
+}
+
+fn queue_records(env: &Env, q: Queue) -> Vec<Record> {
+    let spool = spool(env);
+    let mut out = Vec::new();
+    for id in spool.list(q).unwrap() {
+        let (_, mut r) = ManifestReader::open(&spool.item_path(q, &id)).unwrap();
+        out.extend(r.records().map(Result::unwrap));
+    }
+    out
+}
+
+fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(rd) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_dir() && !p.is_symlink() {
+                stack.push(p);
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn a_clean_round_trip_records_every_member_and_frees_the_cache() {
+    let env = Env::new();
+    setup(&env);
+    to_tape(&env);
+    let written = queue_records(&env, Queue::Written);
+    assert!(written.len() > 20);
+    let run = env.run("reel-verify", &[]);
+    run.expect(0);
+    let recorded = journal_entries(&env, "T00001L9");
+    assert_eq!(recorded.len(), written.len(), "{}", run.report());
+    let mut paths: Vec<_> = recorded.iter().map(|(_, p)| p.clone()).collect();
+    paths.sort();
+    paths.dedup();
+    assert_eq!(paths.len(), recorded.len(), "no member twice");
+    assert!(spool(&env).list(Queue::Written).unwrap().is_empty());
+    assert_eq!(queue_records(&env, Queue::Verified).len(), written.len());
+    // The cache holds nothing of it any more.
+    assert_eq!(
+        files_under(&env.path("var/cache/staged")),
+        Vec::<PathBuf>::new()
+    );
+    assert_eq!(
+        files_under(&env.path("var/cache/archives")),
+        Vec::<PathBuf>::new()
+    );
+    // The scan finds nothing new: the catalog knows it all.
+    let scan = env.run("reel-scan", &["--out", "-"]);
+    scan.expect(0);
+    assert!(
+        !scan.stdout.lines().skip(1).any(|l| l.contains("\"path\"")),
+        "{}",
+        scan.stdout
+    );
+}
+
+#[test]
+fn a_flipped_byte_on_tape_is_caught_requeued_and_recorded_after_the_next_run() {
+    let env = Env::new();
+    setup(&env);
+    to_tape(&env);
+    let written = queue_records(&env, Queue::Written);
+    // Spoil one byte of big.bin's data in its virtual tape file.
+    let big = written
+        .iter()
+        .find(|r| r.path == Path::new("big.bin"))
+        .unwrap()
+        .clone();
+    let tape_file = env.path(&format!("lib/tapes/V00001L9/{:06}", big.file.unwrap()));
+    let mut bytes = std::fs::read(&tape_file).unwrap();
+    bytes[big.data_offset.unwrap() as usize + 1_234_567] ^= 1;
+    std::fs::write(&tape_file, bytes).unwrap();
+    let run = env.run("reel-verify", &[]);
+    run.expect(65);
+    assert!(
+        run.stderr.contains("big.bin: tape T00001L9 file"),
+        "{}",
+        run.report()
+    );
+    let recorded = journal_entries(&env, "T00001L9");
+    assert!(!recorded.iter().any(|(_, p)| p == Path::new("big.bin")));
+    assert_eq!(recorded.len(), written.len() - 1);
+    // It waits as a staged item, its staged copy kept.
+    let staged = queue_records(&env, Queue::Staged);
+    assert_eq!(staged.len(), 1);
+    assert!(staged[0].cache.as_ref().unwrap().is_file());
+    // The next pack, write and verify put it on tape and record it.
+    env.run("reel-pack", &[]).expect(0);
+    env.run("reel-write", &[]).expect(0);
+    env.run("reel-verify", &[]).expect(0);
+    let recorded = journal_entries(&env, "T00001L9");
+    let again: Vec<_> = recorded
+        .iter()
+        .filter(|(_, p)| p == Path::new("big.bin"))
+        .collect();
+    assert_eq!(again.len(), 1);
+    assert!(
+        again[0].0 > big.file.unwrap(),
+        "recorded from its new tape file"
+    );
+    assert_eq!(recorded.len(), written.len());
+}
+
+#[test]
+fn an_unreadable_block_fails_its_members_and_marks_the_tape_suspect() {
+    let env = Env::new();
+    setup(&env);
+    to_tape(&env);
+    let written = queue_records(&env, Queue::Written);
+    let big = written
+        .iter()
+        .find(|r| r.path == Path::new("big.bin"))
+        .unwrap()
+        .clone();
+    // The virtual drive's fault injection: a read error at big.bin's block.
+    let meta = env.path("lib/tapes/V00001L9/meta.json");
+    let mut m: serde_json::Value = serde_json::from_slice(&std::fs::read(&meta).unwrap()).unwrap();
+    m["faults"]["read_errors"] = serde_json::json!([big.block.unwrap() + 2]);
+    std::fs::write(&meta, serde_json::to_vec(&m).unwrap()).unwrap();
+    let run = env.run("reel-verify", &[]);
+    run.expect(65);
+    assert!(
+        run.stderr.contains("unreadable at block"),
+        "{}",
+        run.report()
+    );
+    let state: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(env.path("var/catalog/tapes/T00001L9.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(state["state"], "suspect");
+    let recorded = journal_entries(&env, "T00001L9");
+    assert!(!recorded.iter().any(|(_, p)| p == Path::new("big.bin")));
+    assert!(
+        queue_records(&env, Queue::Staged)
+            .iter()
+            .any(|r| r.path == Path::new("big.bin"))
+    );
+}
+
+#[test]
+fn a_cut_archive_records_its_complete_members_and_the_changer_brings_each_tape() {
+    let env = Env::new();
+    env.write(
+        "pipeline.toml",
+        &format!(
+            "{CONFIG}\n[pack]\narchive_size = \"1M\"\n\n[[changer]]\nname = \"lib\"\ndevice = \"virtual:lib\"\n\n[[drive]]\nname = \"d\"\ndevice = \"virtual:lib\"\nchanger = \"lib\"\ncapacity = \"4M\"\nbuffer = \"4M\"\n"
+        ),
+    );
+    std::fs::create_dir_all(env.path("src")).unwrap();
+    for i in 0..6 {
+        // Several members per archive, so that a cut leaves some whole.
+        for k in 0..6 {
+            let data: Vec<u8> = (0..150_000)
+                .map(|j| ((i * 7 + k * 3 + j) % 251) as u8)
+                .collect();
+            std::fs::write(env.path(&format!("src/a{i}-{k}.bin")), data).unwrap();
+        }
+    }
+    env.run("reel", &["mt", "label", "T00001L9"]).expect(0);
+    to_tape(&env);
+    let written = {
+        let spool = spool(&env);
+        let mut out = Vec::new();
+        for id in spool.list(Queue::Written).unwrap() {
+            let (h, mut r) = ManifestReader::open(&spool.item_path(Queue::Written, &id)).unwrap();
+            out.push((h.extra, r.records().map(Result::unwrap).collect::<Vec<_>>()));
+        }
+        out
+    };
+    let partial: Vec<_> = written
+        .iter()
+        .filter(|(h, _)| h["partial"] == true)
+        .collect();
+    assert!(!partial.is_empty(), "the setup cuts an archive");
+    let run = env.run("reel-verify", &[]);
+    run.expect(0);
+    assert!(run.stderr.contains("past the cut"), "{}", run.report());
+    assert!(spool(&env).list(Queue::Written).unwrap().is_empty());
+    // Every file is recorded, on one tape or the other.
+    let mut all = journal_entries(&env, "T00001L9");
+    let second: Vec<_> = written
+        .iter()
+        .filter_map(|(h, _)| h["tape"].as_str())
+        .filter(|t| *t != "T00001L9")
+        .map(str::to_string)
+        .collect();
+    for t in {
+        let mut s = second.clone();
+        s.sort();
+        s.dedup();
+        s
+    } {
+        all.extend(journal_entries(&env, &t));
+    }
+    let mut paths: Vec<_> = all.iter().map(|(_, p)| p.clone()).collect();
+    paths.sort();
+    paths.dedup();
+    assert_eq!(paths.len(), 36);
+    // The cut copy's complete members count on the full tape; its cut-off
+    // tail does not.
+    let cut_file = partial[0].0["file"].as_u64().unwrap();
+    let cut_tape = partial[0].0["tape"].as_str().unwrap();
+    let on_cut: Vec<_> = journal_entries(&env, cut_tape)
+        .into_iter()
+        .filter(|(f, _)| *f == cut_file)
+        .collect();
+    assert!(
+        !on_cut.is_empty() && on_cut.len() < partial[0].1.len(),
+        "{on_cut:?}"
+    );
+}
+
+#[test]
+fn sigkill_during_verify_then_rerun_records_each_member_exactly_once() {
+    for round in 0..8u64 {
+        let env = Env::new();
+        setup(&env);
+        to_tape(&env);
+        let written = queue_records(&env, Queue::Written);
+        let mut cmd = std::process::Command::new(crate::support::bin("reel-verify"));
+        cmd.current_dir(env.root())
+            .env_remove("REEL_CONFIG")
+            .stderr(std::process::Stdio::null());
+        crate::support::detach(&mut cmd);
+        let mut child = cmd.spawn().unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(5 + round * 9));
+        let _ = child.kill();
+        let _ = child.wait();
+        env.run("reel-verify", &[]).expect(0);
+        let recorded = journal_entries(&env, "T00001L9");
+        let mut unique = recorded.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(
+            unique.len(),
+            recorded.len(),
+            "round {round}: a member twice"
+        );
+        assert_eq!(
+            recorded.len(),
+            written.len(),
+            "round {round}: a member lost"
+        );
+        assert!(spool(&env).list(Queue::Written).unwrap().is_empty());
+    }
+}
