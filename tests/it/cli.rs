@@ -40,7 +40,6 @@ fn usage_errors_exit_64() {
 fn programs_not_built_yet_say_so_and_exit_69() {
     let env = Env::new();
     for (program, args) in [
-        ("reel-verify", vec![]),
         ("reel-restore", vec!["x"]),
         ("reel-supervisor", vec!["--once"]),
     ] {
