@@ -509,12 +509,23 @@ impl Verifier<'_> {
             level,
             get("archive_sha256").and_then(|v| v.as_str()),
         );
-        if let Some(e) = &outcome.read_error {
-            log::error!("tape {tape} file {file}: {e}; the tape is marked suspect");
-            if let Some(mut state) = Tape::load(&catalog, &tape)? {
+        if let Some(mut state) = Tape::load(&catalog, &tape)? {
+            if let Some(e) = &outcome.read_error {
+                log::error!("tape {tape} file {file}: {e}; the tape is marked suspect");
                 state.state = TapeState::Suspect;
-                state.save(&catalog)?;
             }
+            state.verified = Some(reel_shared::time::Utc::now().rfc3339());
+            state.last_verify = Some(format!(
+                "file {file}: {} good, {} bad{}",
+                outcome.good.len(),
+                outcome.bad.len(),
+                outcome
+                    .read_error
+                    .as_ref()
+                    .map(|e| format!(", {e}"))
+                    .unwrap_or_default()
+            ));
+            state.save(&catalog)?;
         }
         for (i, why) in &outcome.bad {
             let r = &records[*i];

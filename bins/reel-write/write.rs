@@ -235,6 +235,8 @@ fn check_tape(
                 eod: after_label,
                 bytes: 0,
                 writing: None,
+                verified: None,
+                last_verify: None,
                 updated: String::new(),
             }
         }

@@ -52,6 +52,12 @@ enum Command {
     /// The catalog of what is verified on tape
     #[command(subcommand)]
     Catalog(CatalogCommand),
+    /// The tapes the catalog knows: state, files, bytes, last verify
+    Tapes {
+        /// One JSON array on stdout instead of a table
+        #[arg(long)]
+        json: bool,
+    },
     /// Rates from reel-write's telemetry: per run, a least-squares rate,
     /// the time until the tape is full, and runs much slower than their
     /// history (dirty heads, worn tapes)
@@ -167,6 +173,33 @@ fn run(args: Args) -> anyhow::Result<Exit> {
                 stats.runs,
                 started.elapsed().as_secs_f64()
             );
+            Ok(Exit::Ok)
+        }
+        Command::Tapes { json } => {
+            let config = common.load_config()?;
+            let tapes = reel_shared::catalog::tape::all(&config.paths.catalog)?;
+            if json {
+                println!("{}", serde_json::to_string(&tapes)?);
+            } else {
+                println!(
+                    "{:<10} {:<10} {:<9} {:>5} {:>10}  last verify",
+                    "tape", "pool", "state", "files", "bytes"
+                );
+                for t in &tapes {
+                    println!(
+                        "{:<10} {:<10} {:<9} {:>5} {:>10}  {}",
+                        t.label,
+                        t.pool,
+                        format!("{:?}", t.state).to_lowercase(),
+                        t.files,
+                        reel_shared::units::Size(t.bytes).human(),
+                        match (&t.verified, &t.last_verify) {
+                            (Some(when), Some(what)) => format!("{when} ({what})"),
+                            _ => "never".into(),
+                        }
+                    );
+                }
+            }
             Ok(Exit::Ok)
         }
         Command::Stats { tape, plot, json } => {

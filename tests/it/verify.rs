@@ -121,6 +121,19 @@ fn a_clean_round_trip_records_every_member_and_frees_the_cache() {
         files_under(&env.path("var/cache/archives")),
         Vec::<PathBuf>::new()
     );
+    // reel tapes says when it was verified.
+    let tapes = env.run("reel", &["tapes", "--json"]);
+    tapes.expect(0);
+    let list: serde_json::Value = serde_json::from_str(&tapes.stdout).unwrap();
+    assert_eq!(list[0]["label"], "T00001L9");
+    assert!(list[0]["verified"].is_string(), "{list}");
+    assert!(
+        list[0]["last_verify"].as_str().unwrap().contains("0 bad"),
+        "{list}"
+    );
+    let table = env.run("reel", &["tapes"]);
+    table.expect(0);
+    assert!(table.stdout.contains("T00001L9"), "{}", table.report());
     // The scan finds nothing new: the catalog knows it all.
     let scan = env.run("reel-scan", &["--out", "-"]);
     scan.expect(0);

@@ -39,7 +39,35 @@ pub struct Tape {
     /// unfinished write, which the next run writes over.
     #[serde(default)]
     pub writing: Option<u64>,
+    /// When reel-verify last read an archive of it back (RFC 3339), and
+    /// what it found.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verified: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_verify: Option<String>,
     pub updated: String,
+}
+
+/// Every tape the catalog knows, sorted by label.
+pub fn all(catalog: &Path) -> Result<Vec<Tape>, CatalogError> {
+    let dir = catalog.join("tapes");
+    let mut out = Vec::new();
+    let entries = match std::fs::read_dir(&dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
+        Err(e) => return Err(CatalogError::io(&dir, e)),
+    };
+    for e in entries.flatten() {
+        let path = e.path();
+        if path.extension().is_some_and(|x| x == "json")
+            && let Some(label) = path.file_stem().and_then(|s| s.to_str())
+            && let Some(t) = Tape::load(catalog, label)?
+        {
+            out.push(t);
+        }
+    }
+    out.sort_by(|a, b| a.label.cmp(&b.label));
+    Ok(out)
 }
 
 pub fn tape_path(catalog: &Path, label: &str) -> PathBuf {
