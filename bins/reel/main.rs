@@ -7,6 +7,7 @@
 
 mod changer;
 mod dispatch;
+mod import;
 mod mt;
 mod stats;
 mod status;
@@ -98,6 +99,16 @@ enum Command {
 
 #[derive(Subcommand, Debug)]
 enum CatalogCommand {
+    /// Rebuild a tape's journal from the tape: every archive read and each
+    /// member re-hashed against the archive's own index
+    Import {
+        /// Tape device: /dev/nstN or virtual:<dir>[#n] [default: --drive, $TAPE, first [[drive]]]
+        #[arg(short = 'f', long = "file", value_name = "DEVICE")]
+        device: Option<String>,
+        /// A [[drive]] of pipeline.toml
+        #[arg(long, value_name = "NAME", conflicts_with = "device")]
+        drive: Option<String>,
+    },
     /// Rebuild the lookup index (catalog/index/) from the tape journals
     Rebuild {
         /// Entries sorted in memory at a time (bounds memory use)
@@ -205,6 +216,22 @@ fn run(args: Args) -> anyhow::Result<Exit> {
         Command::Stats { tape, plot, json } => {
             let config = common.load_config()?;
             stats::run(&config, tape.as_deref(), plot.as_deref(), json)
+        }
+        Command::Catalog(CatalogCommand::Import { device, drive }) => {
+            let config = common.load_config()?;
+            let tape = std::env::var("TAPE").unwrap_or_default();
+            let (dev, _) = reel_shared::device::resolve_drive(
+                Some(&config),
+                device.as_deref(),
+                drive.as_deref(),
+                Some(("TAPE", &tape)),
+            )
+            .map_err(|e| reel_shared::exit::ExitError::new(Exit::Usage, e))?;
+            let spec = reel_shared::device::library_spec(Some(&config), &dev);
+            let mut d =
+                reel_shared::device::open_drive(&dev, &spec, std::time::Duration::from_secs(300))?;
+            d.set_block_size(0)?;
+            import::run(&config, d.as_mut())
         }
         Command::Mt(a) => mt::run(a, common),
         Command::Changer(a) => changer::run(a, common),

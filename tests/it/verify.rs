@@ -335,3 +335,44 @@ fn sigkill_during_verify_then_rerun_records_each_member_exactly_once() {
         assert!(spool(&env).list(Queue::Written).unwrap().is_empty());
     }
 }
+
+/// (tape file, path, block, sha256) of every journal entry of `tape`.
+fn journal_full(env: &Env, tape: &str) -> Vec<(u64, PathBuf, u64, String)> {
+    let mut out = Vec::new();
+    let path = journal::journal_path(&env.path("var/catalog"), tape);
+    journal::read(&path, |e| {
+        out.push((
+            e.record.file.unwrap(),
+            e.record.path,
+            e.record.block.unwrap(),
+            e.record.sha256.map(|d| d.to_string()).unwrap_or_default(),
+        ));
+        Ok(())
+    })
+    .unwrap();
+    out.sort();
+    out
+}
+
+#[test]
+fn a_catalog_imported_from_the_tape_equals_the_one_written_at_backup_time() {
+    let env = Env::new();
+    setup(&env);
+    to_tape(&env);
+    env.run("reel-verify", &[]).expect(0);
+    let at_backup = journal_full(&env, "T00001L9");
+    assert!(at_backup.len() > 20);
+    // The catalog is lost.
+    std::fs::remove_file(journal::journal_path(&env.path("var/catalog"), "T00001L9")).unwrap();
+    let run = env.run("reel", &["catalog", "import"]);
+    run.expect(0);
+    assert_eq!(
+        journal_full(&env, "T00001L9"),
+        at_backup,
+        "{}",
+        run.report()
+    );
+    // Importing again records nothing twice.
+    env.run("reel", &["catalog", "import"]).expect(0);
+    assert_eq!(journal_full(&env, "T00001L9"), at_backup);
+}

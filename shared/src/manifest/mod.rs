@@ -21,6 +21,7 @@ mod record;
 mod writer;
 
 pub use reader::{ManifestReader, read_header};
+pub use record::parse_record;
 pub(crate) use record::parse_record_line;
 pub use record::{Digest, EntryType, Header, Kind, MANIFEST_FORMAT, Record};
 pub use writer::ManifestWriter;

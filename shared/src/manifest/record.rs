@@ -424,6 +424,11 @@ impl WireLine {
 }
 
 /// Parse one record line that may carry extra journal fields.
+/// One record from a JSON line (an archive's `REEL-INDEX.jsonl`, say).
+pub fn parse_record(raw: &[u8]) -> Result<Record, String> {
+    parse_record_line(raw).map(|(r, _, _)| r)
+}
+
 pub(crate) fn parse_record_line(
     raw: &[u8],
 ) -> Result<(Record, Option<String>, Option<String>), String> {
