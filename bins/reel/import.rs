@@ -8,7 +8,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::io::Read as _;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use reel_shared::catalog::journal::{self, Entry};
 use reel_shared::config::Config;
@@ -36,10 +36,10 @@ fn scan_file(reader: &mut TapeFileReader<'_>) -> anyhow::Result<Scanned> {
         let mut entry = entry?;
         let path = entry.path()?.into_owned();
         let at = entry.raw_file_position();
-        if path == PathBuf::from("REEL-INDEX.jsonl") || path == PathBuf::from("REEL-ARCHIVE.txt") {
+        if path == Path::new("REEL-INDEX.jsonl") || path == Path::new("REEL-ARCHIVE.txt") {
             let mut text = Vec::new();
             entry.read_to_end(&mut text)?;
-            if path == PathBuf::from("REEL-ARCHIVE.txt") {
+            if path == Path::new("REEL-ARCHIVE.txt") {
                 out.stream = String::from_utf8_lossy(&text)
                     .lines()
                     .find_map(|l| l.strip_prefix("stream").map(|s| s.trim().to_string()));
