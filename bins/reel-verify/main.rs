@@ -26,6 +26,11 @@ struct Args {
     /// Write manifests to stdout ("-") instead of the spool queue
     #[arg(long = "out", value_name = "-")]
     output: Option<String>,
+
+    /// Audit a whole tape against the catalog instead: every recorded
+    /// member read back and re-hashed; the result goes to `reel tapes`
+    #[arg(long, value_name = "LABEL", conflicts_with_all = ["input", "output"])]
+    tape: Option<String>,
     #[command(flatten)]
     common: CommonArgs,
 }
@@ -38,6 +43,14 @@ impl Program for Args {
 }
 
 fn run(args: Args) -> anyhow::Result<Exit> {
+    if let Some(tape) = &args.tape {
+        return verify::audit(
+            &args.common,
+            args.device.as_deref(),
+            args.drive.as_deref(),
+            tape,
+        );
+    }
     verify::run(
         &args.common,
         args.device.as_deref(),

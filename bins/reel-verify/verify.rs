@@ -12,7 +12,7 @@ use anyhow::Context;
 use reel_shared::catalog::journal::{self, Entry};
 use reel_shared::catalog::tape::{Tape, TapeState};
 use reel_shared::cli::CommonArgs;
-use reel_shared::config::{Config, Device, VerifyLevel};
+use reel_shared::config::{Config, Device, VerifyLevel, VerifyWhen};
 use reel_shared::exit::{Exit, ExitError};
 use reel_shared::manifest::{Digest, EntryType, Header, Kind, Record};
 use reel_shared::spool::{Claim, Input, Output, Queue, Spool};
@@ -647,6 +647,7 @@ pub fn run(
         archives: 0,
     };
     let mut needed: Vec<String> = Vec::new();
+    let mut held: Vec<String> = Vec::new();
     if from_stdin {
         // As they come; an item for another tape stays queued.
         let mut input = Input::stdin(spool.clone(), Queue::Written);
@@ -660,7 +661,24 @@ pub fn run(
         // loaded through the changer.
         let mut tried: HashSet<String> = HashSet::new();
         loop {
-            let items = waiting(&spool)?;
+            let mut items = waiting(&spool)?;
+            if config.verify.when == VerifyWhen::Tape {
+                // Only full tapes: one pass over each, fewer direction
+                // changes; the cache holds the rest meanwhile.
+                let full = |t: &str| {
+                    Tape::load(&config.paths.catalog, t)
+                        .ok()
+                        .flatten()
+                        .is_some_and(|s| s.state != TapeState::Writable)
+                };
+                items.retain(|(t, _, _)| {
+                    let keep = full(t);
+                    if !keep && !held.contains(t) {
+                        held.push(t.clone());
+                    }
+                    keep
+                });
+            }
             if items.is_empty() {
                 break;
             }
@@ -704,6 +722,12 @@ pub fn run(
         v.verified,
         v.failed
     );
+    if !held.is_empty() {
+        log::info!(
+            "archives on tape(s) {} wait until the tape is full ([verify] when = \"tape\")",
+            held.join(", ")
+        );
+    }
     if v.failed > 0 {
         return Ok(Exit::Data);
     }
@@ -722,4 +746,101 @@ fn fail(claim: Claim, why: &str) -> anyhow::Result<()> {
     let path = claim.fail(why, "reel-verify")?;
     log::error!("{why}; moved to {}", path.display());
     Ok(())
+}
+
+/// `--tape LABEL`: audit a whole tape against its journal — every archive
+/// with recorded members read back and every recorded member re-hashed.
+/// Nothing is added to or taken from the journal; the result goes to the
+/// tape's catalog state (`reel tapes`), a read error marks it suspect.
+pub fn audit(
+    common: &CommonArgs,
+    device: Option<&str>,
+    drive_name: Option<&str>,
+    tape: &str,
+) -> anyhow::Result<Exit> {
+    let config = common.load_config()?;
+    let t = target(&config, device, drive_name)?;
+    let catalog = config.paths.catalog.clone();
+    let path = journal::journal_path(&catalog, tape);
+    if !path.exists() {
+        return Err(ExitError::new(
+            Exit::NoInput,
+            format!(
+                "tape {tape} has no journal ({}): nothing to audit",
+                path.display()
+            ),
+        )
+        .into());
+    }
+    let mut files: std::collections::BTreeMap<u64, Vec<Record>> = Default::default();
+    journal::read(&path, |e| {
+        if let Some(f) = e.record.file {
+            files.entry(f).or_default().push(e.record);
+        }
+        Ok(())
+    })?;
+    let mut drive = open(&config, &t)?;
+    let mut label = read_label(drive.as_mut(), &t.device)?;
+    if label.label != tape {
+        drop(drive);
+        if !load_tape(&config, &t, tape)? {
+            return Err(unavailable(format!(
+                "{} holds {}: load tape {tape} and run reel-verify --tape {tape} again",
+                t.device, label.label
+            )));
+        }
+        drive = open(&config, &t)?;
+        label = read_label(drive.as_mut(), &t.device)?;
+    }
+    let block_size = u64::from(label.block_size.max(1));
+    let (mut good, mut bad, mut read_error) = (0usize, 0usize, None);
+    for (file, records) in &files {
+        let Some(start) = records
+            .iter()
+            .filter_map(|r| Some(r.block? - r.offset? / block_size))
+            .min()
+        else {
+            continue;
+        };
+        drive.seek(start)?;
+        let outcome = read_archive(drive.as_mut(), records, false, VerifyLevel::Full, None);
+        for (i, why) in &outcome.bad {
+            let r = &records[*i];
+            log::error!(
+                "{}: tape {tape} file {file} block {}: {why}",
+                r.path.display(),
+                r.block.map_or("?".into(), |b| b.to_string())
+            );
+        }
+        good += outcome.good.len();
+        bad += outcome.bad.len();
+        if read_error.is_none() {
+            read_error = outcome.read_error.map(|e| format!("file {file}: {e}"));
+        }
+        log::info!(
+            "tape {tape} file {file}: {} good, {} bad",
+            outcome.good.len(),
+            outcome.bad.len()
+        );
+    }
+    if let Some(mut state) = Tape::load(&catalog, tape)? {
+        if read_error.is_some() {
+            state.state = TapeState::Suspect;
+        }
+        state.verified = Some(reel_shared::time::Utc::now().rfc3339());
+        state.last_verify = Some(format!(
+            "audit of {} file(s): {good} good, {bad} bad{}",
+            files.len(),
+            read_error
+                .as_ref()
+                .map(|e| format!(", {e}"))
+                .unwrap_or_default()
+        ));
+        state.save(&catalog)?;
+    }
+    log::info!(
+        "tape {tape}: audit of {} file(s): {good} member(s) good, {bad} bad",
+        files.len()
+    );
+    Ok(if bad > 0 { Exit::Data } else { Exit::Ok })
 }

@@ -376,3 +376,73 @@ fn a_catalog_imported_from_the_tape_equals_the_one_written_at_backup_time() {
     env.run("reel", &["catalog", "import"]).expect(0);
     assert_eq!(journal_full(&env, "T00001L9"), at_backup);
 }
+
+#[test]
+fn with_when_tape_archives_wait_until_their_tape_is_full() {
+    let env = Env::new();
+    setup(&env);
+    let config = std::fs::read_to_string(env.path("pipeline.toml")).unwrap();
+    env.write(
+        "pipeline.toml",
+        &format!("{config}\n[verify]\nwhen = \"tape\"\n"),
+    );
+    to_tape(&env);
+    let written = queue_records(&env, Queue::Written);
+    let run = env.run("reel-verify", &[]);
+    run.expect(0);
+    assert!(
+        run.stderr.contains("wait until the tape is full"),
+        "{}",
+        run.report()
+    );
+    assert!(journal_entries(&env, "T00001L9").is_empty());
+    // Once the tape is full, one pass verifies it all.
+    let state_path = env.path("var/catalog/tapes/T00001L9.json");
+    let mut state: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&state_path).unwrap()).unwrap();
+    state["state"] = "full".into();
+    std::fs::write(&state_path, serde_json::to_vec(&state).unwrap()).unwrap();
+    env.run("reel-verify", &[]).expect(0);
+    assert_eq!(journal_entries(&env, "T00001L9").len(), written.len());
+}
+
+#[test]
+fn an_audit_rereads_a_whole_tape_and_finds_what_rotted_since() {
+    let env = Env::new();
+    setup(&env);
+    to_tape(&env);
+    let written = queue_records(&env, Queue::Written);
+    env.run("reel-verify", &[]).expect(0);
+    let run = env.run("reel-verify", &["--tape", "T00001L9"]);
+    run.expect(0);
+    assert!(
+        run.stderr
+            .contains(&format!("{} member(s) good, 0 bad", written.len())),
+        "{}",
+        run.report()
+    );
+    // The tape rots: a byte of big.bin flips.
+    let big = written
+        .iter()
+        .find(|r| r.path == Path::new("big.bin"))
+        .unwrap();
+    let tape_file = env.path(&format!("lib/tapes/V00001L9/{:06}", big.file.unwrap()));
+    let mut bytes = std::fs::read(&tape_file).unwrap();
+    bytes[big.data_offset.unwrap() as usize + 77] ^= 0x10;
+    std::fs::write(&tape_file, bytes).unwrap();
+    let run = env.run("reel-verify", &["--tape", "T00001L9"]);
+    run.expect(65);
+    assert!(
+        run.stderr.contains("big.bin: tape T00001L9 file"),
+        "{}",
+        run.report()
+    );
+    let tapes = env.run("reel", &["tapes", "--json"]);
+    let list: serde_json::Value = serde_json::from_str(&tapes.stdout).unwrap();
+    assert!(
+        list[0]["last_verify"].as_str().unwrap().contains("1 bad"),
+        "{list}"
+    );
+    // The journal is the record of what was verified: an audit changes nothing there.
+    assert_eq!(journal_entries(&env, "T00001L9").len(), written.len());
+}
