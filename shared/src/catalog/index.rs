@@ -24,6 +24,7 @@
 //! collision would need two paths of one stream with equal keys *and* equal
 //! size and mtime to hide a change.
 
+use std::collections::HashMap;
 use std::fs::File;
 use std::path::Path;
 
@@ -55,11 +56,74 @@ pub fn bucket_bits(n: u64) -> u32 {
 }
 
 /// An open index (possibly empty, when none was built yet).
+///
+/// Besides the built generation, it holds the **delta**: the journal lines
+/// appended since that generation was built (their tails beyond what its
+/// `state.json` covers), read into memory when the index is opened. So the
+/// index is current as soon as reel-verify has appended to a journal, with
+/// no rebuild per archive; `open_index` folds the delta into a new
+/// generation once it grows past `DELTA_MAX` bytes of journal.
 pub struct Index {
     paths: Option<Mmap>,
     sha: Option<Mmap>,
     count: usize,
     bits: u32,
+    /// Entry numbers from `count` on are delta entries.
+    delta: Vec<DeltaEntry>,
+    delta_keys: HashMap<u128, usize>,
+}
+
+/// A delta entry: what is known of a path, and its digest.
+type DeltaEntry = (Known, Option<Digest>);
+
+/// The delta's entries, and the entry number of each key.
+type Delta = (Vec<DeltaEntry>, HashMap<u128, usize>);
+
+/// Journal bytes beyond the built generation that are read into memory
+/// instead of rebuilding.
+pub const DELTA_MAX: u64 = 64 << 20;
+
+/// The delta of `catalog`: every journal line the current generation does
+/// not cover, newest per key (by verified time, then journal and line
+/// order, as a rebuild orders them).
+fn read_delta(catalog: &Path) -> Result<Delta, CatalogError> {
+    let state = super::rebuild::current_state(catalog).unwrap_or_default();
+    let mut newest: HashMap<u128, ((u64, u64), DeltaEntry)> = HashMap::new();
+    let mut seq = 0u64;
+    for path in super::journal::journals(catalog)? {
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let covered = state.journals.get(&name).copied().unwrap_or(0);
+        let len = std::fs::metadata(&path)
+            .map_err(|e| CatalogError::io(&path, e))?
+            .len();
+        if len <= covered {
+            continue;
+        }
+        super::journal::read_from(&path, covered, |e| {
+            seq += 1;
+            let path_bytes = std::os::unix::ffi::OsStrExt::as_bytes(e.record.path.as_os_str());
+            let order = (super::rebuild::packed_time(&e.verified), seq);
+            let k = key(&e.stream, path_bytes);
+            let known = Known {
+                size: e.record.size,
+                mtime_ns: e.record.mtime_ns,
+            };
+            if newest.get(&k).is_none_or(|(o, _)| *o <= order) {
+                newest.insert(k, (order, (known, e.record.sha256)));
+            }
+            Ok(())
+        })?;
+    }
+    let mut delta = Vec::with_capacity(newest.len());
+    let mut keys = HashMap::with_capacity(newest.len());
+    for (k, (_, entry)) in newest {
+        keys.insert(k, delta.len());
+        delta.push(entry);
+    }
+    Ok((delta, keys))
 }
 
 fn map(path: &Path) -> Result<Option<Mmap>, CatalogError> {
@@ -89,11 +153,21 @@ impl Index {
             sha: None,
             count: 0,
             bits: 0,
+            delta: Vec::new(),
+            delta_keys: HashMap::new(),
         }
     }
 
-    /// Open `<catalog>/index/`; an index not built yet is empty.
+    /// Open `<catalog>/index/` and read the journals' tails beyond it (the
+    /// delta); an index not built yet is the delta alone.
     pub fn open(catalog: &Path) -> Result<Index, CatalogError> {
+        let mut index = Index::open_built(catalog)?;
+        (index.delta, index.delta_keys) = read_delta(catalog)?;
+        Ok(index)
+    }
+
+    /// The built generation alone.
+    fn open_built(catalog: &Path) -> Result<Index, CatalogError> {
         // Resolve `current` once: a rebuild switching it between opening
         // the two files must not mix two generations.
         let link = catalog.join("index").join("current");
@@ -136,15 +210,19 @@ impl Index {
             sha,
             count,
             bits,
+            delta: Vec::new(),
+            delta_keys: HashMap::new(),
         })
     }
 
+    /// Entries of the built generation plus the delta's (a path in both
+    /// counts twice).
     pub fn len(&self) -> usize {
-        self.count
+        self.count + self.delta.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.count == 0
+        self.len() == 0
     }
 
     fn bucket(&self, b: usize) -> usize {
@@ -159,8 +237,12 @@ impl Index {
         u128::from_be_bytes(m[at..at + 16].try_into().expect("16 bytes"))
     }
 
-    /// The entry number holding `key`.
+    /// The entry number holding `key`: the delta's when it has the key
+    /// (it is newer), else the built generation's.
     pub fn find(&self, key: u128) -> Option<usize> {
+        if let Some(&j) = self.delta_keys.get(&key) {
+            return Some(self.count + j);
+        }
         if self.count == 0 {
             return None;
         }
@@ -178,6 +260,9 @@ impl Index {
     }
 
     pub fn known(&self, i: usize) -> Known {
+        if i >= self.count {
+            return self.delta[i - self.count].0;
+        }
         let m = self.paths.as_ref().expect("non-empty");
         let at = HEADER + ((1usize << self.bits) + 1) * 8 + i * ENTRY + 16;
         Known {
@@ -187,6 +272,9 @@ impl Index {
     }
 
     pub fn sha256(&self, i: usize) -> Option<Digest> {
+        if i >= self.count {
+            return self.delta[i - self.count].1;
+        }
         let m = self.sha.as_ref()?;
         let d: [u8; 32] = m[i * 32..i * 32 + 32].try_into().expect("32 bytes");
         (d != [0; 32]).then_some(Digest(d))

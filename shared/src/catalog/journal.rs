@@ -142,14 +142,28 @@ fn complete_length(file: &mut File, len: u64) -> std::io::Result<u64> {
 /// and not passed on).
 pub fn read(
     path: &Path,
+    each: impl FnMut(Entry) -> Result<(), CatalogError>,
+) -> Result<u64, CatalogError> {
+    read_from(path, 0, each)
+}
+
+/// Read a journal from byte `offset` (0, or the end of a complete line:
+/// what an earlier read returned); returns the bytes of complete lines read
+/// from there. Line numbers in errors count from `offset`'s line as 2.
+pub fn read_from(
+    path: &Path,
+    offset: u64,
     mut each: impl FnMut(Entry) -> Result<(), CatalogError>,
 ) -> Result<u64, CatalogError> {
     let name = path.display().to_string();
-    let file = File::open(path).map_err(|e| CatalogError::io(path, e))?;
+    let mut file = File::open(path).map_err(|e| CatalogError::io(path, e))?;
+    file.seek(SeekFrom::Start(offset))
+        .map_err(|e| CatalogError::io(path, e))?;
     let mut reader = BufReader::with_capacity(1 << 20, file);
     let mut line = Vec::new();
     let mut consumed = 0u64;
-    let mut line_no = 0u64;
+    // Past the start, the header line is behind us.
+    let mut line_no = u64::from(offset > 0);
     loop {
         line.clear();
         let n = reader

@@ -58,12 +58,15 @@ impl CatalogError {
     }
 }
 
-/// Open the index, rebuilding it first when the journals hold entries it
-/// does not cover. Returns whether a rebuild happened.
+/// Open the index with its delta (the journal lines appended since it was
+/// built), rebuilding it first when that delta is over `DELTA_MAX` or a
+/// journal no longer matches what the index covered. Returns whether a
+/// rebuild happened.
 pub fn open_index(catalog: &Path) -> Result<(Index, Option<RebuildStats>), CatalogError> {
-    let rebuilt = if is_stale(catalog)? {
+    let delta = rebuild::delta_bytes(catalog)?;
+    let rebuilt = if delta.is_none_or(|d| d > index::DELTA_MAX) {
         log::info!(
-            "the catalog index is behind its journals: rebuilding {}",
+            "the catalog index is far behind its journals: rebuilding {}",
             catalog.join("index").display()
         );
         Some(rebuild(catalog, rebuild::DEFAULT_CHUNK)?)

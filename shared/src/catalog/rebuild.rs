@@ -77,7 +77,7 @@ impl Item {
 }
 
 /// `2026-11-23T10:15:00Z` → 20261123101500: sorts like the time.
-fn packed_time(rfc3339: &str) -> u64 {
+pub(crate) fn packed_time(rfc3339: &str) -> u64 {
     rfc3339
         .bytes()
         .filter(u8::is_ascii_digit)
@@ -117,6 +117,30 @@ fn file_name(path: &Path) -> String {
     path.file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default()
+}
+
+/// Journal bytes the current generation does not cover (the delta), or
+/// `None` when a journal no longer matches what it covered (shorter, or
+/// gone): then only a rebuild is right.
+pub fn delta_bytes(catalog: &Path) -> Result<Option<u64>, CatalogError> {
+    let state = current_state(catalog).unwrap_or_default();
+    let journals = journal::journals(catalog)?;
+    let names: std::collections::BTreeSet<String> = journals.iter().map(|p| file_name(p)).collect();
+    if state.journals.keys().any(|k| !names.contains(k)) {
+        return Ok(None);
+    }
+    let mut total = 0;
+    for path in journals {
+        let len = fs::metadata(&path)
+            .map_err(|e| CatalogError::io(&path, e))?
+            .len();
+        let covered = state.journals.get(&file_name(&path)).copied().unwrap_or(0);
+        if len < covered {
+            return Ok(None);
+        }
+        total += len - covered;
+    }
+    Ok(Some(total))
 }
 
 /// True when the journals hold entries the current index does not cover

@@ -114,9 +114,21 @@ fn the_index_answers_with_the_newest_verified_version() {
     )
     .unwrap();
     assert!(is_stale(cat).unwrap());
+    // Nothing built yet: the journals are all delta, and the index answers
+    // from them without a rebuild.
     let (index, rebuilt) = open_index(cat).unwrap();
-    assert_eq!(rebuilt.unwrap().paths, 2);
-    assert!(!is_stale(cat).unwrap());
+    assert!(rebuilt.is_none(), "a small delta is read, not rebuilt");
+    let answers = |index: &Index| -> Vec<Option<(Known, Option<Digest>)>> {
+        [
+            ("home", &b"f"[..]),
+            ("home", b"g"),
+            ("work", b"f"),
+            ("home", b"h"),
+        ]
+        .iter()
+        .map(|(s, p)| index.lookup(s, p).map(|(i, k)| (k, index.sha256(i))))
+        .collect()
+    };
     let (i, known) = index.lookup("home", b"f").unwrap();
     assert_eq!(
         known,
@@ -129,13 +141,32 @@ fn the_index_answers_with_the_newest_verified_version() {
     assert_eq!(index.lookup("home", b"g").unwrap().1.size, 7);
     assert!(index.lookup("work", b"f").is_none(), "streams are separate");
     assert!(index.lookup("home", b"h").is_none());
+    let from_delta = answers(&index);
+    // Built: the same answers, and nothing is left over.
+    assert_eq!(rebuild(cat, 1 << 20).unwrap().paths, 2);
+    assert!(!is_stale(cat).unwrap());
+    assert_eq!(answers(&Index::open(cat).unwrap()), from_delta);
+    // A verify appends: the index knows it at once, from the delta over
+    // the built generation, and a rebuild agrees with it.
     journal::append(
         cat,
         "T1",
-        &[entry("home", b"h", 9, 9, "2026-11-25T10:00:00Z", "T1")],
+        &[
+            entry("home", b"h", 9, 9, "2026-11-25T10:00:00Z", "T1"),
+            entry("home", b"g", 8, 800, "2026-11-25T10:00:00Z", "T1"),
+        ],
     )
     .unwrap();
     assert!(is_stale(cat).unwrap(), "a journal grew");
+    let incremental = answers(&open_index(cat).unwrap().0);
+    assert_eq!(incremental[3].unwrap().0.size, 9);
+    assert_eq!(
+        incremental[1].unwrap().0.size,
+        8,
+        "the delta's newer g wins"
+    );
+    rebuild(cat, 1 << 20).unwrap();
+    assert_eq!(answers(&Index::open(cat).unwrap()), incremental);
 }
 
 proptest! {
@@ -209,13 +240,14 @@ fn a_torn_header_is_rewritten_and_a_torn_tail_does_not_keep_the_index_stale() {
     })
     .unwrap();
     assert_eq!(n, 1);
-    // A later append died mid-line: rebuild once, then the index is fresh.
+    // A later append died mid-line: after a rebuild the index is fresh.
     let mut bytes = std::fs::read(&path).unwrap();
     bytes.extend(b"{\"path\":\"tor");
     std::fs::write(&path, bytes).unwrap();
-    assert!(open_index(cat).unwrap().1.is_some());
+    rebuild(cat, 1 << 20).unwrap();
     assert!(
-        open_index(cat).unwrap().1.is_none(),
+        !is_stale(cat).unwrap(),
         "a torn tail alone does not make the index stale"
     );
+    assert!(Index::open(cat).unwrap().lookup("s", b"a").is_some());
 }
