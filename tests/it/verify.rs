@@ -477,3 +477,50 @@ fn the_quick_level_compares_the_archive_digest_reel_write_took() {
         written.len() - in_its_archive
     );
 }
+
+#[test]
+fn import_matches_a_cut_copy_against_the_closing_catalog() {
+    let env = Env::new();
+    env.write(
+        "pipeline.toml",
+        &format!(
+            "{CONFIG}\n[pack]\narchive_size = \"1M\"\n\n[[drive]]\nname = \"d\"\ndevice = \"virtual:lib\"\ncapacity = \"4M\"\nbuffer = \"4M\"\n"
+        ),
+    );
+    std::fs::create_dir_all(env.path("src")).unwrap();
+    for i in 0..5 {
+        for k in 0..5 {
+            let data: Vec<u8> = (0..180_000)
+                .map(|j| ((i * 5 + k + j) % 251) as u8)
+                .collect();
+            std::fs::write(env.path(&format!("src/a{i}-{k}.bin")), data).unwrap();
+        }
+    }
+    env.run("reel", &["mt", "label", "T00001L9"]).expect(0);
+    env.run("reel-scan", &[]).expect(0);
+    env.run("reel-stage", &[]).expect(0);
+    env.run("reel-pack", &[]).expect(0);
+    // No changer, nobody at a terminal: the tape fills, the cut copy is
+    // published, the tape is closed with REEL-TAPE.jsonl.
+    env.run("reel-write", &[]).expect(69);
+    env.run("reel-verify", &[]).expect(0);
+    let at_backup = journal_full(&env, "T00001L9");
+    let cut_file = queue_records(&env, Queue::Verified)
+        .iter()
+        .map(|r| r.file.unwrap())
+        .max()
+        .unwrap();
+    assert!(
+        at_backup.iter().any(|(f, ..)| *f == cut_file),
+        "the cut copy's whole members were recorded at backup time"
+    );
+    std::fs::remove_file(journal::journal_path(&env.path("var/catalog"), "T00001L9")).unwrap();
+    let run = env.run("reel", &["catalog", "import"]);
+    run.expect(0);
+    assert_eq!(
+        journal_full(&env, "T00001L9"),
+        at_backup,
+        "{}",
+        run.report()
+    );
+}
