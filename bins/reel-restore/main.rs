@@ -1,7 +1,7 @@
-//! `reel-restore`: find files in the catalog and restore them from tape
-//!
-//! Not built yet (issue #9): the command line is final enough to document,
-//! the work behind it is not. It checks the configuration and exits 69.
+//! `reel-restore`: find files in the catalog and restore them from tape,
+//! seeking straight to each member (DESIGN.md §5).
+
+mod restore;
 
 use std::path::PathBuf;
 
@@ -34,8 +34,18 @@ struct Args {
     dry_run: bool,
 
     /// Read the catalog from this tape instead of the catalog directory
+    /// (not built yet)
     #[arg(long, value_name = "DEVICE")]
     from_tape: Option<String>,
+
+    /// Tape device: /dev/nstN or virtual:<dir>[#n]
+    #[arg(short = 'f', long, value_name = "DEVICE", conflicts_with = "drive")]
+    device: Option<String>,
+
+    /// A [[drive]] from pipeline.toml
+    #[arg(long, value_name = "NAME")]
+    drive: Option<String>,
+
     #[command(flatten)]
     common: CommonArgs,
 }
@@ -48,8 +58,21 @@ impl Program for Args {
 }
 
 fn run(args: Args) -> anyhow::Result<Exit> {
-    log::debug!("{args:?}");
-    cli::not_built(&args.common, Args::NAME, 9)
+    if args.from_tape.is_some() {
+        return cli::not_built(&args.common, "reel-restore --from-tape", 9);
+    }
+    restore::run(
+        &args.common,
+        restore::Options {
+            patterns: args.patterns,
+            to: args.to,
+            at: args.at,
+            overwrite: args.overwrite,
+            dry_run: args.dry_run,
+            device: args.device,
+            drive: args.drive,
+        },
+    )
 }
 
 fn main() -> std::process::ExitCode {

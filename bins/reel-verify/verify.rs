@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context;
+use reel_shared::archive::check_header;
 use reel_shared::catalog::journal::{self, Entry};
 use reel_shared::catalog::tape::{Tape, TapeState};
 use reel_shared::cli::CommonArgs;
@@ -53,50 +54,6 @@ struct Span {
     part: Part,
     start: u64,
     end: u64,
-}
-
-/// Why a ustar header block is not the one the manifest describes.
-fn check_header(block: &[u8], r: &Record) -> Result<(), String> {
-    if block.len() != 512 {
-        return Err("header cut short".into());
-    }
-    if &block[257..262] != b"ustar" {
-        return Err("no ustar header where the manifest puts it".into());
-    }
-    let stored = std::str::from_utf8(&block[148..156])
-        .ok()
-        .map(|t| t.trim_matches(|c: char| c == '\0' || c == ' '))
-        .and_then(|t| u64::from_str_radix(t, 8).ok());
-    let sum: u64 = block
-        .iter()
-        .enumerate()
-        .map(|(i, &b)| {
-            if (148..156).contains(&i) {
-                32
-            } else {
-                u64::from(b)
-            }
-        })
-        .sum();
-    if stored != Some(sum) {
-        return Err("ustar header checksum does not match".into());
-    }
-    let want = match r.entry {
-        EntryType::File => b'0',
-        EntryType::Hardlink => b'1',
-        EntryType::Symlink => b'2',
-        EntryType::Char => b'3',
-        EntryType::Block => b'4',
-        EntryType::Dir => b'5',
-        EntryType::Fifo => b'6',
-    };
-    if block[156] != want {
-        return Err(format!(
-            "ustar type {:?} where the manifest says {:?}",
-            block[156] as char, r.entry
-        ));
-    }
-    Ok(())
 }
 
 /// The data a record has in the archive; `None` for a part of a split
@@ -194,7 +151,7 @@ pub fn read_archive(
                 let r = &records[member];
                 match part {
                     Part::Header => {
-                        if let Err(why) = check_header(&header, r) {
+                        if let Err(why) = check_header(&header, r.entry) {
                             bad[member].get_or_insert(why);
                         }
                         if data_len(r).is_none()

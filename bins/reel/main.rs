@@ -53,6 +53,24 @@ enum Command {
     /// The catalog of what is verified on tape
     #[command(subcommand)]
     Catalog(CatalogCommand),
+    /// Find verified files in the catalog: glob (`*?[{`) or path prefix
+    Find {
+        /// Glob over the whole path, or a path prefix
+        #[arg(value_name = "PATTERN", required = true)]
+        patterns: Vec<String>,
+        /// Only this stream
+        #[arg(long, value_name = "S")]
+        stream: Option<String>,
+        /// The versions verified at or before this time (RFC 3339 or a date)
+        #[arg(long, value_name = "TIME")]
+        at: Option<String>,
+        /// Every verified copy, not only the newest of each path
+        #[arg(long)]
+        all_versions: bool,
+        /// One JSON array on stdout instead of a table
+        #[arg(long)]
+        json: bool,
+    },
     /// The tapes the catalog knows: state, files, bytes, last verify
     Tapes {
         /// One JSON array on stdout instead of a table
@@ -184,6 +202,58 @@ fn run(args: Args) -> anyhow::Result<Exit> {
                 stats.runs,
                 started.elapsed().as_secs_f64()
             );
+            Ok(Exit::Ok)
+        }
+        Command::Find {
+            patterns,
+            stream,
+            at,
+            all_versions,
+            json,
+        } => {
+            let config = common.load_config()?;
+            let q = reel_shared::catalog::find::Query {
+                patterns,
+                stream,
+                at,
+                all_versions,
+            };
+            let found = reel_shared::catalog::find::search(&config.paths.catalog, &q)?;
+            let mut out = std::io::stdout().lock();
+            use std::io::Write as _;
+            if json {
+                let list: Vec<serde_json::Value> = found
+                    .iter()
+                    .map(|e| {
+                        let mut v = serde_json::to_value(&e.record).expect("records serialize");
+                        v["stream"] = e.stream.clone().into();
+                        v["verified"] = e.verified.clone().into();
+                        v
+                    })
+                    .collect();
+                writeln!(out, "{}", serde_json::Value::Array(list))?;
+            } else {
+                for e in &found {
+                    let r = &e.record;
+                    writeln!(
+                        out,
+                        "{}  {:>10}  {}  {} file {} block {}  verified {}  [{}]",
+                        r.path.display(),
+                        reel_shared::units::Size(r.size).human(),
+                        reel_shared::time::Utc::from_unix(r.mtime_ns.div_euclid(1_000_000_000))
+                            .rfc3339(),
+                        r.tape.as_deref().unwrap_or("?"),
+                        r.file.map_or("?".into(), |f| f.to_string()),
+                        r.block.map_or("?".into(), |b| b.to_string()),
+                        e.verified,
+                        e.stream
+                    )?;
+                }
+            }
+            if found.is_empty() {
+                log::warn!("nothing verified matches");
+                return Ok(Exit::Skipped);
+            }
             Ok(Exit::Ok)
         }
         Command::Tapes { json } => {

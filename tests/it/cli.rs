@@ -40,7 +40,7 @@ fn usage_errors_exit_64() {
 fn programs_not_built_yet_say_so_and_exit_69() {
     let env = Env::new();
     for (program, args) in [
-        ("reel-restore", vec!["x"]),
+        ("reel-restore", vec!["x", "--from-tape", "/dev/null"]),
         ("reel-supervisor", vec!["--once"]),
     ] {
         let run = env.run(program, &args);

@@ -6,6 +6,7 @@ mod cli;
 mod config;
 mod pack;
 mod remote;
+mod restore;
 mod scan;
 mod spool;
 mod spool_crash;

@@ -10,11 +10,11 @@ use reel_shared::spool::{Queue, Spool};
 
 use crate::support::{CONFIG, Env};
 
-fn spool(env: &Env) -> Spool {
+pub(crate) fn spool(env: &Env) -> Spool {
     Spool::open(&env.path("var/spool")).unwrap()
 }
 
-fn setup(env: &Env) {
+pub(crate) fn setup(env: &Env) {
     env.write(
         "pipeline.toml",
         &format!(
@@ -45,7 +45,7 @@ fn setup(env: &Env) {
     env.run("reel", &["mt", "label", "T00001L9"]).expect(0);
 }
 
-fn to_tape(env: &Env) {
+pub(crate) fn to_tape(env: &Env) {
     env.run("reel-scan", &[]).expect(0);
     env.run("reel-stage", &[]).expect(0);
     env.run("reel-pack", &[]).expect(0);
@@ -53,7 +53,7 @@ fn to_tape(env: &Env) {
 }
 
 /// Every member in the tape's journal, as (tape file, path).
-fn journal_entries(env: &Env, tape: &str) -> Vec<(u64, PathBuf)> {
+pub(crate) fn journal_entries(env: &Env, tape: &str) -> Vec<(u64, PathBuf)> {
     let mut out = Vec::new();
     let path = journal::journal_path(&env.path("var/catalog"), tape);
     if path.exists() {
@@ -66,7 +66,7 @@ fn journal_entries(env: &Env, tape: &str) -> Vec<(u64, PathBuf)> {
     out
 }
 
-fn queue_records(env: &Env, q: Queue) -> Vec<Record> {
+pub(crate) fn queue_records(env: &Env, q: Queue) -> Vec<Record> {
     let spool = spool(env);
     let mut out = Vec::new();
     for id in spool.list(q).unwrap() {

@@ -12,6 +12,8 @@
 //! Everything is a pure function of the member, so an archive is
 //! byte-for-byte reproducible.
 
+use crate::manifest::EntryType;
+
 pub const BLOCK: usize = 512;
 
 /// What kind of member.
@@ -332,6 +334,51 @@ fn encode_padded(m: &Member, pax_len: Option<usize>) -> Vec<u8> {
         dev,
     ));
     out
+}
+
+/// Why a ustar header block (512 bytes) is not a valid header of a member
+/// of type `entry`: checksum, magic and type flag are checked.
+pub fn check_header(block: &[u8], entry: EntryType) -> Result<(), String> {
+    if block.len() != 512 {
+        return Err("header cut short".into());
+    }
+    if &block[257..262] != b"ustar" {
+        return Err("no ustar header where the manifest puts it".into());
+    }
+    let stored = std::str::from_utf8(&block[148..156])
+        .ok()
+        .map(|t| t.trim_matches(|c: char| c == '\0' || c == ' '))
+        .and_then(|t| u64::from_str_radix(t, 8).ok());
+    let sum: u64 = block
+        .iter()
+        .enumerate()
+        .map(|(i, &b)| {
+            if (148..156).contains(&i) {
+                32
+            } else {
+                u64::from(b)
+            }
+        })
+        .sum();
+    if stored != Some(sum) {
+        return Err("ustar header checksum does not match".into());
+    }
+    let want = match entry {
+        EntryType::File => b'0',
+        EntryType::Hardlink => b'1',
+        EntryType::Symlink => b'2',
+        EntryType::Char => b'3',
+        EntryType::Block => b'4',
+        EntryType::Dir => b'5',
+        EntryType::Fifo => b'6',
+    };
+    if block[156] != want {
+        return Err(format!(
+            "ustar type {:?} where the manifest says {:?}",
+            block[156] as char, entry
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

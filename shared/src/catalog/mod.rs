@@ -6,10 +6,11 @@
 //! <catalog>/index/current/        derived lookup files, rebuilt from the journals
 //! ```
 //!
-//! This module is the reading side that `reel-scan` needs — journals, the
-//! memory-mapped index, and its rebuild — plus `journal::append`, which the
-//! verify stage (and the tests, until it exists) use to record members.
+//! Journals (`journal::append` is reel-verify's, the only writer), the
+//! memory-mapped index `reel-scan` asks and its rebuild, tape states, and
+//! the path search of `reel find` and `reel-restore` (`find`).
 
+pub mod find;
 pub mod index;
 pub mod journal;
 pub mod rebuild;

@@ -1,0 +1,474 @@
+//! Restoring from the catalog: the newest verified copy of each matching
+//! path (or the one at `--at`), grouped by tape and read in tape order. For
+//! each file the drive seeks straight to the block holding the member's
+//! header (archive start + offset / block size), the ustar header is
+//! checked, and only the member's own bytes are read, hashed and written;
+//! a digest that does not match leaves `<name>.reel-corrupt`.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Component, Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Context;
+use reel_shared::archive::check_header;
+use reel_shared::catalog::Entry;
+use reel_shared::catalog::find::{Query, search};
+use reel_shared::cli::CommonArgs;
+use reel_shared::exit::{Exit, ExitError};
+use reel_shared::manifest::{Digest, EntryType, Record};
+use reel_shared::tape::label::{self, Identity};
+use reel_shared::tape::stream::MAX_BLOCK;
+use reel_shared::tape::{Drive, Read};
+use reel_shared::units::Size;
+use sha2::{Digest as _, Sha256};
+
+pub struct Options {
+    pub patterns: Vec<String>,
+    pub to: Option<PathBuf>,
+    pub at: Option<String>,
+    pub overwrite: bool,
+    pub dry_run: bool,
+    pub device: Option<String>,
+    pub drive: Option<String>,
+}
+
+fn usage(m: impl Into<String>) -> anyhow::Error {
+    ExitError::new(Exit::Usage, m.into()).into()
+}
+
+/// `rel` under `root`, refusing what would leave it: absolute paths, `..`,
+/// and existing symlinks (or non-directories) on the way.
+fn safe_target(root: &Path, rel: &Path) -> Result<PathBuf, String> {
+    let mut out = root.to_path_buf();
+    let parts: Vec<Component> = rel.components().collect();
+    if parts.is_empty() {
+        return Err("an empty path".into());
+    }
+    for (i, c) in parts.iter().enumerate() {
+        let Component::Normal(name) = c else {
+            return Err(format!("{c:?} in the path: refused"));
+        };
+        out.push(name);
+        if i + 1 < parts.len()
+            && let Ok(m) = fs::symlink_metadata(&out)
+        {
+            if m.file_type().is_symlink() {
+                return Err(format!(
+                    "{} is a symlink: writing through it could leave {}",
+                    out.display(),
+                    root.display()
+                ));
+            }
+            if !m.is_dir() {
+                return Err(format!("{} is not a directory", out.display()));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Create the directories leading to `target` (under `root`, checked by
+/// `safe_target`).
+fn make_parents(target: &Path) -> std::io::Result<()> {
+    match target.parent() {
+        Some(p) => fs::create_dir_all(p),
+        None => Ok(()),
+    }
+}
+
+fn set_times(path: &Path, mtime_ns: i64, follow: bool) {
+    use nix::sys::stat::{UtimensatFlags, utimensat};
+    use nix::sys::time::TimeSpec;
+    let ts = TimeSpec::new(
+        mtime_ns.div_euclid(1_000_000_000),
+        mtime_ns.rem_euclid(1_000_000_000),
+    );
+    let flag = if follow {
+        UtimensatFlags::FollowSymlink
+    } else {
+        UtimensatFlags::NoFollowSymlink
+    };
+    let _ = utimensat(nix::fcntl::AT_FDCWD, path, &ts, &ts, flag);
+}
+
+fn set_owner(path: &Path, r: &Record) {
+    if nix::unistd::geteuid().is_root() {
+        let _ = std::os::unix::fs::lchown(path, Some(r.uid), Some(r.gid));
+    }
+}
+
+/// Read one member's data from the drive, which is at the block holding its
+/// header; `skip` bytes come before the data, the last 512 of them the
+/// ustar header. Returns the digest and the bytes read from tape.
+fn read_member(
+    drive: &mut dyn Drive,
+    r: &Record,
+    skip: u64,
+    out: &mut File,
+) -> anyhow::Result<(Digest, u64)> {
+    let mut buf = vec![0u8; MAX_BLOCK];
+    let mut sha = Sha256::new();
+    let mut header = Vec::with_capacity(512);
+    let (mut at, mut read, mut left) = (0u64, 0u64, r.size);
+    let header_from = skip.saturating_sub(512);
+    while left > 0 || (header.len() < 512 && skip >= 512) {
+        let n = match drive.read_block(&mut buf)? {
+            Read::Data(n) => n,
+            Read::Filemark | Read::EndOfData => {
+                anyhow::bail!("the archive on tape ends before {}", r.path.display())
+            }
+        };
+        read += n as u64;
+        let chunk = &buf[..n];
+        let end = at + n as u64;
+        // The header block, wherever it falls.
+        let (hf, ht) = (header_from.max(at), skip.min(end));
+        if hf < ht {
+            header.extend_from_slice(&chunk[(hf - at) as usize..(ht - at) as usize]);
+        }
+        // The data.
+        let (df, dt) = (skip.max(at), (skip + r.size).min(end));
+        if df < dt {
+            let piece = &chunk[(df - at) as usize..(dt - at) as usize];
+            sha.update(piece);
+            out.write_all(piece)?;
+            left -= piece.len() as u64;
+        }
+        at = end;
+    }
+    if skip >= 512 {
+        check_header(&header, EntryType::File)
+            .map_err(|why| anyhow::anyhow!("{}: {why}", r.path.display()))?;
+    }
+    Ok((Digest(sha.finalize().into()), read))
+}
+
+struct Plan<'a> {
+    /// Tape → its members in tape order.
+    tapes: BTreeMap<String, Vec<&'a Entry>>,
+}
+
+fn plan(found: &[Entry]) -> Plan<'_> {
+    let mut tapes: BTreeMap<String, Vec<&Entry>> = BTreeMap::new();
+    for e in found {
+        if let Some(t) = &e.record.tape {
+            tapes.entry(t.clone()).or_default().push(e);
+        }
+    }
+    for list in tapes.values_mut() {
+        list.sort_by_key(|e| (e.record.file, e.record.block, e.record.data_offset));
+    }
+    Plan { tapes }
+}
+
+pub fn run(common: &CommonArgs, o: Options) -> anyhow::Result<Exit> {
+    let config = common.load_config()?;
+    let found = search(
+        &config.paths.catalog,
+        &Query {
+            patterns: o.patterns.clone(),
+            stream: None,
+            at: o.at.clone(),
+            all_versions: false,
+        },
+    )?;
+    if found.is_empty() {
+        return Err(ExitError::new(
+            Exit::NoInput,
+            format!("nothing verified matches {}", o.patterns.join(" ")),
+        )
+        .into());
+    }
+    if found.iter().any(|e| e.record.part.is_some()) {
+        log::warn!("files split across archives are not restored yet: skipped");
+    }
+    let found: Vec<Entry> = found
+        .into_iter()
+        .filter(|e| e.record.part.is_none())
+        .collect();
+    let plan = plan(&found);
+    if o.dry_run {
+        let mut total = 0u64;
+        for (tape, list) in &plan.tapes {
+            let bytes: u64 = list.iter().map(|e| data_bytes(&e.record)).sum();
+            total += bytes;
+            println!(
+                "tape {tape}: {} member(s), {}",
+                list.len(),
+                Size(bytes).human()
+            );
+            for e in list {
+                let r = &e.record;
+                println!(
+                    "    file {} block {}  {}  {}",
+                    r.file.unwrap_or(0),
+                    r.block.unwrap_or(0),
+                    Size(data_bytes(r)).human(),
+                    r.path.display()
+                );
+            }
+        }
+        println!(
+            "{} tape(s), {} member(s), {} to read",
+            plan.tapes.len(),
+            found.len(),
+            Size(total).human()
+        );
+        return Ok(Exit::Ok);
+    }
+    let to =
+        o.to.clone()
+            .ok_or_else(|| usage("--to DIR is needed (or --dry-run)"))?;
+    fs::create_dir_all(&to).with_context(|| format!("creating {}", to.display()))?;
+    let (device, _) = reel_shared::device::resolve_drive(
+        Some(&config),
+        o.device.as_deref(),
+        o.drive.as_deref(),
+        None,
+    )
+    .map_err(|e| ExitError::new(Exit::Usage, e))?;
+    let spec = reel_shared::device::library_spec(Some(&config), &device);
+    let mut drive = reel_shared::device::open_drive(&device, &spec, Duration::from_secs(600))
+        .with_context(|| format!("opening {device}"))?;
+    drive.set_block_size(0)?;
+    let label = match label::read_label(drive.as_mut())? {
+        Identity::Reel(l) => l,
+        other => {
+            return Err(ExitError::new(
+                Exit::Unavailable,
+                format!("the tape in {device} is not a reel tape: {other:?}"),
+            )
+            .into());
+        }
+    };
+    let block_size = u64::from(label.block_size.max(1));
+    let mut restorer = Restorer {
+        to,
+        overwrite: o.overwrite,
+        restored: HashMap::new(),
+        corrupt: 0,
+        refused: 0,
+        files: 0,
+        bytes_read: 0,
+        bytes_restored: 0,
+        dirs: Vec::new(),
+    };
+    let mut needed = Vec::new();
+    for (tape, list) in &plan.tapes {
+        if *tape != label.label {
+            needed.push(format!("{tape} ({} member(s))", list.len()));
+            continue;
+        }
+        for e in list {
+            restorer.member(drive.as_mut(), &e.record, block_size)?;
+        }
+    }
+    restorer.finish_dirs();
+    log::info!(
+        "{} file(s), {} bytes restored into {}; {} bytes read from tape",
+        restorer.files,
+        restorer.bytes_restored,
+        restorer.to.display(),
+        restorer.bytes_read
+    );
+    if restorer.corrupt > 0 || restorer.refused > 0 {
+        return Ok(Exit::Data);
+    }
+    if !needed.is_empty() {
+        return Err(ExitError::new(
+            Exit::Unavailable,
+            format!(
+                "tape {} is loaded; the rest needs tape(s) {}: load each and run again",
+                label.label,
+                needed.join(", ")
+            ),
+        )
+        .into());
+    }
+    Ok(Exit::Ok)
+}
+
+fn data_bytes(r: &Record) -> u64 {
+    if r.entry == EntryType::File {
+        r.size
+    } else {
+        0
+    }
+}
+
+struct Restorer {
+    to: PathBuf,
+    overwrite: bool,
+    /// Files restored in this run, by their catalog path, with their
+    /// records: hard links point at them.
+    restored: HashMap<PathBuf, (PathBuf, Record)>,
+    corrupt: u64,
+    refused: u64,
+    files: u64,
+    bytes_read: u64,
+    bytes_restored: u64,
+    /// Directories to give their mode and mtime last.
+    dirs: Vec<(PathBuf, Record)>,
+}
+
+impl Restorer {
+    fn refuse(&mut self, r: &Record, why: &str) {
+        log::error!("{}: {why}", r.path.display());
+        self.refused += 1;
+    }
+
+    fn member(&mut self, drive: &mut dyn Drive, r: &Record, block_size: u64) -> anyhow::Result<()> {
+        let target = match safe_target(&self.to, &r.path) {
+            Ok(t) => t,
+            Err(why) => {
+                self.refuse(r, &why);
+                return Ok(());
+            }
+        };
+        let exists = fs::symlink_metadata(&target).is_ok();
+        if exists && r.entry != EntryType::Dir && !self.overwrite {
+            self.refuse(r, "exists (use --overwrite to replace it)");
+            return Ok(());
+        }
+        make_parents(&target).with_context(|| format!("creating {}", target.display()))?;
+        match r.entry {
+            EntryType::Dir => {
+                fs::create_dir_all(&target)
+                    .with_context(|| format!("creating {}", target.display()))?;
+                self.dirs.push((target, r.clone()));
+            }
+            EntryType::Symlink => {
+                if exists {
+                    fs::remove_file(&target)?;
+                }
+                let link = r.link.clone().unwrap_or_default();
+                std::os::unix::fs::symlink(&link, &target)
+                    .with_context(|| format!("creating {}", target.display()))?;
+                set_owner(&target, r);
+                set_times(&target, r.mtime_ns, false);
+            }
+            EntryType::Hardlink => {
+                let Some(first) = r.link.as_ref().and_then(|l| self.restored.get(l)).cloned()
+                else {
+                    self.refuse(
+                        r,
+                        &format!(
+                            "a hard link to {}, which was not restored with it: restore both",
+                            r.link.as_deref().unwrap_or(Path::new("?")).display()
+                        ),
+                    );
+                    return Ok(());
+                };
+                if exists {
+                    fs::remove_file(&target)?;
+                }
+                let (first, of) = first;
+                let same_inode =
+                    (of.mode, of.uid, of.gid, of.mtime_ns) == (r.mode, r.uid, r.gid, r.mtime_ns);
+                if same_inode {
+                    // A hard link in the source: one inode, as it was.
+                    fs::hard_link(&first, &target)
+                        .with_context(|| format!("linking {}", target.display()))?;
+                } else {
+                    // Another file with the same content, stored once in the
+                    // archive: a copy of its own, with its own metadata.
+                    fs::copy(&first, &target)
+                        .with_context(|| format!("copying to {}", target.display()))?;
+                    fs::set_permissions(&target, fs::Permissions::from_mode(r.mode & 0o7777))?;
+                    set_owner(&target, r);
+                    set_times(&target, r.mtime_ns, true);
+                }
+                self.files += 1;
+                self.bytes_restored += r.size;
+            }
+            EntryType::File => self.file(drive, r, &target, block_size)?,
+            EntryType::Fifo | EntryType::Char | EntryType::Block => {
+                self.refuse(r, "device files and FIFOs are not restored yet");
+            }
+        }
+        Ok(())
+    }
+
+    fn file(
+        &mut self,
+        drive: &mut dyn Drive,
+        r: &Record,
+        target: &Path,
+        block_size: u64,
+    ) -> anyhow::Result<()> {
+        let (Some(block), Some(offset), Some(data_offset)) = (r.block, r.offset, r.data_offset)
+        else {
+            self.refuse(r, "the catalog does not say where it is on tape");
+            return Ok(());
+        };
+        // The member's header starts in `block`, `offset % block_size`
+        // bytes in; its data `data_offset - offset` bytes after that.
+        drive.seek(block)?;
+        let skip = offset % block_size + (data_offset - offset);
+        let name = target
+            .file_name()
+            .map(|n| n.as_bytes().to_vec())
+            .unwrap_or_default();
+        let tmp = target.with_file_name(std::ffi::OsStr::from_bytes(
+            &[b".", &name[..], b".reel-part"].concat(),
+        ));
+        let mut out = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)
+            .with_context(|| format!("creating {}", tmp.display()))?;
+        let (digest, read) = match read_member(drive, r, skip, &mut out) {
+            Ok(x) => x,
+            Err(e) => {
+                let _ = fs::remove_file(&tmp);
+                log::error!("{e:#}");
+                self.corrupt += 1;
+                return Ok(());
+            }
+        };
+        self.bytes_read += read;
+        out.sync_all()?;
+        drop(out);
+        let good = Some(digest) == r.sha256;
+        let dest = if good {
+            target.to_path_buf()
+        } else {
+            let bad = target.with_file_name(std::ffi::OsStr::from_bytes(
+                &[&name[..], b".reel-corrupt"].concat(),
+            ));
+            log::error!(
+                "{}: SHA-256 {digest} read back, {} recorded: kept as {}",
+                r.path.display(),
+                r.sha256.map(|d| d.to_string()).unwrap_or_default(),
+                bad.display()
+            );
+            self.corrupt += 1;
+            bad
+        };
+        fs::set_permissions(&tmp, fs::Permissions::from_mode(r.mode & 0o7777))?;
+        set_owner(&tmp, r);
+        set_times(&tmp, r.mtime_ns, true);
+        fs::rename(&tmp, &dest).with_context(|| format!("renaming to {}", dest.display()))?;
+        if good {
+            self.files += 1;
+            self.bytes_restored += r.size;
+            self.restored.insert(r.path.clone(), (dest, r.clone()));
+        }
+        Ok(())
+    }
+
+    /// Directories get their mode and mtime after what went into them.
+    fn finish_dirs(&mut self) {
+        for (path, r) in self.dirs.iter().rev() {
+            let _ = fs::set_permissions(path, fs::Permissions::from_mode(r.mode & 0o7777));
+            set_owner(path, r);
+            set_times(path, r.mtime_ns, true);
+        }
+    }
+}

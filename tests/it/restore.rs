@@ -1,0 +1,200 @@
+//! reel find and reel-restore on the virtual library: files found in the
+//! catalog, brought back byte-identical by seeking straight to them, and
+//! extraction that cannot be turned against the machine.
+
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+
+use crate::support::Env;
+use crate::verify::{setup, to_tape};
+
+fn backed_up() -> Env {
+    let env = Env::new();
+    setup(&env);
+    to_tape(&env);
+    env.run("reel-verify", &[]).expect(0);
+    env
+}
+
+/// The bytes read from tape, from reel-restore's summary line.
+fn bytes_read(stderr: &str) -> u64 {
+    let line = stderr
+        .lines()
+        .find(|l| l.contains("bytes read from tape"))
+        .unwrap_or_else(|| panic!("no summary: {stderr}"));
+    let words: Vec<&str> = line.split_whitespace().collect();
+    let at = words.iter().position(|w| *w == "bytes").unwrap();
+    let at = at + 1 + words[at + 1..].iter().position(|w| *w == "bytes").unwrap();
+    words[at - 1].parse().unwrap()
+}
+
+#[test]
+fn reel_find_answers_globs_and_prefixes_with_where_on_tape() {
+    let env = backed_up();
+    let run = env.run("reel", &["find", "dir/*.bin", "--json"]);
+    run.expect(0);
+    let found: Vec<serde_json::Value> = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(found.len(), 20, "dir/f00.bin … dir/f19.bin, not dir/sub/*");
+    assert!(
+        found
+            .iter()
+            .all(|f| f["tape"] == "T00001L9" && f["block"].is_u64())
+    );
+    let run = env.run("reel", &["find", "dir/sub"]);
+    run.expect(0);
+    assert_eq!(run.stdout.lines().count(), 5, "{}", run.stdout); // sub, copy, copy2, hard, link
+    env.run("reel", &["find", "nothing-like-this"]).expect(1);
+}
+
+#[test]
+fn everything_comes_back_byte_identical_with_its_metadata() {
+    let env = backed_up();
+    let run = env.run("reel-restore", &["", "--to", "out"]);
+    run.expect(0);
+    let src = env.path("src");
+    let out = env.path("out");
+    for rel in [
+        "big.bin",
+        "dir/f07.bin",
+        "dir/sub/copy2.bin",
+        "dir/sub/hard",
+    ] {
+        assert_eq!(
+            std::fs::read(out.join(rel)).unwrap(),
+            std::fs::read(src.join(rel)).unwrap(),
+            "{rel}"
+        );
+        let (a, b) = (
+            std::fs::metadata(out.join(rel)).unwrap(),
+            std::fs::metadata(src.join(rel)).unwrap(),
+        );
+        assert_eq!(
+            (a.mtime(), a.mtime_nsec()),
+            (b.mtime(), b.mtime_nsec()),
+            "{rel}"
+        );
+        assert_eq!(a.mode() & 0o7777, b.mode() & 0o7777, "{rel}");
+    }
+    let odd = std::ffi::OsStr::from_bytes(b"odd \xff name");
+    assert_eq!(std::fs::read(out.join(odd)).unwrap(), b"odd");
+    assert_eq!(
+        std::fs::read_link(out.join("dir/sub/link")).unwrap(),
+        Path::new("../f01.bin")
+    );
+    // A hard link comes back as one.
+    assert_eq!(
+        std::fs::metadata(out.join("dir/sub/hard")).unwrap().ino(),
+        std::fs::metadata(out.join("dir/f03.bin")).unwrap().ino()
+    );
+    // Nothing is overwritten without being asked.
+    let again = env.run("reel-restore", &["big.bin", "--to", "out"]);
+    again.expect(65);
+    assert!(again.stderr.contains("exists"), "{}", again.report());
+    env.run("reel-restore", &["big.bin", "--to", "out", "--overwrite"])
+        .expect(0);
+}
+
+#[test]
+fn one_file_is_read_by_seeking_to_it_not_by_reading_its_archive() {
+    let env = backed_up();
+    let archive: u64 = std::fs::read_dir(env.path("lib/tapes/V00001L9"))
+        .unwrap()
+        .flatten()
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .chars()
+                .all(|c| c.is_ascii_digit())
+        })
+        .map(|e| e.metadata().unwrap().len())
+        .max()
+        .unwrap();
+    let run = env.run("reel-restore", &["dir/f19.bin", "--to", "one"]);
+    run.expect(0);
+    let size = std::fs::metadata(env.path("src/dir/f19.bin"))
+        .unwrap()
+        .len();
+    let read = bytes_read(&run.stderr);
+    // The file, its header, and at most the rest of the two tape blocks
+    // (256 KiB) it straddles.
+    assert!(
+        read >= size && read <= size + 2 * 256 * 1024,
+        "{read} for {size}"
+    );
+    assert!(read < archive, "{read} of an archive of {archive}");
+    assert_eq!(
+        std::fs::read(env.path("one/dir/f19.bin")).unwrap(),
+        std::fs::read(env.path("src/dir/f19.bin")).unwrap()
+    );
+    // --dry-run says where it would go and what it would read.
+    let dry = env.run("reel-restore", &["dir/f19.bin", "--dry-run"]);
+    dry.expect(0);
+    assert!(
+        dry.stdout.contains("tape T00001L9: 1 member(s)"),
+        "{}",
+        dry.stdout
+    );
+}
+
+#[test]
+fn a_symlink_on_the_way_out_of_the_target_is_refused() {
+    let env = backed_up();
+    let outside = env.path("outside");
+    std::fs::create_dir_all(&outside).unwrap();
+    std::fs::create_dir_all(env.path("out")).unwrap();
+    // A trap: out/dir points elsewhere.
+    std::os::unix::fs::symlink(&outside, env.path("out/dir")).unwrap();
+    let run = env.run("reel-restore", &["dir/f02.bin", "--to", "out"]);
+    run.expect(65);
+    assert!(run.stderr.contains("is a symlink"), "{}", run.report());
+    assert_eq!(std::fs::read_dir(&outside).unwrap().count(), 0);
+}
+
+#[test]
+fn a_member_that_rotted_on_tape_is_kept_aside_and_reported() {
+    let env = backed_up();
+    let found = env.run("reel", &["find", "big.bin", "--json"]);
+    let f: Vec<serde_json::Value> = serde_json::from_str(&found.stdout).unwrap();
+    let (file, data_offset) = (
+        f[0]["file"].as_u64().unwrap(),
+        f[0]["data_offset"].as_u64().unwrap(),
+    );
+    let tape_file = env.path(&format!("lib/tapes/V00001L9/{file:06}"));
+    let mut bytes = std::fs::read(&tape_file).unwrap();
+    bytes[data_offset as usize + 4000] ^= 0x80;
+    std::fs::write(&tape_file, bytes).unwrap();
+    let run = env.run("reel-restore", &["big.bin", "--to", "out"]);
+    run.expect(65);
+    assert!(run.stderr.contains("kept as"), "{}", run.report());
+    assert!(env.path("out/big.bin.reel-corrupt").is_file());
+    assert!(!env.path("out/big.bin").exists());
+}
+
+#[test]
+fn at_a_time_gives_the_version_verified_then() {
+    let env = backed_up();
+    let before = reel_shared::time::Utc::now().rfc3339();
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    std::fs::write(env.path("src/dir/f05.bin"), b"the second version").unwrap();
+    to_tape(&env);
+    env.run("reel-verify", &[]).expect(0);
+    let all = env.run("reel", &["find", "dir/f05.bin", "--all-versions", "--json"]);
+    let versions: Vec<serde_json::Value> = serde_json::from_str(&all.stdout).unwrap();
+    assert_eq!(versions.len(), 2);
+    env.run("reel-restore", &["dir/f05.bin", "--to", "new"])
+        .expect(0);
+    assert_eq!(
+        std::fs::read(env.path("new/dir/f05.bin")).unwrap(),
+        b"the second version"
+    );
+    env.run(
+        "reel-restore",
+        &["dir/f05.bin", "--to", "old", "--at", &before],
+    )
+    .expect(0);
+    assert_ne!(
+        std::fs::read(env.path("old/dir/f05.bin")).unwrap(),
+        b"the second version"
+    );
+}
