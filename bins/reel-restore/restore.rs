@@ -224,28 +224,29 @@ pub fn run(common: &CommonArgs, o: Options) -> anyhow::Result<Exit> {
         o.to.clone()
             .ok_or_else(|| usage("--to DIR is needed (or --dry-run)"))?;
     fs::create_dir_all(&to).with_context(|| format!("creating {}", to.display()))?;
-    let (device, _) = reel_shared::device::resolve_drive(
+    let (device, conf) = reel_shared::device::resolve_drive(
         Some(&config),
         o.device.as_deref(),
         o.drive.as_deref(),
         None,
     )
     .map_err(|e| ExitError::new(Exit::Usage, e))?;
-    let spec = reel_shared::device::library_spec(Some(&config), &device);
-    let mut drive = reel_shared::device::open_drive(&device, &spec, Duration::from_secs(600))
-        .with_context(|| format!("opening {device}"))?;
-    drive.set_block_size(0)?;
-    let label = match label::read_label(drive.as_mut())? {
-        Identity::Reel(l) => l,
-        other => {
-            return Err(ExitError::new(
+    let changer = reel_shared::device::drive_changer(&config, &device, conf.as_ref());
+    let open = || -> anyhow::Result<(Box<dyn Drive>, reel_shared::tape::label::Label)> {
+        let spec = reel_shared::device::library_spec(Some(&config), &device);
+        let mut drive = reel_shared::device::open_drive(&device, &spec, Duration::from_secs(600))
+            .with_context(|| format!("opening {device}"))?;
+        drive.set_block_size(0)?;
+        match label::read_label(drive.as_mut())? {
+            Identity::Reel(l) => Ok((drive, l)),
+            other => Err(ExitError::new(
                 Exit::Unavailable,
                 format!("the tape in {device} is not a reel tape: {other:?}"),
             )
-            .into());
+            .into()),
         }
     };
-    let block_size = u64::from(label.block_size.max(1));
+    let (mut drive, mut label) = open()?;
     let mut restorer = Restorer {
         to,
         overwrite: o.overwrite,
@@ -258,11 +259,27 @@ pub fn run(common: &CommonArgs, o: Options) -> anyhow::Result<Exit> {
         dirs: Vec::new(),
     };
     let mut needed = Vec::new();
-    for (tape, list) in &plan.tapes {
+    // The loaded tape first, then the others through the changer.
+    let mut order: Vec<&String> = plan.tapes.keys().collect();
+    order.sort_by_key(|t| **t != label.label);
+    for tape in order {
+        let list = &plan.tapes[tape];
         if *tape != label.label {
-            needed.push(format!("{tape} ({} member(s))", list.len()));
-            continue;
+            let loaded = match &changer {
+                Some(ch) => {
+                    drop(drive);
+                    let ok = reel_shared::device::load_labelled(&config, &device, ch, tape)?;
+                    (drive, label) = open()?;
+                    ok
+                }
+                None => false,
+            };
+            if !loaded {
+                needed.push(format!("{tape} ({} member(s))", list.len()));
+                continue;
+            }
         }
+        let block_size = u64::from(label.block_size.max(1));
         for e in list {
             restorer.member(drive.as_mut(), &e.record, block_size)?;
         }
@@ -282,8 +299,7 @@ pub fn run(common: &CommonArgs, o: Options) -> anyhow::Result<Exit> {
         return Err(ExitError::new(
             Exit::Unavailable,
             format!(
-                "tape {} is loaded; the rest needs tape(s) {}: load each and run again",
-                label.label,
+                "the rest needs tape(s) {}: load each and run again",
                 needed.join(", ")
             ),
         )

@@ -241,17 +241,7 @@ struct Target {
 fn target(config: &Config, device: Option<&str>, drive: Option<&str>) -> anyhow::Result<Target> {
     let (device, conf) = reel_shared::device::resolve_drive(Some(config), device, drive, None)
         .map_err(|e| ExitError::new(Exit::Usage, e))?;
-    let changer = conf
-        .as_ref()
-        .and_then(|c| c.changer.as_ref())
-        .and_then(|name| config.changers.iter().find(|ch| &ch.name == name))
-        .map(|ch| {
-            let index = match &device {
-                Device::Virtual { drive, .. } => *drive,
-                Device::Node(_) => 0,
-            };
-            (ch.device.clone(), index)
-        });
+    let changer = reel_shared::device::drive_changer(config, &device, conf.as_ref());
     Ok(Target { device, changer })
 }
 
@@ -263,47 +253,12 @@ fn open(config: &Config, t: &Target) -> anyhow::Result<Box<dyn Drive>> {
     Ok(drive)
 }
 
-/// Load the tape labelled `want` through the changer: the slot whose
-/// barcode is the label first, else each tape in turn, its label read.
+/// Load the tape labelled `want` through the drive's changer.
 fn load_tape(config: &Config, t: &Target, want: &str) -> anyhow::Result<bool> {
-    let Some((changer_device, index)) = &t.changer else {
-        return Ok(false);
-    };
-    let spec = reel_shared::device::library_spec(Some(config), changer_device);
-    let mut changer = reel_shared::device::open_changer(changer_device, &spec)?;
-    let status = changer.status()?;
-    let mut slots: Vec<(bool, u32)> = status
-        .slots
-        .iter()
-        .filter(|s| s.full && !s.import_export)
-        .filter(|s| {
-            !s.barcode
-                .as_deref()
-                .is_some_and(reel_shared::changer::is_cleaning)
-        })
-        .map(|s| (s.barcode.as_deref() != Some(want), s.number))
-        .collect();
-    slots.sort();
-    for (_, slot) in slots {
-        let status = changer.status()?;
-        if let Some(d) = status.drives.iter().find(|d| d.index == *index && d.full) {
-            let home = d
-                .source_slot
-                .filter(|s| status.slots.iter().any(|x| x.number == *s && !x.full))
-                .or_else(|| status.free_slot())
-                .ok_or_else(|| unavailable("no empty slot to put a tape back"))?;
-            changer.unload(*index, home)?;
-        }
-        changer.load(slot, *index)?;
-        let mut drive = open(config, t)?;
-        if let Identity::Reel(l) = label::read_label(drive.as_mut())?
-            && l.label == want
-        {
-            log::info!("loaded tape {want} from slot {slot}");
-            return Ok(true);
-        }
+    match &t.changer {
+        Some(ch) => reel_shared::device::load_labelled(config, &t.device, ch, want),
+        None => Ok(false),
     }
-    Ok(false)
 }
 
 fn read_label(drive: &mut dyn Drive, device: &Device) -> anyhow::Result<Label> {

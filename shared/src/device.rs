@@ -227,3 +227,71 @@ mod tests {
         std::fs::remove_file(path).unwrap();
     }
 }
+
+/// The changer that loads a configured drive (its `changer` key), and the
+/// drive's number in it.
+pub fn drive_changer(
+    config: &Config,
+    device: &Device,
+    drive: Option<&crate::config::Drive>,
+) -> Option<(Device, u32)> {
+    let name = drive?.changer.as_ref()?;
+    let changer = config.changers.iter().find(|ch| &ch.name == name)?;
+    let index = match device {
+        Device::Virtual { drive, .. } => *drive,
+        Device::Node(_) => 0,
+    };
+    Some((changer.device.clone(), index))
+}
+
+/// Load the tape labelled `want` into `drive` through `changer` (the
+/// library and the drive's number in it): the slot whose barcode is the
+/// label first, else each tape in turn, its label read. False when no
+/// tape in the library has that label.
+pub fn load_labelled(
+    config: &Config,
+    drive: &Device,
+    (changer_device, index): &(Device, u32),
+    want: &str,
+) -> anyhow::Result<bool> {
+    use crate::tape::label::{self, Identity};
+    let spec = library_spec(Some(config), changer_device);
+    let mut changer = open_changer(changer_device, &spec)?;
+    let status = changer.status()?;
+    let mut slots: Vec<(bool, u32)> = status
+        .slots
+        .iter()
+        .filter(|s| s.full && !s.import_export)
+        .filter(|s| {
+            !s.barcode
+                .as_deref()
+                .is_some_and(crate::changer::is_cleaning)
+        })
+        .map(|s| (s.barcode.as_deref() != Some(want), s.number))
+        .collect();
+    slots.sort();
+    for (_, slot) in slots {
+        let status = changer.status()?;
+        if let Some(d) = status.drives.iter().find(|d| d.index == *index && d.full) {
+            let home = d
+                .source_slot
+                .filter(|s| status.slots.iter().any(|x| x.number == *s && !x.full))
+                .or_else(|| status.free_slot())
+                .ok_or_else(|| {
+                    anyhow::anyhow!("no empty slot in {changer_device} to put a tape back")
+                })?;
+            changer.unload(*index, home)?;
+        }
+        changer.load(slot, *index)?;
+        let spec = library_spec(Some(config), drive);
+        let mut d = open_drive(drive, &spec, std::time::Duration::from_secs(600))?;
+        d.set_block_size(0)?;
+        if let Identity::Reel(l) = label::read_label(d.as_mut())?
+            && l.label == want
+        {
+            log::info!("loaded tape {want} from slot {slot}");
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}

@@ -198,3 +198,39 @@ fn at_a_time_gives_the_version_verified_then() {
         b"the second version"
     );
 }
+
+#[test]
+fn a_restore_across_tapes_loads_each_through_the_changer() {
+    let env = Env::new();
+    env.write(
+        "pipeline.toml",
+        &format!(
+            "{}\n[pack]\narchive_size = \"1M\"\n\n[[changer]]\nname = \"lib\"\ndevice = \"virtual:lib\"\n\n[[drive]]\nname = \"d\"\ndevice = \"virtual:lib\"\nchanger = \"lib\"\ncapacity = \"4M\"\nbuffer = \"4M\"\n",
+            crate::support::CONFIG
+        ),
+    );
+    std::fs::create_dir_all(env.path("src")).unwrap();
+    for i in 0..24 {
+        let data: Vec<u8> = (0..200_000).map(|j| ((i * 13 + j) % 251) as u8).collect();
+        std::fs::write(env.path(&format!("src/f{i:02}.bin")), data).unwrap();
+    }
+    env.run("reel", &["mt", "label", "T00001L9"]).expect(0);
+    to_tape(&env);
+    env.run("reel-verify", &[]).expect(0);
+    let found = env.run("reel", &["find", "", "--json"]);
+    let list: Vec<serde_json::Value> = serde_json::from_str(&found.stdout).unwrap();
+    let mut tapes: Vec<&str> = list.iter().filter_map(|f| f["tape"].as_str()).collect();
+    tapes.sort();
+    tapes.dedup();
+    assert!(tapes.len() >= 2, "{tapes:?}");
+    let run = env.run("reel-restore", &["", "--to", "out"]);
+    run.expect(0);
+    for i in 0..24 {
+        let rel = format!("f{i:02}.bin");
+        assert_eq!(
+            std::fs::read(env.path("out").join(&rel)).unwrap(),
+            std::fs::read(env.path("src").join(&rel)).unwrap(),
+            "{rel}"
+        );
+    }
+}
