@@ -33,8 +33,8 @@ struct Args {
     #[arg(long)]
     dry_run: bool,
 
-    /// Read the catalog from this tape instead of the catalog directory
-    /// (not built yet)
+    /// No catalog: restore from the tape in DEVICE by what it says of
+    /// itself (its REEL-TAPE.jsonl, else its archives' indexes)
     #[arg(long, value_name = "DEVICE")]
     from_tape: Option<String>,
 
@@ -58,13 +58,11 @@ impl Program for Args {
 }
 
 fn run(args: Args) -> anyhow::Result<Exit> {
-    if args.from_tape.is_some() {
-        return cli::not_built(&args.common, "reel-restore --from-tape", 9);
-    }
     restore::run(
         &args.common,
         restore::Options {
             patterns: args.patterns,
+            from_tape: args.from_tape,
             to: args.to,
             at: args.at,
             overwrite: args.overwrite,

@@ -28,6 +28,7 @@ use sha2::{Digest as _, Sha256};
 
 pub struct Options {
     pub patterns: Vec<String>,
+    pub from_tape: Option<String>,
     pub to: Option<PathBuf>,
     pub at: Option<String>,
     pub overwrite: bool,
@@ -165,7 +166,119 @@ fn plan(found: &[Entry]) -> Plan<'_> {
     Plan { tapes }
 }
 
+/// `--from-tape DEVICE`: no catalog directory, only the tape in the drive
+/// and what it says of itself; the newest copy of each matching path on
+/// it (the last in tape order).
+fn run_from_tape(common: &CommonArgs, o: Options, dev: &str) -> anyhow::Result<Exit> {
+    use reel_shared::catalog::from_tape::{self, Source};
+    let config = common.load_config_if_any()?;
+    let device = reel_shared::config::Device::from_arg(dev)
+        .map_err(|e| ExitError::new(Exit::Usage, format!("--from-tape: {e}")))?;
+    let spec = reel_shared::device::library_spec(config.as_ref(), &device);
+    let mut drive = reel_shared::device::open_drive(&device, &spec, Duration::from_secs(600))
+        .with_context(|| format!("opening {device}"))?;
+    drive.set_block_size(0)?;
+    let label = match label::read_label(drive.as_mut())? {
+        Identity::Reel(l) => l,
+        other => {
+            return Err(ExitError::new(
+                Exit::Unavailable,
+                format!("the tape in {device} is not a reel tape: {other:?}"),
+            )
+            .into());
+        }
+    };
+    let catalog = from_tape::read(drive.as_mut(), &label)?;
+    let records = catalog.records;
+    log::info!(
+        "tape {}: {} member(s) listed by {}",
+        label.label,
+        records.len(),
+        match catalog.source {
+            Source::ClosingCatalog => "its REEL-TAPE.jsonl",
+            Source::ArchiveIndexes => "its archives' indexes",
+        }
+    );
+    let patterns = reel_shared::catalog::find::Patterns::new(&o.patterns)
+        .map_err(|e| ExitError::new(Exit::Usage, e))?;
+    let mut newest: HashMap<PathBuf, Record> = HashMap::new();
+    for r in records {
+        if r.part.is_none() && patterns.matches(r.path.as_os_str().as_bytes()) {
+            newest.insert(r.path.clone(), r);
+        }
+    }
+    if newest.is_empty() {
+        return Err(ExitError::new(
+            Exit::NoInput,
+            format!(
+                "nothing on tape {} matches {}",
+                label.label,
+                o.patterns.join(" ")
+            ),
+        )
+        .into());
+    }
+    let found: Vec<Entry> = newest
+        .into_values()
+        .map(|record| Entry {
+            stream: String::new(),
+            verified: String::new(),
+            record,
+        })
+        .collect();
+    let plan = plan(&found);
+    if o.dry_run {
+        return Ok(dry_run(&plan, found.len()));
+    }
+    let to =
+        o.to.clone()
+            .ok_or_else(|| usage("--to DIR is needed (or --dry-run)"))?;
+    fs::create_dir_all(&to).with_context(|| format!("creating {}", to.display()))?;
+    let mut restorer = Restorer::new(to, o.overwrite);
+    restorer.cut = catalog.cut.into_iter().collect();
+    let block_size = u64::from(label.block_size.max(1));
+    for list in plan.tapes.values() {
+        for e in list {
+            restorer.member(drive.as_mut(), &e.record, block_size)?;
+        }
+    }
+    Ok(restorer.finish())
+}
+
+/// What `--dry-run` prints: tapes, positions, bytes.
+fn dry_run(plan: &Plan, members: usize) -> Exit {
+    let mut total = 0u64;
+    for (tape, list) in &plan.tapes {
+        let bytes: u64 = list.iter().map(|e| data_bytes(&e.record)).sum();
+        total += bytes;
+        println!(
+            "tape {tape}: {} member(s), {}",
+            list.len(),
+            Size(bytes).human()
+        );
+        for e in list {
+            let r = &e.record;
+            println!(
+                "    file {} block {}  {}  {}",
+                r.file.unwrap_or(0),
+                r.block.unwrap_or(0),
+                Size(data_bytes(r)).human(),
+                r.path.display()
+            );
+        }
+    }
+    println!(
+        "{} tape(s), {members} member(s), {} to read",
+        plan.tapes.len(),
+        Size(total).human()
+    );
+    Exit::Ok
+}
+
 pub fn run(common: &CommonArgs, o: Options) -> anyhow::Result<Exit> {
+    if let Some(dev) = o.from_tape.clone() {
+        return run_from_tape(common, o, &dev);
+    }
     let config = common.load_config()?;
     let found = search(
         &config.paths.catalog,
@@ -192,33 +305,7 @@ pub fn run(common: &CommonArgs, o: Options) -> anyhow::Result<Exit> {
         .collect();
     let plan = plan(&found);
     if o.dry_run {
-        let mut total = 0u64;
-        for (tape, list) in &plan.tapes {
-            let bytes: u64 = list.iter().map(|e| data_bytes(&e.record)).sum();
-            total += bytes;
-            println!(
-                "tape {tape}: {} member(s), {}",
-                list.len(),
-                Size(bytes).human()
-            );
-            for e in list {
-                let r = &e.record;
-                println!(
-                    "    file {} block {}  {}  {}",
-                    r.file.unwrap_or(0),
-                    r.block.unwrap_or(0),
-                    Size(data_bytes(r)).human(),
-                    r.path.display()
-                );
-            }
-        }
-        println!(
-            "{} tape(s), {} member(s), {} to read",
-            plan.tapes.len(),
-            found.len(),
-            Size(total).human()
-        );
-        return Ok(Exit::Ok);
+        return Ok(dry_run(&plan, found.len()));
     }
     let to =
         o.to.clone()
@@ -247,17 +334,7 @@ pub fn run(common: &CommonArgs, o: Options) -> anyhow::Result<Exit> {
         }
     };
     let (mut drive, mut label) = open()?;
-    let mut restorer = Restorer {
-        to,
-        overwrite: o.overwrite,
-        restored: HashMap::new(),
-        corrupt: 0,
-        refused: 0,
-        files: 0,
-        bytes_read: 0,
-        bytes_restored: 0,
-        dirs: Vec::new(),
-    };
+    let mut restorer = Restorer::new(to, o.overwrite);
     let mut needed = Vec::new();
     // The loaded tape first, then the others through the changer.
     let mut order: Vec<&String> = plan.tapes.keys().collect();
@@ -284,16 +361,9 @@ pub fn run(common: &CommonArgs, o: Options) -> anyhow::Result<Exit> {
             restorer.member(drive.as_mut(), &e.record, block_size)?;
         }
     }
-    restorer.finish_dirs();
-    log::info!(
-        "{} file(s), {} bytes restored into {}; {} bytes read from tape",
-        restorer.files,
-        restorer.bytes_restored,
-        restorer.to.display(),
-        restorer.bytes_read
-    );
-    if restorer.corrupt > 0 || restorer.refused > 0 {
-        return Ok(Exit::Data);
+    let exit = restorer.finish();
+    if exit != Exit::Ok {
+        return Ok(exit);
     }
     if !needed.is_empty() {
         return Err(ExitError::new(
@@ -329,9 +399,44 @@ struct Restorer {
     bytes_restored: u64,
     /// Directories to give their mode and mtime last.
     dirs: Vec<(PathBuf, Record)>,
+    /// Tape files holding copies cut by the early warning: a member past
+    /// the cut is missing, not corrupt.
+    cut: std::collections::HashSet<u64>,
 }
 
 impl Restorer {
+    fn new(to: PathBuf, overwrite: bool) -> Restorer {
+        Restorer {
+            to,
+            overwrite,
+            restored: HashMap::new(),
+            corrupt: 0,
+            refused: 0,
+            files: 0,
+            bytes_read: 0,
+            bytes_restored: 0,
+            dirs: Vec::new(),
+            cut: Default::default(),
+        }
+    }
+
+    /// Directories' metadata, the summary line, and the exit code.
+    fn finish(mut self) -> Exit {
+        self.finish_dirs();
+        log::info!(
+            "{} file(s), {} bytes restored into {}; {} bytes read from tape",
+            self.files,
+            self.bytes_restored,
+            self.to.display(),
+            self.bytes_read
+        );
+        if self.corrupt > 0 || self.refused > 0 {
+            Exit::Data
+        } else {
+            Exit::Ok
+        }
+    }
+
     fn refuse(&mut self, r: &Record, why: &str) {
         log::error!("{}: {why}", r.path.display());
         self.refused += 1;
@@ -441,6 +546,14 @@ impl Restorer {
             .with_context(|| format!("creating {}", tmp.display()))?;
         let (digest, read) = match read_member(drive, r, skip, &mut out) {
             Ok(x) => x,
+            Err(e) if r.file.is_some_and(|f| self.cut.contains(&f)) => {
+                let _ = fs::remove_file(&tmp);
+                log::warn!(
+                    "{}: past the early warning in a cut copy: it is whole on the tape after this one ({e:#})",
+                    r.path.display()
+                );
+                return Ok(());
+            }
             Err(e) => {
                 let _ = fs::remove_file(&tmp);
                 log::error!("{e:#}");

@@ -39,10 +39,8 @@ fn usage_errors_exit_64() {
 #[test]
 fn programs_not_built_yet_say_so_and_exit_69() {
     let env = Env::new();
-    for (program, args) in [
-        ("reel-restore", vec!["x", "--from-tape", "/dev/null"]),
-        ("reel-supervisor", vec!["--once"]),
-    ] {
+    {
+        let (program, args) = ("reel-supervisor", vec!["--once"]);
         let run = env.run(program, &args);
         run.expect(69);
         let last = run.stderr.lines().last().unwrap_or_default();

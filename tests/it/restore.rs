@@ -234,3 +234,137 @@ fn a_restore_across_tapes_loads_each_through_the_changer() {
         );
     }
 }
+
+#[test]
+fn from_tape_alone_without_a_catalog_using_the_archive_indexes() {
+    let env = backed_up();
+    std::fs::remove_dir_all(env.path("var/catalog")).unwrap();
+    let run = env.run(
+        "reel-restore",
+        &[
+            "--from-tape",
+            "virtual:lib",
+            "dir/f07.bin",
+            "big.bin",
+            "--to",
+            "out",
+        ],
+    );
+    run.expect(0);
+    assert!(
+        run.stderr.contains("its archives' indexes"),
+        "{}",
+        run.report()
+    );
+    for rel in ["dir/f07.bin", "big.bin"] {
+        assert_eq!(
+            std::fs::read(env.path("out").join(rel)).unwrap(),
+            std::fs::read(env.path("src").join(rel)).unwrap()
+        );
+    }
+}
+
+#[test]
+fn from_tape_reads_a_closed_tapes_own_catalog() {
+    let env = Env::new();
+    env.write(
+        "pipeline.toml",
+        &format!(
+            "{}\n[pack]\narchive_size = \"1M\"\n\n[[drive]]\nname = \"d\"\ndevice = \"virtual:lib\"\ncapacity = \"4M\"\nbuffer = \"4M\"\n",
+            crate::support::CONFIG
+        ),
+    );
+    std::fs::create_dir_all(env.path("src")).unwrap();
+    for i in 0..16 {
+        let data: Vec<u8> = (0..200_000).map(|j| ((i * 17 + j) % 251) as u8).collect();
+        std::fs::write(env.path(&format!("src/f{i:02}.bin")), data).unwrap();
+    }
+    env.run("reel", &["mt", "label", "T00001L9"]).expect(0);
+    env.run("reel-scan", &[]).expect(0);
+    env.run("reel-stage", &[]).expect(0);
+    env.run("reel-pack", &[]).expect(0);
+    // The tape fills and is closed with its REEL-TAPE.jsonl.
+    env.run("reel-write", &[]).expect(69);
+    std::fs::remove_dir_all(env.path("var/catalog")).unwrap();
+    let run = env.run(
+        "reel-restore",
+        &["--from-tape", "virtual:lib", "f0", "--to", "out"],
+    );
+    run.expect(0);
+    assert!(
+        run.stderr.contains("its REEL-TAPE.jsonl"),
+        "{}",
+        run.report()
+    );
+    let restored = std::fs::read_dir(env.path("out")).unwrap().count();
+    assert!(restored >= 1, "{}", run.report());
+    for e in std::fs::read_dir(env.path("out")).unwrap().flatten() {
+        assert_eq!(
+            std::fs::read(e.path()).unwrap(),
+            std::fs::read(env.path("src").join(e.file_name())).unwrap()
+        );
+    }
+}
+
+#[test]
+fn a_hostile_catalog_cannot_write_outside_the_target() {
+    use reel_shared::catalog::journal;
+    use reel_shared::manifest::EntryType;
+    let env = backed_up();
+    // Entries a forged or damaged catalog (or tape index) could hold: real
+    // data on tape, but paths that climb out, an absolute path, and a
+    // symlink leading out followed by a file written through it.
+    let cat = env.path("var/catalog");
+    let mut real = None;
+    journal::read(&journal::journal_path(&cat, "T00001L9"), |e| {
+        if e.record.path == Path::new("dir/f04.bin") {
+            real = Some(e);
+        }
+        Ok(())
+    })
+    .unwrap();
+    let real = real.unwrap();
+    let outside = env.path("outside");
+    std::fs::create_dir_all(&outside).unwrap();
+    let forged = |path: &str| {
+        let mut e = real.clone();
+        e.record.path = path.into();
+        e.verified = "2099-01-01T00:00:00Z".into();
+        e
+    };
+    let mut link = forged("trap");
+    link.record.entry = EntryType::Symlink;
+    link.record.link = Some(outside.clone());
+    link.record.block = Some(0); // first in tape order
+    let through = forged("trap/escaped.bin");
+    journal::append(&cat, "T00001L9", &[link, through]).unwrap();
+    let run = env.run("reel-restore", &["", "--to", "out"]);
+    run.expect(65);
+    assert!(run.stderr.contains("is a symlink"), "{}", run.report());
+    assert_eq!(std::fs::read_dir(&outside).unwrap().count(), 0);
+    // The honest members still came back.
+    assert_eq!(
+        std::fs::read(env.path("out/dir/f04.bin")).unwrap(),
+        std::fs::read(env.path("src/dir/f04.bin")).unwrap()
+    );
+    // Paths that climb out or start at / do not even get through the
+    // catalog's reader: a clear error naming the line, nothing written.
+    let jpath = journal::journal_path(&cat, "T00001L9");
+    let text = std::fs::read_to_string(&jpath).unwrap();
+    let last = text.lines().last().unwrap().to_string();
+    for bad in ["../escaped.bin", "/abs-escaped.bin"] {
+        let line = last.replace("\"trap/escaped.bin\"", &format!("{bad:?}"));
+        assert_ne!(line, last);
+        std::fs::write(&jpath, format!("{text}{line}\n")).unwrap();
+        let run = env.run("reel-restore", &["", "--to", "out2"]);
+        assert_ne!(run.code, Some(0), "{}", run.report());
+        assert!(run.stderr.contains("T00001L9.jsonl:"), "{}", run.report());
+        assert!(!env.path("escaped.bin").exists());
+        assert!(!Path::new("/abs-escaped.bin").exists());
+        assert!(
+            !env.path("out2").exists(),
+            "nothing restored from a bad catalog"
+        );
+    }
+    std::fs::write(&jpath, &text).unwrap();
+}

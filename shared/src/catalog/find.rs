@@ -53,6 +53,23 @@ impl Matcher {
     }
 }
 
+/// Compiled patterns, as `reel find` reads them.
+pub struct Patterns(Vec<Matcher>);
+
+impl Patterns {
+    pub fn new(patterns: &[String]) -> Result<Patterns, String> {
+        patterns
+            .iter()
+            .map(|p| Matcher::new(p))
+            .collect::<Result<Vec<_>, _>>()
+            .map(Patterns)
+    }
+
+    pub fn matches(&self, path: &[u8]) -> bool {
+        self.0.iter().any(|m| m.matches(path))
+    }
+}
+
 /// A time as 14 digits, yyyymmddhhmmss; a date alone is its midnight's
 /// end of day when `end` (so `--at 2026-11-23` includes that day).
 pub fn time_key(text: &str, end: bool) -> u64 {
@@ -74,12 +91,7 @@ pub fn time_key(text: &str, end: bool) -> u64 {
 /// The verified copies matching `q`, sorted by path (and, for every
 /// version, by verify time).
 pub fn search(catalog: &std::path::Path, q: &Query) -> Result<Vec<Entry>, CatalogError> {
-    let matchers = q
-        .patterns
-        .iter()
-        .map(|p| Matcher::new(p))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(CatalogError::Invalid)?;
+    let patterns = Patterns::new(&q.patterns).map_err(CatalogError::Invalid)?;
     let at = q.at.as_deref().map(|t| time_key(t, true));
     let mut newest: HashMap<(String, PathBuf), ((u64, u64), Entry)> = HashMap::new();
     let mut all: Vec<((u64, u64), Entry)> = Vec::new();
@@ -91,7 +103,7 @@ pub fn search(catalog: &std::path::Path, q: &Query) -> Result<Vec<Entry>, Catalo
                 return Ok(());
             }
             let bytes = e.record.path.as_os_str().as_bytes();
-            if !matchers.iter().any(|m| m.matches(bytes)) {
+            if !patterns.matches(bytes) {
                 return Ok(());
             }
             let order = (time_key(&e.verified, false), seq);

@@ -11,6 +11,7 @@
 //! the path search of `reel find` and `reel-restore` (`find`).
 
 pub mod find;
+pub mod from_tape;
 pub mod index;
 pub mod journal;
 pub mod rebuild;
