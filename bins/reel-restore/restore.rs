@@ -14,7 +14,7 @@ use std::path::{Component, Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context;
-use reel_shared::archive::check_header;
+use reel_shared::archive::{check_header, ustar_size};
 use reel_shared::catalog::Entry;
 use reel_shared::catalog::find::{Query, search};
 use reel_shared::cli::CommonArgs;
@@ -110,13 +110,15 @@ fn read_member(
     r: &Record,
     skip: u64,
     out: &mut File,
-) -> anyhow::Result<(Digest, u64)> {
+) -> anyhow::Result<(Digest, u64, u64)> {
     let mut buf = vec![0u8; MAX_BLOCK];
     let mut sha = Sha256::new();
     let mut header = Vec::with_capacity(512);
-    let (mut at, mut read, mut left) = (0u64, 0u64, r.size);
+    // A part of a split file: its length is in its header.
+    let mut size = r.part.is_none().then_some(r.size);
+    let (mut at, mut read, mut done) = (0u64, 0u64, 0u64);
     let header_from = skip.saturating_sub(512);
-    while left > 0 || (header.len() < 512 && skip >= 512) {
+    while size.is_none_or(|s| done < s) || (header.len() < 512 && skip >= 512) {
         let n = match drive.read_block(&mut buf)? {
             Read::Data(n) => n,
             Read::Filemark | Read::EndOfData => {
@@ -131,13 +133,17 @@ fn read_member(
         if hf < ht {
             header.extend_from_slice(&chunk[(hf - at) as usize..(ht - at) as usize]);
         }
+        if size.is_none() && header.len() == 512 {
+            size = Some(ustar_size(&header));
+        }
         // The data.
-        let (df, dt) = (skip.max(at), (skip + r.size).min(end));
+        let len = size.unwrap_or(0);
+        let (df, dt) = (skip.max(at), (skip + len).min(end));
         if df < dt {
             let piece = &chunk[(df - at) as usize..(dt - at) as usize];
             sha.update(piece);
             out.write_all(piece)?;
-            left -= piece.len() as u64;
+            done += piece.len() as u64;
         }
         at = end;
     }
@@ -145,7 +151,7 @@ fn read_member(
         check_header(&header, EntryType::File)
             .map_err(|why| anyhow::anyhow!("{}: {why}", r.path.display()))?;
     }
-    Ok((Digest(sha.finalize().into()), read))
+    Ok((Digest(sha.finalize().into()), read, done))
 }
 
 struct Plan<'a> {
@@ -296,13 +302,6 @@ pub fn run(common: &CommonArgs, o: Options) -> anyhow::Result<Exit> {
         )
         .into());
     }
-    if found.iter().any(|e| e.record.part.is_some()) {
-        log::warn!("files split across archives are not restored yet: skipped");
-    }
-    let found: Vec<Entry> = found
-        .into_iter()
-        .filter(|e| e.record.part.is_none())
-        .collect();
     let plan = plan(&found);
     if o.dry_run {
         return Ok(dry_run(&plan, found.len()));
@@ -402,6 +401,16 @@ struct Restorer {
     /// Tape files holding copies cut by the early warning: a member past
     /// the cut is missing, not corrupt.
     cut: std::collections::HashSet<u64>,
+    /// Split files being joined, by catalog path.
+    parts: HashMap<PathBuf, PartState>,
+}
+
+/// A split file being joined from its parts.
+struct PartState {
+    bytes: u64,
+    bad: bool,
+    /// (size, mtime) every part must share: one version's parts.
+    version: (u64, i64),
 }
 
 impl Restorer {
@@ -417,6 +426,7 @@ impl Restorer {
             bytes_restored: 0,
             dirs: Vec::new(),
             cut: Default::default(),
+            parts: HashMap::new(),
         }
     }
 
@@ -430,7 +440,17 @@ impl Restorer {
             self.to.display(),
             self.bytes_read
         );
-        if self.corrupt > 0 || self.refused > 0 {
+        let unjoined: Vec<String> = self
+            .parts
+            .iter()
+            .filter(|(p, _)| !self.restored.contains_key(*p))
+            .filter(|(_, s)| !s.bad)
+            .map(|(p, s)| format!("{} ({} bytes of parts)", p.display(), s.bytes))
+            .collect();
+        for u in &unjoined {
+            log::error!("{u}: not all parts were read; the file is incomplete");
+        }
+        if self.corrupt > 0 || self.refused > 0 || !unjoined.is_empty() {
             Exit::Data
         } else {
             Exit::Ok
@@ -537,14 +557,19 @@ impl Restorer {
         let tmp = target.with_file_name(std::ffi::OsStr::from_bytes(
             &[b".", &name[..], b".reel-part"].concat(),
         ));
+        // The parts of a split file go into one file, each at its offset.
+        let first_part = r.part.is_some() && !self.parts.contains_key(&r.path);
         let mut out = OpenOptions::new()
             .write(true)
             .create(true)
-            .truncate(true)
+            .truncate(r.part.is_none() || first_part)
             .mode(0o600)
             .open(&tmp)
             .with_context(|| format!("creating {}", tmp.display()))?;
-        let (digest, read) = match read_member(drive, r, skip, &mut out) {
+        if let Some(at) = r.part_offset {
+            std::io::Seek::seek(&mut out, std::io::SeekFrom::Start(at))?;
+        }
+        let (digest, read, len) = match read_member(drive, r, skip, &mut out) {
             Ok(x) => x,
             Err(e) if r.file.is_some_and(|f| self.cut.contains(&f)) => {
                 let _ = fs::remove_file(&tmp);
@@ -564,7 +589,38 @@ impl Restorer {
         self.bytes_read += read;
         out.sync_all()?;
         drop(out);
-        let good = Some(digest) == r.sha256;
+        let mut good = Some(digest) == r.sha256;
+        if r.part.is_some() {
+            let state = self.parts.entry(r.path.clone()).or_insert(PartState {
+                bytes: 0,
+                bad: false,
+                version: (r.size, r.mtime_ns),
+            });
+            if state.version != (r.size, r.mtime_ns) {
+                log::error!(
+                    "{}: part {} is of another version than the parts before it",
+                    r.path.display(),
+                    r.part.unwrap_or(0)
+                );
+                state.bad = true;
+            }
+            if !good {
+                log::error!(
+                    "{}: part {}: SHA-256 {digest} read back, {} recorded",
+                    r.path.display(),
+                    r.part.unwrap_or(0),
+                    r.sha256.map(|d| d.to_string()).unwrap_or_default()
+                );
+                state.bad = true;
+            }
+            state.bytes += len;
+            self.bytes_restored += len;
+            if state.bytes < r.size {
+                return Ok(()); // more parts to come
+            }
+            good = !state.bad;
+            self.bytes_restored -= r.size; // counted once below
+        }
         let dest = if good {
             target.to_path_buf()
         } else {

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context;
-use reel_shared::archive::check_header;
+use reel_shared::archive::{check_header, ustar_size};
 use reel_shared::catalog::journal::{self, Entry};
 use reel_shared::catalog::tape::{Tape, TapeState};
 use reel_shared::cli::CommonArgs;
@@ -64,15 +64,6 @@ fn data_len(r: &Record) -> Option<u64> {
         EntryType::File => Some(r.size),
         _ => Some(0),
     }
-}
-
-/// The size field of a ustar header (0 when pax holds the size).
-fn ustar_size(block: &[u8]) -> u64 {
-    std::str::from_utf8(&block[124..136])
-        .ok()
-        .map(|t| t.trim_matches(|c: char| c == '\0' || c == ' '))
-        .and_then(|t| u64::from_str_radix(t, 8).ok())
-        .unwrap_or(0)
 }
 
 /// Read the tape file under the head (the archive) and judge every member.

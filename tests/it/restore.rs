@@ -368,3 +368,39 @@ fn a_hostile_catalog_cannot_write_outside_the_target() {
     }
     std::fs::write(&jpath, &text).unwrap();
 }
+
+#[test]
+fn a_file_split_across_archives_and_tapes_is_joined() {
+    let env = Env::new();
+    env.write(
+        "pipeline.toml",
+        &format!(
+            "{}\n[pack]\narchive_size = \"2M\"\n\n[[changer]]\nname = \"lib\"\ndevice = \"virtual:lib\"\n\n[[drive]]\nname = \"d\"\ndevice = \"virtual:lib\"\nchanger = \"lib\"\ncapacity = \"8M\"\nbuffer = \"4M\"\n",
+            crate::support::CONFIG
+        ),
+    );
+    std::fs::create_dir_all(env.path("src")).unwrap();
+    // Larger than nine tenths of a tape: split into parts of 2M.
+    let huge: Vec<u8> = (0..9_500_000u32)
+        .map(|j| (j % 253) as u8 ^ (j >> 16) as u8)
+        .collect();
+    std::fs::write(env.path("src/huge.bin"), &huge).unwrap();
+    std::fs::write(env.path("src/small.txt"), "small").unwrap();
+    env.run("reel", &["mt", "label", "T00001L9"]).expect(0);
+    to_tape(&env);
+    env.run("reel-verify", &[]).expect(0);
+    let found = env.run("reel", &["find", "huge.bin", "--json"]);
+    let parts: Vec<serde_json::Value> = serde_json::from_str(&found.stdout).unwrap();
+    assert!(parts.len() >= 5, "{parts:?}");
+    let mut tapes: Vec<&str> = parts.iter().filter_map(|p| p["tape"].as_str()).collect();
+    tapes.sort();
+    tapes.dedup();
+    assert!(tapes.len() >= 2, "the parts span tapes: {tapes:?}");
+    let run = env.run("reel-restore", &["huge.bin", "--to", "out"]);
+    run.expect(0);
+    assert!(std::fs::read(env.path("out/huge.bin")).unwrap() == huge);
+    assert_eq!(
+        std::fs::metadata(env.path("out/huge.bin")).unwrap().mtime(),
+        std::fs::metadata(env.path("src/huge.bin")).unwrap().mtime()
+    );
+}

@@ -336,6 +336,15 @@ fn encode_padded(m: &Member, pax_len: Option<usize>) -> Vec<u8> {
     out
 }
 
+/// The size field of a ustar header block (0 when pax holds the size).
+pub fn ustar_size(block: &[u8]) -> u64 {
+    std::str::from_utf8(&block[124..136])
+        .ok()
+        .map(|t| t.trim_matches(|c: char| c == '\0' || c == ' '))
+        .and_then(|t| u64::from_str_radix(t, 8).ok())
+        .unwrap_or(0)
+}
+
 /// Why a ustar header block (512 bytes) is not a valid header of a member
 /// of type `entry`: checksum, magic and type flag are checked.
 pub fn check_header(block: &[u8], entry: EntryType) -> Result<(), String> {

@@ -5,7 +5,7 @@
 pub mod header;
 pub mod writer;
 
-pub use header::{BLOCK, Kind, Member, check_header, encode, encode_aligned, padding};
+pub use header::{BLOCK, Kind, Member, check_header, encode, encode_aligned, padding, ustar_size};
 pub use writer::{ArchiveWriter, Finished, Hashed, Placed, Sink};
 
 #[cfg(test)]

@@ -93,7 +93,9 @@ pub fn time_key(text: &str, end: bool) -> u64 {
 pub fn search(catalog: &std::path::Path, q: &Query) -> Result<Vec<Entry>, CatalogError> {
     let patterns = Patterns::new(&q.patterns).map_err(CatalogError::Invalid)?;
     let at = q.at.as_deref().map(|t| time_key(t, true));
-    let mut newest: HashMap<(String, PathBuf), ((u64, u64), Entry)> = HashMap::new();
+    // A file split across archives: each part is a version's piece.
+    type Key = (String, PathBuf, Option<u32>);
+    let mut newest: HashMap<Key, ((u64, u64), Entry)> = HashMap::new();
     let mut all: Vec<((u64, u64), Entry)> = Vec::new();
     let mut seq = 0u64;
     for path in journal::journals(catalog)? {
@@ -113,7 +115,7 @@ pub fn search(catalog: &std::path::Path, q: &Query) -> Result<Vec<Entry>, Catalo
             if q.all_versions {
                 all.push((order, e));
             } else {
-                let k = (e.stream.clone(), e.record.path.clone());
+                let k = (e.stream.clone(), e.record.path.clone(), e.record.part);
                 if newest.get(&k).is_none_or(|(o, _)| *o < order) {
                     newest.insert(k, (order, e));
                 }
