@@ -105,15 +105,78 @@ fn set_owner(path: &Path, r: &Record) {
 /// Read one member's data from the drive, which is at the block holding its
 /// header; `skip` bytes come before the data, the last 512 of them the
 /// ustar header. Returns the digest and the bytes read from tape.
+/// The extended attributes (`SCHILY.xattr.*`) in a pax extended header:
+/// `pax` is the header's blocks before the ustar block, if any.
+fn pax_xattrs(pax: &[u8]) -> Vec<(Vec<u8>, Vec<u8>)> {
+    if pax.len() < 1024 || pax[156] != b'x' {
+        return Vec::new();
+    }
+    let len = (ustar_size(&pax[..512]) as usize).min(pax.len() - 512);
+    let mut data = &pax[512..512 + len];
+    let mut out = Vec::new();
+    // Records: "<len> <key>=<value>\n", len counting the whole record.
+    while let Some(sp) = data.iter().position(|&b| b == b' ') {
+        let Some(n) = std::str::from_utf8(&data[..sp])
+            .ok()
+            .and_then(|t| t.parse::<usize>().ok())
+            .filter(|&n| n > sp + 1 && n <= data.len())
+        else {
+            break;
+        };
+        let record = &data[sp + 1..n - 1];
+        if let Some(eq) = record.iter().position(|&b| b == b'=')
+            && let Some(name) = record[..eq].strip_prefix(b"SCHILY.xattr.")
+        {
+            out.push((name.to_vec(), record[eq + 1..].to_vec()));
+        }
+        data = &data[n..];
+    }
+    out
+}
+
+fn set_xattrs(path: &Path, xattrs: &[(Vec<u8>, Vec<u8>)]) {
+    let Ok(p) = std::ffi::CString::new(path.as_os_str().as_bytes()) else {
+        return;
+    };
+    for (name, value) in xattrs {
+        let Ok(n) = std::ffi::CString::new(name.clone()) else {
+            continue;
+        };
+        // SAFETY: NUL-terminated strings and a value valid for its length.
+        let rc = unsafe {
+            libc::lsetxattr(
+                p.as_ptr(),
+                n.as_ptr(),
+                value.as_ptr().cast(),
+                value.len(),
+                0,
+            )
+        };
+        if rc != 0 {
+            log::warn!(
+                "{}: extended attribute {}: {}",
+                path.display(),
+                String::from_utf8_lossy(name),
+                std::io::Error::last_os_error()
+            );
+        }
+    }
+}
+
+/// What reading a member gave: its data's digest, the bytes read from
+/// tape, the data length, and its extended attributes.
+type ReadBack = (Digest, u64, u64, Vec<(Vec<u8>, Vec<u8>)>);
+
 fn read_member(
     drive: &mut dyn Drive,
     r: &Record,
-    skip: u64,
+    (pax_from, skip): (u64, u64),
     out: &mut File,
-) -> anyhow::Result<(Digest, u64, u64)> {
+) -> anyhow::Result<ReadBack> {
     let mut buf = vec![0u8; MAX_BLOCK];
     let mut sha = Sha256::new();
     let mut header = Vec::with_capacity(512);
+    let mut pax = Vec::new();
     // A part of a split file: its length is in its header.
     let mut size = r.part.is_none().then_some(r.size);
     let (mut at, mut read, mut done) = (0u64, 0u64, 0u64);
@@ -128,6 +191,11 @@ fn read_member(
         read += n as u64;
         let chunk = &buf[..n];
         let end = at + n as u64;
+        // A pax header before it: extended attributes.
+        let (pf, pt) = (pax_from.max(at), header_from.min(end));
+        if pf < pt {
+            pax.extend_from_slice(&chunk[(pf - at) as usize..(pt - at) as usize]);
+        }
         // The header block, wherever it falls.
         let (hf, ht) = (header_from.max(at), skip.min(end));
         if hf < ht {
@@ -151,7 +219,7 @@ fn read_member(
         check_header(&header, EntryType::File)
             .map_err(|why| anyhow::anyhow!("{}: {why}", r.path.display()))?;
     }
-    Ok((Digest(sha.finalize().into()), read, done))
+    Ok((Digest(sha.finalize().into()), read, done, pax_xattrs(&pax)))
 }
 
 struct Plan<'a> {
@@ -528,7 +596,27 @@ impl Restorer {
             }
             EntryType::File => self.file(drive, r, &target, block_size)?,
             EntryType::Fifo | EntryType::Char | EntryType::Block => {
-                self.refuse(r, "device files and FIFOs are not restored yet");
+                use nix::sys::stat::{Mode, SFlag, mknod};
+                if exists {
+                    fs::remove_file(&target)?;
+                }
+                let kind = match r.entry {
+                    EntryType::Fifo => SFlag::S_IFIFO,
+                    EntryType::Char => SFlag::S_IFCHR,
+                    _ => SFlag::S_IFBLK,
+                };
+                let mode = Mode::from_bits_truncate(r.mode & 0o7777);
+                match mknod(&target, kind, mode, r.rdev.unwrap_or(0)) {
+                    Ok(()) => {
+                        set_owner(&target, r);
+                        set_times(&target, r.mtime_ns, true);
+                        self.files += 1;
+                    }
+                    Err(e) => self.refuse(
+                        r,
+                        &format!("cannot create it: {e} (device files need root)"),
+                    ),
+                }
             }
         }
         Ok(())
@@ -569,7 +657,12 @@ impl Restorer {
         if let Some(at) = r.part_offset {
             std::io::Seek::seek(&mut out, std::io::SeekFrom::Start(at))?;
         }
-        let (digest, read, len) = match read_member(drive, r, skip, &mut out) {
+        let (digest, read, len, xattrs) = match read_member(
+            drive,
+            r,
+            (offset % block_size, skip),
+            &mut out,
+        ) {
             Ok(x) => x,
             Err(e) if r.file.is_some_and(|f| self.cut.contains(&f)) => {
                 let _ = fs::remove_file(&tmp);
@@ -636,6 +729,7 @@ impl Restorer {
             self.corrupt += 1;
             bad
         };
+        set_xattrs(&tmp, &xattrs);
         fs::set_permissions(&tmp, fs::Permissions::from_mode(r.mode & 0o7777))?;
         set_owner(&tmp, r);
         set_times(&tmp, r.mtime_ns, true);

@@ -404,3 +404,60 @@ fn a_file_split_across_archives_and_tapes_is_joined() {
         std::fs::metadata(env.path("src/huge.bin")).unwrap().mtime()
     );
 }
+
+#[test]
+fn extended_attributes_and_fifos_come_back() {
+    let env = Env::new();
+    env.write(
+        "pipeline.toml",
+        &format!(
+            "{}\n[[drive]]\nname = \"d\"\ndevice = \"virtual:lib\"\ncapacity = \"64M\"\nbuffer = \"4M\"\n",
+            crate::support::CONFIG
+        ),
+    );
+    std::fs::create_dir_all(env.path("src")).unwrap();
+    let file = env.path("src/tagged.txt");
+    std::fs::write(&file, "with attributes").unwrap();
+    let set = |path: &Path, name: &str, value: &[u8]| -> bool {
+        let p = std::ffi::CString::new(path.as_os_str().as_bytes()).unwrap();
+        let n = std::ffi::CString::new(name).unwrap();
+        unsafe {
+            libc::setxattr(
+                p.as_ptr(),
+                n.as_ptr(),
+                value.as_ptr().cast(),
+                value.len(),
+                0,
+            ) == 0
+        }
+    };
+    let get = |path: &Path, name: &str| -> Option<Vec<u8>> {
+        let p = std::ffi::CString::new(path.as_os_str().as_bytes()).unwrap();
+        let n = std::ffi::CString::new(name).unwrap();
+        let mut buf = vec![0u8; 256];
+        let len =
+            unsafe { libc::getxattr(p.as_ptr(), n.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
+        (len >= 0).then(|| buf[..len as usize].to_vec())
+    };
+    let xattrs = set(&file, "user.origin", b"lab \x00 3");
+    nix::unistd::mkfifo(
+        &env.path("src/pipe"),
+        nix::sys::stat::Mode::from_bits_truncate(0o640),
+    )
+    .unwrap();
+    env.run("reel", &["mt", "label", "T00001L9"]).expect(0);
+    crate::verify::to_tape(&env);
+    env.run("reel-verify", &[]).expect(0);
+    let run = env.run("reel-restore", &["", "--to", "out"]);
+    run.expect(0);
+    use std::os::unix::fs::FileTypeExt;
+    let fifo = std::fs::symlink_metadata(env.path("out/pipe")).unwrap();
+    assert!(fifo.file_type().is_fifo());
+    assert_eq!(fifo.mode() & 0o7777, 0o640);
+    if xattrs {
+        assert_eq!(
+            get(&env.path("out/tagged.txt"), "user.origin").as_deref(),
+            Some(&b"lab \x00 3"[..])
+        );
+    } // (no user xattrs on this file system: nothing to compare)
+}
