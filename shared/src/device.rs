@@ -207,27 +207,6 @@ impl<D: Drive> Drive for LockedDrive<D> {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn two_names_of_one_device_share_a_lock() {
-        let dir = tempfile::tempdir().unwrap();
-        let node = dir.path().join("nst0");
-        std::fs::write(&node, b"").unwrap();
-        let alias = dir.path().join("by-id-nst");
-        std::os::unix::fs::symlink(&node, &alias).unwrap();
-        assert_eq!(device_lock_path(&node), device_lock_path(&alias));
-        let path = device_lock_path(&node);
-        let held = crate::fsutil::lock_file(&path, false).unwrap();
-        assert!(held.is_some());
-        assert!(matches!(lock_device(&alias), Err(TapeError::Busy(_))));
-        drop(held);
-        std::fs::remove_file(path).unwrap();
-    }
-}
-
 /// The changer that loads a configured drive (its `changer` key), and the
 /// drive's number in it.
 pub fn drive_changer(
@@ -294,4 +273,25 @@ pub fn load_labelled(
         }
     }
     Ok(false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn two_names_of_one_device_share_a_lock() {
+        let dir = tempfile::tempdir().unwrap();
+        let node = dir.path().join("nst0");
+        std::fs::write(&node, b"").unwrap();
+        let alias = dir.path().join("by-id-nst");
+        std::os::unix::fs::symlink(&node, &alias).unwrap();
+        assert_eq!(device_lock_path(&node), device_lock_path(&alias));
+        let path = device_lock_path(&node);
+        let held = crate::fsutil::lock_file(&path, false).unwrap();
+        assert!(held.is_some());
+        assert!(matches!(lock_device(&alias), Err(TapeError::Busy(_))));
+        drop(held);
+        std::fs::remove_file(path).unwrap();
+    }
 }
