@@ -45,6 +45,14 @@ fn reel_find_answers_globs_and_prefixes_with_where_on_tape() {
     run.expect(0);
     assert_eq!(run.stdout.lines().count(), 5, "{}", run.stdout); // sub, copy, copy2, hard, link
     env.run("reel", &["find", "nothing-like-this"]).expect(1);
+    // Through the path index of a built generation: the same answers.
+    let before = env.run("reel", &["find", "", "--json"]).stdout;
+    env.run("reel", &["catalog", "rebuild"]).expect(0);
+    assert!(env.path("var/catalog/index/current/names.idx").is_file());
+    assert_eq!(env.run("reel", &["find", "", "--json"]).stdout, before);
+    let run = env.run("reel", &["find", "dir/*.bin", "--json"]);
+    let again: Vec<serde_json::Value> = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(again, found);
 }
 
 #[test]

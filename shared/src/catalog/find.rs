@@ -92,6 +92,129 @@ pub fn time_key(text: &str, end: bool) -> u64 {
 /// version, by verify time).
 pub fn search(catalog: &std::path::Path, q: &Query) -> Result<Vec<Entry>, CatalogError> {
     let patterns = Patterns::new(&q.patterns).map_err(CatalogError::Invalid)?;
+    if let Some(found) = search_indexed(catalog, q, &patterns)? {
+        return Ok(found);
+    }
+    search_journals(catalog, q, &patterns)
+}
+
+/// The literal start of a pattern: what every match begins with.
+fn literal_prefix(pattern: &str) -> &str {
+    let p = pattern.trim_start_matches('/');
+    let end = p.find(['*', '?', '[', '{']).unwrap_or(p.len());
+    let lit = &p[..end];
+    // A prefix pattern matches by its bytes; a trailing '/' was trimmed.
+    if end == p.len() {
+        lit.trim_end_matches('/')
+    } else {
+        lit
+    }
+}
+
+/// The newest copies through the generation's path index plus the
+/// journals' tails; `None` when there is no path index or the query needs
+/// every version or a point in time (the journals then).
+fn search_indexed(
+    catalog: &std::path::Path,
+    q: &Query,
+    patterns: &Patterns,
+) -> Result<Option<Vec<Entry>>, CatalogError> {
+    if q.all_versions || q.at.is_some() {
+        return Ok(None);
+    }
+    let Some(state) = super::rebuild::current_state(catalog) else {
+        return Ok(None);
+    };
+    let dir = catalog.join("index").join("current");
+    let Some(names) = super::names::Names::open(&dir)? else {
+        return Ok(None);
+    };
+    if state.journal_ids.is_empty() && !names.is_empty() {
+        return Ok(None);
+    }
+    let tapes = catalog.join("tapes");
+    // The streams: the first name, then past its stream, and so on.
+    let streams: Vec<String> = match &q.stream {
+        Some(s) => vec![s.clone()],
+        None => {
+            let mut out = Vec::new();
+            let mut from: Vec<u8> = Vec::new();
+            while let Some((n, _, _)) = names.at_or_after(&from) {
+                let s = &n[..n.iter().position(|&b| b == 0).unwrap_or(n.len())];
+                out.push(String::from_utf8_lossy(s).into_owned());
+                from = [s, &[1u8][..]].concat(); // past "stream\0…"
+            }
+            out
+        }
+    };
+    type Key = (String, PathBuf, Option<u32>);
+    let mut found: HashMap<Key, Entry> = HashMap::new();
+    for stream in &streams {
+        for p in &q.patterns {
+            let prefix = [stream.as_bytes(), b"\0", literal_prefix(p).as_bytes()].concat();
+            for (name, jid, offset) in names.with_prefix(&prefix) {
+                let path = &name[stream.len() + 1..name.len().saturating_sub(5)];
+                if !patterns.matches(path) {
+                    continue;
+                }
+                let Some(journal) = state.journal_ids.get(jid as usize) else {
+                    continue;
+                };
+                let e = journal::entry_at(&tapes.join(journal), offset)?;
+                found.insert((e.stream.clone(), e.record.path.clone(), e.record.part), e);
+            }
+        }
+    }
+    // What was appended since the generation was built.
+    for path in journal::journals(catalog)? {
+        let file = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let covered = state.journals.get(&file).copied().unwrap_or(0);
+        if std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0) <= covered {
+            continue;
+        }
+        journal::read_from(&path, covered, |e| {
+            if q.stream.as_ref().is_some_and(|s| *s != e.stream)
+                || !patterns.matches(e.record.path.as_os_str().as_bytes())
+            {
+                return Ok(());
+            }
+            let k = (e.stream.clone(), e.record.path.clone(), e.record.part);
+            let newer = found
+                .get(&k)
+                .is_none_or(|old| time_key(&old.verified, false) <= time_key(&e.verified, false));
+            if newer {
+                found.insert(k, e);
+            }
+            Ok(())
+        })?;
+    }
+    let mut out: Vec<Entry> = found.into_values().collect();
+    out.sort_by(|a, b| {
+        (
+            a.record.path.as_os_str().as_bytes(),
+            &a.stream,
+            a.record.part,
+            &a.verified,
+        )
+            .cmp(&(
+                b.record.path.as_os_str().as_bytes(),
+                &b.stream,
+                b.record.part,
+                &b.verified,
+            ))
+    });
+    Ok(Some(out))
+}
+
+/// The same answers from the journals alone, start to end.
+fn search_journals(
+    catalog: &std::path::Path,
+    q: &Query,
+    patterns: &Patterns,
+) -> Result<Vec<Entry>, CatalogError> {
     let at = q.at.as_deref().map(|t| time_key(t, true));
     // A file split across archives: each part is a version's piece.
     type Key = (String, PathBuf, Option<u32>);
@@ -129,11 +252,18 @@ pub fn search(catalog: &std::path::Path, q: &Query) -> Result<Vec<Entry>, Catalo
         newest.into_values().collect()
     };
     out.sort_by(|(oa, a), (ob, b)| {
-        (a.record.path.as_os_str().as_bytes(), &a.stream, oa).cmp(&(
-            b.record.path.as_os_str().as_bytes(),
-            &b.stream,
-            ob,
-        ))
+        (
+            a.record.path.as_os_str().as_bytes(),
+            &a.stream,
+            a.record.part,
+            oa,
+        )
+            .cmp(&(
+                b.record.path.as_os_str().as_bytes(),
+                &b.stream,
+                b.record.part,
+                ob,
+            ))
     });
     Ok(out.into_iter().map(|(_, e)| e).collect())
 }
@@ -165,5 +295,117 @@ mod tests {
         assert!(p.matches(b"home/alice/x"));
         assert!(!p.matches(b"home/bob"));
         assert!(Matcher::new("[").is_err());
+    }
+
+    fn entry(
+        tape: &str,
+        stream: &str,
+        path: &[u8],
+        size: u64,
+        verified: &str,
+        part: Option<u32>,
+    ) -> Entry {
+        use std::os::unix::ffi::OsStringExt;
+        let mut r = crate::manifest::Record::new(
+            PathBuf::from(std::ffi::OsString::from_vec(path.to_vec())),
+            crate::manifest::EntryType::File,
+        );
+        r.size = size;
+        r.part = part;
+        r.tape = Some(tape.into());
+        r.file = Some(size);
+        r.block = Some(size * 2);
+        Entry {
+            stream: stream.into(),
+            verified: verified.into(),
+            record: r,
+        }
+    }
+
+    #[test]
+    fn the_path_index_and_the_journals_give_the_same_answers() {
+        let dir = tempfile::tempdir().unwrap();
+        let cat = dir.path();
+        let day = |d: u32| format!("2026-11-{d:02}T10:00:00Z");
+        journal::append(
+            cat,
+            "T1",
+            &[
+                entry("T1", "home", b"a/one", 1, &day(1), None),
+                entry("T1", "home", b"a/two", 2, &day(1), None),
+                entry("T1", "home", b"b/\xffodd", 3, &day(1), None),
+                entry("T1", "work", b"a/one", 4, &day(1), None),
+                entry("T1", "home", b"big", 5, &day(1), Some(1)),
+                entry("T1", "home", b"big", 6, &day(1), Some(2)),
+            ],
+        )
+        .unwrap();
+        journal::append(
+            cat,
+            "T2",
+            &[
+                entry("T2", "home", b"a/one", 7, &day(3), None),
+                // An older verification recorded later loses.
+                entry("T2", "home", b"a/two", 8, &day(0), None),
+            ],
+        )
+        .unwrap();
+        super::super::rebuild(cat, 2).unwrap();
+        // Appended after the build: the delta.
+        journal::append(
+            cat,
+            "T2",
+            &[
+                entry("T2", "home", b"a/three", 9, &day(4), None),
+                entry("T2", "home", b"a/one", 10, &day(5), None),
+                entry("T2", "work", b"a/two", 11, &day(2), None),
+            ],
+        )
+        .unwrap();
+        let show = |v: Vec<Entry>| -> Vec<(String, Vec<u8>, u64)> {
+            v.into_iter()
+                .map(|e| {
+                    (
+                        e.stream,
+                        e.record.path.as_os_str().as_bytes().to_vec(),
+                        e.record.size,
+                    )
+                })
+                .collect()
+        };
+        for (patterns, stream) in [
+            (vec!["a"], None),
+            (vec!["a/"], Some("home")),
+            (vec!["*/o*"], None),
+            (vec!["", "big"], None),
+            (vec!["b/*"], None),
+            (vec!["nothing"], None),
+        ] {
+            let q = Query {
+                patterns: patterns.iter().map(|p| p.to_string()).collect(),
+                stream: stream.map(str::to_string),
+                at: None,
+                all_versions: false,
+            };
+            let ps = Patterns::new(&q.patterns).unwrap();
+            let indexed = search_indexed(cat, &q, &ps).unwrap().expect("a path index");
+            let scanned = search_journals(cat, &q, &ps).unwrap();
+            assert_eq!(show(indexed), show(scanned), "{patterns:?} {stream:?}");
+        }
+        let q = Query {
+            patterns: vec!["a/".into()],
+            stream: Some("home".into()),
+            ..Query::default()
+        };
+        let sizes: Vec<u64> = search(cat, &q)
+            .unwrap()
+            .iter()
+            .map(|e| e.record.size)
+            .collect();
+        assert_eq!(
+            sizes,
+            [10, 9, 2],
+            "newest a/one, a/three, and a/two's newer copy"
+        );
     }
 }

@@ -155,6 +155,15 @@ pub fn read_from(
     offset: u64,
     mut each: impl FnMut(Entry) -> Result<(), CatalogError>,
 ) -> Result<u64, CatalogError> {
+    read_lines(path, offset, |e, _| each(e))
+}
+
+/// Like `read_from`, with each entry's line's byte offset in the file.
+pub fn read_lines(
+    path: &Path,
+    offset: u64,
+    mut each: impl FnMut(Entry, u64) -> Result<(), CatalogError>,
+) -> Result<u64, CatalogError> {
     let name = path.display().to_string();
     let mut file = File::open(path).map_err(|e| CatalogError::io(path, e))?;
     file.seek(SeekFrom::Start(offset))
@@ -206,11 +215,40 @@ pub fn read_from(
         let (record, stream, verified) = parse_record_line(text).map_err(bad)?;
         let stream = stream.ok_or_else(|| bad("entry has no \"stream\"".into()))?;
         let verified = verified.ok_or_else(|| bad("entry has no \"verified\"".into()))?;
-        each(Entry {
-            stream,
-            verified,
-            record,
-        })?;
+        each(
+            Entry {
+                stream,
+                verified,
+                record,
+            },
+            offset + consumed - n as u64,
+        )?;
     }
     Ok(consumed)
+}
+
+/// The entry on the line starting at byte `offset` of a journal (an offset
+/// `read_lines` gave).
+pub fn entry_at(path: &Path, offset: u64) -> Result<Entry, CatalogError> {
+    let mut file = File::open(path).map_err(|e| CatalogError::io(path, e))?;
+    file.seek(SeekFrom::Start(offset))
+        .map_err(|e| CatalogError::io(path, e))?;
+    let mut line = Vec::new();
+    BufReader::new(file)
+        .read_until(b'\n', &mut line)
+        .map_err(|e| CatalogError::io(path, e))?;
+    let bad = |message: String| CatalogError::Line {
+        file: format!("{} (byte {offset})", path.display()),
+        line: 0,
+        message,
+    };
+    let text = line
+        .strip_suffix(b"\n")
+        .ok_or_else(|| bad("no whole line here".into()))?;
+    let (record, stream, verified) = parse_record_line(text).map_err(bad)?;
+    Ok(Entry {
+        stream: stream.ok_or_else(|| bad("entry has no \"stream\"".into()))?,
+        verified: verified.ok_or_else(|| bad("entry has no \"verified\"".into()))?,
+        record,
+    })
 }

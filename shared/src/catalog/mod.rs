@@ -14,6 +14,7 @@ pub mod find;
 pub mod from_tape;
 pub mod index;
 pub mod journal;
+pub mod names;
 pub mod rebuild;
 pub mod tape;
 

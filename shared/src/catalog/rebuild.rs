@@ -31,6 +31,9 @@ pub struct State {
     pub journals: BTreeMap<String, u64>,
     pub paths: u64,
     pub built: String,
+    /// The journals by the ids the path index (`names.idx`) uses.
+    #[serde(default)]
+    pub journal_ids: Vec<String>,
 }
 
 /// What a rebuild did.
@@ -315,11 +318,21 @@ pub fn rebuild(catalog: &Path, chunk: usize) -> Result<RebuildStats, CatalogErro
     let mut buf: Vec<Item> = Vec::new();
     let mut runs = Vec::new();
     let mut seq = 0u64;
+    // The path index is sorted apart, in its own bounded runs.
+    let mut names = super::names::Builder::new(&runs_dir, 256 << 20);
     for path in journal::journals(catalog)? {
         stats.journals += 1;
-        let consumed = journal::read(&path, |e: Entry| {
+        let jid = state.journal_ids.len() as u32;
+        state.journal_ids.push(file_name(&path));
+        let consumed = journal::read_lines(&path, 0, |e: Entry, line| {
             seq += 1;
             let path_bytes = std::os::unix::ffi::OsStrExt::as_bytes(e.record.path.as_os_str());
+            names.push(
+                super::names::name(&e.stream, path_bytes, e.record.part),
+                (packed_time(&e.verified), seq),
+                jid,
+                line,
+            )?;
             buf.push(Item {
                 key: key(&e.stream, path_bytes),
                 order: (packed_time(&e.verified), seq),
@@ -356,6 +369,9 @@ pub fn rebuild(catalog: &Path, chunk: usize) -> Result<RebuildStats, CatalogErro
     }
     stats.runs = runs.len();
     stats.paths = out.finish()?;
+    let names_dir = gen_dir.clone();
+    // names.idx and names.bin go beside paths.idx.
+    names.finish_into(&names_dir)?;
     let _ = fs::remove_dir_all(&runs_dir);
     state.paths = stats.paths;
     state.built = crate::time::Utc::now().rfc3339();

@@ -1,0 +1,325 @@
+//! The path index of a generation, for `reel find` and `reel-restore`:
+//! every (stream, path, part)'s newest verified copy, sorted by name, with
+//! the journal line that records it. A prefix search is a binary search
+//! and a scan of the range; nothing is loaded whole (the files are mapped).
+//!
+//! `names.idx`: magic `REELNAM1`, count u64, then count × 24 bytes sorted
+//! by name: name offset u64 and length u32 (into `names.bin`), journal id
+//! u32 (an index into the generation's `state.json` `journals` order), line
+//! offset u64. A name is `stream NUL path NUL part` (part: 4 bytes, big
+//! endian, 0 for a whole file), so a prefix of `stream NUL path-prefix`
+//! selects exactly the paths that start with it.
+
+use std::collections::BinaryHeap;
+use std::fs::File;
+use std::io::{BufReader, BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+
+use memmap2::Mmap;
+
+use super::CatalogError;
+
+pub const NAMES_MAGIC: &[u8; 8] = b"REELNAM1";
+const ENTRY: usize = 24;
+
+/// The name of a (stream, path, part).
+pub fn name(stream: &str, path: &[u8], part: Option<u32>) -> Vec<u8> {
+    let mut n = Vec::with_capacity(stream.len() + path.len() + 6);
+    n.extend_from_slice(stream.as_bytes());
+    n.push(0);
+    n.extend_from_slice(path);
+    n.push(0);
+    n.extend_from_slice(&part.unwrap_or(0).to_be_bytes());
+    n
+}
+
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct Item {
+    name: Vec<u8>,
+    order: (u64, u64),
+    journal: u32,
+    offset: u64,
+}
+
+impl Item {
+    fn encode(&self, w: &mut impl Write) -> std::io::Result<()> {
+        w.write_all(&(self.name.len() as u32).to_le_bytes())?;
+        w.write_all(&self.name)?;
+        w.write_all(&self.order.0.to_le_bytes())?;
+        w.write_all(&self.order.1.to_le_bytes())?;
+        w.write_all(&self.journal.to_le_bytes())?;
+        w.write_all(&self.offset.to_le_bytes())
+    }
+
+    fn decode(r: &mut impl Read) -> std::io::Result<Option<Item>> {
+        let mut len = [0u8; 4];
+        match r.read_exact(&mut len) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
+            Err(e) => return Err(e),
+        }
+        let mut name = vec![0u8; u32::from_le_bytes(len) as usize];
+        r.read_exact(&mut name)?;
+        let mut b = [0u8; 28];
+        r.read_exact(&mut b)?;
+        let u64_at = |at: usize| u64::from_le_bytes(b[at..at + 8].try_into().expect("8 bytes"));
+        Ok(Some(Item {
+            name,
+            order: (u64_at(0), u64_at(8)),
+            journal: u32::from_le_bytes(b[16..20].try_into().expect("4 bytes")),
+            offset: u64_at(20),
+        }))
+    }
+}
+
+/// Sorted chunk: newest per name kept (items sort by (name, order)).
+fn sort_dedup(items: &mut Vec<Item>) {
+    items.sort_unstable();
+    let mut out = 0;
+    for i in 0..items.len() {
+        if i + 1 < items.len() && items[i + 1].name == items[i].name {
+            continue;
+        }
+        items.swap(out, i);
+        out += 1;
+    }
+    items.truncate(out);
+}
+
+/// Collects names in bounded memory (sorted runs on disk), then merges
+/// them into `names.idx` and `names.bin`.
+pub struct Builder {
+    dir: PathBuf,
+    buf: Vec<Item>,
+    bytes: usize,
+    limit: usize,
+    runs: Vec<PathBuf>,
+}
+
+impl Builder {
+    pub fn new(dir: &Path, limit_bytes: usize) -> Builder {
+        Builder {
+            dir: dir.to_path_buf(),
+            buf: Vec::new(),
+            bytes: 0,
+            limit: limit_bytes.max(1),
+            runs: Vec::new(),
+        }
+    }
+
+    pub fn push(
+        &mut self,
+        name: Vec<u8>,
+        order: (u64, u64),
+        journal: u32,
+        offset: u64,
+    ) -> Result<(), CatalogError> {
+        self.bytes += name.len() + 48;
+        self.buf.push(Item {
+            name,
+            order,
+            journal,
+            offset,
+        });
+        if self.bytes >= self.limit {
+            self.spill()?;
+        }
+        Ok(())
+    }
+
+    fn spill(&mut self) -> Result<(), CatalogError> {
+        sort_dedup(&mut self.buf);
+        let path = self.dir.join(format!("names-run-{:05}", self.runs.len()));
+        let f = File::create(&path).map_err(|e| CatalogError::io(&path, e))?;
+        let mut w = BufWriter::with_capacity(1 << 20, f);
+        for it in &self.buf {
+            it.encode(&mut w).map_err(|e| CatalogError::io(&path, e))?;
+        }
+        w.flush().map_err(|e| CatalogError::io(&path, e))?;
+        self.runs.push(path);
+        self.buf.clear();
+        self.bytes = 0;
+        Ok(())
+    }
+
+    /// Merge everything into `<out>/names.idx` and `<out>/names.bin`;
+    /// returns the number of names.
+    pub fn finish_into(mut self, out: &Path) -> Result<u64, CatalogError> {
+        if !self.buf.is_empty() || self.runs.is_empty() {
+            self.spill()?;
+        }
+        let idx_path = out.join("names.idx");
+        let bin_path = out.join("names.bin");
+        let mut idx = BufWriter::with_capacity(
+            1 << 20,
+            File::create(&idx_path).map_err(|e| CatalogError::io(&idx_path, e))?,
+        );
+        let mut bin = BufWriter::with_capacity(
+            1 << 20,
+            File::create(&bin_path).map_err(|e| CatalogError::io(&bin_path, e))?,
+        );
+        let io_idx = |e| CatalogError::io(&idx_path, e);
+        idx.write_all(NAMES_MAGIC).map_err(io_idx)?;
+        idx.write_all(&0u64.to_le_bytes()).map_err(io_idx)?;
+        let mut readers = Vec::new();
+        for p in &self.runs {
+            readers.push(BufReader::with_capacity(
+                256 * 1024,
+                File::open(p).map_err(|e| CatalogError::io(p, e))?,
+            ));
+        }
+        let mut heap = BinaryHeap::new();
+        for (i, r) in readers.iter_mut().enumerate() {
+            if let Some(it) = Item::decode(r).map_err(|e| CatalogError::io(&self.runs[i], e))? {
+                heap.push(std::cmp::Reverse((it, i)));
+            }
+        }
+        let (mut count, mut at) = (0u64, 0u64);
+        let mut pending: Option<Item> = None;
+        let mut emit = |it: &Item| -> std::io::Result<()> {
+            idx.write_all(&at.to_le_bytes())?;
+            idx.write_all(&(it.name.len() as u32).to_le_bytes())?;
+            idx.write_all(&it.journal.to_le_bytes())?;
+            idx.write_all(&it.offset.to_le_bytes())?;
+            bin.write_all(&it.name)?;
+            at += it.name.len() as u64;
+            count += 1;
+            Ok(())
+        };
+        while let Some(std::cmp::Reverse((it, i))) = heap.pop() {
+            if let Some(next) =
+                Item::decode(&mut readers[i]).map_err(|e| CatalogError::io(&self.runs[i], e))?
+            {
+                heap.push(std::cmp::Reverse((next, i)));
+            }
+            match &pending {
+                Some(p) if p.name == it.name => pending = Some(it),
+                Some(p) => {
+                    emit(p).map_err(|e| CatalogError::io(&idx_path, e))?;
+                    pending = Some(it);
+                }
+                None => pending = Some(it),
+            }
+        }
+        if let Some(p) = pending {
+            emit(&p).map_err(|e| CatalogError::io(&idx_path, e))?;
+        }
+        bin.flush().map_err(|e| CatalogError::io(&bin_path, e))?;
+        bin.get_ref()
+            .sync_all()
+            .map_err(|e| CatalogError::io(&bin_path, e))?;
+        let mut f = idx
+            .into_inner()
+            .map_err(|e| CatalogError::io(&idx_path, e.into_error()))?;
+        use std::io::{Seek, SeekFrom};
+        f.seek(SeekFrom::Start(8))
+            .map_err(|e| CatalogError::io(&idx_path, e))?;
+        f.write_all(&count.to_le_bytes())
+            .map_err(|e| CatalogError::io(&idx_path, e))?;
+        f.sync_all().map_err(|e| CatalogError::io(&idx_path, e))?;
+        for p in &self.runs {
+            let _ = std::fs::remove_file(p);
+        }
+        Ok(count)
+    }
+}
+
+/// An open path index.
+pub struct Names {
+    idx: Mmap,
+    bin: Mmap,
+    count: usize,
+}
+
+impl Names {
+    /// The index of a generation directory; `None` when it has none (built
+    /// before path indexes existed, or empty).
+    pub fn open(dir: &Path) -> Result<Option<Names>, CatalogError> {
+        let open = |p: &Path| -> Result<Option<Mmap>, CatalogError> {
+            match File::open(p) {
+                // SAFETY: generation files are written once, before the
+                // generation is switched in, and never changed.
+                Ok(f) if f.metadata().map(|m| m.len()).unwrap_or(0) > 0 => unsafe { Mmap::map(&f) }
+                    .map(Some)
+                    .map_err(|e| CatalogError::io(p, e)),
+                Ok(_) => Ok(None),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+                Err(e) => Err(CatalogError::io(p, e)),
+            }
+        };
+        let Some(idx) = open(&dir.join("names.idx"))? else {
+            return Ok(None);
+        };
+        if idx.len() < 16 || &idx[..8] != NAMES_MAGIC {
+            return Err(CatalogError::Invalid(format!(
+                "{}: not a reel path index; run `reel catalog rebuild`",
+                dir.join("names.idx").display()
+            )));
+        }
+        let count = u64::from_le_bytes(idx[8..16].try_into().expect("8 bytes")) as usize;
+        if idx.len() != 16 + count * ENTRY {
+            return Err(CatalogError::Invalid(format!(
+                "{}: truncated; run `reel catalog rebuild`",
+                dir.join("names.idx").display()
+            )));
+        }
+        let bin = match open(&dir.join("names.bin"))? {
+            Some(b) => b,
+            None if count == 0 => return Ok(None),
+            None => {
+                return Err(CatalogError::Invalid(format!(
+                    "{}: missing",
+                    dir.join("names.bin").display()
+                )));
+            }
+        };
+        Ok(Some(Names { idx, bin, count }))
+    }
+
+    /// Entry `i`: its name, journal id and line offset.
+    pub fn get(&self, i: usize) -> (&[u8], u32, u64) {
+        let e = &self.idx[16 + i * ENTRY..16 + (i + 1) * ENTRY];
+        let at = u64::from_le_bytes(e[..8].try_into().expect("8 bytes")) as usize;
+        let len = u32::from_le_bytes(e[8..12].try_into().expect("4 bytes")) as usize;
+        let journal = u32::from_le_bytes(e[12..16].try_into().expect("4 bytes"));
+        let offset = u64::from_le_bytes(e[16..24].try_into().expect("8 bytes"));
+        (&self.bin[at..at + len], journal, offset)
+    }
+
+    pub fn len(&self) -> usize {
+        self.count
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// The first entry whose name is at least `key`.
+    pub fn at_or_after(&self, key: &[u8]) -> Option<(&[u8], u32, u64)> {
+        let i = self.lower_bound(key);
+        (i < self.count).then(|| self.get(i))
+    }
+
+    fn lower_bound(&self, key: &[u8]) -> usize {
+        let (mut lo, mut hi) = (0, self.count);
+        while lo < hi {
+            let mid = (lo + hi) / 2;
+            if self.get(mid).0 < key {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        lo
+    }
+
+    /// The entries whose name starts with `prefix`, in order.
+    pub fn with_prefix<'a>(
+        &'a self,
+        prefix: &'a [u8],
+    ) -> impl Iterator<Item = (&'a [u8], u32, u64)> + 'a {
+        (self.lower_bound(prefix)..self.count)
+            .map(|i| self.get(i))
+            .take_while(move |(n, _, _)| n.starts_with(prefix))
+    }
+}
