@@ -125,6 +125,11 @@ fn search_indexed(
     let Some(state) = super::rebuild::current_state(catalog) else {
         return Ok(None);
     };
+    // A journal no longer what the generation indexed (shorter, or gone):
+    // its line offsets cannot be trusted; read the journals instead.
+    if super::rebuild::delta_bytes(catalog)?.is_none() {
+        return Ok(None);
+    }
     let dir = catalog.join("index").join("current");
     let Some(names) = super::names::Names::open(&dir)? else {
         return Ok(None);
