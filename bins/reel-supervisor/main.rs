@@ -1,9 +1,10 @@
 //! `reel-supervisor`: the daemon that runs the stages when there is work.
 //!
-//! Not built yet (issue #10). What runs today: it loads and checks the
-//! configuration, creates the spool (all queues), cache, catalog and log
-//! directories with their modes, reports what waits in each queue, and exits
-//! 69 because the stages behind it do not exist yet.
+//! Built so far: `--once` (once.rs), which runs every stage as a child
+//! process until the pipeline is empty. The daemon itself (schedules,
+//! inotify, throttling, signals) is issue #10's rest and not built yet.
+
+mod once;
 
 use clap::Parser;
 use reel_shared::cli::{self, CommonArgs, Program};
@@ -31,16 +32,18 @@ impl Program for Args {
 
 fn run(args: Args) -> anyhow::Result<Exit> {
     let config = args.common.load_config()?;
+    if args.once {
+        return once::run(&args.common, &config);
+    }
     let spool = config.prepare_dirs()?;
     log::info!("config {}", config.file.display());
     log::info!("spool {}", spool.root().display());
     for q in Queue::ALL {
         log::info!("  {q:<9} {} items", spool.list(q)?.len());
     }
-    let what = if args.once { "--once" } else { "the daemon" };
     Err(ExitError::new(
         Exit::Unavailable,
-        format!("{what} is not built yet (issue #10): the stages it runs do not exist yet; see README.md"),
+        "the daemon is not built yet (issue #10); `reel-supervisor --once` runs the pipeline until it is empty",
     )
     .into())
 }

@@ -333,6 +333,35 @@ fn close_tape(
 /// A drive with a checked tape in it.
 type Loaded = (Box<dyn Drive>, Label, Tape);
 
+/// With a changer, a blank tape in the drive is labelled with its barcode
+/// (pool "default"), as a blank tape loaded at a tape change is.
+fn label_blank(config: &Config, t: &Target, drive: &mut dyn Drive) -> anyhow::Result<()> {
+    let Some((changer_device, index)) = &t.changer else {
+        return Ok(());
+    };
+    if !matches!(label::read_label(drive)?, Identity::Blank) {
+        return Ok(());
+    }
+    let spec = reel_shared::device::library_spec(Some(config), changer_device);
+    let mut changer = reel_shared::device::open_changer(changer_device, &spec)?;
+    let status = changer.status()?;
+    let Some(barcode) = status
+        .drives
+        .iter()
+        .find(|d| d.index == *index)
+        .and_then(|d| d.barcode.clone())
+    else {
+        return Ok(()); // no barcode: the operator labels it
+    };
+    let new = Label::new(&barcode, "default", t.block_size as u32)?;
+    label::write_label(drive, &new)?;
+    log::info!(
+        "labelled the blank tape {barcode} in {} (pool default)",
+        t.device
+    );
+    Ok(())
+}
+
 /// The next tape after `full`: through the changer when the drive has one,
 /// else from the operator at the terminal; `None` when nobody is there to
 /// load one (no controlling terminal, or the operator typed q).
@@ -799,6 +828,7 @@ pub fn run(
     };
     let signals = Signals::install()?;
     let mut drive = open(&config, &t)?;
+    label_blank(&config, &t, drive.as_mut())?;
     let catalog = config.paths.catalog.clone();
     let (mut label, mut tape) = check_tape(drive.as_mut(), &catalog, &t.device)?;
     log::info!(

@@ -11,6 +11,7 @@ mod scan;
 mod spool;
 mod spool_crash;
 mod stage;
+mod supervisor;
 mod support;
 mod tape;
 mod verify;
