@@ -74,7 +74,33 @@ fn waiting(spool: &Spool) -> anyhow::Result<usize> {
     Ok(n)
 }
 
-fn run_stage(config: &Config, name: &str, common: &CommonArgs) -> anyhow::Result<Exit> {
+/// SIGTERM or SIGINT: no new stage; the running one is asked to stop at
+/// its safe point (it gets SIGTERM too) and waited for.
+struct Stop {
+    term: reel_shared::signals::Watched,
+    int: reel_shared::signals::Watched,
+}
+
+impl Stop {
+    fn install() -> anyhow::Result<Stop> {
+        use nix::sys::signal::Signal;
+        Ok(Stop {
+            term: reel_shared::signals::watch(Signal::SIGTERM)?,
+            int: reel_shared::signals::watch(Signal::SIGINT)?,
+        })
+    }
+
+    fn asked(&self) -> bool {
+        self.term.raised() || self.int.raised()
+    }
+}
+
+fn run_stage(
+    config: &Config,
+    name: &str,
+    common: &CommonArgs,
+    stop: &Stop,
+) -> anyhow::Result<Exit> {
     let mut cmd = Command::new(program(name));
     cmd.arg("--config").arg(&config.file);
     for _ in 0..common.quiet {
@@ -84,9 +110,24 @@ fn run_stage(config: &Config, name: &str, common: &CommonArgs) -> anyhow::Result
         cmd.arg("-v");
     }
     log::info!("running {name}");
-    let status = cmd
-        .status()
+    let mut child = cmd
+        .spawn()
         .with_context(|| format!("starting {}", program(name).display()))?;
+    let mut forwarded = false;
+    let status = loop {
+        if let Some(status) = child.try_wait()? {
+            break status;
+        }
+        if stop.asked() && !forwarded {
+            log::warn!("stopping: asking {name} to stop at its next safe point");
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(child.id() as i32),
+                nix::sys::signal::Signal::SIGTERM,
+            );
+            forwarded = true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
     let code = status.code().unwrap_or(128);
     Ok(match code {
         0 => Exit::Ok,
@@ -112,6 +153,21 @@ fn run_stage(config: &Config, name: &str, common: &CommonArgs) -> anyhow::Result
 
 pub fn run(common: &CommonArgs, config: &Config) -> anyhow::Result<Exit> {
     let spool = config.prepare_dirs()?;
+    // One supervisor per spool.
+    let lock_path = spool.root().join("supervisor.lock");
+    let Some(_lock) = reel_shared::fsutil::lock_file(&lock_path, false)
+        .with_context(|| format!("locking {}", lock_path.display()))?
+    else {
+        return Err(ExitError::new(
+            Exit::TempFail,
+            format!(
+                "another reel-supervisor runs on this spool ({} is locked)",
+                lock_path.display()
+            ),
+        )
+        .into());
+    };
+    let stop = Stop::install()?;
     let file = std::fs::canonicalize(&config.file).unwrap_or_else(|_| config.file.clone());
     let home = file.parent().unwrap_or(Path::new("/")).to_path_buf();
     for s in &config.streams {
@@ -141,7 +197,11 @@ pub fn run(common: &CommonArgs, config: &Config) -> anyhow::Result<Exit> {
             if rounds > 1 && from.is_none() {
                 continue; // one scan per run
             }
-            match run_stage(config, name, common)? {
+            if stop.asked() {
+                log::warn!("stopped by a signal; what waits stays queued for the next run");
+                return Ok(Exit::Ok);
+            }
+            match run_stage(config, name, common, &stop)? {
                 Exit::Unavailable => {
                     return Err(ExitError::new(
                         Exit::Unavailable,

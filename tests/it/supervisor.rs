@@ -61,3 +61,82 @@ fn the_main_job_backs_up_the_sample_tree_and_says_how_to_restore_it() {
         b"changed"
     );
 }
+
+fn main_job(env: &Env) {
+    let config =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/pipeline.toml")).unwrap();
+    env.write("pipeline.toml", &config);
+}
+
+#[test]
+fn one_supervisor_per_spool() {
+    let env = Env::new();
+    main_job(&env);
+    std::fs::create_dir_all(env.path("var/spool")).unwrap();
+    let _held = reel_shared::fsutil::lock_file(&env.path("var/spool/supervisor.lock"), false)
+        .unwrap()
+        .expect("the lock is free");
+    let run = env.run("reel-supervisor", &["--once"]);
+    run.expect(75);
+    assert!(
+        run.stderr.contains("another reel-supervisor runs"),
+        "{}",
+        run.report()
+    );
+}
+
+#[test]
+fn sigterm_stops_the_main_job_at_a_safe_point_and_the_next_run_finishes() {
+    use std::io::BufRead;
+    let env = Env::new();
+    main_job(&env);
+    // A slow drive (4 MB/s) so that the signal lands while reel-write works.
+    env.run("reel", &["mt", "status"]).expect(0);
+    let meta = env.path("var/library/tapes/V00001L9/meta.json");
+    let mut v: serde_json::Value = serde_json::from_slice(&std::fs::read(&meta).unwrap()).unwrap();
+    let mut speed =
+        serde_json::to_value(reel_shared::tape::speed::preset("lto9").unwrap()).unwrap();
+    speed["native"] = "4MB/s".into();
+    speed["min"] = "2MB/s".into();
+    speed["steps"] = 2.into();
+    speed["buffer"] = "1M".into();
+    speed["reposition"] = "10ms".into();
+    v["speed"] = speed;
+    std::fs::write(&meta, serde_json::to_vec(&v).unwrap()).unwrap();
+    let mut cmd = std::process::Command::new(crate::support::bin("reel-supervisor"));
+    cmd.arg("--once")
+        .current_dir(env.root())
+        .env_remove("REEL_CONFIG")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped());
+    crate::support::detach(&mut cmd);
+    let mut child = cmd.spawn().unwrap();
+    let stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut seen = Vec::new();
+    for line in stderr.lines() {
+        let line = line.unwrap();
+        let writing = line.contains("appending as file");
+        seen.push(line);
+        if writing {
+            nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(child.id() as i32),
+                nix::sys::signal::Signal::SIGTERM,
+            )
+            .unwrap();
+        }
+    }
+    let status = child.wait().unwrap();
+    let text = seen.join("\n");
+    assert_eq!(status.code(), Some(0), "{text}");
+    assert!(text.contains("stop"), "{text}");
+    // Nothing is verified twice nor lost: the next run finishes the work.
+    env.run("reel-supervisor", &["--once"]).expect(0);
+    assert!(journal_len(&env) > 300);
+    let status = env.run("reel", &["status", "--json"]);
+    let s: serde_json::Value = serde_json::from_str(&status.stdout).unwrap();
+    for q in s["queues"].as_array().unwrap() {
+        if ["scanned", "staged", "packed", "written"].contains(&q["queue"].as_str().unwrap()) {
+            assert_eq!(q["items"], 0, "{}", status.stdout);
+        }
+    }
+}
