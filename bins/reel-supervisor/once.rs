@@ -66,6 +66,45 @@ fn sample_tree(dir: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Run `supervisor.notify_command` with the event and a message appended
+/// (also in `$REEL_EVENT` and `$REEL_MESSAGE`): a mail or webhook script.
+/// Its failure is a warning, never the run's.
+fn notify(config: &Config, event: &str, message: &str) {
+    let Some(cmd) = &config.supervisor.notify_command else {
+        return;
+    };
+    let Some((program, args)) = cmd.0.split_first() else {
+        return;
+    };
+    let result = Command::new(program)
+        .args(args)
+        .arg(event)
+        .arg(message)
+        .env("REEL_EVENT", event)
+        .env("REEL_MESSAGE", message)
+        .current_dir(
+            std::fs::canonicalize(&config.file)
+                .ok()
+                .and_then(|f| f.parent().map(Path::to_path_buf))
+                .unwrap_or_else(|| PathBuf::from("/")),
+        )
+        .status();
+    match result {
+        Ok(s) if s.success() => {}
+        Ok(s) => log::warn!("notify_command ({event}) exited with {s}"),
+        Err(e) => log::warn!("notify_command ({event}): cannot run {program}: {e}"),
+    }
+}
+
+fn full_tapes(config: &Config) -> Vec<String> {
+    reel_shared::catalog::tape::all(&config.paths.catalog)
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|t| t.state == reel_shared::catalog::tape::TapeState::Full)
+        .map(|t| t.label)
+        .collect()
+}
+
 fn waiting(spool: &Spool) -> anyhow::Result<usize> {
     let mut n = 0;
     for q in [Queue::Scanned, Queue::Staged, Queue::Packed, Queue::Written] {
@@ -168,6 +207,7 @@ pub fn run(common: &CommonArgs, config: &Config) -> anyhow::Result<Exit> {
         .into());
     };
     let stop = Stop::install()?;
+    let full_before = full_tapes(config);
     let file = std::fs::canonicalize(&config.file).unwrap_or_else(|_| config.file.clone());
     let home = file.parent().unwrap_or(Path::new("/")).to_path_buf();
     for s in &config.streams {
@@ -201,18 +241,28 @@ pub fn run(common: &CommonArgs, config: &Config) -> anyhow::Result<Exit> {
                 log::warn!("stopped by a signal; what waits stays queued for the next run");
                 return Ok(Exit::Ok);
             }
-            match run_stage(config, name, common, &stop)? {
-                Exit::Unavailable => {
-                    return Err(ExitError::new(
-                        Exit::Unavailable,
-                        format!(
-                            "{name} needs a tape or a drive (see above); what waits stays queued"
-                        ),
-                    )
-                    .into());
+            let result = run_stage(config, name, common, &stop);
+            for t in full_tapes(config) {
+                if !full_before.contains(&t) {
+                    notify(config, "tape-full", &format!("tape {t} is full"));
                 }
-                Exit::Data => problems.push(format!("{name} found bad data (see above)")),
-                _ => {}
+            }
+            match result {
+                Err(e) => {
+                    notify(config, "failure", &format!("{e:#}"));
+                    return Err(e);
+                }
+                Ok(Exit::Unavailable) => {
+                    let m = format!("{name} needs a tape or a drive; what waits stays queued");
+                    notify(config, "tape-needed", &m);
+                    return Err(ExitError::new(Exit::Unavailable, m).into());
+                }
+                Ok(Exit::Data) => {
+                    let m = format!("{name} found bad data (see its log)");
+                    notify(config, "failure", &m);
+                    problems.push(m);
+                }
+                Ok(_) => {}
             }
         }
         let left = waiting(&spool)?;
@@ -228,6 +278,11 @@ pub fn run(common: &CommonArgs, config: &Config) -> anyhow::Result<Exit> {
         }
     }
     let failed = spool.list(Queue::Failed)?.len();
+    notify(
+        config,
+        "finished",
+        &format!("the pipeline is empty; {failed} item(s) in failed/"),
+    );
     let tapes = reel_shared::catalog::tape::all(&config.paths.catalog)?;
     let config_arg = std::fs::canonicalize(&config.file)
         .unwrap_or_else(|_| config.file.clone())

@@ -140,3 +140,30 @@ fn sigterm_stops_the_main_job_at_a_safe_point_and_the_next_run_finishes() {
         }
     }
 }
+
+#[test]
+fn notify_command_hears_of_full_tapes_and_the_end() {
+    let env = Env::new();
+    let config =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/pipeline.toml")).unwrap();
+    // Small tapes: the sample fills more than one.
+    let config = config
+        .replace("capacity = \"1G\"", "capacity = \"8M\"")
+        .replace("archive_size = \"64M\"", "archive_size = \"2M\"")
+        .replace(
+            "# notify_command = [\"/usr/local/bin/reel-notify\", \"--mail\", \"root\"]",
+            "notify_command = [\"sh\", \"-c\", \"echo \\\"$0: $1\\\" >> notified.log\"]",
+        );
+    assert!(
+        config.contains("notify_command = [\"sh\""),
+        "the default config changed"
+    );
+    env.write("pipeline.toml", &config);
+    env.run("reel-supervisor", &["--once"]).expect(0);
+    let log = std::fs::read_to_string(env.path("notified.log")).unwrap();
+    assert!(log.contains("tape-full: tape V00001L9 is full"), "{log}");
+    assert!(
+        log.lines().last().unwrap().starts_with("finished: "),
+        "{log}"
+    );
+}
