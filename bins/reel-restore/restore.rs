@@ -20,7 +20,6 @@ use reel_shared::catalog::find::{Query, search};
 use reel_shared::cli::CommonArgs;
 use reel_shared::exit::{Exit, ExitError};
 use reel_shared::manifest::{Digest, EntryType, Record};
-use reel_shared::tape::label::{self, Identity};
 use reel_shared::tape::stream::MAX_BLOCK;
 use reel_shared::tape::{Drive, Read};
 use reel_shared::units::Size;
@@ -248,20 +247,9 @@ fn run_from_tape(common: &CommonArgs, o: Options, dev: &str) -> anyhow::Result<E
     let config = common.load_config_if_any()?;
     let device = reel_shared::config::Device::from_arg(dev)
         .map_err(|e| ExitError::new(Exit::Usage, format!("--from-tape: {e}")))?;
-    let spec = reel_shared::device::library_spec(config.as_ref(), &device);
-    let mut drive = reel_shared::device::open_drive(&device, &spec, Duration::from_secs(600))
-        .with_context(|| format!("opening {device}"))?;
-    drive.set_block_size(0)?;
-    let label = match label::read_label(drive.as_mut())? {
-        Identity::Reel(l) => l,
-        other => {
-            return Err(ExitError::new(
-                Exit::Unavailable,
-                format!("the tape in {device} is not a reel tape: {other:?}"),
-            )
-            .into());
-        }
-    };
+    let mut drive =
+        reel_shared::device::open_variable(config.as_ref(), &device, Duration::from_secs(600))?;
+    let label = reel_shared::device::reel_label(drive.as_mut(), &device)?;
     let catalog = from_tape::read(drive.as_mut(), &label)?;
     let records = catalog.records;
     log::info!(
@@ -387,18 +375,10 @@ pub fn run(common: &CommonArgs, o: Options) -> anyhow::Result<Exit> {
     .map_err(|e| ExitError::new(Exit::Usage, e))?;
     let changer = reel_shared::device::drive_changer(&config, &device, conf.as_ref());
     let open = || -> anyhow::Result<(Box<dyn Drive>, reel_shared::tape::label::Label)> {
-        let spec = reel_shared::device::library_spec(Some(&config), &device);
-        let mut drive = reel_shared::device::open_drive(&device, &spec, Duration::from_secs(600))
-            .with_context(|| format!("opening {device}"))?;
-        drive.set_block_size(0)?;
-        match label::read_label(drive.as_mut())? {
-            Identity::Reel(l) => Ok((drive, l)),
-            other => Err(ExitError::new(
-                Exit::Unavailable,
-                format!("the tape in {device} is not a reel tape: {other:?}"),
-            )
-            .into()),
-        }
+        let mut drive =
+            reel_shared::device::open_variable(Some(&config), &device, Duration::from_secs(600))?;
+        let label = reel_shared::device::reel_label(drive.as_mut(), &device)?;
+        Ok((drive, label))
     };
     let (mut drive, mut label) = open()?;
     let mut restorer = Restorer::new(to, o.overwrite);

@@ -350,7 +350,8 @@ fn run(args: Args) -> anyhow::Result<Exit> {
         }
     };
     raise_open_file_limit();
-    let (_, rebuilt) = catalog::open_index(&config.paths.catalog)?;
+    // Each stream's walk opens the index for itself; here only the rebuild.
+    let rebuilt = catalog::refresh_index(&config.paths.catalog)?;
     if let Some(r) = rebuilt {
         log::info!(
             "catalog index rebuilt: {} paths from {} journal(s)",

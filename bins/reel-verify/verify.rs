@@ -8,7 +8,6 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use anyhow::Context;
 use reel_shared::archive::{check_header, ustar_size};
 use reel_shared::catalog::journal::{self, Entry};
 use reel_shared::catalog::tape::{Tape, TapeState};
@@ -17,7 +16,7 @@ use reel_shared::config::{Config, Device, VerifyLevel, VerifyWhen};
 use reel_shared::exit::{Exit, ExitError};
 use reel_shared::manifest::{Digest, EntryType, Header, Kind, Record};
 use reel_shared::spool::{Claim, Input, Output, Queue, Spool};
-use reel_shared::tape::label::{self, Identity, Label};
+use reel_shared::tape::label::Label;
 use reel_shared::tape::stream::MAX_BLOCK;
 use reel_shared::tape::{Drive, Read};
 use reel_shared::units::Size;
@@ -237,11 +236,7 @@ fn target(config: &Config, device: Option<&str>, drive: Option<&str>) -> anyhow:
 }
 
 fn open(config: &Config, t: &Target) -> anyhow::Result<Box<dyn Drive>> {
-    let spec = reel_shared::device::library_spec(Some(config), &t.device);
-    let mut drive = reel_shared::device::open_drive(&t.device, &spec, Duration::from_secs(600))
-        .with_context(|| format!("opening {}", t.device))?;
-    drive.set_block_size(0)?;
-    Ok(drive)
+    reel_shared::device::open_variable(Some(config), &t.device, Duration::from_secs(600))
 }
 
 /// Load the tape labelled `want` through the drive's changer.
@@ -249,19 +244,6 @@ fn load_tape(config: &Config, t: &Target, want: &str) -> anyhow::Result<bool> {
     match &t.changer {
         Some(ch) => reel_shared::device::load_labelled(config, &t.device, ch, want),
         None => Ok(false),
-    }
-}
-
-fn read_label(drive: &mut dyn Drive, device: &Device) -> anyhow::Result<Label> {
-    match label::read_label(drive)? {
-        Identity::Reel(l) => Ok(l),
-        Identity::Blank => Err(unavailable(format!("the tape in {device} is blank"))),
-        Identity::Foreign(what) => Err(unavailable(format!(
-            "the tape in {device} is not a reel tape: {what}"
-        ))),
-        Identity::Unreadable(why) => Err(unavailable(format!(
-            "cannot read the label of the tape in {device}: {why}"
-        ))),
     }
 }
 
@@ -353,7 +335,7 @@ impl Verifier<'_> {
     fn load(&mut self) -> anyhow::Result<&mut Loaded> {
         if self.loaded.is_none() {
             let mut drive = open(self.config, &self.t)?;
-            let label = read_label(drive.as_mut(), &self.t.device)?;
+            let label = reel_shared::device::reel_label(drive.as_mut(), &self.t.device)?;
             let seen = journalled(&self.config.paths.catalog, &label.label)?;
             self.loaded = Some(Loaded { drive, label, seen });
         }
@@ -683,7 +665,7 @@ pub fn audit(
         Ok(())
     })?;
     let mut drive = open(&config, &t)?;
-    let mut label = read_label(drive.as_mut(), &t.device)?;
+    let mut label = reel_shared::device::reel_label(drive.as_mut(), &t.device)?;
     if label.label != tape {
         drop(drive);
         if !load_tape(&config, &t, tape)? {
@@ -693,7 +675,7 @@ pub fn audit(
             )));
         }
         drive = open(&config, &t)?;
-        label = read_label(drive.as_mut(), &t.device)?;
+        label = reel_shared::device::reel_label(drive.as_mut(), &t.device)?;
     }
     let block_size = u64::from(label.block_size.max(1));
     let (mut good, mut bad, mut read_error) = (0usize, 0usize, None);

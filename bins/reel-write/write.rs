@@ -46,17 +46,7 @@ fn target(config: &Config, device: Option<&str>, drive: Option<&str>) -> anyhow:
     let buffer = conf.as_ref().map_or(1 << 30, |c| c.buffer.0 as usize);
     let start_fill = conf.as_ref().map_or(0.9, |c| c.start_fill.fraction());
     let min_rate = conf.as_ref().map_or(177_000_000, |c| c.min_rate.0);
-    let changer = conf
-        .as_ref()
-        .and_then(|c| c.changer.as_ref())
-        .and_then(|name| config.changers.iter().find(|ch| &ch.name == name))
-        .map(|ch| {
-            let index = match &device {
-                Device::Virtual { drive, .. } => *drive,
-                Device::Node(_) => 0,
-            };
-            (ch.device.clone(), index)
-        });
+    let changer = reel_shared::device::drive_changer(config, &device, conf.as_ref());
     Ok(Target {
         device,
         block_size,
@@ -68,12 +58,8 @@ fn target(config: &Config, device: Option<&str>, drive: Option<&str>) -> anyhow:
 }
 
 fn open(config: &Config, t: &Target) -> anyhow::Result<Box<dyn Drive>> {
-    let spec = reel_shared::device::library_spec(Some(config), &t.device);
-    let mut drive =
-        reel_shared::device::open_drive(&t.device, &spec, Duration::from_secs(150 * 60))
-            .with_context(|| format!("opening {}", t.device))?;
-    drive.set_block_size(0)?;
-    Ok(drive)
+    // A new LTO-9 tape calibrates for up to two hours at its first load.
+    reel_shared::device::open_variable(Some(config), &t.device, Duration::from_secs(150 * 60))
 }
 
 /// Put the next writable tape of the library into the drive (the drive's

@@ -13,10 +13,10 @@ use std::path::{Path, PathBuf};
 
 use reel_shared::catalog::journal::{self, Entry};
 use reel_shared::config::Config;
-use reel_shared::exit::{Exit, ExitError};
+use reel_shared::config::Device;
+use reel_shared::exit::Exit;
 use reel_shared::manifest::{Digest, EntryType, Record, parse_record};
 use reel_shared::tape::Drive;
-use reel_shared::tape::label::{self, Identity};
 use reel_shared::tape::stream::{FileEnd, TapeFileReader};
 use sha2::{Digest as _, Sha256};
 
@@ -146,15 +146,8 @@ fn matching(
     out
 }
 
-pub fn run(config: &Config, drive: &mut dyn Drive) -> anyhow::Result<Exit> {
-    let label = match label::read_label(drive)? {
-        Identity::Reel(l) => l,
-        other => {
-            return Err(
-                ExitError::new(Exit::Unavailable, format!("not a reel tape: {other:?}")).into(),
-            );
-        }
-    };
+pub fn run(config: &Config, drive: &mut dyn Drive, device: &Device) -> anyhow::Result<Exit> {
+    let label = reel_shared::device::reel_label(drive, device)?;
     let catalog = &config.paths.catalog;
     let path = journal::journal_path(catalog, &label.label);
     let mut seen: HashSet<(u64, PathBuf)> = HashSet::new();

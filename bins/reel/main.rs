@@ -297,11 +297,12 @@ fn run(args: Args) -> anyhow::Result<Exit> {
                 Some(("TAPE", &tape)),
             )
             .map_err(|e| reel_shared::exit::ExitError::new(Exit::Usage, e))?;
-            let spec = reel_shared::device::library_spec(Some(&config), &dev);
-            let mut d =
-                reel_shared::device::open_drive(&dev, &spec, std::time::Duration::from_secs(300))?;
-            d.set_block_size(0)?;
-            import::run(&config, d.as_mut())
+            let mut d = reel_shared::device::open_variable(
+                Some(&config),
+                &dev,
+                std::time::Duration::from_secs(300),
+            )?;
+            import::run(&config, d.as_mut(), &dev)
         }
         Command::Mt(a) => mt::run(a, common),
         Command::Changer(a) => changer::run(a, common),

@@ -207,6 +207,39 @@ impl<D: Drive> Drive for LockedDrive<D> {
     }
 }
 
+/// Open a drive the way every program that reads or writes reel tapes
+/// does: variable-block mode, after waiting up to `wait` for it to be ready.
+pub fn open_variable(
+    config: Option<&Config>,
+    device: &Device,
+    wait: std::time::Duration,
+) -> anyhow::Result<Box<dyn Drive>> {
+    use anyhow::Context as _;
+    let spec = library_spec(config, device);
+    let mut drive = open_drive(device, &spec, wait).with_context(|| format!("opening {device}"))?;
+    drive.set_block_size(0)?;
+    Ok(drive)
+}
+
+/// The reel label of the tape in `drive`; a blank, foreign or unreadable
+/// tape is an error (exit 69) naming the device.
+pub fn reel_label(
+    drive: &mut dyn Drive,
+    device: &Device,
+) -> anyhow::Result<crate::tape::label::Label> {
+    use crate::exit::{Exit, ExitError};
+    use crate::tape::label::{self, Identity};
+    let why = match label::read_label(drive)? {
+        Identity::Reel(l) => return Ok(l),
+        Identity::Blank => format!("the tape in {device} is blank"),
+        Identity::Foreign(what) => format!("the tape in {device} is not a reel tape: {what}"),
+        Identity::Unreadable(why) => {
+            format!("cannot read the label of the tape in {device}: {why}")
+        }
+    };
+    Err(ExitError::new(Exit::Unavailable, why).into())
+}
+
 /// The changer that loads a configured drive (its `changer` key), and the
 /// drive's number in it.
 pub fn drive_changer(
@@ -262,9 +295,7 @@ pub fn load_labelled(
             changer.unload(*index, home)?;
         }
         changer.load(slot, *index)?;
-        let spec = library_spec(Some(config), drive);
-        let mut d = open_drive(drive, &spec, std::time::Duration::from_secs(600))?;
-        d.set_block_size(0)?;
+        let mut d = open_variable(Some(config), drive, std::time::Duration::from_secs(600))?;
         if let Identity::Reel(l) = label::read_label(d.as_mut())?
             && l.label == want
         {

@@ -61,21 +61,24 @@ impl CatalogError {
     }
 }
 
-/// Open the index with its delta (the journal lines appended since it was
-/// built), rebuilding it first when that delta is over `DELTA_MAX` or a
-/// journal no longer matches what the index covered. Returns whether a
-/// rebuild happened.
-pub fn open_index(catalog: &Path) -> Result<(Index, Option<RebuildStats>), CatalogError> {
+/// Rebuild the index when its delta (the journal lines appended since it
+/// was built) is over `DELTA_MAX`, or a journal no longer matches what the
+/// index covered. Returns what the rebuild did, if one happened.
+pub fn refresh_index(catalog: &Path) -> Result<Option<RebuildStats>, CatalogError> {
     let delta = rebuild::delta_bytes(catalog)?;
-    let rebuilt = if delta.is_none_or(|d| d > index::DELTA_MAX) {
-        log::info!(
-            "the catalog index is far behind its journals: rebuilding {}",
-            catalog.join("index").display()
-        );
-        Some(rebuild(catalog, rebuild::DEFAULT_CHUNK)?)
-    } else {
-        None
-    };
+    if delta.is_some_and(|d| d <= index::DELTA_MAX) {
+        return Ok(None);
+    }
+    log::info!(
+        "the catalog index is far behind its journals: rebuilding {}",
+        catalog.join("index").display()
+    );
+    rebuild(catalog, rebuild::DEFAULT_CHUNK).map(Some)
+}
+
+/// `refresh_index`, then open the index with its delta.
+pub fn open_index(catalog: &Path) -> Result<(Index, Option<RebuildStats>), CatalogError> {
+    let rebuilt = refresh_index(catalog)?;
     Ok((Index::open(catalog)?, rebuilt))
 }
 
