@@ -168,10 +168,7 @@ fn a_member_that_rotted_on_tape_is_kept_aside_and_reported() {
         f[0]["file"].as_u64().unwrap(),
         f[0]["data_offset"].as_u64().unwrap(),
     );
-    let tape_file = env.path(&format!("lib/tapes/V00001L9/{file:06}"));
-    let mut bytes = std::fs::read(&tape_file).unwrap();
-    bytes[data_offset as usize + 4000] ^= 0x80;
-    std::fs::write(&tape_file, bytes).unwrap();
+    crate::verify::flip_on_tape(&env, (file, data_offset), 4000, 0x80);
     let run = env.run("reel-restore", &["big.bin", "--to", "out"]);
     run.expect(65);
     assert!(run.stderr.contains("kept as"), "{}", run.report());

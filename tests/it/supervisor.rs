@@ -91,18 +91,7 @@ fn sigterm_stops_the_main_job_at_a_safe_point_and_the_next_run_finishes() {
     let env = Env::new();
     main_job(&env);
     // A slow drive (4 MB/s) so that the signal lands while reel-write works.
-    env.run("reel", &["mt", "status"]).expect(0);
-    let meta = env.path("var/library/tapes/V00001L9/meta.json");
-    let mut v: serde_json::Value = serde_json::from_slice(&std::fs::read(&meta).unwrap()).unwrap();
-    let mut speed =
-        serde_json::to_value(reel_shared::tape::speed::preset("lto9").unwrap()).unwrap();
-    speed["native"] = "4MB/s".into();
-    speed["min"] = "2MB/s".into();
-    speed["steps"] = 2.into();
-    speed["buffer"] = "1M".into();
-    speed["reposition"] = "10ms".into();
-    v["speed"] = speed;
-    std::fs::write(&meta, serde_json::to_vec(&v).unwrap()).unwrap();
+    crate::write::slow_tape(&env, "var/library");
     let mut cmd = std::process::Command::new(crate::support::bin("reel-supervisor"));
     cmd.arg("--once")
         .current_dir(env.root())

@@ -45,6 +45,21 @@ pub(crate) fn setup(env: &Env) {
     env.run("reel", &["mt", "label", "T00001L9"]).expect(0);
 }
 
+/// Flip the bits of `mask` in byte `at` of the data of the member that
+/// `file` and `data_offset` place on the virtual tape V00001L9: the tape
+/// rots.
+pub(crate) fn flip_on_tape(env: &Env, (file, data_offset): (u64, u64), at: u64, mask: u8) {
+    let tape_file = env.path(&format!("lib/tapes/V00001L9/{file:06}"));
+    let mut bytes = std::fs::read(&tape_file).unwrap();
+    bytes[(data_offset + at) as usize] ^= mask;
+    std::fs::write(&tape_file, bytes).unwrap();
+}
+
+/// Where a written record's data lies on tape.
+fn place(r: &Record) -> (u64, u64) {
+    (r.file.unwrap(), r.data_offset.unwrap())
+}
+
 pub(crate) fn to_tape(env: &Env) {
     env.run("reel-scan", &[]).expect(0);
     env.run("reel-stage", &[]).expect(0);
@@ -156,10 +171,7 @@ fn a_flipped_byte_on_tape_is_caught_requeued_and_recorded_after_the_next_run() {
         .find(|r| r.path == Path::new("big.bin"))
         .unwrap()
         .clone();
-    let tape_file = env.path(&format!("lib/tapes/V00001L9/{:06}", big.file.unwrap()));
-    let mut bytes = std::fs::read(&tape_file).unwrap();
-    bytes[big.data_offset.unwrap() as usize + 1_234_567] ^= 1;
-    std::fs::write(&tape_file, bytes).unwrap();
+    flip_on_tape(&env, place(&big), 1_234_567, 1);
     let run = env.run("reel-verify", &[]);
     run.expect(65);
     assert!(
@@ -426,10 +438,7 @@ fn an_audit_rereads_a_whole_tape_and_finds_what_rotted_since() {
         .iter()
         .find(|r| r.path == Path::new("big.bin"))
         .unwrap();
-    let tape_file = env.path(&format!("lib/tapes/V00001L9/{:06}", big.file.unwrap()));
-    let mut bytes = std::fs::read(&tape_file).unwrap();
-    bytes[big.data_offset.unwrap() as usize + 77] ^= 0x10;
-    std::fs::write(&tape_file, bytes).unwrap();
+    flip_on_tape(&env, place(big), 77, 0x10);
     let run = env.run("reel-verify", &["--tape", "T00001L9"]);
     run.expect(65);
     assert!(
@@ -464,10 +473,7 @@ fn the_quick_level_compares_the_archive_digest_reel_write_took() {
         .unwrap()
         .clone();
     let in_its_archive = written.iter().filter(|r| r.file == big.file).count();
-    let tape_file = env.path(&format!("lib/tapes/V00001L9/{:06}", big.file.unwrap()));
-    let mut bytes = std::fs::read(&tape_file).unwrap();
-    bytes[big.data_offset.unwrap() as usize + 99] ^= 4;
-    std::fs::write(&tape_file, bytes).unwrap();
+    flip_on_tape(&env, place(&big), 99, 4);
     let run = env.run("reel-verify", &[]);
     run.expect(65);
     assert!(run.stderr.contains("archive SHA-256"), "{}", run.report());

@@ -223,8 +223,14 @@ fn early_warning_publishes_the_cut_copy_and_keeps_the_archive_queued() {
 /// Make the virtual tapes slow (a 4 MB/s drive) so that a run lasts long
 /// enough to be signalled.
 fn slow_tapes(env: &Env) {
+    slow_tape(env, "lib");
+}
+
+/// Make the tape V00001L9 of the virtual library in `library` a 4 MB/s
+/// drive's.
+pub(crate) fn slow_tape(env: &Env, library: &str) {
     env.run("reel", &["mt", "status"]).expect(0); // creates the library
-    let meta = env.path("lib/tapes/V00001L9/meta.json");
+    let meta = env.path(&format!("{library}/tapes/V00001L9/meta.json"));
     let mut v: serde_json::Value = serde_json::from_slice(&std::fs::read(&meta).unwrap()).unwrap();
     let mut speed =
         serde_json::to_value(reel_shared::tape::speed::preset("lto9").unwrap()).unwrap();
