@@ -14,16 +14,7 @@ pub struct Space {
     low: Water,
 }
 
-/// Used and total bytes of the file system holding `path` (what users can
-/// use: reserved blocks do not count as free).
-pub fn usage(path: &Path) -> std::io::Result<(u64, u64)> {
-    let v = nix::sys::statvfs::statvfs(path).map_err(std::io::Error::from)?;
-    let frsize = v.fragment_size() as u64;
-    let total =
-        (v.blocks() as u64 - (v.blocks_free() as u64 - v.blocks_available() as u64)) * frsize;
-    let used = total - v.blocks_available() as u64 * frsize;
-    Ok((used, total))
-}
+pub use reel_shared::fsutil::fs_usage as usage;
 
 impl Space {
     pub fn new(cache: &Path, high: Water, low: Water) -> Space {

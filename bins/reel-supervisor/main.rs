@@ -1,17 +1,25 @@
 //! `reel-supervisor`: the daemon that runs the stages when there is work.
 //!
-//! Built so far: `--once` (once.rs), which runs every stage as a child
-//! process until the pipeline is empty. The daemon itself (schedules,
-//! inotify, throttling, signals) is issue #10's rest and not built yet.
+//! It runs every stage as a child process (child.rs): as a daemon
+//! (daemon.rs, with inotify in watch.rs), or with `--once` (once.rs) until
+//! the pipeline is empty.
 
+mod child;
+mod daemon;
 mod once;
+mod watch;
 
+use anyhow::Context;
 use clap::Parser;
 use reel_shared::cli::{self, CommonArgs, Program};
 use reel_shared::exit::{Exit, ExitError};
-use reel_shared::spool::Queue;
+use reel_shared::spool::Spool;
 
 /// The daemon: watches the sources and runs the stages when there is work.
+///
+/// Signals: SIGTERM/SIGINT stop cleanly, SIGHUP reloads the configuration
+/// (a bad one is refused), SIGUSR1 asks a running reel-write for its
+/// telemetry line. `reel status` shows what it does.
 #[derive(Parser, Debug)]
 #[command(name = "reel-supervisor", version, long_about = None)]
 struct Args {
@@ -35,17 +43,36 @@ fn run(args: Args) -> anyhow::Result<Exit> {
     if args.once {
         return once::run(&args.common, &config);
     }
-    let spool = config.prepare_dirs()?;
-    log::info!("config {}", config.file.display());
-    log::info!("spool {}", spool.root().display());
-    for q in Queue::ALL {
-        log::info!("  {q:<9} {} items", spool.list(q)?.len());
+    daemon::check_sources(&config);
+    daemon::run(&args.common, config)
+}
+
+/// One supervisor per spool: `<spool>/supervisor.lock`, held while it runs.
+fn lock_spool(spool: &Spool) -> anyhow::Result<nix::fcntl::Flock<std::fs::File>> {
+    let path = spool.root().join("supervisor.lock");
+    match reel_shared::fsutil::lock_file(&path, false)
+        .with_context(|| format!("locking {}", path.display()))?
+    {
+        Some(lock) => Ok(lock),
+        None => Err(ExitError::new(
+            Exit::TempFail,
+            format!(
+                "another reel-supervisor runs on this spool ({} is locked)",
+                path.display()
+            ),
+        )
+        .into()),
     }
-    Err(ExitError::new(
-        Exit::Unavailable,
-        "the daemon is not built yet (issue #10); `reel-supervisor --once` runs the pipeline until it is empty",
-    )
-    .into())
+}
+
+/// The labels of the tapes the catalog knows as full.
+fn full_tapes(config: &reel_shared::config::Config) -> Vec<String> {
+    reel_shared::catalog::tape::all(&config.paths.catalog)
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|t| t.state == reel_shared::catalog::tape::TapeState::Full)
+        .map(|t| t.label)
+        .collect()
 }
 
 fn main() -> std::process::ExitCode {

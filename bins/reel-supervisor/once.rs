@@ -1,14 +1,16 @@
 //! `--once`: run every stage, as child processes, until nothing waits, then
 //! say what was done and how to get it back. The README's first command.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 
 use anyhow::Context;
 use reel_shared::cli::CommonArgs;
 use reel_shared::config::{Config, Source};
 use reel_shared::exit::{Exit, ExitError};
 use reel_shared::spool::{Queue, Spool};
+
+use crate::child::{self, Outcome, notify};
+use crate::full_tapes;
 
 /// The stages in pipeline order, with the queue each one takes from.
 const STAGES: [(&str, Option<Queue>); 5] = [
@@ -18,15 +20,6 @@ const STAGES: [(&str, Option<Queue>); 5] = [
     ("reel-write", Some(Queue::Packed)),
     ("reel-verify", Some(Queue::Written)),
 ];
-
-/// A stage program: next to this executable, else on PATH.
-fn program(name: &str) -> PathBuf {
-    std::env::current_exe()
-        .ok()
-        .and_then(|me| me.parent().map(|d| d.join(name)))
-        .filter(|p| p.is_file())
-        .unwrap_or_else(|| PathBuf::from(name))
-}
 
 /// A sample tree for a stream whose source does not exist yet, when it lies
 /// in the configuration's own directory (the default `var/sample`): a few
@@ -66,45 +59,6 @@ fn sample_tree(dir: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Run `supervisor.notify_command` with the event and a message appended
-/// (also in `$REEL_EVENT` and `$REEL_MESSAGE`): a mail or webhook script.
-/// Its failure is a warning, never the run's.
-fn notify(config: &Config, event: &str, message: &str) {
-    let Some(cmd) = &config.supervisor.notify_command else {
-        return;
-    };
-    let Some((program, args)) = cmd.0.split_first() else {
-        return;
-    };
-    let result = Command::new(program)
-        .args(args)
-        .arg(event)
-        .arg(message)
-        .env("REEL_EVENT", event)
-        .env("REEL_MESSAGE", message)
-        .current_dir(
-            std::fs::canonicalize(&config.file)
-                .ok()
-                .and_then(|f| f.parent().map(Path::to_path_buf))
-                .unwrap_or_else(|| PathBuf::from("/")),
-        )
-        .status();
-    match result {
-        Ok(s) if s.success() => {}
-        Ok(s) => log::warn!("notify_command ({event}) exited with {s}"),
-        Err(e) => log::warn!("notify_command ({event}): cannot run {program}: {e}"),
-    }
-}
-
-fn full_tapes(config: &Config) -> Vec<String> {
-    reel_shared::catalog::tape::all(&config.paths.catalog)
-        .unwrap_or_default()
-        .into_iter()
-        .filter(|t| t.state == reel_shared::catalog::tape::TapeState::Full)
-        .map(|t| t.label)
-        .collect()
-}
-
 fn waiting(spool: &Spool) -> anyhow::Result<usize> {
     let mut n = 0;
     for q in [Queue::Scanned, Queue::Staged, Queue::Packed, Queue::Written] {
@@ -136,54 +90,36 @@ impl Stop {
 
 fn run_stage(
     config: &Config,
-    name: &str,
+    name: &'static str,
     common: &CommonArgs,
     stop: &Stop,
 ) -> anyhow::Result<Exit> {
-    let mut cmd = Command::new(program(name));
-    cmd.arg("--config").arg(&config.file);
-    for _ in 0..common.quiet {
-        cmd.arg("-q");
-    }
-    for _ in 0..common.verbose {
-        cmd.arg("-v");
-    }
-    log::info!("running {name}");
-    let mut child = cmd
-        .spawn()
-        .with_context(|| format!("starting {}", program(name).display()))?;
-    let mut forwarded = false;
+    let mut child = child::spawn(config, common, name, name.into(), None, Vec::new(), None)?;
     let status = loop {
-        if let Some(status) = child.try_wait()? {
+        if let Some(status) = child.child.try_wait()? {
             break status;
         }
-        if stop.asked() && !forwarded {
+        if stop.asked() && !child.stopped {
             log::warn!("stopping: asking {name} to stop at its next safe point");
-            let _ = nix::sys::signal::kill(
-                nix::unistd::Pid::from_raw(child.id() as i32),
-                nix::sys::signal::Signal::SIGTERM,
-            );
-            forwarded = true;
+            child.signal(nix::sys::signal::Signal::SIGTERM);
+            child.stopped = true;
         }
         std::thread::sleep(std::time::Duration::from_millis(50));
     };
-    let code = status.code().unwrap_or(128);
-    Ok(match code {
-        0 => Exit::Ok,
-        1 => Exit::Skipped,
-        65 => Exit::Data,
-        69 => Exit::Unavailable,
-        75 => Exit::TempFail,
-        _ => {
-            let exit = match code {
-                64 => Exit::Usage,
-                66 => Exit::NoInput,
-                78 => Exit::Config,
+    Ok(match child::outcome(status) {
+        Outcome::Done => Exit::Ok,
+        Outcome::Skipped => Exit::Skipped,
+        Outcome::Data => Exit::Data,
+        Outcome::Unavailable => Exit::Unavailable,
+        Outcome::TempFail => Exit::TempFail,
+        Outcome::Io | Outcome::Stop(_) => {
+            let exit = match child::outcome(status) {
+                Outcome::Stop(e) => e,
                 _ => Exit::Io,
             };
             return Err(ExitError::new(
                 exit,
-                format!("{name} failed with exit code {code}: see its messages above"),
+                format!("{name} failed ({status}): see its messages above"),
             )
             .into());
         }
@@ -192,20 +128,7 @@ fn run_stage(
 
 pub fn run(common: &CommonArgs, config: &Config) -> anyhow::Result<Exit> {
     let spool = config.prepare_dirs()?;
-    // One supervisor per spool.
-    let lock_path = spool.root().join("supervisor.lock");
-    let Some(_lock) = reel_shared::fsutil::lock_file(&lock_path, false)
-        .with_context(|| format!("locking {}", lock_path.display()))?
-    else {
-        return Err(ExitError::new(
-            Exit::TempFail,
-            format!(
-                "another reel-supervisor runs on this spool ({} is locked)",
-                lock_path.display()
-            ),
-        )
-        .into());
-    };
+    let _lock = crate::lock_spool(&spool)?;
     let stop = Stop::install()?;
     let full_before = full_tapes(config);
     let file = std::fs::canonicalize(&config.file).unwrap_or_else(|_| config.file.clone());

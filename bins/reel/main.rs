@@ -32,11 +32,16 @@ struct Args {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Show what waits in each spool queue, and the failed items with why
+    /// Show what waits in each spool queue, the cache, what the supervisor is
+    /// doing, and the failed items with why
     Status {
         /// One JSON object on stdout instead of a table
         #[arg(long)]
         json: bool,
+        /// Show it again every 2 seconds, with a fresh telemetry line from
+        /// a running reel-write (Ctrl-C ends)
+        #[arg(long)]
+        live: bool,
     },
     /// Put failed items back into the queue they came from
     Retry {
@@ -164,9 +169,10 @@ impl Program for Args {
 fn run(args: Args) -> anyhow::Result<Exit> {
     let common = &args.common;
     match args.command {
-        Command::Status { json } => {
-            let spool = common.load_config()?.prepare_dirs()?;
-            status::show(&spool, json)
+        Command::Status { json, live } => {
+            let config = common.load_config()?;
+            let spool = config.prepare_dirs()?;
+            status::run(&config, &spool, json, live)
         }
         Command::Retry { ids, all } => {
             let spool = common.load_config()?.prepare_dirs()?;

@@ -6,6 +6,7 @@
 use std::io::Write;
 
 use anyhow::Context;
+use reel_shared::config::Config;
 use reel_shared::exit::Exit;
 use reel_shared::manifest::ManifestReader;
 use reel_shared::spool::{Queue, Spool};
@@ -31,15 +32,7 @@ fn queue_status(spool: &Spool, queue: Queue) -> anyhow::Result<QueueStatus> {
     for id in spool.list(queue)? {
         s.items += 1;
         let path = spool.item_path(queue, &id);
-        let counted = ManifestReader::open(&path).and_then(|(_, mut reader)| {
-            let (mut records, mut bytes) = (0, 0);
-            for r in reader.records() {
-                let r = r?;
-                records += 1;
-                bytes += r.size;
-            }
-            Ok((records, bytes))
-        });
+        let counted = ManifestReader::totals(&path);
         match counted {
             Ok((records, bytes)) => {
                 s.records += records;
@@ -55,12 +48,66 @@ fn queue_status(spool: &Spool, queue: Queue) -> anyhow::Result<QueueStatus> {
     Ok(s)
 }
 
-pub fn show(spool: &Spool, as_json: bool) -> anyhow::Result<Exit> {
+/// The supervisor's own report (`<spool>/supervisor.json`), if one runs on
+/// this spool: its lock is held.
+fn supervisor(spool: &Spool) -> Option<serde_json::Value> {
+    let lock = spool.root().join("supervisor.lock");
+    if !lock.exists() {
+        return None;
+    }
+    match reel_shared::fsutil::lock_file(&lock, false) {
+        Ok(Some(_free)) => return None,
+        Ok(None) => {}
+        Err(e) => {
+            log::warn!("{}: {e}", lock.display());
+            return None;
+        }
+    }
+    let text = std::fs::read_to_string(spool.root().join("supervisor.json")).ok()?;
+    serde_json::from_str(&text).ok()
+}
+
+/// `reel status [--json] [--live]`.
+pub fn run(config: &Config, spool: &Spool, as_json: bool, live: bool) -> anyhow::Result<Exit> {
+    if !live {
+        return show(config, spool, as_json);
+    }
+    let stop = reel_shared::signals::watch(nix::sys::signal::Signal::SIGINT)?;
+    let tty = std::io::IsTerminal::is_terminal(&std::io::stdout());
+    loop {
+        // Ask the running reel-write (through the supervisor) for a fresh
+        // telemetry line, give it a moment to arrive, then show.
+        if let Some(pid) = supervisor(spool).and_then(|s| s["pid"].as_i64()) {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid as i32),
+                nix::sys::signal::Signal::SIGUSR1,
+            );
+            std::thread::sleep(std::time::Duration::from_millis(700));
+        }
+        if tty && !as_json {
+            print!("\x1b[H\x1b[2J");
+        }
+        show(config, spool, as_json)?;
+        for _ in 0..13 {
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            if stop.raised() {
+                return Ok(Exit::Ok);
+            }
+        }
+    }
+}
+
+fn show(config: &Config, spool: &Spool, as_json: bool) -> anyhow::Result<Exit> {
     let queues = Queue::ALL
         .into_iter()
         .map(|q| queue_status(spool, q))
         .collect::<anyhow::Result<Vec<_>>>()?;
     let failed = spool.failed()?;
+    let sup = supervisor(spool);
+    let cache = &config.paths.cache;
+    let (used, total) = reel_shared::fsutil::fs_usage(cache)
+        .with_context(|| format!("reading the space of {}", cache.display()))?;
+    let paused = cache.join(".reel-stage-paused").exists();
     let mut out = std::io::stdout().lock();
     if as_json {
         let doc = json!({
@@ -73,6 +120,10 @@ pub fn show(spool: &Spool, as_json: bool) -> anyhow::Result<Exit> {
                 "id": f.id, "error": f.error, "queue": f.queue.map(|q| q.as_str()),
                 "stage": f.stage, "time": f.time,
             })).collect::<Vec<_>>(),
+            "cache": json!({
+                "path": cache, "used": used, "total": total, "staging_paused": paused,
+            }),
+            "supervisor": sup,
         });
         writeln!(out, "{doc}").context("writing to stdout")?;
         return Ok(Exit::Ok);
@@ -97,6 +148,77 @@ pub fn show(spool: &Spool, as_json: bool) -> anyhow::Result<Exit> {
             q.records,
             Size(q.bytes).human()
         )?;
+    }
+    writeln!(
+        out,
+        "cache {}: {} of {} used ({:.0}%){}",
+        cache.display(),
+        Size(used).human(),
+        Size(total).human(),
+        used as f64 * 100.0 / total.max(1) as f64,
+        if paused {
+            "; staging paused until below low_water"
+        } else {
+            ""
+        }
+    )?;
+    match &sup {
+        None => writeln!(out, "supervisor: not running")?,
+        Some(s) => {
+            writeln!(
+                out,
+                "supervisor: {} (pid {}, since {})",
+                s["state"].as_str().unwrap_or("?"),
+                s["pid"],
+                s["started"].as_str().unwrap_or("?")
+            )?;
+            for c in s["children"].as_array().into_iter().flatten() {
+                writeln!(
+                    out,
+                    "  {} {} (pid {}, since {}): {}",
+                    c["stage"].as_str().unwrap_or("?"),
+                    c["args"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|a| a.as_str())
+                        .collect::<Vec<_>>()
+                        .join(" "),
+                    c["pid"],
+                    c["since"].as_str().unwrap_or("?"),
+                    c["doing"].as_str().unwrap_or("")
+                )?;
+            }
+            for w in s["waiting"].as_array().into_iter().flatten() {
+                writeln!(
+                    out,
+                    "  {} waits after {} failure(s): retry at {}",
+                    w["job"].as_str().unwrap_or("?"),
+                    w["failures"],
+                    w["retry_at"].as_str().unwrap_or("?")
+                )?;
+            }
+            for n in s["next_scan"].as_array().into_iter().flatten() {
+                writeln!(
+                    out,
+                    "  next scan of {}: {}",
+                    n["stream"].as_str().unwrap_or("?"),
+                    n["at"].as_str().unwrap_or("?")
+                )?;
+            }
+            let problems = s["problems"].as_array().map(Vec::as_slice).unwrap_or(&[]);
+            if !problems.is_empty() {
+                writeln!(out, "last problems:")?;
+            }
+            for p in problems.iter().rev().take(5).rev() {
+                writeln!(
+                    out,
+                    "  {} {}",
+                    p["time"].as_str().unwrap_or("?"),
+                    p["line"].as_str().unwrap_or("")
+                )?;
+            }
+        }
     }
     for f in &failed {
         let from = f.queue.map(|q| format!(" (from {q})")).unwrap_or_default();

@@ -138,6 +138,17 @@ pub fn resolve_existing_prefix(path: &Path) -> PathBuf {
     }
 }
 
+/// Used and total bytes of the file system holding `path` (what users can
+/// use: reserved blocks do not count as free).
+pub fn fs_usage(path: &Path) -> io::Result<(u64, u64)> {
+    let v = nix::sys::statvfs::statvfs(path).map_err(io::Error::from)?;
+    let frsize = v.fragment_size() as u64;
+    let total =
+        (v.blocks() as u64 - (v.blocks_free() as u64 - v.blocks_available() as u64)) * frsize;
+    let used = total - v.blocks_available() as u64 * frsize;
+    Ok((used, total))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

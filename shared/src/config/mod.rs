@@ -190,6 +190,10 @@ pub struct Supervisor {
     pub retry: Retry,
     /// Run on failures, full tapes, tapes needed and finished tapes.
     pub notify_command: Option<Command>,
+    /// Pack or start a tape run anyway once data has waited this long,
+    /// below the thresholds.
+    #[serde(default = "default_max_wait")]
+    pub max_wait: Interval,
 }
 
 /// `supervisor.retry`: backoff for failed stage runs.
@@ -231,6 +235,9 @@ fn default_low_water() -> Water {
 fn default_scan_interval() -> Interval {
     Interval::from_secs(3600)
 }
+fn default_max_wait() -> Interval {
+    Interval::from_secs(3600)
+}
 fn default_attempts() -> u32 {
     5
 }
@@ -257,6 +264,7 @@ impl Default for Supervisor {
             tape_start_threshold: None,
             retry: Retry::default(),
             notify_command: None,
+            max_wait: default_max_wait(),
         }
     }
 }

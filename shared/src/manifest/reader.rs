@@ -42,6 +42,17 @@ impl ManifestReader<BufReader<File>> {
             )),
         }
     }
+    /// The records of a manifest file and the bytes they describe, read as
+    /// a stream (nothing is held whole).
+    pub fn totals(path: &Path) -> Result<(u64, u64), ManifestError> {
+        let (_, mut reader) = ManifestReader::open(path)?;
+        let (mut records, mut bytes) = (0, 0);
+        for r in reader.records() {
+            records += 1;
+            bytes += r?.size;
+        }
+        Ok((records, bytes))
+    }
 }
 
 /// Read only the header of a manifest file.

@@ -192,6 +192,14 @@ fn parse_label_block(block: &[u8]) -> Identity {
     let mut archive = tar::Archive::new(block);
     let first = archive.entries().ok().and_then(|mut e| e.next());
     let Some(Ok(mut entry)) = first else {
+        // A damaged label is not another program's tape. (The kernel's
+        // scsi_debug tape keeps only the first 4 bytes of every block.)
+        if block.starts_with(&LABEL_MEMBER.as_bytes()[..4]) {
+            return Identity::Unreadable(format!(
+                "file 0 starts like a reel label ({LABEL_MEMBER}) but its first block does not \
+                 read back as one: the block is damaged, or the drive did not keep it whole"
+            ));
+        }
         return Identity::Foreign("file 0 is not a tar archive".into());
     };
     let name = entry
@@ -347,6 +355,23 @@ mod tests {
             Identity::Unreadable(_)
         ));
         assert!(label_tape(&mut d, &Label::new("T2", "p", 65536).unwrap(), false).is_err());
+    }
+
+    #[test]
+    fn a_label_block_cut_short_is_unreadable_not_foreign() {
+        // What the kernel's scsi_debug tape returns for a label block: its
+        // first 4 bytes, zeros after them.
+        let label = Label::new("T1", "p", 4096).unwrap();
+        let mut block = label_tar(&label).unwrap();
+        block.resize(4096, 0);
+        assert_eq!(parse_label_block(&block), Identity::Reel(label));
+        block[4..].fill(0);
+        let Identity::Unreadable(why) = parse_label_block(&block) else {
+            panic!("{:?}", parse_label_block(&block));
+        };
+        assert!(why.contains("starts like a reel label"), "{why}");
+        block[..4].copy_from_slice(b"\x7fELF");
+        assert!(matches!(parse_label_block(&block), Identity::Foreign(_)));
     }
 
     #[test]

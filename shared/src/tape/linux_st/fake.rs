@@ -85,6 +85,11 @@ pub struct Tape {
     pub options: u32,
     pub block_size: u32,
     pub density: u8,
+    /// The drive's block limits (READ BLOCK LIMITS): in variable-block mode
+    /// st refuses a read or write of another size with EINVAL, before
+    /// anything moves. LTO drives allow up to 8 MiB or 16 MiB - 1, the
+    /// kernel's scsi_debug tape 512 bytes to 1 MiB.
+    pub block_limits: (usize, usize),
     /// The next MTWEOF records this many filemarks, then fails with ENOSPC
     /// (as a write-behind error surfacing there would).
     pub weof_enospc: Option<u32>,
@@ -124,6 +129,7 @@ impl Tape {
             options: 0x7,
             block_size: 512,
             density: 0x60,
+            block_limits: (1, 0xff_ffff),
             weof_enospc: None,
             short_write: None,
             recovering: 0,
@@ -153,6 +159,15 @@ impl Tape {
                 Rec::Mark => None,
             })
             .collect()
+    }
+
+    /// st's check of a transfer's size in variable-block mode.
+    fn within_limits(&self, len: usize) -> Result<(), Errno> {
+        let (min, max) = self.block_limits;
+        if self.block_size == 0 && !(min..=max).contains(&len) {
+            return Err(Errno::EINVAL);
+        }
+        Ok(())
     }
 
     fn marks_before(&self, pos: usize) -> i32 {
@@ -529,12 +544,14 @@ impl StSys for FakeSt {
     fn read(&mut self, buf: &mut [u8]) -> Result<usize, Errno> {
         let mut t = self.tape("read");
         self.usable()?;
+        t.within_limits(buf.len())?;
         t.read_data(buf)
     }
 
     fn write(&mut self, data: &[u8]) -> Result<usize, Errno> {
         let mut t = self.tape("write");
         self.usable()?;
+        t.within_limits(data.len())?;
         let writable = self.writable(&t);
         t.write_data(data, writable)
     }

@@ -18,7 +18,9 @@
 //!   (`transfer.rs`).
 //! - Reading: a zero-byte read is a filemark, or at the end of data the
 //!   status says `EOD`; ENOMEM means the block was larger than the buffer,
-//!   and st has skipped it.
+//!   and st has skipped it. In variable-block mode st refuses (EINVAL) a
+//!   read larger than the drive's largest block, so a big buffer is read
+//!   with a size the drive accepts (`transfer.rs`).
 //! - Closing the device after a write makes st write a filemark, and st
 //!   writes one before rewinding, seeking or spacing backward after a write:
 //!   callers end their files with [`Drive::write_filemarks`] anyway.
@@ -57,6 +59,9 @@ pub struct LinuxSt<S: StSys = RealSt> {
     /// Opened read-only, or the tape is write-protected.
     write_protected: bool,
     variable_blocks: bool,
+    /// The largest read st accepted after refusing a larger one (EINVAL:
+    /// more than the drive's block limit), used for every later read.
+    read_limit: Option<usize>,
 }
 
 impl<S: StSys> fmt::Debug for LinuxSt<S> {

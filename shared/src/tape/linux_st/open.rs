@@ -160,6 +160,7 @@ impl<S: StSys> LinuxSt<S> {
             warned: false,
             write_protected: access == Access::ReadOnly || status.has(GMT_WR_PROT),
             variable_blocks: options.variable_blocks,
+            read_limit: None,
         };
         drive.set_driver_options()?;
         drive.prepare_tape()?;

@@ -20,6 +20,14 @@
 //! twice. On a real drive the crossing write gives no sign at all, so the
 //! warning shows on the block after it. Filemarks (`MTWEOF`) follow the same
 //! rules.
+//!
+//! Reading with a big buffer. In variable-block mode st refuses a read
+//! larger than the drive's largest block (READ BLOCK LIMITS: 8 MiB or
+//! 16 MiB - 1 on LTO drives, 1 MiB on scsi_debug) with EINVAL before the
+//! tape moves, and st does not tell that limit. Callers read with a buffer
+//! as large as any block reel writes (16 MiB), so on EINVAL the read is
+//! tried again with the next smaller size (16 MiB - 1, then halving), and
+//! the size that worked is kept for later reads.
 
 use nix::errno::Errno;
 
@@ -35,6 +43,10 @@ pub(super) fn write_error(op: &'static str, e: Errno) -> TapeError {
         _ => st_error(op, e),
     }
 }
+
+/// The smallest read size tried after st refused a larger one: a drive
+/// whose largest block is smaller than this is not one reel can use.
+const MIN_READ_LIMIT: usize = 64 * 1024;
 
 impl<S: StSys> LinuxSt<S> {
     pub(super) fn write_one(&mut self, data: &[u8]) -> Result<Written, TapeError> {
@@ -151,7 +163,23 @@ impl<S: StSys> LinuxSt<S> {
             // A zero-byte read returns 0 and would look like a filemark.
             return Err(TapeError::Invalid("read: the buffer is empty".to_string()));
         }
-        match self.sys.read(buf) {
+        let mut len = buf.len().min(self.read_limit.unwrap_or(usize::MAX));
+        let got = loop {
+            match self.sys.read(&mut buf[..len]) {
+                Err(Errno::EINVAL) if len > MIN_READ_LIMIT => {
+                    len = if len > 0xff_ffff {
+                        0xff_ffff
+                    } else {
+                        (len / 2).next_power_of_two()
+                    };
+                }
+                got => break got,
+            }
+        };
+        if len < buf.len() && got != Err(Errno::EINVAL) {
+            self.read_limit = Some(len);
+        }
+        match got {
             Ok(0) => {
                 // A filemark (st moves past it) or the end of data (it does
                 // not, and says EOD; after data with no filemark, EOT).
@@ -171,7 +199,7 @@ impl<S: StSys> LinuxSt<S> {
                 // st has read the block (only the drive knows its size) and
                 // is past it.
                 self.pos = None;
-                Err(TapeError::BlockTooLarge { buffer: buf.len() })
+                Err(TapeError::BlockTooLarge { buffer: len })
             }
             // Reading on at the end of data: two zero-byte reads, then EIO.
             Err(Errno::EIO) if self.mtget()?.has(GMT_EOD) => Ok(Read::EndOfData),

@@ -138,3 +138,37 @@ fn end_of_data_without_a_filemark_is_an_io_error() {
         Err(TapeError::Io { op: "read", .. })
     ));
 }
+
+/// Seen on the kernel's scsi_debug tape (block limits 512 B to 1 MiB): st
+/// refuses a read larger than the drive's largest block with EINVAL before
+/// the tape moves, and every reader of reel reads with a 16 MiB buffer.
+/// LTO drives allow at most 8 MiB or 16 MiB - 1, so the same happens there.
+#[test]
+fn a_read_larger_than_the_drives_largest_block_is_made_smaller() {
+    let t = tape(100, 90, Quirk::ScsiDebug);
+    t.lock().unwrap().block_limits = (512, 1 << 20);
+    let mut d = open(&t);
+    d.rewind().unwrap();
+    d.write_block(&[1; 4096]).unwrap();
+    d.write_block(&[2; 1 << 20]).unwrap();
+    d.write_filemarks(1).unwrap();
+    d.rewind().unwrap();
+    let mut buf = vec![0; crate::tape::stream::MAX_BLOCK];
+    t.lock().unwrap().calls.clear();
+    assert_eq!(d.read_block(&mut buf).unwrap(), Read::Data(4096));
+    // 16 MiB, 16 MiB - 1, 8 MiB, 4 MiB, 2 MiB refused; 1 MiB read.
+    assert_eq!(t.lock().unwrap().count("read"), 6);
+    assert_eq!(d.read_block(&mut buf).unwrap(), Read::Data(1 << 20));
+    assert_eq!(buf[(1 << 20) - 1], 2);
+    assert_eq!(d.read_block(&mut buf).unwrap(), Read::Filemark);
+    assert_eq!(t.lock().unwrap().count("read"), 8, "the limit is kept");
+    assert_eq!(d.position().unwrap(), 3);
+    // A buffer below the drive's smallest block is still refused as st does.
+    d.rewind().unwrap();
+    let e = d.read_block(&mut [0; 100]).unwrap_err();
+    assert!(
+        matches!(&e, TapeError::Io { source, .. } if source.raw_os_error() == Some(libc::EINVAL)),
+        "{e:?}"
+    );
+    assert_eq!(d.position().unwrap(), 0, "nothing moved");
+}
