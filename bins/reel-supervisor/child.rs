@@ -168,6 +168,20 @@ pub fn spawn(
         cmd.arg("-v");
     }
     cmd.args(&args).stdin(Stdio::null());
+    // Should the supervisor die (even by SIGKILL), the stage is asked to
+    // stop at its next safe point rather than run on unsupervised.
+    let parent = std::process::id() as libc::pid_t;
+    // SAFETY: prctl, getppid and raise are async-signal-safe; no memory is
+    // touched.
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(&mut cmd, move || {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
+            if libc::getppid() != parent {
+                libc::raise(libc::SIGTERM);
+            }
+            Ok(())
+        });
+    }
     if problems.is_some() {
         cmd.stdout(Stdio::null()).stderr(Stdio::piped());
     }

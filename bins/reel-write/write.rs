@@ -182,13 +182,11 @@ fn check_tape(
             )));
         }
         Some(t) if t.state != TapeState::Writable => {
-            return Err(unavailable(
-                format!(
-                    "tape {} is {:?} in the catalog: load another tape",
-                    t.label, t.state
-                )
-                .to_lowercase(),
-            ));
+            return Err(unavailable(format!(
+                "tape {} is {} in the catalog: load another tape",
+                t.label,
+                format!("{:?}", t.state).to_lowercase()
+            )));
         }
         Some(mut t) => {
             if let Some(start) = t.writing {
@@ -346,6 +344,39 @@ fn label_blank(config: &Config, t: &Target, drive: &mut dyn Drive) -> anyhow::Re
         t.device
     );
     Ok(())
+}
+
+/// The tape a run starts on: the one in the drive (a blank one labelled
+/// first), or, when that one is no longer writable and a changer is there,
+/// the next writable one: a run stopped just after it filled a tape left
+/// that tape loaded.
+fn first_tape(
+    config: &Config,
+    t: &Target,
+    catalog: &std::path::Path,
+    mut drive: Box<dyn Drive>,
+) -> anyhow::Result<Loaded> {
+    label_blank(config, t, drive.as_mut())?;
+    if t.changer.is_some()
+        && let Identity::Reel(l) = label::read_label(drive.as_mut())?
+        && Tape::load(catalog, &l.label)?
+            .is_some_and(|k| k.uuid == l.uuid && k.state != TapeState::Writable)
+    {
+        log::info!(
+            "tape {} in {} is no longer writable: changing it",
+            l.label,
+            t.device
+        );
+        if let Some(next) = next_tape(config, t, &l, catalog, drive)? {
+            return Ok(next);
+        }
+        return Err(unavailable(format!(
+            "tape {} is full; load the next tape and run reel-write again",
+            l.label
+        )));
+    }
+    let (label, tape) = check_tape(drive.as_mut(), catalog, &t.device)?;
+    Ok((drive, label, tape))
 }
 
 /// The next tape after `full`: through the changer when the drive has one,
@@ -813,10 +844,9 @@ pub fn run(
         }
     };
     let signals = Signals::install()?;
-    let mut drive = open(&config, &t)?;
-    label_blank(&config, &t, drive.as_mut())?;
+    let drive = open(&config, &t)?;
     let catalog = config.paths.catalog.clone();
-    let (mut label, mut tape) = check_tape(drive.as_mut(), &catalog, &t.device)?;
+    let (mut drive, mut label, mut tape) = first_tape(&config, &t, &catalog, drive)?;
     log::info!(
         "tape {} ({}), appending as file {} at block {}",
         label.label,

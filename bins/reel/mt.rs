@@ -119,6 +119,10 @@ enum MtOp {
         /// Test a tape that holds data (it is overwritten)
         #[arg(long)]
         force: bool,
+        /// Compare only each block's length and 4-byte tag (the kernel's
+        /// scsi_debug tape keeps no more of a block)
+        #[arg(long)]
+        tag_only: bool,
     },
 }
 
@@ -220,7 +224,17 @@ pub fn run(args: MtArgs, common: &CommonArgs) -> anyhow::Result<Exit> {
             blocks,
             fill,
             force,
-        } => return selftest(d, block_size, blocks, fill, force, &mut out),
+            tag_only,
+        } => {
+            let opts = selftest::Options {
+                block_size: block_size.0 as usize,
+                blocks,
+                fill,
+                trailer: 4,
+                tag_only,
+            };
+            return selftest(d, opts, force, &mut out);
+        }
     }
     Ok(Exit::Ok)
 }
@@ -360,19 +374,17 @@ fn ls(d: &mut dyn Drive, long: bool, out: &mut impl Write) -> anyhow::Result<()>
 
 fn selftest(
     d: &mut dyn Drive,
-    block_size: Size,
-    blocks: u64,
-    fill: bool,
+    opts: selftest::Options,
     force: bool,
     out: &mut impl Write,
 ) -> anyhow::Result<Exit> {
-    if block_size.0 == 0 || block_size.0 > 16 << 20 || block_size.0 % 512 != 0 {
+    if opts.block_size == 0 || opts.block_size > 16 << 20 || opts.block_size % 512 != 0 {
         bail!(ExitError::new(
             Exit::Usage,
             "--block-size must be a multiple of 512 up to 16M"
         ));
     }
-    if blocks < 2 {
+    if opts.blocks < 2 {
         bail!(ExitError::new(Exit::Usage, "--blocks must be at least 2"));
     }
     let identity = label::read_label(d)?;
@@ -382,12 +394,6 @@ fn selftest(
             "the tape holds data and the self-test overwrites it; use a scratch tape or --force"
         ));
     }
-    let opts = selftest::Options {
-        block_size: block_size.0 as usize,
-        blocks,
-        fill,
-        trailer: 4,
-    };
     let mut report = |s: &selftest::Step| {
         let _ = writeln!(
             out,

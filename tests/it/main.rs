@@ -4,6 +4,8 @@
 
 mod cli;
 mod config;
+mod daemon;
+mod e2e;
 mod pack;
 mod remote;
 mod restore;

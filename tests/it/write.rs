@@ -230,8 +230,22 @@ fn slow_tapes(env: &Env) {
 /// drive's.
 pub(crate) fn slow_tape(env: &Env, library: &str) {
     env.run("reel", &["mt", "status"]).expect(0); // creates the library
-    let meta = env.path(&format!("{library}/tapes/V00001L9/meta.json"));
-    let mut v: serde_json::Value = serde_json::from_slice(&std::fs::read(&meta).unwrap()).unwrap();
+    slow_down(&env.path(&format!("{library}/tapes/V00001L9/meta.json")));
+}
+
+/// Make every tape of the virtual library in `library` a 4 MB/s drive's.
+pub(crate) fn slow_library(env: &Env, library: &str) {
+    env.run("reel", &["mt", "status"]).expect(0); // creates the library
+    for e in std::fs::read_dir(env.path(&format!("{library}/tapes")))
+        .unwrap()
+        .flatten()
+    {
+        slow_down(&e.path().join("meta.json"));
+    }
+}
+
+fn slow_down(meta: &std::path::Path) {
+    let mut v: serde_json::Value = serde_json::from_slice(&std::fs::read(meta).unwrap()).unwrap();
     let mut speed =
         serde_json::to_value(reel_shared::tape::speed::preset("lto9").unwrap()).unwrap();
     speed["native"] = "4MB/s".into();
@@ -240,7 +254,7 @@ pub(crate) fn slow_tape(env: &Env, library: &str) {
     speed["buffer"] = "1M".into();
     speed["reposition"] = "10ms".into();
     v["speed"] = speed;
-    std::fs::write(&meta, serde_json::to_vec(&v).unwrap()).unwrap();
+    std::fs::write(meta, serde_json::to_vec(&v).unwrap()).unwrap();
 }
 
 #[test]
