@@ -169,7 +169,12 @@ impl Daemon {
                     self.reload();
                 }
                 if signals.usr1.take() {
-                    for c in self.children.iter().filter(|c| c.stage == "reel-write") {
+                    // Not to one just started: before its handler is in
+                    // place, SIGUSR1 would kill it.
+                    for c in self.children.iter().filter(|c| {
+                        c.stage == "reel-write"
+                            && c.since.elapsed().unwrap_or_default() > Duration::from_secs(1)
+                    }) {
                         c.signal(Signal::SIGUSR1);
                     }
                 }

@@ -53,7 +53,12 @@ fn lock_spool(spool: &Spool) -> anyhow::Result<nix::fcntl::Flock<std::fs::File>>
     match reel_shared::fsutil::lock_file(&path, false)
         .with_context(|| format!("locking {}", path.display()))?
     {
-        Some(lock) => Ok(lock),
+        Some(lock) => {
+            // What a supervisor that died left: its pid must not be
+            // signalled by `reel status --live`.
+            let _ = std::fs::remove_file(spool.root().join("supervisor.json"));
+            Ok(lock)
+        }
         None => Err(ExitError::new(
             Exit::TempFail,
             format!(

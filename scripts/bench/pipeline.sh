@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# The whole pipeline against the hand-written shell pipeline that does the
+# same job, same run, on a generated 10 GiB mixed tree: 1 GiB of the
+# `mixed` profile (~32,000 files, odd names, links) and nine 1 GiB files:
+#
+#   reel:  reel-supervisor --once — scan, stage (copy + SHA-256), pack,
+#          write to a virtual tape (a plain file per tape file), read every
+#          member back from the tape, re-hash it, record it in the catalog.
+#   shell: rsync -a SRC/ CACHE/; sha256sum of the cache copy (what the
+#          read-back is checked against); tar -cf - -C CACHE . | mbuffer
+#          -o TAPE; tar -xf TAPE -C READBACK; sha256sum -c in READBACK.
+#
+# The page cache is dropped before each side (when /proc/sys/vm/drop_caches
+# is writable). Prints both times and the ratio (target <= 0.7).
+#   Usage: scripts/bench/pipeline.sh [xfs]   (SMALL=1G LARGE=9 in the
+#   environment set the mixed part and the count of 1 GiB files)
+# With `xfs` the run happens on a fresh XFS file system (reflink=1) in a
+# loop image, the usual file system of a RAID0 cache (root and xfsprogs).
+set -euo pipefail
+small="${SMALL:-1G}"
+large="${LARGE:-9}"
+repo="$(cd "$(dirname "$0")/../.." && pwd)"
+# shellcheck source=lib.sh
+source "$repo/scripts/bench/lib.sh"
+for tool in rsync mbuffer tar sha256sum bc; do
+  command -v "$tool" > /dev/null || { echo "pipeline.sh: needs $tool (scripts/install-deps)" >&2; exit 69; }
+done
+work="${BENCH_DIR:-/var/tmp/reel-bench-pipeline}"
+fs=ext4-or-host
+if [ "${1:-}" = xfs ]; then
+  command -v mkfs.xfs > /dev/null || { echo "pipeline.sh: mkfs.xfs not found (apt-get install xfsprogs)" >&2; exit 69; }
+  img=/var/tmp/reel-bench-pipeline-xfs.img; mnt=/mnt/reel-bench-pipeline-xfs
+  truncate -s 64G "$img"; mkfs.xfs -q -f -m reflink=1 "$img"
+  mkdir -p "$mnt"; mount -o loop "$img" "$mnt"
+  trap 'umount "$mnt"; rm -f "$img"' EXIT
+  work="$mnt/bench"; fs=xfs
+else
+  fs=$(stat -f -c %T "$(dirname "$work")")
+fi
+bin="$repo/target/release"
+cargo build --quiet --release --bins --examples --manifest-path "$repo/Cargo.toml"
+drop() {
+  sync
+  if [ -w /proc/sys/vm/drop_caches ]; then echo 3 > /proc/sys/vm/drop_caches; fi
+}
+
+rm -rf "$work"; mkdir -p "$work"
+"$bin/examples/gendata" --out "$work/src" --profile mixed --total "$small" --seed 10 \
+  --large-count "$large" --large-size 1G > /dev/null
+bytes=$(du -sb "$work/src" | cut -f1)
+files=$(find "$work/src" -type f | wc -l)
+echo "tree: $files files, $bytes bytes ($fs)"
+
+# reel: the main job, on its own virtual drive.
+{
+  bench_config "$work/reel" "$work/src"
+  cat <<TOML
+
+[pack]
+archive_size = "2G"
+
+[[drive]]
+name = "d"
+device = "virtual:$work/reel/lib"
+capacity = "256G"
+buffer = "1G"
+
+[verify]
+when = "archive"
+level = "full"
+TOML
+} > "$work/pipeline.toml"
+"$bin/reel" --config "$work/pipeline.toml" -q mt label BENCH1L9
+drop
+t=$(now)
+"$bin/reel-supervisor" --config "$work/pipeline.toml" -q --once > /dev/null
+ours=$(since "$t")
+verified=$("$bin/reel" --config "$work/pipeline.toml" -q find '**' --json | grep -o '"sha256"' | wc -l)
+printf 'reel-supervisor --once: %.1fs (%d members verified on tape)\n' "$ours" "$verified"
+rm -rf "$work/reel"
+
+# The shell pipeline.
+mkdir -p "$work/sh/cache" "$work/sh/readback"
+drop
+t=$(now)
+rsync -a "$work/src/" "$work/sh/cache/"
+(cd "$work/sh/cache" && find . -type f -print0 | xargs -0 sha256sum) > "$work/sh/sums"
+tar -cf - -C "$work/sh/cache" . | mbuffer -q -m 1G -s 256k -o "$work/sh/tape.tar"
+sync
+tar -xf "$work/sh/tape.tar" -C "$work/sh/readback"
+(cd "$work/sh/readback" && sha256sum -c --quiet "$work/sh/sums")
+theirs=$(since "$t")
+printf 'rsync + sha256sum + tar | mbuffer + tar -x + sha256sum -c: %.1fs\n' "$theirs"
+rm -rf "$work/sh"
+
+printf 'whole pipeline, %s bytes: reel %.1fs (%.0f MB/s), shell %.1fs (%.0f MB/s): ratio %.2f (target <= 0.7)\n' \
+  "$bytes" "$ours" "$(echo "$bytes / $ours / 1000000" | bc -l)" "$theirs" "$(echo "$bytes / $theirs / 1000000" | bc -l)" \
+  "$(echo "$ours / $theirs" | bc -l)"
+rm -rf "$work"
