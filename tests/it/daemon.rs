@@ -16,7 +16,8 @@ fn config(env: &Env, max_wait: &str, threshold: &str) -> String {
     let config =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/pipeline.toml")).unwrap();
     let old = r#"scan_interval = "1h"
-tape_start_threshold = "64M"
+tape_start_threshold = "64M"   # start a tape run once this much is packed
+max_wait = "1h"                # …or once the oldest packed (or staged) data waited this long
 retry = { attempts = 5, backoff = "30s", max_backoff = "1h" }
 # notify_command = ["/usr/local/bin/reel-notify", "--mail", "root"]"#;
     assert!(config.contains(old), "the default config changed");
