@@ -10,9 +10,10 @@ use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 use reel_shared::cli::CommonArgs;
 use reel_shared::config::{Config, Device};
-use reel_shared::device::{library_spec, open_drive};
+use reel_shared::device::{library_spec, lock_device, open_drive};
 use reel_shared::exit::{Exit, ExitError};
 use reel_shared::tape::label::{self, Identity, Label};
+use reel_shared::tape::linux_st::{LinuxSt, OpenOptions};
 use reel_shared::tape::stream::{FileEnd, TapeFileReader};
 use reel_shared::tape::{Drive, DriveStatus, selftest};
 use reel_shared::units::{Interval, Size};
@@ -153,6 +154,18 @@ pub fn run(args: MtArgs, common: &CommonArgs) -> anyhow::Result<Exit> {
         .wait
         .unwrap_or(Interval::from_secs(default_wait))
         .duration();
+    if let (MtOp::Load, Device::Node(path)) = (&args.op, &device) {
+        // A real drive whose tape is unloaded is not ready, and opening it
+        // would wait for it in vain: MTLOAD goes first (as mt-st's load).
+        let _lock = lock_device(path)?;
+        let options = OpenOptions {
+            ready_timeout: wait,
+            ..OpenOptions::default()
+        };
+        LinuxSt::load(&path.display().to_string(), &options)
+            .with_context(|| format!("loading the tape in {device}"))?;
+        return Ok(Exit::Ok);
+    }
     let mut drive =
         open_drive(&device, &spec, wait).with_context(|| format!("opening {device}"))?;
     let d: &mut dyn Drive = drive.as_mut();
@@ -346,8 +359,12 @@ fn ls(d: &mut dyn Drive, long: bool, out: &mut impl Write) -> anyhow::Result<()>
             }
             Ok(())
         })();
-        let blocks = reader.blocks();
         let end = reader.finish()?;
+        // The file's length from the positions (which count the filemark):
+        // tar stops reading at its end-of-archive blocks, or at the first
+        // block that is not tar, so the reader's count falls short.
+        let after = d.position()?;
+        let blocks = after - start - u64::from(end == FileEnd::Filemark);
         if blocks == 0 && end == FileEnd::EndOfData {
             writeln!(out, "end of data at block {start}")?;
             break;
@@ -408,4 +425,29 @@ fn selftest(
         bail!(ExitError::new(Exit::Io, "the drive failed the self-test"));
     }
     Ok(Exit::Ok)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reel_shared::vtl::{LibrarySpec, open_drive};
+
+    #[test]
+    fn ls_counts_every_block_of_a_file_that_is_not_tar() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut d = open_drive(&dir.path().join("lib"), 0, &LibrarySpec::default()).unwrap();
+        label::write_label(&mut d, &Label::new("T1", "p", 4096).unwrap()).unwrap();
+        for _ in 0..5 {
+            d.write_block(&[7; 4096]).unwrap();
+        }
+        d.write_filemarks(1).unwrap();
+        let mut out = Vec::new();
+        ls(&mut d, false, &mut out).unwrap();
+        let out = String::from_utf8(out).unwrap();
+        assert!(
+            out.contains("file 1  block 2  5 blocks  not a tar archive"),
+            "{out}"
+        );
+        assert!(out.ends_with("end of data at block 8\n"), "{out}");
+    }
 }

@@ -73,6 +73,9 @@ pub struct Tape {
     pub loaded: bool,
     /// Opens that still find the tape not ready (loading, calibrating).
     pub opens_until_ready: u32,
+    /// The cartridge is in the drive but unloaded (after an unload, as
+    /// the kernel's scsi_debug tape keeps it): not ready until MTLOAD.
+    pub needs_load: bool,
     /// The error an O_RDWR open fails with (device node permissions).
     pub rw_open_error: Option<Errno>,
     /// Another program has the device open.
@@ -121,6 +124,7 @@ impl Tape {
             write_protected: false,
             loaded: true,
             opens_until_ready: 0,
+            needs_load: false,
             rw_open_error: None,
             busy: false,
             root: true,
@@ -369,6 +373,8 @@ pub fn opener(tape: &Arc<Mutex<Tape>>) -> impl FnMut(Access) -> Result<FakeSt, E
         }
         let ready = if !t.loaded {
             Readiness::NoTape
+        } else if t.needs_load {
+            Readiness::NotReady
         } else if t.opens_until_ready > 0 {
             t.opens_until_ready -= 1;
             Readiness::NotReady
@@ -442,6 +448,7 @@ impl StSys for FakeSt {
                 return Err(Errno::ENOMEDIUM);
             }
             self.ready = Readiness::Ready;
+            t.needs_load = false;
             t.at(0, 0, 0);
             t.eof = Eof::None;
             return Ok(());

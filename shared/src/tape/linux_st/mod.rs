@@ -88,6 +88,19 @@ impl LinuxSt<RealSt> {
     }
 }
 
+impl LinuxSt<RealSt> {
+    /// Load the tape of a real drive that holds one unloaded, and open it
+    /// (`reel mt load`): see [`LinuxSt::load_with`].
+    pub fn load(device: &str, options: &OpenOptions) -> Result<Self, TapeError> {
+        LinuxSt::load_with(
+            device,
+            options,
+            |access| RealSt::open(device, access),
+            &mut SystemClock::default(),
+        )
+    }
+}
+
 /// An st error as a [`TapeError`] naming the operation.
 pub(super) fn st_error(op: &'static str, e: Errno) -> TapeError {
     match e {

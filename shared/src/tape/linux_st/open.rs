@@ -167,6 +167,23 @@ impl<S: StSys> LinuxSt<S> {
         Ok(drive)
     }
 
+    /// Load the tape of a drive that holds one unloaded (after an unload),
+    /// then open it as [`LinuxSt::open_with`] does. Such a drive is not
+    /// ready, so an open would wait for it in vain; st takes `MTLOAD` on a
+    /// non-blocking descriptor whatever the drive's state, as `mt load` does.
+    pub fn load_with<C: Clock>(
+        device: &str,
+        options: &OpenOptions,
+        mut open: impl FnMut(Access) -> Result<S, Errno>,
+        clock: &mut C,
+    ) -> Result<Self, TapeError> {
+        let mut sys = open_once(device, &mut Access::ReadOnly, &mut open)?;
+        sys.mtop(MtOp::Load, 0)
+            .map_err(|e| st_error(MtOp::Load.describe(), e))?;
+        drop(sys);
+        Self::open_with(device, options, open, clock)
+    }
+
     /// Make `MTIOCPOS` and `MTSEEK` use logical block addresses (which count
     /// filemarks, and are what DESIGN.md §5 records), and have a write that
     /// meets the early warning report it itself. These options belong to the

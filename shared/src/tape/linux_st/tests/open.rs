@@ -218,3 +218,26 @@ fn real_open_names_what_failed() {
         "{err}"
     );
 }
+
+/// Seen on the kernel's scsi_debug tape: after an unload the cartridge stays
+/// in the drive, not ready, and no open comes online until MTLOAD.
+#[test]
+fn a_tape_unloaded_in_the_drive_is_loaded_without_waiting_for_it() {
+    let t = tape(100, 90, Quirk::ScsiDebug);
+    t.lock().unwrap().needs_load = true;
+    let quick = OpenOptions {
+        ready_timeout: Duration::from_secs(60),
+        ..OpenOptions::default()
+    };
+    let mut clock = FakeClock::default();
+    assert!(matches!(
+        open_with(&t, &quick, &mut clock),
+        Err(TapeError::NotReady)
+    ));
+    let mut clock = FakeClock::default();
+    let mut d = LinuxSt::load_with("/dev/nst0", &quick, opener(&t), &mut clock).unwrap();
+    assert_eq!(clock.sleeps, 0);
+    let s = d.status().unwrap();
+    assert!(s.online && s.bot, "{s:?}");
+    assert_eq!(t.lock().unwrap().count("MTLOAD"), 1);
+}
