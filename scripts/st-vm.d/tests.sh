@@ -3,7 +3,13 @@
 # /dev/nst0: the kernel's st driver over scsi_debug's tape emulation.
 # Every check prints `ok NAME` or `FAIL NAME: why`; scripts/st-vm counts
 # them. Data is written with busybox dd where the check is about reel's
-# positioning, and by reel where it is about reel's writing.
+# positioning and reading, and by reel's drive self-test (`reel mt
+# selftest --tag-only`, which tags every block in its first 4 bytes) where
+# it is about reel's writing, the early warning and the trailer.
+#
+# Not run here: `reel-write --raw` writing a stream. It writes only to a
+# tape whose reel label reads back, and no label does on this emulator;
+# that it refuses such a tape cleanly is checked.
 #
 # What scsi_debug's tape is (and what the checks marked "quirk" pin down,
 # so that a change in the emulator shows up):
@@ -18,7 +24,7 @@ T=/dev/nst0
 export REEL_CONFIG=/work/pipeline.toml
 
 ok() { echo "ok $1"; }
-section() { section "$1 (at $(cut -d' ' -f1 /proc/uptime) s)"; }
+section() { echo "--- $1 (at $(cut -d' ' -f1 /proc/uptime) s)"; }
 fail() { echo "FAIL $1: $2"; }
 # expect NAME WANT GOT
 expect() {
@@ -36,7 +42,8 @@ run() {
   out="$("$@" 2>&1)"
   rc=$?
 }
-mt() { reel mt -f "$T" "$@"; }
+# A drive that never comes ready fails the check instead of stopping the VM.
+mt() { reel mt -f "$T" --wait 20s "$@"; }
 # "FILE BLOCK LOGICAL" from `reel mt status`
 where() {
   mt status | sed -n 's/^File number=\(.*\), block number=\(.*\), logical block=\(.*\)\./\1 \2 \3/p'
@@ -169,5 +176,54 @@ expect_in "quirk: the full self-test sees content lost after the 4-byte tag" "FA
 run mt selftest --force --tag-only --block-size 64K --blocks 16
 echo "$out" | sed -n 's/^\(ok\|FAIL\)  */\1 selftest: /p'
 expect "selftest --tag-only passes (4 steps)" "0 4" "$rc $(echo "$out" | grep -c '^ok ')"
+
+section "fill to the early warning"
+# The selftest's fill step: blocks of 512 B from the end of its third
+# file (block 27) until a write reports the early warning, then a trailer
+# of 4 blocks and a filemark, then every block read back by its tag.
+run mt selftest --force --tag-only --fill --block-size 512 --blocks 8
+echo "$out" | sed -n 's/^\(ok\|FAIL\)  */\1 selftest --fill: /p'
+expect "selftest --fill passes (5 steps)" "0 5" "$rc $(echo "$out" | grep -c '^ok ')"
+# The crossing write is the 9,954th from block 27: block 9,980 (quirk:
+# scsi_debug's early warning is 20 blocks before its end of 10,000, and it
+# fails the crossing write with ENOSPC although it records the block). The
+# trailer meets st's alternation of ENOSPC (not recorded) and success.
+expect_in "fill: early warning at block 9980, trailer of 4, every tag read back" \
+  "early warning after 9954 blocks; 4 trailer blocks written; all 9958 blocks (4.9 MiB) read back" "$out"
+expect "fill: ends after the trailer's filemark at 9986" "9986" "$(tell)"
+# The same quirk seen without reel: dd writes three blocks from 9,978; the
+# third gets ENOSPC, yet it is on tape, followed by the filemark st writes
+# when dd closes the device.
+mt seek 9978
+gen 9978 3 512 >/tmp/three
+run dd if=/tmp/three of="$T" bs=512
+expect_in "quirk: dd's write at 9980 gets ENOSPC" "No space left on device" "$out"
+expect_in "quirk: ...and dd counts 2 blocks written" "2+0 records out" "$out"
+expect "quirk: ...but the block and a filemark are on tape: 9982" "9982" "$(tell)"
+mt seek 9975
+n="$(readfile 512 /tmp/end)"
+expect "quirk: ...reading from 9975 gives the selftest's 3 blocks, then 9978-9980" \
+  "6+0 $(((3 << 24) + 9948)) $(((3 << 24) + 9949)) $(((3 << 24) + 9950)) 9978 9979 9980" "$n $(tags /tmp/end 512)"
+expect "quirk: ...then the end of data" "0+0 9982" "$(readfile 512 /tmp/none) $(tell)"
+
+section "unload, load, erase"
+run mt unload
+expect "unload" "0" "$rc"
+# quirk (scsi_debug, like a drive keeping its cartridge): after an unload
+# the tape stays in the drive, not ready (not "no tape"), until a load.
+run reel mt -f "$T" status
+expect_in "status after unload: not ready" "the drive is not ready" "$out"
+expect "...exit 75" "75" "$rc"
+run mt load
+expect "load: back online at BOT" "0 0 0 0 BOT ONLINE" "$rc $(where) $(bits)"
+n="$(readfile 512 /tmp/f0)"
+expect "after the load file 0 is the fill self-test's: 8 blocks, tags 0-7" "8+0 0 1 2 3 4 5 6 7" "$n $(tags /tmp/f0 512)"
+mt rewind
+mt seek 100
+run mt erase
+expect "erase at block 100: end of data there" "0 100" "$rc $(mt eod; tell)"
+mt rewind
+run mt status --json
+expect_in "status --json" '"online":true,"bot":true,"eot":false,"eod":false' "$out"
 
 section "done"
