@@ -160,14 +160,3 @@ pub fn generate_docs(
     }
     Ok(())
 }
-
-/// What a program whose work is not built yet does: check the config, so
-/// that its flags and config handling are real, then say so and exit 69.
-pub fn not_built(common: &CommonArgs, program: &str, issue: u32) -> anyhow::Result<Exit> {
-    common.load_config()?;
-    Err(crate::exit::ExitError::new(
-        Exit::Unavailable,
-        format!("{program} is not built yet (tracked in issue #{issue}); see README.md, \"What works today\""),
-    )
-    .into())
-}

@@ -37,22 +37,6 @@ fn usage_errors_exit_64() {
 }
 
 #[test]
-fn programs_not_built_yet_say_so_and_exit_69() {
-    let env = Env::new();
-    {
-        let (program, args) = ("reel-supervisor", Vec::<&str>::new());
-        let run = env.run(program, &args);
-        run.expect(69);
-        let last = run.stderr.lines().last().unwrap_or_default();
-        assert!(
-            last.starts_with(&format!("{program}: error: ")) && last.contains("not built yet"),
-            "{}",
-            run.report()
-        );
-    }
-}
-
-#[test]
 fn reel_runs_stage_programs_by_short_and_long_names() {
     let env = Env::new();
     for (name, program) in [
