@@ -126,6 +126,11 @@ fn gnu_tar_restores_every_file_exactly() {
                 "{}",
                 r.path.display()
             );
+        }
+        // A member stored as a link to an identical one comes back as that
+        // one's inode, with its mode and times (they differ when the two
+        // files were not written within the same clock tick).
+        if s.is_file() && r.entry == EntryType::File {
             assert_eq!(s.mode(), d.mode(), "{}", r.path.display());
             assert_eq!(
                 (s.mtime(), s.mtime_nsec()),
