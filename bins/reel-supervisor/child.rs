@@ -13,7 +13,25 @@ use anyhow::Context;
 use reel_shared::cli::CommonArgs;
 use reel_shared::config::Config;
 use reel_shared::exit::Exit;
+use reel_shared::spool::Queue;
 use serde::Serialize;
+
+/// The stages in pipeline order, with the queue each one takes from.
+pub const STAGES: [(&str, Option<Queue>); 5] = [
+    ("reel-scan", None),
+    ("reel-stage", Some(Queue::Scanned)),
+    ("reel-pack", Some(Queue::Staged)),
+    ("reel-write", Some(Queue::Packed)),
+    ("reel-verify", Some(Queue::Written)),
+];
+
+/// The queue `stage` takes its work from.
+pub fn input_of(stage: &str) -> Option<Queue> {
+    STAGES
+        .iter()
+        .find(|(name, _)| *name == stage)
+        .and_then(|(_, q)| *q)
+}
 
 /// A stage program: next to this executable, else on PATH.
 pub fn program(name: &str) -> PathBuf {
@@ -159,7 +177,8 @@ pub fn spawn(
     args: Vec<String>,
     problems: Option<&Problems>,
 ) -> anyhow::Result<Running> {
-    let mut cmd = Command::new(program(stage));
+    let path = program(stage);
+    let mut cmd = Command::new(&path);
     cmd.arg("--config").arg(&config.file);
     for _ in 0..common.quiet {
         cmd.arg("-q");
@@ -188,7 +207,7 @@ pub fn spawn(
     log::info!("starting {stage} {}", args.join(" "));
     let mut child = cmd
         .spawn()
-        .with_context(|| format!("starting {}", program(stage).display()))?;
+        .with_context(|| format!("starting {}", path.display()))?;
     let last = Arc::new(Mutex::new(String::new()));
     if let (Some(problems), Some(stderr)) = (problems, child.stderr.take()) {
         let (last, problems) = (last.clone(), problems.clone());

@@ -273,7 +273,7 @@ impl Daemon {
         match out {
             Outcome::Done | Outcome::Skipped | Outcome::Data => {
                 self.backoff.remove(&c.job);
-                if let Some(q) = input_of(c.stage) {
+                if let Some(q) = child::input_of(c.stage) {
                     let ids = self.spool.list(q).unwrap_or_default();
                     self.idle.insert(c.job.clone(), (ids, Instant::now()));
                 }
@@ -438,11 +438,10 @@ impl Daemon {
             .is_some_and(|t| t.elapsed().unwrap_or_default() >= self.config.supervisor.max_wait.0)
     }
 
-    /// Is staging held back by the cache water marks?
-    fn cache_throttled(&mut self) -> anyhow::Result<bool> {
+    /// Is staging held back by the cache water marks, the cache file
+    /// system holding `used` of `total` bytes?
+    fn cache_throttled(&mut self, used: u64, total: u64) -> bool {
         let cache = &self.config.paths.cache;
-        let (used, total) = reel_shared::fsutil::fs_usage(cache)
-            .with_context(|| format!("reading the space of {}", cache.display()))?;
         let high = self.config.cache.high_water.bytes(total);
         let low = self.config.cache.low_water.bytes(total);
         let was = self.throttled;
@@ -459,7 +458,7 @@ impl Daemon {
                 log::info!("cache {} below low_water: staging resumes", cache.display());
             }
         }
-        Ok(self.throttled)
+        self.throttled
     }
 
     /// Start what has work and may run.
@@ -474,7 +473,8 @@ impl Daemon {
             .collect();
         for s in due {
             let job = format!("scan:{s}");
-            if self.running(&job) || self.backoff.get(&job).is_some_and(|b| now < b.until) {
+            // No input queue: only a running scan or a backoff holds it.
+            if !self.may_start(&job, &[]) {
                 continue;
             }
             let Some(stream) = self.config.streams.iter().find(|x| x.name == s) else {
@@ -487,9 +487,12 @@ impl Daemon {
             self.start("reel-scan", job, None, vec!["--stream".into(), s])?;
         }
         // Staging.
+        let cache = &self.config.paths.cache;
+        let (used, total) = reel_shared::fsutil::fs_usage(cache)
+            .with_context(|| format!("reading the space of {}", cache.display()))?;
         let scanned = self.view(Queue::Scanned)?;
         if !scanned.ids.is_empty()
-            && !self.cache_throttled()?
+            && !self.cache_throttled(used, total)
             && self.may_start("stage", &scanned.ids)
         {
             self.start("reel-stage", "stage".into(), None, Vec::new())?;
@@ -501,7 +504,6 @@ impl Daemon {
             && (staged.bytes >= archive || self.waited(&staged))
             && self.may_start("pack", &staged.ids)
         {
-            let (used, total) = reel_shared::fsutil::fs_usage(&self.config.paths.cache)?;
             if total.saturating_sub(used) > archive {
                 self.start("reel-pack", "pack".into(), None, Vec::new())?;
             } else {
@@ -521,10 +523,7 @@ impl Daemon {
                 continue;
             }
             let args = vec!["--drive".to_string(), drive.clone()];
-            if !written.ids.is_empty()
-                && !self.running("verify")
-                && self.may_start("verify", &written.ids)
-            {
+            if !written.ids.is_empty() && self.may_start("verify", &written.ids) {
                 self.start("reel-verify", "verify".into(), Some(drive), args)?;
                 continue;
             }
@@ -596,17 +595,6 @@ impl Daemon {
             Ok(()) => self.status_text = text,
             Err(e) => log::warn!("writing {}: {e}", path.display()),
         }
-    }
-}
-
-/// The queue a stage takes its work from.
-fn input_of(stage: &str) -> Option<Queue> {
-    match stage {
-        "reel-stage" => Some(Queue::Scanned),
-        "reel-pack" => Some(Queue::Staged),
-        "reel-write" => Some(Queue::Packed),
-        "reel-verify" => Some(Queue::Written),
-        _ => None,
     }
 }
 

@@ -12,15 +12,6 @@ use reel_shared::spool::{Queue, Spool};
 use crate::child::{self, Outcome, notify};
 use crate::full_tapes;
 
-/// The stages in pipeline order, with the queue each one takes from.
-const STAGES: [(&str, Option<Queue>); 5] = [
-    ("reel-scan", None),
-    ("reel-stage", Some(Queue::Scanned)),
-    ("reel-pack", Some(Queue::Staged)),
-    ("reel-write", Some(Queue::Packed)),
-    ("reel-verify", Some(Queue::Written)),
-];
-
 /// A sample tree for a stream whose source does not exist yet, when it lies
 /// in the configuration's own directory (the default `var/sample`): a few
 /// hundred files, some large, and the names that trip naive tools.
@@ -112,8 +103,8 @@ fn run_stage(
         Outcome::Data => Exit::Data,
         Outcome::Unavailable => Exit::Unavailable,
         Outcome::TempFail => Exit::TempFail,
-        Outcome::Io | Outcome::Stop(_) => {
-            let exit = match child::outcome(status) {
+        failed @ (Outcome::Io | Outcome::Stop(_)) => {
+            let exit = match failed {
                 Outcome::Stop(e) => e,
                 _ => Exit::Io,
             };
@@ -151,7 +142,7 @@ pub fn run(common: &CommonArgs, config: &Config) -> anyhow::Result<Exit> {
     let mut problems = Vec::new();
     loop {
         rounds += 1;
-        for (name, from) in STAGES {
+        for (name, from) in child::STAGES {
             if let Some(q) = from
                 && spool.list(q)?.is_empty()
             {

@@ -7,7 +7,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use crate::support::Env;
 use sha2::Digest;
@@ -121,25 +121,6 @@ fn tree(dir: &Path) -> BTreeMap<Vec<u8>, Vec<u8>> {
     out
 }
 
-fn regular_files_under(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        let Ok(rd) = std::fs::read_dir(&d) else {
-            continue;
-        };
-        for e in rd.flatten() {
-            let t = e.file_type().unwrap();
-            if t.is_dir() {
-                stack.push(e.path());
-            } else if t.is_file() {
-                out.push(e.path());
-            }
-        }
-    }
-    out
-}
-
 /// Every catalog entry: (tape, tape file, path) → times recorded.
 fn catalog_entries(env: &Env) -> HashMap<(String, u64, Vec<u8>), usize> {
     let mut out = HashMap::new();
@@ -220,11 +201,8 @@ fn check_everything(env: &Env, source: &Path, context: &str) {
             run.report()
         );
     }
-    let left = regular_files_under(&env.path("var/cache"));
-    let left: Vec<_> = left
-        .iter()
-        .filter(|p| !p.file_name().unwrap().as_bytes().starts_with(b"."))
-        .collect();
+    // Nothing at all: not a copy, not a link, not a hidden file.
+    let left = crate::verify::files_under(&env.path("var/cache"));
     assert!(left.is_empty(), "{context}: left in the cache: {left:?}");
     let status = env.run("reel", &["status", "--json"]);
     let s: serde_json::Value = serde_json::from_str(&status.stdout).unwrap();

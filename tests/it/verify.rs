@@ -91,7 +91,8 @@ pub(crate) fn queue_records(env: &Env, q: Queue) -> Vec<Record> {
     out
 }
 
-fn files_under(dir: &Path) -> Vec<PathBuf> {
+/// Every entry under `dir` that is not a directory.
+pub(crate) fn files_under(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
