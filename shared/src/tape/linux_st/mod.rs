@@ -86,9 +86,7 @@ impl LinuxSt<RealSt> {
             &mut SystemClock::default(),
         )
     }
-}
 
-impl LinuxSt<RealSt> {
     /// Load the tape of a real drive that holds one unloaded, and open it
     /// (`reel mt load`): see [`LinuxSt::load_with`].
     pub fn load(device: &str, options: &OpenOptions) -> Result<Self, TapeError> {
