@@ -62,11 +62,36 @@ fn open(config: &Config, t: &Target) -> anyhow::Result<Box<dyn Drive>> {
     reel_shared::device::open_variable(Some(config), &t.device, Duration::from_secs(150 * 60))
 }
 
+/// Why a tape is loaded: the one before in `pool` is full (`Full`), or the
+/// drive was empty at the start of a run (`Empty`, pool "default", as a
+/// blank tape labelled at the start is).
+enum Change<'a> {
+    Full(&'a Label),
+    Empty,
+}
+
+impl Change<'_> {
+    fn pool(&self) -> &str {
+        match self {
+            Change::Full(l) => &l.pool,
+            Change::Empty => "default",
+        }
+    }
+
+    fn why(&self) -> String {
+        match self {
+            Change::Full(l) => format!("tape {} full", l.label),
+            Change::Empty => "the drive was empty".to_string(),
+        }
+    }
+}
+
 /// Put the next writable tape of the library into the drive (the drive's
 /// handle must be closed): a tape the catalog knows as writable first, else
 /// one it does not know, which is labelled with its barcode when blank.
 /// Returns its barcode.
-fn change_tape(config: &Config, t: &Target, full: &Label) -> anyhow::Result<String> {
+fn change_tape(config: &Config, t: &Target, change: Change) -> anyhow::Result<String> {
+    let (pool, why) = (change.pool(), change.why());
     let (changer_device, index) = t.changer.as_ref().expect("called with a changer");
     let spec = reel_shared::device::library_spec(Some(config), changer_device);
     let mut changer = reel_shared::device::open_changer(changer_device, &spec)?;
@@ -81,7 +106,7 @@ fn change_tape(config: &Config, t: &Target, full: &Label) -> anyhow::Result<Stri
             continue;
         }
         match Tape::load(catalog, &barcode)? {
-            Some(known) if known.state == TapeState::Writable && known.pool == full.pool => {
+            Some(known) if known.state == TapeState::Writable && known.pool == pool => {
                 candidates.push((0, slot.number, barcode))
             }
             None => candidates.push((1, slot.number, barcode)),
@@ -109,31 +134,26 @@ fn change_tape(config: &Config, t: &Target, full: &Label) -> anyhow::Result<Stri
         let mut drive = open(config, t)?;
         match label::read_label(drive.as_mut())? {
             Identity::Blank => {
-                let new = Label::new(&barcode, &full.pool, full.block_size)?;
+                let new = Label::new(&barcode, pool, t.block_size as u32)?;
                 label::write_label(drive.as_mut(), &new)?;
-                log::info!(
-                    "tape {} full: loaded {barcode} from slot {slot}, labelled it (pool {})",
-                    full.label,
-                    full.pool
-                );
+                log::info!("{why}: loaded {barcode} from slot {slot}, labelled it (pool {pool})");
                 return Ok(barcode);
             }
             // A barcode is not always its label: look the label up.
             Identity::Reel(l) => match Tape::load(catalog, &l.label)? {
-                Some(known) if known.state != TapeState::Writable || known.pool != full.pool => {
+                Some(known) if known.state != TapeState::Writable || known.pool != pool => {
                     log::debug!(
                         "{barcode} is tape {} ({:?}): not writable here",
                         l.label,
                         known.state
                     );
                 }
-                _ if l.pool != full.pool => {
+                _ if l.pool != pool => {
                     log::debug!("{barcode} is tape {} of pool {}", l.label, l.pool)
                 }
                 _ => {
                     log::info!(
-                        "tape {} full: loaded {barcode} (tape {}) from slot {slot}",
-                        full.label,
+                        "{why}: loaded {barcode} (tape {}) from slot {slot}",
                         l.label
                     );
                     return Ok(barcode);
@@ -143,8 +163,7 @@ fn change_tape(config: &Config, t: &Target, full: &Label) -> anyhow::Result<Stri
         }
     }
     Err(unavailable(format!(
-        "no writable tape of pool {} left in the library {changer_device}: add tapes",
-        full.pool
+        "no writable tape of pool {pool} left in the library {changer_device}: add tapes"
     )))
 }
 
@@ -346,16 +365,29 @@ fn label_blank(config: &Config, t: &Target, drive: &mut dyn Drive) -> anyhow::Re
     Ok(())
 }
 
-/// The tape a run starts on: the one in the drive (a blank one labelled
-/// first), or, when that one is no longer writable and a changer is there,
-/// the next writable one: a run stopped just after it filled a tape left
-/// that tape loaded.
-fn first_tape(
-    config: &Config,
-    t: &Target,
-    catalog: &std::path::Path,
-    mut drive: Box<dyn Drive>,
-) -> anyhow::Result<Loaded> {
+/// Open the drive and find the tape a run starts on: the one in the drive
+/// (a blank one labelled first), or, with a changer, the next writable one
+/// when the drive is empty (a library's second drive) or its tape is no
+/// longer writable (a run stopped just after it filled a tape left that
+/// tape loaded).
+fn first_tape(config: &Config, t: &Target, catalog: &std::path::Path) -> anyhow::Result<Loaded> {
+    match loaded_tape(config, t, catalog) {
+        Err(e)
+            if t.changer.is_some()
+                && e.chain()
+                    .any(|c| matches!(c.downcast_ref::<TapeError>(), Some(TapeError::NoTape))) =>
+        {
+            log::info!("no tape in {}: loading one from the library", t.device);
+            change_tape(config, t, Change::Empty)?;
+            loaded_tape(config, t, catalog)
+        }
+        other => other,
+    }
+}
+
+/// [`first_tape`] with whatever the drive holds.
+fn loaded_tape(config: &Config, t: &Target, catalog: &std::path::Path) -> anyhow::Result<Loaded> {
+    let mut drive = open(config, t)?;
     label_blank(config, t, drive.as_mut())?;
     if t.changer.is_some()
         && let Identity::Reel(l) = label::read_label(drive.as_mut())?
@@ -393,7 +425,7 @@ fn next_tape(
     // the new tape meanwhile.
     drop(drive);
     if t.changer.is_some() {
-        change_tape(config, t, full)?;
+        change_tape(config, t, Change::Full(full))?;
         let mut drive = open(config, t)?;
         let (label, tape) = check_tape(drive.as_mut(), catalog, &t.device)?;
         return Ok(Some((drive, label, tape)));
@@ -844,9 +876,8 @@ pub fn run(
         }
     };
     let signals = Signals::install()?;
-    let drive = open(&config, &t)?;
     let catalog = config.paths.catalog.clone();
-    let (mut drive, mut label, mut tape) = first_tape(&config, &t, &catalog, drive)?;
+    let (mut drive, mut label, mut tape) = first_tape(&config, &t, &catalog)?;
     log::info!(
         "tape {} ({}), appending as file {} at block {}",
         label.label,

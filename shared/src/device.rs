@@ -269,7 +269,54 @@ pub fn load_labelled(
     use crate::tape::label::{self, Identity};
     let spec = library_spec(Some(config), changer_device);
     let mut changer = open_changer(changer_device, &spec)?;
-    let status = changer.status()?;
+    let mut status = changer.status()?;
+    // In another drive of the library: back to its slot first, unless a
+    // program uses that drive (then later: exit 75).
+    if let Some(other) = status
+        .drives
+        .iter()
+        .find(|d| d.index != *index && d.full && d.barcode.as_deref() == Some(want))
+    {
+        let device = config
+            .drives
+            .iter()
+            .find(|d| {
+                drive_changer(config, &d.device, Some(d))
+                    .is_some_and(|(c, i)| &c == changer_device && i == other.index)
+            })
+            .map(|d| d.device.clone());
+        let busy = |why: String| {
+            crate::exit::ExitError::new(
+                crate::exit::Exit::TempFail,
+                format!(
+                    "tape {want} is in drive {} of {changer_device}, {why}: try again later",
+                    other.index
+                ),
+            )
+        };
+        let Some(device) = device else {
+            return Err(busy("which no [[drive]] of the configuration names".into()).into());
+        };
+        // Free? (The unload takes the drive's lock itself.)
+        match open_drive(&device, &spec, std::time::Duration::ZERO) {
+            Ok(free) => drop(free),
+            Err(TapeError::Busy(_)) => return Err(busy("which another program uses".into()).into()),
+            Err(e) => return Err(anyhow::Error::from(e).context(format!("opening {device}"))),
+        }
+        let home = other
+            .source_slot
+            .filter(|s| status.slots.iter().any(|x| x.number == *s && !x.full))
+            .or_else(|| status.free_slot())
+            .ok_or_else(|| {
+                anyhow::anyhow!("no empty slot in {changer_device} to put a tape back")
+            })?;
+        log::info!(
+            "tape {want} is in drive {}: moving it back to slot {home}",
+            other.index
+        );
+        changer.unload(other.index, home)?;
+        status = changer.status()?;
+    }
     let mut slots: Vec<(bool, u32)> = status
         .slots
         .iter()

@@ -240,3 +240,55 @@ fn sigusr1_to_the_daemon_brings_a_telemetry_line_from_reel_write() {
     let (code, log) = d.stop();
     assert_eq!(code.code(), Some(0), "{log}");
 }
+
+#[test]
+fn two_drives_write_at_once_and_verify_fetches_a_tape_from_the_other_drive() {
+    let env = Env::new();
+    let text = config(&env, "1s", "1M").replace("archive_size = \"64M\"", "archive_size = \"1M\"");
+    assert!(
+        text.contains("archive_size = \"1M\""),
+        "the default config changed"
+    );
+    // The library's second drive starts empty.
+    env.write(
+        "pipeline.toml",
+        &format!(
+            "{text}\n[[drive]]\nname = \"drive1\"\ndevice = \"virtual:var/library#1\"\nchanger = \"library\"\ncapacity = \"1G\"\n"
+        ),
+    );
+    // 4 MB/s tapes: one drive alone cannot take every archive before the
+    // second has loaded its tape.
+    crate::write::slow_library(&env, "var/library");
+    let mut files = Vec::new();
+    for i in 0..8u32 {
+        let data: Vec<u8> = (0..700_000u32)
+            .map(|b| b.wrapping_mul(2_654_435_761).wrapping_add(i) as u8)
+            .collect();
+        std::fs::create_dir_all(env.path("var/sample")).unwrap();
+        std::fs::write(env.path(&format!("var/sample/f{i}.bin")), data).unwrap();
+        files.push(format!("f{i}.bin"));
+    }
+    let mut d = Daemon::start(&env);
+    d.wait_for("every file verified", |_| {
+        files.iter().all(|f| found(&env, f))
+    });
+    let (code, log) = d.stop();
+    assert_eq!(code.code(), Some(0), "{log}");
+    // Both writers were started in one round, before either ended.
+    let at = |s: &str| log.find(s).unwrap_or_else(|| panic!("no {s:?} in\n{log}"));
+    assert!(at("starting reel-write --drive drive1") < at("reel-write --drive drive0 ended"));
+    assert!(at("starting reel-write --drive drive0") < at("reel-write --drive drive1 ended"));
+    assert!(log.contains("the drive was empty: loaded"), "{log}");
+    // Each drive wrote to its own tape; the verifier fetched the one in
+    // the other drive.
+    let run = env.run("reel", &["find", "*", "--json"]);
+    let entries: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let tapes: std::collections::BTreeSet<&str> = entries
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["tape"].as_str())
+        .collect();
+    assert_eq!(tapes.len(), 2, "{tapes:?}\n{log}");
+    assert!(log.contains("moving it back to slot"), "{log}");
+}
