@@ -11,9 +11,8 @@
 //!
 //! Built so far: the ring with its start mark, label and end-of-data check,
 //! writing, written manifests, tape state, telemetry line, early warning.
-//! `--raw` writes stdin as one tape file, like mbuffer. Not yet: changing
-//! tapes (at early warning the run stops with 69 after publishing the
-//! partial copy), rate pacing.
+//! `--raw` writes stdin as one tape file, like mbuffer (`--unlabelled`:
+//! onto any tape, after its end of data, without label or catalog).
 
 mod write;
 
@@ -46,6 +45,13 @@ struct Args {
     #[arg(long, conflicts_with_all = ["input", "output"])]
     raw: bool,
 
+    /// With --raw: write after the end of data of whatever tape is in the
+    /// drive, without reading its label or touching the catalog, as dd or
+    /// mbuffer would (nothing on the tape is overwritten); the stream stops
+    /// at the early warning
+    #[arg(long, requires = "raw")]
+    unlabelled: bool,
+
     #[command(flatten)]
     common: CommonArgs,
 }
@@ -58,6 +64,9 @@ impl Program for Args {
 }
 
 fn run(args: Args) -> anyhow::Result<Exit> {
+    if args.unlabelled {
+        return write::run_unlabelled(&args.common, args.device.as_deref(), args.drive.as_deref());
+    }
     if args.raw {
         return write::run_raw(&args.common, args.device.as_deref(), args.drive.as_deref());
     }

@@ -1061,6 +1061,52 @@ fn fail(claim: Claim, why: &str) -> anyhow::Result<()> {
 /// tape file; at the early warning the stream goes on as a new tape file on
 /// the next tape (changer or operator), like mbuffer with an autoloader.
 /// The tape's catalog state is kept; no manifest is written.
+/// `--raw --unlabelled`: stdin as one tape file after the end of data of
+/// whatever tape is loaded — no label read, no catalog, no tape change, like
+/// `mbuffer -o /dev/nst0` after `mt eod`. Appending at the end of data
+/// never overwrites anything (invariant 6 holds); at the early warning the
+/// stream stops, its tape file is closed, and the run exits 69.
+pub fn run_unlabelled(
+    common: &CommonArgs,
+    device: Option<&str>,
+    drive_name: Option<&str>,
+) -> anyhow::Result<Exit> {
+    let config = common.load_config()?;
+    let t = target(&config, device, drive_name)?;
+    let signals = Signals::install()?;
+    let mut drive = open(&config, &t)?;
+    drive.end_of_data()?;
+    let start = drive.position()?;
+    let mut progress = Progress::new(telemetry(&config, "unlabelled")).live(common);
+    let name = std::path::Path::new("<stdin>");
+    let mut feed = Feed::start(Hashing::new(Box::new(std::io::stdin()), false), &t);
+    let streamed = pump(
+        drive.as_mut(),
+        &mut feed,
+        name,
+        &signals,
+        &mut progress,
+        ("unlabelled", 0),
+    )
+    .context("writing stdin to tape")?;
+    drive.write_filemarks(1)?;
+    feed.finish(name, &t);
+    log::info!(
+        "{} from stdin: a tape file from block {start} to {}",
+        Size(streamed.bytes).human(),
+        drive.position()?
+    );
+    if streamed.cut {
+        return Err(unavailable(format!(
+            "the tape in {} reached its early warning: the stream was cut after {} \
+             (the rest of stdin is not on tape)",
+            t.device,
+            Size(streamed.bytes).human()
+        )));
+    }
+    Ok(Exit::Ok)
+}
+
 pub fn run_raw(
     common: &CommonArgs,
     device: Option<&str>,

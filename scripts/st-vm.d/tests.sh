@@ -7,9 +7,10 @@
 # selftest --tag-only`, which tags every block in its first 4 bytes) where
 # it is about reel's writing, the early warning and the trailer.
 #
-# Not run here: `reel-write --raw` writing a stream. It writes only to a
-# tape whose reel label reads back, and no label does on this emulator;
-# that it refuses such a tape cleanly is checked.
+# `reel-write --raw` writes only to a tape whose reel label reads back, and
+# no label does on this emulator: that it refuses such a tape cleanly is
+# checked, and the stream itself is written with `--raw --unlabelled`
+# (after the end of data, no label), then read back by its tags.
 #
 # What scsi_debug's tape is (and what the checks marked "quirk" pin down,
 # so that a change in the emulator shows up):
@@ -168,6 +169,46 @@ out="$( (gen 0 4 65536 | reel-write --raw -f "$T") 2>&1)"
 rc=$?
 expect_in "reel-write --raw refuses a tape whose label cannot be read" "cannot read the label of the tape in /dev/nst0" "$out"
 expect "...exit 69, nothing written" "69 2" "$rc $(mt eod; tell)"
+
+section "reel-write --raw --unlabelled: streams of tagged blocks"
+# The tape holds the forced label and its filemark: end of data at 2.
+gen 100 40 65536 >/tmp/s40
+out="$(reel-write --raw --unlabelled -f "$T" </tmp/s40 2>&1)"
+rc=$?
+expect "a 40-block stream after the end of data, closed by a filemark" "0 43" "$rc $(mt eod; tell)"
+mt rewind
+mt fsf 1
+n="$(readfile 65536 /tmp/back)"
+expect "read back: 40 blocks of 64K, tags 100-139 in order" "40+0 $(seq_list 100 139)" "$n $(tags /tmp/back 65536)"
+expect "...then the end of data" "0+0 43" "$(readfile 65536 /tmp/none) $(tell)"
+gen 200 5 65536 >/tmp/s5
+out="$(reel-write --raw --unlabelled -f "$T" </tmp/s5 2>&1)"
+rc=$?
+mt rewind
+mt fsf 2
+n="$(readfile 65536 /tmp/back)"
+expect "a second stream appends after the first: tags 200-204, end of data at 49" \
+  "0 5+0 $(seq_list 200 204) 49" "$rc $n $(tags /tmp/back 65536) $(mt eod; tell)"
+# To the early warning, in 512-byte blocks (a drive of block_size 512):
+# reel-write stops at the write that reports it, closes the tape file and
+# exits 69; what is on tape is the stream's first blocks, every tag in
+# order, as many as reel-write says it wrote.
+sed 's/^block_size = "64K"/block_size = "512"/' /work/pipeline.toml >/work/small.toml
+gen 1000 10000 512 >/tmp/s10k
+out="$(REEL_CONFIG=/work/small.toml reel-write --raw --unlabelled -f "$T" </tmp/s10k 2>&1)"
+rc=$?
+expect_in "to the early warning: cut" "reel-write: error: the tape in /dev/nst0 reached its early warning" "$out"
+expect "...exit 69" "69" "$rc"
+span="$(echo "$out" | sed -n 's/.*a tape file from block \([0-9]*\) to \([0-9]*\)$/\1 \2/p')"
+first="${span% *}"; end="${span#* }"
+expect "...the tape file starts at the end of data (49) and ends past the warning (block 9980)" \
+  "49 yes" "$first $([ "${end:-0}" -gt 9980 ] && echo yes || echo "no: $end")"
+blocks=$((end - first - 1))
+mt rewind
+mt fsf 3
+n="$(readfile 512 /tmp/ew)"
+expect "...read back: the $blocks blocks before the filemark, tags 1000 on, in order" \
+  "$blocks+0 $(seq_list 1000 $((1000 + blocks - 1)))" "$n $(tags /tmp/ew 512)"
 
 section "drive self-test"
 # quirk (scsi_debug): block content after 4 bytes is not kept.

@@ -339,6 +339,71 @@ fn sigkill_in_the_middle_of_an_archive_then_rerun_leaves_tape_and_queue_consiste
     }
 }
 
+/// `reel-write ARGS` with `data` on stdin: (exit code, stderr).
+fn write_stdin(env: &Env, args: &[&str], data: &[u8]) -> (Option<i32>, String) {
+    use std::io::Write as _;
+    let mut child = Command::new(bin("reel-write"))
+        .args(args)
+        .current_dir(env.root())
+        .env_remove("REEL_CONFIG")
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let data = data.to_vec();
+    // A run that stops early (the early warning) closes its end: a broken
+    // pipe here is expected then.
+    let feeder = std::thread::spawn(move || {
+        let _ = stdin.write_all(&data);
+    });
+    let out = child.wait_with_output().unwrap();
+    feeder.join().unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn raw_unlabelled_appends_after_the_end_of_data_of_any_tape_and_stops_at_the_early_warning() {
+    let env = Env::new();
+    config(&env, "8M");
+    // A blank tape: the stream is its file 0; the next run is file 1.
+    let first: Vec<u8> = (0..1_000_000u32).map(|i| (i % 251) as u8).collect();
+    let (code, err) = write_stdin(&env, &["--raw", "--unlabelled"], &first);
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(
+        std::fs::read(tape_file(&env, "V00001L9", 0)).unwrap(),
+        first
+    );
+    let second = vec![7u8; 300_000];
+    let (code, err) = write_stdin(&env, &["--raw", "--unlabelled"], &second);
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(
+        std::fs::read(tape_file(&env, "V00001L9", 0)).unwrap(),
+        first
+    );
+    assert_eq!(
+        std::fs::read(tape_file(&env, "V00001L9", 1)).unwrap(),
+        second
+    );
+    // Nothing went to the catalog.
+    assert!(!env.path("var/catalog/tapes/V00001L9.json").exists());
+    // More than the tape holds: cut at the early warning, the file closed,
+    // exit 69 saying so; what is on tape is a prefix of the stream.
+    let big: Vec<u8> = (0..12_000_000u32).map(|i| (i % 241) as u8).collect();
+    let (code, err) = write_stdin(&env, &["--raw", "--unlabelled"], &big);
+    assert_eq!(code, Some(69), "{err}");
+    assert!(err.contains("reached its early warning"), "{err}");
+    let on_tape = std::fs::read(tape_file(&env, "V00001L9", 2)).unwrap();
+    assert!(!on_tape.is_empty() && on_tape.len() < big.len());
+    assert_eq!(on_tape[..], big[..on_tape.len()]);
+    // --unlabelled needs --raw.
+    let run = env.run("reel-write", &["--unlabelled"]);
+    run.expect(64);
+}
+
 #[test]
 fn raw_mode_writes_stdin_as_one_tape_file() {
     use std::io::Write as _;
