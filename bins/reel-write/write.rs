@@ -225,9 +225,19 @@ fn check_tape(
         }
         None => {
             // A tape the catalog has never seen must hold its label only.
-            drive.rewind()?;
-            drive.forward_filemarks(1).map_err(refuse)?;
-            let after_label = drive.position()?;
+            let after_label = match label::end_of_label(drive)? {
+                Some(at) => at,
+                None => {
+                    // The label block and nothing after it: a run stopped
+                    // while labelling. Nothing else is there to lose.
+                    log::warn!(
+                        "tape {}: its label has no filemark (labelling was interrupted): writing it again",
+                        label.label
+                    );
+                    label::write_label(drive, &label)?;
+                    drive.position()?
+                }
+            };
             label::check_append(drive, &label.label, Some(after_label)).map_err(refuse)?;
             Tape {
                 label: label.label.clone(),

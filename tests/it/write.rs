@@ -809,3 +809,29 @@ fn raw_mode_goes_on_on_the_next_tape_at_the_early_warning() {
         .unwrap_or_default();
     assert!(logs.iter().any(|l| l.starts_with("T00001L9-")), "{logs:?}");
 }
+
+#[test]
+fn a_label_left_without_its_filemark_is_written_again_before_the_first_archive() {
+    let env = Env::new();
+    config(&env, "64M");
+    env.run("reel", &["mt", "label", "T00001L9"]).expect(0);
+    // Keep the label block, drop its filemark: a run killed while
+    // labelling (between the two) leaves the tape so.
+    let mut image = reel_shared::vtl::Image::open(&env.path("lib/tapes/V00001L9")).unwrap();
+    let mut block = vec![0u8; 1 << 20];
+    let n = image.read_block(0, 0, &mut block).unwrap();
+    block.truncate(n);
+    image.truncate_at(0, 0).unwrap();
+    image.append_block(0, &block).unwrap();
+    image.save().unwrap();
+    drop(image);
+    files(&env, &[100_000]);
+    to_packed(&env);
+    let run = env.run("reel-write", &[]);
+    run.expect(0);
+    assert!(run.stderr.contains("writing it again"), "{}", run.report());
+    assert_eq!(written(&env)[0].0["file"], 1);
+    let id = env.run("reel", &["mt", "identify"]);
+    id.expect(0);
+    assert!(id.stdout.contains("T00001L9"), "{}", id.report());
+}

@@ -159,6 +159,21 @@ pub fn write_label(drive: &mut dyn Drive, label: &Label) -> Result<(), TapeError
     Ok(())
 }
 
+/// Rewind and read file 0 to its end: the position after its filemark, or
+/// `None` when the end of data comes first — the label's filemark never
+/// got written (a run stopped between the two).
+pub fn end_of_label(drive: &mut dyn Drive) -> Result<Option<u64>, TapeError> {
+    drive.rewind()?;
+    let mut buf = vec![0; MAX_BLOCK];
+    loop {
+        match drive.read_block(&mut buf)? {
+            Read::Data(_) => {}
+            Read::Filemark => return Ok(Some(drive.position()?)),
+            Read::EndOfData => return Ok(None),
+        }
+    }
+}
+
 /// Rewind and read file 0's first block. Leaves the tape positioned
 /// somewhere in file 0.
 pub fn read_label(drive: &mut dyn Drive) -> Result<Identity, TapeError> {
@@ -301,6 +316,30 @@ pub fn check_append(
 mod tests {
     use super::*;
     use crate::vtl::{LibrarySpec, open_drive};
+
+    #[test]
+    fn end_of_label_finds_the_filemark_or_its_absence() {
+        let dir = tempfile::tempdir().unwrap();
+        let lib = dir.path().join("lib");
+        let label = Label::new("T00001L9", "default", 4096).unwrap();
+        {
+            let mut d = open_drive(&lib, 0, &LibrarySpec::default()).unwrap();
+            write_label(&mut d, &label).unwrap();
+            assert_eq!(end_of_label(&mut d).unwrap(), Some(2));
+        }
+        // The label block alone, as a run killed before its filemark
+        // leaves it: written straight into the tape's image.
+        let mut image = crate::vtl::Image::open(&lib.join("tapes/V00001L9")).unwrap();
+        image.truncate_at(0, 0).unwrap();
+        let mut block = label_tar(&label).unwrap();
+        block.resize(4096, 0);
+        image.append_block(0, &block).unwrap();
+        image.save().unwrap();
+        drop(image);
+        let mut d = open_drive(&lib, 0, &LibrarySpec::default()).unwrap();
+        assert!(matches!(read_label(&mut d).unwrap(), Identity::Reel(_)));
+        assert_eq!(end_of_label(&mut d).unwrap(), None);
+    }
 
     #[test]
     fn label_round_trip_and_refusals() {
