@@ -2,10 +2,15 @@
 //! torn copy behind.
 //!
 //! The source is opened once; its size, mtime, ctime and inode are taken
-//! before and after the copy, and the path is checked to still lead to the
-//! same inode. Anything different means the file changed while it was
-//! copied: the copy is thrown away and tried again, and after `retries`
-//! attempts the file is reported as changing and left for the next run.
+//! before the copy, again after every chunk of it and at the end, and the
+//! path is checked to still lead to the same inode. Anything different
+//! means the file changed while it was copied: the copy is thrown away (at
+//! once, not after reading the rest of a huge file) and tried again, and
+//! after `retries` attempts the file is reported as changing and left for
+//! the next run. A file whose size is no longer the one the scan recorded
+//! is not copied at all: it changed since the scan (a writer that truncates
+//! and rewrites can be caught at 0 bytes, between its two steps), and the
+//! next scan records it afresh.
 //! The copy is written under a temporary name beside its target and renamed
 //! into place only when complete, so the target path never holds half a
 //! file, whatever kills the process.
@@ -22,7 +27,7 @@ use std::os::fd::AsFd;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use reel_shared::manifest::Digest;
 use sha2::{Digest as _, Sha256};
@@ -46,6 +51,11 @@ pub enum CopyError {
     Vanished,
     /// The source kept changing during every attempt.
     Changing,
+    /// The source's size is not the one the scan recorded.
+    ChangedSinceScan { scanned: u64, now: u64 },
+    /// The source changed during this attempt (retried, never returned
+    /// by `stage_file`).
+    ChangedDuringCopy,
     /// Reading the source failed (permission denied, I/O error).
     Source(io::Error),
     /// The cache is full.
@@ -137,10 +147,16 @@ fn staged_digest(dst: &Path, size: u64, mtime_ns: i64) -> Option<Digest> {
 }
 
 fn hash_file(file: &File) -> io::Result<Digest> {
+    hash_file_until(file, &AtomicBool::new(false))
+}
+
+/// Hash `file` from its start; stops early (with a meaningless digest)
+/// once `stop` is set.
+fn hash_file_until(file: &File, stop: &AtomicBool) -> io::Result<Digest> {
     let mut h = Sha256::new();
     let mut buf = vec![0u8; BUF];
     let mut off = 0u64;
-    loop {
+    while !stop.load(Ordering::Relaxed) {
         let n = file.read_at(&mut buf, off)?;
         if n == 0 {
             break;
@@ -151,10 +167,23 @@ fn hash_file(file: &File) -> io::Result<Digest> {
     Ok(Digest(h.finalize().into()))
 }
 
-/// Copy `src` to `dst` through a buffer, hashing it; rate-limited when asked.
+/// `Err(ChangedDuringCopy)` when `src` no longer has the identity it had
+/// when the attempt began.
+fn unchanged(src: &File, before: &Identity) -> Result<(), CopyError> {
+    let now = Identity::of(&src.metadata().map_err(CopyError::Source)?);
+    if now == *before {
+        Ok(())
+    } else {
+        Err(CopyError::ChangedDuringCopy)
+    }
+}
+
+/// Copy `src` to `dst` through a buffer, hashing it; rate-limited when
+/// asked. The source's identity is checked after every chunk.
 fn copy_buffered(
     src: &mut File,
     mut dst: &File,
+    before: &Identity,
     limiter: Option<&Limiter>,
 ) -> Result<Digest, CopyError> {
     let mut h = Sha256::new();
@@ -170,14 +199,19 @@ fn copy_buffered(
         h.update(&buf[..n]);
         account(n).map_err(cache_error)?;
         dst.write_all(&buf[..n]).map_err(cache_error)?;
+        unchanged(src, before)?;
     }
     Ok(Digest(h.finalize().into()))
 }
 
-/// Copy in the kernel while another thread hashes the source.
-fn copy_in_kernel(src: &File, dst: &File, size: u64) -> Result<Digest, CopyError> {
+/// Copy in the kernel while another thread hashes the source; the
+/// source's identity is checked after every chunk, and a change stops
+/// both the copy and the hashing.
+fn copy_in_kernel(src: &File, dst: &File, before: &Identity) -> Result<Digest, CopyError> {
+    let size = before.size;
+    let changed = AtomicBool::new(false);
     std::thread::scope(|s| {
-        let hasher = s.spawn(|| hash_file(src));
+        let hasher = s.spawn(|| hash_file_until(src, &changed));
         let mut off_in: i64 = 0;
         let mut off_out: i64 = 0;
         let mut result = Ok(());
@@ -201,6 +235,13 @@ fn copy_in_kernel(src: &File, dst: &File, size: u64) -> Result<Digest, CopyError
                     break;
                 }
             }
+            if let Err(e) = unchanged(src, before) {
+                result = Err(e);
+                break;
+            }
+        }
+        if result.is_err() {
+            changed.store(true, Ordering::Relaxed);
         }
         let digest = hasher
             .join()
@@ -210,8 +251,14 @@ fn copy_in_kernel(src: &File, dst: &File, size: u64) -> Result<Digest, CopyError
     })
 }
 
-/// Stage `src` as `dst` (whose directory exists).
-pub fn stage_file(src: &Path, dst: &Path, opts: &CopyOptions) -> Result<Staged, CopyError> {
+/// Stage `src` as `dst` (whose directory exists); `scanned_size` is the
+/// size the scan recorded.
+pub fn stage_file(
+    src: &Path,
+    dst: &Path,
+    scanned_size: u64,
+    opts: &CopyOptions,
+) -> Result<Staged, CopyError> {
     for attempt in 0..=opts.retries {
         if attempt > 0 {
             log::debug!(
@@ -236,6 +283,12 @@ pub fn stage_file(src: &Path, dst: &Path, opts: &CopyOptions) -> Result<Staged, 
             continue;
         }
         let before = Identity::of(&meta_before);
+        if before.size != scanned_size {
+            return Err(CopyError::ChangedSinceScan {
+                scanned: scanned_size,
+                now: before.size,
+            });
+        }
         // Quick check: already staged with this size and mtime.
         if let Ok(existing) = fs::symlink_metadata(dst)
             && existing.is_file()
@@ -284,7 +337,7 @@ pub fn stage_file(src: &Path, dst: &Path, opts: &CopyOptions) -> Result<Staged, 
         let out: &File = &lock;
         out.set_len(0).map_err(cache_error)?;
         let copied = if before.size >= BIG && opts.limiter.is_none() {
-            match copy_in_kernel(&source, out, before.size) {
+            match copy_in_kernel(&source, out, &before) {
                 Err(CopyError::Cache(e))
                     if matches!(
                         e.raw_os_error(),
@@ -293,15 +346,19 @@ pub fn stage_file(src: &Path, dst: &Path, opts: &CopyOptions) -> Result<Staged, 
                 {
                     // No in-kernel copy between these file systems.
                     out.set_len(0).map_err(CopyError::Cache)?;
-                    copy_buffered(&mut source, out, None)
+                    copy_buffered(&mut source, out, &before, None)
                 }
                 other => other,
             }
         } else {
-            copy_buffered(&mut source, out, opts.limiter)
+            copy_buffered(&mut source, out, &before, opts.limiter)
         };
         let sha256 = match copied {
             Ok(d) => d,
+            Err(CopyError::ChangedDuringCopy) => {
+                let _ = fs::remove_file(&tmp);
+                continue;
+            }
             Err(e) => {
                 let _ = fs::remove_file(&tmp);
                 return Err(e);
@@ -338,4 +395,54 @@ pub fn stage_file(src: &Path, dst: &Path, opts: &CopyOptions) -> Result<Staged, 
         });
     }
     Err(CopyError::Changing)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn opts() -> CopyOptions<'static> {
+        CopyOptions {
+            retries: 0,
+            limiter: None,
+            chown: false,
+        }
+    }
+
+    #[test]
+    fn a_copy_has_the_content_and_digest_of_its_source() {
+        let dir = tempfile::tempdir().unwrap();
+        let (src, dst) = (dir.path().join("src"), dir.path().join("dst"));
+        fs::write(&src, b"content").unwrap();
+        let staged = stage_file(&src, &dst, 7, &opts()).unwrap();
+        assert!(staged.copied);
+        assert_eq!(fs::read(&dst).unwrap(), b"content");
+        assert_eq!(
+            staged.sha256.0,
+            <[u8; 32]>::from(Sha256::digest(b"content"))
+        );
+        // Again: the quick check finds it staged, with the same digest.
+        let again = stage_file(&src, &dst, 7, &opts()).unwrap();
+        assert!(!again.copied);
+        assert_eq!(again.sha256, staged.sha256);
+    }
+
+    #[test]
+    fn a_size_other_than_the_scanned_one_is_a_change_and_nothing_is_copied() {
+        let dir = tempfile::tempdir().unwrap();
+        let (src, dst) = (dir.path().join("src"), dir.path().join("dst"));
+        fs::write(&src, b"").unwrap();
+        match stage_file(&src, &dst, 4096, &opts()) {
+            Err(CopyError::ChangedSinceScan { scanned, now }) => {
+                assert_eq!((scanned, now), (4096, 0));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(!dst.exists());
+        assert_eq!(
+            fs::read_dir(dir.path()).unwrap().count(),
+            1,
+            "no temporary left"
+        );
+    }
 }

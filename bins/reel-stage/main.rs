@@ -7,8 +7,8 @@
 //! tape), directories and symlinks are recreated, hard links linked,
 //! metadata kept; the file system is synced; then a `staged` item with
 //! `sha256` and `cache` filled in is published and the scanned item
-//! finished. A file that vanished, cannot be read or kept changing is
-//! reported and left out (the next scan finds it again); the run then
+//! finished. A file that vanished, cannot be read, kept changing or is no
+//! longer the size the scan recorded is reported and left out (the next scan finds it again); the run then
 //! exits 1. A full cache stops the run with exit 75
 //! and leaves the item in its queue.
 
@@ -304,7 +304,7 @@ impl Stager<'_> {
             return Ok(None);
         }
         self.tally.files.fetch_add(1, Ordering::Relaxed);
-        match copy::stage_file(&src, &dst, &self.opts) {
+        match copy::stage_file(&src, &dst, r.size, &self.opts) {
             Ok(s) => {
                 let counter = if s.copied {
                     &self.tally.copied
@@ -323,7 +323,17 @@ impl Stager<'_> {
                 self.skip(r, "vanished before it could be copied");
                 Ok(None)
             }
-            Err(CopyError::Changing) => {
+            Err(CopyError::ChangedSinceScan { scanned, now }) => {
+                self.skip(
+                    r,
+                    format!(
+                        "changed since it was scanned ({scanned} bytes then, {now} now); \
+                         the next scan takes it"
+                    ),
+                );
+                Ok(None)
+            }
+            Err(CopyError::Changing | CopyError::ChangedDuringCopy) => {
                 self.skip(
                     r,
                     format!(

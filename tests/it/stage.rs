@@ -201,30 +201,46 @@ fn a_file_already_staged_is_not_copied_again() {
     );
 }
 
+/// The staged copy being written for `item` right now: the hidden
+/// temporary under the item's cache directory, with its length.
+fn temporary(env: &Env, item: &str) -> Option<(std::path::PathBuf, u64)> {
+    walk(&env.path("var/cache/staged/home").join(item))
+        .into_iter()
+        .filter(|p| p.to_string_lossy().contains(".reel-tmp"))
+        .find_map(|p| Some((p.clone(), std::fs::metadata(&p).ok()?.len())))
+}
+
 #[test]
 fn a_file_rewritten_during_its_copy_is_not_staged() {
+    use std::os::unix::fs::FileExt;
     let env = Env::new();
     std::fs::write(env.path("src/steady.txt"), "steady").unwrap();
-    std::fs::write(env.path("src/busy.log"), vec![b'a'; 2 << 20]).unwrap();
+    // 64 MiB at 1 MiB/s: an attempt that nobody disturbed would take a
+    // minute; each one here is caught while its copy is under way.
+    let size: u64 = 64 << 20;
+    std::fs::write(env.path("src/busy.log"), vec![b'a'; size as usize]).unwrap();
     env.run("reel-scan", &[]).expect(0);
-    // A writer rewrites the file, same size, new content, all the time.
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let busy = env.path("src/busy.log");
-    let writer = {
-        let stop = stop.clone();
-        std::thread::spawn(move || {
-            let mut n = 0u8;
-            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                n = n.wrapping_add(1);
-                std::fs::write(&busy, vec![n; 2 << 20]).unwrap();
-                std::thread::sleep(Duration::from_millis(50));
-            }
-        })
-    };
-    // 4M/s: each attempt takes about half a second, the writer strikes ten times.
-    let run = env.run("reel-stage", &["--bwlimit", "4M", "--retries", "1"]);
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    writer.join().unwrap();
+    let item = spool(&env).list(Queue::Scanned).unwrap().remove(0);
+    // One writer with one open handle rewrites it in place: same size,
+    // new content.
+    let writer = std::fs::OpenOptions::new()
+        .write(true)
+        .open(env.path("src/busy.log"))
+        .unwrap();
+    let mut stage = env.spawn("reel-stage", &["-v", "--bwlimit", "1M", "--retries", "1"]);
+    for attempt in 1..=2u8 {
+        if attempt > 1 {
+            stage.wait_for_line(&format!("again (attempt {attempt})"));
+        }
+        // The copy has begun and, reel-stage stopped, cannot end before the
+        // rewrite lands.
+        let frozen = stage.freeze_when("a copy under way", || {
+            temporary(&env, &item).is_some_and(|(_, len)| len > 0 && len < size)
+        });
+        writer.write_all_at(&[attempt; 4096], 0).unwrap();
+        drop(frozen);
+    }
+    let run = stage.finish();
     run.expect(1);
     assert!(
         run.stderr
@@ -239,9 +255,44 @@ fn a_file_rewritten_during_its_copy_is_not_staged() {
     );
     let copies: Vec<_> = walk(&env.path("var/cache"))
         .into_iter()
-        .filter(|p| p.ends_with("busy.log"))
+        .filter(|p| {
+            p.to_string_lossy().contains("busy.log") || p.to_string_lossy().contains(".reel-tmp")
+        })
         .collect();
     assert!(copies.is_empty(), "no torn copy in the cache: {copies:?}");
+}
+
+#[test]
+fn a_file_whose_size_changed_since_the_scan_is_reported_and_left_for_the_next_scan() {
+    let env = Env::new();
+    std::fs::write(env.path("src/steady.txt"), "steady").unwrap();
+    std::fs::write(env.path("src/log.txt"), vec![b'x'; 100_000]).unwrap();
+    env.run("reel-scan", &[]).expect(0);
+    // A writer that truncates, then writes: reel-stage comes between.
+    std::fs::OpenOptions::new()
+        .write(true)
+        .truncate(true)
+        .open(env.path("src/log.txt"))
+        .unwrap();
+    let run = env.run("reel-stage", &[]);
+    run.expect(1);
+    assert!(
+        run.stderr.contains(
+            "log.txt: changed since it was scanned (100000 bytes then, 0 now); the next scan takes it"
+        ),
+        "{}",
+        run.report()
+    );
+    let staged = records(&env, Queue::Staged);
+    assert_eq!(staged.keys().collect::<Vec<_>>(), ["steady.txt"]);
+    // The writer finishes; the next scan and stage take the new content.
+    std::fs::write(env.path("src/log.txt"), b"the whole new content").unwrap();
+    env.run("reel-scan", &[]).expect(0);
+    env.run("reel-stage", &[]).expect(0);
+    let staged = records(&env, Queue::Staged);
+    let rec = &staged["log.txt"];
+    assert_eq!(rec.size, 21);
+    assert_eq!(rec.sha256.unwrap().0, sha(&env.path("src/log.txt")));
 }
 
 #[test]
@@ -355,19 +406,17 @@ fn above_high_water_staging_does_not_start() {
 #[test]
 fn sigkill_in_the_middle_of_a_copy_leaves_no_half_file() {
     let env = Env::new();
-    std::fs::write(env.path("src/large.bin"), vec![3u8; 6 << 20]).unwrap();
+    std::fs::write(env.path("src/large.bin"), vec![3u8; 16 << 20]).unwrap();
     env.run("reel-scan", &[]).expect(0);
     let id = spool(&env).list(Queue::Scanned).unwrap().remove(0);
-    let mut child = Command::new(bin("reel-stage"))
-        .args(["--bwlimit", "2M"])
-        .current_dir(env.root())
-        .env_remove("REEL_CONFIG")
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    std::thread::sleep(Duration::from_millis(1200));
-    child.kill().unwrap();
-    child.wait().unwrap();
+    let mut stage = env.spawn("reel-stage", &["--bwlimit", "2M"]);
+    // Killed while it is stopped with a copy half done.
+    let frozen = stage.freeze_when("a copy half done", || {
+        temporary(&env, &id).is_some_and(|(_, len)| len > 0 && len < 16 << 20)
+    });
+    stage.signal(nix::sys::signal::Signal::SIGKILL);
+    drop(frozen);
+    stage.finish();
     let dst = env
         .path("var/cache/staged/home")
         .join(&id)

@@ -190,3 +190,233 @@ pub fn detach(cmd: &mut Command) {
         });
     }
 }
+
+/// How long a test waits for something a program promised before it calls
+/// the program stuck. Not a timing threshold: only a hang reaches it.
+pub const STUCK: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// Poll `cond` until it holds (a wait for an event the program makes
+/// visible, never a guess at how long it takes); `what` names it when the
+/// program is stuck.
+#[track_caller]
+pub fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
+    let t0 = std::time::Instant::now();
+    while !cond() {
+        assert!(t0.elapsed() < STUCK, "stuck waiting for {what}");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
+/// A program running in the background, its stderr collected line by line
+/// so that a test can wait for what the program says: a handshake instead
+/// of a sleep.
+pub struct Background {
+    pub child: std::process::Child,
+    command: String,
+    dir: PathBuf,
+    lines: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    reader: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Env {
+    /// `program args…` as `run` would start it, to be adjusted (stdin) and
+    /// started with `Background::start`.
+    pub fn command(&self, program: &str, args: &[&str]) -> Command {
+        let mut cmd = Command::new(bin(program));
+        cmd.args(args)
+            .current_dir(self.root())
+            .env_remove("REEL_CONFIG")
+            .env_remove("RUST_LOG")
+            .stdout(std::process::Stdio::null());
+        detach(&mut cmd);
+        cmd
+    }
+
+    /// Start `program args…` in the background.
+    pub fn spawn(&self, program: &str, args: &[&str]) -> Background {
+        Background::start(self.command(program, args), self.root())
+    }
+}
+
+impl Background {
+    pub fn start(mut cmd: Command, dir: &Path) -> Background {
+        use std::io::BufRead;
+        let command = format!(
+            "{} {}",
+            cmd.get_program().to_string_lossy(),
+            cmd.get_args()
+                .map(|a| a.to_string_lossy().into_owned())
+                .collect::<Vec<_>>()
+                .join(" ")
+        );
+        let mut child = cmd
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot run {command}: {e}"));
+        let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+        let sink = lines.clone();
+        let reader = std::thread::spawn(move || {
+            for line in stderr.lines().map_while(Result::ok) {
+                sink.lock().unwrap().push(line);
+            }
+        });
+        Background {
+            child,
+            command,
+            dir: dir.to_path_buf(),
+            lines,
+            reader: Some(reader),
+        }
+    }
+
+    pub fn pid(&self) -> nix::unistd::Pid {
+        nix::unistd::Pid::from_raw(self.child.id() as i32)
+    }
+
+    /// What it wrote to stderr so far.
+    pub fn stderr(&self) -> String {
+        self.lines.lock().unwrap().join("\n")
+    }
+
+    pub fn signal(&self, signal: nix::sys::signal::Signal) {
+        nix::sys::signal::kill(self.pid(), signal).unwrap();
+    }
+
+    /// Wait until `cond` holds; the program ending first is a failure
+    /// that shows what it said.
+    #[track_caller]
+    pub fn wait_until(&mut self, what: &str, mut cond: impl FnMut(&Background) -> bool) {
+        let t0 = std::time::Instant::now();
+        while !cond(self) {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                // It may have said it on its way out.
+                self.join_reader();
+                if cond(self) {
+                    return;
+                }
+                panic!(
+                    "{} ended ({status}) before {what}:\n{}",
+                    self.command,
+                    self.stderr()
+                );
+            }
+            assert!(
+                t0.elapsed() < STUCK,
+                "stuck waiting for {what}:\n{}",
+                self.stderr()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+    }
+
+    /// Wait until a line of its stderr contains `text`.
+    #[track_caller]
+    pub fn wait_for_line(&mut self, text: &str) {
+        self.wait_until(&format!("a line with {text:?}"), |b| {
+            b.lines.lock().unwrap().iter().any(|l| l.contains(text))
+        });
+    }
+
+    /// Stop it with SIGSTOP and wait until it is stopped, so that what the
+    /// test looks at cannot move; SIGCONT when the guard goes. `None` if it
+    /// ended instead.
+    pub fn freeze(&self) -> Option<Frozen> {
+        use nix::sys::wait::{Id, WaitPidFlag, WaitStatus, waitid};
+        self.signal(nix::sys::signal::Signal::SIGSTOP);
+        // WNOWAIT: an exit stays for `finish` to collect.
+        let flags = WaitPidFlag::WSTOPPED | WaitPidFlag::WEXITED | WaitPidFlag::WNOWAIT;
+        match waitid(Id::Pid(self.pid()), flags).unwrap() {
+            WaitStatus::Stopped(..) => Some(Frozen(self.pid())),
+            _ => None,
+        }
+    }
+
+    /// Stop it at a moment when `cond` holds, looked at while it is
+    /// stopped: whatever the test then does lands in that state.
+    #[track_caller]
+    pub fn freeze_when(&mut self, what: &str, mut cond: impl FnMut() -> bool) -> Frozen {
+        let t0 = std::time::Instant::now();
+        loop {
+            match self.freeze() {
+                Some(frozen) if cond() => return frozen,
+                Some(_) => {}
+                None => panic!("{} ended before {what}:\n{}", self.command, self.stderr()),
+            }
+            assert!(
+                t0.elapsed() < STUCK,
+                "stuck waiting for {what}:\n{}",
+                self.stderr()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+    }
+
+    fn join_reader(&mut self) {
+        if let Some(r) = self.reader.take() {
+            r.join().unwrap();
+        }
+    }
+
+    /// Wait for it to end: what it did.
+    pub fn finish(mut self) -> Run {
+        drop(self.child.stdin.take());
+        let status = self.child.wait().unwrap();
+        self.join_reader();
+        Run {
+            command: self.command.clone(),
+            dir: self.dir.clone(),
+            code: status.code(),
+            stdout: String::new(),
+            stderr: self.stderr(),
+        }
+    }
+}
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A stopped program; SIGCONT on drop.
+pub struct Frozen(nix::unistd::Pid);
+
+/// Stop `pid`, which need not be our child, with SIGSTOP, and wait until
+/// every one of its threads is stopped. `None` if it ended instead.
+pub fn freeze_pid(pid: i32) -> Option<Frozen> {
+    let pid = nix::unistd::Pid::from_raw(pid);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGSTOP).ok()?;
+    let frozen = Frozen(pid);
+    let stopped = || -> Option<bool> {
+        let mut all = true;
+        for task in std::fs::read_dir(format!("/proc/{pid}/task")).ok()? {
+            let stat = std::fs::read_to_string(task.ok()?.path().join("stat")).ok()?;
+            // The state follows the command name's closing parenthesis.
+            let state = stat.rsplit_once(") ")?.1.chars().next()?;
+            if state == 'Z' || state == 'X' {
+                return None;
+            }
+            all &= state == 'T';
+        }
+        Some(all)
+    };
+    let t0 = std::time::Instant::now();
+    loop {
+        match stopped() {
+            None => return None,
+            Some(true) => return Some(frozen),
+            Some(false) => {
+                assert!(t0.elapsed() < STUCK, "process {pid} does not stop");
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+        }
+    }
+}
+
+impl Drop for Frozen {
+    fn drop(&mut self) {
+        let _ = nix::sys::signal::kill(self.0, nix::sys::signal::Signal::SIGCONT);
+    }
+}
