@@ -190,10 +190,14 @@ pub fn spawn(
     // Should the supervisor die (even by SIGKILL), the stage is asked to
     // stop at its next safe point rather than run on unsupervised.
     let parent = std::process::id() as libc::pid_t;
-    // SAFETY: prctl, getppid and raise are async-signal-safe; no memory is
-    // touched.
+    // SIGUSR1 starts ignored: forwarded to a reel-write that has not yet
+    // installed its handler, it is lost instead of killing it (its default
+    // action). The handler, once installed, replaces the disposition.
+    // SAFETY: prctl, getppid, signal and raise are async-signal-safe; no
+    // memory is touched.
     unsafe {
         std::os::unix::process::CommandExt::pre_exec(&mut cmd, move || {
+            libc::signal(libc::SIGUSR1, libc::SIG_IGN);
             libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
             if libc::getppid() != parent {
                 libc::raise(libc::SIGTERM);

@@ -92,6 +92,10 @@ struct Daemon {
     full: Vec<String>,
     /// Staging is held back by the cache water marks.
     throttled: bool,
+    /// Per job with work waiting that the last round did not start on
+    /// purpose: why (below a threshold, no room). `reel status` shows it;
+    /// it also tells a watcher that a round saw the work and chose to wait.
+    held: BTreeMap<String, String>,
     started: SystemTime,
     stopping: bool,
     exit: Exit,
@@ -116,6 +120,7 @@ pub fn run(common: &CommonArgs, config: Config) -> anyhow::Result<Exit> {
         problems: Problems::default(),
         full,
         throttled: false,
+        held: BTreeMap::new(),
         started: SystemTime::now(),
         stopping: false,
         exit: Exit::Ok,
@@ -169,12 +174,14 @@ impl Daemon {
                     self.reload();
                 }
                 if signals.usr1.take() {
-                    // Not to one just started: before its handler is in
-                    // place, SIGUSR1 would kill it.
-                    for c in self.children.iter().filter(|c| {
-                        c.stage == "reel-write"
-                            && c.since.elapsed().unwrap_or_default() > Duration::from_secs(1)
-                    }) {
+                    // Safe at any age: children start with SIGUSR1 ignored.
+                    for c in self.children.iter().filter(|c| c.stage == "reel-write") {
+                        log::debug!(
+                            "SIGUSR1 to {} {} (pid {})",
+                            c.stage,
+                            c.args.join(" "),
+                            c.pid()
+                        );
                         c.signal(Signal::SIGUSR1);
                     }
                 }
@@ -464,6 +471,7 @@ impl Daemon {
     /// Start what has work and may run.
     fn plan(&mut self) -> anyhow::Result<()> {
         let now = Instant::now();
+        self.held.clear();
         // Scans.
         let due: Vec<String> = self
             .next_scan
@@ -491,23 +499,31 @@ impl Daemon {
         let (used, total) = reel_shared::fsutil::fs_usage(cache)
             .with_context(|| format!("reading the space of {}", cache.display()))?;
         let scanned = self.view(Queue::Scanned)?;
-        if !scanned.ids.is_empty()
-            && !self.cache_throttled(used, total)
-            && self.may_start("stage", &scanned.ids)
-        {
-            self.start("reel-stage", "stage".into(), None, Vec::new())?;
+        if !scanned.ids.is_empty() {
+            if self.cache_throttled(used, total) {
+                self.hold(
+                    "stage",
+                    format!(
+                        "the cache is above high_water ({} of {} used) until it drains below low_water",
+                        Size(used).human(),
+                        Size(total).human()
+                    ),
+                );
+            } else if self.may_start("stage", &scanned.ids) {
+                self.start("reel-stage", "stage".into(), None, Vec::new())?;
+            }
         }
         // Packing.
         let staged = self.view(Queue::Staged)?;
         let archive = self.config.archive_size().0;
-        if !staged.ids.is_empty()
-            && (staged.bytes >= archive || self.waited(&staged))
-            && self.may_start("pack", &staged.ids)
-        {
-            if total.saturating_sub(used) > archive {
+        if !staged.ids.is_empty() {
+            if staged.bytes < archive && !self.waited(&staged) {
+                let why = self.below("staged", &staged, "an archive (pack.archive_size)", archive);
+                self.hold("pack", why);
+            } else if total.saturating_sub(used) <= archive {
+                self.hold("pack", "no room for an archive in the cache".into());
+            } else if self.may_start("pack", &staged.ids) {
                 self.start("reel-pack", "pack".into(), None, Vec::new())?;
-            } else {
-                log::debug!("packing waits: no room for an archive in the cache");
             }
         }
         // The drives: verify first (it frees the cache), then write.
@@ -533,14 +549,44 @@ impl Daemon {
                 .filter(|c| c.stage == "reel-write")
                 .count();
             let job = format!("write:{drive}");
-            if packed.ids.len() > writers
-                && (packed.bytes >= self.config.tape_start_threshold().0 || self.waited(&packed))
-                && self.may_start(&job, &packed.ids)
-            {
+            if packed.ids.len() <= writers {
+                continue;
+            }
+            let threshold = self.config.tape_start_threshold().0;
+            if packed.bytes < threshold && !self.waited(&packed) {
+                let why = self.below(
+                    "packed",
+                    &packed,
+                    "supervisor.tape_start_threshold",
+                    threshold,
+                );
+                self.hold(&job, why);
+            } else if self.may_start(&job, &packed.ids) {
                 self.start("reel-write", job, Some(drive), args)?;
             }
         }
         Ok(())
+    }
+
+    fn hold(&mut self, job: &str, why: String) {
+        log::debug!("{job} waits: {why}");
+        self.held.insert(job.to_string(), why);
+    }
+
+    /// Why a queue's work waits below its threshold, and until when (a
+    /// time, not a countdown: the status file changes only when this does).
+    fn below(&self, queue: &str, v: &QueueView, threshold: &str, bytes: u64) -> String {
+        let until = v
+            .oldest
+            .map(|t| {
+                reel_shared::time::Utc::from_system(t + self.config.supervisor.max_wait.0).rfc3339()
+            })
+            .unwrap_or_else(|| "?".into());
+        format!(
+            "{} {queue}, below {threshold} ({}): waits until {until} (supervisor.max_wait after the oldest)",
+            Size(v.bytes).human(),
+            Size(bytes).human(),
+        )
     }
 
     /// `<spool>/supervisor.json`: what `reel status` shows of the daemon.
@@ -583,6 +629,10 @@ impl Daemon {
                 "retry_at": at(b.until),
             })).collect::<Vec<_>>(),
             "staging_throttled": self.throttled,
+            "held": self.held.iter().map(|(job, why)| json!({
+                "job": job,
+                "why": why,
+            })).collect::<Vec<_>>(),
             "watches": self.watcher.as_ref().map_or(0, Watcher::count),
             "problems": problems,
         });

@@ -198,6 +198,14 @@ fn show(config: &Config, spool: &Spool, as_json: bool) -> anyhow::Result<Exit> {
                     w["retry_at"].as_str().unwrap_or("?")
                 )?;
             }
+            for h in s["held"].as_array().into_iter().flatten() {
+                writeln!(
+                    out,
+                    "  {} holds: {}",
+                    h["job"].as_str().unwrap_or("?"),
+                    h["why"].as_str().unwrap_or("?")
+                )?;
+            }
             for n in s["next_scan"].as_array().into_iter().flatten() {
                 writeln!(
                     out,

@@ -42,9 +42,14 @@ struct Daemon {
 
 impl Daemon {
     fn start(env: &Env) -> Daemon {
+        Daemon::start_with(env, &[])
+    }
+
+    fn start_with(env: &Env, args: &[&str]) -> Daemon {
         let log = env.path("daemon.log");
         let mut cmd = Command::new(crate::support::bin("reel-supervisor"));
-        cmd.current_dir(env.root())
+        cmd.args(args)
+            .current_dir(env.root())
             .env_remove("REEL_CONFIG")
             .env_remove("RUST_LOG")
             .stdout(Stdio::null())
@@ -167,8 +172,27 @@ fn data_waits_below_the_thresholds_and_sighup_reloads_but_refuses_a_bad_file() {
     let good = config(&env, "1h", "64M");
     env.write("var/sample/a.txt", "waits");
     let mut d = Daemon::start(&env);
-    d.wait_for("a.txt staged", |_| items(&env, "staged") == 1);
-    std::thread::sleep(Duration::from_secs(2));
+    // A round saw it staged and chose to hold it: that is when it could
+    // have been packed.
+    d.wait_for("packing held", |_| {
+        status(&env)["supervisor"]["held"]
+            .as_array()
+            .is_some_and(|h| h.iter().any(|h| h["job"] == "pack"))
+    });
+    let s = status(&env);
+    let why = s["supervisor"]["held"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|h| h["job"] == "pack")
+        .and_then(|h| h["why"].as_str())
+        .unwrap_or_default();
+    assert!(
+        why.contains("staged, below an archive (pack.archive_size") && why.contains("waits until"),
+        "{s}"
+    );
+    let text = env.run("reel", &["status"]);
+    assert!(text.stdout.contains("pack holds: "), "{}", text.report());
     assert_eq!(items(&env, "staged"), 1);
     assert_eq!(items(&env, "packed"), 0);
     assert!(!found(&env, "a.txt"));
@@ -177,7 +201,10 @@ fn data_waits_below_the_thresholds_and_sighup_reloads_but_refuses_a_bad_file() {
     d.signal(Signal::SIGHUP);
     d.wait_for("the refusal", |d| d.log().contains("reload refused"));
     assert!(d.log().contains("bogus_key"), "{}", d.log());
-    assert!(notified(&env).contains("failure"), "{}", notified(&env));
+    // The notify command runs after the log line.
+    d.wait_for("the failure notified", |_| {
+        notified(&env).contains("failure")
+    });
     // A good one with max_wait = 1s lets the data go to tape.
     env.write(
         "pipeline.toml",
@@ -224,16 +251,39 @@ fn sigusr1_to_the_daemon_brings_a_telemetry_line_from_reel_write() {
         .collect();
     std::fs::create_dir_all(env.path("var/sample")).unwrap();
     std::fs::write(env.path("var/sample/big.bin"), big).unwrap();
-    let mut d = Daemon::start(&env);
-    d.wait_for("reel-write running", |_| {
+    let mut d = Daemon::start_with(&env, &["-v"]);
+    let writer = || {
         status(&env)["supervisor"]["children"]
             .as_array()
-            .is_some_and(|c| c.iter().any(|c| c["stage"] == "reel-write"))
+            .and_then(|c| c.iter().find(|c| c["stage"] == "reel-write")?["pid"].as_i64())
+    };
+    d.wait_for("reel-write running", |_| writer().is_some());
+    // reel-write stopped in the middle of its archive (the tape file has
+    // data, no filemark yet: the next file appears with it), the daemon is
+    // asked for a line and passes the signal on; reel-write then goes on and
+    // answers at its next block.
+    let len = |f: u64| {
+        std::fs::metadata(env.path(&format!("var/library/tapes/V00001L9/{f:06}"))).map(|m| m.len())
+    };
+    let frozen = loop {
+        let pid = writer().expect("reel-write runs until big.bin is on tape") as i32;
+        if let Some(frozen) = crate::support::freeze_pid(pid)
+            && len(1).is_ok_and(|n| n > 0)
+            && len(2).is_err()
+        {
+            break (pid, frozen);
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    d.signal(Signal::SIGUSR1);
+    d.wait_for("the signal passed on", |d| {
+        d.log().contains(&format!(
+            "SIGUSR1 to reel-write --drive drive0 (pid {})",
+            frozen.0
+        ))
     });
-    // Again every few tenths of a second: the daemon does not pass it to
-    // a reel-write younger than a second (its handler may not be set).
+    drop(frozen);
     d.wait_for("a telemetry line", |d| {
-        d.signal(Signal::SIGUSR1);
         d.log().contains("/s average, ring ")
     });
     d.wait_for("big.bin verified", |_| found(&env, "big.bin"));
