@@ -50,7 +50,6 @@ fn the_main_job_backs_up_the_sample_tree_and_says_how_to_restore_it() {
     let status = env.run("reel", &["status", "--json"]);
     status.expect(0);
     // A second run after one change backs up exactly that file.
-    std::thread::sleep(std::time::Duration::from_millis(20));
     std::fs::write(env.path("var/sample/project-2/file-001.txt"), "changed").unwrap();
     env.run("reel-supervisor", &["--once"]).expect(0);
     assert_eq!(journal_len(&env), first + 1);

@@ -4,7 +4,6 @@
 
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
-use std::time::Duration;
 
 use reel_shared::manifest::{ManifestReader, Record};
 use reel_shared::spool::{Queue, Spool};
@@ -257,32 +256,59 @@ fn slow_down(meta: &std::path::Path) {
     std::fs::write(meta, serde_json::to_vec(&v).unwrap()).unwrap();
 }
 
+/// The packed items, oldest first, taken out of their queue as text, to be
+/// fed to `reel-write --in -`.
+fn take_packed(env: &Env) -> Vec<(String, String)> {
+    let spool = spool(env);
+    spool
+        .list(Queue::Packed)
+        .unwrap()
+        .into_iter()
+        .map(|id| {
+            let path = spool.item_path(Queue::Packed, &id);
+            let text = std::fs::read_to_string(&path).unwrap();
+            std::fs::remove_file(&path).unwrap();
+            (id, text)
+        })
+        .collect()
+}
+
 #[test]
 fn sigusr1_prints_a_progress_line_and_the_copy_goes_on() {
+    use std::io::Write as _;
     let env = Env::new();
     config(&env, "64M");
     files(&env, &[900_000; 6]);
     to_packed(&env);
-    slow_tapes(&env);
     env.run("reel", &["mt", "label", "T00001L9"]).expect(0);
-    let child = Command::new(bin("reel-write"))
-        .current_dir(env.root())
-        .env_remove("REEL_CONFIG")
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    std::thread::sleep(Duration::from_millis(700));
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(child.id() as i32),
-        nix::sys::signal::Signal::SIGUSR1,
-    )
-    .unwrap();
-    let out = child.wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{stderr}");
+    let items = take_packed(&env);
+    assert_eq!(items.len(), 6);
+    let mut cmd = env.command("reel-write", &["--in", "-"]);
+    cmd.stdin(Stdio::piped());
+    let mut w = crate::support::Background::start(cmd, env.root());
+    let mut stdin = w.child.stdin.take().unwrap();
+    // The first item, and the next one's header (so reel-write knows the
+    // first has ended): it writes the first archive, then waits for more.
+    let (second_header, second_rest) = items[1].1.split_once('\n').unwrap();
+    stdin.write_all(items[0].1.as_bytes()).unwrap();
+    writeln!(stdin, "{second_header}").unwrap();
+    stdin.flush().unwrap();
+    w.wait_for_line(&format!("{}: tape T00001L9 file 1", items[0].0));
+    // Its handler is in place (it has written an archive): the signal is
+    // caught while it waits, and answered at the next block it writes.
+    w.signal(nix::sys::signal::Signal::SIGUSR1);
+    stdin.write_all(second_rest.as_bytes()).unwrap();
+    for (_, text) in &items[2..] {
+        stdin.write_all(text.as_bytes()).unwrap();
+    }
+    drop(stdin);
+    let run = w.finish();
+    run.expect(0);
     assert!(
-        stderr.contains("/s average, ring ") && stderr.contains("tape T00001L9 file"),
-        "{stderr}"
+        run.stderr.contains("/s average, ring ")
+            && run.stderr.contains("tape T00001L9 file 2 block"),
+        "{}",
+        run.report()
     );
     let items = written(&env);
     assert_eq!(items.len(), 6);
@@ -304,15 +330,17 @@ fn sigkill_in_the_middle_of_an_archive_then_rerun_leaves_tape_and_queue_consiste
     to_packed(&env);
     slow_tapes(&env);
     env.run("reel", &["mt", "label", "T00001L9"]).expect(0);
-    let mut child = Command::new(bin("reel-write"))
-        .current_dir(env.root())
-        .env_remove("REEL_CONFIG")
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    std::thread::sleep(Duration::from_millis(500));
-    child.kill().unwrap();
-    child.wait().unwrap();
+    let mut w = env.spawn("reel-write", &[]);
+    // Killed while it is stopped in the middle of an archive: its tape file
+    // holds data and has no filemark yet (the next file appears with it).
+    let len = |f: u64| std::fs::metadata(tape_file(&env, "V00001L9", f)).map(|m| m.len());
+    let frozen = w.freeze_when("an archive under way", || {
+        let f = written(&env).len() as u64 + 1;
+        len(f).is_ok_and(|n| n > 0) && len(f + 1).is_err()
+    });
+    w.signal(nix::sys::signal::Signal::SIGKILL);
+    drop(frozen);
+    w.finish();
     let before = written(&env).len();
     assert!(before < 4, "killed before the end");
     let run = env.run("reel-write", &[]);
