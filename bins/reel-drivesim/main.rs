@@ -2,7 +2,7 @@
 //! how often a writer makes a drive shoe-shine, without a drive.
 //!
 //! It reads stdin to its end in blocks, takes each block as fast as the
-//! modelled drive would (DESIGN.md §7; the rules are in
+//! modelled drive would (README, "Simulated drive speed"; the rules are in
 //! `reel_shared::tape::speed`), and throws the data away. Because it paces
 //! itself in real time, the program upstream feels the backpressure a drive
 //! gives, and its own buffering decides whether the drive keeps streaming.

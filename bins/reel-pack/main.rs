@@ -1,5 +1,5 @@
 //! `reel-pack`: pack staged files into uncompressed pax tar archives, each
-//! up to `archive_size`, with a per-member index (DESIGN.md §5).
+//! up to `archive_size`, with a per-member index (docs/tape-format.md §4).
 //!
 //! For each `staged` item: members are ordered (`pack.order`), cut into
 //! archives, and each archive is written to `<cache>/archives/<id>.tar`

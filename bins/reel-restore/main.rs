@@ -1,5 +1,5 @@
 //! `reel-restore`: find files in the catalog and restore them from tape,
-//! seeking straight to each member (DESIGN.md §5).
+//! seeking straight to each member (docs/tape-format.md §5).
 
 mod restore;
 

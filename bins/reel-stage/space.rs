@@ -1,7 +1,7 @@
-//! Cache space (DESIGN.md §10): staging stops above `cache.high_water` and
-//! resumes only below `cache.low_water`. The pause survives between runs as
-//! a marker file, so a stage started while the cache drains does not fill
-//! it right back to the high mark.
+//! Cache space (README, "Staging"; the pause marker: docs/spool.md §7): staging
+//! stops above `cache.high_water` and resumes only below `cache.low_water`. The
+//! pause survives between runs as a marker file, so a stage started while the
+//! cache drains does not fill it right back to the high mark.
 
 use std::path::{Path, PathBuf};
 

@@ -1,6 +1,6 @@
 //! A stage program run as a child process: where it is found, its stderr
 //! captured line by line, and what its exit code asks of the supervisor
-//! (DESIGN.md §9).
+//! (docs/exit-codes.md §4).
 
 use std::collections::VecDeque;
 use std::io::BufRead;

@@ -1,6 +1,6 @@
 //! The daemon: scans each stream on its schedule and when inotify sees a
 //! change, and runs each stage as a child process when its input queue
-//! holds enough work (DESIGN.md §2, §9, §10).
+//! holds enough work (README, "The supervisor"; docs/exit-codes.md §4).
 //!
 //! Rules, checked every half second:
 //! - scan a stream when its interval is up, or a few seconds after inotify
@@ -17,7 +17,7 @@
 //!   ended leaving its queue as it was is not rerun until the queue
 //!   changes or `retry.backoff` has passed.
 //!
-//! Exit codes (DESIGN.md §9) drive the reaction: retry with backoff (74),
+//! Exit codes (docs/exit-codes.md §4) drive the reaction: retry with backoff (74),
 //! retry later (75), wait for a tape and tell the operator (69), report
 //! failed items (65), stop (64, 66, 78).
 

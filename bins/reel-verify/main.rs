@@ -1,5 +1,6 @@
-//! `reel-verify`: read archives back from tape, re-hash every member,
-//! record them in the catalog (DESIGN.md §1, invariants 1 and 2; §6).
+//! `reel-verify`: read archives back from tape, re-hash every member, record
+//! them in the catalog (invariants 1 and 2 in ARCHITECTURE.md; docs/catalog.md
+//! §2).
 
 mod verify;
 

@@ -283,7 +283,7 @@ fn end_file(drive: &mut dyn Drive, tape: &mut Tape, bytes: u64) -> anyhow::Resul
 
 /// Close a full tape: its catalog, `REEL-TAPE.jsonl` in a tar archive of
 /// its own, as the last tape file, in the room after the early warning
-/// (DESIGN.md §5), and the state `Full`. If even that does not fit, the
+/// (docs/tape-format.md §8), and the state `Full`. If even that does not fit, the
 /// tape is still full; `reel catalog import` can then rebuild its catalog
 /// from the archives' own indexes.
 fn close_tape(
@@ -556,7 +556,7 @@ struct Snapshot<'a> {
     starved: u64,
 }
 
-/// The progress line and the telemetry records of DESIGN.md §8.
+/// The progress line and the telemetry records (README, "Writing").
 struct Progress {
     started: Instant,
     last: Instant,
@@ -1027,8 +1027,8 @@ pub fn run(
     Ok(Exit::Ok)
 }
 
-/// `<log>/telemetry/<LABEL>-<start>.jsonl` opened for appending (DESIGN.md
-/// §8); none, with a warning, when it cannot be.
+/// `<log>/telemetry/<LABEL>-<start>.jsonl` opened for appending (README,
+/// "Writing"); none, with a warning, when it cannot be.
 fn telemetry(config: &Config, label: &str) -> Option<File> {
     let dir = config.paths.log.join("telemetry");
     let path = dir.join(format!(

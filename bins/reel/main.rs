@@ -1,9 +1,9 @@
 //! `reel`: the front door for people.
 //!
 //! `reel status` and `reel retry` read and repair the spool, `reel config`
-//! checks or prints configuration, and `reel <stage> …` runs
-//! `reel-<stage> …` (found next to this executable, else on PATH), with the
-//! long stage names of DESIGN.md §2 as aliases.
+//! checks or prints configuration, and `reel <stage> …` runs `reel-<stage> …`
+//! (found next to this executable, else on PATH), with the long stage names
+//! (scan, stage-to-cache, tar-pack, tape-write, readback-verify) as aliases.
 
 mod changer;
 mod dispatch;

@@ -1,6 +1,6 @@
 //! What every program's thin `main` shares: the common flags, parsing,
 //! logging set-up, and turning the result into one line on stderr and an
-//! exit code (DESIGN.md §9).
+//! exit code (docs/exit-codes.md §2).
 //!
 //! ```ignore
 //! fn main() -> std::process::ExitCode {
@@ -39,7 +39,7 @@ pub struct CommonArgs {
 }
 
 impl CommonArgs {
-    /// Find and load `pipeline.toml` (DESIGN.md §2 lookup order).
+    /// Find and load `pipeline.toml` (the lookup order in README, "Configuration").
     pub fn load_config(&self) -> anyhow::Result<Config> {
         let config = Config::find_and_load(self.config.as_deref())?;
         log::debug!("config: {}", config.file.display());

@@ -1,6 +1,6 @@
-//! Opening drives and changers from device strings (DESIGN.md §7): the one
-//! place that knows which implementation serves `/dev/nst0`, `/dev/sg5` or
-//! `virtual:<dir>[#n]`.
+//! Opening drives and changers from device strings (README, "Tapes, drives and
+//! libraries"): the one place that knows which implementation serves
+//! `/dev/nst0`, `/dev/sg5` or `virtual:<dir>[#n]`.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};

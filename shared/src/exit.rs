@@ -1,4 +1,4 @@
-//! The exit codes every reel program uses (DESIGN.md §9), and how an error
+//! The exit codes every reel program uses (docs/exit-codes.md), and how an error
 //! chain maps to one.
 //!
 //! The codes come from BSD's sysexits.h, so that a supervisor, a cron job or

@@ -1,6 +1,6 @@
-//! File-system helpers behind invariant 4 (DESIGN.md §1): files appear
-//! atomically, directories are created private, locks are advisory `flock`s
-//! that the kernel releases when a process dies.
+//! File-system helpers behind invariant 4 (ARCHITECTURE.md, docs/spool.md §3):
+//! files appear atomically, directories are created private, locks are advisory
+//! `flock`s that the kernel releases when a process dies.
 
 use std::fs::{self, DirBuilder, File, OpenOptions};
 use std::io;

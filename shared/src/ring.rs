@@ -1,4 +1,4 @@
-//! The memory ring between the cache and the drive (DESIGN.md invariant 5):
+//! The memory ring between the cache and the drive (invariant 5 in ARCHITECTURE.md):
 //! mbuffer-style double buffering. A reader thread fills page-aligned
 //! blocks with big sequential reads; the writer takes whole blocks, one
 //! write() each. The writer starts only once the ring is `start_fill` full

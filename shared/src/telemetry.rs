@@ -1,4 +1,4 @@
-//! Arithmetic on reel-write's telemetry (DESIGN.md §8) for `reel stats`:
+//! Arithmetic on reel-write's telemetry (README, "Writing") for `reel stats`:
 //! the least-squares rate of a run and the verdict on a run much slower
 //! than its history.
 

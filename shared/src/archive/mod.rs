@@ -1,4 +1,4 @@
-//! Archives (DESIGN.md §5): uncompressed POSIX pax tar files, readable by
+//! Archives (docs/tape-format.md §4): uncompressed POSIX pax tar files, readable by
 //! GNU tar, written member by member at known offsets so that the packed
 //! manifest can say where each member's header and data start.
 

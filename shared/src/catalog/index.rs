@@ -1,7 +1,7 @@
 //! The catalog index, `<catalog>/index/current/`: "what is the newest verified
 //! version of this path?" answered from memory-mapped files, so that
 //! `reel-scan` can ask it for every file of a tree of tens of millions
-//! without loading the catalog (DESIGN.md §6). Everything here is derived
+//! without loading the catalog (docs/catalog.md §6). Everything here is derived
 //! from the journals and rebuilt by `reel catalog rebuild`.
 //!
 //! `paths.idx` (format `REELIDX1`, little-endian unless said otherwise):

@@ -1,6 +1,6 @@
 //! Tape journals: `<catalog>/tapes/<LABEL>.jsonl`, the append-only record
 //! of every member verified on that tape — the truth the catalog index is
-//! derived from (DESIGN.md §6).
+//! derived from (docs/catalog.md §4).
 //!
 //! Format `journal/1`, JSON Lines like manifests: a header line
 //! `{"reel":"journal/1","tape":"T00001L9","created":"…"}`, then one line per

@@ -1,12 +1,14 @@
-//! The catalog (DESIGN.md §6): what is verified on which tape.
+//! The catalog (docs/catalog.md): what is verified on which tape.
 //!
 //! ```text
 //! <catalog>/tapes/<LABEL>.jsonl   append-only journal of verified members (the truth)
-//! <catalog>/tapes/<LABEL>.json    one tape's state (written by the verify stage)
+//! <catalog>/tapes/<LABEL>.json    one tape's state (reel-write, reel-verify)
+//! <catalog>/written/<LABEL>.jsonl what reel-write put on the tape (its closing catalog)
 //! <catalog>/index/current/        derived lookup files, rebuilt from the journals
 //! ```
 //!
-//! Journals (`journal::append` is reel-verify's, the only writer), the
+//! Journals (`journal::append`: reel-verify, after reading members back,
+//! and `reel catalog import`, after reading a whole tape), the
 //! memory-mapped index `reel-scan` asks and its rebuild, tape states, and
 //! the path search of `reel find` and `reel-restore` (`find`).
 

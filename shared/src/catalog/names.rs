@@ -5,7 +5,7 @@
 //!
 //! `names.idx`: magic `REELNAM1`, count u64, then count × 24 bytes sorted
 //! by name: name offset u64 and length u32 (into `names.bin`), journal id
-//! u32 (an index into the generation's `state.json` `journals` order), line
+//! u32 (an index into the generation's `state.json` `journal_ids`), line
 //! offset u64. A name is `stream NUL path NUL part` (part: 4 bytes, big
 //! endian, 0 for a whole file), so a prefix of `stream NUL path-prefix`
 //! selects exactly the paths that start with it.

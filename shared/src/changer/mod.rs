@@ -1,6 +1,6 @@
-//! Tape libraries (DESIGN.md §7): one [`Changer`] trait, implemented by a
-//! virtual library (beside the virtual drive) and by [`mtx`], which runs the
-//! real `mtx` program.
+//! Tape libraries (README, "Tapes, drives and libraries"): one [`Changer`]
+//! trait, implemented by a virtual library (beside the virtual drive) and by
+//! [`mtx`], which runs the real `mtx` program.
 //!
 //! Numbering follows mtx, because that is what sysadmins type: drives from
 //! 0 (`Data Transfer Element 0`), storage slots from 1 (`Storage Element 1`),

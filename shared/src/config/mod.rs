@@ -1,4 +1,4 @@
-//! `pipeline.toml`: the one configuration file (DESIGN.md §10).
+//! `pipeline.toml`: the one configuration file (README, "Configuration").
 //!
 //! Loading is strict: an unknown key, a wrong type or an impossible value is
 //! a [`ConfigError`] that names the file, the line and the key. Relative paths
@@ -6,7 +6,7 @@
 //! the directory holding the config file, so the repository's `pipeline.toml`
 //! works from any current directory.
 //!
-//! Lookup order when no file is given (DESIGN.md §2): `--config`, then
+//! Lookup order when no file is given (README, "Configuration"): `--config`, then
 //! `$REEL_CONFIG`, then `./pipeline.toml`, then `/etc/reel/pipeline.toml`.
 
 mod locate;
@@ -77,11 +77,11 @@ pub struct Config {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Paths {
-    /// The spool queues (DESIGN.md §3).
+    /// The spool queues (docs/spool.md).
     pub spool: PathBuf,
     /// The cache: staged copies and archives (the RAID0 array).
     pub cache: PathBuf,
-    /// The catalog of what is verified on tape (DESIGN.md §6).
+    /// The catalog of what is verified on tape (docs/catalog.md).
     pub catalog: PathBuf,
     /// Logs and telemetry.
     pub log: PathBuf,
@@ -280,7 +280,7 @@ impl Default for Retry {
 }
 
 impl Config {
-    /// Find the config file (DESIGN.md §2 order) and load it.
+    /// Find the config file (the order in README, "Configuration") and load it.
     pub fn find_and_load(explicit: Option<&Path>) -> Result<Config, ConfigError> {
         let env = std::env::var_os("REEL_CONFIG").map(PathBuf::from);
         let path = locate(

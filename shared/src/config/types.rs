@@ -49,7 +49,7 @@ impl fmt::Display for Source {
 }
 
 /// A device string, the same in `-f`, `--drive` and `pipeline.toml`
-/// (DESIGN.md §7): a device node (`/dev/nst0`, `/dev/sg5`), or
+/// (README, "Tapes, drives and libraries"): a device node (`/dev/nst0`, `/dev/sg5`), or
 /// `virtual:<dir>` / `virtual:<dir>#<n>` for drive `n` of a virtual library.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Device {

@@ -1,4 +1,4 @@
-//! Manifests: the JSON Lines files the stages hand each other (DESIGN.md §4).
+//! Manifests: the JSON Lines files the stages hand each other (docs/spool.md §8–9).
 //!
 //! Format `manifest/1`: UTF-8, one JSON object per `\n`-terminated line. The
 //! first line is a [`Header`]; every other line is a [`Record`] describing one

@@ -1,5 +1,5 @@
 //! Where a stage takes items from and puts them: its spool queue, or
-//! stdin/stdout for `--in -` and `--out -` (DESIGN.md §2).
+//! stdin/stdout for `--in -` and `--out -` (docs/spool.md §6).
 //!
 //! An item that arrives on stdin is first published into the stage's input
 //! queue, with the lock held from the start, and then processed like any

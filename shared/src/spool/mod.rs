@@ -1,5 +1,5 @@
 //! The spool: directories of manifest files through which the stages hand
-//! work to each other (DESIGN.md §3).
+//! work to each other (docs/spool.md).
 //!
 //! ```text
 //! <spool>/<queue>/<id>.jsonl      an item: one manifest

@@ -1,4 +1,4 @@
-//! Tape labels: file 0 of every reel tape (DESIGN.md §5).
+//! Tape labels: file 0 of every reel tape (docs/tape-format.md §3).
 //!
 //! The label is a plain tar archive holding `REEL-LABEL.json` (format
 //! `reel-label/1`: label, tape uuid, pool, block size, creation time) first

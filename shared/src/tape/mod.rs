@@ -1,6 +1,7 @@
-//! Tape drives (DESIGN.md §7): one [`Drive`] trait for everything that
-//! touches a tape, implemented by the kernel st driver ([`linux_st`]) and by
-//! a directory-backed virtual drive ([`crate::vtl`]) for tests and demos.
+//! Tape drives (README, "Tapes, drives and libraries"; positions:
+//! docs/tape-format.md §1): one [`Drive`] trait for everything that touches a
+//! tape, implemented by the kernel st driver ([`linux_st`]) and by a
+//! directory-backed virtual drive ([`crate::vtl`]) for tests and demos.
 //!
 //! Positions are SCSI *logical block addresses*: data blocks and filemarks
 //! both count, from 0 at the beginning of tape (BOT). Three files of 5
@@ -115,7 +116,7 @@ impl TapeError {
         TapeError::Io { op, source }
     }
 
-    /// The exit code a program ends with for this error (DESIGN.md §9).
+    /// The exit code a program ends with for this error (docs/exit-codes.md §2).
     pub fn exit(&self) -> Exit {
         match self {
             TapeError::NoTape

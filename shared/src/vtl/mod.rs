@@ -1,6 +1,7 @@
-//! The virtual tape library (DESIGN.md §7): a directory that behaves like a
-//! tape library with drives, slots and tapes, for tests and demos. Each tape
-//! is a directory with one plain file per tape file, so `tar -tvf
+//! The virtual tape library (README, "Tapes, drives and libraries"; its files:
+//! docs/tape-format.md §10.9): a directory that behaves like a tape library
+//! with drives, slots and tapes, for tests and demos. Each tape is a directory
+//! with one plain file per tape file, so `tar -tvf
 //! <dir>/tapes/<BARCODE>/000001` reads an archive directly.
 //!
 //! Device strings: `virtual:<dir>` is the library as a changer, and its

@@ -1,4 +1,5 @@
-//! A real tape library, driven through the `mtx` program (DESIGN.md §7).
+//! A real tape library, driven through the `mtx` program (README, "Tapes,
+//! drives and libraries").
 //!
 //! reel does not speak SCSI to the changer itself: `mtx` already knows the
 //! quirks of many libraries, and sysadmins know its commands and numbering.

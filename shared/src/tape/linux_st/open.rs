@@ -185,7 +185,7 @@ impl<S: StSys> LinuxSt<S> {
     }
 
     /// Make `MTIOCPOS` and `MTSEEK` use logical block addresses (which count
-    /// filemarks, and are what DESIGN.md §5 records), and have a write that
+    /// filemarks, and are what docs/tape-format.md §1 records), and have a write that
     /// meets the early warning report it itself. These options belong to the
     /// drive and last until the st module is reloaded.
     fn set_driver_options(&mut self) -> Result<(), TapeError> {

@@ -1,5 +1,5 @@
 //! A model of how an LTO drive moves tape, so that shoe-shining can be
-//! measured without a drive (DESIGN.md §7): the virtual drive and the
+//! measured without a drive (README, "Simulated drive speed"): the virtual drive and the
 //! `reel-drivesim` sink pace themselves with it, and a benchmark can compare
 //! how often `reel-write`, `mbuffer` and `dd` make the same modelled drive
 //! stop.
