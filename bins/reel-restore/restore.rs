@@ -6,15 +6,18 @@
 //! a digest that does not match leaves `<name>.reel-corrupt`.
 
 use std::collections::{BTreeMap, HashMap};
-use std::fs::{self, File, OpenOptions};
+use std::ffi::{OsStr, OsString};
+use std::fs::File;
 use std::io::Write;
+use std::os::fd::AsFd;
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context;
+use nix::sys::stat::SFlag;
 use reel_shared::archive::{check_header, ustar_size};
+use reel_shared::beneath::{self, Dir, Kind, Meta, Tree};
 use reel_shared::catalog::Entry;
 use reel_shared::catalog::find::{Query, search};
 use reel_shared::cli::CommonArgs;
@@ -38,67 +41,6 @@ pub struct Options {
 
 fn usage(m: impl Into<String>) -> anyhow::Error {
     ExitError::new(Exit::Usage, m.into()).into()
-}
-
-/// `rel` under `root`, refusing what would leave it: absolute paths, `..`,
-/// and existing symlinks (or non-directories) on the way.
-fn safe_target(root: &Path, rel: &Path) -> Result<PathBuf, String> {
-    let mut out = root.to_path_buf();
-    let parts: Vec<Component> = rel.components().collect();
-    if parts.is_empty() {
-        return Err("an empty path".into());
-    }
-    for (i, c) in parts.iter().enumerate() {
-        let Component::Normal(name) = c else {
-            return Err(format!("{c:?} in the path: refused"));
-        };
-        out.push(name);
-        if i + 1 < parts.len()
-            && let Ok(m) = fs::symlink_metadata(&out)
-        {
-            if m.file_type().is_symlink() {
-                return Err(format!(
-                    "{} is a symlink: writing through it could leave {}",
-                    out.display(),
-                    root.display()
-                ));
-            }
-            if !m.is_dir() {
-                return Err(format!("{} is not a directory", out.display()));
-            }
-        }
-    }
-    Ok(out)
-}
-
-/// Create the directories leading to `target` (under `root`, checked by
-/// `safe_target`).
-fn make_parents(target: &Path) -> std::io::Result<()> {
-    match target.parent() {
-        Some(p) => fs::create_dir_all(p),
-        None => Ok(()),
-    }
-}
-
-fn set_times(path: &Path, mtime_ns: i64, follow: bool) {
-    use nix::sys::stat::{UtimensatFlags, utimensat};
-    use nix::sys::time::TimeSpec;
-    let ts = TimeSpec::new(
-        mtime_ns.div_euclid(1_000_000_000),
-        mtime_ns.rem_euclid(1_000_000_000),
-    );
-    let flag = if follow {
-        UtimensatFlags::FollowSymlink
-    } else {
-        UtimensatFlags::NoFollowSymlink
-    };
-    let _ = utimensat(nix::fcntl::AT_FDCWD, path, &ts, &ts, flag);
-}
-
-fn set_owner(path: &Path, r: &Record) {
-    if nix::unistd::geteuid().is_root() {
-        let _ = std::os::unix::fs::lchown(path, Some(r.uid), Some(r.gid));
-    }
 }
 
 /// Read one member's data from the drive, which is at the block holding its
@@ -131,35 +73,6 @@ fn pax_xattrs(pax: &[u8]) -> Vec<(Vec<u8>, Vec<u8>)> {
         data = &data[n..];
     }
     out
-}
-
-fn set_xattrs(path: &Path, xattrs: &[(Vec<u8>, Vec<u8>)]) {
-    let Ok(p) = std::ffi::CString::new(path.as_os_str().as_bytes()) else {
-        return;
-    };
-    for (name, value) in xattrs {
-        let Ok(n) = std::ffi::CString::new(name.clone()) else {
-            continue;
-        };
-        // SAFETY: NUL-terminated strings and a value valid for its length.
-        let rc = unsafe {
-            libc::lsetxattr(
-                p.as_ptr(),
-                n.as_ptr(),
-                value.as_ptr().cast(),
-                value.len(),
-                0,
-            )
-        };
-        if rc != 0 {
-            log::warn!(
-                "{}: extended attribute {}: {}",
-                path.display(),
-                String::from_utf8_lossy(name),
-                std::io::Error::last_os_error()
-            );
-        }
-    }
 }
 
 /// What reading a member gave: its data's digest, the bytes read from
@@ -295,13 +208,12 @@ fn run_from_tape(common: &CommonArgs, o: Options, dev: &str) -> anyhow::Result<E
     let to =
         o.to.clone()
             .ok_or_else(|| usage("--to DIR is needed (or --dry-run)"))?;
-    fs::create_dir_all(&to).with_context(|| format!("creating {}", to.display()))?;
-    let mut restorer = Restorer::new(to, o.overwrite);
+    let mut restorer = Restorer::new(to, o.overwrite)?;
     restorer.cut = catalog.cut.into_iter().collect();
     let block_size = u64::from(label.block_size.max(1));
     for list in plan.tapes.values() {
         for e in list {
-            restorer.member(drive.as_mut(), &e.record, block_size)?;
+            restorer.member(drive.as_mut(), &e.record, block_size);
         }
     }
     Ok(restorer.finish())
@@ -365,7 +277,6 @@ pub fn run(common: &CommonArgs, o: Options) -> anyhow::Result<Exit> {
     let to =
         o.to.clone()
             .ok_or_else(|| usage("--to DIR is needed (or --dry-run)"))?;
-    fs::create_dir_all(&to).with_context(|| format!("creating {}", to.display()))?;
     let (device, conf) = reel_shared::device::resolve_drive(
         Some(&config),
         o.device.as_deref(),
@@ -381,7 +292,7 @@ pub fn run(common: &CommonArgs, o: Options) -> anyhow::Result<Exit> {
         Ok((drive, label))
     };
     let (mut drive, mut label) = open()?;
-    let mut restorer = Restorer::new(to, o.overwrite);
+    let mut restorer = Restorer::new(to, o.overwrite)?;
     let mut needed = Vec::new();
     // The loaded tape first, then the others through the changer.
     let mut order: Vec<&String> = plan.tapes.keys().collect();
@@ -405,7 +316,7 @@ pub fn run(common: &CommonArgs, o: Options) -> anyhow::Result<Exit> {
         }
         let block_size = u64::from(label.block_size.max(1));
         for e in list {
-            restorer.member(drive.as_mut(), &e.record, block_size)?;
+            restorer.member(drive.as_mut(), &e.record, block_size);
         }
     }
     let exit = restorer.finish();
@@ -433,19 +344,29 @@ fn data_bytes(r: &Record) -> u64 {
     }
 }
 
+/// Restores members into `--to`, through directory handles only (see
+/// `reel_shared::beneath`): nothing is ever written through a symlink or
+/// outside the target, whatever the tape, the catalog or the target
+/// already hold. A member that is refused or fails is reported with its
+/// path, tape, tape file and block; the rest goes on.
 struct Restorer {
+    tree: Tree,
     to: PathBuf,
     overwrite: bool,
+    /// Owners are restored (root only).
+    chown: bool,
     /// Files restored in this run, by their catalog path, with their
     /// records: hard links point at them.
-    restored: HashMap<PathBuf, (PathBuf, Record)>,
-    corrupt: u64,
-    refused: u64,
+    restored: HashMap<PathBuf, Record>,
+    /// Members refused or not restored (bad data, refused paths).
+    failed: u64,
+    /// Members lost to read errors of the drive.
+    unreadable: u64,
     files: u64,
     bytes_read: u64,
     bytes_restored: u64,
-    /// Directories to give their mode and mtime last.
-    dirs: Vec<(PathBuf, Record)>,
+    /// Directories to give their metadata last, by catalog path.
+    dirs: Vec<Record>,
     /// Tape files holding copies cut by the early warning: a member past
     /// the cut is missing, not corrupt.
     cut: std::collections::HashSet<u64>,
@@ -453,34 +374,87 @@ struct Restorer {
     parts: HashMap<PathBuf, PartState>,
 }
 
-/// A split file being joined from its parts.
+/// A split file being joined from its parts, into a temporary held open.
 struct PartState {
     bytes: u64,
     bad: bool,
     /// (size, mtime) every part must share: one version's parts.
     version: (u64, i64),
+    out: File,
+    dir: Dir,
+    tmp: OsString,
+    xattrs: Vec<(Vec<u8>, Vec<u8>)>,
+}
+
+/// Where a member is, for messages: `tape T00001L9 file 3 block 1234`.
+fn place(r: &Record) -> String {
+    format!(
+        "tape {} file {} block {}",
+        r.tape.as_deref().unwrap_or("?"),
+        r.file.map_or("?".into(), |f| f.to_string()),
+        r.block.map_or("?".into(), |b| b.to_string())
+    )
+}
+
+fn kind_of(e: EntryType) -> SFlag {
+    match e {
+        EntryType::Fifo => SFlag::S_IFIFO,
+        EntryType::Char => SFlag::S_IFCHR,
+        _ => SFlag::S_IFBLK,
+    }
 }
 
 impl Restorer {
-    fn new(to: PathBuf, overwrite: bool) -> Restorer {
-        Restorer {
+    fn new(to: PathBuf, overwrite: bool) -> anyhow::Result<Restorer> {
+        let tree = Tree::open(&to).with_context(|| format!("opening {}", to.display()))?;
+        Ok(Restorer {
+            tree,
             to,
             overwrite,
+            chown: nix::unistd::geteuid().is_root(),
             restored: HashMap::new(),
-            corrupt: 0,
-            refused: 0,
+            failed: 0,
+            unreadable: 0,
             files: 0,
             bytes_read: 0,
             bytes_restored: 0,
             dirs: Vec::new(),
             cut: Default::default(),
             parts: HashMap::new(),
+        })
+    }
+
+    fn meta(&self, r: &Record, xattrs: Vec<(Vec<u8>, Vec<u8>)>) -> Meta {
+        Meta {
+            uid: r.uid,
+            gid: r.gid,
+            mode: r.mode,
+            mtime_ns: r.mtime_ns,
+            xattrs,
+            chown: self.chown,
         }
     }
 
-    /// Directories' metadata, the summary line, and the exit code.
+    /// Directories' metadata, the summary lines, and the exit code: 74 if
+    /// the drive lost members, else 65 if any member was refused or bad.
     fn finish(mut self) -> Exit {
         self.finish_dirs();
+        let unjoined: Vec<(PathBuf, u64, u64)> = self
+            .parts
+            .iter()
+            .filter(|(_, s)| !s.bad)
+            .map(|(p, s)| (p.clone(), s.bytes, s.version.0))
+            .collect();
+        for (path, bytes, size) in unjoined {
+            log::error!(
+                "{}: only {bytes} of its {size} bytes were read from its parts; not restored",
+                path.display()
+            );
+            self.failed += 1;
+        }
+        for s in self.parts.values() {
+            let _ = s.dir.unlink(&s.tmp);
+        }
         log::info!(
             "{} file(s), {} bytes restored into {}; {} bytes read from tape",
             self.files,
@@ -488,246 +462,411 @@ impl Restorer {
             self.to.display(),
             self.bytes_read
         );
-        let unjoined: Vec<String> = self
-            .parts
-            .iter()
-            .filter(|(p, _)| !self.restored.contains_key(*p))
-            .filter(|(_, s)| !s.bad)
-            .map(|(p, s)| format!("{} ({} bytes of parts)", p.display(), s.bytes))
-            .collect();
-        for u in &unjoined {
-            log::error!("{u}: not all parts were read; the file is incomplete");
+        if self.unreadable + self.failed > 0 {
+            log::error!(
+                "{} member(s) not restored ({} unreadable on tape, {} refused or bad): each is named above",
+                self.unreadable + self.failed,
+                self.unreadable,
+                self.failed
+            );
         }
-        if self.corrupt > 0 || self.refused > 0 || !unjoined.is_empty() {
+        if self.unreadable > 0 {
+            Exit::Io
+        } else if self.failed > 0 {
             Exit::Data
         } else {
             Exit::Ok
         }
     }
 
-    fn refuse(&mut self, r: &Record, why: &str) {
-        log::error!("{}: {why}", r.path.display());
-        self.refused += 1;
+    fn refuse(&mut self, r: &Record, why: impl std::fmt::Display) {
+        log::error!("{} ({}): {why}", r.path.display(), place(r));
+        self.failed += 1;
     }
 
-    fn member(&mut self, drive: &mut dyn Drive, r: &Record, block_size: u64) -> anyhow::Result<()> {
-        let target = match safe_target(&self.to, &r.path) {
-            Ok(t) => t,
-            Err(why) => {
-                self.refuse(r, &why);
-                return Ok(());
+    /// Restore one member; what goes wrong is reported and counted.
+    fn member(&mut self, drive: &mut dyn Drive, r: &Record, block_size: u64) {
+        let (dir, name) = match self.tree.parent(&r.path, true) {
+            Ok(x) => x,
+            Err(why) => return self.refuse(r, why),
+        };
+        let name = name.to_os_string();
+        let existing = match dir.kind(&name) {
+            Ok(k) => k,
+            Err(e) => {
+                return self.refuse(
+                    r,
+                    format!("cannot look at {}: {e}", dir.path().join(&name).display()),
+                );
             }
         };
-        let exists = fs::symlink_metadata(&target).is_ok();
-        if exists && r.entry != EntryType::Dir && !self.overwrite {
-            self.refuse(r, "exists (use --overwrite to replace it)");
-            return Ok(());
+        if r.entry == EntryType::Dir {
+            return self.directory(r, &dir, &name, existing);
         }
-        make_parents(&target).with_context(|| format!("creating {}", target.display()))?;
-        match r.entry {
-            EntryType::Dir => {
-                fs::create_dir_all(&target)
-                    .with_context(|| format!("creating {}", target.display()))?;
-                self.dirs.push((target, r.clone()));
+        match existing {
+            Some(Kind::Dir) => {
+                return self.refuse(r, "a directory of that name exists: not replaced");
             }
-            EntryType::Symlink => {
-                if exists {
-                    fs::remove_file(&target)?;
-                }
-                let link = r.link.clone().unwrap_or_default();
-                std::os::unix::fs::symlink(&link, &target)
-                    .with_context(|| format!("creating {}", target.display()))?;
-                set_owner(&target, r);
-                set_times(&target, r.mtime_ns, false);
+            Some(_) if !self.overwrite && r.part.is_none() => {
+                return self.refuse(r, "exists (use --overwrite to replace it)");
             }
-            EntryType::Hardlink => {
-                let Some(first) = r.link.as_ref().and_then(|l| self.restored.get(l)).cloned()
-                else {
-                    self.refuse(
-                        r,
-                        &format!(
-                            "a hard link to {}, which was not restored with it: restore both",
-                            r.link.as_deref().unwrap_or(Path::new("?")).display()
-                        ),
-                    );
-                    return Ok(());
-                };
-                if exists {
-                    fs::remove_file(&target)?;
-                }
-                let (first, of) = first;
-                let same_inode =
-                    (of.mode, of.uid, of.gid, of.mtime_ns) == (r.mode, r.uid, r.gid, r.mtime_ns);
-                if same_inode {
-                    // A hard link in the source: one inode, as it was.
-                    fs::hard_link(&first, &target)
-                        .with_context(|| format!("linking {}", target.display()))?;
-                } else {
-                    // Another file with the same content, stored once in the
-                    // archive: a copy of its own, with its own metadata.
-                    fs::copy(&first, &target)
-                        .with_context(|| format!("copying to {}", target.display()))?;
-                    fs::set_permissions(&target, fs::Permissions::from_mode(r.mode & 0o7777))?;
-                    set_owner(&target, r);
-                    set_times(&target, r.mtime_ns, true);
-                }
-                self.files += 1;
-                self.bytes_restored += r.size;
+            Some(_) if !self.overwrite && !self.parts.contains_key(&r.path) => {
+                return self.refuse(r, "exists (use --overwrite to replace it)");
             }
-            EntryType::File => self.file(drive, r, &target, block_size)?,
-            EntryType::Fifo | EntryType::Char | EntryType::Block => {
-                use nix::sys::stat::{Mode, SFlag, mknod};
-                if exists {
-                    fs::remove_file(&target)?;
+            _ => {}
+        }
+        let result = match r.entry {
+            EntryType::Dir => unreachable!("handled above"),
+            EntryType::Symlink => self.symlink(r, &dir, &name),
+            EntryType::Hardlink => self.hardlink(r, &dir, &name),
+            EntryType::File => return self.file(drive, r, dir, &name, block_size),
+            EntryType::Fifo | EntryType::Char | EntryType::Block => self.special(r, &dir, &name),
+        };
+        if let Err(e) = result {
+            self.refuse(r, format!("{e:#}"));
+        }
+    }
+
+    fn directory(&mut self, r: &Record, dir: &Dir, name: &OsStr, existing: Option<Kind>) {
+        match existing {
+            Some(Kind::Dir) => {}
+            None => {
+                if let Err(e) = dir.mkdir(name) {
+                    return self.refuse(r, format!("cannot create it: {e}"));
                 }
-                let kind = match r.entry {
-                    EntryType::Fifo => SFlag::S_IFIFO,
-                    EntryType::Char => SFlag::S_IFCHR,
-                    _ => SFlag::S_IFBLK,
-                };
-                let mode = Mode::from_bits_truncate(r.mode & 0o7777);
-                match mknod(&target, kind, mode, r.rdev.unwrap_or(0)) {
-                    Ok(()) => {
-                        set_owner(&target, r);
-                        set_times(&target, r.mtime_ns, true);
-                        self.files += 1;
-                    }
-                    Err(e) => self.refuse(
-                        r,
-                        &format!("cannot create it: {e} (device files need root)"),
+            }
+            Some(_) if self.overwrite => {
+                if let Err(e) = dir.unlink(name).and_then(|()| dir.mkdir(name)) {
+                    return self.refuse(r, format!("cannot replace it by a directory: {e}"));
+                }
+            }
+            Some(kind) => {
+                return self.refuse(
+                    r,
+                    format!(
+                        "exists as a {} (use --overwrite to replace it by the directory)",
+                        match kind {
+                            Kind::Symlink => "symlink",
+                            Kind::File => "file",
+                            _ => "special file",
+                        }
                     ),
-                }
+                );
             }
+        }
+        self.dirs.push(r.clone());
+    }
+
+    /// Put the finished temporary `tmp` in place as `name`.
+    fn place(&self, dir: &Dir, tmp: &OsStr, name: &OsStr) -> anyhow::Result<()> {
+        if let Err(e) = dir.rename(tmp, name, self.overwrite) {
+            let _ = dir.unlink(tmp);
+            return Err(match e.raw_os_error() {
+                Some(libc::EEXIST) => anyhow::anyhow!("exists (use --overwrite to replace it)"),
+                Some(libc::EISDIR) => {
+                    anyhow::anyhow!("a directory of that name exists: not replaced")
+                }
+                _ => anyhow::Error::from(e)
+                    .context(format!("renaming into {}", dir.path().join(name).display())),
+            });
         }
         Ok(())
     }
 
-    fn file(
-        &mut self,
-        drive: &mut dyn Drive,
-        r: &Record,
-        target: &Path,
-        block_size: u64,
-    ) -> anyhow::Result<()> {
+    fn symlink(&mut self, r: &Record, dir: &Dir, name: &OsStr) -> anyhow::Result<()> {
+        let target = r.link.clone().unwrap_or_default();
+        let tmp = dir
+            .symlink_temp(&target)
+            .with_context(|| format!("creating a symlink in {}", dir.path().display()))?;
+        if self.chown
+            && let Err(e) = dir.chown_nofollow(&tmp, r.uid, r.gid)
+        {
+            log::warn!("{}: owner {}:{}: {e}", r.path.display(), r.uid, r.gid);
+        }
+        let _ = dir.times_nofollow(&tmp, r.mtime_ns);
+        self.place(dir, &tmp, name)
+    }
+
+    fn hardlink(&mut self, r: &Record, dir: &Dir, name: &OsStr) -> anyhow::Result<()> {
+        let link = r.link.clone().unwrap_or_default();
+        let Some(first) = self.restored.get(&link).cloned() else {
+            anyhow::bail!(
+                "a hard link to {}, which was not restored with it: restore both",
+                link.display()
+            );
+        };
+        // The first one was restored here, by this run: reach it again
+        // through handles.
+        let (fdir, fname) = self
+            .tree
+            .parent(&first.path, false)
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let same_inode = (first.mode, first.uid, first.gid, first.mtime_ns)
+            == (r.mode, r.uid, r.gid, r.mtime_ns);
+        let tmp = if same_inode {
+            // A hard link in the source: one inode, as it was.
+            dir.link_temp(&fdir, fname)
+                .with_context(|| format!("linking to {}", fdir.path().join(fname).display()))?
+        } else {
+            // Another file with the same content, stored once in the
+            // archive: a copy of its own, with its own metadata.
+            let mut from = fdir
+                .open_file(fname)
+                .with_context(|| format!("opening {}", fdir.path().join(fname).display()))?;
+            let (mut out, tmp) = dir.create_temp()?;
+            if let Err(e) = std::io::copy(&mut from, &mut out) {
+                let _ = dir.unlink(&tmp);
+                return Err(anyhow::Error::from(e).context("copying"));
+            }
+            for p in beneath::apply(out.as_fd(), &self.meta(r, Vec::new())) {
+                log::warn!("{}: {p}", r.path.display());
+            }
+            tmp
+        };
+        self.place(dir, &tmp, name)?;
+        self.files += 1;
+        self.bytes_restored += r.size;
+        Ok(())
+    }
+
+    fn special(&mut self, r: &Record, dir: &Dir, name: &OsStr) -> anyhow::Result<()> {
+        let tmp = dir
+            .mknod_temp(kind_of(r.entry), r.mode, r.rdev.unwrap_or(0))
+            .map_err(|e| anyhow::anyhow!("cannot create it: {e} (device files need root)"))?;
+        if self.chown {
+            if let Err(e) = dir.chown_nofollow(&tmp, r.uid, r.gid) {
+                log::warn!("{}: owner {}:{}: {e}", r.path.display(), r.uid, r.gid);
+            }
+            // A change of owner may clear setuid and setgid: the mode again.
+            let _ = dir.chmod_nofollow(&tmp, r.mode);
+        }
+        let _ = dir.times_nofollow(&tmp, r.mtime_ns);
+        self.place(dir, &tmp, name)?;
+        self.files += 1;
+        Ok(())
+    }
+
+    fn file(&mut self, drive: &mut dyn Drive, r: &Record, dir: Dir, name: &OsStr, block_size: u64) {
         let (Some(block), Some(offset), Some(data_offset)) = (r.block, r.offset, r.data_offset)
         else {
-            self.refuse(r, "the catalog does not say where it is on tape");
-            return Ok(());
+            return self.refuse(r, "the catalog does not say where it is on tape");
+        };
+        if data_offset < offset {
+            return self.refuse(
+                r,
+                "its data offset lies before its header: a forged or damaged index",
+            );
+        }
+        // The parts of a split file go into one temporary, each at its
+        // offset; the temporary stays open between parts.
+        let mut state = match self.parts.remove(&r.path) {
+            Some(state) => Some(state),
+            None if r.part.is_some() => match dir.create_temp() {
+                Ok((out, tmp)) => Some(PartState {
+                    bytes: 0,
+                    bad: false,
+                    version: (r.size, r.mtime_ns),
+                    out,
+                    dir,
+                    tmp,
+                    xattrs: Vec::new(),
+                }),
+                Err(e) => return self.refuse(r, format!("cannot create a file: {e}")),
+            },
+            None => None,
+        };
+        let single = if state.is_none() {
+            match dir_temp(&self.tree, &r.path) {
+                Ok(x) => Some(x),
+                Err(e) => return self.refuse(r, format!("cannot create a file: {e}")),
+            }
+        } else {
+            None
+        };
+        let mut single = single;
+        let out: &mut File = match (&mut state, &mut single) {
+            (Some(s), _) => &mut s.out,
+            (None, Some((_, out, _))) => out,
+            (None, None) => unreachable!("one of the two is set"),
         };
         // The member's header starts in `block`, `offset % block_size`
         // bytes in; its data `data_offset - offset` bytes after that.
-        drive.seek(block)?;
         let skip = offset % block_size + (data_offset - offset);
-        let name = target
-            .file_name()
-            .map(|n| n.as_bytes().to_vec())
-            .unwrap_or_default();
-        let tmp = target.with_file_name(std::ffi::OsStr::from_bytes(
-            &[b".", &name[..], b".reel-part"].concat(),
-        ));
-        // The parts of a split file go into one file, each at its offset.
-        let first_part = r.part.is_some() && !self.parts.contains_key(&r.path);
-        let mut out = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(r.part.is_none() || first_part)
-            .mode(0o600)
-            .open(&tmp)
-            .with_context(|| format!("creating {}", tmp.display()))?;
-        if let Some(at) = r.part_offset {
-            std::io::Seek::seek(&mut out, std::io::SeekFrom::Start(at))?;
-        }
-        let (digest, read, len, xattrs) = match read_member(
-            drive,
-            r,
-            (offset % block_size, skip),
-            &mut out,
-        ) {
+        let read = drive
+            .seek(block)
+            .map_err(anyhow::Error::from)
+            .and_then(|()| {
+                if let Some(at) = r.part_offset {
+                    std::io::Seek::seek(out, std::io::SeekFrom::Start(at))?;
+                }
+                read_member(drive, r, (offset % block_size, skip), out)
+            });
+        let (digest, bytes, len, xattrs) = match read {
             Ok(x) => x,
-            Err(e) if r.file.is_some_and(|f| self.cut.contains(&f)) => {
-                let _ = fs::remove_file(&tmp);
-                log::warn!(
-                    "{}: past the early warning in a cut copy: it is whole on the tape after this one ({e:#})",
-                    r.path.display()
-                );
-                return Ok(());
-            }
             Err(e) => {
-                let _ = fs::remove_file(&tmp);
-                log::error!("{e:#}");
-                self.corrupt += 1;
-                return Ok(());
+                let cut = r.file.is_some_and(|f| self.cut.contains(&f));
+                if let Some((d, _, tmp)) = &single {
+                    let _ = d.unlink(tmp);
+                }
+                if let Some(mut s) = state {
+                    s.bad = true;
+                    self.parts.insert(r.path.clone(), s);
+                }
+                if cut {
+                    log::warn!(
+                        "{} ({}): past the early warning in a cut copy: it is whole on the tape after this one ({e:#})",
+                        r.path.display(),
+                        place(r)
+                    );
+                } else if is_drive_error(&e) {
+                    log::error!("{} ({}): {e:#}", r.path.display(), place(r));
+                    self.unreadable += 1;
+                } else {
+                    self.refuse(r, format!("{e:#}"));
+                }
+                return;
             }
         };
-        self.bytes_read += read;
-        out.sync_all()?;
-        drop(out);
-        let mut good = Some(digest) == r.sha256;
-        if r.part.is_some() {
-            let state = self.parts.entry(r.path.clone()).or_insert(PartState {
-                bytes: 0,
-                bad: false,
-                version: (r.size, r.mtime_ns),
-            });
-            if state.version != (r.size, r.mtime_ns) {
+        self.bytes_read += bytes;
+        let digest_ok = Some(digest) == r.sha256;
+        if let Some(mut s) = state {
+            if s.version != (r.size, r.mtime_ns) {
                 log::error!(
-                    "{}: part {} is of another version than the parts before it",
+                    "{} ({}): part {} is of another version than the parts before it",
                     r.path.display(),
+                    place(r),
                     r.part.unwrap_or(0)
                 );
-                state.bad = true;
+                s.bad = true;
             }
-            if !good {
+            if !digest_ok {
                 log::error!(
-                    "{}: part {}: SHA-256 {digest} read back, {} recorded",
+                    "{} ({}): part {}: SHA-256 {digest} read back, {} recorded",
                     r.path.display(),
+                    place(r),
                     r.part.unwrap_or(0),
                     r.sha256.map(|d| d.to_string()).unwrap_or_default()
                 );
-                state.bad = true;
+                s.bad = true;
             }
-            state.bytes += len;
-            self.bytes_restored += len;
-            if state.bytes < r.size {
-                return Ok(()); // more parts to come
+            s.bytes += len;
+            if s.xattrs.is_empty() {
+                s.xattrs = xattrs;
             }
-            good = !state.bad;
-            self.bytes_restored -= r.size; // counted once below
+            if s.bytes < r.size {
+                self.parts.insert(r.path.clone(), s);
+                return; // more parts to come
+            }
+            let good = !s.bad;
+            if !good {
+                self.failed += 1;
+            }
+            self.done(r, &s.dir, s.out, &s.tmp, name, good, s.xattrs, digest);
+            return;
         }
-        let dest = if good {
-            target.to_path_buf()
-        } else {
-            let bad = target.with_file_name(std::ffi::OsStr::from_bytes(
-                &[&name[..], b".reel-corrupt"].concat(),
-            ));
+        let (d, out, tmp) = single.expect("a whole file has its own temporary");
+        if !digest_ok {
             log::error!(
-                "{}: SHA-256 {digest} read back, {} recorded: kept as {}",
+                "{} ({}): SHA-256 {digest} read back, {} recorded",
                 r.path.display(),
+                place(r),
                 r.sha256.map(|d| d.to_string()).unwrap_or_default(),
-                bad.display()
             );
-            self.corrupt += 1;
-            bad
+            self.failed += 1;
+        }
+        self.done(r, &d, out, &tmp, name, digest_ok, xattrs, digest);
+    }
+
+    /// A file read whole: its metadata through the open handle, then in
+    /// place, or beside it as `<name>.reel-corrupt` when its digest did not
+    /// match.
+    #[allow(clippy::too_many_arguments)]
+    fn done(
+        &mut self,
+        r: &Record,
+        dir: &Dir,
+        out: File,
+        tmp: &OsStr,
+        name: &OsStr,
+        good: bool,
+        xattrs: Vec<(Vec<u8>, Vec<u8>)>,
+        _digest: Digest,
+    ) {
+        if let Err(e) = out.sync_all() {
+            let _ = dir.unlink(tmp);
+            return self.refuse(r, format!("writing {}: {e}", dir.path().display()));
+        }
+        for p in beneath::apply(out.as_fd(), &self.meta(r, xattrs)) {
+            log::warn!("{}: {p}", r.path.display());
+        }
+        drop(out);
+        let dest = if good {
+            name.to_os_string()
+        } else {
+            beneath::with_suffix(name, ".reel-corrupt")
         };
-        set_xattrs(&tmp, &xattrs);
-        fs::set_permissions(&tmp, fs::Permissions::from_mode(r.mode & 0o7777))?;
-        set_owner(&tmp, r);
-        set_times(&tmp, r.mtime_ns, true);
-        fs::rename(&tmp, &dest).with_context(|| format!("renaming to {}", dest.display()))?;
+        if !good {
+            log::error!(
+                "{}: kept as {}",
+                r.path.display(),
+                dir.path().join(&dest).display()
+            );
+        }
+        let replace = self.overwrite || !good;
+        if let Err(e) = dir.rename(tmp, &dest, replace) {
+            let _ = dir.unlink(tmp);
+            return self.refuse(
+                r,
+                match e.raw_os_error() {
+                    Some(libc::EEXIST) => "exists (use --overwrite to replace it)".to_string(),
+                    Some(libc::EISDIR) => {
+                        "a directory of that name exists: not replaced".to_string()
+                    }
+                    _ => format!("renaming into {}: {e}", dir.path().join(&dest).display()),
+                },
+            );
+        }
         if good {
             self.files += 1;
             self.bytes_restored += r.size;
-            self.restored.insert(r.path.clone(), (dest, r.clone()));
+            self.restored.insert(r.path.clone(), r.clone());
         }
-        Ok(())
     }
 
-    /// Directories get their mode and mtime after what went into them.
+    /// Directories get their metadata after what went into them, deepest
+    /// first, each through its own handle (never through a symlink that
+    /// took its place meanwhile).
     fn finish_dirs(&mut self) {
-        for (path, r) in self.dirs.iter().rev() {
-            let _ = fs::set_permissions(path, fs::Permissions::from_mode(r.mode & 0o7777));
-            set_owner(path, r);
-            set_times(path, r.mtime_ns, true);
+        let mut dirs = std::mem::take(&mut self.dirs);
+        dirs.sort_by_key(|r| std::cmp::Reverse(r.path.components().count()));
+        for r in &dirs {
+            match self.tree.dir(&r.path) {
+                Ok(d) => {
+                    for p in beneath::apply(d.fd(), &self.meta(r, Vec::new())) {
+                        log::warn!("{}: {p}", r.path.display());
+                    }
+                }
+                Err(e) => self.refuse(r, format!("its metadata: {e}")),
+            }
         }
     }
+}
+
+/// A new temporary file beside where `rel` goes: (its directory, the file,
+/// its name).
+fn dir_temp(tree: &Tree, rel: &Path) -> anyhow::Result<(Dir, File, OsString)> {
+    let (dir, _) = tree.parent(rel, true).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let (out, tmp) = dir.create_temp()?;
+    Ok((dir, out, tmp))
+}
+
+/// Did the drive fail (as opposed to the data being bad or refused)?
+fn is_drive_error(e: &anyhow::Error) -> bool {
+    use reel_shared::tape::TapeError;
+    e.chain().any(|c| {
+        matches!(
+            c.downcast_ref::<TapeError>(),
+            Some(TapeError::Io { .. } | TapeError::NotReady | TapeError::NoTape)
+        )
+    })
 }

@@ -11,6 +11,7 @@
 //! programs decide what to say and which exit code to use.
 
 pub mod archive;
+pub mod beneath;
 pub mod catalog;
 pub mod changer;
 pub mod cli;

@@ -9,6 +9,7 @@ mod e2e;
 mod pack;
 mod remote;
 mod restore;
+mod restore_safety;
 mod scan;
 mod spool;
 mod spool_crash;
