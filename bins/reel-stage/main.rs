@@ -304,7 +304,17 @@ impl Stager<'_> {
             return Ok(None);
         }
         self.tally.files.fetch_add(1, Ordering::Relaxed);
-        match copy::stage_file(&src, &dst, r.size, &self.opts) {
+        let staged = copy::stage_file(&src, &dst, r.size, &self.opts);
+        if let Err(e) = &staged
+            && !matches!(e, CopyError::CacheFull(_))
+        {
+            // Left out of this item: a copy an earlier, killed run of it
+            // staged must not stay in the cache with nothing pointing at it.
+            if fs::symlink_metadata(&dst).is_ok_and(|m| m.is_file()) {
+                let _ = fs::remove_file(&dst);
+            }
+        }
+        match staged {
             Ok(s) => {
                 let counter = if s.copied {
                     &self.tally.copied

@@ -296,6 +296,35 @@ fn a_file_whose_size_changed_since_the_scan_is_reported_and_left_for_the_next_sc
 }
 
 #[test]
+fn a_file_left_out_of_an_item_leaves_no_copy_from_a_killed_run_in_the_cache() {
+    let env = Env::new();
+    std::fs::write(env.path("src/kept.txt"), "kept").unwrap();
+    std::fs::write(env.path("src/log.txt"), vec![b'x'; 100_000]).unwrap();
+    env.run("reel-scan", &[]).expect(0);
+    let item = spool(&env).list(Queue::Scanned).unwrap().remove(0);
+    // What a run killed after copying log.txt leaves; then log.txt changes.
+    let copy = env
+        .path("var/cache/staged/home")
+        .join(&item)
+        .join("log.txt");
+    std::fs::create_dir_all(copy.parent().unwrap()).unwrap();
+    std::fs::write(&copy, vec![b'x'; 100_000]).unwrap();
+    std::fs::write(env.path("src/log.txt"), b"shorter now").unwrap();
+    let run = env.run("reel-stage", &[]);
+    run.expect(1);
+    assert!(
+        run.stderr.contains("log.txt: changed since it was scanned"),
+        "{}",
+        run.report()
+    );
+    assert!(!copy.exists(), "{}", run.report());
+    assert_eq!(
+        records(&env, Queue::Staged).keys().collect::<Vec<_>>(),
+        ["kept.txt"]
+    );
+}
+
+#[test]
 fn vanished_and_unreadable_files_are_reported_and_skipped() {
     let env = Env::new();
     std::fs::write(env.path("src/kept.txt"), "kept").unwrap();
