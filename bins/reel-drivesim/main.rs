@@ -180,7 +180,7 @@ fn settings(args: &Args) -> anyhow::Result<(SpeedParams, String)> {
 fn run(args: Args) -> anyhow::Result<Exit> {
     let (params, name) = settings(&args)?;
     if args.print_params {
-        println!("{}", serde_json::to_string(&params)?);
+        reel_shared::outln!("{}", serde_json::to_string(&params)?)?;
         return Ok(Exit::Ok);
     }
     let block = args.block_size.0;

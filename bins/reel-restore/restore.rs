@@ -203,7 +203,7 @@ fn run_from_tape(common: &CommonArgs, o: Options, dev: &str) -> anyhow::Result<E
         .collect();
     let plan = plan(&found);
     if o.dry_run {
-        return Ok(dry_run(&plan, found.len()));
+        return dry_run(&plan, found.len());
     }
     let to =
         o.to.clone()
@@ -220,33 +220,33 @@ fn run_from_tape(common: &CommonArgs, o: Options, dev: &str) -> anyhow::Result<E
 }
 
 /// What `--dry-run` prints: tapes, positions, bytes.
-fn dry_run(plan: &Plan, members: usize) -> Exit {
+fn dry_run(plan: &Plan, members: usize) -> anyhow::Result<Exit> {
     let mut total = 0u64;
     for (tape, list) in &plan.tapes {
         let bytes: u64 = list.iter().map(|e| data_bytes(&e.record)).sum();
         total += bytes;
-        println!(
+        reel_shared::outln!(
             "tape {tape}: {} member(s), {}",
             list.len(),
             Size(bytes).human()
-        );
+        )?;
         for e in list {
             let r = &e.record;
-            println!(
+            reel_shared::outln!(
                 "    file {} block {}  {}  {}",
                 r.file.unwrap_or(0),
                 r.block.unwrap_or(0),
                 Size(data_bytes(r)).human(),
                 r.path.display()
-            );
+            )?;
         }
     }
-    println!(
+    reel_shared::outln!(
         "{} tape(s), {members} member(s), {} to read",
         plan.tapes.len(),
         Size(total).human()
-    );
-    Exit::Ok
+    )?;
+    Ok(Exit::Ok)
 }
 
 pub fn run(common: &CommonArgs, o: Options) -> anyhow::Result<Exit> {
@@ -272,7 +272,7 @@ pub fn run(common: &CommonArgs, o: Options) -> anyhow::Result<Exit> {
     }
     let plan = plan(&found);
     if o.dry_run {
-        return Ok(dry_run(&plan, found.len()));
+        return dry_run(&plan, found.len());
     }
     let to =
         o.to.clone()

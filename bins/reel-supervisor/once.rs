@@ -202,22 +202,24 @@ pub fn run(common: &CommonArgs, config: &Config) -> anyhow::Result<Exit> {
         .unwrap_or_else(|_| config.file.clone())
         .display()
         .to_string();
-    println!(
+    reel_shared::outln!(
         "Backed up and verified. The catalog is in {}.",
         config.paths.catalog.display()
-    );
+    )?;
     for t in &tapes {
-        println!(
+        reel_shared::outln!(
             "  tape {}: {} file(s) on tape, {} bytes, {:?}",
             t.label,
             t.files.saturating_sub(1),
             t.bytes,
             t.state
-        );
+        )?;
     }
-    println!("Find a file:       reel --config {config_arg} find 'PATTERN'");
-    println!("Restore it:        reel-restore --config {config_arg} 'PATTERN' --to /tmp/restored");
-    println!("What waits/failed: reel --config {config_arg} status");
+    reel_shared::outln!("Find a file:       reel --config {config_arg} find 'PATTERN'")?;
+    reel_shared::outln!(
+        "Restore it:        reel-restore --config {config_arg} 'PATTERN' --to /tmp/restored"
+    )?;
+    reel_shared::outln!("What waits/failed: reel --config {config_arg} status")?;
     if failed > 0 || !problems.is_empty() {
         for p in &problems {
             log::warn!("{p}");

@@ -189,11 +189,11 @@ fn run(args: Args) -> anyhow::Result<Exit> {
         }
         Command::Config(ConfigCommand::Check) => {
             let config = common.load_config()?;
-            println!("{}: ok", config.file.display());
+            reel_shared::outln!("{}: ok", config.file.display())?;
             Ok(Exit::Ok)
         }
         Command::Config(ConfigCommand::Default) => {
-            print!("{DEFAULT_CONFIG}");
+            reel_shared::out!("{DEFAULT_CONFIG}")?;
             Ok(Exit::Ok)
         }
         Command::Catalog(CatalogCommand::Rebuild { chunk }) => {
@@ -266,14 +266,18 @@ fn run(args: Args) -> anyhow::Result<Exit> {
             let config = common.load_config()?;
             let tapes = reel_shared::catalog::tape::all(&config.paths.catalog)?;
             if json {
-                println!("{}", serde_json::to_string(&tapes)?);
+                reel_shared::outln!("{}", serde_json::to_string(&tapes)?)?;
             } else {
-                println!(
+                reel_shared::outln!(
                     "{:<10} {:<10} {:<9} {:>5} {:>10}  last verify",
-                    "tape", "pool", "state", "files", "bytes"
-                );
+                    "tape",
+                    "pool",
+                    "state",
+                    "files",
+                    "bytes"
+                )?;
                 for t in &tapes {
-                    println!(
+                    reel_shared::outln!(
                         "{:<10} {:<10} {:<9} {:>5} {:>10}  {}",
                         t.label,
                         t.pool,
@@ -284,7 +288,7 @@ fn run(args: Args) -> anyhow::Result<Exit> {
                             (Some(when), Some(what)) => format!("{when} ({what})"),
                             _ => "never".into(),
                         }
-                    );
+                    )?;
                 }
             }
             Ok(Exit::Ok)

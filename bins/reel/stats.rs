@@ -171,14 +171,19 @@ pub fn run(
         }));
     }
     if json {
-        println!("{}", serde_json::Value::Array(report.clone()));
+        reel_shared::outln!("{}", serde_json::Value::Array(report.clone()))?;
     } else {
-        println!(
+        reel_shared::outln!(
             "{:<10} {:>7} {:>10} {:>12} {:>6} {:>10}  flags",
-            "tape", "seconds", "bytes", "rate", "starve", "full in"
-        );
+            "tape",
+            "seconds",
+            "bytes",
+            "rate",
+            "starve",
+            "full in"
+        )?;
         for r in &report {
-            println!(
+            reel_shared::outln!(
                 "{:<10} {:>7.0} {:>10} {:>12} {:>6} {:>10}  {}",
                 r["tape"].as_str().unwrap_or(""),
                 r["seconds"].as_f64().unwrap_or(0.0),
@@ -196,7 +201,7 @@ pub fn run(
                         .collect::<Vec<_>>()
                         .join("; "))
                     .unwrap_or_default()
-            );
+            )?;
         }
     }
     if let Some(path) = plot {

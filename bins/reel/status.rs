@@ -85,7 +85,7 @@ pub fn run(config: &Config, spool: &Spool, as_json: bool, live: bool) -> anyhow:
             std::thread::sleep(std::time::Duration::from_millis(700));
         }
         if tty && !as_json {
-            print!("\x1b[H\x1b[2J");
+            reel_shared::out!("\x1b[H\x1b[2J")?;
         }
         show(config, spool, as_json)?;
         for _ in 0..13 {

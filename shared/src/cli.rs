@@ -87,6 +87,26 @@ pub trait Program: Parser {
     fn common(&self) -> &CommonArgs;
 }
 
+/// `println!` that returns the write's `io::Result` instead of panicking:
+/// a closed stdout (`reel tapes | head -1`) then ends the program quietly
+/// with 0 (see [`main`]). Every program prints its data through this.
+#[macro_export]
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        writeln!(std::io::stdout().lock(), $($arg)*)
+    }};
+}
+
+/// `print!` as [`outln!`].
+#[macro_export]
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        write!(std::io::stdout().lock(), $($arg)*)
+    }};
+}
+
 /// Parse, set up logging, run, report. `run` returns [`Exit::Ok`] or
 /// [`Exit::Skipped`]; an error becomes one line on stderr and the exit code
 /// its chain calls for. A broken pipe on stdout ends quietly with 0.

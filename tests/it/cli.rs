@@ -139,3 +139,39 @@ fn a_configured_group_gets_the_directories_with_mode_0750() {
         run.report()
     );
 }
+
+#[test]
+fn a_closed_stdout_ends_every_program_quietly_with_0() {
+    let env = crate::support::Env::new();
+    crate::verify::setup(&env);
+    crate::verify::to_tape(&env);
+    env.run("reel-verify", &[]).expect(0);
+    crate::write::telemetry(&env, "T00001L9", "20261201T000000Z", 300_000_000, 4);
+    let cases: &[(&str, &[&str])] = &[
+        ("reel", &["tapes"]),
+        ("reel", &["tapes", "--json"]),
+        ("reel", &["find", ""]),
+        ("reel", &["find", "", "--json"]),
+        ("reel", &["status"]),
+        ("reel", &["status", "--json"]),
+        ("reel", &["config", "default"]),
+        ("reel", &["config", "check"]),
+        ("reel", &["stats"]),
+        ("reel", &["stats", "--json"]),
+        ("reel-restore", &["", "--dry-run"]),
+        ("reel-drivesim", &["--print-params", "--model", "lto9"]),
+        ("reel-scan", &["--out", "-"]),
+    ];
+    for (program, args) in cases {
+        let (read, write) = nix::unistd::pipe().unwrap();
+        drop(read);
+        let mut cmd = env.command(program, args);
+        cmd.stdout(std::process::Stdio::from(write));
+        let run = crate::support::Background::start(cmd, env.root()).finish();
+        assert!(
+            run.code == Some(0) && !run.stderr.contains("panicked"),
+            "{program} {args:?}:\n{}",
+            run.report()
+        );
+    }
+}

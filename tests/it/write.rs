@@ -506,7 +506,7 @@ fn telemetry_records_are_appended_while_writing() {
 }
 
 /// A telemetry file of `n` records at `rate` bytes per second.
-fn telemetry(env: &Env, tape: &str, start: &str, rate: u64, n: u64) {
+pub(crate) fn telemetry(env: &Env, tape: &str, start: &str, rate: u64, n: u64) {
     let mut text = String::new();
     for k in 1..=n {
         let t = 5 * k;
