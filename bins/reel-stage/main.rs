@@ -268,7 +268,17 @@ impl Stager<'_> {
                 );
             }
         }
-        Ok(Ok(out.into_iter().flatten().collect()))
+        // When each was taken from the source: what orders the versions of
+        // a path in the catalog (files have theirs from their copy).
+        let now = reel_shared::time::now_ns();
+        Ok(Ok(out
+            .into_iter()
+            .flatten()
+            .map(|mut r| {
+                r.taken_ns.get_or_insert(now);
+                r
+            })
+            .collect()))
     }
 
     fn full(&self, e: std::io::Error) -> Stop {
@@ -324,6 +334,8 @@ impl Stager<'_> {
                 counter.fetch_add(1, Ordering::Relaxed);
                 self.tally.bytes.fetch_add(s.size, Ordering::Relaxed);
                 let mut rec = with_cache(r, &dst);
+                // The content matched the source up to now.
+                rec.taken_ns = Some(reel_shared::time::now_ns());
                 rec.sha256 = Some(s.sha256);
                 rec.size = s.size;
                 rec.mtime_ns = s.mtime_ns;

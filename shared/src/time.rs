@@ -1,6 +1,7 @@
 //! UTC timestamps in the two shapes reel writes: RFC 3339 for manifests and
 //! logs (`2026-11-23T10:15:00Z`) and the compact form inside item ids
-//! (`20261123T101500`), which sorts as text in time order.
+//! (`20261123T101500`), which sorts as text in time order; and the times a
+//! person gives on the command line (`--at`), read with `jiff`.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -69,9 +70,108 @@ impl Utc {
     }
 }
 
+/// Nanoseconds since the epoch of an RFC 3339 time (`2026-11-23T10:15:00Z`,
+/// any offset), as reel writes them.
+pub fn rfc3339_ns(text: &str) -> Option<i64> {
+    let t: jiff::Timestamp = text.parse().ok()?;
+    i64::try_from(t.as_nanosecond()).ok()
+}
+
+/// Nanoseconds since the epoch now.
+pub fn now_ns() -> i64 {
+    i64::try_from(jiff::Timestamp::now().as_nanosecond()).unwrap_or(i64::MAX)
+}
+
+/// A time given by a person (`--at`), as nanoseconds since the epoch:
+///
+/// - an instant with its offset: `2026-12-01T10:00:00Z`,
+///   `2026-12-01T10:00+02:00`;
+/// - a date and time without an offset, in this machine's time zone:
+///   `2026-12-01T10:00`, `2026-12-01 10:00:30`;
+/// - a day, a month or a year (`2026-12-01`, `2026-12`, `2026`): the end of
+///   it, in this machine's time zone, so that `--at 2026-11` means "as it
+///   was at the end of November".
+pub fn parse_at(text: &str) -> Result<i64, String> {
+    use jiff::civil::{Date, DateTime};
+    use jiff::tz::TimeZone;
+    let t = text.trim();
+    let bad = |why: String| {
+        format!(
+            "{t:?} is not a time reel reads ({why}); give 2026-12-01T10:00:00Z, \
+             2026-12-01T10:00+02:00, 2026-12-01 10:00, 2026-12-01, 2026-12 or 2026"
+        )
+    };
+    let ns =
+        |ts: jiff::Timestamp| i64::try_from(ts.as_nanosecond()).map_err(|e| bad(e.to_string()));
+    let tz = TimeZone::system();
+    // The last nanosecond before `next` (the start of the following day,
+    // month or year) in this time zone.
+    let end_before = |next: Date| -> Result<i64, String> {
+        let start = next
+            .to_zoned(tz.clone())
+            .map_err(|e| bad(e.to_string()))?
+            .timestamp();
+        ns(start).map(|n| n - 1)
+    };
+    if let Ok(ts) = t.parse::<jiff::Timestamp>() {
+        return ns(ts);
+    }
+    if let Ok(dt) = t.parse::<DateTime>()
+        && t.contains([':', 'T', ' '])
+    {
+        let z = dt.to_zoned(tz.clone()).map_err(|e| bad(e.to_string()))?;
+        return ns(z.timestamp());
+    }
+    if let Ok(d) = t.parse::<Date>() {
+        return end_before(d.tomorrow().map_err(|e| bad(e.to_string()))?);
+    }
+    let digits = |s: &str, n: usize| s.len() == n && s.bytes().all(|b| b.is_ascii_digit());
+    let month_or_year = match t.split_once('-') {
+        Some((y, m)) if digits(y, 4) && digits(m, 2) => {
+            let (y, m) = (y.parse::<i16>(), m.parse::<i8>());
+            match (y, m) {
+                (Ok(y), Ok(12)) => Date::new(y + 1, 1, 1),
+                (Ok(y), Ok(m)) => Date::new(y, m + 1, 1),
+                _ => return Err(bad("not a month".into())),
+            }
+        }
+        None if digits(t, 4) => {
+            let y: i16 = t.parse().map_err(|_| bad("not a year".into()))?;
+            Date::new(y + 1, 1, 1)
+        }
+        _ => return Err(bad("not a date or time".into())),
+    };
+    end_before(month_or_year.map_err(|e| bad(e.to_string()))?)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn times_given_by_people() {
+        let utc = |s: &str| rfc3339_ns(s).unwrap();
+        assert_eq!(
+            parse_at("2026-12-01T10:00:00Z"),
+            Ok(utc("2026-12-01T10:00:00Z"))
+        );
+        // The offset is kept, not dropped.
+        assert_eq!(
+            parse_at("2026-12-01T10:00+02:00"),
+            Ok(utc("2026-12-01T08:00:00Z"))
+        );
+        // Periods end at their last nanosecond (in the machine's zone, so
+        // compare with the same reading of the next period's start).
+        let next = |s: &str| parse_at(s).unwrap() + 1;
+        assert_eq!(next("2026-11"), next("2026-11-30"));
+        assert_eq!(next("2026-12"), next("2026-12-31"));
+        assert_eq!(next("2026"), next("2026-12-31"));
+        assert!(parse_at("2026-11-30").unwrap() < parse_at("2026-12-01 00:00").unwrap());
+        for bad in ["yesterday", "2026-13", "2026-11-31", "26-11", "", "2026-1"] {
+            let e = parse_at(bad).unwrap_err();
+            assert!(e.contains("is not a time reel reads"), "{bad}: {e}");
+        }
+    }
 
     #[test]
     fn known_dates() {

@@ -17,7 +17,8 @@ use super::journal::{self, Entry};
 pub struct Query {
     pub patterns: Vec<String>,
     pub stream: Option<String>,
-    /// Only versions verified at or before this time (RFC 3339, or a date).
+    /// Only versions taken from the source at or before this time (see
+    /// `time::parse_at` for what it may be).
     pub at: Option<String>,
     /// Every verified copy, not only the newest of each path.
     pub all_versions: bool,
@@ -70,28 +71,10 @@ impl Patterns {
     }
 }
 
-/// A time as 14 digits, yyyymmddhhmmss; a date alone is its midnight's
-/// end of day when `end` (so `--at 2026-11-23` includes that day).
-pub fn time_key(text: &str, end: bool) -> u64 {
-    let digits: Vec<u64> = text
-        .bytes()
-        .filter(u8::is_ascii_digit)
-        .take(14)
-        .map(|d| u64::from(d - b'0'))
-        .collect();
-    let mut v = digits.iter().fold(0u64, |a, d| a * 10 + d);
-    let fill = if end { [2, 3, 5, 9, 5, 9] } else { [0; 6] };
-    let missing = 14usize.saturating_sub(digits.len());
-    for k in 0..missing {
-        v = v * 10 + fill.get(6 - missing + k).copied().unwrap_or(0);
-    }
-    v
-}
-
 /// The verified copies matching `q`, sorted by path (and, for every
-/// version, by verify time).
+/// version, by when each was taken from the source).
 pub fn search(catalog: &std::path::Path, q: &Query) -> Result<Vec<Entry>, CatalogError> {
-    let patterns = Patterns::new(&q.patterns).map_err(CatalogError::Invalid)?;
+    let patterns = Patterns::new(&q.patterns).map_err(CatalogError::Query)?;
     if let Some(found) = search_indexed(catalog, q, &patterns)? {
         return Ok(found);
     }
@@ -189,7 +172,7 @@ fn search_indexed(
             let k = (e.stream.clone(), e.record.path.clone(), e.record.part);
             let newer = found
                 .get(&k)
-                .is_none_or(|old| time_key(&old.verified, false) <= time_key(&e.verified, false));
+                .is_none_or(|old| old.version_key() <= e.version_key());
             if newer {
                 found.insert(k, e);
             }
@@ -220,7 +203,11 @@ fn search_journals(
     q: &Query,
     patterns: &Patterns,
 ) -> Result<Vec<Entry>, CatalogError> {
-    let at = q.at.as_deref().map(|t| time_key(t, true));
+    let at =
+        q.at.as_deref()
+            .map(crate::time::parse_at)
+            .transpose()
+            .map_err(|e| CatalogError::Query(format!("--at: {e}")))?;
     // A file split across archives: each part is a version's piece.
     type Key = (String, PathBuf, Option<u32>);
     let mut newest: HashMap<Key, ((u64, u64), Entry)> = HashMap::new();
@@ -236,8 +223,8 @@ fn search_journals(
             if !patterns.matches(bytes) {
                 return Ok(());
             }
-            let order = (time_key(&e.verified, false), seq);
-            if at.is_some_and(|at| order.0 > at) {
+            let order = (e.version_key(), seq);
+            if at.is_some_and(|at| e.taken_ns() > at) {
                 return Ok(());
             }
             if q.all_versions {
@@ -276,14 +263,6 @@ fn search_journals(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn times_compare_as_digits_and_a_date_means_its_whole_day() {
-        assert_eq!(time_key("2026-11-23T10:15:00Z", false), 20261123101500);
-        assert_eq!(time_key("2026-11-23", true), 20261123235959);
-        assert_eq!(time_key("2026-11-23", false), 20261123000000);
-        assert!(time_key("2026-11-23T10:15:00Z", false) < time_key("2026-11-23", true));
-    }
 
     #[test]
     fn globs_match_whole_paths_and_prefixes_match_starts() {

@@ -84,8 +84,8 @@ type Delta = (Vec<DeltaEntry>, HashMap<u128, usize>);
 pub const DELTA_MAX: u64 = 64 << 20;
 
 /// The delta of `catalog`: every journal line the current generation does
-/// not cover, newest per key (by verified time, then journal and line
-/// order, as a rebuild orders them).
+/// not cover, newest per key (by when taken from the source, then journal
+/// and line order, as a rebuild orders them).
 fn read_delta(catalog: &Path) -> Result<Delta, CatalogError> {
     let state = super::rebuild::current_state(catalog).unwrap_or_default();
     let mut newest: HashMap<u128, ((u64, u64), DeltaEntry)> = HashMap::new();
@@ -105,7 +105,7 @@ fn read_delta(catalog: &Path) -> Result<Delta, CatalogError> {
         super::journal::read_from(&path, covered, |e| {
             seq += 1;
             let path_bytes = std::os::unix::ffi::OsStrExt::as_bytes(e.record.path.as_os_str());
-            let order = (super::rebuild::packed_time(&e.verified), seq);
+            let order = (e.version_key(), seq);
             let k = key(&e.stream, path_bytes);
             let known = Known {
                 size: e.record.size,

@@ -32,6 +32,26 @@ pub struct Entry {
     pub record: Record,
 }
 
+impl Entry {
+    /// When this version's content was taken from its source (ns since the
+    /// epoch): the record's `taken_ns`, written by reel-stage; for entries
+    /// from before reel recorded it, when it was verified.
+    pub fn taken_ns(&self) -> i64 {
+        self.record
+            .taken_ns
+            .or_else(|| crate::time::rfc3339_ns(&self.verified))
+            .unwrap_or(i64::MIN)
+    }
+
+    /// What orders the versions of a path, newest last: when each was
+    /// taken from the source, never when it happened to be verified (a
+    /// killed run, or tapes verified in tape order, can verify an older
+    /// version last). An unsigned key with the order of `taken_ns`.
+    pub fn version_key(&self) -> u64 {
+        (self.taken_ns() as u64) ^ (1 << 63)
+    }
+}
+
 /// The journal file of tape `label`.
 pub fn journal_path(catalog: &Path, label: &str) -> PathBuf {
     catalog.join("tapes").join(format!("{label}.jsonl"))

@@ -45,6 +45,9 @@ pub enum CatalogError {
     },
     #[error("{0}")]
     Invalid(String),
+    /// A bad query: a pattern or a time that cannot be read.
+    #[error("{0}")]
+    Query(String),
 }
 
 impl CatalogError {
@@ -59,6 +62,7 @@ impl CatalogError {
         match self {
             CatalogError::Io { source, .. } => Exit::of_io(source),
             CatalogError::Line { .. } | CatalogError::Invalid(_) => Exit::Data,
+            CatalogError::Query(_) => Exit::Usage,
         }
     }
 }

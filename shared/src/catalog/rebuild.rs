@@ -1,7 +1,8 @@
 //! Building the index from the journals with bounded memory: entries are
 //! read in chunks, each chunk sorted and written as a run file, and the runs
-//! merged, keeping for every key its newest verified version (latest
-//! `verified` time; for equal times, the later journal line).
+//! merged, keeping for every key its newest verified version (the one
+//! taken last from the source, `Entry::version_key`; for equal times, the
+//! later journal line).
 //!
 //! A build goes into a fresh `index/gen-<n>/` directory; `index/current`, a
 //! symlink, is switched to it atomically at the end, so a reader always sees
@@ -50,7 +51,7 @@ const ITEM: usize = 16 + 8 + 8 + 32 + 16;
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord)]
 struct Item {
     key: u128,
-    /// (verified as yyyymmddhhmmss, sequence): larger is newer.
+    /// (when taken from the source, sequence): larger is newer.
     order: (u64, u64),
     size: u64,
     mtime: i64,
@@ -77,15 +78,6 @@ impl Item {
             sha: b[48..80].try_into().expect("32 bytes"),
         }
     }
-}
-
-/// `2026-11-23T10:15:00Z` → 20261123101500: sorts like the time.
-pub(crate) fn packed_time(rfc3339: &str) -> u64 {
-    rfc3339
-        .bytes()
-        .filter(u8::is_ascii_digit)
-        .take(14)
-        .fold(0u64, |acc, d| acc * 10 + u64::from(d - b'0'))
 }
 
 fn index_dir(catalog: &Path) -> PathBuf {
@@ -329,13 +321,13 @@ pub fn rebuild(catalog: &Path, chunk: usize) -> Result<RebuildStats, CatalogErro
             let path_bytes = std::os::unix::ffi::OsStrExt::as_bytes(e.record.path.as_os_str());
             names.push(
                 super::names::name(&e.stream, path_bytes, e.record.part),
-                (packed_time(&e.verified), seq),
+                (e.version_key(), seq),
                 jid,
                 line,
             )?;
             buf.push(Item {
                 key: key(&e.stream, path_bytes),
-                order: (packed_time(&e.verified), seq),
+                order: (e.version_key(), seq),
                 size: e.record.size,
                 mtime: e.record.mtime_ns,
                 sha: e.record.sha256.map_or([0; 32], |d| d.0),

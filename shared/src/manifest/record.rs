@@ -184,6 +184,10 @@ pub struct Record {
     /// `part_offset` of the whole file, whose size is `size`.
     pub part: Option<u32>,
     pub part_offset: Option<u64>,
+    /// When reel-stage took this content from the source (ns since the
+    /// epoch): what orders the versions of a path, whenever each happened
+    /// to be verified.
+    pub taken_ns: Option<i64>,
 }
 
 impl Record {
@@ -211,6 +215,7 @@ impl Record {
             block: None,
             part: None,
             part_offset: None,
+            taken_ns: None,
         }
     }
 
@@ -283,6 +288,7 @@ impl Serialize for Record {
         opt_entry(&mut m, "block", &self.block)?;
         opt_entry(&mut m, "part", &self.part)?;
         opt_entry(&mut m, "part_offset", &self.part_offset)?;
+        opt_entry(&mut m, "taken_ns", &self.taken_ns)?;
         m.end()
     }
 }
@@ -347,6 +353,7 @@ pub(crate) struct WireLine {
     block: Option<u64>,
     part: Option<u32>,
     part_offset: Option<u64>,
+    taken_ns: Option<i64>,
     // Catalog journal fields (see catalog::journal).
     verified: Option<String>,
 }
@@ -417,6 +424,7 @@ impl WireLine {
             block: self.block,
             part: self.part,
             part_offset: self.part_offset,
+            taken_ns: self.taken_ns,
         };
         record.validate()?;
         Ok((record, self.stream, self.verified))

@@ -167,6 +167,7 @@ prop_compose! {
         block in proptest::option::of(any::<u64>()),
         rdev in proptest::option::of(any::<u64>()),
         part in proptest::option::of((1u32..1000, any::<u64>())),
+        taken_ns in proptest::option::of(any::<i64>()),
     ) -> Record {
         let link = match entry {
             EntryType::Symlink => Some(link_target),
@@ -176,7 +177,7 @@ prop_compose! {
         Record {
             path, entry, size, mtime_ns, mode, uid, gid, user, group, link, rdev,
             sha256: sha256.map(Digest), cache, archive, offset, data_offset, tape, file, block,
-            part: part.map(|p| p.0), part_offset: part.map(|p| p.1),
+            part: part.map(|p| p.0), part_offset: part.map(|p| p.1), taken_ns,
         }
     }
 }
