@@ -169,7 +169,8 @@ pub fn read(
 
 /// Read a journal from byte `offset` (0, or the end of a complete line:
 /// what an earlier read returned); returns the bytes of complete lines read
-/// from there. Line numbers in errors count from `offset`'s line as 2.
+/// from there. Line numbers in errors are the lines' real numbers in the
+/// file.
 pub fn read_from(
     path: &Path,
     offset: u64,
@@ -229,7 +230,13 @@ pub fn read_lines(
         }
         let bad = |message: String| CatalogError::Line {
             file: name.clone(),
-            line: line_no,
+            // Counted from `offset`, whose line is 2 here: the real number
+            // needs the lines before it, counted only now that it is wanted.
+            line: if offset > 0 {
+                lines_before(path, offset) + line_no - 1
+            } else {
+                line_no
+            },
             message,
         };
         let (record, stream, verified) = parse_record_line(text).map_err(bad)?;
@@ -247,6 +254,24 @@ pub fn read_lines(
     Ok(consumed)
 }
 
+/// How many lines end before byte `offset` of `path` (for messages).
+fn lines_before(path: &Path, offset: u64) -> u64 {
+    let Ok(file) = File::open(path) else {
+        return 0;
+    };
+    let mut reader = BufReader::new(std::io::Read::take(file, offset));
+    let mut n = 0;
+    loop {
+        let buf = match reader.fill_buf() {
+            Ok([]) | Err(_) => return n,
+            Ok(buf) => buf,
+        };
+        n += buf.iter().filter(|&&b| b == b'\n').count() as u64;
+        let len = buf.len();
+        reader.consume(len);
+    }
+}
+
 /// The entry on the line starting at byte `offset` of a journal (an offset
 /// `read_lines` gave).
 pub fn entry_at(path: &Path, offset: u64) -> Result<Entry, CatalogError> {
@@ -258,8 +283,8 @@ pub fn entry_at(path: &Path, offset: u64) -> Result<Entry, CatalogError> {
         .read_until(b'\n', &mut line)
         .map_err(|e| CatalogError::io(path, e))?;
     let bad = |message: String| CatalogError::Line {
-        file: format!("{} (byte {offset})", path.display()),
-        line: 0,
+        file: path.display().to_string(),
+        line: lines_before(path, offset) + 1,
         message,
     };
     let text = line
