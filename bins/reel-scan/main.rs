@@ -22,7 +22,7 @@ use anyhow::Context;
 use clap::Parser;
 use nix::fcntl::{OFlag, open};
 use nix::sys::stat::{Mode, fstat};
-use reel_shared::catalog::{self, Index};
+use reel_shared::catalog;
 use reel_shared::cli::{self, CommonArgs, Program};
 use reel_shared::config::{Config, Source, Stream};
 use reel_shared::exit::{Exit, ExitError};
@@ -230,7 +230,7 @@ fn scan_stream(
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos() as i64);
     // The walk owns what it uses: a handle on the index of its own.
-    let index = Index::open(catalog_dir)?;
+    let index = catalog::open_checked(catalog_dir)?;
     let counts = Arc::new(Counts::default());
     let (tx, rx) = crossbeam_channel::bounded::<Found>(4096);
     let walk = Walk {

@@ -111,17 +111,23 @@ impl Walk {
                 let known = self.index.known(i);
                 if known.size != size || known.mtime_ns != mtime {
                     Some(true)
-                } else if let (true, true, Some(known_sha)) =
-                    (self.checksum, regular, self.index.sha256(i))
-                {
-                    // Without a recorded digest (a hard link's second path)
-                    // there is nothing to compare with.
-                    match crate::checksum::sha256_at(dir, name) {
-                        Ok(d) if d == known_sha => None,
-                        Ok(_) => Some(true),
+                } else if self.checksum && regular {
+                    match self.index.sha256(i) {
+                        // Without a recorded digest (a hard link's second
+                        // path) there is nothing to compare with.
+                        Ok(None) => None,
+                        Ok(Some(known_sha)) => match crate::checksum::sha256_at(dir, name) {
+                            Ok(d) if d == known_sha => None,
+                            Ok(_) => Some(true),
+                            Err(e) => {
+                                self.problem(rel, format!("cannot read for --checksum: {e}"));
+                                None
+                            }
+                        },
+                        // Not trusted: backed up again, to be safe.
                         Err(e) => {
-                            self.problem(rel, format!("cannot read for --checksum: {e}"));
-                            None
+                            self.problem(rel, format!("{e}; backing it up again"));
+                            Some(true)
                         }
                     }
                 } else {

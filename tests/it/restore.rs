@@ -177,13 +177,15 @@ fn a_member_that_rotted_on_tape_is_kept_aside_and_reported() {
 }
 
 #[test]
-fn at_a_time_gives_the_version_verified_then() {
+fn at_a_time_gives_the_version_taken_by_then() {
     let env = backed_up();
-    let before = reel_shared::time::Utc::now().rfc3339();
-    // Verify times have whole seconds: the second version's comes later.
+    // A time in whole seconds after the first version was taken: the
+    // clock's next second.
+    let taken = reel_shared::time::Utc::now().rfc3339();
     crate::support::wait_until("the clock's next second", || {
-        reel_shared::time::Utc::now().rfc3339() > before
+        reel_shared::time::Utc::now().rfc3339() > taken
     });
+    let before = reel_shared::time::Utc::now().rfc3339();
     std::fs::write(env.path("src/dir/f05.bin"), b"the second version").unwrap();
     to_tape(&env);
     env.run("reel-verify", &[]).expect(0);
@@ -553,4 +555,120 @@ fn times_are_read_with_their_offsets_and_partial_dates_and_bad_ones_are_refused(
         "{}",
         run.report()
     );
+}
+
+#[test]
+fn a_damaged_catalog_index_is_found_out_and_rebuilt_with_the_same_answers() {
+    let env = backed_up();
+    env.run("reel", &["catalog", "rebuild"]).expect(0);
+    let answers = |env: &Env| {
+        let run = env.run("reel", &["find", "", "--json"]);
+        run.expect(0);
+        run
+    };
+    let before = answers(&env).stdout;
+    assert!(before.len() > 1000);
+    let gen_dir = std::fs::canonicalize(env.path("var/catalog/index/current")).unwrap();
+    type Damage = fn(&Path);
+    // (what, the damage, whether reel-scan reads that file: else reel find)
+    let damages: [(&str, Damage, bool); 7] = [
+        (
+            "random bytes in names.idx",
+            |g| scribble(&g.join("names.idx"), 40),
+            false,
+        ),
+        (
+            "random bytes in names.bin",
+            |g| scribble(&g.join("names.bin"), 7),
+            false,
+        ),
+        ("names.idx zeroed", |g| zero(&g.join("names.idx")), false),
+        ("paths.idx zeroed", |g| zero(&g.join("paths.idx")), true),
+        (
+            "random bytes in paths.idx",
+            |g| scribble(&g.join("paths.idx"), 100),
+            true,
+        ),
+        (
+            "a checksum file gone",
+            |g| std::fs::remove_file(g.join("names.idx.sum")).unwrap(),
+            false,
+        ),
+        (
+            "paths.idx cut short",
+            |g| {
+                let f = std::fs::OpenOptions::new()
+                    .write(true)
+                    .open(g.join("paths.idx"))
+                    .unwrap();
+                f.set_len(100).unwrap();
+            },
+            true,
+        ),
+    ];
+    for (what, damage, scan_reads) in damages {
+        env.run("reel", &["catalog", "rebuild"]).expect(0);
+        let gen_dir = std::fs::canonicalize(env.path("var/catalog/index/current")).unwrap();
+        damage(&gen_dir);
+        // reel find: reported, rebuilt, the same answers.
+        let run = answers(&env);
+        assert_eq!(run.stdout, before, "{what}\n{}", run.report());
+        // reel find reads the path index, reel-scan the lookup index.
+        assert_eq!(
+            run.stderr.contains("the catalog index is damaged"),
+            !scan_reads,
+            "{what}\n{}",
+            run.report()
+        );
+        assert!(!answers(&env).stderr.contains("damaged"), "{what}: rebuilt");
+        // reel-scan, on the index damaged again: nothing new to back up.
+        env.run("reel", &["catalog", "rebuild"]).expect(0);
+        damage(&std::fs::canonicalize(env.path("var/catalog/index/current")).unwrap());
+        let scan = env.run("reel-scan", &[]);
+        scan.expect(0);
+        assert!(
+            scan.stderr.contains(" 0 new, 0 changed"),
+            "{what}\n{}",
+            scan.report()
+        );
+        assert_eq!(
+            scan.stderr.contains("damaged"),
+            scan_reads,
+            "{what}\n{}",
+            scan.report()
+        );
+    }
+    // A state the reader cannot parse: the journals answer, a scan rebuilds.
+    std::fs::write(gen_dir_now(&env).join("state.json"), "{ not json").unwrap();
+    assert_eq!(answers(&env).stdout, before);
+    let scan = env.run("reel-scan", &[]);
+    scan.expect(0);
+    assert!(
+        scan.stderr.contains(" 0 new, 0 changed"),
+        "{}",
+        scan.report()
+    );
+    assert!(
+        gen_dir_now(&env) != gen_dir,
+        "rebuilt into a new generation"
+    );
+}
+
+fn gen_dir_now(env: &Env) -> std::path::PathBuf {
+    std::fs::canonicalize(env.path("var/catalog/index/current")).unwrap()
+}
+
+/// Overwrite `n` bytes in the middle of `path` with other values.
+fn scribble(path: &Path, n: usize) {
+    let mut bytes = std::fs::read(path).unwrap();
+    let mid = bytes.len() / 2;
+    for (k, b) in bytes[mid..].iter_mut().take(n).enumerate() {
+        *b = b.wrapping_add(0x5b + k as u8) | 1;
+    }
+    std::fs::write(path, bytes).unwrap();
+}
+
+fn zero(path: &Path) {
+    let len = std::fs::metadata(path).unwrap().len() as usize;
+    std::fs::write(path, vec![0u8; len]).unwrap();
 }

@@ -186,10 +186,16 @@ fn a_file_already_staged_is_not_copied_again() {
     );
     let digests = |m: &str| {
         m.lines()
-            .filter(|l| l.contains("sha256"))
-            .map(String::from)
+            .filter_map(|l| {
+                let v: serde_json::Value = serde_json::from_str(l).ok()?;
+                Some((
+                    v["path"].as_str()?.to_string(),
+                    v["sha256"].as_str()?.to_string(),
+                ))
+            })
             .collect::<Vec<_>>()
     };
+    assert_eq!(digests(&first).len(), 4, "{first}");
     assert_eq!(
         digests(&first),
         digests(&second),

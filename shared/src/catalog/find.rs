@@ -75,8 +75,24 @@ impl Patterns {
 /// version, by when each was taken from the source).
 pub fn search(catalog: &std::path::Path, q: &Query) -> Result<Vec<Entry>, CatalogError> {
     let patterns = Patterns::new(&q.patterns).map_err(CatalogError::Query)?;
-    if let Some(found) = search_indexed(catalog, q, &patterns)? {
-        return Ok(found);
+    match search_indexed(catalog, q, &patterns) {
+        Ok(Some(found)) => return Ok(found),
+        Ok(None) => {}
+        // Never trusted, never "nothing matches": rebuilt from the
+        // journals and asked again; where it cannot be rebuilt (no write
+        // access to the catalog), the journals answer.
+        Err(CatalogError::Damaged(why)) => {
+            log::warn!("the catalog index is damaged ({why}): rebuilding it from the journals");
+            match super::rebuild::rebuild(catalog, super::rebuild::DEFAULT_CHUNK) {
+                Ok(_) => {
+                    if let Some(found) = search_indexed(catalog, q, &patterns)? {
+                        return Ok(found);
+                    }
+                }
+                Err(e) => log::warn!("cannot rebuild it ({e}): reading the journals instead"),
+            }
+        }
+        Err(e) => return Err(e),
     }
     search_journals(catalog, q, &patterns)
 }
@@ -127,7 +143,7 @@ fn search_indexed(
         None => {
             let mut out = Vec::new();
             let mut from: Vec<u8> = Vec::new();
-            while let Some((n, _, _)) = names.at_or_after(&from) {
+            while let Some((n, _, _)) = names.at_or_after(&from)? {
                 let s = &n[..n.iter().position(|&b| b == 0).unwrap_or(n.len())];
                 out.push(String::from_utf8_lossy(s).into_owned());
                 from = [s, &[1u8][..]].concat(); // past "stream\0…"
@@ -140,7 +156,8 @@ fn search_indexed(
     for stream in &streams {
         for p in &q.patterns {
             let prefix = [stream.as_bytes(), b"\0", literal_prefix(p).as_bytes()].concat();
-            for (name, jid, offset) in names.with_prefix(&prefix) {
+            for item in names.with_prefix(&prefix)? {
+                let (name, jid, offset) = item?;
                 let path = &name[stream.len() + 1..name.len().saturating_sub(5)];
                 if !patterns.matches(path) {
                     continue;

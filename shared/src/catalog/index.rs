@@ -19,19 +19,20 @@
 //! ```
 //!
 //! `sha256.bin` holds the 32-byte digest of entry i at offset 32·i (all
-//! zeros: none), read only by `--checksum` scans. The key is the 128-bit
+//! zeros: none), read only by `--checksum` scans. Both have checksums
+//! (`checked.rs`): `paths.idx` is checked whole when opened, `sha256.bin`
+//! block by block as it is read. The key is the 128-bit
 //! xxh3 of the path seeded with the 64-bit xxh3 of the stream name: a
 //! collision would need two paths of one stream with equal keys *and* equal
 //! size and mtime to hide a change.
 
 use std::collections::HashMap;
-use std::fs::File;
 use std::path::Path;
 
-use memmap2::Mmap;
 use xxhash_rust::xxh3::{xxh3_64, xxh3_128_with_seed};
 
 use super::CatalogError;
+use super::checked::Checked;
 use crate::manifest::Digest;
 
 pub const INDEX_MAGIC: &[u8; 8] = b"REELIDX1";
@@ -64,8 +65,9 @@ pub fn bucket_bits(n: u64) -> u32 {
 /// no rebuild per archive; `open_index` folds the delta into a new
 /// generation once it grows past `DELTA_MAX` bytes of journal.
 pub struct Index {
-    paths: Option<Mmap>,
-    sha: Option<Mmap>,
+    /// Checked whole at open: lookups read it without checks.
+    paths: Option<Checked>,
+    sha: Option<Checked>,
     count: usize,
     bits: u32,
     /// Entry numbers from `count` on are delta entries.
@@ -126,26 +128,6 @@ fn read_delta(catalog: &Path) -> Result<Delta, CatalogError> {
     Ok((delta, keys))
 }
 
-fn map(path: &Path) -> Result<Option<Mmap>, CatalogError> {
-    let file = match File::open(path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(CatalogError::io(path, e)),
-    };
-    if file
-        .metadata()
-        .map_err(|e| CatalogError::io(path, e))?
-        .len()
-        == 0
-    {
-        return Ok(None);
-    }
-    // SAFETY: index files are replaced by rename, never written in place,
-    // so the mapped file does not change under us.
-    let m = unsafe { Mmap::map(&file) }.map_err(|e| CatalogError::io(path, e))?;
-    Ok(Some(m))
-}
-
 impl Index {
     pub fn empty() -> Index {
         Index {
@@ -166,7 +148,8 @@ impl Index {
         Ok(index)
     }
 
-    /// The built generation alone.
+    /// The built generation alone (none when it is of another format: its
+    /// journal lines are then all read as the delta).
     fn open_built(catalog: &Path) -> Result<Index, CatalogError> {
         // Resolve `current` once: a rebuild switching it between opening
         // the two files must not mix two generations.
@@ -176,33 +159,37 @@ impl Index {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Index::empty()),
             Err(e) => return Err(CatalogError::io(&link, e)),
         };
+        if super::rebuild::current_state(catalog).is_none() {
+            return Ok(Index::empty());
+        }
         let path = dir.join("paths.idx");
-        let Some(paths) = map(&path)? else {
+        let Some(paths) = Checked::open(&path)? else {
             return Ok(Index::empty());
         };
-        let bad = |m: &str| {
-            CatalogError::Invalid(format!(
-                "{}: {m}; run `reel catalog rebuild`",
-                path.display()
-            ))
-        };
-        if paths.len() < HEADER || &paths[..8] != INDEX_MAGIC {
+        paths.check_all()?;
+        let bad = |m: &str| CatalogError::Damaged(format!("{}: {m}", path.display()));
+        let head = paths
+            .bytes(0, HEADER)
+            .map_err(|_| bad("shorter than its header"))?;
+        if &head[..8] != INDEX_MAGIC {
             return Err(bad("not a reel index"));
         }
-        let version = u32::from_le_bytes(paths[8..12].try_into().expect("4 bytes"));
-        let bits = u32::from_le_bytes(paths[12..16].try_into().expect("4 bytes"));
-        let count = u64::from_le_bytes(paths[16..24].try_into().expect("8 bytes")) as usize;
+        let version = u32::from_le_bytes(head[8..12].try_into().expect("4 bytes"));
+        let bits = u32::from_le_bytes(head[12..16].try_into().expect("4 bytes"));
+        let count = u64::from_le_bytes(head[16..24].try_into().expect("8 bytes")) as usize;
         if version != 1 || bits > 24 {
             return Err(bad("unknown index version"));
         }
         let table = ((1usize << bits) + 1) * 8;
-        if paths.len() != HEADER + table + count * ENTRY {
+        if Some(paths.len())
+            != count
+                .checked_mul(ENTRY)
+                .and_then(|e| e.checked_add(HEADER + table))
+        {
             return Err(bad("truncated"));
         }
-        let sha = map(&dir.join("sha256.bin"))?;
-        if let Some(s) = &sha
-            && s.len() != count * 32
-        {
+        let sha = Checked::open(&dir.join("sha256.bin"))?;
+        if sha.as_ref().map_or(0, Checked::len) != count * 32 {
             return Err(bad("sha256.bin does not match paths.idx"));
         }
         Ok(Index {
@@ -225,16 +212,25 @@ impl Index {
         self.len() == 0
     }
 
-    fn bucket(&self, b: usize) -> usize {
+    /// `len` bytes of `paths.idx` at `at` (checked whole when opened;
+    /// within its bounds, which were checked against its header).
+    fn paths_bytes(&self, at: usize, len: usize) -> &[u8] {
         let m = self.paths.as_ref().expect("non-empty");
+        m.bytes(at, len)
+            .expect("paths.idx was checked whole at open")
+    }
+
+    /// Where bucket `b` starts, never past the entries (what the builder
+    /// writes; kept in bounds whatever the file says).
+    fn bucket(&self, b: usize) -> usize {
         let at = HEADER + b * 8;
-        u64::from_le_bytes(m[at..at + 8].try_into().expect("8 bytes")) as usize
+        (u64::from_le_bytes(self.paths_bytes(at, 8).try_into().expect("8 bytes")) as usize)
+            .min(self.count)
     }
 
     fn entry_key(&self, i: usize) -> u128 {
-        let m = self.paths.as_ref().expect("non-empty");
         let at = HEADER + ((1usize << self.bits) + 1) * 8 + i * ENTRY;
-        u128::from_be_bytes(m[at..at + 16].try_into().expect("16 bytes"))
+        u128::from_be_bytes(self.paths_bytes(at, 16).try_into().expect("16 bytes"))
     }
 
     /// The entry number holding `key`: the delta's when it has the key
@@ -248,6 +244,7 @@ impl Index {
         }
         let b = (key >> (128 - self.bits)) as usize;
         let (mut lo, mut hi) = (self.bucket(b), self.bucket(b + 1));
+        lo = lo.min(hi);
         while lo < hi {
             let mid = (lo + hi) / 2;
             match self.entry_key(mid).cmp(&key) {
@@ -263,21 +260,25 @@ impl Index {
         if i >= self.count {
             return self.delta[i - self.count].0;
         }
-        let m = self.paths.as_ref().expect("non-empty");
         let at = HEADER + ((1usize << self.bits) + 1) * 8 + i * ENTRY + 16;
+        let e = self.paths_bytes(at, 16);
         Known {
-            size: u64::from_le_bytes(m[at..at + 8].try_into().expect("8 bytes")),
-            mtime_ns: i64::from_le_bytes(m[at + 8..at + 16].try_into().expect("8 bytes")),
+            size: u64::from_le_bytes(e[..8].try_into().expect("8 bytes")),
+            mtime_ns: i64::from_le_bytes(e[8..16].try_into().expect("8 bytes")),
         }
     }
 
-    pub fn sha256(&self, i: usize) -> Option<Digest> {
+    /// The recorded digest of entry `i` (`None`: none recorded); an error
+    /// when its block of `sha256.bin` is damaged.
+    pub fn sha256(&self, i: usize) -> Result<Option<Digest>, CatalogError> {
         if i >= self.count {
-            return self.delta[i - self.count].1;
+            return Ok(self.delta[i - self.count].1);
         }
-        let m = self.sha.as_ref()?;
-        let d: [u8; 32] = m[i * 32..i * 32 + 32].try_into().expect("32 bytes");
-        (d != [0; 32]).then_some(Digest(d))
+        let Some(m) = self.sha.as_ref() else {
+            return Ok(None);
+        };
+        let d: [u8; 32] = m.bytes(i * 32, 32)?.try_into().expect("32 bytes");
+        Ok((d != [0; 32]).then_some(Digest(d)))
     }
 
     /// The newest verified version of `path` in `stream`.

@@ -12,6 +12,7 @@
 //! memory-mapped index `reel-scan` asks and its rebuild, tape states, and
 //! the path search of `reel find` and `reel-restore` (`find`).
 
+pub mod checked;
 pub mod find;
 pub mod from_tape;
 pub mod index;
@@ -48,6 +49,10 @@ pub enum CatalogError {
     /// A bad query: a pattern or a time that cannot be read.
     #[error("{0}")]
     Query(String),
+    /// An index file that does not match its checksums (or is otherwise
+    /// not what a rebuild wrote): rebuild it from the journals.
+    #[error("the catalog index is damaged: {0}")]
+    Damaged(String),
 }
 
 impl CatalogError {
@@ -63,29 +68,51 @@ impl CatalogError {
             CatalogError::Io { source, .. } => Exit::of_io(source),
             CatalogError::Line { .. } | CatalogError::Invalid(_) => Exit::Data,
             CatalogError::Query(_) => Exit::Usage,
+            CatalogError::Damaged(_) => Exit::Data,
         }
     }
 }
 
 /// Rebuild the index when its delta (the journal lines appended since it
-/// was built) is over `DELTA_MAX`, or a journal no longer matches what the
-/// index covered. Returns what the rebuild did, if one happened.
+/// was built) is over `DELTA_MAX`, a journal no longer matches what the
+/// index covered, or the generation is of another format (an older reel's).
+/// Returns what the rebuild did, if one happened.
 pub fn refresh_index(catalog: &Path) -> Result<Option<RebuildStats>, CatalogError> {
+    let other_format =
+        catalog.join("index").join("current").exists() && rebuild::current_state(catalog).is_none();
     let delta = rebuild::delta_bytes(catalog)?;
-    if delta.is_some_and(|d| d <= index::DELTA_MAX) {
+    if !other_format && delta.is_some_and(|d| d <= index::DELTA_MAX) {
         return Ok(None);
     }
     log::info!(
-        "the catalog index is far behind its journals: rebuilding {}",
+        "the catalog index is {}: rebuilding {}",
+        if other_format {
+            "of another format, or its state is unreadable"
+        } else {
+            "far behind its journals"
+        },
         catalog.join("index").display()
     );
     rebuild(catalog, rebuild::DEFAULT_CHUNK).map(Some)
 }
 
+/// Open the index for lookups. A damaged one is never trusted: it is
+/// reported, rebuilt from the journals, and opened again.
+pub fn open_checked(catalog: &Path) -> Result<Index, CatalogError> {
+    match Index::open(catalog) {
+        Err(CatalogError::Damaged(why)) => {
+            log::warn!("the catalog index is damaged ({why}): rebuilding it from the journals");
+            rebuild(catalog, rebuild::DEFAULT_CHUNK)?;
+            Index::open(catalog)
+        }
+        other => other,
+    }
+}
+
 /// `refresh_index`, then open the index with its delta.
 pub fn open_index(catalog: &Path) -> Result<(Index, Option<RebuildStats>), CatalogError> {
     let rebuilt = refresh_index(catalog)?;
-    Ok((Index::open(catalog)?, rebuilt))
+    Ok((open_checked(catalog)?, rebuilt))
 }
 
 #[cfg(test)]

@@ -15,9 +15,8 @@ use std::fs::File;
 use std::io::{BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
-use memmap2::Mmap;
-
 use super::CatalogError;
+use super::checked::Checked;
 
 pub const NAMES_MAGIC: &[u8; 8] = b"REELNAM1";
 const ENTRY: usize = 24;
@@ -224,10 +223,14 @@ impl Builder {
     }
 }
 
-/// An open path index.
+/// One entry of the path index: its name, journal id and line offset.
+pub type NameEntry<'a> = (&'a [u8], u32, u64);
+
+/// An open path index. Its files have checksums (`checked.rs`), checked
+/// block by block as a search reads them.
 pub struct Names {
-    idx: Mmap,
-    bin: Mmap,
+    idx: Checked,
+    bin: Checked,
     count: usize,
 }
 
@@ -235,55 +238,37 @@ impl Names {
     /// The index of a generation directory; `None` when it has none (built
     /// before path indexes existed, or empty).
     pub fn open(dir: &Path) -> Result<Option<Names>, CatalogError> {
-        let open = |p: &Path| -> Result<Option<Mmap>, CatalogError> {
-            match File::open(p) {
-                // SAFETY: generation files are written once, before the
-                // generation is switched in, and never changed.
-                Ok(f) if f.metadata().map(|m| m.len()).unwrap_or(0) > 0 => unsafe { Mmap::map(&f) }
-                    .map(Some)
-                    .map_err(|e| CatalogError::io(p, e)),
-                Ok(_) => Ok(None),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-                Err(e) => Err(CatalogError::io(p, e)),
-            }
-        };
-        let Some(idx) = open(&dir.join("names.idx"))? else {
+        let idx_path = dir.join("names.idx");
+        let Some(idx) = Checked::open(&idx_path)? else {
             return Ok(None);
         };
-        if idx.len() < 16 || &idx[..8] != NAMES_MAGIC {
-            return Err(CatalogError::Invalid(format!(
-                "{}: not a reel path index; run `reel catalog rebuild`",
-                dir.join("names.idx").display()
-            )));
+        let bad = |m: &str| CatalogError::Damaged(format!("{}: {m}", idx_path.display()));
+        let head = idx
+            .bytes(0, 16)
+            .map_err(|_| bad("shorter than its header"))?;
+        if &head[..8] != NAMES_MAGIC {
+            return Err(bad("not a reel path index"));
         }
-        let count = u64::from_le_bytes(idx[8..16].try_into().expect("8 bytes")) as usize;
-        if idx.len() != 16 + count * ENTRY {
-            return Err(CatalogError::Invalid(format!(
-                "{}: truncated; run `reel catalog rebuild`",
-                dir.join("names.idx").display()
-            )));
+        let count = u64::from_le_bytes(head[8..16].try_into().expect("8 bytes")) as usize;
+        if Some(idx.len()) != count.checked_mul(ENTRY).and_then(|n| n.checked_add(16)) {
+            return Err(bad("truncated"));
         }
-        let bin = match open(&dir.join("names.bin"))? {
+        let bin = match Checked::open(&dir.join("names.bin"))? {
             Some(b) => b,
             None if count == 0 => return Ok(None),
-            None => {
-                return Err(CatalogError::Invalid(format!(
-                    "{}: missing",
-                    dir.join("names.bin").display()
-                )));
-            }
+            None => return Err(bad("names.bin is missing")),
         };
         Ok(Some(Names { idx, bin, count }))
     }
 
     /// Entry `i`: its name, journal id and line offset.
-    pub fn get(&self, i: usize) -> (&[u8], u32, u64) {
-        let e = &self.idx[16 + i * ENTRY..16 + (i + 1) * ENTRY];
+    pub fn get(&self, i: usize) -> Result<NameEntry<'_>, CatalogError> {
+        let e = self.idx.bytes(16 + i * ENTRY, ENTRY)?;
         let at = u64::from_le_bytes(e[..8].try_into().expect("8 bytes")) as usize;
         let len = u32::from_le_bytes(e[8..12].try_into().expect("4 bytes")) as usize;
         let journal = u32::from_le_bytes(e[12..16].try_into().expect("4 bytes"));
         let offset = u64::from_le_bytes(e[16..24].try_into().expect("8 bytes"));
-        (&self.bin[at..at + len], journal, offset)
+        Ok((self.bin.bytes(at, len)?, journal, offset))
     }
 
     pub fn len(&self) -> usize {
@@ -295,31 +280,37 @@ impl Names {
     }
 
     /// The first entry whose name is at least `key`.
-    pub fn at_or_after(&self, key: &[u8]) -> Option<(&[u8], u32, u64)> {
-        let i = self.lower_bound(key);
-        (i < self.count).then(|| self.get(i))
+    pub fn at_or_after(&self, key: &[u8]) -> Result<Option<NameEntry<'_>>, CatalogError> {
+        let i = self.lower_bound(key)?;
+        if i < self.count {
+            self.get(i).map(Some)
+        } else {
+            Ok(None)
+        }
     }
 
-    fn lower_bound(&self, key: &[u8]) -> usize {
+    fn lower_bound(&self, key: &[u8]) -> Result<usize, CatalogError> {
         let (mut lo, mut hi) = (0, self.count);
         while lo < hi {
             let mid = (lo + hi) / 2;
-            if self.get(mid).0 < key {
+            if self.get(mid)?.0 < key {
                 lo = mid + 1;
             } else {
                 hi = mid;
             }
         }
-        lo
+        Ok(lo)
     }
 
-    /// The entries whose name starts with `prefix`, in order.
+    /// The entries whose name starts with `prefix`, in order; an item is
+    /// an error where the index is damaged.
     pub fn with_prefix<'a>(
         &'a self,
         prefix: &'a [u8],
-    ) -> impl Iterator<Item = (&'a [u8], u32, u64)> + 'a {
-        (self.lower_bound(prefix)..self.count)
+    ) -> Result<impl Iterator<Item = Result<NameEntry<'a>, CatalogError>> + 'a, CatalogError> {
+        let from = self.lower_bound(prefix)?;
+        Ok((from..self.count)
             .map(|i| self.get(i))
-            .take_while(move |(n, _, _)| n.starts_with(prefix))
+            .take_while(move |r| r.as_ref().map_or(true, |(n, _, _)| n.starts_with(prefix))))
     }
 }

@@ -84,10 +84,17 @@ fn index_dir(catalog: &Path) -> PathBuf {
     catalog.join("index")
 }
 
-/// The generation `index/current` points at, with its state.
+/// The format of an index generation this reel builds and reads: `/2`
+/// added the checksums and orders versions by when they were taken.
+pub const INDEX_FORMAT: &str = "reel-index/2";
+
+/// The generation `index/current` points at, with its state; none when it
+/// is of another format (an older reel's: rebuilt like a missing one).
 pub fn current_state(catalog: &Path) -> Option<State> {
     let text = fs::read_to_string(index_dir(catalog).join("current/state.json")).ok()?;
-    serde_json::from_str(&text).ok()
+    serde_json::from_str::<State>(&text)
+        .ok()
+        .filter(|s| s.format == INDEX_FORMAT)
 }
 
 /// What the index covers of a journal: its whole length when what follows
@@ -304,7 +311,7 @@ pub fn rebuild(catalog: &Path, chunk: usize) -> Result<RebuildStats, CatalogErro
 
     let mut stats = RebuildStats::default();
     let mut state = State {
-        format: "reel-index/1".into(),
+        format: INDEX_FORMAT.into(),
         ..State::default()
     };
     let mut buf: Vec<Item> = Vec::new();
@@ -365,6 +372,12 @@ pub fn rebuild(catalog: &Path, chunk: usize) -> Result<RebuildStats, CatalogErro
     // names.idx and names.bin go beside paths.idx.
     names.finish_into(&names_dir)?;
     let _ = fs::remove_dir_all(&runs_dir);
+    for file in ["paths.idx", "sha256.bin", "names.idx", "names.bin"] {
+        let path = gen_dir.join(file);
+        if path.exists() {
+            super::checked::write_sums(&path)?;
+        }
+    }
     state.paths = stats.paths;
     state.built = crate::time::Utc::now().rfc3339();
     let state_path = gen_dir.join("state.json");
