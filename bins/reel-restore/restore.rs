@@ -291,49 +291,55 @@ pub fn run(common: &CommonArgs, o: Options) -> anyhow::Result<Exit> {
         let label = reel_shared::device::reel_label(drive.as_mut(), &device)?;
         Ok((drive, label))
     };
-    let (mut drive, mut label) = open()?;
+    // The tape in the drive, if it is one of ours; an empty drive, or a
+    // blank or foreign tape in it, is fine when a changer can bring the
+    // tapes the restore needs.
+    let mut loaded = match open() {
+        Ok(x) => Some(x),
+        Err(e) if changer.is_some() => {
+            log::info!("{e:#}: the tapes needed come from the changer");
+            None
+        }
+        Err(e) => return Err(e),
+    };
     let mut restorer = Restorer::new(to, o.overwrite)?;
     let mut needed = Vec::new();
     // The loaded tape first, then the others through the changer.
+    let in_drive = loaded.as_ref().map(|(_, l)| l.label.clone());
     let mut order: Vec<&String> = plan.tapes.keys().collect();
-    order.sort_by_key(|t| **t != label.label);
+    order.sort_by_key(|t| Some(*t) != in_drive.as_ref());
     for tape in order {
         let list = &plan.tapes[tape];
-        if *tape != label.label {
-            let loaded = match &changer {
-                Some(ch) => {
-                    drop(drive);
-                    let ok = reel_shared::device::load_labelled(&config, &device, ch, tape)?;
-                    (drive, label) = open()?;
-                    ok
-                }
-                None => false,
-            };
-            if !loaded {
-                needed.push(format!("{tape} ({} member(s))", list.len()));
-                continue;
+        if loaded.as_ref().is_none_or(|(_, l)| l.label != *tape) {
+            loaded = None;
+            if let Some(ch) = &changer
+                && reel_shared::device::load_labelled(&config, &device, ch, tape)?
+            {
+                loaded = Some(open()?);
             }
         }
+        let Some((drive, label)) = loaded.as_mut() else {
+            needed.push(format!("{tape} ({} member(s))", list.len()));
+            continue;
+        };
         let block_size = u64::from(label.block_size.max(1));
         for e in list {
             restorer.member(drive.as_mut(), &e.record, block_size);
         }
     }
     let exit = restorer.finish();
-    if exit != Exit::Ok {
+    if needed.is_empty() {
         return Ok(exit);
     }
-    if !needed.is_empty() {
-        return Err(ExitError::new(
-            Exit::Unavailable,
-            format!(
-                "the rest needs tape(s) {}: load each and run again",
-                needed.join(", ")
-            ),
-        )
-        .into());
+    let message = format!(
+        "the rest needs tape(s) {}: load each and run again",
+        needed.join(", ")
+    );
+    if exit != Exit::Ok {
+        log::error!("{message}");
+        return Ok(exit);
     }
-    Ok(Exit::Ok)
+    Err(ExitError::new(Exit::Unavailable, message).into())
 }
 
 fn data_bytes(r: &Record) -> u64 {

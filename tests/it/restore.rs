@@ -235,13 +235,20 @@ fn a_restore_across_tapes_loads_each_through_the_changer() {
     assert!(tapes.len() >= 2, "{tapes:?}");
     let run = env.run("reel-restore", &["", "--to", "out"]);
     run.expect(0);
-    for i in 0..24 {
-        let rel = format!("f{i:02}.bin");
-        assert_eq!(
-            std::fs::read(env.path("out").join(&rel)).unwrap(),
-            std::fs::read(env.path("src").join(&rel)).unwrap(),
-            "{rel}"
-        );
+    // Again with the drive empty: the changer brings every tape.
+    env.run("reel", &["changer", "unload", "-f", "virtual:lib"])
+        .expect(0);
+    let again = env.run("reel-restore", &["", "--to", "out2"]);
+    again.expect(0);
+    for out in ["out", "out2"] {
+        for i in 0..24 {
+            let rel = format!("f{i:02}.bin");
+            assert_eq!(
+                std::fs::read(env.path(out).join(&rel)).unwrap(),
+                std::fs::read(env.path("src").join(&rel)).unwrap(),
+                "{out}/{rel}"
+            );
+        }
     }
 }
 
