@@ -108,3 +108,103 @@ fn a_directory_never_gets_its_mode_through_a_symlink_of_the_same_name() {
     );
     assert!(!Path::new(&somewhere.join("inside.txt")).exists());
 }
+
+fn xattr(path: &Path, name: &str) -> Option<Vec<u8>> {
+    use std::os::unix::ffi::OsStrExt;
+    let p = std::ffi::CString::new(path.as_os_str().as_bytes()).unwrap();
+    let n = std::ffi::CString::new(name).unwrap();
+    let mut buf = vec![0u8; 256];
+    // SAFETY: NUL-terminated strings and a buffer valid for its length.
+    let len =
+        unsafe { libc::lgetxattr(p.as_ptr(), n.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
+    (len >= 0).then(|| buf[..len as usize].to_vec())
+}
+
+fn set_xattr(path: &Path, name: &str, value: &[u8]) {
+    use std::os::unix::ffi::OsStrExt;
+    let p = std::ffi::CString::new(path.as_os_str().as_bytes()).unwrap();
+    let n = std::ffi::CString::new(name).unwrap();
+    // SAFETY: NUL-terminated strings and a value valid for its length.
+    let rc = unsafe {
+        libc::lsetxattr(
+            p.as_ptr(),
+            n.as_ptr(),
+            value.as_ptr().cast(),
+            value.len(),
+            0,
+        )
+    };
+    assert_eq!(rc, 0, "{name}: {}", std::io::Error::last_os_error());
+}
+
+#[test]
+fn root_restores_setuid_setgid_capabilities_fifos_and_devices_exactly() {
+    use nix::sys::stat::{Mode, SFlag, makedev, mknod};
+    use std::os::unix::fs::{PermissionsExt, chown};
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("skipped: only root can make these (CI runs as root)");
+        return;
+    }
+    let env = Env::new();
+    env.write("pipeline.toml", &with_drive(CONFIG));
+    env.run("reel", &["mt", "label", "T00001L9"]).expect(0);
+    let src = env.path("src");
+    let mode =
+        |p: &Path, m: u32| std::fs::set_permissions(p, std::fs::Permissions::from_mode(m)).unwrap();
+    // A setuid program owned by a user.
+    env.write("src/suid", "#!/bin/sh\n");
+    chown(src.join("suid"), Some(1000), Some(1000)).unwrap();
+    mode(&src.join("suid"), 0o4755);
+    // A setgid directory of a group, with a file in it.
+    std::fs::create_dir(src.join("shared")).unwrap();
+    env.write("src/shared/notes", "notes");
+    chown(src.join("shared"), Some(0), Some(1001)).unwrap();
+    mode(&src.join("shared"), 0o2775);
+    // A program with a file capability (cap_net_bind_service, effective).
+    env.write("src/capped", "binary");
+    mode(&src.join("capped"), 0o755);
+    let mut cap = Vec::new();
+    for word in [0x0200_0001u32, 1 << 10, 0, 0, 0] {
+        cap.extend_from_slice(&word.to_le_bytes());
+    }
+    set_xattr(&src.join("capped"), "security.capability", &cap);
+    let cap = xattr(&src.join("capped"), "security.capability").unwrap();
+    // A FIFO and a device node, with modes the umask would change.
+    nix::unistd::mkfifo(&src.join("fifo"), Mode::from_bits_truncate(0o620)).unwrap();
+    mode(&src.join("fifo"), 0o662);
+    chown(src.join("fifo"), Some(1000), Some(1002)).unwrap();
+    mknod(
+        &src.join("null"),
+        SFlag::S_IFCHR,
+        Mode::from_bits_truncate(0o666),
+        makedev(1, 3),
+    )
+    .unwrap();
+    mode(&src.join("null"), 0o666);
+    back_up(&env, "");
+    let run = env.run("reel-restore", &["", "--to", "out"]);
+    run.expect(0);
+    for rel in ["suid", "shared", "shared/notes", "capped", "fifo", "null"] {
+        let (a, b) = (
+            std::fs::symlink_metadata(src.join(rel)).unwrap(),
+            std::fs::symlink_metadata(env.path("out").join(rel)).unwrap(),
+        );
+        assert_eq!(
+            (a.mode(), a.uid(), a.gid(), a.rdev()),
+            (b.mode(), b.uid(), b.gid(), b.rdev()),
+            "{rel}: mode, owner, device\n{}",
+            run.report()
+        );
+        assert_eq!(
+            (a.mtime(), a.mtime_nsec()),
+            (b.mtime(), b.mtime_nsec()),
+            "{rel}"
+        );
+    }
+    assert_eq!(
+        xattr(&env.path("out/capped"), "security.capability").as_deref(),
+        Some(&cap[..]),
+        "{}",
+        run.report()
+    );
+}
