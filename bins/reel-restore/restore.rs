@@ -156,33 +156,29 @@ fn plan(found: &[Entry]) -> Plan<'_> {
 /// and what it says of itself; the newest copy of each matching path on
 /// it (the last in tape order).
 fn run_from_tape(common: &CommonArgs, o: Options, dev: &str) -> anyhow::Result<Exit> {
-    use reel_shared::catalog::from_tape::{self, Source};
+    use reel_shared::catalog::from_tape;
     let config = common.load_config_if_any()?;
     let device = reel_shared::config::Device::from_arg(dev)
         .map_err(|e| ExitError::new(Exit::Usage, format!("--from-tape: {e}")))?;
+    let patterns = reel_shared::catalog::find::Patterns::new(&o.patterns)
+        .map_err(|e| ExitError::new(Exit::Usage, e))?;
     let mut drive =
         reel_shared::device::open_variable(config.as_ref(), &device, Duration::from_secs(600))?;
     let label = reel_shared::device::reel_label(drive.as_mut(), &device)?;
-    let catalog = from_tape::read(drive.as_mut(), &label)?;
-    let records = catalog.records;
-    log::info!(
-        "tape {}: {} member(s) listed by {}",
-        label.label,
-        records.len(),
-        match catalog.source {
-            Source::ClosingCatalog => "its REEL-TAPE.jsonl",
-            Source::ArchiveIndexes => "its archives' indexes",
-        }
-    );
-    let patterns = reel_shared::catalog::find::Patterns::new(&o.patterns)
-        .map_err(|e| ExitError::new(Exit::Usage, e))?;
-    let mut newest: HashMap<PathBuf, Record> = HashMap::new();
-    for r in records {
-        if r.part.is_none() && patterns.matches(r.path.as_os_str().as_bytes()) {
-            newest.insert(r.path.clone(), r);
-        }
+    let catalog = from_tape::read(drive.as_mut(), &label, &|r: &Record| {
+        patterns.matches(r.path.as_os_str().as_bytes())
+    })?;
+    for n in &catalog.notes {
+        log::info!("tape {}: {n}", label.label);
     }
-    if newest.is_empty() {
+    for w in &catalog.warnings {
+        log::warn!("tape {}: {w}", label.label);
+    }
+    for l in &catalog.lost {
+        log::error!("tape {}: {l}", label.label);
+    }
+    let chosen = newest_versions(catalog.records);
+    if chosen.is_empty() {
         return Err(ExitError::new(
             Exit::NoInput,
             format!(
@@ -193,8 +189,8 @@ fn run_from_tape(common: &CommonArgs, o: Options, dev: &str) -> anyhow::Result<E
         )
         .into());
     }
-    let found: Vec<Entry> = newest
-        .into_values()
+    let found: Vec<Entry> = chosen
+        .into_iter()
         .map(|record| Entry {
             stream: String::new(),
             verified: String::new(),
@@ -210,13 +206,56 @@ fn run_from_tape(common: &CommonArgs, o: Options, dev: &str) -> anyhow::Result<E
             .ok_or_else(|| usage("--to DIR is needed (or --dry-run)"))?;
     let mut restorer = Restorer::new(to, o.overwrite)?;
     restorer.cut = catalog.cut.into_iter().collect();
+    // A file split across tapes is joined over several runs, one per tape.
+    restorer.keep_joins = true;
     let block_size = u64::from(label.block_size.max(1));
     for list in plan.tapes.values() {
         for e in list {
             restorer.member(drive.as_mut(), &e.record, block_size);
         }
     }
-    Ok(restorer.finish())
+    let exit = restorer.finish();
+    if exit == Exit::Ok && !catalog.lost.is_empty() {
+        log::error!(
+            "{} place(s) on tape {} could not be read as members (above): what they held is not restored",
+            catalog.lost.len(),
+            label.label
+        );
+        return Ok(Exit::Data);
+    }
+    Ok(exit)
+}
+
+/// Of the copies of each path a tape holds, the newest version (the one
+/// taken last from the source, else the last on tape), with all of its
+/// parts when it is split.
+fn newest_versions(records: Vec<Record>) -> Vec<Record> {
+    // (taken, tape order): tape order alone where the time is unknown.
+    type Newest = (i64, usize);
+    // A version: (size, mtime).
+    type Version = (u64, i64);
+    let key = |r: &Record, i: usize| -> Newest { (r.taken_ns.unwrap_or(i64::MIN), i) };
+    let mut best: HashMap<PathBuf, (Newest, Version)> = HashMap::new();
+    for (i, r) in records.iter().enumerate() {
+        let k = key(r, i);
+        let slot = best
+            .entry(r.path.clone())
+            .or_insert((k, (r.size, r.mtime_ns)));
+        if k >= slot.0 {
+            *slot = (k, (r.size, r.mtime_ns));
+        }
+    }
+    // One copy of each part of that version: the last on tape.
+    let mut chosen: HashMap<(PathBuf, Option<u32>), Record> = HashMap::new();
+    for r in records {
+        if best
+            .get(&r.path)
+            .is_some_and(|(_, v)| *v == (r.size, r.mtime_ns))
+        {
+            chosen.insert((r.path.clone(), r.part), r);
+        }
+    }
+    chosen.into_values().collect()
 }
 
 /// What `--dry-run` prints: tapes, positions, bytes.
@@ -378,18 +417,47 @@ struct Restorer {
     cut: std::collections::HashSet<u64>,
     /// Split files being joined, by catalog path.
     parts: HashMap<PathBuf, PartState>,
+    /// Keep a split file whose other parts are on other tapes for the
+    /// next run (`--from-tape`, one tape at a time).
+    keep_joins: bool,
 }
 
 /// A split file being joined from its parts, into a temporary held open.
 struct PartState {
     bytes: u64,
+    /// The part numbers joined (this run or, kept, an earlier one).
+    done: std::collections::BTreeSet<u32>,
     bad: bool,
     /// (size, mtime) every part must share: one version's parts.
     version: (u64, i64),
     out: File,
     dir: Dir,
     tmp: OsString,
+    /// `tmp` is the kept join file of an earlier run.
+    kept: bool,
     xattrs: Vec<(Vec<u8>, Vec<u8>)>,
+}
+
+/// The name of the file a split file is joined in, kept between runs (one
+/// per tape) until every part is there: fixed by the path and version, so
+/// that the next run finds it.
+fn join_name(r: &Record) -> OsString {
+    let mut key = r.path.as_os_str().as_bytes().to_vec();
+    key.extend_from_slice(&r.size.to_le_bytes());
+    key.extend_from_slice(&r.mtime_ns.to_le_bytes());
+    OsString::from(format!(
+        ".reel-join-{:016x}",
+        xxhash_rust::xxh3::xxh3_64(&key)
+    ))
+}
+
+/// Beside a kept join file: which file and version it is, and the parts in.
+fn join_note(join: &OsStr) -> OsString {
+    beneath::with_suffix(join, ".json")
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Where a member is, for messages: `tape T00001L9 file 3 block 1234`.
@@ -427,6 +495,7 @@ impl Restorer {
             dirs: Vec::new(),
             cut: Default::default(),
             parts: HashMap::new(),
+            keep_joins: false,
         })
     }
 
@@ -445,21 +514,37 @@ impl Restorer {
     /// the drive lost members, else 65 if any member was refused or bad.
     fn finish(mut self) -> Exit {
         self.finish_dirs();
-        let unjoined: Vec<(PathBuf, u64, u64)> = self
-            .parts
-            .iter()
-            .filter(|(_, s)| !s.bad)
-            .map(|(p, s)| (p.clone(), s.bytes, s.version.0))
-            .collect();
-        for (path, bytes, size) in unjoined {
-            log::error!(
-                "{}: only {bytes} of its {size} bytes were read from its parts; not restored",
-                path.display()
-            );
-            self.failed += 1;
-        }
-        for s in self.parts.values() {
-            let _ = s.dir.unlink(&s.tmp);
+        let mut pending = 0u64;
+        for (path, s) in std::mem::take(&mut self.parts) {
+            let (bytes, size) = (s.bytes, s.version.0);
+            if s.bad || !self.keep_joins {
+                if !s.bad {
+                    log::error!(
+                        "{}: only {bytes} of its {size} bytes were read from its parts; not restored",
+                        path.display()
+                    );
+                }
+                self.failed += 1;
+                let _ = s.dir.unlink(&s.tmp);
+                if s.kept {
+                    let _ = s.dir.unlink(&join_note(&s.tmp));
+                }
+                continue;
+            }
+            match self.keep_join(&path, s) {
+                Ok(join) => {
+                    log::warn!(
+                        "{}: {bytes} of its {size} bytes joined so far, kept in {}; its other parts are on other tapes: restore from those into the same --to",
+                        path.display(),
+                        join.display()
+                    );
+                    pending += 1;
+                }
+                Err(e) => {
+                    log::error!("{}: cannot keep its joined parts: {e}", path.display());
+                    self.failed += 1;
+                }
+            }
         }
         log::info!(
             "{} file(s), {} bytes restored into {}; {} bytes read from tape",
@@ -480,9 +565,87 @@ impl Restorer {
             Exit::Io
         } else if self.failed > 0 {
             Exit::Data
+        } else if pending > 0 {
+            // Waits for the tapes with the other parts.
+            Exit::Unavailable
         } else {
             Exit::Ok
         }
+    }
+
+    /// Keep a split file's joined parts for the run with the next tape:
+    /// under its join name, with a note of its version and parts.
+    fn keep_join(&self, path: &Path, s: PartState) -> anyhow::Result<PathBuf> {
+        let join = self.join_for(path, s.version);
+        s.out.sync_all()?;
+        if s.tmp != join {
+            s.dir.rename(&s.tmp, &join, true)?;
+        }
+        let note = serde_json::json!({
+            "reel": "join/1",
+            "path_hex": hex(path.as_os_str().as_bytes()),
+            "size": s.version.0,
+            "mtime_ns": s.version.1,
+            "parts": s.done,
+            "bytes": s.bytes,
+        });
+        s.dir
+            .write_replace(&join_note(&join), note.to_string().as_bytes())?;
+        Ok(s.dir.path().join(join))
+    }
+
+    fn join_for(&self, path: &Path, (size, mtime_ns): (u64, i64)) -> OsString {
+        let mut r = Record::new(path, EntryType::File);
+        (r.size, r.mtime_ns) = (size, mtime_ns);
+        join_name(&r)
+    }
+
+    /// The join of a split file's parts: the one an earlier run kept, when
+    /// keeping joins and its note is of this very file and version, else
+    /// a new temporary.
+    fn start_join(&self, r: &Record, dir: Dir) -> std::io::Result<PartState> {
+        let version = (r.size, r.mtime_ns);
+        let join = join_name(r);
+        let mut state = PartState {
+            bytes: 0,
+            done: Default::default(),
+            bad: false,
+            version,
+            out: File::open("/dev/null")?,
+            dir,
+            tmp: OsString::new(),
+            kept: false,
+            xattrs: Vec::new(),
+        };
+        if self.keep_joins
+            && state.dir.kind(&join)? == Some(Kind::File)
+            && let Ok(text) = state.dir.read_small(&join_note(&join), 1 << 20)
+            && let Ok(note) = serde_json::from_slice::<serde_json::Value>(&text)
+            && note["reel"] == "join/1"
+            && note["path_hex"] == hex(r.path.as_os_str().as_bytes()).as_str()
+            && note["size"] == r.size
+            && note["mtime_ns"] == r.mtime_ns
+        {
+            state.out = state.dir.open_rw(&join)?;
+            state.done = note["parts"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|p| p.as_u64().and_then(|p| u32::try_from(p).ok()))
+                .collect();
+            state.bytes = note["bytes"].as_u64().unwrap_or(0);
+            state.tmp = join;
+            state.kept = true;
+            log::info!(
+                "{}: joining on with the part(s) {:?} kept by an earlier run",
+                r.path.display(),
+                state.done
+            );
+            return Ok(state);
+        }
+        let (out, tmp) = state.dir.create_temp()?;
+        (state.out, state.tmp) = (out, tmp);
+        Ok(state)
     }
 
     fn refuse(&mut self, r: &Record, why: impl std::fmt::Display) {
@@ -667,20 +830,20 @@ impl Restorer {
         // offset; the temporary stays open between parts.
         let mut state = match self.parts.remove(&r.path) {
             Some(state) => Some(state),
-            None if r.part.is_some() => match dir.create_temp() {
-                Ok((out, tmp)) => Some(PartState {
-                    bytes: 0,
-                    bad: false,
-                    version: (r.size, r.mtime_ns),
-                    out,
-                    dir,
-                    tmp,
-                    xattrs: Vec::new(),
-                }),
+            None if r.part.is_some() => match self.start_join(r, dir) {
+                Ok(state) => Some(state),
                 Err(e) => return self.refuse(r, format!("cannot create a file: {e}")),
             },
             None => None,
         };
+        if let (Some(s), Some(part)) = (&state, r.part)
+            && s.done.contains(&part)
+        {
+            log::info!("{}: part {part} is joined already", r.path.display());
+            self.parts
+                .insert(r.path.clone(), state.expect("just matched"));
+            return;
+        }
         let single = if state.is_none() {
             match dir_temp(&self.tree, &r.path) {
                 Ok(x) => Some(x),
@@ -715,7 +878,9 @@ impl Restorer {
                     let _ = d.unlink(tmp);
                 }
                 if let Some(mut s) = state {
-                    s.bad = true;
+                    // A part past the cut of a cut copy is whole on the
+                    // next tape: the join goes on without it.
+                    s.bad |= !cut;
                     self.parts.insert(r.path.clone(), s);
                 }
                 if cut {
@@ -734,7 +899,18 @@ impl Restorer {
             }
         };
         self.bytes_read += bytes;
-        let digest_ok = Some(digest) == r.sha256;
+        let digest_ok = match r.sha256 {
+            Some(recorded) => recorded == digest,
+            // Found by its header alone (an index line missing or damaged).
+            None => {
+                log::warn!(
+                    "{} ({}): no recorded digest to check it against; restored as its header says",
+                    r.path.display(),
+                    place(r)
+                );
+                true
+            }
+        };
         if let Some(mut s) = state {
             if s.version != (r.size, r.mtime_ns) {
                 log::error!(
@@ -756,6 +932,7 @@ impl Restorer {
                 s.bad = true;
             }
             s.bytes += len;
+            s.done.insert(r.part.unwrap_or(0));
             if s.xattrs.is_empty() {
                 s.xattrs = xattrs;
             }
@@ -766,6 +943,9 @@ impl Restorer {
             let good = !s.bad;
             if !good {
                 self.failed += 1;
+            }
+            if s.kept {
+                let _ = s.dir.unlink(&join_note(&s.tmp));
             }
             self.done(r, &s.dir, s.out, &s.tmp, name, good, s.xattrs, digest);
             return;

@@ -357,6 +357,53 @@ impl Dir {
         .map_err(errno)
     }
 
+    /// The regular file `name` here, for reading and writing (never
+    /// through a symlink; anything but a regular file is refused).
+    pub fn open_rw(&self, name: &OsStr) -> io::Result<File> {
+        let f = File::from(
+            nix::fcntl::openat(
+                self.fd.as_fd(),
+                name,
+                OFlag::O_RDWR | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC | OFlag::O_NONBLOCK,
+                Mode::empty(),
+            )
+            .map_err(errno)?,
+        );
+        if !f.metadata()?.is_file() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "not a regular file",
+            ));
+        }
+        Ok(f)
+    }
+
+    /// The content of the small regular file `name` here (at most `max`
+    /// bytes, else an error).
+    pub fn read_small(&self, name: &OsStr, max: u64) -> io::Result<Vec<u8>> {
+        use std::io::Read;
+        let f = self.open_rw(name)?;
+        if f.metadata()?.len() > max {
+            return Err(io::Error::new(io::ErrorKind::InvalidData, "too large"));
+        }
+        let mut out = Vec::new();
+        f.take(max).read_to_end(&mut out)?;
+        Ok(out)
+    }
+
+    /// Replace `name` here by a file holding `bytes` (written under a
+    /// temporary name, synced, renamed over it).
+    pub fn write_replace(&self, name: &OsStr, bytes: &[u8]) -> io::Result<()> {
+        use std::io::Write;
+        let (mut f, tmp) = self.create_temp()?;
+        let written = f.write_all(bytes).and_then(|()| f.sync_all());
+        if let Err(e) = written.and_then(|()| self.rename(&tmp, name, true)) {
+            let _ = self.unlink(&tmp);
+            return Err(e);
+        }
+        Ok(())
+    }
+
     /// Rename `from` to `to`, both here; an existing `to` is replaced only
     /// when `replace` (and never when it is a directory).
     pub fn rename(&self, from: &OsStr, to: &OsStr, replace: bool) -> io::Result<()> {

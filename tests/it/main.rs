@@ -6,6 +6,7 @@ mod cli;
 mod config;
 mod daemon;
 mod e2e;
+mod from_tape;
 mod pack;
 mod remote;
 mod restore;

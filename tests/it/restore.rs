@@ -269,7 +269,7 @@ fn from_tape_alone_without_a_catalog_using_the_archive_indexes() {
     );
     run.expect(0);
     assert!(
-        run.stderr.contains("its archives' indexes"),
+        run.stderr.contains("each archive's own index"),
         "{}",
         run.report()
     );
@@ -309,7 +309,7 @@ fn from_tape_reads_a_closed_tapes_own_catalog() {
     );
     run.expect(0);
     assert!(
-        run.stderr.contains("its REEL-TAPE.jsonl"),
+        run.stderr.contains("its closing REEL-TAPE.jsonl"),
         "{}",
         run.report()
     );

@@ -3,6 +3,7 @@
 //! manifest can say where each member's header and data start.
 
 pub mod header;
+pub mod parse;
 pub mod writer;
 
 pub use header::{BLOCK, Kind, Member, check_header, encode, encode_aligned, padding, ustar_size};

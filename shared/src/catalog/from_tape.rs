@@ -1,121 +1,412 @@
-//! A tape's own catalog, for disaster recovery without the catalog
-//! directory (`reel-restore --from-tape`): the closing `REEL-TAPE.jsonl`
-//! (the last tape file of a full tape) when there is one, else every
-//! archive's `REEL-INDEX.jsonl`, read in one pass over the tape. The
-//! records come back with their tape, tape file and block.
+//! A tape's own account of what it holds, for disaster recovery without the
+//! catalog directory (`reel-restore --from-tape`).
+//!
+//! The tar headers on tape are the truth; the tape's closing
+//! `REEL-TAPE.jsonl` and each archive's `REEL-INDEX.jsonl` only make finding
+//! things fast. So: the closing catalog is read first, when the tape has one
+//! (its last file); else each archive's index, found in the archive's last
+//! blocks (the head spaces over the rest). The headers of the members asked
+//! for are then read where the catalog or index puts them; an archive whose
+//! index is missing or has a damaged line, or where a header disagrees with
+//! its line, is walked header by header (`archive::parse::walk`), and its
+//! members are what the headers say (with the digest of an index line that
+//! agrees). A damaged header loses its member only. Every record comes back
+//! with its tape, tape file and block; what was read how, and what was
+//! lost, is said in `notes` and `lost`.
 
-use std::io::Read as _;
-use std::path::Path;
+use std::collections::{BTreeMap, BTreeSet};
+use std::ffi::OsString;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::path::PathBuf;
 
+use crate::archive::parse::{self, At, Found, Parsed, Walked};
 use crate::manifest::{Record, parse_record};
 use crate::tape::Drive;
 use crate::tape::label::Label;
-use crate::tape::stream::{FileEnd, TapeFileReader};
-
-/// Where the records came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Source {
-    ClosingCatalog,
-    ArchiveIndexes,
-}
-
-/// The member of `name` in the tape file under the head, if it has one.
-fn member(drive: &mut dyn Drive, name: &str) -> anyhow::Result<(Option<Vec<u8>>, FileEnd, u64)> {
-    let mut reader = TapeFileReader::new(drive);
-    let mut found = None;
-    let listing: anyhow::Result<()> = (|| {
-        let mut archive = tar::Archive::new(&mut reader);
-        for entry in archive.entries()? {
-            let mut entry = entry?;
-            if entry.path()? == Path::new(name) {
-                let mut text = Vec::new();
-                entry.read_to_end(&mut text)?;
-                found = Some(text);
-            }
-        }
-        Ok(())
-    })();
-    let blocks = reader.blocks();
-    let end = reader.finish()?;
-    if let Err(e) = listing {
-        log::debug!("not read as tar: {e:#}");
-    }
-    Ok((found, end, blocks))
-}
-
-/// The records in a catalog or index text, with the tape files of the
-/// archives it marks as cut by the early warning.
-fn lines(text: &[u8]) -> (Vec<Record>, Vec<u64>) {
-    let mut records = Vec::new();
-    let mut cut = Vec::new();
-    for l in text.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
-        let Ok(v) = serde_json::from_slice::<serde_json::Value>(l) else {
-            continue;
-        };
-        if v["type"] == "archive" {
-            if v["partial"] == true
-                && let Some(f) = v["file"].as_u64()
-            {
-                cut.push(f);
-            }
-        } else if (v.get("path").is_some() || v.get("path_b64").is_some())
-            && let Ok(r) = parse_record(l)
-        {
-            records.push(r);
-        }
-    }
-    (records, cut)
-}
+use crate::tape::stream::{FileEnd, TapeFile};
 
 /// What a tape says it holds.
+#[derive(Debug, Default)]
 pub struct TapeCatalog {
     pub records: Vec<Record>,
-    /// Tape files holding a copy cut by the early warning: the members
-    /// past the cut are listed but not there.
-    pub cut: Vec<u64>,
-    pub source: Source,
+    /// Tape files holding a copy cut by the early warning, or cut short:
+    /// members past the cut are listed but not there.
+    pub cut: BTreeSet<u64>,
+    /// How each part was read (for the log).
+    pub notes: Vec<String>,
+    /// Damage read around: index lines that do not parse, headers that
+    /// disagree with the index (the headers are read instead).
+    pub warnings: Vec<String>,
+    /// Damage that lost members: places in archives that are no member.
+    pub lost: Vec<String>,
 }
 
-/// Every member the tape says it holds.
-pub fn read(drive: &mut dyn Drive, label: &Label) -> anyhow::Result<TapeCatalog> {
-    // The closing catalog is the last file: from the end of data, back over
-    // two filemarks and forward over one.
-    drive.end_of_data()?;
-    if drive.back_filemarks(2).is_ok() && drive.forward_filemarks(1).is_ok() {
-        let (text, _, _) = member(drive, "REEL-TAPE.jsonl")?;
-        if let Some(text) = text {
-            let (records, cut) = lines(&text);
-            return Ok(TapeCatalog {
-                records,
-                cut,
-                source: Source::ClosingCatalog,
-            });
+/// The closing catalog's lines, by tape file.
+#[derive(Default)]
+struct Closing {
+    /// Archive tape file → its start block and whether it is a cut copy.
+    archives: BTreeMap<u64, (u64, bool)>,
+    members: BTreeMap<u64, Vec<Record>>,
+    /// Tape files with a line that did not parse.
+    damaged: BTreeSet<u64>,
+    /// Where the closing catalog's own tape file starts.
+    start: u64,
+}
+
+/// One of reel's own members rather than a backed-up file: the
+/// `REEL-ARCHIVE.txt` that opens an archive, the `REEL-INDEX.jsonl` that
+/// ends it (the end marker follows).
+fn is_reel_own(p: &Parsed, tf: &mut TapeFile) -> bool {
+    (p.offset == 0 && p.path == b"REEL-ARCHIVE.txt")
+        || (p.path == b"REEL-INDEX.jsonl"
+            && tf
+                .read_at(p.next(), 1024)
+                .is_ok_and(|z| z.iter().all(|&b| b == 0)))
+}
+
+/// The member named `name` that ends an archive (the last member before
+/// the end marker), searched for in the archive's last blocks only.
+fn last_member(tf: &mut TapeFile, name: &[u8]) -> Option<(Parsed, Vec<u8>)> {
+    let bs = tf.block_size;
+    let mut k = 4u64;
+    loop {
+        let k_now = k.min(tf.blocks);
+        let from = (tf.blocks - k_now) * bs;
+        let mut found = None;
+        let mut at = from;
+        while at + 512 <= tf.len() {
+            if let Ok(h) = tf.read_at(at, 512)
+                && parse::is_header(&h)
+                && let Ok(Found::Member(m)) = parse::member_at(tf, at)
+                && m.path == name
+            {
+                // The last one is the archive's own (an earlier one of that
+                // name would be a member's data looking like a header).
+                found = Some(*m);
+            }
+            at += 512;
+        }
+        if let Some(m) = found {
+            let data = tf.read_at(m.data_offset, m.size as usize).ok()?;
+            return Some((m, data));
+        }
+        if k_now == tf.blocks {
+            return None;
+        }
+        k *= 4;
+    }
+}
+
+/// A line of a closing catalog or an index: its number, its JSON, and the
+/// record it holds (none for the header and archive lines).
+type Line = (u64, serde_json::Value, Option<Record>);
+
+/// The lines of JSON Lines text (a closing catalog or an index) that
+/// parse, and the numbers of those that do not.
+fn records(text: &[u8]) -> (Vec<Line>, Vec<u64>) {
+    let mut out = Vec::new();
+    let mut bad = Vec::new();
+    for (i, l) in text.split(|&b| b == b'\n').enumerate() {
+        if l.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        let line = i as u64 + 1;
+        match serde_json::from_slice::<serde_json::Value>(l) {
+            Ok(v)
+                if v["type"] == "archive"
+                    || v.get("reel").is_some()
+                    || v.get("format").is_some() =>
+            {
+                out.push((line, v, None));
+            }
+            Ok(v) => match parse_record(l) {
+                Ok(r) => out.push((line, v, Some(r))),
+                Err(_) => bad.push(line),
+            },
+            Err(_) => bad.push(line),
         }
     }
-    // Never closed: each archive's index.
-    let block_size = u64::from(label.block_size.max(1));
+    (out, bad)
+}
+
+/// The tape's closing `REEL-TAPE.jsonl`, if it has one.
+fn read_closing(drive: &mut dyn Drive, label: &Label, cat: &mut TapeCatalog) -> Option<Closing> {
+    drive.end_of_data().ok()?;
+    drive.back_filemarks(2).ok()?;
+    drive.forward_filemarks(1).ok()?;
+    let bs = u64::from(label.block_size.max(1));
+    let start = drive.position().ok()?;
+    let (mut tf, _) = TapeFile::measure(drive, bs).ok()??;
+    let (_, text) = last_member(&mut tf, b"REEL-TAPE.jsonl")?;
+    let (lines, bad) = records(&text);
+    let first = lines.first()?;
+    if first.1["format"] != "reel-tape/1" {
+        return None;
+    }
+    let mut c = Closing::default();
+    let mut current = None;
+    for (_, v, r) in &lines[1..] {
+        match r {
+            None if v["type"] == "archive" => {
+                current = v["file"].as_u64();
+                if let (Some(f), Some(b)) = (current, v["start_block"].as_u64()) {
+                    c.archives.insert(f, (b, v["partial"] == true));
+                }
+            }
+            None => {}
+            Some(r) => {
+                if let Some(f) = r.file.or(current) {
+                    c.members.entry(f).or_default().push(r.clone());
+                }
+            }
+        }
+    }
+    // A bad line belongs to the archive whose line came before it.
+    for line in bad {
+        let file = lines
+            .iter()
+            .filter(|(l, v, _)| *l < line && v["type"] == "archive")
+            .filter_map(|(_, v, _)| v["file"].as_u64())
+            .next_back();
+        cat.warnings.push(format!(
+            "REEL-TAPE.jsonl line {line} does not parse{}",
+            file.map(|f| format!(": tape file {f} is read from its headers"))
+                .unwrap_or_default()
+        ));
+        if let Some(f) = file {
+            c.damaged.insert(f);
+        }
+    }
+    c.start = start;
+    Some(c)
+}
+
+/// What is recorded of a member, from the header that is the truth.
+fn from_header(p: &Parsed, tape: &str, file: u64, block: u64) -> Record {
+    let entry = p.entry;
+    let mut r = Record::new(PathBuf::from(OsString::from_vec(p.path.clone())), entry);
+    r.size = match (p.part, p.total) {
+        (Some(_), Some(total)) => total,
+        _ => p.size,
+    };
+    r.mtime_ns = p.mtime_ns;
+    r.mode = p.mode;
+    r.uid = p.uid;
+    r.gid = p.gid;
+    r.user.clone_from(&p.user);
+    r.group.clone_from(&p.group);
+    r.link = p.link.clone().map(|l| PathBuf::from(OsString::from_vec(l)));
+    r.rdev = p.rdev;
+    r.offset = Some(p.offset);
+    r.data_offset = Some(p.data_offset);
+    r.part = p.part;
+    r.part_offset = p.part_offset;
+    r.tape = Some(tape.to_string());
+    r.file = Some(file);
+    r.block = Some(block);
+    r
+}
+
+/// Does the header at a record's offset say what the record says?
+fn agrees(tf: &mut TapeFile, r: &Record) -> Result<(), String> {
+    let offset = r.offset.ok_or("no offset")?;
+    let p = match parse::member_at(tf, offset) {
+        Ok(Found::Member(p)) => p,
+        Ok(Found::End) => {
+            return Err(format!(
+                "nothing at byte {offset} but the end of the archive"
+            ));
+        }
+        Err(bad) => return Err(bad.why),
+    };
+    if p.path != r.path.as_os_str().as_bytes() {
+        return Err(format!(
+            "the header at byte {offset} is of {:?}",
+            String::from_utf8_lossy(&p.path)
+        ));
+    }
+    if p.entry != r.entry || Some(p.data_offset) != r.data_offset {
+        return Err(format!(
+            "the header at byte {offset} disagrees on its type or data"
+        ));
+    }
+    if r.part.is_none() && r.entry == crate::manifest::EntryType::File && p.size != r.size {
+        return Err(format!(
+            "the header at byte {offset} says {} bytes, the index {}",
+            p.size, r.size
+        ));
+    }
+    Ok(())
+}
+
+/// Every member the tape holds that `wanted` selects, each with its tape,
+/// tape file and block.
+pub fn read(
+    drive: &mut dyn Drive,
+    label: &Label,
+    wanted: &dyn Fn(&Record) -> bool,
+) -> anyhow::Result<TapeCatalog> {
+    let mut cat = TapeCatalog::default();
+    let bs = u64::from(label.block_size.max(1));
+    let closing = read_closing(drive, label, &mut cat);
+    match &closing {
+        Some(c) => cat.notes.push(format!(
+            "its closing REEL-TAPE.jsonl lists {} archive(s)",
+            c.archives.len()
+        )),
+        None => cat
+            .notes
+            .push("no closing REEL-TAPE.jsonl: each archive's own index".into()),
+    }
     drive.rewind()?;
-    drive.forward_filemarks(1)?;
-    let mut out = Vec::new();
+    drive.forward_filemarks(1)?; // past the label
+    let (mut indexed, mut walked) = (0, 0);
     for file in 1u64.. {
-        let start = drive.position()?;
-        let (index, end, blocks) = member(drive, "REEL-INDEX.jsonl")?;
-        if blocks == 0 && end == FileEnd::EndOfData {
+        let Some((mut tf, end)) = TapeFile::measure(drive, bs)? else {
             break;
+        };
+        let next = tf.next_file();
+        if closing.as_ref().is_some_and(|c| c.start == tf.start) {
+            break; // the closing catalog itself
         }
-        for mut r in lines(index.as_deref().unwrap_or_default()).0 {
-            r.tape = Some(label.label.clone());
-            r.file = Some(file);
-            r.block = Some(start + r.offset.unwrap_or(0) / block_size);
-            out.push(r);
+        let from_closing = closing.as_ref().and_then(|c| {
+            let (start, partial) = *c.archives.get(&file)?;
+            if c.damaged.contains(&file) || start != tf.start {
+                return None;
+            }
+            if partial {
+                cat.cut.insert(file);
+            }
+            Some(c.members.get(&file).cloned().unwrap_or_default())
+        });
+        // The index: every line must parse.
+        let listed: Option<Vec<Record>> = match from_closing {
+            Some(list) => Some(list),
+            None => match last_member(&mut tf, b"REEL-INDEX.jsonl") {
+                Some((_, text)) => {
+                    let (lines, bad) = records(&text);
+                    for line in &bad {
+                        cat.warnings.push(format!(
+                            "tape file {file}: REEL-INDEX.jsonl line {line} does not parse: the archive is read from its headers"
+                        ));
+                    }
+                    let list: Vec<Record> = lines.into_iter().filter_map(|(_, _, r)| r).collect();
+                    bad.is_empty().then_some(list)
+                }
+                None => None,
+            },
+        };
+        let mut list = match listed {
+            Some(mut list) => {
+                for r in &mut list {
+                    r.tape = Some(label.label.clone());
+                    r.file = Some(file);
+                    r.block = Some(tf.start + r.offset.unwrap_or(0) / bs);
+                }
+                // The headers of what is asked for must say the same.
+                let mut disagree = None;
+                for r in list.iter().filter(|r| wanted(r)) {
+                    let past_cut =
+                        cat.cut.contains(&file) && r.data_offset.unwrap_or(0) + r.size > tf.len();
+                    if past_cut {
+                        continue;
+                    }
+                    if let Err(why) = agrees(&mut tf, r) {
+                        disagree = Some(format!("{}: {why}", r.path.display()));
+                        break;
+                    }
+                }
+                match disagree {
+                    None => {
+                        indexed += 1;
+                        Some(list)
+                    }
+                    Some(why) => {
+                        cat.warnings.push(format!(
+                            "tape file {file}: a header disagrees with the index ({why}): the archive is read from its headers"
+                        ));
+                        None
+                    }
+                }
+            }
+            None => None,
+        };
+        if list.is_none() {
+            walked += 1;
+            list = Some(walk_archive(&mut tf, &label.label, file, &mut cat));
         }
+        cat.records
+            .extend(list.unwrap_or_default().into_iter().filter(|r| wanted(r)));
         if end == FileEnd::EndOfData {
             break;
         }
+        drive.seek(next)?;
     }
-    Ok(TapeCatalog {
-        records: out,
-        cut: Vec::new(),
-        source: Source::ArchiveIndexes,
-    })
+    cat.notes.push(format!(
+        "{indexed} archive(s) found through their index, {walked} read header by header"
+    ));
+    Ok(cat)
+}
+
+/// The members of one archive, from its headers; the digests (and the
+/// time each was taken) from the index lines that agree with a header.
+fn walk_archive(tf: &mut TapeFile, tape: &str, file: u64, cat: &mut TapeCatalog) -> Vec<Record> {
+    let bs = tf.block_size;
+    // What the index says, where it can be read at all, by offset.
+    let index: BTreeMap<u64, Record> = last_member(tf, b"REEL-INDEX.jsonl")
+        .map(|(_, text)| {
+            records(&text)
+                .0
+                .into_iter()
+                .filter_map(|(_, _, r)| r)
+                .filter_map(|r| Some((r.offset?, r)))
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut out = Vec::new();
+    let mut ended = false;
+    let walked = parse::walk(tf);
+    let count = walked.len();
+    for (i, w) in walked.into_iter().enumerate() {
+        match w {
+            Walked::Member(p) => {
+                if is_reel_own(&p, tf) {
+                    ended |= p.path == b"REEL-INDEX.jsonl";
+                    continue;
+                }
+                let mut r = from_header(&p, tape, file, tf.start + p.offset / bs);
+                if let Some(ix) = index.get(&p.offset)
+                    && ix.path == r.path
+                    && ix.data_offset == r.data_offset
+                {
+                    r.sha256 = ix.sha256;
+                    r.taken_ns = ix.taken_ns;
+                    if r.entry == crate::manifest::EntryType::Hardlink {
+                        r.size = ix.size;
+                    }
+                }
+                out.push(r);
+            }
+            Walked::Damage { at, why, resumed } => {
+                let last = i + 1 == count;
+                if last && resumed.is_none() {
+                    cat.cut.insert(file);
+                }
+                cat.lost.push(format!(
+                    "tape file {file}, byte {at}: {why}; {}",
+                    match resumed {
+                        Some(next) =>
+                            format!("that member is lost, the walk goes on at byte {next}"),
+                        None => "nothing more of this archive can be read".into(),
+                    }
+                ));
+            }
+        }
+    }
+    if !ended {
+        cat.notes.push(format!(
+            "tape file {file} has no index at its end (a copy cut short?)"
+        ));
+    }
+    out
 }

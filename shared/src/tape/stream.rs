@@ -154,3 +154,142 @@ impl io::Write for BlockWriter<'_> {
         Ok(())
     }
 }
+
+/// One tape file with random access by byte offset, for reading archive
+/// headers where they are (`archive::parse::At`): the block holding a byte
+/// is found by seeking (its address is the file's first block plus the
+/// offset over the block size), read whole and kept for the next read.
+/// Nothing outside the file is ever read: its length was measured first.
+pub struct TapeFile<'a> {
+    drive: &'a mut dyn Drive,
+    /// Logical block address of the file's first block.
+    pub start: u64,
+    /// Data blocks in the file.
+    pub blocks: u64,
+    /// Bytes per block (every block but a short last one of a foreign
+    /// file is this long: reel pads archives to whole blocks).
+    pub block_size: u64,
+    /// Where the head is, when known: a sequential read needs no seek.
+    head: Option<u64>,
+    cached: Option<(u64, Vec<u8>)>,
+    buf: Vec<u8>,
+}
+
+impl<'a> TapeFile<'a> {
+    /// The tape file under the head, measured by spacing to its filemark;
+    /// the head is left after the filemark (or at the end of data).
+    /// `None` at the end of data.
+    pub fn measure(
+        drive: &'a mut dyn Drive,
+        block_size: u64,
+    ) -> Result<Option<(TapeFile<'a>, FileEnd)>, TapeError> {
+        let start = drive.position()?;
+        let (blocks, end) = match drive.forward_filemarks(1) {
+            Ok(()) => (
+                drive.position()?.saturating_sub(start + 1),
+                FileEnd::Filemark,
+            ),
+            // The end of data came first (a last file without its
+            // filemark, or nothing at all).
+            Err(_) => {
+                let eod = drive.position()?;
+                if eod <= start {
+                    return Ok(None);
+                }
+                (eod - start, FileEnd::EndOfData)
+            }
+        };
+        Ok(Some((
+            TapeFile {
+                drive,
+                start,
+                blocks,
+                block_size: block_size.max(1),
+                head: None,
+                cached: None,
+                buf: vec![0; MAX_BLOCK],
+            },
+            end,
+        )))
+    }
+
+    /// The address of the block after the file's filemark: where the next
+    /// file starts.
+    pub fn next_file(&self) -> u64 {
+        self.start + self.blocks + 1
+    }
+
+    /// Block `b` of the file.
+    fn block(&mut self, b: u64) -> io::Result<&[u8]> {
+        if self.cached.as_ref().is_none_or(|(c, _)| *c != b) {
+            if b >= self.blocks {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    format!(
+                        "block {b} is past the end of the tape file ({} blocks)",
+                        self.blocks
+                    ),
+                ));
+            }
+            let lba = self.start + b;
+            if self.head != Some(lba) {
+                self.head = None;
+                self.drive.seek(lba).map_err(io::Error::other)?;
+            }
+            let n = match self
+                .drive
+                .read_block(&mut self.buf)
+                .map_err(io::Error::other)?
+            {
+                Read::Data(n) => n,
+                Read::Filemark | Read::EndOfData => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        format!("the tape file ends before its block {b}"),
+                    ));
+                }
+            };
+            self.head = Some(lba + 1);
+            if n as u64 != self.block_size && b + 1 != self.blocks {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("block {b} holds {n} bytes, not {}", self.block_size),
+                ));
+            }
+            self.cached = Some((b, self.buf[..n].to_vec()));
+        }
+        Ok(&self.cached.as_ref().expect("just read").1)
+    }
+}
+
+impl crate::archive::parse::At for TapeFile<'_> {
+    fn read_at(&mut self, at: u64, len: usize) -> io::Result<Vec<u8>> {
+        if at
+            .checked_add(len as u64)
+            .is_none_or(|end| end > self.len())
+        {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                format!("bytes {at}+{len} are past the end of the tape file"),
+            ));
+        }
+        let mut out = Vec::with_capacity(len);
+        let mut pos = at;
+        while out.len() < len {
+            let bs = self.block_size;
+            let (b, within) = (pos / bs, (pos % bs) as usize);
+            let block = self.block(b)?;
+            let take = (len - out.len()).min(block.len().saturating_sub(within));
+            if take == 0 {
+                return Err(io::Error::from(io::ErrorKind::UnexpectedEof));
+            }
+            out.extend_from_slice(&block[within..within + take]);
+            pos += take as u64;
+        }
+        Ok(out)
+    }
+
+    fn len(&self) -> u64 {
+        self.blocks * self.block_size
+    }
+}
