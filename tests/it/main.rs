@@ -7,6 +7,7 @@ mod config;
 mod daemon;
 mod e2e;
 mod from_tape;
+mod hostile;
 mod pack;
 mod remote;
 mod restore;

@@ -236,6 +236,24 @@ fn agrees(tf: &mut TapeFile, r: &Record) -> Result<(), String> {
             p.size, r.size
         ));
     }
+    let link = r.link.as_ref().map(|l| l.as_os_str().as_bytes().to_vec());
+    if p.link.is_some() && p.link != link {
+        return Err(format!("the header at byte {offset} links elsewhere"));
+    }
+    if (p.mode, p.uid, p.gid, p.mtime_ns, p.part, p.part_offset)
+        != (
+            r.mode & 0o7777,
+            r.uid,
+            r.gid,
+            r.mtime_ns,
+            r.part,
+            r.part_offset,
+        )
+    {
+        return Err(format!(
+            "the header at byte {offset} disagrees on its metadata"
+        ));
+    }
     Ok(())
 }
 
