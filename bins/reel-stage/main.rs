@@ -199,6 +199,10 @@ impl Stager<'_> {
             .join("staged")
             .join(&header.stream)
             .join(&header.id);
+        if cache.is_dir() {
+            // A run of this item was killed: what it left half made goes.
+            remove_temporaries(&cache);
+        }
         fs::create_dir_all(&cache).with_context(|| format!("creating {}", cache.display()))?;
         let mut out: Vec<Option<Record>> = vec![None; records.len()];
         // Directories first, so files have somewhere to go.
@@ -417,14 +421,18 @@ impl Stager<'_> {
             .zip(out)
             .find(|(t, o)| &t.path == target && o.is_some())
             .and_then(|(_, o)| o.as_ref());
+        let dst = join_bytes(cache, &r.path);
         let Some(t) = staged_target else {
+            // A link an earlier, killed run made must not stay behind.
+            if fs::symlink_metadata(&dst).is_ok_and(|m| m.is_file()) {
+                let _ = fs::remove_file(&dst);
+            }
             self.skip(
                 r,
                 format!("its link target {} was not staged", target.display()),
             );
             return None;
         };
-        let dst = join_bytes(cache, &r.path);
         let src = join_bytes(cache, target);
         let tmp = dst.with_file_name(format!(".reel-tmp-hard-{}", std::process::id()));
         let _ = fs::remove_file(&tmp);
@@ -452,6 +460,24 @@ impl Stager<'_> {
 
 fn is_full(e: &std::io::Error) -> bool {
     matches!(e.raw_os_error(), Some(libc::ENOSPC) | Some(libc::EDQUOT))
+}
+
+/// Remove the temporaries (`.reel-tmp-*`: copies, links and symlinks being
+/// made) that a killed run left anywhere under an item's cache directory.
+/// Only this run has the item claimed, so none of them is in use.
+fn remove_temporaries(dir: &Path) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let Ok(kind) = e.file_type() else { continue };
+        if kind.is_dir() {
+            remove_temporaries(&e.path());
+        } else if e.file_name().as_bytes().starts_with(b".reel-tmp-") {
+            log::debug!("removing {}, left by a killed run", e.path().display());
+            let _ = fs::remove_file(e.path());
+        }
+    }
 }
 
 fn with_cache(r: &Record, dst: &Path) -> Record {

@@ -306,15 +306,23 @@ fn a_file_left_out_of_an_item_leaves_no_copy_from_a_killed_run_in_the_cache() {
     let env = Env::new();
     std::fs::write(env.path("src/kept.txt"), "kept").unwrap();
     std::fs::write(env.path("src/log.txt"), vec![b'x'; 100_000]).unwrap();
+    std::fs::hard_link(env.path("src/log.txt"), env.path("src/log.txt.link")).unwrap();
     env.run("reel-scan", &[]).expect(0);
     let item = spool(&env).list(Queue::Scanned).unwrap().remove(0);
-    // What a run killed after copying log.txt leaves; then log.txt changes.
-    let copy = env
-        .path("var/cache/staged/home")
-        .join(&item)
-        .join("log.txt");
-    std::fs::create_dir_all(copy.parent().unwrap()).unwrap();
+    // What a run killed after copying and linking log.txt leaves, with the
+    // temporaries it was making; then log.txt changes.
+    let dir = env.path("var/cache/staged/home").join(&item);
+    let copy = dir.join("log.txt");
+    std::fs::create_dir_all(dir.join("sub")).unwrap();
     std::fs::write(&copy, vec![b'x'; 100_000]).unwrap();
+    std::fs::hard_link(&copy, dir.join("log.txt.link")).unwrap();
+    for tmp in [
+        ".reel-tmp-hard-99999",
+        ".reel-tmp-0123456789abcdef",
+        "sub/.reel-tmp-link-99999",
+    ] {
+        std::fs::write(dir.join(tmp), "half made").unwrap();
+    }
     std::fs::write(env.path("src/log.txt"), b"shorter now").unwrap();
     let run = env.run("reel-stage", &[]);
     run.expect(1);
@@ -328,6 +336,13 @@ fn a_file_left_out_of_an_item_leaves_no_copy_from_a_killed_run_in_the_cache() {
         records(&env, Queue::Staged).keys().collect::<Vec<_>>(),
         ["kept.txt"]
     );
+    // Nothing else of the killed run is left: only what the item holds.
+    let left: Vec<_> = walk(&dir)
+        .into_iter()
+        .filter(|p| p.is_file())
+        .map(|p| p.strip_prefix(&dir).unwrap().to_path_buf())
+        .collect();
+    assert_eq!(left, [Path::new("kept.txt")], "{}", run.report());
 }
 
 #[test]
