@@ -239,6 +239,7 @@ fn scan_stream(
         in_flight,
         excludes: globs.build().context("building the exclude globs")?,
         newest_ns: now_ns.saturating_sub(stream.min_age.0.as_nanos() as i64),
+        now_ns,
         one_file_system: stream.one_file_system.then_some(root_dev),
         checksum: s.checksum,
         root_display: root.display().to_string(),

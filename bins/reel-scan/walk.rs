@@ -66,6 +66,9 @@ pub struct Walk {
     pub excludes: globset::GlobSet,
     /// Entries modified after this (ns since the epoch) are too recent.
     pub newest_ns: i64,
+    /// When the scan started: an mtime after it is in the future (a clock
+    /// set wrong, an archive unpacked with its times): backed up anyway.
+    pub now_ns: i64,
     pub one_file_system: Option<u64>,
     pub checksum: bool,
     pub root_display: String,
@@ -264,7 +267,7 @@ pub fn visit<'s>(scope: &rayon::Scope<'s>, walk: &'s Walk, dir: Arc<OwnedFd>, re
                     }
                 });
             }
-        } else if mtime_ns(&st) > walk.newest_ns {
+        } else if mtime_ns(&st) > walk.newest_ns && mtime_ns(&st) <= walk.now_ns {
             walk.counts.add(&walk.counts.too_recent);
             continue;
         }
@@ -303,6 +306,15 @@ pub fn visit<'s>(scope: &rayon::Scope<'s>, walk: &'s Walk, dir: Arc<OwnedFd>, re
             }
         }
         let wanted = matches!(decision, Decision::New | Decision::Changed);
+        if wanted && mtime_ns(&st) > walk.now_ns {
+            log::warn!(
+                "{}: {}/{}: its mtime ({}) is in the future; backed up anyway",
+                walk.stream,
+                walk.root_display,
+                show(&child),
+                reel_shared::time::Utc::from_unix(st.st_mtime).rfc3339()
+            );
+        }
         let found = if linked {
             Found::Linked {
                 dev: st.st_dev,

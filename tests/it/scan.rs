@@ -393,3 +393,25 @@ fn paths_longer_than_path_max_are_scanned() {
     assert_eq!(r.size, 4);
     assert_eq!(records.len(), 41);
 }
+
+#[test]
+fn a_file_with_a_future_mtime_is_backed_up_with_a_warning_naming_it() {
+    let env = Env::new();
+    env.write(
+        "pipeline.toml",
+        &format!("{}min_age = \"1h\"\n", crate::support::CONFIG),
+    );
+    env.write("src/from-the-future.txt", "clock set wrong");
+    // 2400-01-01T00:00:00Z (ext4 keeps times up to 2446)
+    set_mtime(&env.path("src/from-the-future.txt"), 13_569_465_600);
+    let run = scan(&env, &[]);
+    run.expect(0);
+    assert!(
+        run.stderr
+            .contains("from-the-future.txt: its mtime (2400-01-01T00:00:00Z) is in the future; backed up anyway"),
+        "{}",
+        run.report()
+    );
+    assert!(run.stderr.contains("1 new"), "{}", run.report());
+    assert!(paths(&scanned(&env)).contains("from-the-future.txt"));
+}
