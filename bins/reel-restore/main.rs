@@ -52,6 +52,9 @@ struct Args {
 
 impl Program for Args {
     const NAME: &'static str = "reel-restore";
+    /// Its files are the user's: the modes on tape, the user's umask for
+    /// directories it makes on the way.
+    const PRIVATE: bool = false;
     fn common(&self) -> &CommonArgs {
         &self.common
     }

@@ -1,6 +1,9 @@
-//! Metadata of staged copies: mode, ownership (when running as root),
-//! atime and mtime to the nanosecond, and extended attributes, so the
-//! archive built from the cache carries what the source had.
+//! Metadata of staged copies: ownership (when running as root), atime and
+//! mtime to the nanosecond, and extended attributes, so the archive built
+//! from the cache carries what the source had. Their mode is not the
+//! source's: copies are 0600 and directories 0700 whatever the source (a
+//! setuid program, a world-readable file), so nothing in the cache is open
+//! to others; the manifest keeps the real mode for the archive.
 
 use std::ffi::CString;
 use std::fs::{self, File};
@@ -22,7 +25,7 @@ fn ts_ns(ns: i64) -> TimeSpec {
     ts(ns.div_euclid(1_000_000_000), ns.rem_euclid(1_000_000_000))
 }
 
-/// Give the copy `out` the mode, owner, times and xattrs of `src`.
+/// Give the copy `out` the owner, times and xattrs of `src` (mode 0600).
 pub fn apply_to_file(src: &File, out: &File, m: &fs::Metadata, chown: bool) -> io::Result<()> {
     // Owner first: chown clears security.capability, which the xattrs
     // copied next bring back.
@@ -31,11 +34,8 @@ pub fn apply_to_file(src: &File, out: &File, m: &fs::Metadata, chown: bool) -> i
             .map_err(io::Error::from)?;
     }
     copy_xattrs(src, out)?;
-    nix::sys::stat::fchmod(
-        out.as_fd(),
-        nix::sys::stat::Mode::from_bits_truncate(m.mode() & 0o7777),
-    )
-    .map_err(io::Error::from)?;
+    nix::sys::stat::fchmod(out.as_fd(), nix::sys::stat::Mode::from_bits_truncate(0o600))
+        .map_err(io::Error::from)?;
     futimens(
         out.as_fd(),
         &ts(m.atime(), m.atime_nsec()),
@@ -60,9 +60,9 @@ pub fn apply_to_path(path: &Path, r: &Record, chown: bool, symlink: bool) -> io:
     if !symlink {
         fs::set_permissions(
             path,
-            // Directories stay writable for us in the cache (a later item
-            // may put files in them); the manifest keeps the real mode.
-            std::os::unix::fs::PermissionsExt::from_mode((r.mode & 0o7777) | 0o700),
+            // Private, and writable for us (a later item may put files in
+            // them); the manifest keeps the real mode.
+            std::os::unix::fs::PermissionsExt::from_mode(0o700),
         )?;
     }
     let t = ts_ns(r.mtime_ns);

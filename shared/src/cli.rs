@@ -84,6 +84,11 @@ pub fn dash_flag(flag: &str, value: Option<&str>) -> anyhow::Result<bool> {
 pub trait Program: Parser {
     /// The program's name, for log lines and error messages.
     const NAME: &'static str;
+    /// What it creates is reel's own (spool, cache, catalog, log: it runs
+    /// with umask 077, so nothing is readable by others whatever the mode
+    /// of the mount point). Not so for reel-restore, whose files are the
+    /// user's and get the modes on tape.
+    const PRIVATE: bool = true;
     fn common(&self) -> &CommonArgs;
 }
 
@@ -131,6 +136,9 @@ pub fn main<P: Program>(run: fn(P) -> anyhow::Result<Exit>) -> ExitCode {
     };
     let common = parsed.common();
     crate::logging::init(P::NAME, common.verbose, common.quiet);
+    if P::PRIVATE {
+        nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o077));
+    }
     match run(parsed) {
         Ok(exit) => ExitCode::from(exit.code()),
         Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,

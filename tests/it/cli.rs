@@ -175,3 +175,68 @@ fn a_closed_stdout_ends_every_program_quietly_with_0() {
         );
     }
 }
+
+#[test]
+fn nothing_reel_creates_is_open_to_others_even_below_an_open_mount_point() {
+    use std::os::unix::fs::PermissionsExt;
+    let env = Env::new();
+    crate::verify::setup(&env);
+    // Cache and catalog on existing mount points, open to all (0755).
+    for dir in ["var/cache", "var/catalog"] {
+        std::fs::create_dir_all(env.path(dir)).unwrap();
+        std::fs::set_permissions(env.path(dir), std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    std::fs::set_permissions(
+        env.path("src/big.bin"),
+        std::fs::Permissions::from_mode(0o4755),
+    )
+    .unwrap();
+    env.run("reel-scan", &[]).expect(0);
+    env.run("reel-stage", &[]).expect(0);
+    let pack = env.run("reel-pack", &[]);
+    pack.expect(0);
+    assert!(
+        pack.stderr.contains("is open to others (mode 755)"),
+        "{}",
+        pack.report()
+    );
+    let check = |env: &Env| {
+        for top in ["var/spool", "var/cache", "var/catalog", "var/log"] {
+            // Every file and directory below (the mount points themselves
+            // are the administrator's).
+            let mut todo = vec![env.path(top)];
+            while let Some(d) = todo.pop() {
+                for e in std::fs::read_dir(&d).unwrap().flatten() {
+                    let m = std::fs::symlink_metadata(e.path()).unwrap();
+                    if m.file_type().is_symlink() {
+                        continue;
+                    }
+                    assert_eq!(
+                        m.permissions().mode() & 0o077,
+                        0,
+                        "{} is open",
+                        e.path().display()
+                    );
+                    if m.is_dir() {
+                        todo.push(e.path());
+                    }
+                }
+            }
+        }
+        for dir in [
+            "var/cache/archives",
+            "var/cache/staged",
+            "var/catalog/tapes",
+        ] {
+            let m = std::fs::metadata(env.path(dir)).unwrap();
+            assert_eq!(m.permissions().mode() & 0o777, 0o700, "{dir}");
+        }
+    };
+    // Archives, staged copies (a setuid source included), manifests.
+    check(&env);
+    env.run("reel-write", &[]).expect(0);
+    env.run("reel-verify", &[]).expect(0);
+    env.run("reel", &["catalog", "rebuild"]).expect(0);
+    // Journals, tape states, the index.
+    check(&env);
+}

@@ -98,7 +98,7 @@ pub fn append(catalog: &Path, label: &str, entries: &[Entry]) -> Result<(), Cata
         .write(true)
         .create(true)
         .truncate(false)
-        .mode(0o644)
+        .mode(0o666)
         .open(&path)
         .map_err(|e| CatalogError::io(&path, e))?;
     let mut len = file

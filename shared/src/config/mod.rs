@@ -403,6 +403,9 @@ impl Config {
                     .gid,
             ),
         };
+        // What is created from here on is reel's own: the group's when one
+        // is configured, nobody else's.
+        nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(!mode & 0o777));
         let spool = crate::spool::Spool::open_with_mode(&self.paths.spool, mode)?;
         let p = &self.paths;
         for dir in [&p.spool, &p.cache, &p.catalog, &p.log] {
@@ -411,6 +414,32 @@ impl Config {
             if let Some(gid) = gid {
                 nix::unistd::chown(dir, None, Some(gid))
                     .with_context(|| format!("giving {} to group {}", dir.display(), gid))?;
+            }
+        }
+        // The places where the data itself lies: private even below a
+        // cache or catalog directory that is open (a mount point's 0755).
+        for dir in [
+            p.cache.join("staged"),
+            p.cache.join("archives"),
+            p.cache.join("landing"),
+            p.catalog.join("tapes"),
+            p.catalog.join("written"),
+            p.catalog.join("index"),
+        ] {
+            crate::fsutil::create_private_dir(&dir, mode)
+                .with_context(|| format!("creating {}", dir.display()))?;
+        }
+        for dir in [&p.spool, &p.cache, &p.catalog, &p.log] {
+            use std::os::unix::fs::PermissionsExt;
+            if let Ok(m) = std::fs::metadata(dir)
+                && m.permissions().mode() & 0o007 != 0
+            {
+                log::warn!(
+                    "{} is open to others (mode {:o}); what reel puts below it is not, but `chmod o-rwx {}` closes it",
+                    dir.display(),
+                    m.permissions().mode() & 0o7777,
+                    dir.display()
+                );
             }
         }
         Ok(spool)
