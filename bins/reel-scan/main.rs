@@ -360,12 +360,33 @@ fn run(args: Args) -> anyhow::Result<Exit> {
             r.journals
         );
     }
-    let (mut failed, mut skipped) = (0, 0);
+    let (mut failed, mut skipped, mut busy) = (0, 0, 0);
     for stream in &s.streams {
+        // One scan of a stream at a time, from what is in flight to what it
+        // publishes: two at once would both send every file.
+        let lock_path = spool.root().join(format!("scan-{}.lock", stream.name));
+        let Some(_lock) = reel_shared::fsutil::lock_file(&lock_path, false)
+            .with_context(|| format!("locking {}", lock_path.display()))?
+        else {
+            log::warn!(
+                "{}: another reel-scan is scanning this stream ({} is locked); left to it",
+                stream.name,
+                lock_path.display()
+            );
+            busy += 1;
+            continue;
+        };
         match scan_stream(stream, &s, &config.paths.catalog, &spool, &mut output)? {
             StreamResult::Scanned { skipped: n } => skipped += n,
             StreamResult::Failed => failed += 1,
         }
+    }
+    if busy > 0 {
+        return Err(ExitError::new(
+            Exit::TempFail,
+            format!("{busy} stream(s) were being scanned by another reel-scan: run again later"),
+        )
+        .into());
     }
     if failed == s.streams.len() {
         return Err(ExitError::new(Exit::NoInput, "no stream could be scanned").into());

@@ -180,3 +180,20 @@ fn no_config_anywhere_is_a_config_error() {
         run.report()
     );
 }
+
+#[test]
+fn a_catalog_inside_a_source_is_refused() {
+    let env = Env::new();
+    // The catalog alone inside the source: it would back up itself.
+    env.write(
+        "bad.toml",
+        &CONFIG.replace("catalog = \"var/catalog\"", "catalog = \"src/catalog\""),
+    );
+    check(
+        &env,
+        "reel",
+        &["--config", "bad.toml", "config", "check"],
+        5,
+        "paths.catalog",
+    );
+}

@@ -415,3 +415,26 @@ fn a_file_with_a_future_mtime_is_backed_up_with_a_warning_naming_it() {
     assert!(run.stderr.contains("1 new"), "{}", run.report());
     assert!(paths(&scanned(&env)).contains("from-the-future.txt"));
 }
+
+#[test]
+fn one_scan_of_a_stream_at_a_time() {
+    let env = Env::new();
+    tree(&env);
+    env.run("reel", &["status"]).expect(0); // makes the spool
+    // Another reel-scan of the stream holds its lock (as while it walks).
+    let held = reel_shared::fsutil::lock_file(&env.path("var/spool/scan-home.lock"), false)
+        .unwrap()
+        .expect("free");
+    let run = scan(&env, &[]);
+    run.expect(75);
+    assert!(
+        run.stderr
+            .contains("home: another reel-scan is scanning this stream"),
+        "{}",
+        run.report()
+    );
+    assert!(scanned(&env).is_empty(), "nothing queued twice");
+    drop(held);
+    scan(&env, &[]).expect(0);
+    assert!(!scanned(&env).is_empty());
+}

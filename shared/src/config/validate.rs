@@ -87,7 +87,11 @@ fn check_streams(c: &Config) -> Result<(), Failure> {
             continue;
         };
         let src_real = resolve_existing_prefix(src);
-        for (name, path) in [("cache", &c.paths.cache), ("spool", &c.paths.spool)] {
+        for (name, path) in [
+            ("cache", &c.paths.cache),
+            ("spool", &c.paths.spool),
+            ("catalog", &c.paths.catalog),
+        ] {
             let real = resolve_existing_prefix(path);
             if real.starts_with(&src_real) {
                 return Err((
