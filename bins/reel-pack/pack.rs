@@ -6,6 +6,7 @@ use std::ffi::CString;
 use std::fs::{self, File};
 use std::io::Write;
 use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
@@ -14,11 +15,13 @@ use reel_shared::config::{Config, PackOrder};
 use reel_shared::manifest::{
     Digest, EntryType, Header, Kind as ManifestKind, ManifestWriter, Record,
 };
-use reel_shared::spool::{Claim, Output};
+use reel_shared::spool::{Claim, Opened, Output};
 use sha2::{Digest as _, Sha256};
 
 pub struct Settings {
     archives: PathBuf,
+    /// `<cache>/staged`: every staged copy a manifest names must be there.
+    staged: PathBuf,
     archive_size: u64,
     /// Files larger than this do not fit on one tape: split into parts.
     split_above: u64,
@@ -32,6 +35,7 @@ impl Settings {
     pub fn from_config(config: &Config, raw: bool, manifest: Option<PathBuf>) -> Settings {
         Settings {
             archives: config.paths.cache.join("archives"),
+            staged: config.paths.cache.join("staged"),
             archive_size: config.archive_size().0,
             // Room for the label, the early-warning margin and the trailer.
             split_above: config.smallest_capacity().0 / 10 * 9,
@@ -212,22 +216,34 @@ fn readme(header: &Header, id: &str, members: usize, bytes: u64, block_size: u64
 
 /// Pack one item; false when it failed (moved to failed/).
 pub fn pack_item(s: &Settings, claim: Claim, output: &mut Output) -> anyhow::Result<bool> {
-    let (header, mut reader) = match claim.open() {
-        Ok(x) => x,
-        Err(e) => {
-            let path = claim.fail(&e.to_string(), "reel-pack")?;
-            log::error!("{e}; moved to {}", path.display());
+    let (claim, header, mut records) = match claim.read_all("reel-pack")? {
+        Opened::Item {
+            claim,
+            header,
+            records,
+        } => (claim, header, records),
+        Opened::Failed { to, why } => {
+            log::error!("{why}; moved to {}", to.display());
             return Ok(false);
         }
     };
-    let mut records = match reader.records().collect::<Result<Vec<_>, _>>() {
-        Ok(r) => r,
-        Err(e) => {
-            let path = claim.fail(&e.to_string(), "reel-pack")?;
-            log::error!("{e}; moved to {}", path.display());
-            return Ok(false);
-        }
-    };
+    // A manifest cannot make reel-pack read (onto tape) anything but the
+    // cache's staged copies.
+    if let Some(r) = records.iter().find(|r| {
+        r.cache
+            .as_ref()
+            .is_some_and(|c| !reel_shared::fsutil::within(c, &s.staged))
+    }) {
+        let why = format!(
+            "{}: its staged copy {} is not in {}: refused",
+            r.path.display(),
+            r.cache.as_deref().unwrap_or(Path::new("")).display(),
+            s.staged.display()
+        );
+        let path = claim.fail(&why, "reel-pack")?;
+        log::error!("{why}; {} moved to {}", header.id, path.display());
+        return Ok(false);
+    }
     order(&mut records, s.order);
     let groups = if s.raw {
         vec![
@@ -345,12 +361,16 @@ fn open_staged(r: &Record) -> Result<(&Path, File), Failure> {
             r.path.display()
         ))
     })?;
-    let f = File::open(cache).map_err(|e| {
-        Failure::Data(format!(
-            "{}: cannot open the staged copy: {e}",
-            cache.display()
-        ))
-    })?;
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(cache)
+        .map_err(|e| {
+            Failure::Data(format!(
+                "{}: cannot open the staged copy: {e}",
+                cache.display()
+            ))
+        })?;
     Ok((cache, f))
 }
 

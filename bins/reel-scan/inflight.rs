@@ -62,18 +62,41 @@ impl InFlight {
                     {
                         continue;
                     }
+                    // A bad item is its queue's stage's to move to failed/;
+                    // its files are not in flight.
+                    Err(e @ reel_shared::manifest::ManifestError::Invalid { .. }) => {
+                        log::warn!(
+                            "{e} (not read as in flight; the {q} stage moves it to failed/)"
+                        );
+                        continue;
+                    }
                     Err(e) => return Err(e).context("reading the items in flight"),
                 };
                 if header.stream != stream {
                     continue;
                 }
+                let mut keys = Vec::new();
+                let mut bad = None;
                 for r in reader.records() {
-                    let r = r.context("reading the items in flight")?;
-                    set.insert(
-                        key(stream, r.path.as_os_str().as_bytes()),
-                        r.size,
-                        r.mtime_ns,
-                    );
+                    match r {
+                        Ok(r) => keys.push((
+                            key(stream, r.path.as_os_str().as_bytes()),
+                            r.size,
+                            r.mtime_ns,
+                        )),
+                        Err(e @ reel_shared::manifest::ManifestError::Invalid { .. }) => {
+                            bad = Some(e);
+                            break;
+                        }
+                        Err(e) => return Err(e).context("reading the items in flight"),
+                    }
+                }
+                if let Some(e) = bad {
+                    log::warn!("{e} (not read as in flight; the {q} stage moves it to failed/)");
+                    continue;
+                }
+                for (k, size, mtime) in keys {
+                    set.insert(k, size, mtime);
                 }
             }
         }

@@ -32,7 +32,7 @@ use reel_shared::cli::{self, CommonArgs, Program};
 use reel_shared::config::{Config, Source};
 use reel_shared::exit::{Exit, ExitError};
 use reel_shared::manifest::{EntryType, Header, Kind, Record};
-use reel_shared::spool::{Claim, Input, Output, Queue};
+use reel_shared::spool::{Claim, Input, Opened, Output, Queue};
 use reel_shared::units::Size;
 
 use crate::copy::{CopyError, CopyOptions};
@@ -501,6 +501,8 @@ fn sync_cache(cache: &Path) -> anyhow::Result<()> {
 /// How an item ended.
 enum ItemEnd {
     Done,
+    /// It could not be read: moved to failed/.
+    Failed,
     /// Not stageable now (its source is missing): kept locked until the run
     /// ends, so that it is not claimed again, then left in its queue.
     Held(Claim),
@@ -510,20 +512,15 @@ enum ItemEnd {
 
 /// Stage one claimed item.
 fn run_item(stager: &Stager, claim: Claim, output: &mut Output) -> anyhow::Result<ItemEnd> {
-    let (header, mut reader) = match claim.open() {
-        Ok(x) => x,
-        Err(e) => {
-            let path = claim.fail(&e.to_string(), Args::NAME)?;
-            log::error!("{e}; moved to {}", path.display());
-            return Ok(ItemEnd::Done);
-        }
-    };
-    let records = match reader.records().collect::<Result<Vec<_>, _>>() {
-        Ok(r) => r,
-        Err(e) => {
-            let path = claim.fail(&e.to_string(), Args::NAME)?;
-            log::error!("{e}; moved to {}", path.display());
-            return Ok(ItemEnd::Done);
+    let (claim, header, records) = match claim.read_all(Args::NAME)? {
+        Opened::Item {
+            claim,
+            header,
+            records,
+        } => (claim, header, records),
+        Opened::Failed { to, why } => {
+            log::error!("{why}; moved to {}", to.display());
+            return Ok(ItemEnd::Failed);
         }
     };
     let started = Instant::now();
@@ -617,9 +614,11 @@ fn run(args: Args) -> anyhow::Result<Exit> {
     let started = Instant::now();
     let mut stopped = None;
     let mut held = Vec::new();
+    let mut failed = 0;
     while let Some(claim) = input.next_item()? {
         match run_item(&stager, claim, &mut output)? {
             ItemEnd::Done => {}
+            ItemEnd::Failed => failed += 1,
             ItemEnd::Held(claim) => held.push(claim),
             ItemEnd::Stop(stop) => {
                 stopped = Some(stop);
@@ -645,10 +644,18 @@ fn run(args: Args) -> anyhow::Result<Exit> {
     if let Some(stop) = stopped {
         return Err(stop.into());
     }
-    if missing > 0 {
+    if failed > 0 {
         return Err(ExitError::new(
-            Exit::NoInput,
-            format!("{missing} item(s) stay queued: their source is missing"),
+            Exit::Data,
+            format!("{failed} item(s) could not be read and went to failed/ (see `reel status`)"),
+        )
+        .into());
+    }
+    if missing > 0 {
+        // Temporary (an unmounted source): retried later, nothing stops.
+        return Err(ExitError::new(
+            Exit::TempFail,
+            format!("{missing} item(s) stay queued: their source is missing (unmounted?)"),
         )
         .into());
     }

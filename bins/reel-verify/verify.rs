@@ -15,7 +15,7 @@ use reel_shared::cli::CommonArgs;
 use reel_shared::config::{Config, Device, VerifyLevel, VerifyWhen};
 use reel_shared::exit::{Exit, ExitError};
 use reel_shared::manifest::{Digest, EntryType, Header, Kind, Record};
-use reel_shared::spool::{Claim, Input, Output, Queue, Spool};
+use reel_shared::spool::{Claim, Input, Opened, Output, Queue, Spool};
 use reel_shared::tape::label::Label;
 use reel_shared::tape::stream::MAX_BLOCK;
 use reel_shared::tape::{Drive, Read};
@@ -266,6 +266,16 @@ fn journalled(catalog: &Path, tape: &str) -> anyhow::Result<HashSet<(u64, PathBu
 /// Remove a staged copy and the directories it leaves empty, up to the
 /// item's directory under `<cache>/staged/`.
 fn free_staged(cache: &Path, staged_root: &Path) {
+    // Only what is in the cache: a manifest cannot make reel-verify delete
+    // anything else.
+    if !reel_shared::fsutil::within(cache, staged_root) {
+        log::warn!(
+            "not removing {}: it is not in {}",
+            cache.display(),
+            staged_root.display()
+        );
+        return;
+    }
     if std::fs::remove_file(cache).is_err() {
         return;
     }
@@ -329,6 +339,8 @@ struct Verifier<'a> {
     verified: u64,
     failed: u64,
     archives: u64,
+    /// Items that could not be read or named no tape: moved to failed/.
+    bad_items: u64,
 }
 
 impl Verifier<'_> {
@@ -345,8 +357,18 @@ impl Verifier<'_> {
     /// Verify one written item on the loaded tape; the tape it needs when
     /// it is on another one (the claim is let go).
     fn item(&mut self, claim: Claim) -> anyhow::Result<Option<String>> {
-        let (header, mut reader) = claim.open()?;
-        let records = reader.records().collect::<Result<Vec<_>, _>>()?;
+        let (claim, header, records) = match claim.read_all("reel-verify")? {
+            Opened::Item {
+                claim,
+                header,
+                records,
+            } => (claim, header, records),
+            Opened::Failed { to, why } => {
+                log::error!("{why}; moved to {}", to.display());
+                self.bad_items += 1;
+                return Ok(None);
+            }
+        };
         let get = |k: &str| header.extra.get(k);
         let (Some(tape), Some(file), Some(start)) = (
             get("tape").and_then(|v| v.as_str()).map(str::to_string),
@@ -357,6 +379,7 @@ impl Verifier<'_> {
                 claim,
                 "the written manifest lacks tape, file or start_block",
             )?;
+            self.bad_items += 1;
             return Ok(None);
         };
         let partial = get("partial").and_then(|v| v.as_bool()).unwrap_or(false);
@@ -464,7 +487,17 @@ impl Verifier<'_> {
                 }
             }
             if let Some(a) = get("archive_path").and_then(|v| v.as_str()) {
-                let _ = std::fs::remove_file(a);
+                let archives = self.config.paths.cache.join("archives");
+                if Path::new(a).parent() == Some(archives.as_path())
+                    && reel_shared::fsutil::within(Path::new(a), &archives)
+                {
+                    let _ = std::fs::remove_file(a);
+                } else {
+                    log::warn!(
+                        "not removing {a}: it is not an archive in {}",
+                        archives.display()
+                    );
+                }
             }
         }
         claim.finish()?;
@@ -488,16 +521,41 @@ impl Verifier<'_> {
 }
 
 /// The written items waiting, as (tape, file, id), in tape order.
-fn waiting(spool: &Spool) -> anyhow::Result<Vec<(String, u64, String)>> {
+/// The written items, in tape order: (tape, tape file, id). An item that
+/// cannot be read, or names no tape, is moved to failed/ here (counted in
+/// `bad`): it would be ignored, or have tapes loaded one by one for nothing.
+fn waiting(spool: &Spool, bad: &mut u64) -> anyhow::Result<Vec<(String, u64, String)>> {
     let mut out = Vec::new();
     for id in spool.list(Queue::Written)? {
         let path = spool.item_path(Queue::Written, &id);
-        let Ok((h, _)) = reel_shared::manifest::ManifestReader::open(&path) else {
-            continue; // taken meanwhile, or broken: claiming it will say
+        let why = match reel_shared::manifest::ManifestReader::open(&path) {
+            Ok((h, _)) => {
+                let tape = h.extra.get("tape").and_then(|v| v.as_str());
+                let file = h.extra.get("file").and_then(|v| v.as_u64());
+                match (tape, file) {
+                    (Some(t), Some(f)) if !t.is_empty() => {
+                        out.push((t.to_string(), f, id));
+                        continue;
+                    }
+                    _ => format!(
+                        "{}: the written manifest names no tape or tape file",
+                        path.display()
+                    ),
+                }
+            }
+            // Taken meanwhile.
+            Err(reel_shared::manifest::ManifestError::Io { source, .. })
+                if source.kind() == std::io::ErrorKind::NotFound =>
+            {
+                continue;
+            }
+            Err(e) => e.to_string(),
         };
-        let tape = h.extra.get("tape").and_then(|v| v.as_str()).unwrap_or("");
-        let file = h.extra.get("file").and_then(|v| v.as_u64()).unwrap_or(0);
-        out.push((tape.to_string(), file, id));
+        if let Some(claim) = spool.claim_id(Queue::Written, &id)? {
+            let to = claim.fail(&why, "reel-verify")?;
+            log::error!("{why}; moved to {}", to.display());
+            *bad += 1;
+        }
     }
     out.sort();
     Ok(out)
@@ -530,6 +588,7 @@ pub fn run(
         verified: 0,
         failed: 0,
         archives: 0,
+        bad_items: 0,
     };
     let mut needed: Vec<String> = Vec::new();
     let mut held: Vec<String> = Vec::new();
@@ -546,7 +605,7 @@ pub fn run(
         // loaded through the changer.
         let mut tried: HashSet<String> = HashSet::new();
         loop {
-            let mut items = waiting(&spool)?;
+            let mut items = waiting(&spool, &mut v.bad_items)?;
             if config.verify.when == VerifyWhen::Tape {
                 // Only full tapes: one pass over each, fewer direction
                 // changes; the cache holds the rest meanwhile.
@@ -613,7 +672,13 @@ pub fn run(
             held.join(", ")
         );
     }
-    if v.failed > 0 {
+    if v.failed > 0 || v.bad_items > 0 {
+        if v.bad_items > 0 {
+            log::error!(
+                "{} item(s) could not be verified and went to failed/ (see `reel status`)",
+                v.bad_items
+            );
+        }
         return Ok(Exit::Data);
     }
     if !needed.is_empty() {

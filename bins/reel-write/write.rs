@@ -17,7 +17,9 @@ use reel_shared::exit::{Exit, ExitError};
 use reel_shared::manifest::{Digest, Header, Kind, Record};
 use reel_shared::ring::{Ring, RingStats, ring};
 use reel_shared::signals::{Watched, watch};
-use reel_shared::spool::{Claim, Input, Output, Queue};
+use std::os::unix::fs::OpenOptionsExt;
+
+use reel_shared::spool::{Claim, Input, Opened, Output, Queue};
 use reel_shared::tape::label::{self, Identity, Label};
 use reel_shared::tape::{Drive, TapeError, Written};
 use reel_shared::units::Size;
@@ -897,6 +899,7 @@ pub fn run(
     );
     let mut progress = Progress::new(telemetry(&config, &label.label)).live(common);
     let mut archives = 0;
+    let mut failed = 0;
     while let Some(claim) = input.next_item()? {
         if signals.stop() {
             claim.release();
@@ -921,16 +924,13 @@ pub fn run(
                 tape.eod
             );
         }
-        let Some((header, records, archive)) = open_item(&claim)? else {
-            fail(
-                claim,
-                "the packed manifest names no readable archive (archive_path)",
-            )?;
+        let Some((claim, header, records, archive, source)) =
+            open_item(claim, &config.paths.cache.join("archives"))?
+        else {
+            failed += 1;
             continue;
         };
         let (file, start) = begin_file(drive.as_mut(), &mut tape, &catalog)?;
-        let source =
-            File::open(&archive).with_context(|| format!("opening {}", archive.display()))?;
         let streamed = match stream(
             drive.as_mut(),
             &archive,
@@ -1024,6 +1024,15 @@ pub fn run(
         Size(progress.total).human(),
         Size((progress.total as f64 / secs.max(1e-3)) as u64).human()
     );
+    if failed > 0 {
+        return Err(ExitError::new(
+            Exit::Data,
+            format!(
+                "{failed} item(s) could not be written and went to failed/ (see `reel status`)"
+            ),
+        )
+        .into());
+    }
     Ok(Exit::Ok)
 }
 
@@ -1046,19 +1055,68 @@ fn telemetry(config: &Config, label: &str) -> Option<File> {
         .ok()
 }
 
-/// The packed item's header, records and archive path; `None` when the
-/// archive is not there.
-fn open_item(claim: &Claim) -> anyhow::Result<Option<(Header, Vec<Record>, PathBuf)>> {
-    let (header, mut reader) = claim.open()?;
-    let records = reader.records().collect::<Result<Vec<_>, _>>()?;
-    let archive = header
+/// A packed item to write: the claim, header, records, the archive's path
+/// and the archive open.
+type ToWrite = (Claim, Header, Vec<Record>, PathBuf, File);
+
+/// The packed item's header, records and archive, which must be a regular
+/// file directly in `archives` (the cache's): a manifest cannot make
+/// reel-write read anything else. `None`: it went to failed/, with why.
+fn open_item(claim: Claim, archives: &std::path::Path) -> anyhow::Result<Option<ToWrite>> {
+    let (claim, header, records) = match claim.read_all("reel-write")? {
+        Opened::Item {
+            claim,
+            header,
+            records,
+        } => (claim, header, records),
+        Opened::Failed { to, why } => {
+            log::error!("{why}; moved to {}", to.display());
+            return Ok(None);
+        }
+    };
+    let Some(archive) = header
         .extra
         .get("archive_path")
         .and_then(|v| v.as_str())
-        .map(PathBuf::from);
-    Ok(archive
-        .filter(|p| p.is_file())
-        .map(|a| (header, records, a)))
+        .map(PathBuf::from)
+    else {
+        fail(claim, "the packed manifest names no archive (archive_path)")?;
+        return Ok(None);
+    };
+    if archive.parent() != Some(archives)
+        || archive
+            .file_name()
+            .is_none_or(|n| n.as_encoded_bytes().starts_with(b"."))
+    {
+        let why = format!(
+            "archive_path {} is not an archive in {}: refused",
+            archive.display(),
+            archives.display()
+        );
+        fail(claim, &why)?;
+        return Ok(None);
+    }
+    let opened = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(&archive)
+        .and_then(|f| {
+            if f.metadata()?.is_file() {
+                Ok(f)
+            } else {
+                Err(std::io::Error::other("not a regular file"))
+            }
+        });
+    match opened {
+        Ok(f) => Ok(Some((claim, header, records, archive, f))),
+        Err(e) => {
+            fail(
+                claim,
+                &format!("cannot open its archive {}: {e}", archive.display()),
+            )?;
+            Ok(None)
+        }
+    }
 }
 
 fn fail(claim: Claim, why: &str) -> anyhow::Result<()> {

@@ -111,6 +111,18 @@ pub fn normalize(base: &Path, path: &Path) -> PathBuf {
     out
 }
 
+/// Is `path` (as written, not resolved) strictly below `root`: absolute,
+/// made of plain names after `root`, no `.` or `..` anywhere? What a path
+/// read from a manifest must be before reel reads or deletes it.
+pub fn within(path: &Path, root: &Path) -> bool {
+    path.is_absolute()
+        && path != root
+        && path.starts_with(root)
+        && path
+            .components()
+            .all(|c| matches!(c, Component::RootDir | Component::Normal(_)))
+}
+
 /// Resolve symlinks in the longest existing prefix of an absolute, normalized
 /// path, keeping the rest as it is, so that "is the cache inside a source"
 /// sees through a symlinked `/data`.
@@ -147,6 +159,26 @@ pub fn fs_usage(path: &Path) -> io::Result<(u64, u64)> {
         (v.blocks() as u64 - (v.blocks_free() as u64 - v.blocks_available() as u64)) * frsize;
     let used = total - v.blocks_available() as u64 * frsize;
     Ok((used, total))
+}
+
+#[cfg(test)]
+mod within_tests {
+    use super::*;
+
+    #[test]
+    fn only_plain_paths_strictly_below_the_root_are_within() {
+        let root = Path::new("/c/staged");
+        assert!(within(Path::new("/c/staged/s/i/f"), root));
+        for no in [
+            "/c/staged",
+            "/c/other/f",
+            "/c/staged/../x",
+            "c/staged/f",
+            "/etc/passwd",
+        ] {
+            assert!(!within(Path::new(no), root), "{no}");
+        }
+    }
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@ mod daemon;
 mod e2e;
 mod from_tape;
 mod hostile;
+mod hostile_spool;
 mod pack;
 mod remote;
 mod restore;

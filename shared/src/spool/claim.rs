@@ -8,7 +8,18 @@ use nix::fcntl::Flock;
 
 use super::{FailedItem, IoContext, Queue, Spool, SpoolError};
 use crate::fsutil;
-use crate::manifest::{Header, ManifestReader};
+use crate::manifest::{Header, ManifestReader, Record};
+
+/// A claimed item read whole, or moved to `failed/` because it could not be.
+pub enum Opened {
+    Item {
+        claim: Claim,
+        header: Header,
+        records: Vec<Record>,
+    },
+    /// Where it went, and why (the file and line that did not parse).
+    Failed { to: PathBuf, why: String },
+}
 
 /// An item this process holds the lock on. Dropping it releases the lock
 /// and leaves the item where it is, to be taken again.
@@ -115,6 +126,42 @@ impl Claim {
     }
 
     /// The item was processed and its outputs published: remove it.
+    /// The item's header and every record. One that does not parse is
+    /// moved to `failed/` with the error (naming file and line) by `stage`:
+    /// a bad file never stops a queue, nor fails the same way on every run.
+    pub fn read_all(self, stage: &str) -> Result<Opened, SpoolError> {
+        let read = self.open().and_then(|(header, mut reader)| {
+            if let Some(want) = self.queue.kind()
+                && header.kind != want
+            {
+                return Err(crate::manifest::ManifestError::Invalid {
+                    file: self.path.display().to_string(),
+                    line: 1,
+                    message: format!("a {} manifest in the {} queue", header.kind, self.queue),
+                }
+                .into());
+            }
+            let records = reader.records().collect::<Result<Vec<_>, _>>()?;
+            Ok((header, records))
+        });
+        match read {
+            Ok((header, records)) => Ok(Opened::Item {
+                claim: self,
+                header,
+                records,
+            }),
+            // Its text is bad (not a failure to read it: that is the disk's).
+            Err(SpoolError::Manifest(e))
+                if !matches!(e, crate::manifest::ManifestError::Io { .. }) =>
+            {
+                let why = e.to_string();
+                let to = self.fail(&why, stage)?;
+                Ok(Opened::Failed { to, why })
+            }
+            Err(e) => Err(e),
+        }
+    }
+
     pub fn finish(self) -> Result<(), SpoolError> {
         fs::remove_file(&self.path).at(&self.path)?;
         let dir = self.spool.dir(self.queue);

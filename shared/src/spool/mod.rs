@@ -21,7 +21,7 @@ mod claim;
 mod io;
 mod publish;
 
-pub use claim::Claim;
+pub use claim::{Claim, Opened};
 pub use io::{Input, Output, OutputItem};
 pub use publish::Pending;
 
