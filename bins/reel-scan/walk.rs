@@ -161,6 +161,9 @@ impl Walk {
         if matches!(entry, EntryType::Char | EntryType::Block) {
             r.rdev = Some(st.st_rdev);
         }
+        if entry == EntryType::File {
+            (r.dev, r.ino) = (Some(st.st_dev), Some(st.st_ino));
+        }
         r
     }
 }

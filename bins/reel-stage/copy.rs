@@ -21,6 +21,7 @@
 //! file already staged with the same size and mtime: its digest is kept in
 //! the `user.reel.staged` extended attribute of the staged copy.
 
+use std::ffi::OsStr;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::os::fd::AsFd;
@@ -29,6 +30,7 @@ use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
+use reel_shared::beneath::Dir;
 use reel_shared::manifest::Digest;
 use sha2::{Digest as _, Sha256};
 
@@ -51,8 +53,9 @@ pub enum CopyError {
     Vanished,
     /// The source kept changing during every attempt.
     Changing,
-    /// The source's size is not the one the scan recorded.
-    ChangedSinceScan { scanned: u64, now: u64 },
+    /// The source is not what the scan recorded: another size, another
+    /// file (a path swapped), no longer a regular file. Why.
+    ChangedSinceScan(String),
     /// The source changed during this attempt (retried, never returned
     /// by `stage_file`).
     ChangedDuringCopy,
@@ -116,6 +119,16 @@ struct Identity {
 }
 
 impl Identity {
+    fn of_stat(st: &nix::sys::stat::FileStat) -> Identity {
+        Identity {
+            size: st.st_size as u64,
+            mtime_ns: st.st_mtime * 1_000_000_000 + st.st_mtime_nsec,
+            ctime_ns: st.st_ctime * 1_000_000_000 + st.st_ctime_nsec,
+            ino: st.st_ino,
+            dev: st.st_dev,
+        }
+    }
+
     fn of(m: &fs::Metadata) -> Identity {
         Identity {
             size: m.size(),
@@ -251,43 +264,68 @@ fn copy_in_kernel(src: &File, dst: &File, before: &Identity) -> Result<Digest, C
     })
 }
 
-/// Stage `src` as `dst` (whose directory exists); `scanned_size` is the
-/// size the scan recorded.
+/// A source file: the directory of the source that holds it, reached
+/// from the stream's root without following any symlink, and its name.
+pub struct Source<'a> {
+    pub dir: &'a Dir,
+    pub name: &'a OsStr,
+}
+
+/// What the scan recorded of a file: its size, and where it was (device
+/// and inode, when the scan said).
+pub struct Scanned {
+    pub size: u64,
+    pub dev: Option<u64>,
+    pub ino: Option<u64>,
+}
+
+/// Stage the source file as `dst` (whose directory exists), only if it is
+/// still the file the scan recorded.
 pub fn stage_file(
-    src: &Path,
+    src: &Source,
     dst: &Path,
-    scanned_size: u64,
+    scanned: &Scanned,
     opts: &CopyOptions,
 ) -> Result<Staged, CopyError> {
+    let shown = || src.dir.path().join(src.name).display().to_string();
     for attempt in 0..=opts.retries {
         if attempt > 0 {
             log::debug!(
                 "{}: changed while it was copied; again (attempt {})",
-                src.display(),
+                shown(),
                 attempt + 1
             );
             std::thread::sleep(std::time::Duration::from_millis(100 * u64::from(attempt)));
         }
-        let mut source = match OpenOptions::new()
-            .read(true)
-            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
-            .open(src)
-        {
+        let mut source = match src.dir.open_file(src.name) {
             Ok(f) => f,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(CopyError::Vanished),
-            Err(e) if e.raw_os_error() == Some(libc::ELOOP) => continue, // now a symlink
+            Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
+                return Err(CopyError::ChangedSinceScan("it is a symlink now".into()));
+            }
             Err(e) => return Err(CopyError::Source(e)),
         };
         let meta_before = source.metadata().map_err(CopyError::Source)?;
         if !meta_before.is_file() {
-            continue;
+            return Err(CopyError::ChangedSinceScan(
+                "it is no longer a regular file".into(),
+            ));
         }
         let before = Identity::of(&meta_before);
-        if before.size != scanned_size {
-            return Err(CopyError::ChangedSinceScan {
-                scanned: scanned_size,
-                now: before.size,
-            });
+        if scanned.dev.is_some_and(|d| d != before.dev)
+            || scanned.ino.is_some_and(|i| i != before.ino)
+        {
+            return Err(CopyError::ChangedSinceScan(format!(
+                "it is another file than the one scanned (inode {}, then {})",
+                before.ino,
+                scanned.ino.unwrap_or(0)
+            )));
+        }
+        if before.size != scanned.size {
+            return Err(CopyError::ChangedSinceScan(format!(
+                "{} bytes then, {} now",
+                scanned.size, before.size
+            )));
         }
         // Quick check: already staged with this size and mtime.
         if let Ok(existing) = fs::symlink_metadata(dst)
@@ -365,7 +403,7 @@ pub fn stage_file(
             }
         };
         let after = Identity::of(&source.metadata().map_err(CopyError::Source)?);
-        let still_there = fs::symlink_metadata(src).map(|m| Identity::of(&m));
+        let still_there = src.dir.stat(src.name).map(|st| Identity::of_stat(&st));
         if after != before || still_there.as_ref().ok() != Some(&before) {
             let _ = fs::remove_file(&tmp);
             if still_there
@@ -400,6 +438,7 @@ pub fn stage_file(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use reel_shared::beneath::Tree;
 
     fn opts() -> CopyOptions<'static> {
         CopyOptions {
@@ -409,12 +448,23 @@ mod tests {
         }
     }
 
+    fn scanned(size: u64) -> Scanned {
+        Scanned {
+            size,
+            dev: None,
+            ino: None,
+        }
+    }
+
     #[test]
     fn a_copy_has_the_content_and_digest_of_its_source() {
         let dir = tempfile::tempdir().unwrap();
-        let (src, dst) = (dir.path().join("src"), dir.path().join("dst"));
-        fs::write(&src, b"content").unwrap();
-        let staged = stage_file(&src, &dst, 7, &opts()).unwrap();
+        let tree = Tree::open_existing(dir.path()).unwrap();
+        let (root, name) = tree.parent(Path::new("src"), false).unwrap();
+        let src = Source { dir: &root, name };
+        let dst = dir.path().join("dst");
+        fs::write(dir.path().join("src"), b"content").unwrap();
+        let staged = stage_file(&src, &dst, &scanned(7), &opts()).unwrap();
         assert!(staged.copied);
         assert_eq!(fs::read(&dst).unwrap(), b"content");
         assert_eq!(
@@ -422,27 +472,46 @@ mod tests {
             <[u8; 32]>::from(Sha256::digest(b"content"))
         );
         // Again: the quick check finds it staged, with the same digest.
-        let again = stage_file(&src, &dst, 7, &opts()).unwrap();
+        let again = stage_file(&src, &dst, &scanned(7), &opts()).unwrap();
         assert!(!again.copied);
         assert_eq!(again.sha256, staged.sha256);
     }
 
     #[test]
-    fn a_size_other_than_the_scanned_one_is_a_change_and_nothing_is_copied() {
+    fn a_size_or_a_file_other_than_the_scanned_one_is_a_change_and_nothing_is_copied() {
         let dir = tempfile::tempdir().unwrap();
-        let (src, dst) = (dir.path().join("src"), dir.path().join("dst"));
-        fs::write(&src, b"").unwrap();
-        match stage_file(&src, &dst, 4096, &opts()) {
-            Err(CopyError::ChangedSinceScan { scanned, now }) => {
-                assert_eq!((scanned, now), (4096, 0));
-            }
+        let tree = Tree::open_existing(dir.path()).unwrap();
+        let (root, name) = tree.parent(Path::new("src"), false).unwrap();
+        let src = Source { dir: &root, name };
+        let dst = dir.path().join("dst");
+        fs::write(dir.path().join("src"), b"").unwrap();
+        match stage_file(&src, &dst, &scanned(4096), &opts()) {
+            Err(CopyError::ChangedSinceScan(why)) => assert_eq!(why, "4096 bytes then, 0 now"),
             other => panic!("{other:?}"),
         }
+        let ino = fs::metadata(dir.path().join("src")).unwrap().ino();
+        let other = Scanned {
+            size: 0,
+            dev: None,
+            ino: Some(ino + 1),
+        };
+        assert!(matches!(
+            stage_file(&src, &dst, &other, &opts()),
+            Err(CopyError::ChangedSinceScan(_))
+        ));
+        // A symlink in its place.
+        fs::remove_file(dir.path().join("src")).unwrap();
+        std::os::unix::fs::symlink("/etc/hostname", dir.path().join("src")).unwrap();
+        assert!(matches!(
+            stage_file(&src, &dst, &scanned(0), &opts()),
+            Err(CopyError::ChangedSinceScan(_))
+        ));
         assert!(!dst.exists());
-        assert_eq!(
-            fs::read_dir(dir.path()).unwrap().count(),
-            1,
-            "no temporary left"
-        );
+        let names: Vec<_> = fs::read_dir(dir.path())
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name())
+            .collect();
+        assert_eq!(names, ["src"], "no temporary left");
     }
 }

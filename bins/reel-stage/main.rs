@@ -28,6 +28,7 @@ use std::time::Instant;
 use anyhow::Context;
 use clap::Parser;
 use rayon::prelude::*;
+use reel_shared::beneath::{Refused, Tree};
 use reel_shared::cli::{self, CommonArgs, Program};
 use reel_shared::config::{Config, Source};
 use reel_shared::exit::{Exit, ExitError};
@@ -183,13 +184,16 @@ impl Stager<'_> {
             Ok(r) => r,
             Err(why) => return Ok(Err(Stop::Unusable(why))),
         };
-        if !root.is_dir() {
-            return Ok(Err(Stop::SourceMissing(format!(
-                "the source {} of stream {} is not there (unmounted?)",
-                root.display(),
-                header.stream
-            ))));
-        }
+        let source = match Tree::open_existing(&root) {
+            Ok(t) => t,
+            Err(_) => {
+                return Ok(Err(Stop::SourceMissing(format!(
+                    "the source {} of stream {} is not there (unmounted?)",
+                    root.display(),
+                    header.stream
+                ))));
+            }
+        };
         // One directory per item: a newer version of a file, staged while an
         // older one is still on its way to tape, never replaces it.
         let cache = self
@@ -227,7 +231,7 @@ impl Stager<'_> {
                     if stop.load(Ordering::Relaxed) {
                         return None;
                     }
-                    match self.stage_file(&root, &cache, r) {
+                    match self.stage_file(&source, &cache, r) {
                         Ok(rec) => rec.map(|rec| (i, rec)),
                         Err(reason) => {
                             stop.store(true, Ordering::Relaxed);
@@ -280,6 +284,8 @@ impl Stager<'_> {
             .flatten()
             .map(|mut r| {
                 r.taken_ns.get_or_insert(now);
+                // Where the scan found it matters no more.
+                (r.dev, r.ino) = (None, None);
                 r
             })
             .collect()))
@@ -294,7 +300,7 @@ impl Stager<'_> {
     }
 
     /// `Ok(None)`: skipped (reported); `Err`: the cache is full, stop.
-    fn stage_file(&self, root: &Path, cache: &Path, r: &Record) -> Result<Option<Record>, String> {
+    fn stage_file(&self, root: &Tree, cache: &Path, r: &Record) -> Result<Option<Record>, String> {
         // statvfs is cheap, but not free: look every 64 files, and before
         // every large one.
         let n = self.tally.files.load(Ordering::Relaxed);
@@ -305,8 +311,23 @@ impl Stager<'_> {
                 Err(e) => return Err(format!("cannot measure the cache: {e}")),
             }
         }
-        let src = join_bytes(root, &r.path);
         let dst = join_bytes(cache, &r.path);
+        // The source's directory, reached from the stream's root without
+        // following a symlink: one swapped in since the scan is refused.
+        let (dir, name) = match root.parent(&r.path, false) {
+            Ok(x) => x,
+            Err(Refused::Io(_, e)) if e.kind() == std::io::ErrorKind::NotFound => {
+                self.skip(r, "vanished before it could be copied");
+                return Ok(None);
+            }
+            Err(why) => {
+                self.skip(
+                    r,
+                    format!("changed since it was scanned ({why}); the next scan takes it"),
+                );
+                return Ok(None);
+            }
+        };
         if let Some(parent) = dst.parent()
             && let Err(e) = self.ensure_dir(cache, parent)
         {
@@ -318,7 +339,16 @@ impl Stager<'_> {
             return Ok(None);
         }
         self.tally.files.fetch_add(1, Ordering::Relaxed);
-        let staged = copy::stage_file(&src, &dst, r.size, &self.opts);
+        let staged = copy::stage_file(
+            &copy::Source { dir: &dir, name },
+            &dst,
+            &copy::Scanned {
+                size: r.size,
+                dev: r.dev,
+                ino: r.ino,
+            },
+            &self.opts,
+        );
         if let Err(e) = &staged
             && !matches!(e, CopyError::CacheFull(_))
         {
@@ -349,13 +379,10 @@ impl Stager<'_> {
                 self.skip(r, "vanished before it could be copied");
                 Ok(None)
             }
-            Err(CopyError::ChangedSinceScan { scanned, now }) => {
+            Err(CopyError::ChangedSinceScan(why)) => {
                 self.skip(
                     r,
-                    format!(
-                        "changed since it was scanned ({scanned} bytes then, {now} now); \
-                         the next scan takes it"
-                    ),
+                    format!("changed since it was scanned ({why}); the next scan takes it"),
                 );
                 Ok(None)
             }

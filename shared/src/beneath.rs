@@ -63,7 +63,7 @@ fn errno(e: Errno) -> io::Error {
 pub struct Tree {
     root: Dir,
     /// Use `openat2` (false once the kernel said it has none).
-    openat2: std::cell::Cell<bool>,
+    openat2: std::sync::atomic::AtomicBool,
 }
 
 impl Tree {
@@ -82,7 +82,25 @@ impl Tree {
                 fd,
                 path: root.to_path_buf(),
             },
-            openat2: std::cell::Cell::new(true),
+            openat2: std::sync::atomic::AtomicBool::new(true),
+        })
+    }
+
+    /// Open an existing tree for reading (a backup source): nothing is
+    /// created, and below the root nothing is followed.
+    pub fn open_existing(root: &Path) -> io::Result<Tree> {
+        let fd = nix::fcntl::open(
+            root,
+            OFlag::O_DIRECTORY | OFlag::O_RDONLY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(errno)?;
+        Ok(Tree {
+            root: Dir {
+                fd,
+                path: root.to_path_buf(),
+            },
+            openat2: std::sync::atomic::AtomicBool::new(true),
         })
     }
 
@@ -90,7 +108,8 @@ impl Tree {
     /// kernel has `openat2` (for tests of the fallback).
     pub fn open_without_openat2(root: &Path) -> io::Result<Tree> {
         let tree = Tree::open(root)?;
-        tree.openat2.set(false);
+        tree.openat2
+            .store(false, std::sync::atomic::Ordering::Relaxed);
         Ok(tree)
     }
 
@@ -122,7 +141,7 @@ impl Tree {
                 .map_err(|e| Refused::Io(self.root.path.clone(), e));
         }
         let rel: PathBuf = names.iter().collect();
-        if self.openat2.get() {
+        if self.openat2.load(std::sync::atomic::Ordering::Relaxed) {
             let how = nix::fcntl::OpenHow::new()
                 .flags(OFlag::O_DIRECTORY | OFlag::O_RDONLY | OFlag::O_CLOEXEC)
                 .resolve(
@@ -138,7 +157,9 @@ impl Tree {
                     });
                 }
                 // No openat2 here (old kernel, or a seccomp filter).
-                Err(Errno::ENOSYS | Errno::EPERM) => self.openat2.set(false),
+                Err(Errno::ENOSYS | Errno::EPERM) => self
+                    .openat2
+                    .store(false, std::sync::atomic::Ordering::Relaxed),
                 // Missing directories to make, or a symlink or a file on
                 // the way to name: the walk does both.
                 Err(_) => {}
@@ -251,6 +272,11 @@ impl Dir {
         }
     }
 
+    /// The status of `name` itself (a symlink is not followed).
+    pub fn stat(&self, name: &OsStr) -> io::Result<FileStat> {
+        nix::sys::stat::fstatat(self.fd.as_fd(), name, AtFlags::AT_SYMLINK_NOFOLLOW).map_err(errno)
+    }
+
     /// What `name` is here, without following it; `None` if nothing.
     pub fn kind(&self, name: &OsStr) -> io::Result<Option<Kind>> {
         match nix::sys::stat::fstatat(self.fd.as_fd(), name, AtFlags::AT_SYMLINK_NOFOLLOW) {
@@ -345,12 +371,13 @@ impl Dir {
         self.step(name, false)
     }
 
-    /// The regular file `name` here, for reading (never through a symlink).
+    /// The file `name` here, for reading (never through a symlink; a FIFO
+    /// that took its place does not block the open).
     pub fn open_file(&self, name: &OsStr) -> io::Result<File> {
         nix::fcntl::openat(
             self.fd.as_fd(),
             name,
-            OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+            OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC | OFlag::O_NONBLOCK,
             Mode::empty(),
         )
         .map(File::from)

@@ -492,3 +492,60 @@ fn sigkill_in_the_middle_of_a_copy_leaves_no_half_file() {
         "the killed run's temporary copy was taken over: {left:?}"
     );
 }
+
+#[test]
+fn a_directory_swapped_for_a_symlink_after_the_scan_is_not_followed() {
+    let env = Env::new();
+    std::fs::create_dir_all(env.path("src/sub")).unwrap();
+    std::fs::write(env.path("src/sub/a.txt"), "aaaa").unwrap();
+    std::fs::write(env.path("src/c.txt"), "cccc").unwrap();
+    std::fs::write(env.path("src/kept.txt"), "kept").unwrap();
+    // Root's secrets, with the same names and sizes.
+    std::fs::create_dir_all(env.path("secret")).unwrap();
+    std::fs::write(env.path("secret/a.txt"), "SSSS").unwrap();
+    std::fs::set_permissions(
+        env.path("secret/a.txt"),
+        std::fs::Permissions::from_mode(0o600),
+    )
+    .unwrap();
+    env.run("reel-scan", &[]).expect(0);
+    // A user swaps a directory for a symlink to the secrets, and a file for
+    // another of the same size.
+    std::fs::rename(env.path("src/sub"), env.path("src/sub.orig")).unwrap();
+    std::os::unix::fs::symlink(env.path("secret"), env.path("src/sub")).unwrap();
+    std::fs::write(env.path("src/c.new"), "SSSS").unwrap();
+    std::fs::rename(env.path("src/c.new"), env.path("src/c.txt")).unwrap();
+    let run = env.run("reel-stage", &[]);
+    run.expect(1);
+    assert!(
+        run.stderr
+            .contains("sub/a.txt: changed since it was scanned")
+            && run.stderr.contains("is a symlink"),
+        "{}",
+        run.report()
+    );
+    assert!(
+        run.stderr.contains(
+            "c.txt: changed since it was scanned (it is another file than the one scanned"
+        ),
+        "{}",
+        run.report()
+    );
+    let staged = records(&env, Queue::Staged);
+    assert_eq!(
+        staged.keys().collect::<Vec<_>>(),
+        ["kept.txt", "sub"],
+        "{}",
+        run.report()
+    );
+    for p in walk(&env.path("var/cache")) {
+        if p.is_file() {
+            assert_ne!(
+                std::fs::read(&p).unwrap(),
+                b"SSSS",
+                "{} holds a secret",
+                p.display()
+            );
+        }
+    }
+}

@@ -188,6 +188,10 @@ pub struct Record {
     /// epoch): what orders the versions of a path, whenever each happened
     /// to be verified.
     pub taken_ns: Option<i64>,
+    /// The device and inode the scan found the entry at: reel-stage copies
+    /// only that very file (a path swapped meanwhile is another file).
+    pub dev: Option<u64>,
+    pub ino: Option<u64>,
 }
 
 impl Record {
@@ -216,6 +220,8 @@ impl Record {
             part: None,
             part_offset: None,
             taken_ns: None,
+            dev: None,
+            ino: None,
         }
     }
 
@@ -289,6 +295,8 @@ impl Serialize for Record {
         opt_entry(&mut m, "part", &self.part)?;
         opt_entry(&mut m, "part_offset", &self.part_offset)?;
         opt_entry(&mut m, "taken_ns", &self.taken_ns)?;
+        opt_entry(&mut m, "dev", &self.dev)?;
+        opt_entry(&mut m, "ino", &self.ino)?;
         m.end()
     }
 }
@@ -354,6 +362,8 @@ pub(crate) struct WireLine {
     part: Option<u32>,
     part_offset: Option<u64>,
     taken_ns: Option<i64>,
+    dev: Option<u64>,
+    ino: Option<u64>,
     // Catalog journal fields (see catalog::journal).
     verified: Option<String>,
 }
@@ -425,6 +435,8 @@ impl WireLine {
             part: self.part,
             part_offset: self.part_offset,
             taken_ns: self.taken_ns,
+            dev: self.dev,
+            ino: self.ino,
         };
         record.validate()?;
         Ok((record, self.stream, self.verified))

@@ -168,6 +168,7 @@ prop_compose! {
         rdev in proptest::option::of(any::<u64>()),
         part in proptest::option::of((1u32..1000, any::<u64>())),
         taken_ns in proptest::option::of(any::<i64>()),
+        inode in proptest::option::of((any::<u64>(), any::<u64>())),
     ) -> Record {
         let link = match entry {
             EntryType::Symlink => Some(link_target),
@@ -178,6 +179,7 @@ prop_compose! {
             path, entry, size, mtime_ns, mode, uid, gid, user, group, link, rdev,
             sha256: sha256.map(Digest), cache, archive, offset, data_offset, tape, file, block,
             part: part.map(|p| p.0), part_offset: part.map(|p| p.1), taken_ns,
+            dev: inode.map(|i| i.0), ino: inode.map(|i| i.1),
         }
     }
 }
