@@ -626,8 +626,22 @@ pub fn run(
             if items.is_empty() {
                 break;
             }
-            let here = v.load()?.label.label.clone();
-            let mine: Vec<_> = items.iter().filter(|(t, _, _)| *t == here).collect();
+            // The tape in the drive: none that helps (empty, blank, not
+            // ours) is no stop when the changer can bring the ones needed.
+            let has_changer = v.t.changer.is_some();
+            let here = match v.load() {
+                Ok(l) => Some(l.label.label.clone()),
+                Err(e) if has_changer && Exit::of(&e) == Exit::Unavailable => {
+                    log::info!("{e:#}: the tapes needed come from the changer");
+                    v.loaded = None;
+                    None
+                }
+                Err(e) => return Err(e),
+            };
+            let mine: Vec<_> = items
+                .iter()
+                .filter(|(t, _, _)| Some(t) == here.as_ref())
+                .collect();
             if mine.is_empty() {
                 let other = items
                     .iter()

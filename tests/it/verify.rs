@@ -262,6 +262,25 @@ fn a_cut_archive_records_its_complete_members_and_the_changer_brings_each_tape()
     }
     env.run("reel", &["mt", "label", "T00001L9"]).expect(0);
     to_tape(&env);
+    // A blank tape in the drive: the changer brings the tapes needed.
+    env.run("reel", &["changer", "unload", "-f", "virtual:lib"])
+        .expect(0);
+    let list = env.run("reel", &["changer", "list", "-f", "virtual:lib"]);
+    let blank_slot = list
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("slot"))
+        .find_map(|l| {
+            let barcode = l.split_whitespace().nth(2)?;
+            (!env.path(&format!("lib/tapes/{barcode}/000001")).exists())
+                .then(|| l.split_whitespace().nth(1).unwrap().to_string())
+        })
+        .expect("a blank tape in a slot");
+    env.run(
+        "reel",
+        &["changer", "load", &blank_slot, "-f", "virtual:lib"],
+    )
+    .expect(0);
     let written = {
         let spool = spool(&env);
         let mut out = Vec::new();
