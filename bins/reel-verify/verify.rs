@@ -8,11 +8,13 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use reel_shared::archive::{check_header, ustar_size};
+use std::os::unix::ffi::OsStrExt;
+
+use reel_shared::archive::parse::{self, At, Found};
 use reel_shared::catalog::journal::{self, Entry};
 use reel_shared::catalog::tape::{Tape, TapeState};
 use reel_shared::cli::CommonArgs;
-use reel_shared::config::{Config, Device, VerifyLevel, VerifyWhen};
+use reel_shared::config::{Config, Device, VerifyWhen};
 use reel_shared::exit::{Exit, ExitError};
 use reel_shared::manifest::{Digest, EntryType, Header, Kind, Record};
 use reel_shared::spool::{Claim, Input, Opened, Output, Queue, Spool};
@@ -40,8 +42,8 @@ pub struct Outcome {
     pub bytes: u64,
 }
 
-/// A byte range of the archive to look at: a member's ustar header block
-/// (checked) or its data (hashed).
+/// A byte range of the archive to look at: a member's headers (parsed and
+/// compared with its record) or its data (hashed).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Part {
     Header,
@@ -56,7 +58,7 @@ struct Span {
 }
 
 /// The data a record has in the archive; `None` for a part of a split
-/// file, whose length its ustar header tells.
+/// file, whose length its header tells.
 fn data_len(r: &Record) -> Option<u64> {
     match r.entry {
         EntryType::File if r.part.is_some() => None,
@@ -65,26 +67,79 @@ fn data_len(r: &Record) -> Option<u64> {
     }
 }
 
-/// Read the tape file under the head (the archive) and judge every member.
-/// `partial`: a copy cut by the early warning, whose tail is missing.
-pub fn read_archive(
-    drive: &mut dyn Drive,
-    records: &[Record],
-    partial: bool,
-    level: VerifyLevel,
-    archive_sha256: Option<&str>,
-) -> Outcome {
+/// A member's header bytes alone, as an archive the parser can read (the
+/// data that follows is hashed apart, so it is not needed here).
+struct Headers<'a>(&'a [u8]);
+
+impl At for Headers<'_> {
+    fn read_at(&mut self, at: u64, len: usize) -> std::io::Result<Vec<u8>> {
+        let mut bytes = self.0;
+        bytes.read_at(at, len)
+    }
+
+    fn len(&self) -> u64 {
+        u64::MAX / 4
+    }
+}
+
+/// Does the member's header say what its record says? Its data length
+/// when it does (for a part of a split file, which only the header gives).
+fn check_headers(bytes: &[u8], r: &Record) -> Result<u64, String> {
+    let p = match parse::member_at(&mut Headers(bytes), 0) {
+        Ok(Found::Member(p)) => p,
+        Ok(Found::End) => return Err("no header where the manifest puts one".into()),
+        Err(bad) => return Err(format!("its header on tape does not parse: {}", bad.why)),
+    };
+    let wrong = |what: &str| {
+        Err(format!(
+            "its header on tape has another {what} than the manifest"
+        ))
+    };
+    if p.path != r.path.as_os_str().as_bytes() {
+        return wrong("path");
+    }
+    if p.entry != r.entry {
+        return wrong("type");
+    }
+    if Some(p.data_offset) != r.data_offset.zip(r.offset).map(|(d, o)| d - o) {
+        return wrong("length");
+    }
+    if (p.mode, p.uid, p.gid, p.mtime_ns) != (r.mode & 0o7777, r.uid, r.gid, r.mtime_ns) {
+        return wrong("mode, owner or mtime");
+    }
+    let link = r.link.as_ref().map(|l| l.as_os_str().as_bytes().to_vec());
+    if matches!(r.entry, EntryType::Symlink | EntryType::Hardlink) && p.link != link {
+        return wrong("link target");
+    }
+    if matches!(r.entry, EntryType::Char | EntryType::Block) && p.rdev != r.rdev {
+        return wrong("device number");
+    }
+    match data_len(r) {
+        Some(n) if r.entry == EntryType::File && p.size != n => wrong("size"),
+        Some(n) => Ok(n),
+        None if (p.part, p.part_offset, p.total) != (r.part, r.part_offset, Some(r.size)) => {
+            wrong("part")
+        }
+        None => Ok(p.size),
+    }
+}
+
+/// Read the tape file under the head (the archive) and judge every member:
+/// its headers parsed and compared with its record, its data hashed and
+/// compared with the digest taken from the source. `partial`: a copy cut
+/// by the early warning, whose tail is missing.
+pub fn read_archive(drive: &mut dyn Drive, records: &[Record], partial: bool) -> Outcome {
     let mut spans: Vec<Span> = Vec::new();
     for (i, r) in records.iter().enumerate() {
         let Some(d) = r.data_offset else { continue };
         spans.push(Span {
             member: i,
             part: Part::Header,
-            start: d.saturating_sub(512),
+            start: r.offset.unwrap_or(d.saturating_sub(512)).min(d),
             end: d,
         });
         let n = data_len(r);
-        if n != Some(0) && level == VerifyLevel::Full {
+        if n != Some(0) {
             spans.push(Span {
                 member: i,
                 part: Part::Data,
@@ -98,20 +153,15 @@ pub fn read_archive(
     let mut out = Outcome::default();
     let mut bad: Vec<Option<String>> = vec![None; records.len()];
     let mut done = vec![false; records.len()];
-    let mut header = Vec::with_capacity(512);
+    let mut header = Vec::with_capacity(4096);
     let mut sha = Sha256::new();
-    let mut archive = (level == VerifyLevel::Quick).then(Sha256::new);
     let mut next = 0; // the first span not finished
     let mut at = 0u64; // archive offset of buf[0]
     let mut buf = vec![0u8; MAX_BLOCK];
-    let mut complete = false;
     loop {
         let n = match drive.read_block(&mut buf) {
             Ok(Read::Data(n)) => n,
-            Ok(Read::Filemark | Read::EndOfData) => {
-                complete = true;
-                break;
-            }
+            Ok(Read::Filemark | Read::EndOfData) => break,
             Err(e) => {
                 let block = drive.position().map_or("?".into(), |p| p.to_string());
                 out.read_error = Some(format!("unreadable at block {block}: {e}"));
@@ -119,9 +169,6 @@ pub fn read_archive(
             }
         };
         let chunk = &buf[..n];
-        if let Some(a) = &mut archive {
-            a.update(chunk);
-        }
         let end = at + n as u64;
         let mut k = next;
         while k < spans.len() && spans[k].start < end {
@@ -141,17 +188,21 @@ pub fn read_archive(
                 let r = &records[member];
                 match part {
                     Part::Header => {
-                        if let Err(why) = check_header(&header, r.entry) {
-                            bad[member].get_or_insert(why);
-                        }
-                        if data_len(r).is_none()
-                            && let Some(next_span) = spans.get_mut(k + 1)
-                            && next_span.member == member
-                        {
-                            next_span.end = next_span.start + ustar_size(&header);
+                        match check_headers(&header, r) {
+                            Ok(len) => {
+                                if data_len(r).is_none()
+                                    && let Some(next_span) = spans.get_mut(k + 1)
+                                    && next_span.member == member
+                                {
+                                    next_span.end = next_span.start + len;
+                                }
+                            }
+                            Err(why) => {
+                                bad[member].get_or_insert(why);
+                            }
                         }
                         header.clear();
-                        if data_len(r) == Some(0) || level == VerifyLevel::Quick {
+                        if data_len(r) == Some(0) {
                             done[member] = true;
                         }
                     }
@@ -177,18 +228,6 @@ pub fn read_archive(
         at = end;
     }
     out.bytes = at;
-    if let (Some(a), Some(want)) = (archive, archive_sha256)
-        && complete
-    {
-        let got = Digest(a.finalize().into()).to_string();
-        if got != want {
-            for (i, b) in bad.iter_mut().enumerate() {
-                if records[i].data_offset.is_some() {
-                    b.get_or_insert(format!("archive SHA-256 {got} read back, {want} expected"));
-                }
-            }
-        }
-    }
     // A hard link is only as good as the member it links to.
     for i in 0..records.len() {
         if records[i].entry == EntryType::Hardlink
@@ -385,7 +424,6 @@ impl Verifier<'_> {
         let partial = get("partial").and_then(|v| v.as_bool()).unwrap_or(false);
         let catalog = self.config.paths.catalog.clone();
         let staged_root = self.config.paths.cache.join("staged");
-        let level = self.config.verify.level;
         let device = self.t.device.to_string();
         let Loaded { drive, label, seen } = self.load()?;
         if label.label != tape {
@@ -410,13 +448,7 @@ impl Verifier<'_> {
                 "tape {tape}: asked for block {start} (file {file}), the drive is at {at}"
             )));
         }
-        let outcome = read_archive(
-            drive.as_mut(),
-            &records,
-            partial,
-            level,
-            get("archive_sha256").and_then(|v| v.as_str()),
-        );
+        let outcome = read_archive(drive.as_mut(), &records, partial);
         if let Some(mut state) = Tape::load(&catalog, &tape)? {
             if let Some(e) = &outcome.read_error {
                 log::error!("tape {tape} file {file}: {e}; the tape is marked suspect");
@@ -767,7 +799,7 @@ pub fn audit(
             continue;
         };
         drive.seek(start)?;
-        let outcome = read_archive(drive.as_mut(), records, false, VerifyLevel::Full, None);
+        let outcome = read_archive(drive.as_mut(), records, false);
         for (i, why) in &outcome.bad {
             let r = &records[*i];
             log::error!(

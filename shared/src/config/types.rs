@@ -221,13 +221,16 @@ pub enum VerifyWhen {
     Tape,
 }
 
-/// How much reel-verify checks.
+/// How much reel-verify checks: both levels check every member's headers
+/// and its data against the digest taken from the source. `Quick` once
+/// compared only the archive's digest as reel-write had streamed it (which
+/// proves nothing of an archive spoiled in the cache before it was
+/// written), for no saving: it read and hashed as many bytes. It is kept so
+/// that existing configurations load.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum VerifyLevel {
-    /// The archive's SHA-256 only.
     Quick,
-    /// Every member's SHA-256.
     #[default]
     Full,
 }
