@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use reel_shared::archive::{ArchiveWriter, Finished, Hashed, Kind, Member, Sink};
 use reel_shared::config::{Config, PackOrder};
+use reel_shared::exit::{Exit, ExitError};
 use reel_shared::manifest::{
     Digest, EntryType, Header, Kind as ManifestKind, ManifestWriter, Record,
 };
@@ -244,6 +245,20 @@ pub fn pack_item(s: &Settings, claim: Claim, output: &mut Output) -> anyhow::Res
         log::error!("{why}; {} moved to {}", header.id, path.display());
         return Ok(false);
     }
+    // Its archives exist together until they are published: room for all.
+    if !s.raw {
+        let bytes = records
+            .iter()
+            .filter(|r| r.entry == EntryType::File)
+            .map(|r| r.size)
+            .sum();
+        let need = reel_shared::fsutil::cache_need(records.len() as u64, bytes);
+        let (used, total) = reel_shared::fsutil::fs_usage(&s.archives)
+            .with_context(|| format!("measuring {}", s.archives.display()))?;
+        if total.saturating_sub(used) < need {
+            return Err(no_room(s, &header.id, need, total.saturating_sub(used)));
+        }
+    }
     order(&mut records, s.order);
     let groups = if s.raw {
         vec![
@@ -278,6 +293,15 @@ pub fn pack_item(s: &Settings, claim: Claim, output: &mut Output) -> anyhow::Res
             Err(Failure::Io(e)) => {
                 for (_, _, tmp, _) in &done {
                     let _ = fs::remove_file(tmp);
+                }
+                let full = e.chain().any(|c| {
+                    c.downcast_ref::<std::io::Error>()
+                        .is_some_and(|e| e.raw_os_error() == Some(libc::ENOSPC))
+                });
+                if full {
+                    let free = reel_shared::fsutil::fs_usage(&s.archives)
+                        .map_or(0, |(used, total)| total.saturating_sub(used));
+                    return Err(no_room(s, &header.id, 0, free).context(format!("{e:#}")));
                 }
                 return Err(e);
             }
@@ -317,6 +341,28 @@ pub fn pack_item(s: &Settings, claim: Claim, output: &mut Output) -> anyhow::Res
     }
     claim.finish()?;
     Ok(true)
+}
+
+/// The cache has no room for an item's archives now: it stays queued, and
+/// the run ends with 75 (reel-verify frees the cache; then again).
+fn no_room(s: &Settings, item: &str, need: u64, free: u64) -> anyhow::Error {
+    let need = if need > 0 {
+        format!(
+            " (they need about {}, ",
+            reel_shared::units::Size(need).human()
+        )
+    } else {
+        " (".into()
+    };
+    ExitError::new(
+        Exit::TempFail,
+        format!(
+            "no room in {} for the archives of {item}{need}{} free): it stays queued until writing and verifying free the cache",
+            s.archives.display(),
+            reel_shared::units::Size(free).human()
+        ),
+    )
+    .into()
 }
 
 enum Failure {

@@ -100,6 +100,7 @@ struct Stager<'a> {
     tally: Tally,
     /// Directories of the cache known to exist (no mkdir per file).
     made: Mutex<std::collections::HashSet<PathBuf>>,
+    spool: reel_shared::spool::Spool,
 }
 
 fn join_bytes(base: &Path, rel: &Path) -> PathBuf {
@@ -107,6 +108,19 @@ fn join_bytes(base: &Path, rel: &Path) -> PathBuf {
 }
 
 impl Stager<'_> {
+    /// The most cache any item waiting in the staged queue needs to be
+    /// packed: staging keeps that much free.
+    fn largest_staged(&self) -> anyhow::Result<u64> {
+        let mut largest = 0;
+        for id in self.spool.list(Queue::Staged)? {
+            let path = self.spool.item_path(Queue::Staged, &id);
+            if let Ok((records, bytes)) = reel_shared::manifest::ManifestReader::totals(&path) {
+                largest = largest.max(reel_shared::fsutil::cache_need(records, bytes));
+            }
+        }
+        Ok(largest)
+    }
+
     /// Where the item's files come from; `Err(reason)` when the item
     /// cannot say (it goes to failed/).
     fn source_root(&self, header: &Header) -> Result<PathBuf, String> {
@@ -507,6 +521,16 @@ fn remove_temporaries(dir: &Path) {
     }
 }
 
+/// The cache an item's files need.
+fn item_need(records: &[Record]) -> u64 {
+    let bytes = records
+        .iter()
+        .filter(|r| r.entry == EntryType::File)
+        .map(|r| r.size)
+        .sum();
+    reel_shared::fsutil::cache_need(records.len() as u64, bytes)
+}
+
 fn with_cache(r: &Record, dst: &Path) -> Record {
     let mut rec = r.clone();
     rec.cache = Some(dst.to_path_buf());
@@ -550,6 +574,38 @@ fn run_item(stager: &Stager, claim: Claim, output: &mut Output) -> anyhow::Resul
             return Ok(ItemEnd::Failed);
         }
     };
+    // What the cache can take: a file that needs more than half of it can
+    // never be staged and packed (copy and archive at once) and is left
+    // out, said why; an item is staged only if what is staged can still be
+    // packed after it.
+    let total = stager.space.total().context("measuring the cache")?;
+    let mut records = records;
+    records.retain(|r| {
+        let need = reel_shared::fsutil::cache_need(1, r.size);
+        let fits = r.entry != EntryType::File || 2 * need <= total;
+        if !fits {
+            stager.skip(
+                r,
+                format!(
+                    "{} needs {} of cache to be staged and packed; the cache holds {}: enlarge paths.cache (staging a file in parts is not built yet)",
+                    Size(r.size).human(),
+                    Size(2 * need).human(),
+                    Size(total).human()
+                ),
+            );
+        }
+        fits
+    });
+    let need = item_need(&records);
+    let reserve = need.max(stager.largest_staged()?);
+    if let Err(reason) = stager
+        .space
+        .room_for(&header.id, need, reserve)
+        .context("measuring the cache")?
+    {
+        claim.release();
+        return Ok(ItemEnd::Stop(ExitError::new(Exit::TempFail, reason)));
+    }
     let started = Instant::now();
     let n = records.len();
     let staged = match stager.stage(&header, records)? {
@@ -618,6 +674,7 @@ fn run(args: Args) -> anyhow::Result<Exit> {
             .context("starting the copy threads")?,
         tally: Tally::default(),
         made: Mutex::new(std::collections::HashSet::new()),
+        spool: spool.clone(),
     };
     if let Err(reason) = stager.space.may_start().context("measuring the cache")? {
         return Err(ExitError::new(Exit::TempFail, reason).into());

@@ -75,6 +75,35 @@ impl Space {
         Ok(Ok(()))
     }
 
+    /// Is there room to stage an item that needs `need` and still leave
+    /// `reserve` free, so that what is staged can be packed? Staging that
+    /// fills the cache with what cannot be packed would stall the pipeline
+    /// for good. `Err(reason)` when there is not (no pause: it is waiting
+    /// for packing and verifying, not for the water marks).
+    pub fn room_for(
+        &self,
+        item: &str,
+        need: u64,
+        reserve: u64,
+    ) -> std::io::Result<Result<(), String>> {
+        let (used, total) = usage(&self.cache)?;
+        let free = total.saturating_sub(used);
+        if free >= need + reserve {
+            return Ok(Ok(()));
+        }
+        Ok(Err(format!(
+            "{}: {item} needs {} and packing what is staged needs {} more; staging waits for packing and verifying to free the cache",
+            self.describe(used, total),
+            Size(need).human(),
+            Size(reserve).human()
+        )))
+    }
+
+    /// The cache file system's size.
+    pub fn total(&self) -> std::io::Result<u64> {
+        usage(&self.cache).map(|(_, total)| total)
+    }
+
     /// Remember that staging stopped (the cache filled up).
     pub fn pause(&self) {
         let _ = std::fs::write(self.marker(), b"");

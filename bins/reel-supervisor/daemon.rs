@@ -47,6 +47,8 @@ struct QueueView {
     ids: Vec<String>,
     bytes: u64,
     oldest: Option<SystemTime>,
+    /// The cache the first (oldest) item needs (`fsutil::cache_need`).
+    first_need: u64,
 }
 
 /// A job's retry state after a failed run.
@@ -384,8 +386,11 @@ impl Daemon {
         for id in &v.ids {
             let path = self.spool.item_path(q, id);
             // Gone since the listing, or bad (the stage fails it): skip.
-            if let Ok((_, bytes)) = ManifestReader::totals(&path) {
+            if let Ok((records, bytes)) = ManifestReader::totals(&path) {
                 v.bytes += bytes;
+                if v.first_need == 0 {
+                    v.first_need = reel_shared::fsutil::cache_need(records, bytes);
+                }
             }
             if let Ok(m) = std::fs::metadata(&path)
                 && let Ok(t) = m.modified()
@@ -520,8 +525,15 @@ impl Daemon {
             if staged.bytes < archive && !self.waited(&staged) {
                 let why = self.below("staged", &staged, "an archive (pack.archive_size)", archive);
                 self.hold("pack", why);
-            } else if total.saturating_sub(used) <= archive {
-                self.hold("pack", "no room for an archive in the cache".into());
+            } else if total.saturating_sub(used) < staged.first_need {
+                self.hold(
+                    "pack",
+                    format!(
+                        "no room in the cache for the oldest staged item's archives ({} needed, {} free): waits for writing and verifying to free it",
+                        Size(staged.first_need).human(),
+                        Size(total.saturating_sub(used)).human()
+                    ),
+                );
             } else if self.may_start("pack", &staged.ids) {
                 self.start("reel-pack", "pack".into(), None, Vec::new())?;
             }

@@ -51,11 +51,17 @@ fn sample_tree(dir: &Path) -> anyhow::Result<()> {
 }
 
 fn waiting(spool: &Spool) -> anyhow::Result<usize> {
-    let mut n = 0;
+    Ok(pipeline(spool)?.len())
+}
+
+/// Every item in the pipeline's queues, by queue: a round that leaves this
+/// as it was made no progress.
+fn pipeline(spool: &Spool) -> anyhow::Result<Vec<(Queue, String)>> {
+    let mut out = Vec::new();
     for q in [Queue::Scanned, Queue::Staged, Queue::Packed, Queue::Written] {
-        n += spool.list(q)?.len();
+        out.extend(spool.list(q)?.into_iter().map(|id| (q, id)));
     }
-    Ok(n)
+    Ok(out)
 }
 
 /// SIGTERM or SIGINT: no new stage; the running one is asked to stop at
@@ -140,8 +146,10 @@ pub fn run(common: &CommonArgs, config: &Config) -> anyhow::Result<Exit> {
     }
     let mut rounds = 0;
     let mut problems = Vec::new();
+    let mut announced = full_before;
     loop {
         rounds += 1;
+        let before = pipeline(&spool)?;
         for (name, from) in child::STAGES {
             if let Some(q) = from
                 && spool.list(q)?.is_empty()
@@ -157,8 +165,9 @@ pub fn run(common: &CommonArgs, config: &Config) -> anyhow::Result<Exit> {
             }
             let result = run_stage(config, name, common, &stop);
             for t in full_tapes(config) {
-                if !full_before.contains(&t) {
+                if !announced.contains(&t) {
                     notify(config, "tape-full", &format!("tape {t} is full"));
+                    announced.push(t);
                 }
             }
             match result {
@@ -183,10 +192,14 @@ pub fn run(common: &CommonArgs, config: &Config) -> anyhow::Result<Exit> {
         if left == 0 {
             break;
         }
-        if rounds >= 4 {
+        // Round after round while work moves (a small cache takes many);
+        // a round that moved nothing would only repeat itself.
+        if pipeline(&spool)? == before {
             return Err(ExitError::new(
                 Exit::TempFail,
-                format!("{left} item(s) still wait after {rounds} rounds: see `reel status`"),
+                format!(
+                    "{left} item(s) still wait and round {rounds} moved none: see `reel status`"
+                ),
             )
             .into());
         }

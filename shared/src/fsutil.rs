@@ -123,6 +123,15 @@ pub fn within(path: &Path, root: &Path) -> bool {
             .all(|c| matches!(c, Component::RootDir | Component::Normal(_)))
 }
 
+/// The cache an item of `records` records holding `bytes` bytes of data
+/// needs to be staged (or to be packed: its archive holds the same data),
+/// counting a 4 KiB block per entry (what small files and directories
+/// really take on a file system), the headers, the index and the padding
+/// to whole tape blocks.
+pub fn cache_need(records: u64, bytes: u64) -> u64 {
+    bytes + records * 4096 + (1 << 20)
+}
+
 /// Resolve symlinks in the longest existing prefix of an absolute, normalized
 /// path, keeping the rest as it is, so that "is the cache inside a source"
 /// sees through a symlinked `/data`.

@@ -14,6 +14,7 @@ mod remote;
 mod restore;
 mod restore_safety;
 mod scan;
+mod small_cache;
 mod spool;
 mod spool_crash;
 mod stage;
