@@ -77,9 +77,7 @@ pub struct Walk {
 }
 
 fn mtime_ns(st: &FileStat) -> i64 {
-    st.st_mtime
-        .saturating_mul(1_000_000_000)
-        .saturating_add(st.st_mtime_nsec)
+    reel_shared::time::ns(st.st_mtime, st.st_mtime_nsec)
 }
 
 fn show(rel: &[u8]) -> String {

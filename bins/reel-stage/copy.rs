@@ -122,8 +122,8 @@ impl Identity {
     fn of_stat(st: &nix::sys::stat::FileStat) -> Identity {
         Identity {
             size: st.st_size as u64,
-            mtime_ns: st.st_mtime * 1_000_000_000 + st.st_mtime_nsec,
-            ctime_ns: st.st_ctime * 1_000_000_000 + st.st_ctime_nsec,
+            mtime_ns: reel_shared::time::ns(st.st_mtime, st.st_mtime_nsec),
+            ctime_ns: reel_shared::time::ns(st.st_ctime, st.st_ctime_nsec),
             ino: st.st_ino,
             dev: st.st_dev,
         }
@@ -132,8 +132,8 @@ impl Identity {
     fn of(m: &fs::Metadata) -> Identity {
         Identity {
             size: m.size(),
-            mtime_ns: m.mtime() * 1_000_000_000 + m.mtime_nsec(),
-            ctime_ns: m.ctime() * 1_000_000_000 + m.ctime_nsec(),
+            mtime_ns: reel_shared::time::ns(m.mtime(), m.mtime_nsec()),
+            ctime_ns: reel_shared::time::ns(m.ctime(), m.ctime_nsec()),
             ino: m.ino(),
             dev: m.dev(),
         }
@@ -331,7 +331,7 @@ pub fn stage_file(
         if let Ok(existing) = fs::symlink_metadata(dst)
             && existing.is_file()
             && existing.size() == before.size
-            && existing.mtime() * 1_000_000_000 + existing.mtime_nsec() == before.mtime_ns
+            && reel_shared::time::ns(existing.mtime(), existing.mtime_nsec()) == before.mtime_ns
         {
             let sha256 = match staged_digest(dst, before.size, before.mtime_ns) {
                 Some(d) => d,

@@ -70,6 +70,13 @@ impl Utc {
     }
 }
 
+/// `secs` and `nsec` as nanoseconds since the epoch, saturating: an i64
+/// holds 1677-09-21 to 2262-04-11; a time beyond (a clock set wrong, a
+/// file from year 2400) is kept as the nearest end, never wrapped around.
+pub fn ns(secs: i64, nsec: i64) -> i64 {
+    secs.saturating_mul(1_000_000_000).saturating_add(nsec)
+}
+
 /// Nanoseconds since the epoch of an RFC 3339 time (`2026-11-23T10:15:00Z`,
 /// any offset), as reel writes them.
 pub fn rfc3339_ns(text: &str) -> Option<i64> {
