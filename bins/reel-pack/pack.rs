@@ -16,7 +16,7 @@ use reel_shared::exit::{Exit, ExitError};
 use reel_shared::manifest::{
     Digest, EntryType, Header, Kind as ManifestKind, ManifestWriter, Record,
 };
-use reel_shared::spool::{Claim, Opened, Output};
+use reel_shared::spool::{Claim, Output};
 use sha2::{Digest as _, Sha256};
 
 pub struct Settings {
@@ -217,16 +217,8 @@ fn readme(header: &Header, id: &str, members: usize, bytes: u64, block_size: u64
 
 /// Pack one item; false when it failed (moved to failed/).
 pub fn pack_item(s: &Settings, claim: Claim, output: &mut Output) -> anyhow::Result<bool> {
-    let (claim, header, mut records) = match claim.read_all("reel-pack")? {
-        Opened::Item {
-            claim,
-            header,
-            records,
-        } => (claim, header, records),
-        Opened::Failed { to, why } => {
-            log::error!("{why}; moved to {}", to.display());
-            return Ok(false);
-        }
+    let Some((claim, header, mut records)) = claim.read_all("reel-pack")?.item() else {
+        return Ok(false);
     };
     // A manifest cannot make reel-pack read (onto tape) anything but the
     // cache's staged copies.

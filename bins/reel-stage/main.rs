@@ -33,7 +33,7 @@ use reel_shared::cli::{self, CommonArgs, Program};
 use reel_shared::config::{Config, Source};
 use reel_shared::exit::{Exit, ExitError};
 use reel_shared::manifest::{EntryType, Header, Kind, Record};
-use reel_shared::spool::{Claim, Input, Opened, Output, Queue};
+use reel_shared::spool::{Claim, Input, Output, Queue};
 use reel_shared::units::Size;
 
 use crate::copy::{CopyError, CopyOptions};
@@ -563,16 +563,8 @@ enum ItemEnd {
 
 /// Stage one claimed item.
 fn run_item(stager: &Stager, claim: Claim, output: &mut Output) -> anyhow::Result<ItemEnd> {
-    let (claim, header, records) = match claim.read_all(Args::NAME)? {
-        Opened::Item {
-            claim,
-            header,
-            records,
-        } => (claim, header, records),
-        Opened::Failed { to, why } => {
-            log::error!("{why}; moved to {}", to.display());
-            return Ok(ItemEnd::Failed);
-        }
+    let Some((claim, header, records)) = claim.read_all(Args::NAME)?.item() else {
+        return Ok(ItemEnd::Failed);
     };
     // What the cache can take: a file that needs more than half of it can
     // never be staged and packed (copy and archive at once) and is left

@@ -17,7 +17,7 @@ use reel_shared::cli::CommonArgs;
 use reel_shared::config::{Config, Device, VerifyWhen};
 use reel_shared::exit::{Exit, ExitError};
 use reel_shared::manifest::{Digest, EntryType, Header, Kind, Record};
-use reel_shared::spool::{Claim, Input, Opened, Output, Queue, Spool};
+use reel_shared::spool::{Claim, Input, Output, Queue, Spool};
 use reel_shared::tape::label::Label;
 use reel_shared::tape::stream::MAX_BLOCK;
 use reel_shared::tape::{Drive, Read};
@@ -396,17 +396,9 @@ impl Verifier<'_> {
     /// Verify one written item on the loaded tape; the tape it needs when
     /// it is on another one (the claim is let go).
     fn item(&mut self, claim: Claim) -> anyhow::Result<Option<String>> {
-        let (claim, header, records) = match claim.read_all("reel-verify")? {
-            Opened::Item {
-                claim,
-                header,
-                records,
-            } => (claim, header, records),
-            Opened::Failed { to, why } => {
-                log::error!("{why}; moved to {}", to.display());
-                self.bad_items += 1;
-                return Ok(None);
-            }
+        let Some((claim, header, records)) = claim.read_all("reel-verify")?.item() else {
+            self.bad_items += 1;
+            return Ok(None);
         };
         let get = |k: &str| header.extra.get(k);
         let (Some(tape), Some(file), Some(start)) = (

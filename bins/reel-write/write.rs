@@ -19,7 +19,7 @@ use reel_shared::ring::{Ring, RingStats, ring};
 use reel_shared::signals::{Watched, watch};
 use std::os::unix::fs::OpenOptionsExt;
 
-use reel_shared::spool::{Claim, Input, Opened, Output, Queue};
+use reel_shared::spool::{Claim, Input, Output, Queue};
 use reel_shared::tape::label::{self, Identity, Label};
 use reel_shared::tape::{Drive, TapeError, Written};
 use reel_shared::units::Size;
@@ -1063,16 +1063,8 @@ type ToWrite = (Claim, Header, Vec<Record>, PathBuf, File);
 /// file directly in `archives` (the cache's): a manifest cannot make
 /// reel-write read anything else. `None`: it went to failed/, with why.
 fn open_item(claim: Claim, archives: &std::path::Path) -> anyhow::Result<Option<ToWrite>> {
-    let (claim, header, records) = match claim.read_all("reel-write")? {
-        Opened::Item {
-            claim,
-            header,
-            records,
-        } => (claim, header, records),
-        Opened::Failed { to, why } => {
-            log::error!("{why}; moved to {}", to.display());
-            return Ok(None);
-        }
+    let Some((claim, header, records)) = claim.read_all("reel-write")?.item() else {
+        return Ok(None);
     };
     let Some(archive) = header
         .extra

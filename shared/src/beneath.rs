@@ -71,19 +71,7 @@ impl Tree {
     /// The root's own path is the caller's choice and is followed.
     pub fn open(root: &Path) -> io::Result<Tree> {
         std::fs::create_dir_all(root)?;
-        let fd = nix::fcntl::open(
-            root,
-            OFlag::O_DIRECTORY | OFlag::O_RDONLY | OFlag::O_CLOEXEC,
-            Mode::empty(),
-        )
-        .map_err(errno)?;
-        Ok(Tree {
-            root: Dir {
-                fd,
-                path: root.to_path_buf(),
-            },
-            openat2: std::sync::atomic::AtomicBool::new(true),
-        })
+        Tree::open_existing(root)
     }
 
     /// Open an existing tree for reading (a backup source): nothing is

@@ -15,22 +15,7 @@ use std::path::{Path, PathBuf};
 
 use sha2::Digest as _;
 
-use crate::support::Env;
-
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-}
+use crate::support::{Env, Rng};
 
 /// Every regular file under `dir`, never through a symlink: relative path
 /// → content.
@@ -70,9 +55,9 @@ fn snapshot(dir: &Path) -> Vec<(PathBuf, u32, i64, Vec<u8>)> {
 }
 
 fn garbage(rng: &mut Rng) -> Vec<u8> {
-    match rng.below(4) {
+    match rng.index(4) {
         0 => b"{\"reel\":\"manifest/1\",\"kind\":".to_vec(),
-        1 => (0..rng.below(200)).map(|_| rng.next() as u8).collect(),
+        1 => (0..rng.index(200)).map(|_| rng.next() as u8).collect(),
         2 => b"{\"reel\":\"manifest/1\",\"kind\":\"packed\",\"stream\":\"sample\",\"id\":\"sample-20000101T000000-9999\",\"created\":\"2026-01-01T00:00:00Z\"}\n{\"path\":\"/etc/shadow\",\"type\":\"file\"}\n".to_vec(),
         _ => b"\n\n\n".to_vec(),
     }
@@ -101,7 +86,7 @@ fn seeded_chaos_between_the_stages_leaves_every_file_on_tape_and_nothing_else() 
         for f in 0..8 {
             env.write(
                 &format!("var/sample/d{d}/f{f}.txt"),
-                &format!("file {d}/{f} {}\n", rng.next()).repeat(1 + rng.below(300)),
+                &format!("file {d}/{f} {}\n", rng.next()).repeat(1 + rng.index(300)),
             );
         }
     }
@@ -128,10 +113,10 @@ fn seeded_chaos_between_the_stages_leaves_every_file_on_tape_and_nothing_else() 
     for round in 0..rounds {
         for stage in stages {
             // Mischief before the stage.
-            for _ in 0..rng.below(3) {
+            for _ in 0..rng.index(3) {
                 let list: Vec<PathBuf> = files(&src).into_keys().collect();
-                let pick = |rng: &mut Rng| list.get(rng.below(list.len())).cloned();
-                match rng.below(9) {
+                let pick = |rng: &mut Rng| list.get(rng.index(list.len())).cloned();
+                match rng.index(9) {
                     0 => {
                         if let Some(p) = pick(&mut rng) {
                             let _ = std::fs::remove_file(src.join(p));
@@ -143,7 +128,7 @@ fn seeded_chaos_between_the_stages_leaves_every_file_on_tape_and_nothing_else() 
                                 .write(true)
                                 .open(src.join(p))
                                 .unwrap();
-                            f.set_len(rng.below(100) as u64).unwrap();
+                            f.set_len(rng.index(100) as u64).unwrap();
                         }
                     }
                     2 => {
@@ -153,7 +138,7 @@ fn seeded_chaos_between_the_stages_leaves_every_file_on_tape_and_nothing_else() 
                         }
                     }
                     3 => {
-                        let d = rng.below(6);
+                        let d = rng.index(6);
                         let _ = std::fs::create_dir_all(src.join(format!("d{d}")));
                         if std::fs::symlink_metadata(src.join(format!("d{d}")))
                             .is_ok_and(|m| m.file_type().is_symlink())
@@ -168,7 +153,7 @@ fn seeded_chaos_between_the_stages_leaves_every_file_on_tape_and_nothing_else() 
                     }
                     4 => {
                         // A directory swapped for a symlink to the secrets.
-                        let d = src.join(format!("d{}", rng.below(6)));
+                        let d = src.join(format!("d{}", rng.index(6)));
                         if std::fs::symlink_metadata(&d).is_ok_and(|m| m.is_dir()) {
                             swaps += 1;
                             std::fs::rename(&d, d.with_extension(format!("orig{swaps}"))).unwrap();
@@ -190,18 +175,18 @@ fn seeded_chaos_between_the_stages_leaves_every_file_on_tape_and_nothing_else() 
                         }
                     }
                     _ => {
-                        let q = queues[rng.below(queues.len())];
+                        let q = queues[rng.index(queues.len())];
                         env.write(
                             &format!(
                                 "var/spool/{q}/sample-20000101T000000-{:04}.jsonl",
-                                rng.below(9999)
+                                rng.index(9999)
                             ),
                             "",
                         );
                         std::fs::write(
                             env.path(&format!(
                                 "var/spool/{q}/sample-20000102T000000-{:04}.jsonl",
-                                rng.below(9999)
+                                rng.index(9999)
                             )),
                             garbage(&mut rng),
                         )

@@ -9,25 +9,8 @@ use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
-use crate::support::Env;
+use crate::support::{Env, Rng};
 use sha2::Digest;
-
-/// A small xorshift generator: the same seed, the same tree and the same
-/// kill times.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
 
 /// The repository's pipeline.toml with small tapes and archives.
 fn main_job(env: &Env, capacity: &str, archive: &str) {

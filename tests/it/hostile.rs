@@ -20,26 +20,7 @@ use reel_shared::catalog::journal::{self, Entry};
 use reel_shared::config::Device;
 use reel_shared::manifest::{EntryType, Record};
 
-use crate::support::{CONFIG, Env};
-
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-
-    fn pick<'a, T>(&mut self, from: &'a [T]) -> &'a T {
-        &from[self.below(from.len())]
-    }
-}
+use crate::support::{CONFIG, Env, Rng};
 
 /// Names a member may have: plain, nested, through the symlinks the
 /// target already holds (`escape`, `victim-link`) or that a member makes
@@ -82,6 +63,10 @@ const HARD: &[&str] = &[
     "escape/x",
 ];
 
+fn pick<'a, T>(rng: &mut Rng, from: &'a [T]) -> &'a T {
+    &from[rng.index(from.len())]
+}
+
 #[derive(Debug, Clone)]
 struct Planned {
     path: String,
@@ -94,34 +79,34 @@ struct Planned {
 }
 
 fn plan(rng: &mut Rng, outside: &Path) -> Vec<Planned> {
-    let n = 2 + rng.below(7);
+    let n = 2 + rng.index(7);
     (0..n)
         .map(|i| {
-            let path = rng.pick(NAMES).to_string();
+            let path = pick(rng, NAMES).to_string();
             let fix = |t: &&str| t.replace("OUTSIDE", &outside.to_string_lossy());
             let data: Vec<u8> = format!("case member {i} {}", rng.next()).into_bytes();
-            let kind = match rng.below(6) {
+            let kind = match rng.index(6) {
                 0 | 1 => Kind::File {
                     size: data.len() as u64,
                 },
                 2 => Kind::Dir,
                 3 => Kind::Symlink {
-                    target: fix(rng.pick(LINKS)).into_bytes(),
+                    target: fix(pick(rng, LINKS)).into_bytes(),
                 },
                 4 => Kind::Hardlink {
-                    target: fix(rng.pick(HARD)).into_bytes(),
+                    target: fix(pick(rng, HARD)).into_bytes(),
                 },
                 _ => Kind::Fifo,
             };
-            let mode = *rng.pick(&[0o644, 0o600, 0o755, 0o4755, 0o1777, 0o2775, 0o777]);
+            let mode = *pick(rng, &[0o644, 0o600, 0o755, 0o4755, 0o1777, 0o2775, 0o777]);
             let mut extra = Vec::new();
             let mut breaks = false;
-            match rng.below(8) {
+            match rng.index(8) {
                 // Another path in pax, overriding the ustar name.
-                0 => extra.push(("path".into(), rng.pick(NAMES).as_bytes().to_vec())),
+                0 => extra.push(("path".into(), pick(rng, NAMES).as_bytes().to_vec())),
                 1 => extra.push(("linkpath".into(), fix(&"OUTSIDE/victim").into_bytes())),
                 2 => extra.push(("SCHILY.xattr.user.note".into(), b"stray".to_vec())),
-                3 => extra.push(("unknown.key".into(), vec![b'\xff'; rng.below(40)])),
+                3 => extra.push(("unknown.key".into(), vec![b'\xff'; rng.index(40)])),
                 // Records that do not parse: the member is lost, said so.
                 4 => {
                     extra.push(("size".into(), b"1000000000000000000".to_vec()));

@@ -354,22 +354,7 @@ pub fn check_header(block: &[u8], entry: EntryType) -> Result<(), String> {
     if &block[257..262] != b"ustar" {
         return Err("no ustar header where the manifest puts it".into());
     }
-    let stored = std::str::from_utf8(&block[148..156])
-        .ok()
-        .map(|t| t.trim_matches(|c: char| c == '\0' || c == ' '))
-        .and_then(|t| u64::from_str_radix(t, 8).ok());
-    let sum: u64 = block
-        .iter()
-        .enumerate()
-        .map(|(i, &b)| {
-            if (148..156).contains(&i) {
-                32
-            } else {
-                u64::from(b)
-            }
-        })
-        .sum();
-    if stored != Some(sum) {
+    if !super::parse::checksum_matches(block) {
         return Err("ustar header checksum does not match".into());
     }
     let want = match entry {

@@ -115,9 +115,12 @@ fn number(h: &[u8], from: usize, to: usize) -> Option<u64> {
 
 /// Is this 512-byte block a ustar header with a correct checksum?
 pub fn is_header(h: &[u8]) -> bool {
-    if h.len() != BLOCK || &h[257..262] != b"ustar" {
-        return false;
-    }
+    h.len() == BLOCK && &h[257..262] == b"ustar" && checksum_matches(h)
+}
+
+/// Whether a 512-byte header's stored checksum is the sum of its bytes
+/// (the checksum field itself counted as spaces).
+pub fn checksum_matches(h: &[u8]) -> bool {
     let sum: u64 = h
         .iter()
         .enumerate()

@@ -21,6 +21,24 @@ pub enum Opened {
     Failed { to: PathBuf, why: String },
 }
 
+impl Opened {
+    /// The item, or `None` when it went to `failed/` (said on the log,
+    /// with where it went).
+    pub fn item(self) -> Option<(Claim, Header, Vec<Record>)> {
+        match self {
+            Opened::Item {
+                claim,
+                header,
+                records,
+            } => Some((claim, header, records)),
+            Opened::Failed { to, why } => {
+                log::error!("{why}; moved to {}", to.display());
+                None
+            }
+        }
+    }
+}
+
 /// An item this process holds the lock on. Dropping it releases the lock
 /// and leaves the item where it is, to be taken again.
 pub struct Claim {
