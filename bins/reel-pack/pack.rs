@@ -501,6 +501,7 @@ fn write_archive(
                 write_part(&mut w, r, part, whole.entry(piece.index).or_default())?;
             rec.part = Some(part.number);
             rec.part_offset = Some(part.offset);
+            rec.part_len = Some(part.len);
             rec.sha256 = Some(digest);
             rec.archive = Some(id.to_string());
             rec.offset = Some(placed.offset);

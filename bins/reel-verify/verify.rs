@@ -117,7 +117,9 @@ fn check_headers(bytes: &[u8], r: &Record) -> Result<u64, String> {
     match data_len(r) {
         Some(n) if r.entry == EntryType::File && p.size != n => wrong("size"),
         Some(n) => Ok(n),
-        None if (p.part, p.part_offset, p.total) != (r.part, r.part_offset, Some(r.size)) => {
+        None if (p.part, p.part_offset, p.total) != (r.part, r.part_offset, Some(r.size))
+            || r.part_len.is_some_and(|len| len != p.size) =>
+        {
             wrong("part")
         }
         None => Ok(p.size),

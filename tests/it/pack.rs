@@ -335,6 +335,7 @@ fn a_file_larger_than_a_tape_is_split_into_parts_that_join_with_tar() {
             .output()
             .unwrap();
         assert!(out.status.success());
+        assert_eq!(r.part_len, Some(out.stdout.len() as u64), "part {n}");
         joined.extend(out.stdout);
         let header = tar(
             &[

@@ -3,7 +3,7 @@
 //! a pattern with glob characters (`*?[{`) is a glob over the whole path,
 //! anything else a path prefix.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 
@@ -197,6 +197,22 @@ fn search_indexed(
         })?;
     }
     let mut out: Vec<Entry> = found.into_values().collect();
+    // The index keeps the newest copy of each part: where a path's parts are
+    // not one whole version, the journals choose (a file split in parts is
+    // rare; its versions are read in full there).
+    let mut pieces: HashMap<(&str, &std::path::Path), Vec<&Entry>> = HashMap::new();
+    for e in &out {
+        pieces
+            .entry((&e.stream, &e.record.path))
+            .or_default()
+            .push(e);
+    }
+    if pieces
+        .values()
+        .any(|v| v.len() > 1 && !one_whole_version(v))
+    {
+        return Ok(None);
+    }
     out.sort_by(|a, b| {
         (
             a.record.path.as_os_str().as_bytes(),
@@ -225,9 +241,7 @@ fn search_journals(
             .map(crate::time::parse_at)
             .transpose()
             .map_err(|e| CatalogError::Query(format!("--at: {e}")))?;
-    // A file split across archives: each part is a version's piece.
-    type Key = (String, PathBuf, Option<u32>);
-    let mut newest: HashMap<Key, ((u64, u64), Entry)> = HashMap::new();
+    let mut newest: HashMap<(String, PathBuf), Versions> = HashMap::new();
     let mut all: Vec<((u64, u64), Entry)> = Vec::new();
     let mut seq = 0u64;
     for path in journal::journals(catalog)? {
@@ -247,10 +261,10 @@ fn search_journals(
             if q.all_versions {
                 all.push((order, e));
             } else {
-                let k = (e.stream.clone(), e.record.path.clone(), e.record.part);
-                if newest.get(&k).is_none_or(|(o, _)| *o < order) {
-                    newest.insert(k, (order, e));
-                }
+                newest
+                    .entry((e.stream.clone(), e.record.path.clone()))
+                    .or_default()
+                    .add(order, e);
             }
             Ok(())
         })?;
@@ -258,7 +272,7 @@ fn search_journals(
     let mut out: Vec<((u64, u64), Entry)> = if q.all_versions {
         all
     } else {
-        newest.into_values().collect()
+        newest.into_values().flat_map(Versions::choose).collect()
     };
     out.sort_by(|(oa, a), (ob, b)| {
         (
@@ -275,6 +289,96 @@ fn search_journals(
             ))
     });
     Ok(out.into_iter().map(|(_, e)| e).collect())
+}
+
+/// What the journals hold of one path: its newest whole copy, and every
+/// version of it that was split in parts (the newest may lack a part: a
+/// tape not yet verified, or a file that changed between its parts).
+#[derive(Default)]
+struct Versions {
+    whole: Option<Ordered>,
+    /// By version, by part number: the last copy of each.
+    split: BTreeMap<u64, BTreeMap<u32, Ordered>>,
+}
+
+/// A copy with its place in the order of versions: (version, journal line).
+type Ordered = ((u64, u64), Entry);
+
+impl Versions {
+    fn add(&mut self, order: (u64, u64), e: Entry) {
+        match e.record.part {
+            None => {
+                if self.whole.as_ref().is_none_or(|(o, _)| *o < order) {
+                    self.whole = Some((order, e));
+                }
+            }
+            Some(n) => {
+                let parts = self.split.entry(order.0).or_default();
+                if parts.get(&n).is_none_or(|(o, _)| *o < order) {
+                    parts.insert(n, (order, e));
+                }
+            }
+        }
+    }
+
+    /// The newest version that is whole; where none is, the newest (whose
+    /// restore then names what is missing). Never parts of two versions.
+    fn choose(self) -> Vec<Ordered> {
+        let whole_key = self.whole.as_ref().map(|((k, _), _)| *k);
+        let newest_split = |complete_only: bool| {
+            self.split
+                .iter()
+                .rev()
+                .find(|(_, parts)| {
+                    !complete_only
+                        || one_whole_version(&parts.values().map(|(_, e)| e).collect::<Vec<_>>())
+                })
+                .map(|(k, _)| *k)
+        };
+        let pick = match (whole_key, newest_split(true)) {
+            (Some(w), Some(s)) if s > w => Some(s),
+            (Some(_), _) => None,
+            (None, Some(s)) => Some(s),
+            (None, None) => newest_split(false),
+        };
+        match pick {
+            Some(k) => {
+                let mut split = self.split;
+                split
+                    .remove(&k)
+                    .map(|parts| parts.into_values().collect())
+                    .unwrap_or_default()
+            }
+            None => self.whole.into_iter().collect(),
+        }
+    }
+}
+
+/// Whether copies of one path are one version, whole: a single unsplit
+/// copy, or parts of one version numbered from 1 with none missing, each
+/// starting where the one before ended and the last ending at the file's
+/// size. Parts recorded without their length (before reel wrote
+/// `part_len`) are judged on their numbers alone.
+fn one_whole_version(copies: &[&Entry]) -> bool {
+    if let [only] = copies {
+        return only.record.part.is_none();
+    }
+    let mut parts = copies.to_vec();
+    parts.sort_by_key(|e| e.record.part);
+    let (size, version) = (parts[0].record.size, parts[0].version_key());
+    let mut at = 0u64;
+    for (i, e) in parts.iter().enumerate() {
+        let r = &e.record;
+        if r.part != Some(i as u32 + 1) || r.size != size || e.version_key() != version {
+            return false;
+        }
+        match (r.part_offset, r.part_len) {
+            (Some(off), Some(len)) if off == at => at = off.saturating_add(len),
+            (_, None) => at = size,
+            _ => return false,
+        }
+    }
+    at == size
 }
 
 #[cfg(test)]
@@ -323,6 +427,77 @@ mod tests {
         }
     }
 
+    /// Part `n` of 3 of a 30-byte file taken at `taken`.
+    fn part(tape: &str, path: &[u8], taken: i64, n: u32) -> Entry {
+        let mut e = entry(tape, "home", path, 30, "2026-11-01T10:00:00Z", Some(n));
+        e.record.taken_ns = Some(taken);
+        e.record.part_offset = Some(u64::from(n - 1) * 10);
+        e.record.part_len = Some(10);
+        e
+    }
+
+    #[test]
+    fn a_split_file_comes_back_as_one_whole_version_never_a_mix() {
+        let dir = tempfile::tempdir().unwrap();
+        let cat = dir.path();
+        let mut whole = entry("T1", "home", b"now-whole", 7, "2026-11-02T10:00:00Z", None);
+        whole.record.taken_ns = Some(300);
+        journal::append(
+            cat,
+            "T1",
+            &[
+                // "big": version 100 whole on T1, version 200 lacks part 3.
+                part("T1", b"big", 100, 1),
+                part("T1", b"big", 100, 2),
+                part("T1", b"big", 100, 3),
+                part("T1", b"big", 200, 1),
+                part("T1", b"big", 200, 2),
+                // "lost": its only version lacks part 2.
+                part("T1", b"lost", 100, 1),
+                part("T1", b"lost", 100, 3),
+                // "now-whole": split once, whole since.
+                part("T1", b"now-whole", 100, 1),
+                part("T1", b"now-whole", 100, 2),
+                part("T1", b"now-whole", 100, 3),
+                whole,
+            ],
+        )
+        .unwrap();
+        let got = |indexed: bool| -> Vec<(Vec<u8>, Option<u32>, Option<i64>)> {
+            let q = Query {
+                patterns: vec![String::new()],
+                ..Query::default()
+            };
+            let ps = Patterns::new(&q.patterns).unwrap();
+            let found = if indexed {
+                super::super::rebuild(cat, 2).unwrap();
+                search(cat, &q).unwrap()
+            } else {
+                search_journals(cat, &q, &ps).unwrap()
+            };
+            found
+                .into_iter()
+                .map(|e| {
+                    (
+                        e.record.path.as_os_str().as_bytes().to_vec(),
+                        e.record.part,
+                        e.record.taken_ns,
+                    )
+                })
+                .collect()
+        };
+        let want: Vec<(Vec<u8>, Option<u32>, Option<i64>)> = vec![
+            (b"big".to_vec(), Some(1), Some(100)),
+            (b"big".to_vec(), Some(2), Some(100)),
+            (b"big".to_vec(), Some(3), Some(100)),
+            (b"lost".to_vec(), Some(1), Some(100)),
+            (b"lost".to_vec(), Some(3), Some(100)),
+            (b"now-whole".to_vec(), None, Some(300)),
+        ];
+        assert_eq!(got(false), want, "from the journals");
+        assert_eq!(got(true), want, "through the path index");
+    }
+
     #[test]
     fn the_path_index_and_the_journals_give_the_same_answers() {
         let dir = tempfile::tempdir().unwrap();
@@ -336,7 +511,7 @@ mod tests {
                 entry("T1", "home", b"a/two", 2, &day(1), None),
                 entry("T1", "home", b"b/\xffodd", 3, &day(1), None),
                 entry("T1", "work", b"a/one", 4, &day(1), None),
-                entry("T1", "home", b"big", 5, &day(1), Some(1)),
+                entry("T1", "home", b"big", 6, &day(1), Some(1)),
                 entry("T1", "home", b"big", 6, &day(1), Some(2)),
             ],
         )

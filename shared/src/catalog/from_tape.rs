@@ -201,6 +201,7 @@ fn from_header(p: &Parsed, tape: &str, file: u64, block: u64) -> Record {
     r.data_offset = Some(p.data_offset);
     r.part = p.part;
     r.part_offset = p.part_offset;
+    r.part_len = p.part.map(|_| p.size);
     r.tape = Some(tape.to_string());
     r.file = Some(file);
     r.block = Some(block);
@@ -234,6 +235,13 @@ fn agrees(tf: &mut TapeFile, r: &Record) -> Result<(), String> {
         return Err(format!(
             "the header at byte {offset} says {} bytes, the index {}",
             p.size, r.size
+        ));
+    }
+    if r.part.is_some() && r.part_len.is_some_and(|len| len != p.size) {
+        return Err(format!(
+            "the header at byte {offset} says a part of {} bytes, the index {}",
+            p.size,
+            r.part_len.unwrap_or(0)
         ));
     }
     let link = r.link.as_ref().map(|l| l.as_os_str().as_bytes().to_vec());

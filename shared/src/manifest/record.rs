@@ -184,6 +184,9 @@ pub struct Record {
     /// `part_offset` of the whole file, whose size is `size`.
     pub part: Option<u32>,
     pub part_offset: Option<u64>,
+    /// A part's length in bytes: with `part_offset` and `size`, what tells
+    /// whether the parts of a version make the whole file.
+    pub part_len: Option<u64>,
     /// When reel-stage took this content from the source (ns since the
     /// epoch): what orders the versions of a path, whenever each happened
     /// to be verified.
@@ -219,6 +222,7 @@ impl Record {
             block: None,
             part: None,
             part_offset: None,
+            part_len: None,
             taken_ns: None,
             dev: None,
             ino: None,
@@ -226,7 +230,7 @@ impl Record {
     }
 
     /// Check what a reader must refuse: an unsafe path, a link without a
-    /// target.
+    /// target, a part outside its file.
     pub fn validate(&self) -> Result<(), String> {
         check_relative_path("path", &self.path)?;
         match self.entry {
@@ -240,6 +244,21 @@ impl Record {
         }
         if self.link.as_ref().is_some_and(|l| l.as_os_str().is_empty()) {
             return Err("\"link\" is empty".into());
+        }
+        if self.part == Some(0) {
+            return Err("\"part\" counts from 1".into());
+        }
+        let end = self
+            .part_offset
+            .unwrap_or(0)
+            .checked_add(self.part_len.unwrap_or(0));
+        if end.is_none_or(|end| end > self.size) {
+            return Err(format!(
+                "the part at {} of {} bytes lies outside the file's {} bytes",
+                self.part_offset.unwrap_or(0),
+                self.part_len.unwrap_or(0),
+                self.size
+            ));
         }
         Ok(())
     }
@@ -294,6 +313,7 @@ impl Serialize for Record {
         opt_entry(&mut m, "block", &self.block)?;
         opt_entry(&mut m, "part", &self.part)?;
         opt_entry(&mut m, "part_offset", &self.part_offset)?;
+        opt_entry(&mut m, "part_len", &self.part_len)?;
         opt_entry(&mut m, "taken_ns", &self.taken_ns)?;
         opt_entry(&mut m, "dev", &self.dev)?;
         opt_entry(&mut m, "ino", &self.ino)?;
@@ -361,6 +381,7 @@ pub(crate) struct WireLine {
     block: Option<u64>,
     part: Option<u32>,
     part_offset: Option<u64>,
+    part_len: Option<u64>,
     taken_ns: Option<i64>,
     dev: Option<u64>,
     ino: Option<u64>,
@@ -434,6 +455,7 @@ impl WireLine {
             block: self.block,
             part: self.part,
             part_offset: self.part_offset,
+            part_len: self.part_len,
             taken_ns: self.taken_ns,
             dev: self.dev,
             ino: self.ino,

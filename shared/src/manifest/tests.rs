@@ -118,6 +118,32 @@ fn unknown_record_fields_are_ignored() {
     );
 }
 
+#[test]
+fn a_part_outside_its_file_is_refused() {
+    let read = |line: &str| {
+        let mut bytes = ManifestWriter::new(Vec::new(), &header())
+            .unwrap()
+            .finish()
+            .unwrap();
+        bytes.extend(line.as_bytes());
+        bytes.push(b'\n');
+        let mut r = ManifestReader::new(&bytes[..], "t");
+        r.next_manifest().unwrap();
+        r.next_record().map(|_| ()).map_err(|e| e.to_string())
+    };
+    let ok = r#"{"path":"a","type":"file","size":10,"part":2,"part_offset":4,"part_len":6}"#;
+    assert_eq!(read(ok), Ok(()));
+    for bad in [
+        r#"{"path":"a","type":"file","size":10,"part":2,"part_offset":4,"part_len":7}"#,
+        r#"{"path":"a","type":"file","size":10,"part":2,"part_offset":11}"#,
+        r#"{"path":"a","type":"file","size":10,"part":0,"part_offset":0,"part_len":1}"#,
+        r#"{"path":"a","type":"file","size":10,"part":1,"part_offset":18446744073709551615,"part_len":2}"#,
+    ] {
+        let err = read(bad).unwrap_err();
+        assert!(err.contains("t:2"), "{bad}: {err}");
+    }
+}
+
 fn entry_type() -> impl Strategy<Value = EntryType> {
     prop_oneof![
         Just(EntryType::File),
@@ -166,7 +192,7 @@ prop_compose! {
         file in proptest::option::of(any::<u64>()),
         block in proptest::option::of(any::<u64>()),
         rdev in proptest::option::of(any::<u64>()),
-        part in proptest::option::of((1u32..1000, any::<u64>())),
+        part in proptest::option::of((1u32..1000, any::<u64>(), any::<u64>())),
         taken_ns in proptest::option::of(any::<i64>()),
         inode in proptest::option::of((any::<u64>(), any::<u64>())),
     ) -> Record {
@@ -178,7 +204,8 @@ prop_compose! {
         Record {
             path, entry, size, mtime_ns, mode, uid, gid, user, group, link, rdev,
             sha256: sha256.map(Digest), cache, archive, offset, data_offset, tape, file, block,
-            part: part.map(|p| p.0), part_offset: part.map(|p| p.1), taken_ns,
+            part: part.map(|p| p.0), part_offset: part.map(|p| p.1.min(size)),
+            part_len: part.map(|p| p.2.min(size - p.1.min(size))), taken_ns,
             dev: inode.map(|i| i.0), ino: inode.map(|i| i.1),
         }
     }
