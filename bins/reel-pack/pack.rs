@@ -112,12 +112,16 @@ fn member(r: &Record, kind: Kind) -> Member {
 }
 
 /// Part `number` (from 1) of a file split across archives: `len` bytes
-/// from `offset`.
+/// from `offset` of the file, read from `at` in its staged copy (the whole
+/// file, or only this part when reel-stage staged it in parts).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Part {
     number: u32,
     offset: u64,
     len: u64,
+    at: u64,
+    /// The last part packed from this staged copy: the digest of all it
+    /// held is checked.
     last: bool,
 }
 
@@ -142,6 +146,25 @@ fn plan(records: &[Record], archive_size: u64, split_above: u64) -> Vec<Vec<Piec
         } else {
             0
         };
+        if let (EntryType::File, Some(number)) = (r.entry, r.part) {
+            // Staged in parts: the part is an archive of its own.
+            if !current.is_empty() {
+                archives.push(std::mem::take(&mut current));
+                bytes = 0;
+            }
+            let part = Part {
+                number,
+                offset: r.part_offset.unwrap_or(0),
+                len: r.bytes(),
+                at: 0,
+                last: true,
+            };
+            archives.push(vec![Piece {
+                index,
+                part: Some(part),
+            }]);
+            continue;
+        }
         if size > split_above {
             if !current.is_empty() {
                 archives.push(std::mem::take(&mut current));
@@ -154,6 +177,7 @@ fn plan(records: &[Record], archive_size: u64, split_above: u64) -> Vec<Vec<Piec
                     number: n as u32 + 1,
                     offset,
                     len: archive_size.min(size - offset),
+                    at: offset,
                     last: n + 1 == count,
                 };
                 archives.push(vec![Piece {
@@ -242,7 +266,7 @@ pub fn pack_item(s: &Settings, claim: Claim, output: &mut Output) -> anyhow::Res
         let bytes = records
             .iter()
             .filter(|r| r.entry == EntryType::File)
-            .map(|r| r.size)
+            .map(Record::bytes)
             .sum();
         let need = reel_shared::fsutil::cache_need(records.len() as u64, bytes);
         let (used, total) = reel_shared::fsutil::fs_usage(&s.archives)
@@ -422,13 +446,23 @@ fn write_part(
     whole: &mut Sha256,
 ) -> Result<(reel_shared::archive::Placed, Digest), Failure> {
     let (cache, f) = open_staged(r)?;
+    let held = f.metadata()?.len();
+    if part.at.checked_add(part.len).is_none_or(|end| end > held) {
+        return Err(Failure::Data(format!(
+            "{}: the staged copy holds {held} bytes, too few for part {} ({} bytes from {})",
+            cache.display(),
+            part.number,
+            part.len,
+            part.at
+        )));
+    }
     let mut m = member(r, Kind::File { size: part.len });
     m.extra = vec![
         ("REEL.part".into(), part.number.to_string().into_bytes()),
         ("REEL.offset".into(), part.offset.to_string().into_bytes()),
         ("REEL.total".into(), r.size.to_string().into_bytes()),
     ];
-    let placed = w.add_file(&m, &f, part.offset, part.len, Some(whole))?;
+    let placed = w.add_file(&m, &f, part.at, part.len, Some(whole))?;
     let Hashed::Now(digest) = placed.sha256 else {
         unreachable!("a part is hashed in line")
     };

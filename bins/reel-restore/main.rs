@@ -21,7 +21,7 @@ struct Args {
     #[arg(long, value_name = "DIR")]
     to: Option<PathBuf>,
 
-    /// Restore the versions verified at or before this time
+    /// Restore the versions taken from the source at or before this time
     #[arg(long, value_name = "TIME")]
     at: Option<String>,
 

@@ -227,35 +227,43 @@ fn run_from_tape(common: &CommonArgs, o: Options, dev: &str) -> anyhow::Result<E
 }
 
 /// Of the copies of each path a tape holds, the newest version (the one
-/// taken last from the source, else the last on tape), with all of its
-/// parts when it is split.
+/// taken last from the source, else the last on tape) that is whole, with
+/// all of its parts when it is split; where no version is whole, the
+/// newest, whose missing parts are then named. Never parts of two versions.
 fn newest_versions(records: Vec<Record>) -> Vec<Record> {
     // (taken, tape order): tape order alone where the time is unknown.
     type Newest = (i64, usize);
     // A version: (size, mtime).
     type Version = (u64, i64);
-    let key = |r: &Record, i: usize| -> Newest { (r.taken_ns.unwrap_or(i64::MIN), i) };
-    let mut best: HashMap<PathBuf, (Newest, Version)> = HashMap::new();
-    for (i, r) in records.iter().enumerate() {
-        let k = key(r, i);
-        let slot = best
+    // How new a version is, and one copy of each part (the last on tape).
+    type Copies = (Newest, HashMap<Option<u32>, Record>);
+    let mut paths: HashMap<PathBuf, HashMap<Version, Copies>> = HashMap::new();
+    for (i, r) in records.into_iter().enumerate() {
+        let newest = (r.taken_ns.unwrap_or(i64::MIN), i);
+        let version = paths
             .entry(r.path.clone())
-            .or_insert((k, (r.size, r.mtime_ns)));
-        if k >= slot.0 {
-            *slot = (k, (r.size, r.mtime_ns));
+            .or_default()
+            .entry((r.size, r.mtime_ns))
+            .or_insert((newest, HashMap::new()));
+        version.0 = version.0.max(newest);
+        version.1.insert(r.part, r);
+    }
+    let mut out = Vec::new();
+    for versions in paths.into_values() {
+        let mut by_age: Vec<Copies> = versions.into_values().collect();
+        by_age.sort_by_key(|(newest, _)| std::cmp::Reverse(*newest));
+        let whole = by_age.iter().position(|(_, parts)| {
+            parts.contains_key(&None)
+                || reel_shared::catalog::find::is_whole(&parts.values().collect::<Vec<_>>())
+        });
+        let (_, mut parts) = by_age.swap_remove(whole.unwrap_or(0));
+        match parts.remove(&None) {
+            // Stored whole once: that copy, not parts of the same content.
+            Some(r) => out.push(r),
+            None => out.extend(parts.into_values()),
         }
     }
-    // One copy of each part of that version: the last on tape.
-    let mut chosen: HashMap<(PathBuf, Option<u32>), Record> = HashMap::new();
-    for r in records {
-        if best
-            .get(&r.path)
-            .is_some_and(|(_, v)| *v == (r.size, r.mtime_ns))
-        {
-            chosen.insert((r.path.clone(), r.part), r);
-        }
-    }
-    chosen.into_values().collect()
+    out
 }
 
 /// What `--dry-run` prints: tapes, positions, bytes.
@@ -1055,4 +1063,59 @@ fn is_drive_error(e: &anyhow::Error) -> bool {
             Some(TapeError::Io { .. } | TapeError::NotReady | TapeError::NoTape)
         )
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Part `n` (10 bytes each) of a 30-byte file of mtime `mtime`, taken
+    /// at `taken`.
+    fn part(mtime: i64, taken: i64, n: u32) -> Record {
+        let mut r = Record::new("big", EntryType::File);
+        r.size = 30;
+        r.mtime_ns = mtime;
+        r.taken_ns = Some(taken);
+        r.part = Some(n);
+        r.part_offset = Some(u64::from(n - 1) * 10);
+        r.part_len = Some(10);
+        r
+    }
+
+    fn chosen(records: Vec<Record>) -> Vec<(i64, Option<u32>)> {
+        let mut v: Vec<_> = newest_versions(records)
+            .into_iter()
+            .map(|r| (r.mtime_ns, r.part))
+            .collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn a_tape_gives_the_newest_whole_version_of_a_split_file_never_a_mix() {
+        // A newer version cut short (it changed between its parts) loses
+        // to the older whole one.
+        let tape = vec![
+            part(1, 10, 1),
+            part(1, 10, 2),
+            part(1, 10, 3),
+            part(2, 20, 1),
+            part(2, 20, 2),
+        ];
+        assert_eq!(chosen(tape), [(1, Some(1)), (1, Some(2)), (1, Some(3))]);
+        // No whole version: the newest, alone.
+        let tape = vec![part(1, 10, 1), part(2, 20, 1), part(2, 20, 3)];
+        assert_eq!(chosen(tape), [(2, Some(1)), (2, Some(3))]);
+        // A newer whole version wins; so does a whole copy of the same.
+        let mut unsplit = part(2, 20, 1);
+        (unsplit.part, unsplit.part_offset, unsplit.part_len) = (None, None, None);
+        let tape = vec![
+            part(1, 10, 1),
+            part(1, 10, 2),
+            part(1, 10, 3),
+            part(2, 20, 1),
+            unsplit,
+        ];
+        assert_eq!(chosen(tape), [(2, None)]);
+    }
 }

@@ -23,7 +23,7 @@
 
 use std::ffi::OsStr;
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Read, Write};
+use std::io::{self, Read, Seek, Write};
 use std::os::fd::AsFd;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
@@ -40,9 +40,12 @@ use crate::meta;
 /// What staging one file gave.
 #[derive(Debug, Clone, Copy)]
 pub struct Staged {
+    /// Of what was copied: the file, or the part.
     pub sha256: Digest,
+    /// The source file's size (a part's length is the caller's).
     pub size: u64,
     pub mtime_ns: i64,
+    pub ctime_ns: i64,
     /// False when the quick check found it already staged.
     pub copied: bool,
 }
@@ -160,17 +163,18 @@ fn staged_digest(dst: &Path, size: u64, mtime_ns: i64) -> Option<Digest> {
 }
 
 fn hash_file(file: &File) -> io::Result<Digest> {
-    hash_file_until(file, &AtomicBool::new(false))
+    hash_range_until(file, 0, u64::MAX, &AtomicBool::new(false))
 }
 
-/// Hash `file` from its start; stops early (with a meaningless digest)
-/// once `stop` is set.
-fn hash_file_until(file: &File, stop: &AtomicBool) -> io::Result<Digest> {
+/// Hash `len` bytes of `file` from `from` (less at its end); stops early
+/// (with a meaningless digest) once `stop` is set.
+fn hash_range_until(file: &File, from: u64, len: u64, stop: &AtomicBool) -> io::Result<Digest> {
     let mut h = Sha256::new();
     let mut buf = vec![0u8; BUF];
-    let mut off = 0u64;
-    while !stop.load(Ordering::Relaxed) {
-        let n = file.read_at(&mut buf, off)?;
+    let (mut off, end) = (from, from.saturating_add(len));
+    while off < end && !stop.load(Ordering::Relaxed) {
+        let want = (end - off).min(BUF as u64) as usize;
+        let n = file.read_at(&mut buf[..want], off)?;
         if n == 0 {
             break;
         }
@@ -191,16 +195,21 @@ fn unchanged(src: &File, before: &Identity) -> Result<(), CopyError> {
     }
 }
 
-/// Copy `src` to `dst` through a buffer, hashing it; rate-limited when
-/// asked. The source's identity is checked after every chunk.
+/// Copy `range` of `src` to `dst` through a buffer, hashing it;
+/// rate-limited when asked. The source's identity is checked after every
+/// chunk.
 fn copy_buffered(
     src: &mut File,
     mut dst: &File,
     before: &Identity,
+    range: Range,
     limiter: Option<&Limiter>,
 ) -> Result<Digest, CopyError> {
     let mut h = Sha256::new();
     let mut buf = vec![0u8; 256 * 1024];
+    src.seek(io::SeekFrom::Start(range.offset))
+        .map_err(CopyError::Source)?;
+    let mut src = Read::take(&mut *src, range.len);
     loop {
         let n = src.read(&mut buf).map_err(CopyError::Source)?;
         if n == 0 {
@@ -212,7 +221,7 @@ fn copy_buffered(
         h.update(&buf[..n]);
         account(n).map_err(cache_error)?;
         dst.write_all(&buf[..n]).map_err(cache_error)?;
-        unchanged(src, before)?;
+        unchanged(src.get_ref(), before)?;
     }
     Ok(Digest(h.finalize().into()))
 }
@@ -220,16 +229,21 @@ fn copy_buffered(
 /// Copy in the kernel while another thread hashes the source; the
 /// source's identity is checked after every chunk, and a change stops
 /// both the copy and the hashing.
-fn copy_in_kernel(src: &File, dst: &File, before: &Identity) -> Result<Digest, CopyError> {
-    let size = before.size;
+fn copy_in_kernel(
+    src: &File,
+    dst: &File,
+    before: &Identity,
+    range: Range,
+) -> Result<Digest, CopyError> {
+    let end = range.offset + range.len;
     let changed = AtomicBool::new(false);
     std::thread::scope(|s| {
-        let hasher = s.spawn(|| hash_file_until(src, &changed));
-        let mut off_in: i64 = 0;
+        let hasher = s.spawn(|| hash_range_until(src, range.offset, range.len, &changed));
+        let mut off_in = range.offset as i64;
         let mut off_out: i64 = 0;
         let mut result = Ok(());
-        while (off_in as u64) < size {
-            let want = ((size - off_in as u64).min(64 << 20)) as usize;
+        while (off_in as u64) < end {
+            let want = ((end - off_in as u64).min(64 << 20)) as usize;
             if let Err(e) = account(want) {
                 result = Err(cache_error(e));
                 break;
@@ -277,6 +291,24 @@ pub struct Scanned {
     pub size: u64,
     pub dev: Option<u64>,
     pub ino: Option<u64>,
+    /// Only this part of the file (a file staged in parts).
+    pub part: Option<PartOf>,
+}
+
+/// Bytes of a file: `len` from `offset`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Range {
+    pub offset: u64,
+    pub len: u64,
+}
+
+/// A part of a file staged in parts: its range, and the mtime and ctime
+/// the file had when its earlier parts were copied (none for the first):
+/// parts of one version come from one unchanged file.
+#[derive(Debug, Clone, Copy)]
+pub struct PartOf {
+    pub range: Range,
+    pub seen: Option<(i64, i64)>,
 }
 
 /// Stage the source file as `dst` (whose directory exists), only if it is
@@ -327,8 +359,23 @@ pub fn stage_file(
                 scanned.size, before.size
             )));
         }
+        if let Some(seen) = scanned.part.and_then(|p| p.seen)
+            && seen != (before.mtime_ns, before.ctime_ns)
+        {
+            return Err(CopyError::ChangedSinceScan(
+                "it changed since its earlier parts were staged".into(),
+            ));
+        }
+        let range = scanned.part.map_or(
+            Range {
+                offset: 0,
+                len: before.size,
+            },
+            |p| p.range,
+        );
         // Quick check: already staged with this size and mtime.
-        if let Ok(existing) = fs::symlink_metadata(dst)
+        if scanned.part.is_none()
+            && let Ok(existing) = fs::symlink_metadata(dst)
             && existing.is_file()
             && existing.size() == before.size
             && reel_shared::time::ns(existing.mtime(), existing.mtime_nsec()) == before.mtime_ns
@@ -350,6 +397,7 @@ pub fn stage_file(
                 sha256,
                 size: before.size,
                 mtime_ns: before.mtime_ns,
+                ctime_ns: before.ctime_ns,
                 copied: false,
             });
         }
@@ -374,8 +422,8 @@ pub fn stage_file(
         }
         let out: &File = &lock;
         out.set_len(0).map_err(cache_error)?;
-        let copied = if before.size >= BIG && opts.limiter.is_none() {
-            match copy_in_kernel(&source, out, &before) {
+        let copied = if range.len >= BIG && opts.limiter.is_none() {
+            match copy_in_kernel(&source, out, &before, range) {
                 Err(CopyError::Cache(e))
                     if matches!(
                         e.raw_os_error(),
@@ -384,12 +432,12 @@ pub fn stage_file(
                 {
                     // No in-kernel copy between these file systems.
                     out.set_len(0).map_err(CopyError::Cache)?;
-                    copy_buffered(&mut source, out, &before, None)
+                    copy_buffered(&mut source, out, &before, range, None)
                 }
                 other => other,
             }
         } else {
-            copy_buffered(&mut source, out, &before, opts.limiter)
+            copy_buffered(&mut source, out, &before, range, opts.limiter)
         };
         let sha256 = match copied {
             Ok(d) => d,
@@ -415,6 +463,9 @@ pub fn stage_file(
             continue;
         }
         let applied = meta::apply_to_file(&source, out, &meta_before, opts.chown).and_then(|()| {
+            if scanned.part.is_some() {
+                return Ok(()); // never taken for the whole file
+            }
             meta::set_xattr_fd(
                 out,
                 STAGED_XATTR,
@@ -429,6 +480,7 @@ pub fn stage_file(
             sha256,
             size: before.size,
             mtime_ns: before.mtime_ns,
+            ctime_ns: before.ctime_ns,
             copied: true,
         });
     }
@@ -453,6 +505,7 @@ mod tests {
             size,
             dev: None,
             ino: None,
+            part: None,
         }
     }
 
@@ -478,6 +531,58 @@ mod tests {
     }
 
     #[test]
+    fn a_part_is_the_bytes_of_its_range_in_the_kernel_and_through_the_buffer() {
+        let dir = tempfile::tempdir().unwrap();
+        let tree = Tree::open_existing(dir.path()).unwrap();
+        let (root, name) = tree.parent(Path::new("src"), false).unwrap();
+        let src = Source { dir: &root, name };
+        let data: Vec<u8> = (0..20u32 << 20).map(|i| (i * 7 + i / 4099) as u8).collect();
+        fs::write(dir.path().join("src"), &data).unwrap();
+        let meta = fs::metadata(dir.path().join("src")).unwrap();
+        let seen = (
+            reel_shared::time::ns(meta.mtime(), meta.mtime_nsec()),
+            reel_shared::time::ns(meta.ctime(), meta.ctime_nsec()),
+        );
+        // 9 MiB: copied in the kernel; 5 bytes short of 1 MiB: buffered.
+        for (offset, len, first) in [
+            (3 << 20 | 5, 9 << 20, true),
+            ((20 << 20) - 1_048_571, 1_048_571, false),
+        ] {
+            let dst = dir.path().join(format!("part-{offset}"));
+            let part = Scanned {
+                part: Some(PartOf {
+                    range: Range { offset, len },
+                    seen: (!first).then_some(seen),
+                }),
+                ..scanned(20 << 20)
+            };
+            let staged = stage_file(&src, &dst, &part, &opts()).unwrap();
+            let want = &data[offset as usize..(offset + len) as usize];
+            assert!(fs::read(&dst).unwrap() == want, "{offset}");
+            assert_eq!(staged.sha256.0, <[u8; 32]>::from(Sha256::digest(want)));
+            assert_eq!(
+                (staged.size, staged.mtime_ns, staged.ctime_ns),
+                (20 << 20, seen.0, seen.1)
+            );
+        }
+        // The file as its earlier parts saw it, or nothing.
+        let part = Scanned {
+            part: Some(PartOf {
+                range: Range { offset: 0, len: 10 },
+                seen: Some((seen.0 + 1, seen.1)),
+            }),
+            ..scanned(20 << 20)
+        };
+        match stage_file(&src, &dir.path().join("late"), &part, &opts()) {
+            Err(CopyError::ChangedSinceScan(why)) => {
+                assert!(why.contains("earlier parts"), "{why}")
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(!dir.path().join("late").exists());
+    }
+
+    #[test]
     fn a_size_or_a_file_other_than_the_scanned_one_is_a_change_and_nothing_is_copied() {
         let dir = tempfile::tempdir().unwrap();
         let tree = Tree::open_existing(dir.path()).unwrap();
@@ -491,9 +596,8 @@ mod tests {
         }
         let ino = fs::metadata(dir.path().join("src")).unwrap().ino();
         let other = Scanned {
-            size: 0,
-            dev: None,
             ino: Some(ino + 1),
+            ..scanned(0)
         };
         assert!(matches!(
             stage_file(&src, &dst, &other, &opts()),

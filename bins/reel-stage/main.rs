@@ -15,6 +15,7 @@
 mod copy;
 mod limit;
 mod meta;
+mod parts;
 mod space;
 
 use std::ffi::OsStr;
@@ -208,20 +209,7 @@ impl Stager<'_> {
                 ))));
             }
         };
-        // One directory per item: a newer version of a file, staged while an
-        // older one is still on its way to tape, never replaces it.
-        let cache = self
-            .config
-            .paths
-            .cache
-            .join("staged")
-            .join(&header.stream)
-            .join(&header.id);
-        if cache.is_dir() {
-            // A run of this item was killed: what it left half made goes.
-            remove_temporaries(&cache);
-        }
-        fs::create_dir_all(&cache).with_context(|| format!("creating {}", cache.display()))?;
+        let cache = self.item_dir(header)?;
         let mut out: Vec<Option<Record>> = vec![None; records.len()];
         // Directories first, so files have somewhere to go.
         for (i, r) in records.iter().enumerate() {
@@ -305,6 +293,25 @@ impl Stager<'_> {
             .collect()))
     }
 
+    /// The item's own directory in the cache, made, without what a killed
+    /// run of it left half made. One directory per item: a newer version
+    /// of a file, staged while an older one is still on its way to tape,
+    /// never replaces it.
+    fn item_dir(&self, header: &Header) -> anyhow::Result<PathBuf> {
+        let dir = self
+            .config
+            .paths
+            .cache
+            .join("staged")
+            .join(&header.stream)
+            .join(&header.id);
+        if dir.is_dir() {
+            remove_temporaries(&dir);
+        }
+        fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        Ok(dir)
+    }
+
     fn full(&self, e: std::io::Error) -> Stop {
         self.space.pause();
         Stop::CacheFull(format!(
@@ -360,6 +367,7 @@ impl Stager<'_> {
                 size: r.size,
                 dev: r.dev,
                 ino: r.ino,
+                part: None,
             },
             &self.opts,
         );
@@ -372,60 +380,53 @@ impl Stager<'_> {
                 let _ = fs::remove_file(&dst);
             }
         }
-        match staged {
-            Ok(s) => {
-                let counter = if s.copied {
-                    &self.tally.copied
-                } else {
-                    &self.tally.quick
-                };
-                counter.fetch_add(1, Ordering::Relaxed);
-                self.tally.bytes.fetch_add(s.size, Ordering::Relaxed);
-                let mut rec = with_cache(r, &dst);
-                // The content matched the source up to now.
-                rec.taken_ns = Some(reel_shared::time::now_ns());
-                rec.sha256 = Some(s.sha256);
-                rec.size = s.size;
-                rec.mtime_ns = s.mtime_ns;
-                Ok(Some(rec))
-            }
-            Err(CopyError::Vanished) => {
-                self.skip(r, "vanished before it could be copied");
-                Ok(None)
-            }
-            Err(CopyError::ChangedSinceScan(why)) => {
-                self.skip(
-                    r,
-                    format!("changed since it was scanned ({why}); the next scan takes it"),
-                );
-                Ok(None)
-            }
-            Err(CopyError::Changing | CopyError::ChangedDuringCopy) => {
-                self.skip(
-                    r,
-                    format!(
-                        "kept changing while it was copied ({} attempts)",
-                        self.opts.retries + 1
-                    ),
-                );
-                Ok(None)
-            }
-            Err(CopyError::Source(e)) => {
-                self.skip(r, format!("cannot read: {e}"));
-                Ok(None)
-            }
-            Err(CopyError::CacheFull(e)) => {
+        let s = match staged {
+            Ok(s) => s,
+            Err(e) => return self.left_out(r, &dst, e).map(|()| None),
+        };
+        let counter = if s.copied {
+            &self.tally.copied
+        } else {
+            &self.tally.quick
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        self.tally.bytes.fetch_add(s.size, Ordering::Relaxed);
+        let mut rec = with_cache(r, &dst);
+        // The content matched the source up to now.
+        rec.taken_ns = Some(reel_shared::time::now_ns());
+        rec.sha256 = Some(s.sha256);
+        rec.size = s.size;
+        rec.mtime_ns = s.mtime_ns;
+        Ok(Some(rec))
+    }
+
+    /// A file whose copy failed is left out, said why; `Err` when the
+    /// cache is full (the run stops).
+    fn left_out(&self, r: &Record, dst: &Path, e: CopyError) -> Result<(), String> {
+        match e {
+            CopyError::Vanished => self.skip(r, "vanished before it could be copied"),
+            CopyError::ChangedSinceScan(why) => self.skip(
+                r,
+                format!("changed since it was scanned ({why}); the next scan takes it"),
+            ),
+            CopyError::Changing | CopyError::ChangedDuringCopy => self.skip(
+                r,
+                format!(
+                    "kept changing while it was copied ({} attempts)",
+                    self.opts.retries + 1
+                ),
+            ),
+            CopyError::Source(e) => self.skip(r, format!("cannot read: {e}")),
+            CopyError::CacheFull(e) => {
                 self.space.pause();
-                Err(format!(
+                return Err(format!(
                     "the cache {} is full: {e}",
                     self.config.paths.cache.display()
-                ))
+                ));
             }
-            Err(CopyError::Cache(e)) => {
-                self.skip(r, format!("cannot write {}: {e}", dst.display()));
-                Ok(None)
-            }
+            CopyError::Cache(e) => self.skip(r, format!("cannot write {}: {e}", dst.display())),
         }
+        Ok(())
     }
 
     fn stage_symlink(&self, cache: &Path, r: &Record) -> Option<Record> {
@@ -526,7 +527,7 @@ fn item_need(records: &[Record]) -> u64 {
     let bytes = records
         .iter()
         .filter(|r| r.entry == EntryType::File)
-        .map(|r| r.size)
+        .map(Record::bytes)
         .sum();
     reel_shared::fsutil::cache_need(records.len() as u64, bytes)
 }
@@ -566,28 +567,17 @@ fn run_item(stager: &Stager, claim: Claim, output: &mut Output) -> anyhow::Resul
     let Some((claim, header, records)) = claim.read_all(Args::NAME)?.item() else {
         return Ok(ItemEnd::Failed);
     };
+    // A file staged in parts: the next part.
+    if records.iter().any(|r| r.part.is_some()) {
+        return stager.stage_part(claim, &header, &records, output);
+    }
     // What the cache can take: a file that needs more than half of it can
-    // never be staged and packed (copy and archive at once) and is left
-    // out, said why; an item is staged only if what is staged can still be
-    // packed after it.
+    // never be staged and packed whole (copy and archive at once) and is
+    // staged in parts, after the rest; an item is staged only if what is
+    // staged can still be packed after it.
     let total = stager.space.total().context("measuring the cache")?;
     let mut records = records;
-    records.retain(|r| {
-        let need = reel_shared::fsutil::cache_need(1, r.size);
-        let fits = r.entry != EntryType::File || 2 * need <= total;
-        if !fits {
-            stager.skip(
-                r,
-                format!(
-                    "{} needs {} of cache to be staged and packed; the cache holds {}: enlarge paths.cache (staging a file in parts is not built yet)",
-                    Size(r.size).human(),
-                    Size(2 * need).human(),
-                    Size(total).human()
-                ),
-            );
-        }
-        fits
-    });
+    let in_parts = parts::take_too_big(&mut records, total);
     let need = item_need(&records);
     let reserve = need.max(stager.largest_staged()?);
     if let Err(reason) = stager
@@ -630,6 +620,20 @@ fn run_item(stager: &Stager, claim: Claim, output: &mut Output) -> anyhow::Resul
             item.write(r)?;
         }
         item.commit()?;
+    }
+    for (i, r) in in_parts.iter().enumerate() {
+        log::info!(
+            "{}: {} needs more of the cache than it has ({}) to be staged whole: staged in parts of {}",
+            r.path.display(),
+            Size(r.size).human(),
+            Size(total).human(),
+            Size(parts::part_size(total, stager.config.archive_size().0)).human()
+        );
+        let mut first = r.clone();
+        first.part = Some(1);
+        first.part_offset = Some(0);
+        let id = parts::part_id(&format!("{}-f{:04}", header.id, i + 1), 1);
+        stager.queue_part(&header, &id, &first, None)?;
     }
     claim.finish()?;
     log::info!(

@@ -66,7 +66,7 @@ enum Command {
         /// Only this stream
         #[arg(long, value_name = "S")]
         stream: Option<String>,
-        /// The versions verified at or before this time (RFC 3339 or a date)
+        /// The versions taken from the source at or before this time (RFC 3339 or a date)
         #[arg(long, value_name = "TIME")]
         at: Option<String>,
         /// Every verified copy, not only the newest of each path
@@ -241,9 +241,17 @@ fn run(args: Args) -> anyhow::Result<Exit> {
             } else {
                 for e in &found {
                     let r = &e.record;
+                    let part = match r.part {
+                        Some(n) => format!(
+                            " (part {n}: {} from byte {})",
+                            reel_shared::units::Size(r.bytes()).human(),
+                            r.part_offset.unwrap_or(0)
+                        ),
+                        None => String::new(),
+                    };
                     writeln!(
                         out,
-                        "{}  {:>10}  {}  {} file {} block {}  verified {}  [{}]",
+                        "{}{part}  {:>10}  {}  {} file {} block {}  verified {}  [{}]",
                         r.path.display(),
                         reel_shared::units::Size(r.size).human(),
                         reel_shared::time::Utc::from_unix(r.mtime_ns.div_euclid(1_000_000_000))

@@ -417,3 +417,77 @@ fn nine_gib_files_round_trip_through_gnu_tar() {
 }
 
 use std::os::unix::fs::FileExt as _;
+
+/// A staged part as reel-stage makes one for a file staged in parts: bytes
+/// 4000..7000 of a 10000-byte file, whose staged copy holds `copy`.
+fn pack_staged_part(copy: &[u8]) -> (Env, crate::support::Run) {
+    use reel_shared::manifest::{Digest, Header, Kind};
+    use sha2::Digest as _;
+    let env = Env::new();
+    let whole: Vec<u8> = (0..10_000u32).map(|i| (i % 251) as u8).collect();
+    let part = &whole[4000..7000];
+    let id = "home-20261204T120000-0001-f0001-p0002";
+    let cache = env.path(&format!("var/cache/staged/home/{id}/big.bin"));
+    std::fs::create_dir_all(cache.parent().unwrap()).unwrap();
+    std::fs::write(&cache, copy).unwrap();
+    let mut r = Record::new("big.bin", EntryType::File);
+    r.size = 10_000;
+    r.mode = 0o644;
+    r.part = Some(2);
+    r.part_offset = Some(4000);
+    r.part_len = Some(3000);
+    r.sha256 = Some(Digest(sha2::Sha256::digest(part).into()));
+    r.cache = Some(cache);
+    r.taken_ns = Some(1);
+    let spool = spool(&env);
+    let mut item = spool
+        .begin(Queue::Staged, &Header::new(Kind::Staged, "home", id))
+        .unwrap();
+    item.write(&r).unwrap();
+    item.commit().unwrap();
+    let run = env.run("reel-pack", &[]);
+    (env, run)
+}
+
+#[test]
+fn a_staged_part_is_an_archive_of_its_own_checked_against_its_digest() {
+    let whole: Vec<u8> = (0..10_000u32).map(|i| (i % 251) as u8).collect();
+    let (env, run) = pack_staged_part(&whole[4000..7000]);
+    run.expect(0);
+    let archives = packed(&env);
+    assert_eq!(archives.len(), 1, "{}", run.report());
+    let (archive, records) = &archives[0];
+    let r = records
+        .iter()
+        .find(|r| r.path == Path::new("big.bin"))
+        .unwrap();
+    assert_eq!(
+        (r.part, r.part_offset, r.part_len, r.size),
+        (Some(2), Some(4000), Some(3000), 10_000)
+    );
+    let out = Command::new("tar")
+        .args(["-xOf", archive.to_str().unwrap(), "big.bin"])
+        .output()
+        .unwrap();
+    assert!(out.stdout == whole[4000..7000], "GNU tar reads the part");
+
+    // A copy cut short, or rotten: the item fails, nothing is packed.
+    let (env, run) = pack_staged_part(&whole[4000..6000]);
+    run.expect(65);
+    assert!(
+        run.stderr.contains("too few for part 2"),
+        "{}",
+        run.report()
+    );
+    assert!(packed(&env).is_empty());
+    let mut rotten = whole[4000..7000].to_vec();
+    rotten[100] ^= 1;
+    let (env, run) = pack_staged_part(&rotten);
+    run.expect(65);
+    assert!(
+        run.stderr.contains("the staged copy's SHA-256"),
+        "{}",
+        run.report()
+    );
+    assert!(packed(&env).is_empty());
+}

@@ -70,6 +70,20 @@ impl Env {
         self.dir.path().join(rel)
     }
 
+    /// The ids of the items in a queue of the spool (`var/spool`), sorted.
+    pub fn spool_items(&self, queue: &str) -> Vec<String> {
+        let mut ids: Vec<String> = std::fs::read_dir(self.path(&format!("var/spool/{queue}")))
+            .unwrap()
+            .flatten()
+            .filter_map(|e| {
+                let name = e.file_name().to_string_lossy().into_owned();
+                name.strip_suffix(".jsonl").map(str::to_string)
+            })
+            .collect();
+        ids.sort();
+        ids
+    }
+
     pub fn write(&self, rel: &str, contents: &str) {
         let p = self.path(rel);
         std::fs::create_dir_all(p.parent().unwrap()).unwrap();

@@ -354,22 +354,32 @@ impl Versions {
     }
 }
 
-/// Whether copies of one path are one version, whole: a single unsplit
-/// copy, or parts of one version numbered from 1 with none missing, each
-/// starting where the one before ended and the last ending at the file's
-/// size. Parts recorded without their length (before reel wrote
-/// `part_len`) are judged on their numbers alone.
+/// Whether copies of one path are one version, whole (see [`is_whole`]).
 fn one_whole_version(copies: &[&Entry]) -> bool {
-    if let [only] = copies {
-        return only.record.part.is_none();
+    let version = copies.first().map(|e| e.version_key());
+    copies.iter().all(|e| Some(e.version_key()) == version)
+        && is_whole(&copies.iter().map(|e| &e.record).collect::<Vec<_>>())
+}
+
+/// Whether records of one version of a file make the whole file: a single
+/// unsplit copy, or parts numbered from 1 with none missing, each starting
+/// where the one before ended and the last ending at the file's size.
+/// Parts recorded without their length (before reel wrote `part_len`) are
+/// judged on their numbers alone.
+pub fn is_whole(copies: &[&crate::manifest::Record]) -> bool {
+    if let [only] = copies
+        && only.part.is_none()
+    {
+        return true;
     }
     let mut parts = copies.to_vec();
-    parts.sort_by_key(|e| e.record.part);
-    let (size, version) = (parts[0].record.size, parts[0].version_key());
+    parts.sort_by_key(|r| r.part);
+    let Some(size) = parts.first().map(|r| r.size) else {
+        return false;
+    };
     let mut at = 0u64;
-    for (i, e) in parts.iter().enumerate() {
-        let r = &e.record;
-        if r.part != Some(i as u32 + 1) || r.size != size || e.version_key() != version {
+    for (i, r) in parts.iter().enumerate() {
+        if r.part != Some(i as u32 + 1) || r.size != size {
             return false;
         }
         match (r.part_offset, r.part_len) {

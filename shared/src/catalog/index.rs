@@ -106,6 +106,9 @@ fn read_delta(catalog: &Path) -> Result<Delta, CatalogError> {
         }
         super::journal::read_from(&path, covered, |e| {
             seq += 1;
+            if !e.record.ends_file() {
+                return Ok(()); // as a rebuild: see there
+            }
             let path_bytes = std::os::unix::ffi::OsStrExt::as_bytes(e.record.path.as_os_str());
             let order = (e.version_key(), seq);
             let k = key(&e.stream, path_bytes);

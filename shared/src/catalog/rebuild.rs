@@ -332,6 +332,11 @@ pub fn rebuild(catalog: &Path, chunk: usize) -> Result<RebuildStats, CatalogErro
                 jid,
                 line,
             )?;
+            // Only a version's last part says that the file is on tape (a
+            // version cut short stays "not on tape" for reel-scan).
+            if !e.record.ends_file() {
+                return Ok(());
+            }
             buf.push(Item {
                 key: key(&e.stream, path_bytes),
                 order: (e.version_key(), seq),

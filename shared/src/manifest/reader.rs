@@ -49,7 +49,7 @@ impl ManifestReader<BufReader<File>> {
         let (mut records, mut bytes) = (0, 0);
         for r in reader.records() {
             records += 1;
-            bytes += r?.size;
+            bytes += r?.bytes();
         }
         Ok((records, bytes))
     }

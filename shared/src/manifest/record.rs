@@ -229,6 +229,24 @@ impl Record {
         }
     }
 
+    /// The bytes of content this record carries: a part's length, else
+    /// the size.
+    pub fn bytes(&self) -> u64 {
+        match (self.part, self.part_len) {
+            (Some(_), Some(len)) => len,
+            _ => self.size,
+        }
+    }
+
+    /// Whether this copy reaches the end of its file: not a part, or the
+    /// last part (a part recorded without its length counts as one).
+    pub fn ends_file(&self) -> bool {
+        match (self.part, self.part_offset, self.part_len) {
+            (Some(_), Some(offset), Some(len)) => offset.saturating_add(len) == self.size,
+            _ => true,
+        }
+    }
+
     /// Check what a reader must refuse: an unsafe path, a link without a
     /// target, a part outside its file.
     pub fn validate(&self) -> Result<(), String> {
