@@ -2,7 +2,6 @@
 //! archive), writing each archive, the index and the packed manifests.
 
 use std::collections::HashMap;
-use std::ffi::CString;
 use std::fs::{self, File};
 use std::io::Write;
 use std::os::unix::ffi::OsStrExt;
@@ -49,42 +48,15 @@ impl Settings {
 }
 
 /// Extended attributes of a staged copy, but reel's own (`user.reel.*`).
+/// One that cannot be read is reported with the copy, not dropped unsaid.
 fn xattrs(path: &Path) -> Vec<(Vec<u8>, Vec<u8>)> {
-    let Ok(p) = CString::new(path.as_os_str().as_bytes()) else {
-        return Vec::new();
-    };
-    let mut names = vec![0u8; 4096];
-    // SAFETY: p is NUL-terminated and names valid for its length.
-    let n = unsafe { libc::llistxattr(p.as_ptr(), names.as_mut_ptr().cast(), names.len()) };
-    if n <= 0 {
-        return Vec::new();
-    }
-    names.truncate(n as usize);
-    let mut out = Vec::new();
-    for name in names
-        .split(|&b| b == 0)
-        .filter(|n| !n.is_empty() && !n.starts_with(b"user.reel."))
-    {
-        let Ok(cname) = CString::new(name) else {
-            continue;
-        };
-        let mut value = vec![0u8; 65536];
-        // SAFETY: both strings NUL-terminated, value valid for its length.
-        let len = unsafe {
-            libc::lgetxattr(
-                p.as_ptr(),
-                cname.as_ptr(),
-                value.as_mut_ptr().cast(),
-                value.len(),
-            )
-        };
-        if len >= 0 {
-            value.truncate(len as usize);
-            out.push((name.to_vec(), value));
-        }
-    }
-    out.sort();
-    out
+    reel_shared::xattrs::all_at(path).unwrap_or_else(|e| {
+        log::warn!(
+            "{}: cannot read its extended attributes ({e}): archived without them",
+            path.display()
+        );
+        Vec::new()
+    })
 }
 
 fn path_bytes(p: &Path) -> &[u8] {

@@ -5,17 +5,16 @@
 //! setuid program, a world-readable file), so nothing in the cache is open
 //! to others; the manifest keeps the real mode for the archive.
 
-use std::ffi::CString;
 use std::fs::{self, File};
 use std::io;
-use std::os::fd::{AsFd, AsRawFd};
-use std::os::unix::ffi::OsStrExt;
+use std::os::fd::AsFd;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
 use nix::sys::stat::{UtimensatFlags, futimens, utimensat};
 use nix::sys::time::TimeSpec;
 use reel_shared::manifest::Record;
+use reel_shared::xattrs;
 
 fn ts(secs: i64, nsec: i64) -> TimeSpec {
     TimeSpec::new(secs, nsec)
@@ -82,118 +81,34 @@ fn not_supported(e: &io::Error) -> bool {
 
 /// Copy every extended attribute of `src` but reel's own to `out`. An
 /// attribute the cache refuses (a security label, no xattr support) is
-/// reported once and skipped.
+/// reported and skipped.
 pub fn copy_xattrs(src: &File, out: &File) -> io::Result<()> {
-    let names = list_xattrs(src)?;
-    for name in names {
-        if name.as_bytes().starts_with(b"user.reel.") {
-            continue;
-        }
-        let Some(value) = get_xattr_fd(src, &name)? else {
-            continue;
-        };
-        // SAFETY: name is NUL-terminated, value is a valid buffer.
-        let r = unsafe {
-            libc::fsetxattr(
-                out.as_raw_fd(),
-                name.as_ptr(),
-                value.as_ptr().cast(),
-                value.len(),
-                0,
-            )
-        };
-        if r != 0 {
+    for (name, value) in xattrs::all(src.as_fd())? {
+        if let Err(e) = xattrs::set(out.as_fd(), &name, &value) {
             // An attribute the cache refuses (a security label, a value too
             // large for it: ext4 says ENOSPC) is that attribute's problem,
             // not a full cache.
-            let e = io::Error::last_os_error();
-            log::warn!("cannot keep extended attribute {name:?} in the cache: {e}");
+            log::warn!(
+                "cannot keep extended attribute {} in the cache: {e}",
+                String::from_utf8_lossy(&name)
+            );
         }
     }
     Ok(())
 }
 
-fn list_xattrs(f: &File) -> io::Result<Vec<CString>> {
-    let mut buf = vec![0u8; 4096];
-    loop {
-        // SAFETY: buf is valid for buf.len() bytes.
-        let n = unsafe { libc::flistxattr(f.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
-        if n >= 0 {
-            buf.truncate(n as usize);
-            break;
-        }
-        let e = io::Error::last_os_error();
-        match e.raw_os_error() {
-            Some(libc::ERANGE) => buf.resize(buf.len() * 4, 0),
-            Some(libc::ENOTSUP) => return Ok(Vec::new()),
-            _ => return Err(e),
-        }
-    }
-    Ok(buf
-        .split(|&b| b == 0)
-        .filter(|n| !n.is_empty())
-        .map(|n| CString::new(n).expect("split at NUL"))
-        .collect())
-}
-
-fn get_xattr_fd(f: &File, name: &CString) -> io::Result<Option<Vec<u8>>> {
-    let mut buf = vec![0u8; 1024];
-    loop {
-        // SAFETY: name is NUL-terminated, buf valid for its length.
-        let n = unsafe {
-            libc::fgetxattr(
-                f.as_raw_fd(),
-                name.as_ptr(),
-                buf.as_mut_ptr().cast(),
-                buf.len(),
-            )
-        };
-        if n >= 0 {
-            buf.truncate(n as usize);
-            return Ok(Some(buf));
-        }
-        let e = io::Error::last_os_error();
-        match e.raw_os_error() {
-            Some(libc::ERANGE) => buf.resize(buf.len() * 8, 0),
-            Some(libc::ENODATA) => return Ok(None),
-            _ => return Err(e),
-        }
-    }
-}
-
-/// One attribute of a file by path (not following symlinks).
+/// One attribute of a file by path (not following symlinks); `None` where
+/// it cannot be read.
 pub fn get_xattr(path: &Path, name: &str) -> Option<Vec<u8>> {
-    let p = CString::new(path.as_os_str().as_bytes()).ok()?;
-    let n = CString::new(name).ok()?;
-    let mut buf = vec![0u8; 256];
-    // SAFETY: both strings are NUL-terminated, buf valid for its length.
-    let len =
-        unsafe { libc::lgetxattr(p.as_ptr(), n.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
-    (len >= 0).then(|| {
-        buf.truncate(len as usize);
-        buf
-    })
+    xattrs::get(path, name).ok().flatten()
 }
 
 /// Set reel's own attribute; a cache without xattr support just loses the
 /// quick check's shortcut.
 pub fn set_xattr_fd(f: &File, name: &str, value: &str) -> io::Result<()> {
-    let n = CString::new(name).expect("no NUL in reel's attribute names");
-    // SAFETY: n is NUL-terminated, value valid for its length.
-    let r = unsafe {
-        libc::fsetxattr(
-            f.as_raw_fd(),
-            n.as_ptr(),
-            value.as_ptr().cast(),
-            value.len(),
-            0,
-        )
-    };
-    let e = io::Error::last_os_error();
-    if r == 0 || not_supported(&e) {
-        Ok(())
-    } else {
-        Err(e)
+    match xattrs::set(f.as_fd(), name.as_bytes(), value.as_bytes()) {
+        Err(e) if !not_supported(&e) => Err(e),
+        _ => Ok(()),
     }
 }
 

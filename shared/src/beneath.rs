@@ -532,7 +532,7 @@ pub fn apply(fd: BorrowedFd, meta: &Meta) -> Vec<String> {
         problems.push(format!("owner {}:{}: {e}", meta.uid, meta.gid));
     }
     let set = |(name, value): &(Vec<u8>, Vec<u8>), problems: &mut Vec<String>| {
-        if let Err(e) = fsetxattr(fd, name, value) {
+        if let Err(e) = crate::xattrs::set(fd, name, value) {
             problems.push(format!(
                 "extended attribute {}: {e}",
                 String::from_utf8_lossy(name)
@@ -553,27 +553,6 @@ pub fn apply(fd: BorrowedFd, meta: &Meta) -> Vec<String> {
         problems.push(format!("times: {e}"));
     }
     problems
-}
-
-fn fsetxattr(fd: BorrowedFd, name: &[u8], value: &[u8]) -> io::Result<()> {
-    let name = std::ffi::CString::new(name.to_vec())
-        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "a NUL in the name"))?;
-    // SAFETY: a valid descriptor, a NUL-terminated name and a value valid
-    // for its length.
-    let rc = unsafe {
-        libc::fsetxattr(
-            fd.as_raw_fd(),
-            name.as_ptr(),
-            value.as_ptr().cast(),
-            value.len(),
-            0,
-        )
-    };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
 }
 
 /// `name` with a suffix appended (`x` → `x.reel-corrupt`).

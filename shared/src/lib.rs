@@ -31,6 +31,7 @@ pub mod telemetry;
 pub mod time;
 pub mod units;
 pub mod vtl;
+pub mod xattrs;
 
 pub use config::Config;
 pub use exit::{Exit, ExitError};

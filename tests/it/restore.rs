@@ -435,27 +435,8 @@ fn extended_attributes_and_fifos_come_back() {
     std::fs::create_dir_all(env.path("src")).unwrap();
     let file = env.path("src/tagged.txt");
     std::fs::write(&file, "with attributes").unwrap();
-    let set = |path: &Path, name: &str, value: &[u8]| -> bool {
-        let p = std::ffi::CString::new(path.as_os_str().as_bytes()).unwrap();
-        let n = std::ffi::CString::new(name).unwrap();
-        unsafe {
-            libc::setxattr(
-                p.as_ptr(),
-                n.as_ptr(),
-                value.as_ptr().cast(),
-                value.len(),
-                0,
-            ) == 0
-        }
-    };
-    let get = |path: &Path, name: &str| -> Option<Vec<u8>> {
-        let p = std::ffi::CString::new(path.as_os_str().as_bytes()).unwrap();
-        let n = std::ffi::CString::new(name).unwrap();
-        let mut buf = vec![0u8; 256];
-        let len =
-            unsafe { libc::getxattr(p.as_ptr(), n.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
-        (len >= 0).then(|| buf[..len as usize].to_vec())
-    };
+    let set = |path: &Path, name: &str, value: &[u8]| xattr::set(path, name, value).is_ok();
+    let get = |path: &Path, name: &str| xattr::get(path, name).unwrap();
     let xattrs = set(&file, "user.origin", b"lab \x00 3");
     nix::unistd::mkfifo(
         &env.path("src/pipe"),
@@ -477,6 +458,55 @@ fn extended_attributes_and_fifos_come_back() {
             Some(&b"lab \x00 3"[..])
         );
     } // (no user xattrs on this file system: nothing to compare)
+}
+
+#[test]
+fn ten_kilobytes_of_extended_attribute_names_all_come_back() {
+    // ext4 holds at most a block of them per file: the source, the cache
+    // and the target are tmpfs, which holds more (root mounts them).
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("skipped: mounting tmpfs needs root (CI runs as root)");
+        return;
+    }
+    let env = Env::new();
+    env.write(
+        "pipeline.toml",
+        &format!(
+            "{}\n[[drive]]\nname = \"d\"\ndevice = \"virtual:lib\"\ncapacity = \"64M\"\nbuffer = \"4M\"\n",
+            crate::support::CONFIG
+        ),
+    );
+    let _mounts: Vec<crate::support::Mounted> = ["src", "var/cache", "out"]
+        .iter()
+        .map(|d| crate::support::Mounted::tmpfs(&env.path(d), "64m"))
+        .collect();
+    let file = env.path("src/many.txt");
+    std::fs::write(&file, "with many attributes").unwrap();
+    let names: Vec<String> = (0..200)
+        .map(|i| format!("user.an-attribute-with-a-rather-long-name-number-{i:03}"))
+        .collect();
+    for (i, n) in names.iter().enumerate() {
+        xattr::set(&file, n, format!("value {i}").as_bytes()).unwrap();
+    }
+    assert!(names.iter().map(|n| n.len() + 1).sum::<usize>() > 10_000);
+    env.run("reel", &["mt", "label", "T00001L9"]).expect(0);
+    crate::verify::to_tape(&env);
+    env.run("reel-verify", &[]).expect(0);
+    env.run("reel-restore", &["", "--to", "out"]).expect(0);
+    let back = env.path("out/many.txt");
+    let mut got: Vec<String> = xattr::list(&back)
+        .unwrap()
+        .map(|n| n.to_string_lossy().into_owned())
+        .collect();
+    got.sort();
+    assert_eq!(got.len(), names.len(), "attributes restored");
+    assert_eq!(got, names);
+    for (i, n) in names.iter().enumerate() {
+        assert_eq!(
+            xattr::get(&back, n).unwrap(),
+            Some(format!("value {i}").into_bytes())
+        );
+    }
 }
 
 #[test]

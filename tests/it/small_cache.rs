@@ -2,42 +2,7 @@
 //! and verifies a little at a time and never stalls. The cache is a real
 //! small file system (a 20 MB tmpfs, mounted by the test: root only).
 
-use std::path::{Path, PathBuf};
-
-use crate::support::Env;
-
-/// A tmpfs of `size` at `dir`, unmounted when dropped.
-struct Mounted(PathBuf);
-
-impl Mounted {
-    fn tmpfs(dir: &Path, size: &str) -> Mounted {
-        std::fs::create_dir_all(dir).unwrap();
-        let out = std::process::Command::new("mount")
-            .args([
-                "-t",
-                "tmpfs",
-                "-o",
-                &format!("size={size},mode=0700"),
-                "tmpfs",
-            ])
-            .arg(dir)
-            .output()
-            .expect("mount runs");
-        assert!(
-            out.status.success(),
-            "mounting a tmpfs at {}: {}",
-            dir.display(),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        Mounted(dir.to_path_buf())
-    }
-}
-
-impl Drop for Mounted {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("umount").arg(&self.0).status();
-    }
-}
+use crate::support::{Env, Mounted};
 
 fn data(seed: u32, len: usize) -> Vec<u8> {
     (0..len as u32)
