@@ -542,12 +542,9 @@ fn with_cache(r: &Record, dst: &Path) -> Record {
 /// manifest that points at them is published.
 fn sync_cache(cache: &Path) -> anyhow::Result<()> {
     let f = fs::File::open(cache).with_context(|| format!("opening {}", cache.display()))?;
-    // SAFETY: a valid descriptor.
-    if unsafe { libc::syncfs(std::os::fd::AsRawFd::as_raw_fd(&f)) } != 0 {
-        return Err(std::io::Error::last_os_error())
-            .with_context(|| format!("syncing {}", cache.display()));
-    }
-    Ok(())
+    nix::unistd::syncfs(&f)
+        .map_err(std::io::Error::from)
+        .with_context(|| format!("syncing {}", cache.display()))
 }
 
 /// How an item ended.

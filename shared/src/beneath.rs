@@ -192,9 +192,7 @@ fn kind_of(st: &FileStat) -> Kind {
 /// A name nobody can guess: `.reel-tmp-` and 16 random hex digits.
 fn random_name() -> OsString {
     let mut bytes = [0u8; 8];
-    // SAFETY: getrandom writes at most `bytes.len()` bytes into the buffer.
-    let n = unsafe { libc::getrandom(bytes.as_mut_ptr().cast(), bytes.len(), 0) };
-    if n != bytes.len() as isize {
+    if crate::fsutil::random_bytes(&mut bytes).is_err() {
         // No getrandom: the clock and the pid are enough, since every
         // creation is O_EXCL and retried under another name.
         let t = std::time::SystemTime::now()

@@ -229,3 +229,16 @@ mod tests {
         assert!(lock_file(&p, false).unwrap().is_some());
     }
 }
+
+/// Fill `buf` from the kernel's random generator (`getrandom`).
+pub fn random_bytes(buf: &mut [u8]) -> io::Result<()> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match rustix::rand::getrandom(&mut buf[filled..], rustix::rand::GetRandomFlags::empty()) {
+            Ok(n) => filled += n,
+            Err(rustix::io::Errno::INTR) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
+}

@@ -1,6 +1,13 @@
 //! Signals as flags: a handler that only sets an atomic, checked by the
 //! program at safe points (between blocks). SIGUSR1 asks for a progress
 //! line (like dd); SIGTERM and SIGINT ask for a clean stop.
+//!
+//! This is the one place reel installs a signal handler, and it does so
+//! with `sigaction` rather than signal-hook, because signal-hook installs
+//! its handlers with `SA_RESTART`: a read or write blocked on a stalled
+//! drive or pipe would then carry on after the signal, and neither the
+//! progress line nor the stop would come until it returned. Without it the
+//! call returns `EINTR`, the program sees the flag, and retries.
 
 use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};

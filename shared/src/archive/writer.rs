@@ -119,9 +119,16 @@ struct Hashing {
 
 impl Hashing {
     fn start(job: Job) -> io::Result<Hashing> {
-        // SAFETY: a staged copy is not written while it is packed; if it
-        // were, the caller's digest check catches the difference. Its size
-        // was checked, so the mapping lies within the file.
+        // SAFETY: the bytes mapped must not change while the map lives.
+        // The file is a staged copy in the cache, which is reel's alone
+        // (0700), and reel never writes a published staged copy in place:
+        // reel-stage writes a temporary and renames it over, which leaves
+        // this inode as it is, and reel-verify only unlinks. Its length was
+        // checked against the record, so the map lies within the file. What
+        // reel cannot prevent is root truncating or rewriting the copy by
+        // hand meanwhile: truncating kills the process with SIGBUS (the
+        // item stays queued and is packed again); the digest check after
+        // the archive is complete is the last line against a rewrite.
         let map = unsafe {
             memmap2::MmapOptions::new()
                 .len(job.len as usize)
@@ -206,39 +213,20 @@ fn hash_jobs(jobs: &Receiver<Job>, done: &Sender<(usize, io::Result<Digest>)>) {
 /// kernel when it can; through a buffer when it cannot (another file
 /// system, an old kernel).
 fn copy_range(src: &File, out: &File, len: u64, at: u64) -> io::Result<()> {
-    use std::os::fd::AsRawFd;
+    use nix::errno::Errno;
     let mut done = 0u64;
     while done < len {
-        let mut off_in = done as libc::loff_t;
-        let mut off_out = (at + done) as libc::loff_t;
+        let mut off_in = done as i64;
+        let mut off_out = (at + done) as i64;
         let want = (len - done).min(1 << 30) as usize;
-        // SAFETY: both descriptors are open for the call, the offsets are
-        // valid pointers to locals.
-        let n = unsafe {
-            libc::copy_file_range(
-                src.as_raw_fd(),
-                &mut off_in,
-                out.as_raw_fd(),
-                &mut off_out,
-                want,
-                0,
-            )
-        };
-        match n {
-            0 => return Err(short()),
-            n if n > 0 => done += n as u64,
-            _ => {
-                let e = io::Error::last_os_error();
-                match e.raw_os_error() {
-                    Some(libc::EINTR) => {}
-                    Some(libc::EXDEV | libc::ENOSYS | libc::EINVAL | libc::EOPNOTSUPP)
-                        if done == 0 =>
-                    {
-                        return copy_buffered(src, out, len, at);
-                    }
-                    _ => return Err(e),
-                }
+        match nix::fcntl::copy_file_range(src, Some(&mut off_in), out, Some(&mut off_out), want) {
+            Ok(0) => return Err(short()),
+            Ok(n) => done += n as u64,
+            Err(Errno::EINTR) => {}
+            Err(Errno::EXDEV | Errno::ENOSYS | Errno::EINVAL | Errno::EOPNOTSUPP) if done == 0 => {
+                return copy_buffered(src, out, len, at);
             }
+            Err(e) => return Err(e.into()),
         }
     }
     Ok(())
@@ -316,7 +304,10 @@ impl ArchiveWriter {
 
     /// Add a whole file of `len` bytes. A large one going to a file sink is
     /// copied by the kernel and hashed in the background (`Hashed::Later`);
-    /// anything else in line (`Hashed::Now`). The caller compares the digest with what the
+    /// anything else in line (`Hashed::Now`), the background one through a
+    /// read-only map of `src`: its first `len` bytes must exist and stay
+    /// as they are until the archive is finished (a staged copy; see
+    /// `Hashing::start`). The caller compares the digest with what the
     /// manifest promises.
     pub fn add_whole_file(&mut self, m: &Member, src: File, len: u64) -> io::Result<Placed> {
         if len < LARGE || !matches!(self.sink, Sink::File(_)) {

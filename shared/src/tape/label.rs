@@ -78,13 +78,9 @@ pub enum Identity {
 /// A random version-4 UUID from the kernel's generator.
 pub fn new_uuid() -> String {
     let mut b = [0u8; 16];
-    let mut filled = 0;
-    while filled < b.len() {
-        // SAFETY: the pointer and length describe the unfilled tail of `b`.
-        let n = unsafe { libc::getrandom(b[filled..].as_mut_ptr().cast(), b.len() - filled, 0) };
-        if n > 0 {
-            filled += n as usize;
-        }
+    if let Err(e) = crate::fsutil::random_bytes(&mut b) {
+        // Not one system reel runs on lacks getrandom (Linux 3.17+).
+        panic!("the kernel's random generator: {e}");
     }
     b[6] = (b[6] & 0x0f) | 0x40;
     b[8] = (b[8] & 0x3f) | 0x80;

@@ -9,7 +9,6 @@
 //! its own.
 
 use std::io::{self, Read};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use super::model::{DriveModel, ModelStats};
@@ -151,35 +150,19 @@ pub fn sink<R: Read, C: Clock>(
     }
 }
 
-static PROGRESS_REQUESTED: AtomicBool = AtomicBool::new(false);
-
-extern "C" fn on_sigusr1(_: nix::libc::c_int) {
-    // Only an atomic store: all a signal handler may safely do.
-    PROGRESS_REQUESTED.store(true, Ordering::Relaxed);
-}
-
 /// SIGUSR1 as a request for a progress line, as `dd` takes it.
 #[derive(Debug)]
-pub struct ProgressSignal(());
+pub struct ProgressSignal(crate::signals::Watched);
 
 impl ProgressSignal {
-    /// Catch SIGUSR1 from now on. Without `SA_RESTART`, so that a read
-    /// blocked on a stalled writer returns `Interrupted` and the progress
-    /// line comes out at once.
+    /// Catch SIGUSR1 from now on (see `signals::watch`: a read blocked on a
+    /// stalled writer returns, and the progress line comes out at once).
     pub fn install() -> io::Result<ProgressSignal> {
-        use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, sigaction};
-        let action = SigAction::new(
-            SigHandler::Handler(on_sigusr1),
-            SaFlags::empty(),
-            SigSet::empty(),
-        );
-        // SAFETY: the handler only stores to an atomic.
-        unsafe { sigaction(Signal::SIGUSR1, &action) }.map_err(io::Error::from)?;
-        Ok(ProgressSignal(()))
+        crate::signals::watch(nix::sys::signal::Signal::SIGUSR1).map(ProgressSignal)
     }
 
     /// True once per SIGUSR1 received since the last call.
     pub fn requested(&self) -> bool {
-        PROGRESS_REQUESTED.swap(false, Ordering::Relaxed)
+        self.0.take()
     }
 }
