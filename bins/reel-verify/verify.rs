@@ -657,7 +657,7 @@ pub fn run(
             let has_changer = v.t.changer.is_some();
             let here = match v.load() {
                 Ok(l) => Some(l.label.label.clone()),
-                Err(e) if has_changer && Exit::of(&e) == Exit::Unavailable => {
+                Err(e) if has_changer && reel_shared::cli::exit_of(&e) == Exit::Unavailable => {
                     log::info!("{e:#}: the tapes needed come from the changer");
                     v.loaded = None;
                     None

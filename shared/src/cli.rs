@@ -146,8 +146,36 @@ pub fn main<P: Program>(run: fn(P) -> anyhow::Result<Exit>) -> ExitCode {
     }
 }
 
+/// The exit code for an error chain: the first error in it that carries
+/// a meaning decides; an error nobody classified is an I/O-ish failure.
+pub fn exit_of(err: &anyhow::Error) -> Exit {
+    for cause in err.chain() {
+        let exit = if let Some(e) = cause.downcast_ref::<crate::exit::ExitError>() {
+            Some(e.exit)
+        } else if let Some(e) = cause.downcast_ref::<crate::config::ConfigError>() {
+            Some(e.exit())
+        } else if let Some(e) = cause.downcast_ref::<crate::manifest::ManifestError>() {
+            Some(e.exit())
+        } else if let Some(e) = cause.downcast_ref::<crate::spool::SpoolError>() {
+            Some(e.exit())
+        } else if let Some(e) = cause.downcast_ref::<crate::catalog::CatalogError>() {
+            Some(e.exit())
+        } else if let Some(e) = cause.downcast_ref::<crate::tape::TapeError>() {
+            Some(e.exit())
+        } else if let Some(e) = cause.downcast_ref::<crate::changer::ChangerError>() {
+            Some(e.exit())
+        } else {
+            cause.downcast_ref::<std::io::Error>().map(Exit::of_io)
+        };
+        if let Some(exit) = exit {
+            return exit;
+        }
+    }
+    Exit::Io
+}
+
 fn report<P: Program>(e: &anyhow::Error) -> ExitCode {
-    let exit = Exit::of(e);
+    let exit = exit_of(e);
     eprintln!("{}: error: {}", P::NAME, one_line(e));
     ExitCode::from(exit.code())
 }
@@ -187,4 +215,32 @@ pub fn generate_docs(
             .with_context(|| format!("writing {shell} completions to {}", completions.display()))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod exit_tests {
+    use super::*;
+    use anyhow::Context;
+    use std::io;
+
+    #[test]
+    fn the_chain_decides_the_code() {
+        let e = anyhow::Error::new(io::Error::from(io::ErrorKind::NotFound)).context("opening x");
+        assert_eq!(exit_of(&e), Exit::NoInput);
+        let e: anyhow::Error = Err::<(), _>(io::Error::from_raw_os_error(libc::ENOSPC))
+            .context("writing the cache")
+            .unwrap_err();
+        assert_eq!(exit_of(&e), Exit::TempFail);
+        let e = anyhow::Error::new(crate::exit::ExitError::new(Exit::Unavailable, "no tape"));
+        assert_eq!(exit_of(&e), Exit::Unavailable);
+        let e = anyhow::Error::new(crate::config::ConfigError {
+            file: "p.toml".into(),
+            line: Some(3),
+            key: None,
+            message: "bad".into(),
+        })
+        .context("loading");
+        assert_eq!(exit_of(&e), Exit::Config);
+        assert_eq!(exit_of(&anyhow::anyhow!("something")), Exit::Io);
+    }
 }

@@ -3,9 +3,11 @@
 //!
 //! The codes come from BSD's sysexits.h, so that a supervisor, a cron job or
 //! a shell script can tell "try again later" (75) from "fix the config" (78)
-//! without reading stderr. The library never exits; programs return an
-//! [`anyhow::Error`] and [`Exit::of`] finds the code by walking the chain for
-//! the first error that knows its own meaning.
+//! without reading stderr. The library never exits: each module's error type
+//! says its own code (`SpoolError::exit`, `CatalogError::exit`, …), and
+//! programs return an [`anyhow::Error`] whose code `cli::exit_of` finds by
+//! walking the chain for the first error that knows its meaning. This module
+//! knows none of them: it sits beneath every other.
 
 use std::io;
 
@@ -52,38 +54,6 @@ impl Exit {
         }
     }
 
-    /// The exit code for an error chain: the first error in it that carries
-    /// a meaning decides; an error nobody classified is an I/O-ish failure.
-    pub fn of(err: &anyhow::Error) -> Exit {
-        for cause in err.chain() {
-            if let Some(e) = cause.downcast_ref::<ExitError>() {
-                return e.exit;
-            }
-            if cause.is::<crate::config::ConfigError>() {
-                return Exit::Config;
-            }
-            if cause.is::<crate::manifest::ManifestError>() {
-                return Exit::Data;
-            }
-            if let Some(e) = cause.downcast_ref::<crate::spool::SpoolError>() {
-                return e.exit();
-            }
-            if let Some(e) = cause.downcast_ref::<crate::catalog::CatalogError>() {
-                return e.exit();
-            }
-            if let Some(e) = cause.downcast_ref::<crate::tape::TapeError>() {
-                return e.exit();
-            }
-            if let Some(e) = cause.downcast_ref::<crate::changer::ChangerError>() {
-                return e.exit();
-            }
-            if let Some(e) = cause.downcast_ref::<io::Error>() {
-                return Exit::of_io(e);
-            }
-        }
-        Exit::Io
-    }
-
     /// The exit code for a bare I/O error.
     pub fn of_io(e: &io::Error) -> Exit {
         match e.kind() {
@@ -125,20 +95,6 @@ pub fn is_broken_pipe(err: &anyhow::Error) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use anyhow::Context;
-
-    #[test]
-    fn chain_decides_the_code() {
-        let e = anyhow::Error::new(io::Error::from(io::ErrorKind::NotFound)).context("opening x");
-        assert_eq!(Exit::of(&e), Exit::NoInput);
-        let e: anyhow::Error = Err::<(), _>(io::Error::from_raw_os_error(libc::ENOSPC))
-            .context("writing the cache")
-            .unwrap_err();
-        assert_eq!(Exit::of(&e), Exit::TempFail);
-        let e = anyhow::Error::new(ExitError::new(Exit::Unavailable, "no tape"));
-        assert_eq!(Exit::of(&e), Exit::Unavailable);
-        assert_eq!(Exit::of(&anyhow::anyhow!("something")), Exit::Io);
-    }
 
     #[test]
     fn broken_pipe_is_recognised() {

@@ -121,12 +121,12 @@ fn search_indexed(
     if q.all_versions || q.at.is_some() {
         return Ok(None);
     }
-    let Some(state) = super::rebuild::current_state(catalog) else {
+    let Some(state) = super::generation::current_state(catalog) else {
         return Ok(None);
     };
     // A journal no longer what the generation indexed (shorter, or gone):
     // its line offsets cannot be trusted; read the journals instead.
-    if super::rebuild::delta_bytes(catalog)?.is_none() {
+    if super::generation::delta_bytes(catalog)?.is_none() {
         return Ok(None);
     }
     let dir = catalog.join("index").join("current");

@@ -29,31 +29,16 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use xxhash_rust::xxh3::{xxh3_64, xxh3_128_with_seed};
-
 use super::CatalogError;
 use super::checked::Checked;
+use super::generation::{ENTRY, HEADER, INDEX_MAGIC, key};
 use crate::manifest::Digest;
-
-pub const INDEX_MAGIC: &[u8; 8] = b"REELIDX1";
-pub const HEADER: usize = 32;
-pub const ENTRY: usize = 32;
-
-/// The lookup key of a path in a stream.
-pub fn key(stream: &str, path: &[u8]) -> u128 {
-    xxh3_128_with_seed(path, xxh3_64(stream.as_bytes()))
-}
 
 /// What the catalog knows of a path's newest verified version.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Known {
     pub size: u64,
     pub mtime_ns: i64,
-}
-
-/// Bucket bits for `n` entries: about 16 entries per bucket.
-pub fn bucket_bits(n: u64) -> u32 {
-    (64 - n.leading_zeros()).saturating_sub(4).clamp(4, 24)
 }
 
 /// An open index (possibly empty, when none was built yet).
@@ -89,7 +74,7 @@ pub const DELTA_MAX: u64 = 64 << 20;
 /// not cover, newest per key (by when taken from the source, then journal
 /// and line order, as a rebuild orders them).
 fn read_delta(catalog: &Path) -> Result<Delta, CatalogError> {
-    let state = super::rebuild::current_state(catalog).unwrap_or_default();
+    let state = super::generation::current_state(catalog).unwrap_or_default();
     let mut newest: HashMap<u128, ((u64, u64), DeltaEntry)> = HashMap::new();
     let mut seq = 0u64;
     for path in super::journal::journals(catalog)? {
@@ -162,7 +147,7 @@ impl Index {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Index::empty()),
             Err(e) => return Err(CatalogError::io(&link, e)),
         };
-        if super::rebuild::current_state(catalog).is_none() {
+        if super::generation::current_state(catalog).is_none() {
             return Ok(Index::empty());
         }
         let path = dir.join("paths.idx");

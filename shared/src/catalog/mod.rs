@@ -15,6 +15,7 @@
 pub mod checked;
 pub mod find;
 pub mod from_tape;
+pub mod generation;
 pub mod index;
 pub mod journal;
 pub mod names;
@@ -23,9 +24,10 @@ pub mod tape;
 
 use std::path::{Path, PathBuf};
 
-pub use index::{Index, Known, key};
+pub use generation::{is_stale, key};
+pub use index::{Index, Known};
 pub use journal::Entry;
-pub use rebuild::{RebuildStats, is_stale, rebuild};
+pub use rebuild::{RebuildStats, rebuild};
 
 use crate::exit::Exit;
 
@@ -78,9 +80,9 @@ impl CatalogError {
 /// index covered, or the generation is of another format (an older reel's).
 /// Returns what the rebuild did, if one happened.
 pub fn refresh_index(catalog: &Path) -> Result<Option<RebuildStats>, CatalogError> {
-    let other_format =
-        catalog.join("index").join("current").exists() && rebuild::current_state(catalog).is_none();
-    let delta = rebuild::delta_bytes(catalog)?;
+    let other_format = catalog.join("index").join("current").exists()
+        && generation::current_state(catalog).is_none();
+    let delta = generation::delta_bytes(catalog)?;
     if !other_format && delta.is_some_and(|d| d <= index::DELTA_MAX) {
         return Ok(None);
     }

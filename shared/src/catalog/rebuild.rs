@@ -9,33 +9,20 @@
 //! one complete generation. `state.json` in each generation records how many
 //! bytes of each journal it covers, which is how staleness is detected.
 
-use std::collections::{BTreeMap, BinaryHeap};
+use std::collections::BinaryHeap;
 use std::fs::{self, File};
 use std::io::{BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Serialize};
-
 use super::CatalogError;
-use super::index::{ENTRY, HEADER, INDEX_MAGIC, bucket_bits, key};
+use super::generation::{
+    ENTRY, HEADER, INDEX_FORMAT, INDEX_MAGIC, State, bucket_bits, file_name, index_dir, key,
+};
 use super::journal::{self, Entry};
 use crate::fsutil::write_atomic;
 
 /// Entries sorted in memory before they spill to a run file.
 pub const DEFAULT_CHUNK: usize = 1 << 20;
-
-/// What a generation covers.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct State {
-    pub format: String,
-    /// Journal file name → bytes of complete lines indexed.
-    pub journals: BTreeMap<String, u64>,
-    pub paths: u64,
-    pub built: String,
-    /// The journals by the ids the path index (`names.idx`) uses.
-    #[serde(default)]
-    pub journal_ids: Vec<String>,
-}
 
 /// What a rebuild did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -80,23 +67,6 @@ impl Item {
     }
 }
 
-fn index_dir(catalog: &Path) -> PathBuf {
-    catalog.join("index")
-}
-
-/// The format of an index generation this reel builds and reads: `/2`
-/// added the checksums and orders versions by when they were taken.
-pub const INDEX_FORMAT: &str = "reel-index/2";
-
-/// The generation `index/current` points at, with its state; none when it
-/// is of another format (an older reel's: rebuilt like a missing one).
-pub fn current_state(catalog: &Path) -> Option<State> {
-    let text = fs::read_to_string(index_dir(catalog).join("current/state.json")).ok()?;
-    serde_json::from_str::<State>(&text)
-        .ok()
-        .filter(|s| s.format == INDEX_FORMAT)
-}
-
 /// What the index covers of a journal: its whole length when what follows
 /// the complete lines read is only a torn line (a crash mid-append, ignored
 /// by readers), else the complete lines read (lines appended meanwhile make
@@ -113,56 +83,6 @@ fn covered_length(path: &Path, consumed: u64) -> Result<u64, CatalogError> {
     } else {
         consumed + tail.len() as u64
     })
-}
-
-fn file_name(path: &Path) -> String {
-    path.file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default()
-}
-
-/// Journal bytes the current generation does not cover (the delta), or
-/// `None` when a journal no longer matches what it covered (shorter, or
-/// gone): then only a rebuild is right.
-pub fn delta_bytes(catalog: &Path) -> Result<Option<u64>, CatalogError> {
-    let state = current_state(catalog).unwrap_or_default();
-    let journals = journal::journals(catalog)?;
-    let names: std::collections::BTreeSet<String> = journals.iter().map(|p| file_name(p)).collect();
-    if state.journals.keys().any(|k| !names.contains(k)) {
-        return Ok(None);
-    }
-    let mut total = 0;
-    for path in journals {
-        let len = fs::metadata(&path)
-            .map_err(|e| CatalogError::io(&path, e))?
-            .len();
-        let covered = state.journals.get(&file_name(&path)).copied().unwrap_or(0);
-        if len < covered {
-            return Ok(None);
-        }
-        total += len - covered;
-    }
-    Ok(Some(total))
-}
-
-/// True when the journals hold entries the current index does not cover
-/// (or there is no index while there are journals).
-pub fn is_stale(catalog: &Path) -> Result<bool, CatalogError> {
-    let state = current_state(catalog).unwrap_or_default();
-    let journals = journal::journals(catalog)?;
-    if journals.len() != state.journals.len() {
-        return Ok(true);
-    }
-    for path in journals {
-        let name = file_name(&path);
-        let len = fs::metadata(&path)
-            .map_err(|e| CatalogError::io(&path, e))?
-            .len();
-        if state.journals.get(&name) != Some(&len) {
-            return Ok(true);
-        }
-    }
-    Ok(false)
 }
 
 /// Sort a chunk and keep only the newest item per key.

@@ -36,6 +36,13 @@ pub struct ConfigError {
     pub message: String,
 }
 
+impl ConfigError {
+    /// A configuration error: 78, fix the file.
+    pub fn exit(&self) -> crate::exit::Exit {
+        crate::exit::Exit::Config
+    }
+}
+
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}", self.file.display())?;

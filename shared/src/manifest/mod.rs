@@ -46,6 +46,11 @@ pub enum ManifestError {
 }
 
 impl ManifestError {
+    /// A manifest that cannot be read is a data error, whichever way.
+    pub fn exit(&self) -> crate::exit::Exit {
+        crate::exit::Exit::Data
+    }
+
     pub(crate) fn invalid(file: &str, line: u64, message: impl fmt::Display) -> Self {
         ManifestError::Invalid {
             file: file.to_string(),
