@@ -23,6 +23,7 @@ use reel_shared::catalog::find::{Query, search};
 use reel_shared::cli::CommonArgs;
 use reel_shared::exit::{Exit, ExitError};
 use reel_shared::manifest::{Digest, EntryType, Record};
+use reel_shared::tape::session::{Choice, Session};
 use reel_shared::tape::stream::MAX_BLOCK;
 use reel_shared::tape::{Drive, Read};
 use reel_shared::units::Size;
@@ -158,13 +159,16 @@ fn plan(found: &[Entry]) -> Plan<'_> {
 fn run_from_tape(common: &CommonArgs, o: Options, dev: &str) -> anyhow::Result<Exit> {
     use reel_shared::catalog::from_tape;
     let config = common.load_config_if_any()?;
-    let device = reel_shared::config::Device::from_arg(dev)
+    reel_shared::config::Device::from_arg(dev)
         .map_err(|e| ExitError::new(Exit::Usage, format!("--from-tape: {e}")))?;
     let patterns = reel_shared::catalog::find::Patterns::new(&o.patterns)
         .map_err(|e| ExitError::new(Exit::Usage, e))?;
-    let mut drive =
-        reel_shared::device::open_variable(config.as_ref(), &device, Duration::from_secs(600))?;
-    let label = reel_shared::device::reel_label(drive.as_mut(), &device)?;
+    let choice = Choice {
+        device: Some(dev),
+        ..Choice::default()
+    };
+    let (mut drive, label) =
+        Session::new(config.as_ref(), choice, Duration::from_secs(600))?.open_labelled()?;
     let catalog = from_tape::read(drive.as_mut(), &label, &|r: &Record| {
         patterns.matches(r.path.as_os_str().as_bytes())
     })?;
@@ -324,27 +328,19 @@ pub fn run(common: &CommonArgs, o: Options) -> anyhow::Result<Exit> {
     let to =
         o.to.clone()
             .ok_or_else(|| usage("--to DIR is needed (or --dry-run)"))?;
-    let (device, conf) = reel_shared::device::resolve_drive(
-        Some(&config),
-        o.device.as_deref(),
-        o.drive.as_deref(),
-        None,
-    )
-    .map_err(|e| ExitError::new(Exit::Usage, e))?;
-    let changer = reel_shared::device::drive_changer(&config, &device, conf.as_ref());
-    let open = || -> anyhow::Result<(Box<dyn Drive>, reel_shared::tape::label::Label)> {
-        let mut drive =
-            reel_shared::device::open_variable(Some(&config), &device, Duration::from_secs(600))?;
-        let label = reel_shared::device::reel_label(drive.as_mut(), &device)?;
-        Ok((drive, label))
+    let choice = Choice {
+        device: o.device.as_deref(),
+        name: o.drive.as_deref(),
+        env: None,
     };
+    let session = Session::new(Some(&config), choice, Duration::from_secs(600))?;
     // The tape in the drive, if it is one of ours; an empty drive, or a
-    // blank or foreign tape in it, is fine when a changer can bring the
+    // blank or foreign tape in it, is fine when a library can bring the
     // tapes the restore needs.
-    let mut loaded = match open() {
+    let mut loaded = match session.open_labelled() {
         Ok(x) => Some(x),
-        Err(e) if changer.is_some() => {
-            log::info!("{e:#}: the tapes needed come from the changer");
+        Err(e) if session.has_library() => {
+            log::info!("{e:#}: the tapes needed come from the library");
             None
         }
         Err(e) => return Err(e),
@@ -359,10 +355,8 @@ pub fn run(common: &CommonArgs, o: Options) -> anyhow::Result<Exit> {
         let list = &plan.tapes[tape];
         if loaded.as_ref().is_none_or(|(_, l)| l.label != *tape) {
             loaded = None;
-            if let Some(ch) = &changer
-                && reel_shared::device::load_labelled(&config, &device, ch, tape)?
-            {
-                loaded = Some(open()?);
+            if session.load(tape)? {
+                loaded = Some(session.open_labelled()?);
             }
         }
         let Some((drive, label)) = loaded.as_mut() else {

@@ -14,11 +14,12 @@ use reel_shared::archive::parse::{self, At, Found};
 use reel_shared::catalog::journal::{self, Entry};
 use reel_shared::catalog::tape::{Tape, TapeState};
 use reel_shared::cli::CommonArgs;
-use reel_shared::config::{Config, Device, VerifyWhen};
+use reel_shared::config::{Config, VerifyWhen};
 use reel_shared::exit::{Exit, ExitError};
 use reel_shared::manifest::{Digest, EntryType, Header, Kind, Record};
 use reel_shared::spool::{Claim, Input, Output, Queue, Spool};
 use reel_shared::tape::label::Label;
+use reel_shared::tape::session::{Choice, Session};
 use reel_shared::tape::stream::MAX_BLOCK;
 use reel_shared::tape::{Drive, Read};
 use reel_shared::units::Size;
@@ -262,30 +263,22 @@ pub fn read_archive(drive: &mut dyn Drive, records: &[Record], partial: bool) ->
     out
 }
 
-/// What reel-verify works with.
-struct Target {
-    device: Device,
-    /// The library that loads this drive, and the drive's number in it.
-    changer: Option<(Device, u32)>,
-}
-
-fn target(config: &Config, device: Option<&str>, drive: Option<&str>) -> anyhow::Result<Target> {
-    let (device, conf) = reel_shared::device::resolve_drive(Some(config), device, drive, None)
-        .map_err(|e| ExitError::new(Exit::Usage, e))?;
-    let changer = reel_shared::device::drive_changer(config, &device, conf.as_ref());
-    Ok(Target { device, changer })
-}
-
-fn open(config: &Config, t: &Target) -> anyhow::Result<Box<dyn Drive>> {
-    reel_shared::device::open_variable(Some(config), &t.device, Duration::from_secs(600))
-}
-
-/// Load the tape labelled `want` through the drive's changer.
-fn load_tape(config: &Config, t: &Target, want: &str) -> anyhow::Result<bool> {
-    match &t.changer {
-        Some(ch) => reel_shared::device::load_labelled(config, &t.device, ch, want),
-        None => Ok(false),
-    }
+/// The drive reel-verify reads with.
+fn target<'c>(
+    config: &'c Config,
+    device: Option<&str>,
+    drive: Option<&str>,
+) -> anyhow::Result<Session<'c>> {
+    let choice = Choice {
+        device,
+        name: drive,
+        env: None,
+    };
+    Ok(Session::new(
+        Some(config),
+        choice,
+        Duration::from_secs(600),
+    )?)
 }
 
 /// The members already in a tape's journal, by (tape file, path): a rerun
@@ -373,7 +366,7 @@ struct Loaded {
 
 struct Verifier<'a> {
     config: &'a Config,
-    t: Target,
+    t: Session<'a>,
     spool: Spool,
     output: Output,
     loaded: Option<Loaded>,
@@ -387,8 +380,7 @@ struct Verifier<'a> {
 impl Verifier<'_> {
     fn load(&mut self) -> anyhow::Result<&mut Loaded> {
         if self.loaded.is_none() {
-            let mut drive = open(self.config, &self.t)?;
-            let label = reel_shared::device::reel_label(drive.as_mut(), &self.t.device)?;
+            let (drive, label) = self.t.open_labelled()?;
             let seen = journalled(&self.config.paths.catalog, &label.label)?;
             self.loaded = Some(Loaded { drive, label, seen });
         }
@@ -418,7 +410,7 @@ impl Verifier<'_> {
         let partial = get("partial").and_then(|v| v.as_bool()).unwrap_or(false);
         let catalog = self.config.paths.catalog.clone();
         let staged_root = self.config.paths.cache.join("staged");
-        let device = self.t.device.to_string();
+        let device = self.t.device().to_string();
         let Loaded { drive, label, seen } = self.load()?;
         if label.label != tape {
             claim.release();
@@ -654,7 +646,7 @@ pub fn run(
             }
             // The tape in the drive: none that helps (empty, blank, not
             // ours) is no stop when the changer can bring the ones needed.
-            let has_changer = v.t.changer.is_some();
+            let has_changer = v.t.has_library();
             let here = match v.load() {
                 Ok(l) => Some(l.label.label.clone()),
                 Err(e) if has_changer && reel_shared::cli::exit_of(&e) == Exit::Unavailable => {
@@ -677,7 +669,7 @@ pub fn run(
                     Some(want) => {
                         tried.insert(want.clone());
                         v.loaded = None; // lets go of the drive
-                        if load_tape(&config, &v.t, &want)? {
+                        if v.t.load(&want)? {
                             continue;
                         }
                     }
@@ -769,19 +761,12 @@ pub fn audit(
         }
         Ok(())
     })?;
-    let mut drive = open(&config, &t)?;
-    let mut label = reel_shared::device::reel_label(drive.as_mut(), &t.device)?;
-    if label.label != tape {
-        drop(drive);
-        if !load_tape(&config, &t, tape)? {
-            return Err(unavailable(format!(
-                "{} holds {}: load tape {tape} and run reel-verify --tape {tape} again",
-                t.device, label.label
-            )));
-        }
-        drive = open(&config, &t)?;
-        label = reel_shared::device::reel_label(drive.as_mut(), &t.device)?;
-    }
+    let Some((mut drive, label)) = t.open_tape(tape)? else {
+        return Err(unavailable(format!(
+            "tape {tape} is neither in {} nor in its library: load it and run reel-verify --tape {tape} again",
+            t.device()
+        )));
+    };
     let block_size = u64::from(label.block_size.max(1));
     let (mut good, mut bad, mut read_error) = (0usize, 0usize, None);
     for (file, records) in &files {

@@ -12,7 +12,7 @@ use nix::sys::signal::Signal;
 use reel_shared::archive::{BLOCK, Kind as ArchiveKind, Member, encode, padding};
 use reel_shared::catalog::tape::{ArchiveOnTape, Tape, TapeState, closing_catalog, log_written};
 use reel_shared::cli::CommonArgs;
-use reel_shared::config::{Config, Device};
+use reel_shared::config::Config;
 use reel_shared::exit::{Exit, ExitError};
 use reel_shared::manifest::{Digest, Header, Kind, Record};
 use reel_shared::ring::{Ring, RingStats, ring};
@@ -20,7 +20,8 @@ use reel_shared::signals::{Watched, watch};
 use std::os::unix::fs::OpenOptionsExt;
 
 use reel_shared::spool::{Claim, Input, Output, Queue};
-use reel_shared::tape::label::{self, Identity, Label};
+use reel_shared::tape::label::Label;
+use reel_shared::tape::session::{Choice, Session, Writable, appendable};
 use reel_shared::tape::{Drive, TapeError, Written};
 use reel_shared::units::Size;
 use sha2::{Digest as _, Sha256};
@@ -29,234 +30,41 @@ fn unavailable(m: impl Into<String>) -> anyhow::Error {
     ExitError::new(Exit::Unavailable, m).into()
 }
 
-/// The drive to write to and its settings from the config.
-struct Target {
-    device: Device,
+/// The drive to write to (its session) and its streaming settings from
+/// the config.
+struct Target<'c> {
+    session: Session<'c>,
     block_size: usize,
     buffer: usize,
     start_fill: f64,
     /// The drive's slowest streaming rate, bytes per second.
     min_rate: u64,
-    /// The library that loads this drive, and the drive's number in it.
-    changer: Option<(Device, u32)>,
 }
 
-fn target(config: &Config, device: Option<&str>, drive: Option<&str>) -> anyhow::Result<Target> {
-    let (device, conf) = reel_shared::device::resolve_drive(Some(config), device, drive, None)
-        .map_err(|e| ExitError::new(Exit::Usage, e))?;
-    let block_size = conf.as_ref().map_or(256 << 10, |c| c.block_size.0 as usize);
-    let buffer = conf.as_ref().map_or(1 << 30, |c| c.buffer.0 as usize);
-    let start_fill = conf.as_ref().map_or(0.9, |c| c.start_fill.fraction());
-    let min_rate = conf.as_ref().map_or(177_000_000, |c| c.min_rate.0);
-    let changer = reel_shared::device::drive_changer(config, &device, conf.as_ref());
-    Ok(Target {
+fn target<'c>(
+    config: &'c Config,
+    device: Option<&str>,
+    drive: Option<&str>,
+) -> anyhow::Result<Target<'c>> {
+    // A new LTO-9 tape calibrates for up to two hours at its first load.
+    let choice = Choice {
         device,
+        name: drive,
+        env: None,
+    };
+    let session = Session::new(Some(config), choice, Duration::from_secs(150 * 60))?;
+    let conf = session.conf();
+    let block_size = session.block_size() as usize;
+    let buffer = conf.map_or(1 << 30, |c| c.buffer.0 as usize);
+    let start_fill = conf.map_or(0.9, |c| c.start_fill.fraction());
+    let min_rate = conf.map_or(177_000_000, |c| c.min_rate.0);
+    Ok(Target {
+        session,
         block_size,
         buffer,
         start_fill,
         min_rate,
-        changer,
     })
-}
-
-fn open(config: &Config, t: &Target) -> anyhow::Result<Box<dyn Drive>> {
-    // A new LTO-9 tape calibrates for up to two hours at its first load.
-    reel_shared::device::open_variable(Some(config), &t.device, Duration::from_secs(150 * 60))
-}
-
-/// Why a tape is loaded: the one before in `pool` is full (`Full`), or the
-/// drive was empty at the start of a run (`Empty`, pool "default", as a
-/// blank tape labelled at the start is).
-enum Change<'a> {
-    Full(&'a Label),
-    Empty,
-}
-
-impl Change<'_> {
-    fn pool(&self) -> &str {
-        match self {
-            Change::Full(l) => &l.pool,
-            Change::Empty => "default",
-        }
-    }
-
-    fn why(&self) -> String {
-        match self {
-            Change::Full(l) => format!("tape {} full", l.label),
-            Change::Empty => "the drive was empty".to_string(),
-        }
-    }
-}
-
-/// Put the next writable tape of the library into the drive (the drive's
-/// handle must be closed): a tape the catalog knows as writable first, else
-/// one it does not know, which is labelled with its barcode when blank.
-/// Returns its barcode.
-fn change_tape(config: &Config, t: &Target, change: Change) -> anyhow::Result<String> {
-    let (pool, why) = (change.pool(), change.why());
-    let (changer_device, index) = t.changer.as_ref().expect("called with a changer");
-    let spec = reel_shared::device::library_spec(Some(config), changer_device);
-    let mut changer = reel_shared::device::open_changer(changer_device, &spec)?;
-    let status = changer.status()?;
-    let catalog = &config.paths.catalog;
-    let mut candidates = Vec::new();
-    for slot in status.slots.iter().filter(|s| s.full && !s.import_export) {
-        let Some(barcode) = slot.barcode.clone() else {
-            continue;
-        };
-        if reel_shared::changer::is_cleaning(&barcode) {
-            continue;
-        }
-        match Tape::load(catalog, &barcode)? {
-            Some(known) if known.state == TapeState::Writable && known.pool == pool => {
-                candidates.push((0, slot.number, barcode))
-            }
-            None => candidates.push((1, slot.number, barcode)),
-            _ => {}
-        }
-    }
-    candidates.sort();
-    let home = |status: &reel_shared::changer::ChangerStatus| -> anyhow::Result<Option<u32>> {
-        match status.drives.iter().find(|d| d.index == *index && d.full) {
-            None => Ok(None),
-            Some(d) => d
-                .source_slot
-                .filter(|s| status.slots.iter().any(|x| x.number == *s && !x.full))
-                .or_else(|| status.free_slot())
-                .map(Some)
-                .ok_or_else(|| unavailable("no empty slot to put a tape back")),
-        }
-    };
-    for (_, slot, barcode) in candidates {
-        let status = changer.status()?;
-        if let Some(h) = home(&status)? {
-            changer.unload(*index, h)?;
-        }
-        changer.load(slot, *index)?;
-        let mut drive = open(config, t)?;
-        match label::read_label(drive.as_mut())? {
-            Identity::Blank => {
-                let new = Label::new(&barcode, pool, t.block_size as u32)?;
-                label::write_label(drive.as_mut(), &new)?;
-                log::info!("{why}: loaded {barcode} from slot {slot}, labelled it (pool {pool})");
-                return Ok(barcode);
-            }
-            // A barcode is not always its label: look the label up.
-            Identity::Reel(l) => match Tape::load(catalog, &l.label)? {
-                Some(known) if known.state != TapeState::Writable || known.pool != pool => {
-                    log::debug!(
-                        "{barcode} is tape {} ({:?}): not writable here",
-                        l.label,
-                        known.state
-                    );
-                }
-                _ if l.pool != pool => {
-                    log::debug!("{barcode} is tape {} of pool {}", l.label, l.pool)
-                }
-                _ => {
-                    log::info!(
-                        "{why}: loaded {barcode} (tape {}) from slot {slot}",
-                        l.label
-                    );
-                    return Ok(barcode);
-                }
-            },
-            other => log::debug!("{barcode}: {other:?}: skipped"),
-        }
-    }
-    Err(unavailable(format!(
-        "no writable tape of pool {pool} left in the library {changer_device}: add tapes"
-    )))
-}
-
-/// Read the label and check the tape may be appended to (invariant 6).
-/// Leaves the tape at its end of data.
-fn check_tape(
-    drive: &mut dyn Drive,
-    catalog: &std::path::Path,
-    device: &Device,
-) -> anyhow::Result<(Label, Tape)> {
-    let label = match label::read_label(drive)? {
-        Identity::Reel(l) => l,
-        Identity::Blank => {
-            return Err(unavailable(format!(
-                "the tape in {device} is blank: label it first (reel mt label LABEL)"
-            )));
-        }
-        Identity::Foreign(what) => {
-            return Err(unavailable(format!(
-                "the tape in {device} is not a reel tape: {what}"
-            )));
-        }
-        Identity::Unreadable(why) => {
-            return Err(unavailable(format!(
-                "cannot read the label of the tape in {device}: {why}"
-            )));
-        }
-    };
-    let known = Tape::load(catalog, &label.label)?;
-    let tape = match known {
-        Some(t) if t.uuid != label.uuid => {
-            return Err(unavailable(format!(
-                "the tape in {device} is labelled {} but is not the tape the catalog knows by that name (uuid {} ≠ {})",
-                label.label, label.uuid, t.uuid
-            )));
-        }
-        Some(t) if t.state != TapeState::Writable => {
-            return Err(unavailable(format!(
-                "tape {} is {} in the catalog: load another tape",
-                t.label,
-                format!("{:?}", t.state).to_lowercase()
-            )));
-        }
-        Some(mut t) => {
-            if let Some(start) = t.writing {
-                // A run died in the middle of an archive: its unfinished
-                // tape file starts at `start` and was never published.
-                log::warn!(
-                    "tape {}: the last run stopped in the middle of an archive at block {start}; writing over it",
-                    t.label
-                );
-                drive.seek(start).map_err(refuse)?;
-                t.eod = start;
-                t.writing = None;
-            } else {
-                label::check_append(drive, &label.label, Some(t.eod)).map_err(refuse)?;
-            }
-            t
-        }
-        None => {
-            // A tape the catalog has never seen must hold its label only.
-            let after_label = match label::end_of_label(drive)? {
-                Some(at) => at,
-                None => {
-                    // The label block and nothing after it: a run stopped
-                    // while labelling. Nothing else is there to lose.
-                    log::warn!(
-                        "tape {}: its label has no filemark (labelling was interrupted): writing it again",
-                        label.label
-                    );
-                    label::write_label(drive, &label)?;
-                    drive.position()?
-                }
-            };
-            label::check_append(drive, &label.label, Some(after_label)).map_err(refuse)?;
-            Tape {
-                label: label.label.clone(),
-                uuid: label.uuid.clone(),
-                pool: label.pool.clone(),
-                state: TapeState::Writable,
-                files: 1,
-                eod: after_label,
-                bytes: 0,
-                writing: None,
-                verified: None,
-                last_verify: None,
-                updated: String::new(),
-            }
-        }
-    };
-    Ok((label, tape))
 }
 
 /// Start a tape file at the end of data: the catalog marks it as being
@@ -345,102 +153,20 @@ fn close_tape(
     Ok(())
 }
 
-/// A drive with a checked tape in it.
-type Loaded = (Box<dyn Drive>, Label, Tape);
-
-/// With a changer, a blank tape in the drive is labelled with its barcode
-/// (pool "default"), as a blank tape loaded at a tape change is.
-fn label_blank(config: &Config, t: &Target, drive: &mut dyn Drive) -> anyhow::Result<()> {
-    let Some((changer_device, index)) = &t.changer else {
-        return Ok(());
-    };
-    if !matches!(label::read_label(drive)?, Identity::Blank) {
-        return Ok(());
-    }
-    let spec = reel_shared::device::library_spec(Some(config), changer_device);
-    let mut changer = reel_shared::device::open_changer(changer_device, &spec)?;
-    let status = changer.status()?;
-    let Some(barcode) = status
-        .drives
-        .iter()
-        .find(|d| d.index == *index)
-        .and_then(|d| d.barcode.clone())
-    else {
-        return Ok(()); // no barcode: the operator labels it
-    };
-    let new = Label::new(&barcode, "default", t.block_size as u32)?;
-    label::write_label(drive, &new)?;
-    log::info!(
-        "labelled the blank tape {barcode} in {} (pool default)",
-        t.device
-    );
-    Ok(())
-}
-
-/// Open the drive and find the tape a run starts on: the one in the drive
-/// (a blank one labelled first), or, with a changer, the next writable one
-/// when the drive is empty (a library's second drive) or its tape is no
-/// longer writable (a run stopped just after it filled a tape left that
-/// tape loaded).
-fn first_tape(config: &Config, t: &Target, catalog: &std::path::Path) -> anyhow::Result<Loaded> {
-    match loaded_tape(config, t, catalog) {
-        Err(e)
-            if t.changer.is_some()
-                && e.chain()
-                    .any(|c| matches!(c.downcast_ref::<TapeError>(), Some(TapeError::NoTape))) =>
-        {
-            log::info!("no tape in {}: loading one from the library", t.device);
-            change_tape(config, t, Change::Empty)?;
-            loaded_tape(config, t, catalog)
-        }
-        other => other,
-    }
-}
-
-/// [`first_tape`] with whatever the drive holds.
-fn loaded_tape(config: &Config, t: &Target, catalog: &std::path::Path) -> anyhow::Result<Loaded> {
-    let mut drive = open(config, t)?;
-    label_blank(config, t, drive.as_mut())?;
-    if t.changer.is_some()
-        && let Identity::Reel(l) = label::read_label(drive.as_mut())?
-        && Tape::load(catalog, &l.label)?
-            .is_some_and(|k| k.uuid == l.uuid && k.state != TapeState::Writable)
-    {
-        log::info!(
-            "tape {} in {} is no longer writable: changing it",
-            l.label,
-            t.device
-        );
-        if let Some(next) = next_tape(config, t, &l, catalog, drive)? {
-            return Ok(next);
-        }
-        return Err(unavailable(format!(
-            "tape {} is full; load the next tape and run reel-write again",
-            l.label
-        )));
-    }
-    let (label, tape) = check_tape(drive.as_mut(), catalog, &t.device)?;
-    Ok((drive, label, tape))
-}
-
-/// The next tape after `full`: through the changer when the drive has one,
-/// else from the operator at the terminal; `None` when nobody is there to
-/// load one (no controlling terminal, or the operator typed q).
+/// The next tape after `full`: through the library when the drive has
+/// one, else from the operator at the terminal; `None` when nobody is
+/// there to load one (no controlling terminal, or the operator typed q).
 fn next_tape(
-    config: &Config,
     t: &Target,
     full: &Label,
     catalog: &std::path::Path,
     drive: Box<dyn Drive>,
-) -> anyhow::Result<Option<Loaded>> {
+) -> anyhow::Result<Option<Writable>> {
     // The drive (and its lock) is let go: `reel mt` must be able to label
     // the new tape meanwhile.
     drop(drive);
-    if t.changer.is_some() {
-        change_tape(config, t, Change::Full(full))?;
-        let mut drive = open(config, t)?;
-        let (label, tape) = check_tape(drive.as_mut(), catalog, &t.device)?;
-        return Ok(Some((drive, label, tape)));
+    if t.session.has_library() {
+        return t.session.after_full(catalog, full).map(Some);
     }
     let Ok(mut tty) = std::fs::OpenOptions::new()
         .read(true)
@@ -456,7 +182,10 @@ fn next_tape(
             tty,
             "{reason}reel-write: tape {} (pool {}) is full. Load a writable tape of pool {} \
              into {} (label a blank one first: reel mt label LABEL), then press Enter; q stops: ",
-            full.label, full.pool, full.pool, t.device
+            full.label,
+            full.pool,
+            full.pool,
+            t.session.device()
         )?;
         tty.flush()?;
         let mut answer = String::new();
@@ -464,8 +193,8 @@ fn next_tape(
         if n == 0 || answer.trim().eq_ignore_ascii_case("q") {
             return Ok(None);
         }
-        let tried = open(config, t).and_then(|mut drive| {
-            let (label, tape) = check_tape(drive.as_mut(), catalog, &t.device)?;
+        let tried = t.session.open().and_then(|mut drive| {
+            let (label, tape) = appendable(drive.as_mut(), catalog, t.session.device())?;
             if label.pool != full.pool {
                 return Err(unavailable(format!(
                     "tape {} belongs to pool {}, not {}",
@@ -478,13 +207,6 @@ fn next_tape(
             Ok(next) => return Ok(Some(next)),
             Err(e) => reason = format!("reel-write: {e:#}\n"),
         }
-    }
-}
-
-fn refuse(e: TapeError) -> anyhow::Error {
-    match e {
-        TapeError::Invalid(m) => unavailable(m),
-        other => other.into(),
     }
 }
 
@@ -889,7 +611,7 @@ pub fn run(
     };
     let signals = Signals::install()?;
     let catalog = config.paths.catalog.clone();
-    let (mut drive, mut label, mut tape) = first_tape(&config, &t, &catalog)?;
+    let (mut drive, mut label, mut tape) = t.session.writable(&catalog)?;
     log::info!(
         "tape {} ({}), appending as file {} at block {}",
         label.label,
@@ -908,7 +630,7 @@ pub fn run(
         if tape.state == TapeState::Full {
             // More to write and the tape is full: the next one, from the
             // changer or the operator.
-            let Some(next) = next_tape(&config, &t, &label, &catalog, drive)? else {
+            let Some(next) = next_tape(&t, &label, &catalog, drive)? else {
                 claim.release();
                 return Err(unavailable(format!(
                     "tape {} is full; load the next tape and run reel-write again",
@@ -1134,7 +856,7 @@ pub fn run_unlabelled(
     let config = common.load_config()?;
     let t = target(&config, device, drive_name)?;
     let signals = Signals::install()?;
-    let mut drive = open(&config, &t)?;
+    let mut drive = t.session.open()?;
     drive.end_of_data()?;
     let start = drive.position()?;
     let mut progress = Progress::new(telemetry(&config, "unlabelled")).live(common);
@@ -1160,7 +882,7 @@ pub fn run_unlabelled(
         return Err(unavailable(format!(
             "the tape in {} reached its early warning: the stream was cut after {} \
              (the rest of stdin is not on tape)",
-            t.device,
+            t.session.device(),
             Size(streamed.bytes).human()
         )));
     }
@@ -1175,9 +897,9 @@ pub fn run_raw(
     let config = common.load_config()?;
     let t = target(&config, device, drive_name)?;
     let signals = Signals::install()?;
-    let mut drive = open(&config, &t)?;
+    let mut drive = t.session.open()?;
     let catalog = config.paths.catalog.clone();
-    let (mut label, mut tape) = check_tape(drive.as_mut(), &catalog, &t.device)?;
+    let (mut label, mut tape) = appendable(drive.as_mut(), &catalog, t.session.device())?;
     let mut progress = Progress::new(telemetry(&config, &label.label)).live(common);
     let name = std::path::Path::new("<stdin>");
     let mut feed = Feed::start(Hashing::new(Box::new(std::io::stdin()), false), &t);
@@ -1218,7 +940,7 @@ pub fn run_raw(
         }
         tape.state = TapeState::Full;
         tape.save(&catalog)?;
-        let Some(next) = next_tape(&config, &t, &label, &catalog, drive)? else {
+        let Some(next) = next_tape(&t, &label, &catalog, drive)? else {
             drop(feed);
             return Err(unavailable(format!(
                 "tape {} is full and no next tape was loaded: the stream was cut after {} \

@@ -107,16 +107,12 @@ pub fn run(args: ChangerArgs, common: &CommonArgs) -> anyhow::Result<Exit> {
                 Some(s) => s,
                 None => {
                     let st = changer.status()?;
-                    let d =
-                        st.drives.iter().find(|d| d.index == drive).ok_or_else(|| {
-                            ExitError::new(Exit::Usage, format!("no drive {drive}"))
-                        })?;
-                    d.source_slot
-                        .filter(|s| st.slots.iter().any(|x| x.number == *s && !x.full))
-                        .or_else(|| st.free_slot())
-                        .ok_or_else(|| {
-                            ExitError::new(Exit::Unavailable, "no empty slot to unload into")
-                        })?
+                    if !st.drives.iter().any(|d| d.index == drive) {
+                        return Err(ExitError::new(Exit::Usage, format!("no drive {drive}")).into());
+                    }
+                    st.home_slot(drive).ok_or_else(|| {
+                        ExitError::new(Exit::Unavailable, "no empty slot to unload into")
+                    })?
                 }
             };
             changer.unload(drive, slot)?;

@@ -13,10 +13,10 @@ use std::path::{Path, PathBuf};
 
 use reel_shared::catalog::journal::{self, Entry};
 use reel_shared::config::Config;
-use reel_shared::config::Device;
 use reel_shared::exit::Exit;
 use reel_shared::manifest::{Digest, EntryType, Record, parse_record};
 use reel_shared::tape::Drive;
+use reel_shared::tape::label::Label;
 use reel_shared::tape::stream::{FileEnd, TapeFileReader};
 use sha2::{Digest as _, Sha256};
 
@@ -146,8 +146,7 @@ fn matching(
     out
 }
 
-pub fn run(config: &Config, drive: &mut dyn Drive, device: &Device) -> anyhow::Result<Exit> {
-    let label = reel_shared::device::reel_label(drive, device)?;
+pub fn run(config: &Config, drive: &mut dyn Drive, label: &Label) -> anyhow::Result<Exit> {
     let catalog = &config.paths.catalog;
     let path = journal::journal_path(catalog, &label.label);
     let mut seen: HashSet<(u64, PathBuf)> = HashSet::new();

@@ -308,19 +308,18 @@ fn run(args: Args) -> anyhow::Result<Exit> {
         Command::Catalog(CatalogCommand::Import { device, drive }) => {
             let config = common.load_config()?;
             let tape = std::env::var("TAPE").unwrap_or_default();
-            let (dev, _) = reel_shared::device::resolve_drive(
+            let choice = reel_shared::tape::session::Choice {
+                device: device.as_deref(),
+                name: drive.as_deref(),
+                env: Some(("TAPE", &tape)),
+            };
+            let session = reel_shared::tape::session::Session::new(
                 Some(&config),
-                device.as_deref(),
-                drive.as_deref(),
-                Some(("TAPE", &tape)),
-            )
-            .map_err(|e| reel_shared::exit::ExitError::new(Exit::Usage, e))?;
-            let mut d = reel_shared::device::open_variable(
-                Some(&config),
-                &dev,
+                choice,
                 std::time::Duration::from_secs(300),
             )?;
-            import::run(&config, d.as_mut(), &dev)
+            let (mut d, label) = session.open_labelled()?;
+            import::run(&config, d.as_mut(), &label)
         }
         Command::Mt(a) => mt::run(a, common),
         Command::Changer(a) => changer::run(a, common),

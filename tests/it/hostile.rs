@@ -17,7 +17,6 @@ use std::time::Duration;
 
 use reel_shared::archive::{ArchiveWriter, Hashed, Kind, Member, Sink};
 use reel_shared::catalog::journal::{self, Entry};
-use reel_shared::config::Device;
 use reel_shared::manifest::{EntryType, Record};
 
 use crate::support::{CONFIG, Env, Rng};
@@ -249,7 +248,7 @@ fn hostile_archives_never_reach_outside_the_target_and_every_refusal_is_named() 
     env.write("outside/victim", "the victim's content\n");
     env.write("outside/sub/x", "x\n");
     std::fs::set_permissions(&outside, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let device = Device::from_arg(&format!("virtual:{}", env.path("lib").display())).unwrap();
+    let device_arg = format!("virtual:{}", env.path("lib").display());
     let mut rng = Rng(seed | 1);
     let (mut refused, mut restored) = (0u64, 0u64);
     for case in 0..cases {
@@ -321,8 +320,14 @@ fn hostile_archives_never_reach_outside_the_target_and_every_refusal_is_named() 
         std::io::Read::read_to_end(&mut f, &mut bytes).unwrap();
         // Onto the tape as file 1 (writing there ends the tape there).
         {
-            let mut drive =
-                reel_shared::device::open_variable(None, &device, Duration::ZERO).unwrap();
+            let choice = reel_shared::tape::session::Choice {
+                device: Some(&device_arg),
+                ..Default::default()
+            };
+            let mut drive = reel_shared::tape::session::Session::new(None, choice, Duration::ZERO)
+                .unwrap()
+                .open()
+                .unwrap();
             drive.rewind().unwrap();
             drive.forward_filemarks(1).unwrap();
             for block in bytes.chunks(262_144) {

@@ -69,6 +69,16 @@ impl ChangerStatus {
             .find(|s| !s.full && !s.import_export)
             .map(|s| s.number)
     }
+
+    /// Where the tape in drive `drive` goes back to: the slot it came from
+    /// while that is empty, else the first empty storage slot. `None` when
+    /// the drive is empty or unknown, or no slot is free.
+    pub fn home_slot(&self, drive: u32) -> Option<u32> {
+        let d = self.drives.iter().find(|d| d.index == drive && d.full)?;
+        d.source_slot
+            .filter(|s| self.slots.iter().any(|x| x.number == *s && !x.full))
+            .or_else(|| self.free_slot())
+    }
 }
 
 /// Cleaning cartridges carry a `CLN` barcode prefix by convention.
@@ -125,4 +135,44 @@ pub trait Changer: Send {
 
     /// Move a tape from one slot to another (for example to a mail slot).
     fn transfer(&mut self, from: u32, to: u32) -> Result<(), ChangerError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn slot(number: u32, full: bool) -> SlotElement {
+        SlotElement {
+            number,
+            full,
+            barcode: None,
+            import_export: false,
+        }
+    }
+
+    #[test]
+    fn a_tape_goes_home_to_its_slot_else_to_the_first_free_one() {
+        let mut st = ChangerStatus {
+            drives: vec![DriveElement {
+                index: 0,
+                full: true,
+                barcode: Some("A00001L9".into()),
+                source_slot: Some(3),
+            }],
+            slots: vec![slot(1, true), slot(2, false), slot(3, false)],
+        };
+        assert_eq!(st.home_slot(0), Some(3));
+        st.slots[2].full = true; // its slot was filled meanwhile
+        assert_eq!(st.home_slot(0), Some(2));
+        st.slots[1].full = true;
+        assert_eq!(st.home_slot(0), None, "no room");
+        st.slots[1] = SlotElement {
+            import_export: true,
+            ..slot(2, false)
+        };
+        assert_eq!(st.home_slot(0), None, "never a mail slot");
+        st.drives[0].full = false;
+        assert_eq!(st.home_slot(0), None, "nothing to put back");
+        assert_eq!(st.home_slot(7), None, "no such drive");
+    }
 }

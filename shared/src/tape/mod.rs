@@ -17,6 +17,7 @@
 pub mod label;
 pub mod linux_st;
 pub mod selftest;
+pub mod session;
 pub mod speed;
 pub mod stream;
 
