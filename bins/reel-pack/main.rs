@@ -57,22 +57,8 @@ fn run(args: Args) -> anyhow::Result<Exit> {
     let to_stdout = cli::dash_flag("--out", args.output.as_deref())?;
     let spool = config.prepare_dirs()?;
     let settings = pack::Settings::from_config(&config, args.raw, args.manifest.clone());
-    let mut input = if from_stdin {
-        Input::stdin(spool.clone(), Queue::Staged)
-    } else {
-        Input::Queue {
-            spool: spool.clone(),
-            queue: Queue::Staged,
-        }
-    };
-    let mut output = if to_stdout {
-        Output::stdout()
-    } else {
-        Output::Queue {
-            spool: spool.clone(),
-            queue: Queue::Packed,
-        }
-    };
+    let mut input = Input::of(&spool, Queue::Staged, from_stdin);
+    let mut output = Output::of(&spool, Queue::Packed, to_stdout);
     let mut failed = 0;
     while let Some(claim) = input.next_item()? {
         if !pack::pack_item(&settings, claim, &mut output)? {

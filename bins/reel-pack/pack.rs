@@ -229,8 +229,7 @@ pub fn pack_item(s: &Settings, claim: Claim, output: &mut Output) -> anyhow::Res
             r.cache.as_deref().unwrap_or(Path::new("")).display(),
             s.staged.display()
         );
-        let path = claim.fail(&why, "reel-pack")?;
-        log::error!("{why}; {} moved to {}", header.id, path.display());
+        claim.reject(&why, "reel-pack")?;
         return Ok(false);
     }
     // Its archives exist together until they are published: room for all.
@@ -274,8 +273,7 @@ pub fn pack_item(s: &Settings, claim: Claim, output: &mut Output) -> anyhow::Res
                 for (_, _, tmp, _) in &done {
                     let _ = fs::remove_file(tmp);
                 }
-                let path = claim.fail(&why, "reel-pack")?;
-                log::error!("{why}; {} moved to {}", header.id, path.display());
+                claim.reject(&why, "reel-pack")?;
                 return Ok(false);
             }
             Err(Failure::Io(e)) => {

@@ -342,14 +342,7 @@ fn run(args: Args) -> anyhow::Result<Exit> {
     let config = args.common.load_config()?;
     let s = settings(&args, &config)?;
     let spool = config.prepare_dirs()?;
-    let mut output = if s.to_stdout {
-        Output::stdout()
-    } else {
-        Output::Queue {
-            spool: spool.clone(),
-            queue: Queue::Scanned,
-        }
-    };
+    let mut output = Output::of(&spool, Queue::Scanned, s.to_stdout);
     raise_open_file_limit();
     // Each stream's walk opens the index for itself; here only the rebuild.
     let rebuilt = catalog::refresh_index(&config.paths.catalog)?;

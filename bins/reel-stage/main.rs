@@ -603,8 +603,7 @@ fn run_item(stager: &Stager, claim: Claim, output: &mut Output) -> anyhow::Resul
             return Ok(ItemEnd::Held(claim));
         }
         Err(Stop::Unusable(reason)) => {
-            let path = claim.fail(&reason, Args::NAME)?;
-            log::error!("{}: {reason}; moved to {}", header.id, path.display());
+            claim.reject(&reason, Args::NAME)?;
             return Ok(ItemEnd::Done);
         }
     };
@@ -672,22 +671,8 @@ fn run(args: Args) -> anyhow::Result<Exit> {
     if let Err(reason) = stager.space.may_start().context("measuring the cache")? {
         return Err(ExitError::new(Exit::TempFail, reason).into());
     }
-    let mut input = if from_stdin {
-        Input::stdin(spool.clone(), Queue::Scanned)
-    } else {
-        Input::Queue {
-            spool: spool.clone(),
-            queue: Queue::Scanned,
-        }
-    };
-    let mut output = if to_stdout {
-        Output::stdout()
-    } else {
-        Output::Queue {
-            spool: spool.clone(),
-            queue: Queue::Staged,
-        }
-    };
+    let mut input = Input::of(&spool, Queue::Scanned, from_stdin);
+    let mut output = Output::of(&spool, Queue::Staged, to_stdout);
     let started = Instant::now();
     let mut stopped = None;
     let mut held = Vec::new();

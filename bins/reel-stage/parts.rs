@@ -130,8 +130,7 @@ impl Stager<'_> {
         output: &mut Output,
     ) -> anyhow::Result<ItemEnd> {
         let fail = |claim: Claim, why: String| -> anyhow::Result<ItemEnd> {
-            let path = claim.fail(&why, "reel-stage")?;
-            log::error!("{}: {why}; moved to {}", header.id, path.display());
+            claim.reject(&why, "reel-stage")?;
             Ok(ItemEnd::Failed)
         };
         let r = match records {

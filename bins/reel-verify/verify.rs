@@ -281,22 +281,6 @@ fn target<'c>(
     )?)
 }
 
-/// The members already in a tape's journal, by (tape file, path): a rerun
-/// after a crash between the journal and the queue records nothing twice.
-fn journalled(catalog: &Path, tape: &str) -> anyhow::Result<HashSet<(u64, PathBuf)>> {
-    let path = journal::journal_path(catalog, tape);
-    let mut seen = HashSet::new();
-    if path.exists() {
-        journal::read(&path, |e| {
-            if let Some(f) = e.record.file {
-                seen.insert((f, e.record.path));
-            }
-            Ok(())
-        })?;
-    }
-    Ok(seen)
-}
-
 /// Remove a staged copy and the directories it leaves empty, up to the
 /// item's directory under `<cache>/staged/`.
 fn free_staged(cache: &Path, staged_root: &Path) {
@@ -381,7 +365,7 @@ impl Verifier<'_> {
     fn load(&mut self) -> anyhow::Result<&mut Loaded> {
         if self.loaded.is_none() {
             let (drive, label) = self.t.open_labelled()?;
-            let seen = journalled(&self.config.paths.catalog, &label.label)?;
+            let seen = journal::recorded(&self.config.paths.catalog, &label.label)?;
             self.loaded = Some(Loaded { drive, label, seen });
         }
         Ok(self.loaded.as_mut().expect("just loaded"))
@@ -400,9 +384,9 @@ impl Verifier<'_> {
             get("file").and_then(|v| v.as_u64()),
             get("start_block").and_then(|v| v.as_u64()),
         ) else {
-            fail(
-                claim,
+            claim.reject(
                 "the written manifest lacks tape, file or start_block",
+                "reel-verify",
             )?;
             self.bad_items += 1;
             return Ok(None);
@@ -570,8 +554,7 @@ fn waiting(spool: &Spool, bad: &mut u64) -> anyhow::Result<Vec<(String, u64, Str
             Err(e) => e.to_string(),
         };
         if let Some(claim) = spool.claim_id(Queue::Written, &id)? {
-            let to = claim.fail(&why, "reel-verify")?;
-            log::error!("{why}; moved to {}", to.display());
+            claim.reject(&why, "reel-verify")?;
             *bad += 1;
         }
     }
@@ -589,14 +572,7 @@ pub fn run(
     let config = common.load_config()?;
     let t = target(&config, device, drive_name)?;
     let spool = config.prepare_dirs()?;
-    let output = if to_stdout {
-        Output::stdout()
-    } else {
-        Output::Queue {
-            spool: spool.clone(),
-            queue: Queue::Verified,
-        }
-    };
+    let output = Output::of(&spool, Queue::Verified, to_stdout);
     let mut v = Verifier {
         config: &config,
         t,
@@ -722,12 +698,6 @@ pub fn run(
         )));
     }
     Ok(Exit::Ok)
-}
-
-fn fail(claim: Claim, why: &str) -> anyhow::Result<()> {
-    let path = claim.fail(why, "reel-verify")?;
-    log::error!("{why}; moved to {}", path.display());
-    Ok(())
 }
 
 /// `--tape LABEL`: audit a whole tape against its journal — every archive

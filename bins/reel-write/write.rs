@@ -593,22 +593,8 @@ pub fn run(
     let config = common.load_config()?;
     let t = target(&config, device, drive_name)?;
     let spool = config.prepare_dirs()?;
-    let mut input = if from_stdin {
-        Input::stdin(spool.clone(), Queue::Packed)
-    } else {
-        Input::Queue {
-            spool: spool.clone(),
-            queue: Queue::Packed,
-        }
-    };
-    let mut output = if to_stdout {
-        Output::stdout()
-    } else {
-        Output::Queue {
-            spool: spool.clone(),
-            queue: Queue::Written,
-        }
-    };
+    let mut input = Input::of(&spool, Queue::Packed, from_stdin);
+    let mut output = Output::of(&spool, Queue::Written, to_stdout);
     let signals = Signals::install()?;
     let catalog = config.paths.catalog.clone();
     let (mut drive, mut label, mut tape) = t.session.writable(&catalog)?;
@@ -794,7 +780,10 @@ fn open_item(claim: Claim, archives: &std::path::Path) -> anyhow::Result<Option<
         .and_then(|v| v.as_str())
         .map(PathBuf::from)
     else {
-        fail(claim, "the packed manifest names no archive (archive_path)")?;
+        claim.reject(
+            "the packed manifest names no archive (archive_path)",
+            "reel-write",
+        )?;
         return Ok(None);
     };
     if archive.parent() != Some(archives)
@@ -807,7 +796,7 @@ fn open_item(claim: Claim, archives: &std::path::Path) -> anyhow::Result<Option<
             archive.display(),
             archives.display()
         );
-        fail(claim, &why)?;
+        claim.reject(&why, "reel-write")?;
         return Ok(None);
     }
     let opened = std::fs::OpenOptions::new()
@@ -824,19 +813,11 @@ fn open_item(claim: Claim, archives: &std::path::Path) -> anyhow::Result<Option<
     match opened {
         Ok(f) => Ok(Some((claim, header, records, archive, f))),
         Err(e) => {
-            fail(
-                claim,
-                &format!("cannot open its archive {}: {e}", archive.display()),
-            )?;
+            let why = format!("cannot open its archive {}: {e}", archive.display());
+            claim.reject(&why, "reel-write")?;
             Ok(None)
         }
     }
-}
-
-fn fail(claim: Claim, why: &str) -> anyhow::Result<()> {
-    let path = claim.fail(why, "reel-write")?;
-    log::error!("{why}; moved to {}", path.display());
-    Ok(())
 }
 
 /// `--raw`: stdin through the same ring, after the same tape checks, as one

@@ -7,7 +7,7 @@
 //! whole members are matched against the tape's closing catalog
 //! (`REEL-TAPE.jsonl`, the last tape file) when the tape has one.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::io::Read as _;
 use std::path::{Path, PathBuf};
 
@@ -148,16 +148,7 @@ fn matching(
 
 pub fn run(config: &Config, drive: &mut dyn Drive, label: &Label) -> anyhow::Result<Exit> {
     let catalog = &config.paths.catalog;
-    let path = journal::journal_path(catalog, &label.label);
-    let mut seen: HashSet<(u64, PathBuf)> = HashSet::new();
-    if path.exists() {
-        journal::read(&path, |e| {
-            if let Some(f) = e.record.file {
-                seen.insert((f, e.record.path));
-            }
-            Ok(())
-        })?;
-    }
+    let mut seen = journal::recorded(catalog, &label.label)?;
     let block_size = u64::from(label.block_size.max(1));
     drive.rewind()?;
     drive.forward_filemarks(1)?;

@@ -57,6 +57,25 @@ pub fn journal_path(catalog: &Path, label: &str) -> PathBuf {
     catalog.join("tapes").join(format!("{label}.jsonl"))
 }
 
+/// The members a tape's journal records, by (tape file, path): what reel-verify
+/// and `reel catalog import` never record twice.
+pub fn recorded(
+    catalog: &Path,
+    label: &str,
+) -> Result<std::collections::HashSet<(u64, PathBuf)>, CatalogError> {
+    let path = journal_path(catalog, label);
+    let mut seen = std::collections::HashSet::new();
+    if path.exists() {
+        read(&path, |e| {
+            if let Some(f) = e.record.file {
+                seen.insert((f, e.record.path));
+            }
+            Ok(())
+        })?;
+    }
+    Ok(seen)
+}
+
 /// The journals in `<catalog>/tapes/`, sorted by name.
 pub fn journals(catalog: &Path) -> Result<Vec<PathBuf>, CatalogError> {
     let dir = catalog.join("tapes");

@@ -203,6 +203,14 @@ impl Claim {
         Ok(target)
     }
 
+    /// [`Claim::fail`], said on the log: `<id>: <why>; moved to <path>`.
+    pub fn reject(self, why: &str, stage: &str) -> Result<(), SpoolError> {
+        let id = self.id.clone();
+        let to = self.fail(why, stage)?;
+        log::error!("{id}: {why}; moved to {}", to.display());
+        Ok(())
+    }
+
     /// Give the item back untouched (a temporary failure: it is taken again
     /// on the next run).
     pub fn release(self) {}

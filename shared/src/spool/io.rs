@@ -25,7 +25,19 @@ pub enum Input {
 }
 
 impl Input {
-    /// `--in -` means stdin; anything else means the spool queue.
+    /// A stage's input: stdin for `--in -` (`from_stdin`), else `queue`.
+    pub fn of(spool: &Spool, queue: Queue, from_stdin: bool) -> Input {
+        if from_stdin {
+            Input::stdin(spool.clone(), queue)
+        } else {
+            Input::Queue {
+                spool: spool.clone(),
+                queue,
+            }
+        }
+    }
+
+    /// Manifests from stdin, each spooled into `queue` as it arrives.
     pub fn stdin(spool: Spool, queue: Queue) -> Input {
         let reader: Box<dyn BufRead> = Box::new(BufReader::new(std::io::stdin()));
         Input::stream(spool, queue, reader, "<stdin>")
@@ -93,6 +105,18 @@ pub enum Output {
 }
 
 impl Output {
+    /// A stage's output: stdout for `--out -` (`to_stdout`), else `queue`.
+    pub fn of(spool: &Spool, queue: Queue, to_stdout: bool) -> Output {
+        if to_stdout {
+            Output::Stdout
+        } else {
+            Output::Queue {
+                spool: spool.clone(),
+                queue,
+            }
+        }
+    }
+
     pub fn stdout() -> Output {
         Output::Stdout
     }
