@@ -2,7 +2,7 @@
 //! change, and runs each stage as a child process when its input queue
 //! holds enough work (README, "The supervisor"; docs/exit-codes.md §4).
 //!
-//! Rules, checked every half second:
+//! Rules, checked every half second (decided by `reel_shared::supervise::plan`):
 //! - scan a stream when its interval is up, or a few seconds after inotify
 //!   saw a change under it (`min_age` later, so the new files qualify);
 //! - stage what was scanned unless the cache is above `high_water` (and,
@@ -31,6 +31,7 @@ use reel_shared::config::{Config, Source};
 use reel_shared::exit::Exit;
 use reel_shared::manifest::ManifestReader;
 use reel_shared::spool::{Queue, Spool};
+use reel_shared::supervise::{self, QueueView, Start};
 use reel_shared::units::Size;
 use serde_json::json;
 
@@ -40,16 +41,6 @@ use crate::watch::Watcher;
 const TICK: Duration = Duration::from_millis(500);
 /// Quiet time after an inotify event before the scan starts.
 const SETTLE: Duration = Duration::from_secs(2);
-
-/// What one queue holds, measured again only when its listing changes.
-#[derive(Default, Clone)]
-struct QueueView {
-    ids: Vec<String>,
-    bytes: u64,
-    oldest: Option<SystemTime>,
-    /// The cache the first (oldest) item needs (`fsutil::cache_need`).
-    first_need: u64,
-}
 
 /// A job's retry state after a failed run.
 struct Backoff {
@@ -402,29 +393,6 @@ impl Daemon {
         Ok(v)
     }
 
-    fn running(&self, job: &str) -> bool {
-        self.children.iter().any(|c| c.job == job)
-    }
-
-    /// May `job` start now, given its backoff and what its last run left?
-    fn may_start(&self, job: &str, ids: &[String]) -> bool {
-        if self.running(job) {
-            return false;
-        }
-        if let Some(b) = self.backoff.get(job)
-            && Instant::now() < b.until
-        {
-            return false;
-        }
-        if let Some((left, when)) = self.idle.get(job)
-            && left == ids
-            && when.elapsed() < self.config.supervisor.retry.backoff.0
-        {
-            return false;
-        }
-        true
-    }
-
     fn start(
         &mut self,
         stage: &'static str,
@@ -445,21 +413,45 @@ impl Daemon {
         Ok(())
     }
 
-    fn waited(&self, v: &QueueView) -> bool {
-        v.oldest
-            .is_some_and(|t| t.elapsed().unwrap_or_default() >= self.config.supervisor.max_wait.0)
-    }
-
-    /// Is staging held back by the cache water marks, the cache file
-    /// system holding `used` of `total` bytes?
-    fn cache_throttled(&mut self, used: u64, total: u64) -> bool {
-        let cache = &self.config.paths.cache;
-        let high = self.config.cache.high_water.bytes(total);
-        let low = self.config.cache.low_water.bytes(total);
-        let was = self.throttled;
-        self.throttled = used >= high || (was && used >= low);
-        if self.throttled != was {
-            if self.throttled {
+    /// Start what has work and may run (the decisions: `supervise::plan`).
+    fn plan(&mut self) -> anyhow::Result<()> {
+        let cache = self.config.paths.cache.clone();
+        let usage = reel_shared::fsutil::fs_usage(&cache)
+            .with_context(|| format!("reading the space of {}", cache.display()))?;
+        let (scanned, staged) = (self.view(Queue::Scanned)?, self.view(Queue::Staged)?);
+        let (packed, written) = (self.view(Queue::Packed)?, self.view(Queue::Written)?);
+        let children: Vec<supervise::Child> = self
+            .children
+            .iter()
+            .map(|c| supervise::Child {
+                job: c.job.clone(),
+                stage: c.stage,
+                drive: c.drive.clone(),
+            })
+            .collect();
+        let backoff = self
+            .backoff
+            .iter()
+            .map(|(job, b)| (job.clone(), b.until))
+            .collect();
+        let plan = supervise::plan(&supervise::World {
+            config: &self.config,
+            now: Instant::now(),
+            wall: SystemTime::now(),
+            next_scan: &self.next_scan,
+            cache: usage,
+            throttled: self.throttled,
+            scanned: &scanned,
+            staged: &staged,
+            packed: &packed,
+            written: &written,
+            children: &children,
+            backoff: &backoff,
+            idle: &self.idle,
+        });
+        if plan.throttled != self.throttled {
+            let (used, total) = usage;
+            if plan.throttled {
                 log::warn!(
                     "cache {} above high_water ({} of {}): staging waits until it drains below low_water",
                     cache.display(),
@@ -469,136 +461,32 @@ impl Daemon {
             } else {
                 log::info!("cache {} below low_water: staging resumes", cache.display());
             }
+            self.throttled = plan.throttled;
         }
-        self.throttled
-    }
-
-    /// Start what has work and may run.
-    fn plan(&mut self) -> anyhow::Result<()> {
-        let now = Instant::now();
-        self.held.clear();
-        // Scans.
-        let due: Vec<String> = self
-            .next_scan
-            .iter()
-            .filter(|(_, t)| **t <= now)
-            .map(|(s, _)| s.clone())
-            .collect();
-        for s in due {
-            let job = format!("scan:{s}");
-            // No input queue: only a running scan or a backoff holds it.
-            if !self.may_start(&job, &[]) {
-                continue;
-            }
-            let Some(stream) = self.config.streams.iter().find(|x| x.name == s) else {
-                continue;
-            };
-            let every = stream
-                .schedule
-                .unwrap_or(self.config.supervisor.scan_interval);
-            self.next_scan.insert(s.clone(), now + every.0);
-            self.start("reel-scan", job, None, vec!["--stream".into(), s])?;
+        for (job, why) in &plan.held {
+            log::debug!("{job} waits: {why}");
         }
-        // Staging.
-        let cache = &self.config.paths.cache;
-        let (used, total) = reel_shared::fsutil::fs_usage(cache)
-            .with_context(|| format!("reading the space of {}", cache.display()))?;
-        let scanned = self.view(Queue::Scanned)?;
-        if !scanned.ids.is_empty() {
-            if self.cache_throttled(used, total) {
-                self.hold(
-                    "stage",
-                    format!(
-                        "the cache is above high_water ({} of {} used) until it drains below low_water",
-                        Size(used).human(),
-                        Size(total).human()
-                    ),
-                );
-            } else if self.may_start("stage", &scanned.ids) {
-                self.start("reel-stage", "stage".into(), None, Vec::new())?;
-            }
-        }
-        // Packing.
-        let staged = self.view(Queue::Staged)?;
-        let archive = self.config.archive_size().0;
-        if !staged.ids.is_empty() {
-            if staged.bytes < archive && !self.waited(&staged) {
-                let why = self.below("staged", &staged, "an archive (pack.archive_size)", archive);
-                self.hold("pack", why);
-            } else if total.saturating_sub(used) < staged.first_need {
-                self.hold(
-                    "pack",
-                    format!(
-                        "no room in the cache for the oldest staged item's archives ({} needed, {} free): waits for writing and verifying to free it",
-                        Size(staged.first_need).human(),
-                        Size(total.saturating_sub(used)).human()
-                    ),
-                );
-            } else if self.may_start("pack", &staged.ids) {
-                self.start("reel-pack", "pack".into(), None, Vec::new())?;
-            }
-        }
-        // The drives: verify first (it frees the cache), then write.
-        let written = self.view(Queue::Written)?;
-        let packed = self.view(Queue::Packed)?;
-        let drives: Vec<String> = self.config.drives.iter().map(|d| d.name.clone()).collect();
-        for drive in drives {
-            if self
-                .children
-                .iter()
-                .any(|c| c.drive.as_deref() == Some(&drive))
-            {
-                continue;
-            }
-            let args = vec!["--drive".to_string(), drive.clone()];
-            if !written.ids.is_empty() && self.may_start("verify", &written.ids) {
-                self.start("reel-verify", "verify".into(), Some(drive), args)?;
-                continue;
-            }
-            let writers = self
-                .children
-                .iter()
-                .filter(|c| c.stage == "reel-write")
-                .count();
-            let job = format!("write:{drive}");
-            if packed.ids.len() <= writers {
-                continue;
-            }
-            let threshold = self.config.tape_start_threshold().0;
-            if packed.bytes < threshold && !self.waited(&packed) {
-                let why = self.below(
-                    "packed",
-                    &packed,
-                    "supervisor.tape_start_threshold",
-                    threshold,
-                );
-                self.hold(&job, why);
-            } else if self.may_start(&job, &packed.ids) {
-                self.start("reel-write", job, Some(drive), args)?;
+        self.held = plan.held;
+        for start in plan.start {
+            let job = start.job();
+            match start {
+                Start::Scan { stream, next } => {
+                    self.next_scan.insert(stream.clone(), next);
+                    self.start("reel-scan", job, None, vec!["--stream".into(), stream])?;
+                }
+                Start::Stage => self.start("reel-stage", job, None, Vec::new())?,
+                Start::Pack => self.start("reel-pack", job, None, Vec::new())?,
+                Start::Verify { drive } => {
+                    let args = vec!["--drive".to_string(), drive.clone()];
+                    self.start("reel-verify", job, Some(drive), args)?;
+                }
+                Start::Write { drive } => {
+                    let args = vec!["--drive".to_string(), drive.clone()];
+                    self.start("reel-write", job, Some(drive), args)?;
+                }
             }
         }
         Ok(())
-    }
-
-    fn hold(&mut self, job: &str, why: String) {
-        log::debug!("{job} waits: {why}");
-        self.held.insert(job.to_string(), why);
-    }
-
-    /// Why a queue's work waits below its threshold, and until when (a
-    /// time, not a countdown: the status file changes only when this does).
-    fn below(&self, queue: &str, v: &QueueView, threshold: &str, bytes: u64) -> String {
-        let until = v
-            .oldest
-            .map(|t| {
-                reel_shared::time::Utc::from_system(t + self.config.supervisor.max_wait.0).rfc3339()
-            })
-            .unwrap_or_else(|| "?".into());
-        format!(
-            "{} {queue}, below {threshold} ({}): waits until {until} (supervisor.max_wait after the oldest)",
-            Size(v.bytes).human(),
-            Size(bytes).human(),
-        )
     }
 
     /// `<spool>/supervisor.json`: what `reel status` shows of the daemon.

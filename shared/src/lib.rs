@@ -26,6 +26,7 @@ pub mod ring;
 pub mod sha;
 pub mod signals;
 pub mod spool;
+pub mod supervise;
 pub mod tape;
 pub mod telemetry;
 pub mod time;
