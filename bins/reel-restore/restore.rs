@@ -163,10 +163,7 @@ fn run_from_tape(common: &CommonArgs, o: Options, dev: &str) -> anyhow::Result<E
         .map_err(|e| ExitError::new(Exit::Usage, format!("--from-tape: {e}")))?;
     let patterns = reel_shared::catalog::find::Patterns::new(&o.patterns)
         .map_err(|e| ExitError::new(Exit::Usage, e))?;
-    let choice = Choice {
-        device: Some(dev),
-        ..Choice::default()
-    };
+    let choice = Choice::given(Some(dev), None);
     let (mut drive, label) =
         Session::new(config.as_ref(), choice, Duration::from_secs(600))?.open_labelled()?;
     let catalog = from_tape::read(drive.as_mut(), &label, &|r: &Record| {
@@ -328,11 +325,7 @@ pub fn run(common: &CommonArgs, o: Options) -> anyhow::Result<Exit> {
     let to =
         o.to.clone()
             .ok_or_else(|| usage("--to DIR is needed (or --dry-run)"))?;
-    let choice = Choice {
-        device: o.device.as_deref(),
-        name: o.drive.as_deref(),
-        env: None,
-    };
+    let choice = Choice::given(o.device.as_deref(), o.drive.as_deref());
     let session = Session::new(Some(&config), choice, Duration::from_secs(600))?;
     // The tape in the drive, if it is one of ours; an empty drive, or a
     // blank or foreign tape in it, is fine when a library can bring the

@@ -122,6 +122,18 @@ impl Stager<'_> {
         Ok(largest)
     }
 
+    /// Why the cache has no room now for an item needing `need` bytes:
+    /// staging keeps room to pack what is staged (`largest_staged`) after
+    /// it. `None` when it has room.
+    fn no_room(&self, id: &str, need: u64) -> anyhow::Result<Option<String>> {
+        let reserve = need.max(self.largest_staged()?);
+        Ok(self
+            .space
+            .room_for(id, need, reserve)
+            .context("measuring the cache")?
+            .err())
+    }
+
     /// Where the item's files come from; `Err(reason)` when the item
     /// cannot say (it goes to failed/).
     fn source_root(&self, header: &Header) -> Result<PathBuf, String> {
@@ -575,13 +587,7 @@ fn run_item(stager: &Stager, claim: Claim, output: &mut Output) -> anyhow::Resul
     let total = stager.space.total().context("measuring the cache")?;
     let mut records = records;
     let in_parts = parts::take_too_big(&mut records, total);
-    let need = item_need(&records);
-    let reserve = need.max(stager.largest_staged()?);
-    if let Err(reason) = stager
-        .space
-        .room_for(&header.id, need, reserve)
-        .context("measuring the cache")?
-    {
+    if let Some(reason) = stager.no_room(&header.id, item_need(&records))? {
         claim.release();
         return Ok(ItemEnd::Stop(ExitError::new(Exit::TempFail, reason)));
     }

@@ -169,13 +169,7 @@ impl Stager<'_> {
         };
         let total = self.space.total().context("measuring the cache")?;
         let len = part_size(total, self.config.archive_size().0).min(r.size - offset);
-        let need = cache_need(1, len);
-        let reserve = need.max(self.largest_staged()?);
-        if let Err(reason) = self
-            .space
-            .room_for(&header.id, need, reserve)
-            .context("measuring the cache")?
-        {
+        if let Some(reason) = self.no_room(&header.id, cache_need(1, len))? {
             claim.release();
             return Ok(ItemEnd::Stop(ExitError::new(Exit::TempFail, reason)));
         }

@@ -269,11 +269,7 @@ fn target<'c>(
     device: Option<&str>,
     drive: Option<&str>,
 ) -> anyhow::Result<Session<'c>> {
-    let choice = Choice {
-        device,
-        name: drive,
-        env: None,
-    };
+    let choice = Choice::given(device, drive);
     Ok(Session::new(
         Some(config),
         choice,

@@ -47,11 +47,7 @@ fn target<'c>(
     drive: Option<&str>,
 ) -> anyhow::Result<Target<'c>> {
     // A new LTO-9 tape calibrates for up to two hours at its first load.
-    let choice = Choice {
-        device,
-        name: drive,
-        env: None,
-    };
+    let choice = Choice::given(device, drive);
     let session = Session::new(Some(config), choice, Duration::from_secs(150 * 60))?;
     let conf = session.conf();
     let block_size = session.block_size() as usize;

@@ -320,10 +320,7 @@ fn hostile_archives_never_reach_outside_the_target_and_every_refusal_is_named() 
         std::io::Read::read_to_end(&mut f, &mut bytes).unwrap();
         // Onto the tape as file 1 (writing there ends the tape there).
         {
-            let choice = reel_shared::tape::session::Choice {
-                device: Some(&device_arg),
-                ..Default::default()
-            };
+            let choice = reel_shared::tape::session::Choice::given(Some(&device_arg), None);
             let mut drive = reel_shared::tape::session::Session::new(None, choice, Duration::ZERO)
                 .unwrap()
                 .open()

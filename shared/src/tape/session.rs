@@ -42,6 +42,17 @@ pub struct Choice<'a> {
     pub env: Option<(&'a str, &'a str)>,
 }
 
+impl<'a> Choice<'a> {
+    /// `-f DEVICE` or `--drive NAME` from a command line (no variable).
+    pub fn given(device: Option<&'a str>, name: Option<&'a str>) -> Choice<'a> {
+        Choice {
+            device,
+            name,
+            env: None,
+        }
+    }
+}
+
 /// A drive, its library, and how long to wait for a tape to be ready.
 pub struct Session<'c> {
     config: Option<&'c Config>,

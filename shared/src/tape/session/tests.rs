@@ -29,10 +29,7 @@ fn lab() -> Lab {
 }
 
 fn session<'c>(lab: &'c Lab, name: &str) -> Session<'c> {
-    let choice = Choice {
-        name: Some(name),
-        ..Choice::default()
-    };
+    let choice = Choice::given(None, Some(name));
     Session::new(Some(&lab.config), choice, Duration::ZERO).unwrap()
 }
 
