@@ -26,6 +26,7 @@ pub mod ring;
 pub mod sha;
 pub mod signals;
 pub mod spool;
+pub mod stage;
 pub mod supervise;
 pub mod tape;
 pub mod telemetry;

@@ -5,8 +5,8 @@
 
 use std::path::{Path, PathBuf};
 
-use reel_shared::config::Water;
-use reel_shared::units::Size;
+use crate::config::Water;
+use crate::units::Size;
 
 pub struct Space {
     cache: PathBuf,
@@ -14,7 +14,7 @@ pub struct Space {
     low: Water,
 }
 
-pub use reel_shared::fsutil::fs_usage as usage;
+pub use crate::fsutil::fs_usage as usage;
 
 impl Space {
     pub fn new(cache: &Path, high: Water, low: Water) -> Space {

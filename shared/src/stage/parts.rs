@@ -11,16 +11,17 @@
 
 use std::fs;
 
+use crate::beneath::{Refused, Tree};
+use crate::exit::{Exit, ExitError};
+use crate::fsutil::cache_need;
+use crate::manifest::{EntryType, Header, Kind, Record};
+use crate::spool::{Claim, Output, Queue};
+use crate::units::Size;
 use anyhow::Context;
-use reel_shared::beneath::{Refused, Tree};
-use reel_shared::exit::{Exit, ExitError};
-use reel_shared::fsutil::cache_need;
-use reel_shared::manifest::{EntryType, Header, Kind, Record};
-use reel_shared::spool::{Claim, Output, Queue};
-use reel_shared::units::Size;
 
-use crate::copy::{self, PartOf, Range};
-use crate::{ItemEnd, Stager, join_bytes, sync_cache, with_cache};
+use super::ItemEnd;
+use super::copy::{self, PartOf, Range};
+use super::stager::{Stager, join_bytes, sync_cache, with_cache};
 
 /// The header key of an item that continues a file staged in parts: the
 /// file's `[mtime_ns, ctime_ns]` when its first part was copied.
@@ -258,7 +259,7 @@ impl Stager<'_> {
         rec.part_offset = Some(offset);
         rec.part_len = Some(len);
         // Every part of a version has the time its first part was taken.
-        rec.taken_ns = Some(r.taken_ns.unwrap_or_else(reel_shared::time::now_ns));
+        rec.taken_ns = Some(r.taken_ns.unwrap_or_else(crate::time::now_ns));
         (rec.dev, rec.ino) = (None, None);
         sync_cache(&self.config.paths.cache)?;
         let mut out_header = Header::new(Kind::Staged, &header.stream, &header.id);

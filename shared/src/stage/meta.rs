@@ -11,10 +11,10 @@ use std::os::fd::AsFd;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
+use crate::manifest::Record;
+use crate::xattrs;
 use nix::sys::stat::{UtimensatFlags, futimens, utimensat};
 use nix::sys::time::TimeSpec;
-use reel_shared::manifest::Record;
-use reel_shared::xattrs;
 
 fn ts(secs: i64, nsec: i64) -> TimeSpec {
     TimeSpec::new(secs, nsec)
