@@ -23,6 +23,7 @@ pub mod logging;
 pub mod manifest;
 pub mod remote;
 pub mod ring;
+pub mod scan;
 pub mod sha;
 pub mod signals;
 pub mod spool;

@@ -6,12 +6,13 @@ use std::collections::HashMap;
 use nix::unistd::{Gid, Group, Uid, User};
 
 #[derive(Default)]
-pub struct Names {
+/// The names of the users and groups one walking thread has met.
+pub struct OwnerNames {
     users: HashMap<u32, Option<String>>,
     groups: HashMap<u32, Option<String>>,
 }
 
-impl Names {
+impl OwnerNames {
     pub fn user(&mut self, uid: u32) -> Option<String> {
         self.users
             .entry(uid)

@@ -12,8 +12,8 @@
 use std::collections::HashMap;
 use std::os::unix::ffi::OsStrExt;
 
-use reel_shared::manifest::{EntryType, Header, Kind, Record};
-use reel_shared::spool::{Output, OutputItem, Spool};
+use crate::manifest::{EntryType, Header, Kind, Record};
+use crate::spool::{Output, OutputItem, Spool};
 
 pub struct Batcher<'a> {
     pub output: &'a mut Output,

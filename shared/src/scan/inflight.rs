@@ -11,10 +11,10 @@ use std::collections::HashSet;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::os::unix::ffi::OsStrExt;
 
+use crate::catalog::key;
+use crate::manifest::ManifestReader;
+use crate::spool::{Queue, Spool};
 use anyhow::Context;
-use reel_shared::catalog::key;
-use reel_shared::manifest::ManifestReader;
-use reel_shared::spool::{Queue, Spool};
 
 /// The keys are already uniform hashes: use their low bits as they are.
 #[derive(Default)]
@@ -57,14 +57,14 @@ impl InFlight {
                 let (header, mut reader) = match ManifestReader::open(&path) {
                     Ok(r) => r,
                     // Finished by a stage since the listing: no longer in flight.
-                    Err(reel_shared::manifest::ManifestError::Io { source, .. })
+                    Err(crate::manifest::ManifestError::Io { source, .. })
                         if source.kind() == std::io::ErrorKind::NotFound =>
                     {
                         continue;
                     }
                     // A bad item is its queue's stage's to move to failed/;
                     // its files are not in flight.
-                    Err(e @ reel_shared::manifest::ManifestError::Invalid { .. }) => {
+                    Err(e @ crate::manifest::ManifestError::Invalid { .. }) => {
                         log::warn!(
                             "{e} (not read as in flight; the {q} stage moves it to failed/)"
                         );
@@ -84,7 +84,7 @@ impl InFlight {
                             r.size,
                             r.mtime_ns,
                         )),
-                        Err(e @ reel_shared::manifest::ManifestError::Invalid { .. }) => {
+                        Err(e @ crate::manifest::ManifestError::Invalid { .. }) => {
                             bad = Some(e);
                             break;
                         }

@@ -12,16 +12,16 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use crate::catalog::{Index, key};
+use crate::manifest::{EntryType, Record};
 use crossbeam_channel::Sender;
 use nix::dir::Dir;
 use nix::errno::Errno;
 use nix::fcntl::{AtFlags, OFlag, openat, readlinkat};
 use nix::sys::stat::{FileStat, Mode, SFlag, fstatat};
-use reel_shared::catalog::{Index, key};
-use reel_shared::manifest::{EntryType, Record};
 
-use crate::inflight::InFlight;
-use crate::names::Names;
+use super::inflight::InFlight;
+use super::owners::OwnerNames;
 
 /// What the walk found for one stream.
 #[derive(Debug, Default)]
@@ -77,7 +77,7 @@ pub struct Walk {
 }
 
 fn mtime_ns(st: &FileStat) -> i64 {
-    reel_shared::time::ns(st.st_mtime, st.st_mtime_nsec)
+    crate::time::ns(st.st_mtime, st.st_mtime_nsec)
 }
 
 fn show(rel: &[u8]) -> String {
@@ -117,7 +117,7 @@ impl Walk {
                         // Without a recorded digest (a hard link's second
                         // path) there is nothing to compare with.
                         Ok(None) => None,
-                        Ok(Some(known_sha)) => match crate::checksum::sha256_at(dir, name) {
+                        Ok(Some(known_sha)) => match super::checksum::sha256_at(dir, name) {
                             Ok(d) if d == known_sha => None,
                             Ok(_) => Some(true),
                             Err(e) => {
@@ -144,7 +144,13 @@ impl Walk {
         }
     }
 
-    fn record(&self, rel: &[u8], st: &FileStat, entry: EntryType, names: &mut Names) -> Record {
+    fn record(
+        &self,
+        rel: &[u8],
+        st: &FileStat,
+        entry: EntryType,
+        names: &mut OwnerNames,
+    ) -> Record {
         let mut r = Record::new(PathBuf::from(OsString::from_vec(rel.to_vec())), entry);
         r.size = match entry {
             EntryType::File | EntryType::Symlink => st.st_size as u64,
@@ -177,7 +183,7 @@ enum Decision {
 /// Walk a directory: `dir` is open, `rel` its path below the root (empty
 /// for the root itself).
 pub fn visit<'s>(scope: &rayon::Scope<'s>, walk: &'s Walk, dir: Arc<OwnedFd>, rel: Vec<u8>) {
-    let mut names = Names::default();
+    let mut names = OwnerNames::default();
     let listing = dir
         .try_clone()
         .map_err(|e| e.to_string())
@@ -313,7 +319,7 @@ pub fn visit<'s>(scope: &rayon::Scope<'s>, walk: &'s Walk, dir: Arc<OwnedFd>, re
                 walk.stream,
                 walk.root_display,
                 show(&child),
-                reel_shared::time::Utc::from_unix(st.st_mtime).rfc3339()
+                crate::time::Utc::from_unix(st.st_mtime).rfc3339()
             );
         }
         let found = if linked {

@@ -6,9 +6,9 @@ use std::fs::File;
 use std::io::Read;
 use std::os::fd::{AsFd, OwnedFd};
 
+use crate::manifest::Digest;
 use nix::fcntl::{OFlag, openat};
 use nix::sys::stat::Mode;
-use reel_shared::manifest::Digest;
 use sha2::{Digest as _, Sha256};
 
 /// Hash the file `name` in the directory `dir`.
