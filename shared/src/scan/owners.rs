@@ -5,8 +5,8 @@ use std::collections::HashMap;
 
 use nix::unistd::{Gid, Group, Uid, User};
 
-#[derive(Default)]
 /// The names of the users and groups one walking thread has met.
+#[derive(Default)]
 pub struct OwnerNames {
     users: HashMap<u32, Option<String>>,
     groups: HashMap<u32, Option<String>>,
