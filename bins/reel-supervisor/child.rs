@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
 use anyhow::Context;
-use reel_shared::cli::CommonArgs;
+use reel_shared::cli::{self, CommonArgs};
 use reel_shared::config::Config;
 use reel_shared::exit::Exit;
 use reel_shared::spool::Queue;
@@ -31,15 +31,6 @@ pub fn input_of(stage: &str) -> Option<Queue> {
         .iter()
         .find(|(name, _)| *name == stage)
         .and_then(|(_, q)| *q)
-}
-
-/// A stage program: next to this executable, else on PATH.
-pub fn program(name: &str) -> PathBuf {
-    std::env::current_exe()
-        .ok()
-        .and_then(|me| me.parent().map(|d| d.join(name)))
-        .filter(|p| p.is_file())
-        .unwrap_or_else(|| PathBuf::from(name))
 }
 
 /// The directory of the configuration file: relative paths in it, and the
@@ -177,15 +168,10 @@ pub fn spawn(
     args: Vec<String>,
     problems: Option<&Problems>,
 ) -> anyhow::Result<Running> {
-    let path = program(stage);
+    let path = cli::sibling_program(stage);
     let mut cmd = Command::new(&path);
     cmd.arg("--config").arg(&config.file);
-    for _ in 0..common.quiet {
-        cmd.arg("-q");
-    }
-    for _ in 0..common.verbose {
-        cmd.arg("-v");
-    }
+    common.pass_verbosity(&mut cmd);
     cmd.args(&args).stdin(Stdio::null());
     // Should the supervisor die (even by SIGKILL), the stage is asked to
     // stop at its next safe point rather than run on unsupervised.

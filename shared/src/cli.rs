@@ -66,6 +66,28 @@ impl CommonArgs {
     }
 }
 
+/// Another reel program (`reel-scan`, …): beside this executable if it is
+/// there (an uninstalled build), else whatever PATH finds.
+pub fn sibling_program(name: &str) -> PathBuf {
+    std::env::current_exe()
+        .ok()
+        .and_then(|me| me.parent().map(|dir| dir.join(name)))
+        .filter(|p| p.is_file())
+        .unwrap_or_else(|| PathBuf::from(name))
+}
+
+impl CommonArgs {
+    /// Pass `-q` and `-v` on to another reel program as they were given.
+    pub fn pass_verbosity(&self, cmd: &mut std::process::Command) {
+        for _ in 0..self.quiet {
+            cmd.arg("-q");
+        }
+        for _ in 0..self.verbose {
+            cmd.arg("-v");
+        }
+    }
+}
+
 /// `--in -` / `--out -`: only "-" (stdin or stdout) is accepted; `None`
 /// means the spool queue.
 pub fn dash_flag(flag: &str, value: Option<&str>) -> anyhow::Result<bool> {

@@ -18,6 +18,7 @@ pub mod cli;
 pub mod config;
 pub mod device;
 pub mod exit;
+pub mod front;
 pub mod fsutil;
 pub mod logging;
 pub mod manifest;

@@ -11,13 +11,14 @@ use std::collections::HashMap;
 use std::io::Read as _;
 use std::path::{Path, PathBuf};
 
-use reel_shared::catalog::journal::{self, Entry};
-use reel_shared::config::Config;
-use reel_shared::exit::Exit;
-use reel_shared::manifest::{Digest, EntryType, Record, parse_record};
-use reel_shared::tape::Drive;
-use reel_shared::tape::label::Label;
-use reel_shared::tape::stream::{FileEnd, TapeFileReader};
+use crate::catalog::journal::{self, Entry};
+use crate::config::Config;
+use crate::exit::Exit;
+use crate::manifest::{Digest, EntryType, Record, parse_record};
+use crate::tape::Drive;
+use crate::tape::label::Label;
+use crate::tape::session::{Choice, Session};
+use crate::tape::stream::{FileEnd, TapeFileReader};
 use sha2::{Digest as _, Sha256};
 
 /// What one tape file held: the members' digests by data offset, the
@@ -146,6 +147,26 @@ fn matching(
     out
 }
 
+/// Open the drive (`-f`, `--drive`, `$TAPE` or the first `[[drive]]`), read
+/// the label of the tape in it, and import that tape.
+pub fn open_and_run(
+    config: &Config,
+    device: Option<&str>,
+    drive: Option<&str>,
+) -> anyhow::Result<Exit> {
+    let tape = std::env::var("TAPE").unwrap_or_default();
+    let choice = Choice {
+        device,
+        name: drive,
+        env: Some(("TAPE", &tape)),
+    };
+    let session = Session::new(Some(config), choice, std::time::Duration::from_secs(300))?;
+    let (mut d, label) = session.open_labelled()?;
+    run(config, d.as_mut(), &label)
+}
+
+/// Import the labelled tape in `drive`: a journal of every member that
+/// matches its archive's index.
 pub fn run(config: &Config, drive: &mut dyn Drive, label: &Label) -> anyhow::Result<Exit> {
     let catalog = &config.paths.catalog;
     let mut seen = journal::recorded(catalog, &label.label)?;
@@ -158,7 +179,7 @@ pub fn run(config: &Config, drive: &mut dyn Drive, label: &Label) -> anyhow::Res
     let mut cut: Vec<(u64, u64, HashMap<u64, Digest>)> = Vec::new();
     let mut closing: Option<Vec<u8>> = None;
     let mut record = |file: u64, start: u64, stream: &str, records: Vec<Record>| {
-        let now = reel_shared::time::Utc::now().rfc3339();
+        let now = crate::time::Utc::now().rfc3339();
         let mut entries = Vec::new();
         for mut rec in records {
             if seen.contains(&(file, rec.path.clone())) {

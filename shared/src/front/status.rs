@@ -5,12 +5,12 @@
 
 use std::io::Write;
 
+use crate::config::Config;
+use crate::exit::Exit;
+use crate::manifest::ManifestReader;
+use crate::spool::{Queue, Spool};
+use crate::units::Size;
 use anyhow::Context;
-use reel_shared::config::Config;
-use reel_shared::exit::Exit;
-use reel_shared::manifest::ManifestReader;
-use reel_shared::spool::{Queue, Spool};
-use reel_shared::units::Size;
 use serde_json::json;
 
 struct QueueStatus {
@@ -55,7 +55,7 @@ fn supervisor(spool: &Spool) -> Option<serde_json::Value> {
     if !lock.exists() {
         return None;
     }
-    match reel_shared::fsutil::lock_file(&lock, false) {
+    match crate::fsutil::lock_file(&lock, false) {
         Ok(Some(_free)) => return None,
         Ok(None) => {}
         Err(e) => {
@@ -72,7 +72,7 @@ pub fn run(config: &Config, spool: &Spool, as_json: bool, live: bool) -> anyhow:
     if !live {
         return show(config, spool, as_json);
     }
-    let stop = reel_shared::signals::watch(nix::sys::signal::Signal::SIGINT)?;
+    let stop = crate::signals::watch(nix::sys::signal::Signal::SIGINT)?;
     let tty = std::io::IsTerminal::is_terminal(&std::io::stdout());
     loop {
         // Ask the running reel-write (through the supervisor) for a fresh
@@ -85,7 +85,7 @@ pub fn run(config: &Config, spool: &Spool, as_json: bool, live: bool) -> anyhow:
             std::thread::sleep(std::time::Duration::from_millis(700));
         }
         if tty && !as_json {
-            reel_shared::out!("\x1b[H\x1b[2J")?;
+            crate::out!("\x1b[H\x1b[2J")?;
         }
         show(config, spool, as_json)?;
         for _ in 0..13 {
@@ -105,7 +105,7 @@ fn show(config: &Config, spool: &Spool, as_json: bool) -> anyhow::Result<Exit> {
     let failed = spool.failed()?;
     let sup = supervisor(spool);
     let cache = &config.paths.cache;
-    let (used, total) = reel_shared::fsutil::fs_usage(cache)
+    let (used, total) = crate::fsutil::fs_usage(cache)
         .with_context(|| format!("reading the space of {}", cache.display()))?;
     let paused = cache.join(".reel-stage-paused").exists();
     let mut out = std::io::stdout().lock();

@@ -8,12 +8,12 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
+use crate::catalog::tape::Tape;
+use crate::config::Config;
+use crate::exit::Exit;
+use crate::telemetry::{fit, mbs, slower_than};
+use crate::units::Size;
 use anyhow::Context;
-use reel_shared::catalog::tape::Tape;
-use reel_shared::config::Config;
-use reel_shared::exit::Exit;
-use reel_shared::telemetry::{fit, mbs, slower_than};
-use reel_shared::units::Size;
 use serde::Deserialize;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -77,7 +77,7 @@ pub fn load(dir: &Path) -> anyhow::Result<Vec<Session>> {
             .filter(|(_, l)| !l.trim().is_empty())
         {
             let r: Record = serde_json::from_str(line).map_err(|e| {
-                reel_shared::exit::ExitError::new(
+                crate::exit::ExitError::new(
                     Exit::Data,
                     format!("{}:{}: {e}", file.display(), n + 1),
                 )
@@ -108,7 +108,7 @@ pub fn run(
         .collect();
     if chosen.is_empty() {
         let what = tape.map_or("any tape".to_string(), |t| format!("tape {t}"));
-        return Err(reel_shared::exit::ExitError::new(
+        return Err(crate::exit::ExitError::new(
             Exit::NoInput,
             format!(
                 "no telemetry for {what} in {}",
@@ -171,9 +171,9 @@ pub fn run(
         }));
     }
     if json {
-        reel_shared::outln!("{}", serde_json::Value::Array(report.clone()))?;
+        crate::outln!("{}", serde_json::Value::Array(report.clone()))?;
     } else {
-        reel_shared::outln!(
+        crate::outln!(
             "{:<10} {:>7} {:>10} {:>12} {:>6} {:>10}  flags",
             "tape",
             "seconds",
@@ -183,7 +183,7 @@ pub fn run(
             "full in"
         )?;
         for r in &report {
-            reel_shared::outln!(
+            crate::outln!(
                 "{:<10} {:>7.0} {:>10} {:>12} {:>6} {:>10}  {}",
                 r["tape"].as_str().unwrap_or(""),
                 r["seconds"].as_f64().unwrap_or(0.0),

@@ -7,13 +7,13 @@
 
 use std::io::Write;
 
+use crate::changer::{ChangerStatus, is_cleaning};
+use crate::cli::CommonArgs;
+use crate::config::{Config, Device};
+use crate::device::{library_spec, open_changer};
+use crate::exit::{Exit, ExitError};
 use anyhow::Context;
 use clap::{Args, Subcommand};
-use reel_shared::changer::{ChangerStatus, is_cleaning};
-use reel_shared::cli::CommonArgs;
-use reel_shared::config::{Config, Device};
-use reel_shared::device::{library_spec, open_changer};
-use reel_shared::exit::{Exit, ExitError};
 
 #[derive(Args, Debug)]
 pub struct ChangerArgs {

@@ -6,17 +6,17 @@
 
 use std::io::Write;
 
+use crate::cli::CommonArgs;
+use crate::config::{Config, Device};
+use crate::device::{library_spec, lock_device, open_drive};
+use crate::exit::{Exit, ExitError};
+use crate::tape::label::{self, Identity, Label};
+use crate::tape::linux_st::{LinuxSt, OpenOptions};
+use crate::tape::stream::{FileEnd, TapeFileReader};
+use crate::tape::{Drive, DriveStatus, selftest};
+use crate::units::{Interval, Size};
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
-use reel_shared::cli::CommonArgs;
-use reel_shared::config::{Config, Device};
-use reel_shared::device::{library_spec, lock_device, open_drive};
-use reel_shared::exit::{Exit, ExitError};
-use reel_shared::tape::label::{self, Identity, Label};
-use reel_shared::tape::linux_st::{LinuxSt, OpenOptions};
-use reel_shared::tape::stream::{FileEnd, TapeFileReader};
-use reel_shared::tape::{Drive, DriveStatus, selftest};
-use reel_shared::units::{Interval, Size};
 
 #[derive(Args, Debug)]
 pub struct MtArgs {
@@ -131,7 +131,7 @@ enum MtOp {
 /// its configured block size.
 fn resolve(args: &MtArgs, config: Option<&Config>) -> anyhow::Result<(Device, Option<u32>)> {
     let tape = std::env::var("TAPE").unwrap_or_default();
-    let (device, conf) = reel_shared::device::resolve_drive(
+    let (device, conf) = crate::device::resolve_drive(
         config,
         args.device.as_deref(),
         args.drive.as_deref(),
@@ -206,9 +206,7 @@ pub fn run(args: MtArgs, common: &CommonArgs) -> anyhow::Result<Exit> {
             }
             let label = Label::new(&name, &pool, bs)?;
             let before = label::label_tape(d, &label, force).map_err(|e| match e {
-                reel_shared::tape::TapeError::Invalid(m) => {
-                    ExitError::new(Exit::Unavailable, m).into()
-                }
+                crate::tape::TapeError::Invalid(m) => ExitError::new(Exit::Unavailable, m).into(),
                 other => anyhow::Error::from(other),
             })?;
             if let Identity::Reel(old) = before {
@@ -430,7 +428,7 @@ fn selftest(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use reel_shared::vtl::{LibrarySpec, open_drive};
+    use crate::vtl::{LibrarySpec, open_drive};
 
     #[test]
     fn ls_counts_every_block_of_a_file_that_is_not_tar() {

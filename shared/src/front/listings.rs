@@ -1,0 +1,106 @@
+//! Listings of the catalog for people and scripts: `reel find` (verified
+//! files) and `reel tapes` (the tapes and their state), and `reel catalog
+//! rebuild`.
+
+use std::io::Write as _;
+
+use crate::catalog::find::{Query, search};
+use crate::config::Config;
+use crate::exit::Exit;
+use crate::time::Utc;
+use crate::units::Size;
+
+/// `reel find`: the verified files that match, as a table or one JSON
+/// array; exit 1 when nothing matches.
+pub fn find(config: &Config, query: &Query, json: bool) -> anyhow::Result<Exit> {
+    let found = search(&config.paths.catalog, query)?;
+    let mut out = std::io::stdout().lock();
+    if json {
+        let list: Vec<serde_json::Value> = found
+            .iter()
+            .map(|e| {
+                let mut v = serde_json::to_value(&e.record).expect("records serialize");
+                v["stream"] = e.stream.clone().into();
+                v["verified"] = e.verified.clone().into();
+                v
+            })
+            .collect();
+        writeln!(out, "{}", serde_json::Value::Array(list))?;
+    } else {
+        for e in &found {
+            let r = &e.record;
+            let part = match r.part {
+                Some(n) => format!(
+                    " (part {n}: {} from byte {})",
+                    Size(r.bytes()).human(),
+                    r.part_offset.unwrap_or(0)
+                ),
+                None => String::new(),
+            };
+            writeln!(
+                out,
+                "{}{part}  {:>10}  {}  {} file {} block {}  verified {}  [{}]",
+                r.path.display(),
+                Size(r.size).human(),
+                Utc::from_unix(r.mtime_ns.div_euclid(1_000_000_000)).rfc3339(),
+                r.tape.as_deref().unwrap_or("?"),
+                r.file.map_or("?".into(), |f| f.to_string()),
+                r.block.map_or("?".into(), |b| b.to_string()),
+                e.verified,
+                e.stream
+            )?;
+        }
+    }
+    if found.is_empty() {
+        log::warn!("nothing verified matches");
+        return Ok(Exit::Skipped);
+    }
+    Ok(Exit::Ok)
+}
+
+/// `reel tapes`: every tape the catalog knows, as a table or one JSON array.
+pub fn tapes(config: &Config, json: bool) -> anyhow::Result<Exit> {
+    let tapes = crate::catalog::tape::all(&config.paths.catalog)?;
+    if json {
+        crate::outln!("{}", serde_json::to_string(&tapes)?)?;
+        return Ok(Exit::Ok);
+    }
+    crate::outln!(
+        "{:<10} {:<10} {:<9} {:>5} {:>10}  last verify",
+        "tape",
+        "pool",
+        "state",
+        "files",
+        "bytes"
+    )?;
+    for t in &tapes {
+        crate::outln!(
+            "{:<10} {:<10} {:<9} {:>5} {:>10}  {}",
+            t.label,
+            t.pool,
+            format!("{:?}", t.state).to_lowercase(),
+            t.files,
+            Size(t.bytes).human(),
+            match (&t.verified, &t.last_verify) {
+                (Some(when), Some(what)) => format!("{when} ({what})"),
+                _ => "never".into(),
+            }
+        )?;
+    }
+    Ok(Exit::Ok)
+}
+
+/// `reel catalog rebuild`: the lookup index again from the journals.
+pub fn rebuild(config: &Config, chunk: usize) -> anyhow::Result<Exit> {
+    let started = std::time::Instant::now();
+    let stats = crate::catalog::rebuild(&config.paths.catalog, chunk)?;
+    log::info!(
+        "index rebuilt from {} journal(s): {} entries, {} paths, {} sorted run(s), {:.1}s",
+        stats.journals,
+        stats.entries,
+        stats.paths,
+        stats.runs,
+        started.elapsed().as_secs_f64()
+    );
+    Ok(Exit::Ok)
+}
