@@ -9,9 +9,9 @@ use std::collections::{BTreeSet, HashMap};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
+use crate::config::{Config, Source};
 use nix::errno::Errno;
 use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify, WatchDescriptor};
-use reel_shared::config::{Config, Source};
 
 pub struct Watcher {
     inotify: Inotify,

@@ -3,14 +3,14 @@
 
 use std::path::Path;
 
+use crate::cli::CommonArgs;
+use crate::config::{Config, Source};
+use crate::exit::{Exit, ExitError};
+use crate::spool::{Queue, Spool};
 use anyhow::Context;
-use reel_shared::cli::CommonArgs;
-use reel_shared::config::{Config, Source};
-use reel_shared::exit::{Exit, ExitError};
-use reel_shared::spool::{Queue, Spool};
 
-use crate::child::{self, Outcome, notify};
-use crate::full_tapes;
+use super::child::{self, Outcome, notify};
+use super::full_tapes;
 
 /// A sample tree for a stream whose source does not exist yet, when it lies
 /// in the configuration's own directory (the default `var/sample`): a few
@@ -67,16 +67,16 @@ fn pipeline(spool: &Spool) -> anyhow::Result<Vec<(Queue, String)>> {
 /// SIGTERM or SIGINT: no new stage; the running one is asked to stop at
 /// its safe point (it gets SIGTERM too) and waited for.
 struct Stop {
-    term: reel_shared::signals::Watched,
-    int: reel_shared::signals::Watched,
+    term: crate::signals::Watched,
+    int: crate::signals::Watched,
 }
 
 impl Stop {
     fn install() -> anyhow::Result<Stop> {
         use nix::sys::signal::Signal;
         Ok(Stop {
-            term: reel_shared::signals::watch(Signal::SIGTERM)?,
-            int: reel_shared::signals::watch(Signal::SIGINT)?,
+            term: crate::signals::watch(Signal::SIGTERM)?,
+            int: crate::signals::watch(Signal::SIGINT)?,
         })
     }
 
@@ -125,7 +125,7 @@ fn run_stage(
 
 pub fn run(common: &CommonArgs, config: &Config) -> anyhow::Result<Exit> {
     let spool = config.prepare_dirs()?;
-    let _lock = crate::lock_spool(&spool)?;
+    let _lock = super::lock_spool(&spool)?;
     let stop = Stop::install()?;
     let full_before = full_tapes(config);
     let file = std::fs::canonicalize(&config.file).unwrap_or_else(|_| config.file.clone());
@@ -210,17 +210,17 @@ pub fn run(common: &CommonArgs, config: &Config) -> anyhow::Result<Exit> {
         "finished",
         &format!("the pipeline is empty; {failed} item(s) in failed/"),
     );
-    let tapes = reel_shared::catalog::tape::all(&config.paths.catalog)?;
+    let tapes = crate::catalog::tape::all(&config.paths.catalog)?;
     let config_arg = std::fs::canonicalize(&config.file)
         .unwrap_or_else(|_| config.file.clone())
         .display()
         .to_string();
-    reel_shared::outln!(
+    crate::outln!(
         "Backed up and verified. The catalog is in {}.",
         config.paths.catalog.display()
     )?;
     for t in &tapes {
-        reel_shared::outln!(
+        crate::outln!(
             "  tape {}: {} file(s) on tape, {} bytes, {:?}",
             t.label,
             t.files.saturating_sub(1),
@@ -228,11 +228,11 @@ pub fn run(common: &CommonArgs, config: &Config) -> anyhow::Result<Exit> {
             t.state
         )?;
     }
-    reel_shared::outln!("Find a file:       reel --config {config_arg} find 'PATTERN'")?;
-    reel_shared::outln!(
+    crate::outln!("Find a file:       reel --config {config_arg} find 'PATTERN'")?;
+    crate::outln!(
         "Restore it:        reel-restore --config {config_arg} 'PATTERN' --to /tmp/restored"
     )?;
-    reel_shared::outln!("What waits/failed: reel --config {config_arg} status")?;
+    crate::outln!("What waits/failed: reel --config {config_arg} status")?;
     if failed > 0 || !problems.is_empty() {
         for p in &problems {
             log::warn!("{p}");

@@ -9,11 +9,11 @@ use std::process::{Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
+use crate::cli::{self, CommonArgs};
+use crate::config::Config;
+use crate::exit::Exit;
+use crate::spool::Queue;
 use anyhow::Context;
-use reel_shared::cli::{self, CommonArgs};
-use reel_shared::config::Config;
-use reel_shared::exit::Exit;
-use reel_shared::spool::Queue;
 use serde::Serialize;
 
 /// The stages in pipeline order, with the queue each one takes from.
@@ -121,7 +121,7 @@ pub fn remember(problems: &Problems, stage: &str, line: String) {
         p.pop_front();
     }
     p.push_back(Problem {
-        time: reel_shared::time::Utc::from_system(SystemTime::now()).rfc3339(),
+        time: crate::time::Utc::from_system(SystemTime::now()).rfc3339(),
         stage: stage.to_string(),
         line,
     });

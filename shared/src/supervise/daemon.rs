@@ -2,7 +2,7 @@
 //! change, and runs each stage as a child process when its input queue
 //! holds enough work (README, "The supervisor"; docs/exit-codes.md §4).
 //!
-//! Rules, checked every half second (decided by `reel_shared::supervise::plan`):
+//! Rules, checked every half second (decided by [`plan`](super::plan)):
 //! - scan a stream when its interval is up, or a few seconds after inotify
 //!   saw a change under it (`min_age` later, so the new files qualify);
 //! - stage what was scanned unless the cache is above `high_water` (and,
@@ -24,19 +24,19 @@
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant, SystemTime};
 
+use crate::cli::CommonArgs;
+use crate::config::{Config, Source};
+use crate::exit::Exit;
+use crate::manifest::ManifestReader;
+use crate::spool::{Queue, Spool};
+use crate::supervise::{self, QueueView, Start};
+use crate::units::Size;
 use anyhow::Context;
 use nix::sys::signal::Signal;
-use reel_shared::cli::CommonArgs;
-use reel_shared::config::{Config, Source};
-use reel_shared::exit::Exit;
-use reel_shared::manifest::ManifestReader;
-use reel_shared::spool::{Queue, Spool};
-use reel_shared::supervise::{self, QueueView, Start};
-use reel_shared::units::Size;
 use serde_json::json;
 
-use crate::child::{self, Outcome, Problems, Running};
-use crate::watch::Watcher;
+use super::child::{self, Outcome, Problems, Running};
+use super::inotify::Watcher;
 
 const TICK: Duration = Duration::from_millis(500);
 /// Quiet time after an inotify event before the scan starts.
@@ -50,15 +50,15 @@ struct Backoff {
 }
 
 pub struct Signals {
-    term: reel_shared::signals::Watched,
-    int: reel_shared::signals::Watched,
-    hup: reel_shared::signals::Watched,
-    usr1: reel_shared::signals::Watched,
+    term: crate::signals::Watched,
+    int: crate::signals::Watched,
+    hup: crate::signals::Watched,
+    usr1: crate::signals::Watched,
 }
 
 impl Signals {
     pub fn install() -> anyhow::Result<Signals> {
-        use reel_shared::signals::watch;
+        use crate::signals::watch;
         Ok(Signals {
             term: watch(Signal::SIGTERM)?,
             int: watch(Signal::SIGINT)?,
@@ -97,9 +97,9 @@ struct Daemon {
 
 pub fn run(common: &CommonArgs, config: Config) -> anyhow::Result<Exit> {
     let spool = config.prepare_dirs()?;
-    let _lock = crate::lock_spool(&spool)?;
+    let _lock = super::lock_spool(&spool)?;
     let signals = Signals::install()?;
-    let full = crate::full_tapes(&config);
+    let full = super::full_tapes(&config);
     let mut d = Daemon {
         common: common.clone(),
         watcher: None,
@@ -285,7 +285,7 @@ impl Daemon {
                     );
                 }
                 if c.stage == "reel-write" {
-                    let full = crate::full_tapes(&self.config);
+                    let full = super::full_tapes(&self.config);
                     let line = c.last_line();
                     child::notify(&self.config, "tape-run-done", &format!("{what}: {line}"));
                     for t in full {
@@ -380,7 +380,7 @@ impl Daemon {
             if let Ok((records, bytes)) = ManifestReader::totals(&path) {
                 v.bytes += bytes;
                 if v.first_need == 0 {
-                    v.first_need = reel_shared::fsutil::cache_need(records, bytes);
+                    v.first_need = crate::fsutil::cache_need(records, bytes);
                 }
             }
             if let Ok(m) = std::fs::metadata(&path)
@@ -416,7 +416,7 @@ impl Daemon {
     /// Start what has work and may run (the decisions: `supervise::plan`).
     fn plan(&mut self) -> anyhow::Result<()> {
         let cache = self.config.paths.cache.clone();
-        let usage = reel_shared::fsutil::fs_usage(&cache)
+        let usage = crate::fsutil::fs_usage(&cache)
             .with_context(|| format!("reading the space of {}", cache.display()))?;
         let (scanned, staged) = (self.view(Queue::Scanned)?, self.view(Queue::Staged)?);
         let (packed, written) = (self.view(Queue::Packed)?, self.view(Queue::Written)?);
@@ -494,7 +494,7 @@ impl Daemon {
         let now = Instant::now();
         let at = |t: Instant| {
             let d = t.saturating_duration_since(now);
-            reel_shared::time::Utc::from_system(SystemTime::now() + d).rfc3339()
+            crate::time::Utc::from_system(SystemTime::now() + d).rfc3339()
         };
         let problems: Vec<_> = self
             .problems
@@ -506,7 +506,7 @@ impl Daemon {
         let doc = json!({
             "pid": std::process::id(),
             "config": self.config.file,
-            "started": reel_shared::time::Utc::from_system(self.started).rfc3339(),
+            "started": crate::time::Utc::from_system(self.started).rfc3339(),
             "state": if self.stopping {
                 if self.children.is_empty() { "stopped" } else { "stopping" }
             } else { "running" },
@@ -516,7 +516,7 @@ impl Daemon {
                 "drive": c.drive,
                 "pid": c.pid(),
                 "args": c.args,
-                "since": reel_shared::time::Utc::from_system(c.since).rfc3339(),
+                "since": crate::time::Utc::from_system(c.since).rfc3339(),
                 "doing": c.last_line(),
             })).collect::<Vec<_>>(),
             "next_scan": self.next_scan.iter().map(|(s, t)| json!({
@@ -541,7 +541,7 @@ impl Daemon {
             return;
         }
         let path = self.spool.root().join("supervisor.json");
-        match reel_shared::fsutil::write_atomic(&path, text.as_bytes()) {
+        match crate::fsutil::write_atomic(&path, text.as_bytes()) {
             Ok(()) => self.status_text = text,
             Err(e) => log::warn!("writing {}: {e}", path.display()),
         }

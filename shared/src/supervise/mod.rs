@@ -1,0 +1,64 @@
+//! reel-supervisor's work: run the stages when there is work.
+//!
+//! Every stage runs as a child process (`child.rs`): as a daemon
+//! (`daemon.rs`, which sees source changes through `inotify.rs` and
+//! decides with [`plan`]), or with `--once` (`once.rs`) until the pipeline
+//! is empty.
+
+mod child;
+mod daemon;
+mod inotify;
+mod once;
+pub mod plan;
+
+pub use plan::{Child, Plan, QueueView, Start, World, plan};
+
+use anyhow::Context;
+
+use crate::cli::CommonArgs;
+use crate::config::Config;
+use crate::exit::{Exit, ExitError};
+use crate::spool::Spool;
+
+/// Run the pipeline until it is empty (`once`), or as a daemon until
+/// SIGTERM.
+pub fn run(common: &CommonArgs, config: Config, once: bool) -> anyhow::Result<Exit> {
+    if once {
+        return once::run(common, &config);
+    }
+    daemon::check_sources(&config);
+    daemon::run(common, config)
+}
+
+/// Lock the spool for this supervisor; exit 75 if another one holds it.
+fn lock_spool(spool: &Spool) -> anyhow::Result<nix::fcntl::Flock<std::fs::File>> {
+    let path = spool.root().join("supervisor.lock");
+    match crate::fsutil::lock_file(&path, false)
+        .with_context(|| format!("locking {}", path.display()))?
+    {
+        Some(lock) => {
+            // What a supervisor that died left: its pid must not be
+            // signalled by `reel status --live`.
+            let _ = std::fs::remove_file(spool.root().join("supervisor.json"));
+            Ok(lock)
+        }
+        None => Err(ExitError::new(
+            Exit::TempFail,
+            format!(
+                "another reel-supervisor runs on this spool ({} is locked)",
+                path.display()
+            ),
+        )
+        .into()),
+    }
+}
+
+/// The labels of the tapes the catalog knows as full.
+fn full_tapes(config: &crate::config::Config) -> Vec<String> {
+    crate::catalog::tape::all(&config.paths.catalog)
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|t| t.state == crate::catalog::tape::TapeState::Full)
+        .map(|t| t.label)
+        .collect()
+}
