@@ -40,6 +40,7 @@ mod meter;
 mod model;
 mod paced;
 mod params;
+pub mod sim;
 
 #[cfg(test)]
 mod tests;
