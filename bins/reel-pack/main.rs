@@ -10,13 +10,12 @@
 //! backup. One `packed` item per archive is published, then the staged item
 //! is finished.
 
-mod pack;
-
 use std::path::PathBuf;
 
 use clap::Parser;
 use reel_shared::cli::{self, CommonArgs, Program};
 use reel_shared::exit::{Exit, ExitError};
+use reel_shared::pack;
 use reel_shared::spool::{Input, Output, Queue};
 
 /// Pack staged files into pax tar archives with a per-member index

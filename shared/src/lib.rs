@@ -21,6 +21,7 @@ pub mod exit;
 pub mod fsutil;
 pub mod logging;
 pub mod manifest;
+pub mod pack;
 pub mod remote;
 pub mod ring;
 pub mod sha;
@@ -32,6 +33,7 @@ pub mod telemetry;
 pub mod time;
 pub mod units;
 pub mod vtl;
+pub mod write;
 pub mod xattrs;
 
 pub use config::Config;

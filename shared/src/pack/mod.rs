@@ -8,14 +8,12 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
+use crate::archive::{ArchiveWriter, Finished, Hashed, Kind, Member, Sink};
+use crate::config::{Config, PackOrder};
+use crate::exit::{Exit, ExitError};
+use crate::manifest::{Digest, EntryType, Header, Kind as ManifestKind, ManifestWriter, Record};
+use crate::spool::{Claim, Output};
 use anyhow::Context;
-use reel_shared::archive::{ArchiveWriter, Finished, Hashed, Kind, Member, Sink};
-use reel_shared::config::{Config, PackOrder};
-use reel_shared::exit::{Exit, ExitError};
-use reel_shared::manifest::{
-    Digest, EntryType, Header, Kind as ManifestKind, ManifestWriter, Record,
-};
-use reel_shared::spool::{Claim, Output};
 use sha2::{Digest as _, Sha256};
 
 pub struct Settings {
@@ -50,7 +48,7 @@ impl Settings {
 /// Extended attributes of a staged copy, but reel's own (`user.reel.*`).
 /// One that cannot be read is reported with the copy, not dropped unsaid.
 fn xattrs(path: &Path) -> Vec<(Vec<u8>, Vec<u8>)> {
-    reel_shared::xattrs::all_at(path).unwrap_or_else(|e| {
+    crate::xattrs::all_at(path).unwrap_or_else(|e| {
         log::warn!(
             "{}: cannot read its extended attributes ({e}): archived without them",
             path.display()
@@ -221,7 +219,7 @@ pub fn pack_item(s: &Settings, claim: Claim, output: &mut Output) -> anyhow::Res
     if let Some(r) = records.iter().find(|r| {
         r.cache
             .as_ref()
-            .is_some_and(|c| !reel_shared::fsutil::within(c, &s.staged))
+            .is_some_and(|c| !crate::fsutil::within(c, &s.staged))
     }) {
         let why = format!(
             "{}: its staged copy {} is not in {}: refused",
@@ -239,8 +237,8 @@ pub fn pack_item(s: &Settings, claim: Claim, output: &mut Output) -> anyhow::Res
             .filter(|r| r.entry == EntryType::File)
             .map(Record::bytes)
             .sum();
-        let need = reel_shared::fsutil::cache_need(records.len() as u64, bytes);
-        let (used, total) = reel_shared::fsutil::fs_usage(&s.archives)
+        let need = crate::fsutil::cache_need(records.len() as u64, bytes);
+        let (used, total) = crate::fsutil::fs_usage(&s.archives)
             .with_context(|| format!("measuring {}", s.archives.display()))?;
         if total.saturating_sub(used) < need {
             return Err(no_room(s, &header.id, need, total.saturating_sub(used)));
@@ -285,7 +283,7 @@ pub fn pack_item(s: &Settings, claim: Claim, output: &mut Output) -> anyhow::Res
                         .is_some_and(|e| e.raw_os_error() == Some(libc::ENOSPC))
                 });
                 if full {
-                    let free = reel_shared::fsutil::fs_usage(&s.archives)
+                    let free = crate::fsutil::fs_usage(&s.archives)
                         .map_or(0, |(used, total)| total.saturating_sub(used));
                     return Err(no_room(s, &header.id, 0, free).context(format!("{e:#}")));
                 }
@@ -298,7 +296,7 @@ pub fn pack_item(s: &Settings, claim: Claim, output: &mut Output) -> anyhow::Res
         if !s.raw {
             fs::rename(&tmp, &final_path)
                 .with_context(|| format!("renaming {}", final_path.display()))?;
-            reel_shared::fsutil::sync_dir(&s.archives)
+            crate::fsutil::sync_dir(&s.archives)
                 .with_context(|| format!("syncing {}", s.archives.display()))?;
         }
         if let Some(m) = &s.manifest {
@@ -333,10 +331,7 @@ pub fn pack_item(s: &Settings, claim: Claim, output: &mut Output) -> anyhow::Res
 /// the run ends with 75 (reel-verify frees the cache; then again).
 fn no_room(s: &Settings, item: &str, need: u64, free: u64) -> anyhow::Error {
     let need = if need > 0 {
-        format!(
-            " (they need about {}, ",
-            reel_shared::units::Size(need).human()
-        )
+        format!(" (they need about {}, ", crate::units::Size(need).human())
     } else {
         " (".into()
     };
@@ -345,7 +340,7 @@ fn no_room(s: &Settings, item: &str, need: u64, free: u64) -> anyhow::Error {
         format!(
             "no room in {} for the archives of {item}{need}{} free): it stays queued until writing and verifying free the cache",
             s.archives.display(),
-            reel_shared::units::Size(free).human()
+            crate::units::Size(free).human()
         ),
     )
     .into()
@@ -414,7 +409,7 @@ fn write_part(
     r: &Record,
     part: Part,
     whole: &mut Sha256,
-) -> Result<(reel_shared::archive::Placed, Digest), Failure> {
+) -> Result<(crate::archive::Placed, Digest), Failure> {
     let (cache, f) = open_staged(r)?;
     let held = f.metadata()?.len();
     if part.at.checked_add(part.len).is_none_or(|end| end > held) {

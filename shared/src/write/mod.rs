@@ -7,23 +7,23 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
+use crate::archive::{BLOCK, Kind as ArchiveKind, Member, encode, padding};
+use crate::catalog::tape::{ArchiveOnTape, Tape, TapeState, closing_catalog, log_written};
+use crate::cli::CommonArgs;
+use crate::config::Config;
+use crate::exit::{Exit, ExitError};
+use crate::manifest::{Digest, Header, Kind, Record};
+use crate::ring::{Ring, RingStats, ring};
+use crate::signals::{Watched, watch};
 use anyhow::Context;
 use nix::sys::signal::Signal;
-use reel_shared::archive::{BLOCK, Kind as ArchiveKind, Member, encode, padding};
-use reel_shared::catalog::tape::{ArchiveOnTape, Tape, TapeState, closing_catalog, log_written};
-use reel_shared::cli::CommonArgs;
-use reel_shared::config::Config;
-use reel_shared::exit::{Exit, ExitError};
-use reel_shared::manifest::{Digest, Header, Kind, Record};
-use reel_shared::ring::{Ring, RingStats, ring};
-use reel_shared::signals::{Watched, watch};
 use std::os::unix::fs::OpenOptionsExt;
 
-use reel_shared::spool::{Claim, Input, Output, Queue};
-use reel_shared::tape::label::Label;
-use reel_shared::tape::session::{Choice, Session, Writable, appendable};
-use reel_shared::tape::{Drive, TapeError, Written};
-use reel_shared::units::Size;
+use crate::spool::{Claim, Input, Output, Queue};
+use crate::tape::label::Label;
+use crate::tape::session::{Choice, Session, Writable, appendable};
+use crate::tape::{Drive, TapeError, Written};
+use crate::units::Size;
 use sha2::{Digest as _, Sha256};
 
 fn unavailable(m: impl Into<String>) -> anyhow::Error {
@@ -340,7 +340,7 @@ impl Progress {
         let now = Instant::now();
         let secs = now.duration_since(self.last_record).as_secs_f64().max(1e-3);
         let line = serde_json::json!({
-            "time": reel_shared::time::Utc::now().rfc3339(),
+            "time": crate::time::Utc::now().rfc3339(),
             "elapsed_s": now.duration_since(self.started).as_secs_f64(),
             "tape": at.tape,
             "file": at.file,
@@ -418,7 +418,7 @@ impl Feed {
                 "{}: the input ran below the drive's minimum streaming rate ({}): \
                  the drive stopped {stops} time(s) to let the ring refill",
                 name.display(),
-                reel_shared::tape::speed::Rate(t.min_rate).human()
+                crate::tape::speed::Rate(t.min_rate).human()
             );
         } else if starved > 0 {
             log::info!(
@@ -746,7 +746,7 @@ fn telemetry(config: &Config, label: &str) -> Option<File> {
     let dir = config.paths.log.join("telemetry");
     let path = dir.join(format!(
         "{label}-{}.jsonl",
-        reel_shared::time::Utc::now().compact()
+        crate::time::Utc::now().compact()
     ));
     std::fs::create_dir_all(&dir)
         .and_then(|()| {
