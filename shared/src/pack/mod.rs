@@ -22,6 +22,8 @@ mod archive;
 mod item;
 mod member;
 mod plan;
+#[cfg(test)]
+mod tests;
 
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
