@@ -22,35 +22,12 @@ pub(super) fn pack_item(s: &Settings, claim: Claim, output: &mut Output) -> anyh
     let Some((claim, header, mut records)) = claim.read_all("reel-pack")?.item() else {
         return Ok(false);
     };
-    // A manifest cannot make reel-pack read (onto tape) anything but the
-    // cache's staged copies.
-    if let Some(r) = records.iter().find(|r| {
-        r.cache
-            .as_ref()
-            .is_some_and(|c| !crate::fsutil::within(c, &s.staged))
-    }) {
-        let why = format!(
-            "{}: its staged copy {} is not in {}: refused",
-            r.path.display(),
-            r.cache.as_deref().unwrap_or(Path::new("")).display(),
-            s.staged.display()
-        );
+    if let Some(why) = outside_cache(s, &records) {
         claim.reject(&why, "reel-pack")?;
         return Ok(false);
     }
-    // Its archives exist together until they are published: room for all.
     if !s.raw {
-        let bytes = records
-            .iter()
-            .filter(|r| r.entry == EntryType::File)
-            .map(Record::bytes)
-            .sum();
-        let need = crate::fsutil::cache_need(records.len() as u64, bytes);
-        let (used, total) = crate::fsutil::fs_usage(&s.archives)
-            .with_context(|| format!("measuring {}", s.archives.display()))?;
-        if total.saturating_sub(used) < need {
-            return Err(no_room(s, &header.id, need, total.saturating_sub(used)));
-        }
+        check_room(s, &header.id, &records)?;
     }
     order(&mut records, s.order);
     let groups = if s.raw {
@@ -99,7 +76,47 @@ pub(super) fn pack_item(s: &Settings, claim: Claim, output: &mut Output) -> anyh
             }
         }
     }
-    // Every archive is complete: move them into place, then publish.
+    publish(s, done, output)?;
+    claim.finish()?;
+    Ok(true)
+}
+
+/// Why the item is refused, if it is: a manifest cannot make reel-pack
+/// read (onto tape) anything but the cache's staged copies.
+fn outside_cache(s: &Settings, records: &[Record]) -> Option<String> {
+    let r = records.iter().find(|r| {
+        r.cache
+            .as_ref()
+            .is_some_and(|c| !crate::fsutil::within(c, &s.staged))
+    })?;
+    Some(format!(
+        "{}: its staged copy {} is not in {}: refused",
+        r.path.display(),
+        r.cache.as_deref().unwrap_or(Path::new("")).display(),
+        s.staged.display()
+    ))
+}
+
+/// The item's archives exist together until they are published: the
+/// cache must have room for all of them now.
+fn check_room(s: &Settings, item: &str, records: &[Record]) -> anyhow::Result<()> {
+    let bytes = records
+        .iter()
+        .filter(|r| r.entry == EntryType::File)
+        .map(Record::bytes)
+        .sum();
+    let need = crate::fsutil::cache_need(records.len() as u64, bytes);
+    let (used, total) = crate::fsutil::fs_usage(&s.archives)
+        .with_context(|| format!("measuring {}", s.archives.display()))?;
+    if total.saturating_sub(used) < need {
+        return Err(no_room(s, item, need, total.saturating_sub(used)));
+    }
+    Ok(())
+}
+
+/// Every archive is complete: move them into place, then publish their
+/// packed items (to the queue, stdout, or the `--manifest` file).
+fn publish(s: &Settings, done: Vec<Written>, output: &mut Output) -> anyhow::Result<()> {
     for (h, recs, tmp, final_path) in done {
         if !s.raw {
             fs::rename(&tmp, &final_path)
@@ -131,8 +148,7 @@ pub(super) fn pack_item(s: &Settings, claim: Claim, output: &mut Output) -> anyh
             h.extra["archive_size"]
         );
     }
-    claim.finish()?;
-    Ok(true)
+    Ok(())
 }
 
 /// The cache has no room for an item's archives now: it stays queued, and

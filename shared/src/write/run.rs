@@ -3,11 +3,12 @@
 
 use anyhow::Context;
 
-use crate::catalog::tape::TapeState;
+use crate::catalog::tape::{Tape, TapeState};
 use crate::cli::CommonArgs;
 use crate::exit::{Exit, ExitError};
 use crate::spool::{Input, Output, Queue};
 use crate::tape::Written;
+use crate::tape::label::Label;
 use crate::tape::session::{appendable, unavailable};
 use crate::units::Size;
 
@@ -35,13 +36,7 @@ pub fn run(
     let signals = Signals::install()?;
     let catalog = config.paths.catalog.clone();
     let (mut drive, mut label, mut tape) = t.session.writable(&catalog)?;
-    log::info!(
-        "tape {} ({}), appending as file {} at block {}",
-        label.label,
-        label.pool,
-        tape.files,
-        tape.eod
-    );
+    log_appending(&label, &tape);
     let mut progress = Progress::new(telemetry(&config, &label.label)).live(common);
     let mut archives = 0;
     let mut failed = 0;
@@ -61,13 +56,7 @@ pub fn run(
                 )));
             };
             (drive, label, tape) = next;
-            log::info!(
-                "tape {} ({}), appending as file {} at block {}",
-                label.label,
-                label.pool,
-                tape.files,
-                tape.eod
-            );
+            log_appending(&label, &tape);
         }
         let Some((claim, header, records, archive, source)) =
             open_item(claim, &config.paths.cache.join("archives"))?
@@ -179,6 +168,17 @@ pub fn run(
         .into());
     }
     Ok(Exit::Ok)
+}
+
+/// Which tape a run appends to, and where.
+fn log_appending(label: &Label, tape: &Tape) {
+    log::info!(
+        "tape {} ({}), appending as file {} at block {}",
+        label.label,
+        label.pool,
+        tape.files,
+        tape.eod
+    );
 }
 
 /// `--raw --unlabelled`: stdin as one tape file after the end of data of
