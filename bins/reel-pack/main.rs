@@ -10,14 +10,12 @@
 //! backup. One `packed` item per archive is published, then the staged item
 //! is finished.
 
-mod pack;
-
 use std::path::PathBuf;
 
 use clap::Parser;
 use reel_shared::cli::{self, CommonArgs, Program};
-use reel_shared::exit::{Exit, ExitError};
-use reel_shared::spool::{Input, Output, Queue};
+use reel_shared::exit::Exit;
+use reel_shared::pack;
 
 /// Pack staged files into pax tar archives with a per-member index
 #[derive(Parser, Debug)]
@@ -55,24 +53,8 @@ fn run(args: Args) -> anyhow::Result<Exit> {
     let config = args.common.load_config()?;
     let from_stdin = cli::dash_flag("--in", args.input.as_deref())?;
     let to_stdout = cli::dash_flag("--out", args.output.as_deref())?;
-    let spool = config.prepare_dirs()?;
-    let settings = pack::Settings::from_config(&config, args.raw, args.manifest.clone());
-    let mut input = Input::of(&spool, Queue::Staged, from_stdin);
-    let mut output = Output::of(&spool, Queue::Packed, to_stdout);
-    let mut failed = 0;
-    while let Some(claim) = input.next_item()? {
-        if !pack::pack_item(&settings, claim, &mut output)? {
-            failed += 1;
-        }
-    }
-    if failed > 0 {
-        return Err(ExitError::new(
-            Exit::Data,
-            format!("{failed} item(s) failed and went to failed/ (see `reel status`)"),
-        )
-        .into());
-    }
-    Ok(Exit::Ok)
+    let settings = pack::Settings::from_config(&config, args.raw, args.manifest);
+    pack::run(&config, &settings, from_stdin, to_stdout)
 }
 
 fn main() -> std::process::ExitCode {

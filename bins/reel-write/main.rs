@@ -14,11 +14,10 @@
 //! `--raw` writes stdin as one tape file, like mbuffer (`--unlabelled`:
 //! onto any tape, after its end of data, without label or catalog).
 
-mod write;
-
 use clap::Parser;
 use reel_shared::cli::{self, CommonArgs, Program};
 use reel_shared::exit::Exit;
+use reel_shared::write;
 
 /// Stream archives onto tape through a memory ring
 #[derive(Parser, Debug)]

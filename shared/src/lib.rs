@@ -5,10 +5,14 @@
 //! through spool directories of manifest files. This crate holds what they
 //! share: the configuration ([`config`]), the manifest format ([`manifest`]),
 //! the spool protocol ([`spool`]), exit codes ([`exit`]), units ([`units`]),
-//! logging and the thin-`main` helper ([`cli`]).
+//! logging and the thin-`main` helper ([`cli`]), and the programs' own
+//! logic, so that unit tests reach it: packing ([`pack`]) and writing to
+//! tape ([`write`](mod@write)).
 //!
-//! The library never prints and never exits: it returns errors, and the
-//! programs decide what to say and which exit code to use.
+//! The library never exits and never prints, but for
+//! [`write`](mod@write)'s progress lines on stderr and its prompt for the
+//! next tape on the terminal: it returns errors, and the programs decide
+//! what to say and which exit code to use.
 
 pub mod archive;
 pub mod beneath;
@@ -22,6 +26,7 @@ pub mod front;
 pub mod fsutil;
 pub mod logging;
 pub mod manifest;
+pub mod pack;
 pub mod remote;
 pub mod ring;
 pub mod scan;
@@ -35,6 +40,7 @@ pub mod telemetry;
 pub mod time;
 pub mod units;
 pub mod vtl;
+pub mod write;
 pub mod xattrs;
 
 pub use config::Config;

@@ -28,7 +28,8 @@ use crate::exit::{Exit, ExitError};
 use crate::tape::label::{self, Identity, Label};
 use crate::tape::{Drive, TapeError};
 
-fn unavailable(m: impl Into<String>) -> anyhow::Error {
+/// An error that exits 69 (a tape, drive or library is not there to use).
+pub(crate) fn unavailable(m: impl Into<String>) -> anyhow::Error {
     ExitError::new(Exit::Unavailable, m).into()
 }
 

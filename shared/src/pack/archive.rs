@@ -1,0 +1,301 @@
+//! One archive written: `REEL-ARCHIVE.txt`, the members (whole files, parts
+//! of split files, hard links within the archive), `REEL-INDEX.jsonl`, each
+//! staged copy's SHA-256 checked in the one read that packs it.
+
+use std::collections::{HashMap, HashSet};
+use std::fs::File;
+use std::io::Write;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use sha2::{Digest as _, Sha256};
+
+use crate::archive::{ArchiveWriter, Finished, Hashed, Kind, Member, Placed, Sink};
+use crate::manifest::{Digest, EntryType, Header, Kind as ManifestKind, Record};
+
+use super::member::{member, readme};
+use super::plan::{Part, Piece};
+use super::{Settings, path_bytes};
+
+/// Why an archive could not be written.
+pub(super) enum Failure {
+    /// The item is wrong (a staged copy that does not match): fail it.
+    Data(String),
+    /// Something around us is wrong: stop the run.
+    Io(anyhow::Error),
+}
+
+impl<E: Into<anyhow::Error>> From<E> for Failure {
+    fn from(e: E) -> Self {
+        Failure::Io(e.into())
+    }
+}
+
+/// A staged copy must hold what the manifest says it holds.
+fn check_digest(
+    cache: &Path,
+    got: Option<Digest>,
+    expected: Option<Digest>,
+) -> Result<(), Failure> {
+    if got == expected {
+        return Ok(());
+    }
+    Err(Failure::Data(format!(
+        "{}: the staged copy's SHA-256 {} does not match the manifest's {}",
+        cache.display(),
+        got.map(|d| d.to_string()).unwrap_or_default(),
+        expected
+            .map(|d| d.to_string())
+            .unwrap_or_else(|| "(none)".into())
+    )))
+}
+
+/// An archive written: its packed header and records, its temporary and
+/// its final path.
+pub(super) type Written = (Header, Vec<Record>, PathBuf, PathBuf);
+
+/// The staged copy of a record, opened.
+fn open_staged(r: &Record) -> Result<(&Path, File), Failure> {
+    let cache = r.cache.as_deref().ok_or_else(|| {
+        Failure::Data(format!(
+            "{}: no staged copy in the manifest",
+            r.path.display()
+        ))
+    })?;
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(cache)
+        .map_err(|e| {
+            Failure::Data(format!(
+                "{}: cannot open the staged copy: {e}",
+                cache.display()
+            ))
+        })?;
+    Ok((cache, f))
+}
+
+/// One part of a split file, with the `REEL.part`, `REEL.offset` and
+/// `REEL.total` pax keys; the whole file's digest is checked after its last
+/// part.
+fn write_part(
+    w: &mut ArchiveWriter,
+    r: &Record,
+    part: Part,
+    whole: &mut Sha256,
+) -> Result<(Placed, Digest), Failure> {
+    let (cache, f) = open_staged(r)?;
+    let held = f.metadata()?.len();
+    if part.at.checked_add(part.len).is_none_or(|end| end > held) {
+        return Err(Failure::Data(format!(
+            "{}: the staged copy holds {held} bytes, too few for part {} ({} bytes from {})",
+            cache.display(),
+            part.number,
+            part.len,
+            part.at
+        )));
+    }
+    let mut m = member(r, Kind::File { size: part.len });
+    m.extra = vec![
+        ("REEL.part".into(), part.number.to_string().into_bytes()),
+        ("REEL.offset".into(), part.offset.to_string().into_bytes()),
+        ("REEL.total".into(), r.size.to_string().into_bytes()),
+    ];
+    let placed = w.add_file(&m, &f, part.at, part.len, Some(whole))?;
+    let Hashed::Now(digest) = placed.sha256 else {
+        unreachable!("a part is hashed in line")
+    };
+    if part.last {
+        let whole = Digest(std::mem::take(whole).finalize().into());
+        if Some(whole) != r.sha256 {
+            return Err(Failure::Data(format!(
+                "{}: the staged copy's SHA-256 {whole} does not match the manifest's",
+                cache.display()
+            )));
+        }
+    }
+    Ok((placed, digest))
+}
+
+/// Write the archive `id` of `group`'s pieces of `records` (to the cache,
+/// or to stdout with `--raw`); `whole` holds the whole-file digests of
+/// split files, fed part by part.
+pub(super) fn write_archive(
+    s: &Settings,
+    header: &Header,
+    id: &str,
+    records: &[Record],
+    group: &[Piece],
+    whole: &mut HashMap<usize, Sha256>,
+) -> Result<Written, Failure> {
+    let final_path = s.archives.join(format!("{id}.tar"));
+    let tmp = s.archives.join(format!(".{id}.tar.tmp"));
+    let sink = if s.raw {
+        Sink::Stream(Box::new(std::io::BufWriter::with_capacity(
+            4 << 20,
+            std::io::stdout(),
+        )))
+    } else {
+        Sink::File(File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?)
+    };
+    let mut w = ArchiveWriter::new(sink);
+    let members: Vec<&Record> = group.iter().map(|p| &records[p.index]).collect();
+    let data_bytes: u64 = group
+        .iter()
+        .map(|p| match (p.part, &records[p.index]) {
+            (Some(part), _) => part.len,
+            (None, r) if r.entry == EntryType::File => r.size,
+            _ => 0,
+        })
+        .sum();
+    let stamp = members.iter().map(|r| r.mtime_ns).max().unwrap_or(0);
+    let text = readme(header, id, members.len(), data_bytes, s.block_size);
+    let info = |name: &str, size: usize| Member {
+        path: name.as_bytes().to_vec(),
+        kind: Kind::File { size: size as u64 },
+        mode: 0o444,
+        uid: 0,
+        gid: 0,
+        user: None,
+        group: None,
+        mtime_ns: stamp - stamp.rem_euclid(1_000_000_000),
+        xattrs: Vec::new(),
+        extra: Vec::new(),
+    };
+    w.add_bytes(&info("REEL-ARCHIVE.txt", text.len()), text.as_bytes())?;
+    let mut out: Vec<Record> = Vec::with_capacity(members.len());
+    let mut by_digest: HashMap<Digest, Vec<u8>> = HashMap::new();
+    // Large files being copied and hashed in the background: their digests
+    // are checked once the archive is complete.
+    let mut pending: Vec<(usize, PathBuf, Option<Digest>)> = Vec::new();
+    // Paths already in this archive: tar can only link to what it has seen.
+    let mut written: HashSet<PathBuf> = HashSet::new();
+    for (piece, r) in group.iter().zip(&members) {
+        let mut rec = (*r).clone();
+        if let Some(part) = piece.part {
+            let (placed, digest) =
+                write_part(&mut w, r, part, whole.entry(piece.index).or_default())?;
+            rec.part = Some(part.number);
+            rec.part_offset = Some(part.offset);
+            rec.part_len = Some(part.len);
+            rec.sha256 = Some(digest);
+            rec.archive = Some(id.to_string());
+            rec.offset = Some(placed.offset);
+            rec.data_offset = Some(placed.data_offset);
+            out.push(rec);
+            continue;
+        }
+        let placed = match r.entry {
+            EntryType::File | EntryType::Hardlink => {
+                let link_here = r.entry == EntryType::Hardlink
+                    && r.link.as_ref().is_some_and(|l| written.contains(l));
+                let dup = r
+                    .sha256
+                    .filter(|_| r.size > 0)
+                    .and_then(|d| by_digest.get(&d).cloned());
+                if link_here || dup.is_some() {
+                    // A hard link in tar: to the link target, or to the
+                    // first member with the same content.
+                    let target = if link_here {
+                        path_bytes(r.link.as_deref().expect("checked")).to_vec()
+                    } else {
+                        dup.expect("checked")
+                    };
+                    rec.entry = EntryType::Hardlink;
+                    rec.link = Some(PathBuf::from(std::ffi::OsStr::from_bytes(&target)));
+                    w.add_bytes(&member(r, Kind::Hardlink { target }), &[])?
+                } else {
+                    // A hard link whose target lies in another archive is
+                    // stored whole: its staged copy holds the data.
+                    rec.entry = EntryType::File;
+                    rec.link = None;
+                    let (cache, f) = open_staged(r)?;
+                    let len = f.metadata()?.len();
+                    if len != r.size {
+                        return Err(Failure::Data(format!(
+                            "{}: the staged copy holds {len} bytes, the manifest says {}",
+                            cache.display(),
+                            r.size
+                        )));
+                    }
+                    let placed =
+                        w.add_whole_file(&member(r, Kind::File { size: r.size }), f, r.size)?;
+                    match placed.sha256 {
+                        Hashed::Later(ticket) => {
+                            pending.push((ticket, cache.to_path_buf(), r.sha256));
+                        }
+                        Hashed::Now(d) => check_digest(cache, Some(d), r.sha256)?,
+                        Hashed::None => check_digest(cache, None, r.sha256)?,
+                    }
+                    if let Some(d) = r.sha256 {
+                        by_digest
+                            .entry(d)
+                            .or_insert_with(|| path_bytes(&r.path).to_vec());
+                    }
+                    placed
+                }
+            }
+            EntryType::Dir => w.add_bytes(&member(r, Kind::Dir), &[])?,
+            EntryType::Symlink => {
+                let target = path_bytes(r.link.as_deref().unwrap_or(Path::new(""))).to_vec();
+                w.add_bytes(&member(r, Kind::Symlink { target }), &[])?
+            }
+            EntryType::Fifo => w.add_bytes(&member(r, Kind::Fifo), &[])?,
+            EntryType::Char => w.add_bytes(
+                &member(
+                    r,
+                    Kind::Char {
+                        rdev: r.rdev.unwrap_or(0),
+                    },
+                ),
+                &[],
+            )?,
+            EntryType::Block => w.add_bytes(
+                &member(
+                    r,
+                    Kind::Block {
+                        rdev: r.rdev.unwrap_or(0),
+                    },
+                ),
+                &[],
+            )?,
+        };
+        written.insert(r.path.clone());
+        rec.archive = Some(id.to_string());
+        rec.offset = Some(placed.offset);
+        rec.data_offset = Some(placed.data_offset);
+        out.push(rec);
+    }
+    // The index: every member, as the packed manifest lists it.
+    let mut index = Vec::new();
+    for r in &out {
+        serde_json::to_writer(&mut index, r).expect("records serialize");
+        index.push(b'\n');
+    }
+    w.add_bytes(&info("REEL-INDEX.jsonl", index.len()), &index)?;
+    let Finished {
+        sink,
+        size,
+        digests,
+    } = w.finish(s.block_size)?;
+    for (ticket, cache, expected) in pending {
+        check_digest(&cache, digests.get(&ticket).copied(), expected)?;
+    }
+    if let Sink::Stream(mut st) = sink {
+        st.flush()?;
+    }
+    let mut h = Header::new(ManifestKind::Packed, &header.stream, id);
+    h.created = header.created.clone();
+    h.extra = header.extra.clone();
+    h.extra.insert("item".into(), header.id.clone().into());
+    h.extra.insert("archive".into(), id.into());
+    h.extra.insert(
+        "archive_path".into(),
+        final_path.display().to_string().into(),
+    );
+    h.extra.insert("archive_size".into(), size.into());
+    h.extra.insert("block_size".into(), s.block_size.into());
+    Ok((h, out, tmp, final_path))
+}

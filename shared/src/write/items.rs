@@ -1,0 +1,137 @@
+//! The spool side of a write run: a packed item opened (its archive only
+//! from the cache), and the `written` item published with where every
+//! member went on tape, logged in the tape's catalog.
+
+use std::fs::File;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+use crate::catalog::tape::{ArchiveOnTape, log_written};
+use crate::manifest::{Digest, Header, Kind, Record};
+use crate::spool::{Claim, Output};
+use crate::tape::label::Label;
+
+/// Where an archive went on tape.
+pub(super) struct Placement<'a> {
+    pub(super) tape: &'a Label,
+    pub(super) file: u64,
+    pub(super) start: u64,
+    pub(super) block_size: usize,
+    /// The copy was cut by the early warning.
+    pub(super) partial: bool,
+    /// The SHA-256 of the archive as streamed (a whole copy only).
+    pub(super) sha256: Option<Digest>,
+    /// Bytes that went to tape.
+    pub(super) bytes: u64,
+}
+
+/// Publish the `written` item of an archive placed at `p` (its members'
+/// tape, file and block) and log it in the tape's catalog.
+pub(super) fn publish(
+    output: &mut Output,
+    catalog: &Path,
+    header: &Header,
+    id: &str,
+    records: &[Record],
+    p: &Placement,
+) -> anyhow::Result<()> {
+    let (tape, file, start, block_size, partial) =
+        (p.tape, p.file, p.start, p.block_size, p.partial);
+    let mut h = Header::new(Kind::Written, &header.stream, id);
+    h.extra = header.extra.clone();
+    h.extra.insert("tape".into(), tape.label.clone().into());
+    h.extra.insert("tape_uuid".into(), tape.uuid.clone().into());
+    h.extra.insert("file".into(), file.into());
+    h.extra.insert("start_block".into(), start.into());
+    h.extra.insert("tape_block_size".into(), block_size.into());
+    h.extra.insert("partial".into(), partial.into());
+    if let Some(d) = p.sha256 {
+        h.extra
+            .insert("archive_sha256".into(), d.to_string().into());
+    }
+    let placed: Vec<Record> = records
+        .iter()
+        .map(|r| {
+            let mut rec = r.clone();
+            rec.tape = Some(tape.label.clone());
+            rec.file = Some(file);
+            rec.block = Some(start + r.offset.unwrap_or(0) / block_size as u64);
+            rec
+        })
+        .collect();
+    let mut item = output.begin(&h)?;
+    for rec in &placed {
+        item.write(rec)?;
+    }
+    item.commit()?;
+    let line = ArchiveOnTape {
+        kind: "archive".into(),
+        archive: id.into(),
+        stream: header.stream.clone(),
+        file,
+        start_block: start,
+        bytes: p.bytes,
+        partial,
+        sha256: p.sha256.map(|d| d.to_string()),
+        members: placed.len() as u64,
+    };
+    log_written(catalog, &tape.label, &line, &placed)?;
+    Ok(())
+}
+
+/// A packed item to write: the claim, header, records, the archive's path
+/// and the archive open.
+pub(super) type ToWrite = (Claim, Header, Vec<Record>, PathBuf, File);
+
+/// The packed item's header, records and archive, which must be a regular
+/// file directly in `archives` (the cache's): a manifest cannot make
+/// reel-write read anything else. `None`: it went to failed/, with why.
+pub(super) fn open_item(claim: Claim, archives: &Path) -> anyhow::Result<Option<ToWrite>> {
+    let Some((claim, header, records)) = claim.read_all("reel-write")?.item() else {
+        return Ok(None);
+    };
+    let Some(archive) = header
+        .extra
+        .get("archive_path")
+        .and_then(|v| v.as_str())
+        .map(PathBuf::from)
+    else {
+        claim.reject(
+            "the packed manifest names no archive (archive_path)",
+            "reel-write",
+        )?;
+        return Ok(None);
+    };
+    if archive.parent() != Some(archives)
+        || archive
+            .file_name()
+            .is_none_or(|n| n.as_encoded_bytes().starts_with(b"."))
+    {
+        let why = format!(
+            "archive_path {} is not an archive in {}: refused",
+            archive.display(),
+            archives.display()
+        );
+        claim.reject(&why, "reel-write")?;
+        return Ok(None);
+    }
+    let opened = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(&archive)
+        .and_then(|f| {
+            if f.metadata()?.is_file() {
+                Ok(f)
+            } else {
+                Err(std::io::Error::other("not a regular file"))
+            }
+        });
+    match opened {
+        Ok(f) => Ok(Some((claim, header, records, archive, f))),
+        Err(e) => {
+            let why = format!("cannot open its archive {}: {e}", archive.display());
+            claim.reject(&why, "reel-write")?;
+            Ok(None)
+        }
+    }
+}

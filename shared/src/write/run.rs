@@ -1,0 +1,310 @@
+//! The runs of `reel-write`: packed items onto reel tapes ([`run`]), stdin
+//! onto reel tapes ([`run_raw`]), stdin onto any tape ([`run_unlabelled`]).
+
+use anyhow::Context;
+
+use crate::catalog::tape::{Tape, TapeState};
+use crate::cli::CommonArgs;
+use crate::exit::{Exit, ExitError};
+use crate::spool::{Input, Output, Queue};
+use crate::tape::Written;
+use crate::tape::label::Label;
+use crate::tape::session::{appendable, unavailable};
+use crate::units::Size;
+
+use super::items::{Placement, open_item, publish};
+use super::progress::{Progress, telemetry};
+use super::stream::{Feed, Hashing, pump, stream};
+use super::tapes::{begin_file, close_tape, end_file, next_tape};
+use super::{Signals, target};
+
+/// Write every packed item from the queue (or stdin) onto tape, one tape
+/// file each, publishing a `written` item for each; a full tape is closed
+/// and the next one loaded.
+pub fn run(
+    common: &CommonArgs,
+    device: Option<&str>,
+    drive_name: Option<&str>,
+    from_stdin: bool,
+    to_stdout: bool,
+) -> anyhow::Result<Exit> {
+    let config = common.load_config()?;
+    let t = target(&config, device, drive_name)?;
+    let spool = config.prepare_dirs()?;
+    let mut input = Input::of(&spool, Queue::Packed, from_stdin);
+    let mut output = Output::of(&spool, Queue::Written, to_stdout);
+    let signals = Signals::install()?;
+    let catalog = config.paths.catalog.clone();
+    let (mut drive, mut label, mut tape) = t.session.writable(&catalog)?;
+    log_appending(&label, &tape);
+    let mut progress = Progress::new(telemetry(&config, &label.label)).live(common);
+    let mut archives = 0;
+    let mut failed = 0;
+    while let Some(claim) = input.next_item()? {
+        if signals.stop() {
+            claim.release();
+            break;
+        }
+        if tape.state == TapeState::Full {
+            // More to write and the tape is full: the next one, from the
+            // changer or the operator.
+            let Some(next) = next_tape(&t, &label, &catalog, drive)? else {
+                claim.release();
+                return Err(unavailable(format!(
+                    "tape {} is full; load the next tape and run reel-write again",
+                    label.label
+                )));
+            };
+            (drive, label, tape) = next;
+            log_appending(&label, &tape);
+        }
+        let Some((claim, header, records, archive, source)) =
+            open_item(claim, &config.paths.cache.join("archives"))?
+        else {
+            failed += 1;
+            continue;
+        };
+        let (file, start) = begin_file(drive.as_mut(), &mut tape, &catalog)?;
+        let streamed = match stream(
+            drive.as_mut(),
+            &archive,
+            Hashing::new(Box::new(source), true),
+            &t,
+            &signals,
+            &mut progress,
+            (&label.label, file),
+        ) {
+            Ok(s) => s,
+            Err(e) => {
+                // What reached the tape is unknown: the tape is suspect.
+                tape.state = TapeState::Suspect;
+                tape.save(&catalog)?;
+                claim.release();
+                return Err(e.context(format!(
+                    "writing {} to tape {} (now marked suspect)",
+                    header.id, label.label
+                )));
+            }
+        };
+        let closing = end_file(drive.as_mut(), &mut tape, streamed.bytes)?;
+        if streamed.stopped {
+            tape.save(&catalog)?;
+            claim.release();
+            log::warn!(
+                "stopped by a signal in the middle of {}; it stays queued",
+                header.id
+            );
+            return Ok(Exit::Ok);
+        }
+        if streamed.cut {
+            // The members that made it count once verified: publish the cut
+            // copy as partial; the archive goes whole onto the next tape.
+            publish(
+                &mut output,
+                &catalog,
+                &header,
+                &format!("{}-{}-partial", header.id, label.label),
+                &records,
+                &Placement {
+                    tape: &label,
+                    file,
+                    start,
+                    block_size: t.block_size,
+                    partial: true,
+                    sha256: None,
+                    bytes: streamed.bytes,
+                },
+            )?;
+            close_tape(drive.as_mut(), &mut tape, &catalog, t.block_size)?;
+            // The archive goes whole onto the next tape: it is still queued.
+            claim.release();
+            continue;
+        }
+        publish(
+            &mut output,
+            &catalog,
+            &header,
+            &header.id,
+            &records,
+            &Placement {
+                tape: &label,
+                file,
+                start,
+                block_size: t.block_size,
+                partial: false,
+                sha256: streamed.sha256,
+                bytes: streamed.bytes,
+            },
+        )?;
+        if closing == Written::EarlyWarning {
+            close_tape(drive.as_mut(), &mut tape, &catalog, t.block_size)?;
+        } else {
+            tape.save(&catalog)?;
+        }
+        claim.finish()?;
+        archives += 1;
+        log::info!(
+            "{}: tape {} file {} from block {} ({})",
+            header.id,
+            label.label,
+            file,
+            start,
+            Size(streamed.bytes).human()
+        );
+    }
+    let secs = progress.started.elapsed().as_secs_f64();
+    log::info!(
+        "{archives} archive(s), {} in {secs:.1}s ({}/s)",
+        Size(progress.total).human(),
+        Size((progress.total as f64 / secs.max(1e-3)) as u64).human()
+    );
+    if failed > 0 {
+        return Err(ExitError::new(
+            Exit::Data,
+            format!(
+                "{failed} item(s) could not be written and went to failed/ (see `reel status`)"
+            ),
+        )
+        .into());
+    }
+    Ok(Exit::Ok)
+}
+
+/// Which tape a run appends to, and where.
+fn log_appending(label: &Label, tape: &Tape) {
+    log::info!(
+        "tape {} ({}), appending as file {} at block {}",
+        label.label,
+        label.pool,
+        tape.files,
+        tape.eod
+    );
+}
+
+/// `--raw --unlabelled`: stdin as one tape file after the end of data of
+/// whatever tape is loaded — no label read, no catalog, no tape change, like
+/// `mbuffer -o /dev/nst0` after `mt eod`. Appending at the end of data
+/// never overwrites anything (invariant 6 holds); at the early warning the
+/// stream stops, its tape file is closed, and the run exits 69.
+pub fn run_unlabelled(
+    common: &CommonArgs,
+    device: Option<&str>,
+    drive_name: Option<&str>,
+) -> anyhow::Result<Exit> {
+    let config = common.load_config()?;
+    let t = target(&config, device, drive_name)?;
+    let signals = Signals::install()?;
+    let mut drive = t.session.open()?;
+    drive.end_of_data()?;
+    let start = drive.position()?;
+    let mut progress = Progress::new(telemetry(&config, "unlabelled")).live(common);
+    let name = std::path::Path::new("<stdin>");
+    let mut feed = Feed::start(Hashing::new(Box::new(std::io::stdin()), false), &t);
+    let streamed = pump(
+        drive.as_mut(),
+        &mut feed,
+        name,
+        &signals,
+        &mut progress,
+        ("unlabelled", 0),
+    )
+    .context("writing stdin to tape")?;
+    drive.write_filemarks(1)?;
+    feed.finish(name, &t);
+    log::info!(
+        "{} from stdin: a tape file from block {start} to {}",
+        Size(streamed.bytes).human(),
+        drive.position()?
+    );
+    if streamed.cut {
+        return Err(unavailable(format!(
+            "the tape in {} reached its early warning: the stream was cut after {} \
+             (the rest of stdin is not on tape)",
+            t.session.device(),
+            Size(streamed.bytes).human()
+        )));
+    }
+    Ok(Exit::Ok)
+}
+
+/// `--raw`: stdin through the same ring, after the same tape checks, as one
+/// tape file; at the early warning the stream goes on as a new tape file on
+/// the next tape (changer or operator), like mbuffer with an autoloader.
+/// The tape's catalog state is kept; no manifest is written.
+pub fn run_raw(
+    common: &CommonArgs,
+    device: Option<&str>,
+    drive_name: Option<&str>,
+) -> anyhow::Result<Exit> {
+    let config = common.load_config()?;
+    let t = target(&config, device, drive_name)?;
+    let signals = Signals::install()?;
+    let mut drive = t.session.open()?;
+    let catalog = config.paths.catalog.clone();
+    let (mut label, mut tape) = appendable(drive.as_mut(), &catalog, t.session.device())?;
+    let mut progress = Progress::new(telemetry(&config, &label.label)).live(common);
+    let name = std::path::Path::new("<stdin>");
+    let mut feed = Feed::start(Hashing::new(Box::new(std::io::stdin()), false), &t);
+    let mut pieces = 0;
+    loop {
+        let (file, start) = begin_file(drive.as_mut(), &mut tape, &catalog)?;
+        let streamed = pump(
+            drive.as_mut(),
+            &mut feed,
+            name,
+            &signals,
+            &mut progress,
+            (&label.label, file),
+        );
+        let streamed = match streamed {
+            Ok(s) => s,
+            Err(e) => {
+                tape.state = TapeState::Suspect;
+                tape.save(&catalog)?;
+                return Err(e.context(format!(
+                    "writing stdin to tape {} (now marked suspect)",
+                    label.label
+                )));
+            }
+        };
+        end_file(drive.as_mut(), &mut tape, streamed.bytes)?;
+        pieces += 1;
+        log::info!(
+            "{} from stdin: tape {} file {} from block {}",
+            Size(streamed.bytes).human(),
+            label.label,
+            file,
+            start
+        );
+        if !streamed.cut {
+            tape.save(&catalog)?;
+            break;
+        }
+        tape.state = TapeState::Full;
+        tape.save(&catalog)?;
+        let Some(next) = next_tape(&t, &label, &catalog, drive)? else {
+            drop(feed);
+            return Err(unavailable(format!(
+                "tape {} is full and no next tape was loaded: the stream was cut after {} \
+                 (the rest of stdin is not on tape)",
+                label.label,
+                Size(progress.total).human()
+            )));
+        };
+        (drive, label, tape) = next;
+        progress.telemetry = telemetry(&config, &label.label);
+        log::info!(
+            "the stream goes on on tape {} as file {}",
+            label.label,
+            tape.files
+        );
+    }
+    feed.finish(name, &t);
+    if pieces > 1 {
+        log::info!(
+            "stdin went to tape in {pieces} pieces, one tape file on each tape: \
+             read them back in order and concatenate them"
+        );
+    }
+    Ok(Exit::Ok)
+}

@@ -1,0 +1,190 @@
+//! One stream onto tape: its source read by a thread into the ring
+//! (page-aligned blocks, big reads, hashed on the way when asked), and
+//! written one block per write() to the drive until the source ends, the
+//! early warning, or a stop signal.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use anyhow::Context;
+use sha2::{Digest as _, Sha256};
+
+use crate::manifest::Digest;
+use crate::ring::{Ring, RingStats, ring};
+use crate::tape::{Drive, Written};
+
+use super::progress::{Progress, Snapshot};
+use super::{Signals, Target};
+
+/// How streaming one archive ended.
+pub(super) struct Streamed {
+    pub(super) bytes: u64,
+    /// The drive passed its early warning during the data: the archive was
+    /// cut short and must be written again on another tape.
+    pub(super) cut: bool,
+    /// SIGTERM or SIGINT: stopped between blocks.
+    pub(super) stopped: bool,
+    /// The SHA-256 of everything read from the source, when it was hashed
+    /// and read to its end.
+    pub(super) sha256: Option<Digest>,
+}
+
+/// A source that hashes what is read from it (on the ring's reader thread,
+/// so the drive's side never waits for it).
+pub(super) struct Hashing<R> {
+    inner: R,
+    sha: Option<Sha256>,
+}
+
+impl<R> Hashing<R> {
+    pub(super) fn new(inner: R, hash: bool) -> Self {
+        Hashing {
+            inner,
+            sha: hash.then(Sha256::new),
+        }
+    }
+}
+
+impl<R: std::io::Read> std::io::Read for Hashing<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if let Some(sha) = &mut self.sha {
+            sha.update(&buf[..n]);
+        }
+        Ok(n)
+    }
+}
+
+/// The reading side of a stream: the ring and the thread filling it.
+pub(super) struct Feed {
+    ring: Ring,
+    stats: Arc<RingStats>,
+    reader: std::thread::JoinHandle<Option<Digest>>,
+}
+
+impl Feed {
+    pub(super) fn start(mut source: Hashing<Box<dyn std::io::Read + Send>>, t: &Target) -> Feed {
+        let (filler, mut ring) = ring(t.block_size, t.buffer / t.block_size, t.start_fill);
+        ring.pace(t.min_rate);
+        let stats = ring.stats.clone();
+        let reader = std::thread::spawn(move || {
+            filler.fill_from(&mut source);
+            source.sha.map(|s| Digest(s.finalize().into()))
+        });
+        Feed {
+            ring,
+            stats,
+            reader,
+        }
+    }
+
+    /// Stop reading; the digest of what was read, when it was hashed.
+    pub(super) fn finish(self, name: &Path, t: &Target) -> Option<Digest> {
+        drop(self.ring);
+        let digest = self
+            .reader
+            .join()
+            .expect("the reading thread does not panic");
+        let starved = self.stats.starvations.load(Ordering::Relaxed);
+        let stops = self.stats.stops.load(Ordering::Relaxed);
+        if stops > 0 {
+            log::warn!(
+                "{}: the input ran below the drive's minimum streaming rate ({}): \
+                 the drive stopped {stops} time(s) to let the ring refill",
+                name.display(),
+                crate::tape::speed::Rate(t.min_rate).human()
+            );
+        } else if starved > 0 {
+            log::info!(
+                "{}: the ring ran dry {starved} time(s); writing went on at the input's rate",
+                name.display()
+            );
+        }
+        digest
+    }
+}
+
+/// Write blocks from the ring to the drive until the source ends, the
+/// early warning, or a stop signal.
+pub(super) fn pump(
+    drive: &mut dyn Drive,
+    feed: &mut Feed,
+    name: &Path,
+    signals: &Signals,
+    progress: &mut Progress,
+    (tape, file): (&str, u64),
+) -> anyhow::Result<Streamed> {
+    let mut out = Streamed {
+        bytes: 0,
+        cut: false,
+        stopped: false,
+        sha256: None,
+    };
+    let ring = &mut feed.ring;
+    let result = (|| -> anyhow::Result<()> {
+        while let Some(block) = ring.next_block() {
+            let block = block.with_context(|| format!("reading {}", name.display()))?;
+            let written = drive.write_block(block.data())?;
+            out.bytes += block.data().len() as u64;
+            progress.total += block.data().len() as u64;
+            ring.recycle(block);
+            let due = progress.record_due();
+            let asked = signals.progress.take();
+            let live = progress.live_due();
+            if due || asked || live {
+                let at = Snapshot {
+                    tape,
+                    file,
+                    position: drive.position().ok(),
+                    fill: ring.fill(),
+                    blocks: ring.blocks(),
+                    starved: feed.stats.starvations.load(Ordering::Relaxed),
+                };
+                if due {
+                    progress.record(&at);
+                }
+                if asked {
+                    progress.clear();
+                    eprintln!("reel-write: {}", progress.line(&at));
+                } else if live {
+                    eprint!("\r\x1b[2K{}", progress.line(&at));
+                    progress.live = Some(Instant::now());
+                }
+            }
+            if written == Written::EarlyWarning {
+                out.cut = true;
+                return Ok(());
+            }
+            if signals.stop() {
+                out.stopped = true;
+                return Ok(());
+            }
+        }
+        Ok(())
+    })();
+    progress.clear();
+    result.map(|()| out)
+}
+
+/// One archive (or stdin) through its own ring onto the drive.
+pub(super) fn stream(
+    drive: &mut dyn Drive,
+    archive: &Path,
+    source: Hashing<Box<dyn std::io::Read + Send>>,
+    t: &Target,
+    signals: &Signals,
+    progress: &mut Progress,
+    at: (&str, u64),
+) -> anyhow::Result<Streamed> {
+    let mut feed = Feed::start(source, t);
+    let result = pump(drive, &mut feed, archive, signals, progress, at);
+    let digest = feed.finish(archive, t);
+    result.map(|mut out| {
+        if !out.cut && !out.stopped {
+            out.sha256 = digest;
+        }
+        out
+    })
+}

@@ -1,0 +1,160 @@
+//! The tape side of a write run: a tape file begun at the end of data and
+//! closed by a filemark, a full tape closed with its catalog as its last
+//! tape file, and the next tape, from the library or the operator.
+
+use std::path::Path;
+
+use crate::archive::{BLOCK, Kind as ArchiveKind, Member, encode, padding};
+use crate::catalog::tape::{Tape, TapeState, closing_catalog};
+use crate::tape::label::Label;
+use crate::tape::session::{Writable, appendable, unavailable};
+use crate::tape::{Drive, TapeError, Written};
+
+use super::Target;
+
+/// Start a tape file at the end of data: the catalog marks it as being
+/// written before the first block goes out. Returns (file, start block).
+pub(super) fn begin_file(
+    drive: &mut dyn Drive,
+    tape: &mut Tape,
+    catalog: &Path,
+) -> anyhow::Result<(u64, u64)> {
+    let start = drive.position()?;
+    tape.writing = Some(start);
+    tape.save(catalog)?;
+    Ok((tape.files, start))
+}
+
+/// Close the tape file with a filemark — the sync point: only after it is
+/// the data on tape — and account for it (the caller saves the state).
+pub(super) fn end_file(
+    drive: &mut dyn Drive,
+    tape: &mut Tape,
+    bytes: u64,
+) -> anyhow::Result<Written> {
+    let closing = drive.write_filemarks(1)?;
+    tape.writing = None;
+    tape.files += 1;
+    tape.eod = drive.position()?;
+    tape.bytes += bytes;
+    Ok(closing)
+}
+
+/// Close a full tape: its catalog, `REEL-TAPE.jsonl` in a tar archive of
+/// its own, as the last tape file, in the room after the early warning
+/// (docs/tape-format.md §8), and the state `Full`. If even that does not fit, the
+/// tape is still full; `reel catalog import` can then rebuild its catalog
+/// from the archives' own indexes.
+pub(super) fn close_tape(
+    drive: &mut dyn Drive,
+    tape: &mut Tape,
+    catalog: &Path,
+    block_size: usize,
+) -> anyhow::Result<()> {
+    tape.state = TapeState::Full;
+    let text = closing_catalog(catalog, tape)?;
+    let member = Member {
+        path: b"REEL-TAPE.jsonl".to_vec(),
+        kind: ArchiveKind::File {
+            size: text.len() as u64,
+        },
+        mode: 0o444,
+        uid: 0,
+        gid: 0,
+        user: None,
+        group: None,
+        mtime_ns: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64 * 1_000_000_000),
+        xattrs: Vec::new(),
+        extra: Vec::new(),
+    };
+    let mut tar = encode(&member);
+    tar.extend_from_slice(&text);
+    tar.resize(tar.len() + padding(text.len() as u64) + 2 * BLOCK, 0);
+    tar.resize(tar.len().div_ceil(block_size) * block_size, 0);
+    let (file, start) = begin_file(drive, tape, catalog)?;
+    let wrote = (|| -> Result<(), TapeError> {
+        for block in tar.chunks(block_size) {
+            drive.write_block(block)?;
+        }
+        Ok(())
+    })();
+    match wrote {
+        Ok(()) => {
+            end_file(drive, tape, tar.len() as u64)?;
+            log::info!(
+                "tape {} closed: REEL-TAPE.jsonl is file {file} from block {start}",
+                tape.label
+            );
+        }
+        Err(e) => {
+            // Nothing usable went down: the end of data stays where it was.
+            tape.writing = None;
+            log::warn!(
+                "tape {}: the closing catalog REEL-TAPE.jsonl did not fit ({e}); \
+                 the archives' own indexes describe the tape",
+                tape.label
+            );
+        }
+    }
+    tape.save(catalog)?;
+    Ok(())
+}
+
+/// The next tape after `full`: through the library when the drive has
+/// one, else from the operator at the terminal; `None` when nobody is
+/// there to load one (no controlling terminal, or the operator typed q).
+pub(super) fn next_tape(
+    t: &Target,
+    full: &Label,
+    catalog: &Path,
+    drive: Box<dyn Drive>,
+) -> anyhow::Result<Option<Writable>> {
+    // The drive (and its lock) is let go: `reel mt` must be able to label
+    // the new tape meanwhile.
+    drop(drive);
+    if t.session.has_library() {
+        return t.session.after_full(catalog, full).map(Some);
+    }
+    let Ok(mut tty) = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/tty")
+    else {
+        return Ok(None);
+    };
+    let mut reason = String::new();
+    loop {
+        use std::io::{BufRead, Write};
+        write!(
+            tty,
+            "{reason}reel-write: tape {} (pool {}) is full. Load a writable tape of pool {} \
+             into {} (label a blank one first: reel mt label LABEL), then press Enter; q stops: ",
+            full.label,
+            full.pool,
+            full.pool,
+            t.session.device()
+        )?;
+        tty.flush()?;
+        let mut answer = String::new();
+        let n = std::io::BufReader::new(&tty).read_line(&mut answer)?;
+        if n == 0 || answer.trim().eq_ignore_ascii_case("q") {
+            return Ok(None);
+        }
+        let tried = t.session.open().and_then(|mut drive| {
+            let (label, tape) = appendable(drive.as_mut(), catalog, t.session.device())?;
+            if label.pool != full.pool {
+                return Err(unavailable(format!(
+                    "tape {} belongs to pool {}, not {}",
+                    label.label, label.pool, full.pool
+                )));
+            }
+            Ok((drive, label, tape))
+        });
+        match tried {
+            Ok(next) => return Ok(Some(next)),
+            Err(e) => reason = format!("reel-write: {e:#}\n"),
+        }
+    }
+}
