@@ -18,6 +18,8 @@ mod run;
 mod sense;
 
 #[cfg(test)]
+mod parse_props;
+#[cfg(test)]
 mod parse_tests;
 #[cfg(test)]
 mod tests;
