@@ -10,13 +10,13 @@
 //! endian, 0 for a whole file), so a prefix of `stream NUL path-prefix`
 //! selects exactly the paths that start with it.
 
-use std::collections::BinaryHeap;
 use std::fs::File;
-use std::io::{BufReader, BufWriter, Read, Write};
-use std::path::{Path, PathBuf};
+use std::io::{BufWriter, Read, Write};
+use std::path::Path;
 
 use super::CatalogError;
 use super::checked::Checked;
+use super::external_sort::{ExternalSort, RunItem};
 
 pub const NAMES_MAGIC: &[u8; 8] = b"REELNAM1";
 const ENTRY: usize = 24;
@@ -40,7 +40,15 @@ struct Item {
     offset: u64,
 }
 
-impl Item {
+impl RunItem for Item {
+    fn same_key(&self, other: &Self) -> bool {
+        self.name == other.name
+    }
+
+    fn weight(&self) -> usize {
+        self.name.len() + 48
+    }
+
     fn encode(&self, w: &mut impl Write) -> std::io::Result<()> {
         w.write_all(&(self.name.len() as u32).to_le_bytes())?;
         w.write_all(&self.name)?;
@@ -71,41 +79,22 @@ impl Item {
     }
 }
 
-/// Sorted chunk: newest per name kept (items sort by (name, order)).
-fn sort_dedup(items: &mut Vec<Item>) {
-    items.sort_unstable();
-    let mut out = 0;
-    for i in 0..items.len() {
-        if i + 1 < items.len() && items[i + 1].name == items[i].name {
-            continue;
-        }
-        items.swap(out, i);
-        out += 1;
-    }
-    items.truncate(out);
-}
-
 /// Collects names in bounded memory (sorted runs on disk), then merges
 /// them into `names.idx` and `names.bin`.
 pub struct Builder {
-    dir: PathBuf,
-    buf: Vec<Item>,
-    bytes: usize,
-    limit: usize,
-    runs: Vec<PathBuf>,
+    sort: ExternalSort<Item>,
 }
 
 impl Builder {
+    /// A builder that keeps at most about `limit_bytes` of names in memory
+    /// and spills the rest to run files in `dir`.
     pub fn new(dir: &Path, limit_bytes: usize) -> Builder {
         Builder {
-            dir: dir.to_path_buf(),
-            buf: Vec::new(),
-            bytes: 0,
-            limit: limit_bytes.max(1),
-            runs: Vec::new(),
+            sort: ExternalSort::new(dir, "names-run", limit_bytes),
         }
     }
 
+    /// Add the name of one journal line.
     pub fn push(
         &mut self,
         name: Vec<u8>,
@@ -113,40 +102,17 @@ impl Builder {
         journal: u32,
         offset: u64,
     ) -> Result<(), CatalogError> {
-        self.bytes += name.len() + 48;
-        self.buf.push(Item {
+        self.sort.push(Item {
             name,
             order,
             journal,
             offset,
-        });
-        if self.bytes >= self.limit {
-            self.spill()?;
-        }
-        Ok(())
-    }
-
-    fn spill(&mut self) -> Result<(), CatalogError> {
-        sort_dedup(&mut self.buf);
-        let path = self.dir.join(format!("names-run-{:05}", self.runs.len()));
-        let f = File::create(&path).map_err(|e| CatalogError::io(&path, e))?;
-        let mut w = BufWriter::with_capacity(1 << 20, f);
-        for it in &self.buf {
-            it.encode(&mut w).map_err(|e| CatalogError::io(&path, e))?;
-        }
-        w.flush().map_err(|e| CatalogError::io(&path, e))?;
-        self.runs.push(path);
-        self.buf.clear();
-        self.bytes = 0;
-        Ok(())
+        })
     }
 
     /// Merge everything into `<out>/names.idx` and `<out>/names.bin`;
     /// returns the number of names.
-    pub fn finish_into(mut self, out: &Path) -> Result<u64, CatalogError> {
-        if !self.buf.is_empty() || self.runs.is_empty() {
-            self.spill()?;
-        }
+    pub fn finish_into(self, out: &Path) -> Result<u64, CatalogError> {
         let idx_path = out.join("names.idx");
         let bin_path = out.join("names.bin");
         let mut idx = BufWriter::with_capacity(
@@ -160,21 +126,7 @@ impl Builder {
         let io_idx = |e| CatalogError::io(&idx_path, e);
         idx.write_all(NAMES_MAGIC).map_err(io_idx)?;
         idx.write_all(&0u64.to_le_bytes()).map_err(io_idx)?;
-        let mut readers = Vec::new();
-        for p in &self.runs {
-            readers.push(BufReader::with_capacity(
-                256 * 1024,
-                File::open(p).map_err(|e| CatalogError::io(p, e))?,
-            ));
-        }
-        let mut heap = BinaryHeap::new();
-        for (i, r) in readers.iter_mut().enumerate() {
-            if let Some(it) = Item::decode(r).map_err(|e| CatalogError::io(&self.runs[i], e))? {
-                heap.push(std::cmp::Reverse((it, i)));
-            }
-        }
         let (mut count, mut at) = (0u64, 0u64);
-        let mut pending: Option<Item> = None;
         let mut emit = |it: &Item| -> std::io::Result<()> {
             idx.write_all(&at.to_le_bytes())?;
             idx.write_all(&(it.name.len() as u32).to_le_bytes())?;
@@ -185,24 +137,8 @@ impl Builder {
             count += 1;
             Ok(())
         };
-        while let Some(std::cmp::Reverse((it, i))) = heap.pop() {
-            if let Some(next) =
-                Item::decode(&mut readers[i]).map_err(|e| CatalogError::io(&self.runs[i], e))?
-            {
-                heap.push(std::cmp::Reverse((next, i)));
-            }
-            match &pending {
-                Some(p) if p.name == it.name => pending = Some(it),
-                Some(p) => {
-                    emit(p).map_err(|e| CatalogError::io(&idx_path, e))?;
-                    pending = Some(it);
-                }
-                None => pending = Some(it),
-            }
-        }
-        if let Some(p) = pending {
-            emit(&p).map_err(|e| CatalogError::io(&idx_path, e))?;
-        }
+        self.sort
+            .finish(|it| emit(it).map_err(|e| CatalogError::io(&idx_path, e)))?;
         bin.flush().map_err(|e| CatalogError::io(&bin_path, e))?;
         bin.get_ref()
             .sync_all()
@@ -216,9 +152,6 @@ impl Builder {
         f.write_all(&count.to_le_bytes())
             .map_err(|e| CatalogError::io(&idx_path, e))?;
         f.sync_all().map_err(|e| CatalogError::io(&idx_path, e))?;
-        for p in &self.runs {
-            let _ = std::fs::remove_file(p);
-        }
         Ok(count)
     }
 }

@@ -9,12 +9,12 @@
 //! one complete generation. `state.json` in each generation records how many
 //! bytes of each journal it covers, which is how staleness is detected.
 
-use std::collections::BinaryHeap;
 use std::fs::{self, File};
-use std::io::{BufReader, BufWriter, Read, Seek, SeekFrom, Write};
+use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use super::CatalogError;
+use super::external_sort::{ExternalSort, RunItem};
 use super::generation::{
     ENTRY, HEADER, INDEX_FORMAT, INDEX_MAGIC, State, bucket_bits, file_name, index_dir, key,
 };
@@ -45,7 +45,15 @@ struct Item {
     sha: [u8; 32],
 }
 
-impl Item {
+impl RunItem for Item {
+    fn same_key(&self, other: &Self) -> bool {
+        self.key == other.key
+    }
+
+    fn weight(&self) -> usize {
+        1
+    }
+
     fn encode(&self, out: &mut impl Write) -> std::io::Result<()> {
         out.write_all(&self.key.to_be_bytes())?;
         out.write_all(&self.order.0.to_le_bytes())?;
@@ -55,15 +63,21 @@ impl Item {
         out.write_all(&self.sha)
     }
 
-    fn decode(b: &[u8; ITEM]) -> Item {
+    fn decode(r: &mut impl Read) -> std::io::Result<Option<Item>> {
+        let mut b = [0u8; ITEM];
+        match r.read_exact(&mut b) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
+            Err(e) => return Err(e),
+        }
         let u64_at = |at: usize| u64::from_le_bytes(b[at..at + 8].try_into().expect("8 bytes"));
-        Item {
+        Ok(Some(Item {
             key: u128::from_be_bytes(b[..16].try_into().expect("16 bytes")),
             order: (u64_at(16), u64_at(24)),
             size: u64_at(32),
             mtime: u64_at(40) as i64,
             sha: b[48..80].try_into().expect("32 bytes"),
-        }
+        }))
     }
 }
 
@@ -83,49 +97,6 @@ fn covered_length(path: &Path, consumed: u64) -> Result<u64, CatalogError> {
     } else {
         consumed + tail.len() as u64
     })
-}
-
-/// Sort a chunk and keep only the newest item per key.
-fn sort_dedup(items: &mut Vec<Item>) {
-    items.sort_unstable();
-    // Sorted by (key, order): the last of each key is the newest.
-    let mut out = 0;
-    for i in 0..items.len() {
-        if i + 1 < items.len() && items[i + 1].key == items[i].key {
-            continue;
-        }
-        items.swap(out, i);
-        out += 1;
-    }
-    items.truncate(out);
-}
-
-fn write_run(dir: &Path, n: usize, items: &[Item]) -> Result<PathBuf, CatalogError> {
-    let path = dir.join(format!("run-{n:05}"));
-    let file = File::create(&path).map_err(|e| CatalogError::io(&path, e))?;
-    let mut w = BufWriter::with_capacity(1 << 20, file);
-    for item in items {
-        item.encode(&mut w)
-            .map_err(|e| CatalogError::io(&path, e))?;
-    }
-    w.flush().map_err(|e| CatalogError::io(&path, e))?;
-    Ok(path)
-}
-
-struct RunReader {
-    reader: BufReader<File>,
-    path: PathBuf,
-}
-
-impl RunReader {
-    fn next(&mut self) -> Result<Option<Item>, CatalogError> {
-        let mut b = [0u8; ITEM];
-        match self.reader.read_exact(&mut b) {
-            Ok(()) => Ok(Some(Item::decode(&b))),
-            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => Ok(None),
-            Err(e) => Err(CatalogError::io(&self.path, e)),
-        }
-    }
 }
 
 /// Writes the final sorted, deduplicated items as `paths.idx` and
@@ -234,8 +205,7 @@ pub fn rebuild(catalog: &Path, chunk: usize) -> Result<RebuildStats, CatalogErro
         format: INDEX_FORMAT.into(),
         ..State::default()
     };
-    let mut buf: Vec<Item> = Vec::new();
-    let mut runs = Vec::new();
+    let mut sort = ExternalSort::new(&runs_dir, "run", chunk);
     let mut seq = 0u64;
     // The path index is sorted apart, in its own bounded runs.
     let mut names = super::names::Builder::new(&runs_dir, 256 << 20);
@@ -257,19 +227,13 @@ pub fn rebuild(catalog: &Path, chunk: usize) -> Result<RebuildStats, CatalogErro
             if !e.record.ends_file() {
                 return Ok(());
             }
-            buf.push(Item {
+            sort.push(Item {
                 key: key(&e.stream, path_bytes),
                 order: (e.version_key(), seq),
                 size: e.record.size,
                 mtime: e.record.mtime_ns,
                 sha: e.record.sha256.map_or([0; 32], |d| d.0),
-            });
-            if buf.len() >= chunk.max(1) {
-                sort_dedup(&mut buf);
-                runs.push(write_run(&runs_dir, runs.len(), &buf)?);
-                buf.clear();
-            }
-            Ok(())
+            })
         })?;
         // The bytes of complete lines read: a torn tail, or lines appended
         // while reading, leave the index stale, to be rebuilt next time.
@@ -278,20 +242,8 @@ pub fn rebuild(catalog: &Path, chunk: usize) -> Result<RebuildStats, CatalogErro
             .insert(file_name(&path), covered_length(&path, consumed)?);
     }
     stats.entries = seq;
-    sort_dedup(&mut buf);
     let mut out = Output::new(&gen_dir, seq)?;
-    if runs.is_empty() {
-        for item in &buf {
-            out.push(item)?;
-        }
-    } else {
-        if !buf.is_empty() {
-            runs.push(write_run(&runs_dir, runs.len(), &buf)?);
-        }
-        drop(buf);
-        merge(&runs, &mut out)?;
-    }
-    stats.runs = runs.len();
+    stats.runs = sort.finish(|item| out.push(item))?;
     stats.paths = out.finish()?;
     let names_dir = gen_dir.clone();
     // names.idx and names.bin go beside paths.idx.
@@ -313,43 +265,6 @@ pub fn rebuild(catalog: &Path, chunk: usize) -> Result<RebuildStats, CatalogErro
     .map_err(|e| CatalogError::io(&state_path, e))?;
     switch_current(&index, &gen_dir)?;
     Ok(stats)
-}
-
-/// K-way merge of sorted runs, keeping the newest item per key.
-fn merge(runs: &[PathBuf], out: &mut Output) -> Result<(), CatalogError> {
-    let mut readers = Vec::new();
-    for path in runs {
-        let f = File::open(path).map_err(|e| CatalogError::io(path, e))?;
-        readers.push(RunReader {
-            reader: BufReader::with_capacity(256 * 1024, f),
-            path: path.clone(),
-        });
-    }
-    let mut heap = BinaryHeap::new();
-    for (i, r) in readers.iter_mut().enumerate() {
-        if let Some(item) = r.next()? {
-            heap.push(std::cmp::Reverse((item, i)));
-        }
-    }
-    let mut pending: Option<Item> = None;
-    while let Some(std::cmp::Reverse((item, i))) = heap.pop() {
-        if let Some(next) = readers[i].next()? {
-            heap.push(std::cmp::Reverse((next, i)));
-        }
-        match &pending {
-            // Same key, popped in (key, order) order: the later one is newer.
-            Some(p) if p.key == item.key => pending = Some(item),
-            Some(p) => {
-                out.push(p)?;
-                pending = Some(item);
-            }
-            None => pending = Some(item),
-        }
-    }
-    if let Some(p) = pending {
-        out.push(&p)?;
-    }
-    Ok(())
 }
 
 /// Point `index/current` at `gen_dir` atomically and remove older
