@@ -455,7 +455,7 @@ impl Dir {
 
     /// Times of `name` itself (a symlink is not followed).
     pub fn times_nofollow(&self, name: &OsStr, mtime_ns: i64) -> io::Result<()> {
-        let ts = timespec(mtime_ns);
+        let ts = crate::time::timespec(mtime_ns);
         nix::sys::stat::utimensat(
             self.fd.as_fd(),
             name,
@@ -490,10 +490,6 @@ impl Dir {
         )
         .map_err(errno)
     }
-}
-
-fn timespec(ns: i64) -> nix::sys::time::TimeSpec {
-    nix::sys::time::TimeSpec::new(ns.div_euclid(1_000_000_000), ns.rem_euclid(1_000_000_000))
 }
 
 /// Metadata to give a restored object.
@@ -546,7 +542,7 @@ pub fn apply(fd: BorrowedFd, meta: &Meta) -> Vec<String> {
     for x in meta.xattrs.iter().filter(|(n, _)| n == CAPABILITY) {
         set(x, &mut problems);
     }
-    let ts = timespec(meta.mtime_ns);
+    let ts = crate::time::timespec(meta.mtime_ns);
     if let Err(e) = nix::sys::stat::futimens(fd, &ts, &ts) {
         problems.push(format!("times: {e}"));
     }

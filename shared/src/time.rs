@@ -77,6 +77,12 @@ pub fn ns(secs: i64, nsec: i64) -> i64 {
     secs.saturating_mul(1_000_000_000).saturating_add(nsec)
 }
 
+/// Nanoseconds since the epoch as a `timespec` (for `futimens` and
+/// `utimensat`), negative times included.
+pub fn timespec(ns: i64) -> nix::sys::time::TimeSpec {
+    nix::sys::time::TimeSpec::new(ns.div_euclid(1_000_000_000), ns.rem_euclid(1_000_000_000))
+}
+
 /// Nanoseconds since the epoch of an RFC 3339 time (`2026-11-23T10:15:00Z`,
 /// any offset), as reel writes them.
 pub fn rfc3339_ns(text: &str) -> Option<i64> {

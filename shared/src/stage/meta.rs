@@ -16,14 +16,6 @@ use crate::xattrs;
 use nix::sys::stat::{UtimensatFlags, futimens, utimensat};
 use nix::sys::time::TimeSpec;
 
-fn ts(secs: i64, nsec: i64) -> TimeSpec {
-    TimeSpec::new(secs, nsec)
-}
-
-fn ts_ns(ns: i64) -> TimeSpec {
-    ts(ns.div_euclid(1_000_000_000), ns.rem_euclid(1_000_000_000))
-}
-
 /// Give the copy `out` the owner, times and xattrs of `src` (mode 0600).
 pub fn apply_to_file(src: &File, out: &File, m: &fs::Metadata, chown: bool) -> io::Result<()> {
     // Owner first: chown clears security.capability, which the xattrs
@@ -37,8 +29,8 @@ pub fn apply_to_file(src: &File, out: &File, m: &fs::Metadata, chown: bool) -> i
         .map_err(io::Error::from)?;
     futimens(
         out.as_fd(),
-        &ts(m.atime(), m.atime_nsec()),
-        &ts(m.mtime(), m.mtime_nsec()),
+        &TimeSpec::new(m.atime(), m.atime_nsec()),
+        &TimeSpec::new(m.mtime(), m.mtime_nsec()),
     )
     .map_err(io::Error::from)
 }
@@ -64,7 +56,7 @@ pub fn apply_to_path(path: &Path, r: &Record, chown: bool, symlink: bool) -> io:
             std::os::unix::fs::PermissionsExt::from_mode(0o700),
         )?;
     }
-    let t = ts_ns(r.mtime_ns);
+    let t = crate::time::timespec(r.mtime_ns);
     utimensat(
         nix::fcntl::AT_FDCWD,
         path,
