@@ -56,6 +56,39 @@ impl Member {
     }
 }
 
+impl Member {
+    /// One of reel's own text files in an archive or on a tape
+    /// (`REEL-ARCHIVE.txt`, the label, `REEL-TAPE.jsonl`): read-only,
+    /// owned by root, its mtime in whole seconds (no pax header).
+    pub fn text(name: &str, size: u64, mtime_ns: i64) -> Member {
+        Member {
+            path: name.as_bytes().to_vec(),
+            kind: Kind::File { size },
+            mode: 0o444,
+            uid: 0,
+            gid: 0,
+            user: None,
+            group: None,
+            mtime_ns: mtime_ns - mtime_ns.rem_euclid(1_000_000_000),
+            xattrs: Vec::new(),
+            extra: Vec::new(),
+        }
+    }
+}
+
+/// A whole small tar file in memory: `files` as reel's own text members
+/// (`Member::text`), then the two zero blocks that end an archive.
+pub fn small_tar(files: &[(&str, &[u8])], mtime_ns: i64) -> Vec<u8> {
+    let mut tar = Vec::new();
+    for (name, data) in files {
+        tar.extend_from_slice(&encode(&Member::text(name, data.len() as u64, mtime_ns)));
+        tar.extend_from_slice(data);
+        tar.resize(tar.len() + padding(data.len() as u64), 0);
+    }
+    tar.resize(tar.len() + 2 * BLOCK, 0);
+    tar
+}
+
 /// Bytes of zero padding after `size` bytes of data.
 pub fn padding(size: u64) -> usize {
     ((BLOCK as u64 - size % BLOCK as u64) % BLOCK as u64) as usize

@@ -6,7 +6,9 @@ pub mod header;
 pub mod parse;
 pub mod writer;
 
-pub use header::{BLOCK, Kind, Member, check_header, encode, encode_aligned, padding, ustar_size};
+pub use header::{
+    BLOCK, Kind, Member, check_header, encode, encode_aligned, padding, small_tar, ustar_size,
+};
 pub use writer::{ArchiveWriter, Finished, Hashed, Placed, Sink};
 
 #[cfg(test)]

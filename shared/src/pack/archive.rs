@@ -152,19 +152,10 @@ pub(super) fn write_archive(
         .sum();
     let stamp = members.iter().map(|r| r.mtime_ns).max().unwrap_or(0);
     let text = readme(header, id, members.len(), data_bytes, s.block_size);
-    let info = |name: &str, size: usize| Member {
-        path: name.as_bytes().to_vec(),
-        kind: Kind::File { size: size as u64 },
-        mode: 0o444,
-        uid: 0,
-        gid: 0,
-        user: None,
-        group: None,
-        mtime_ns: stamp - stamp.rem_euclid(1_000_000_000),
-        xattrs: Vec::new(),
-        extra: Vec::new(),
-    };
-    w.add_bytes(&info("REEL-ARCHIVE.txt", text.len()), text.as_bytes())?;
+    w.add_bytes(
+        &Member::text("REEL-ARCHIVE.txt", text.len() as u64, stamp),
+        text.as_bytes(),
+    )?;
     let mut out: Vec<Record> = Vec::with_capacity(members.len());
     let mut by_digest: HashMap<Digest, Vec<u8>> = HashMap::new();
     // Large files being copied and hashed in the background: their digests
@@ -274,7 +265,10 @@ pub(super) fn write_archive(
         serde_json::to_writer(&mut index, r).expect("records serialize");
         index.push(b'\n');
     }
-    w.add_bytes(&info("REEL-INDEX.jsonl", index.len()), &index)?;
+    w.add_bytes(
+        &Member::text("REEL-INDEX.jsonl", index.len() as u64, stamp),
+        &index,
+    )?;
     let Finished {
         sink,
         size,

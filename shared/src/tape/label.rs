@@ -120,34 +120,26 @@ fn readme(label: &Label) -> String {
     )
 }
 
-/// The label file as tar bytes.
-fn label_tar(label: &Label) -> Result<Vec<u8>, TapeError> {
+/// The label file as tar bytes: the label and the text that explains the
+/// tape, as reel's own text members.
+fn label_tar(label: &Label) -> Vec<u8> {
     let json = serde_json::to_vec_pretty(label).expect("label serializes");
     let text = readme(label);
-    let mut tar = tar::Builder::new(Vec::new());
-    for (name, data) in [
-        (LABEL_MEMBER, json.as_slice()),
-        (README_MEMBER, text.as_bytes()),
-    ] {
-        let mut h = tar::Header::new_ustar();
-        h.set_size(data.len() as u64);
-        h.set_mode(0o444);
-        h.set_mtime(
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_secs()),
-        );
-        h.set_entry_type(tar::EntryType::Regular);
-        tar.append_data(&mut h, name, data)
-            .map_err(|e| TapeError::io("building the label", e))?;
-    }
-    tar.into_inner()
-        .map_err(|e| TapeError::io("building the label", e))
+    let now_ns = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64 * 1_000_000_000);
+    crate::archive::small_tar(
+        &[
+            (LABEL_MEMBER, json.as_slice()),
+            (README_MEMBER, text.as_bytes()),
+        ],
+        now_ns,
+    )
 }
 
 /// Rewind and write `label` as file 0. Everything on the tape is lost.
 pub fn write_label(drive: &mut dyn Drive, label: &Label) -> Result<(), TapeError> {
-    let bytes = label_tar(label)?;
+    let bytes = label_tar(label);
     drive.rewind()?;
     let mut w = BlockWriter::new(drive, label.block_size as usize);
     std::io::Write::write_all(&mut w, &bytes).map_err(|e| TapeError::io("writing the label", e))?;
@@ -327,7 +319,7 @@ mod tests {
         // leaves it: written straight into the tape's image.
         let mut image = crate::vtl::Image::open(&lib.join("tapes/V00001L9")).unwrap();
         image.truncate_at(0, 0).unwrap();
-        let mut block = label_tar(&label).unwrap();
+        let mut block = label_tar(&label);
         block.resize(4096, 0);
         image.append_block(0, &block).unwrap();
         image.save().unwrap();
@@ -397,7 +389,7 @@ mod tests {
         // What the kernel's scsi_debug tape returns for a label block: its
         // first 4 bytes, zeros after them.
         let label = Label::new("T1", "p", 4096).unwrap();
-        let mut block = label_tar(&label).unwrap();
+        let mut block = label_tar(&label);
         block.resize(4096, 0);
         assert_eq!(parse_label_block(&block), Identity::Reel(label));
         block[4..].fill(0);

@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use crate::archive::{BLOCK, Kind as ArchiveKind, Member, encode, padding};
+use crate::archive::small_tar;
 use crate::catalog::tape::{Tape, TapeState, closing_catalog};
 use crate::tape::label::Label;
 use crate::tape::session::{Writable, appendable, unavailable};
@@ -53,25 +53,10 @@ pub(super) fn close_tape(
 ) -> anyhow::Result<()> {
     tape.state = TapeState::Full;
     let text = closing_catalog(catalog, tape)?;
-    let member = Member {
-        path: b"REEL-TAPE.jsonl".to_vec(),
-        kind: ArchiveKind::File {
-            size: text.len() as u64,
-        },
-        mode: 0o444,
-        uid: 0,
-        gid: 0,
-        user: None,
-        group: None,
-        mtime_ns: std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs() as i64 * 1_000_000_000),
-        xattrs: Vec::new(),
-        extra: Vec::new(),
-    };
-    let mut tar = encode(&member);
-    tar.extend_from_slice(&text);
-    tar.resize(tar.len() + padding(text.len() as u64) + 2 * BLOCK, 0);
+    let now_ns = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64 * 1_000_000_000);
+    let mut tar = small_tar(&[("REEL-TAPE.jsonl", &text)], now_ns);
     tar.resize(tar.len().div_ceil(block_size) * block_size, 0);
     let (file, start) = begin_file(drive, tape, catalog)?;
     let wrote = (|| -> Result<(), TapeError> {
