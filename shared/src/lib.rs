@@ -22,6 +22,7 @@ pub mod fsutil;
 pub mod logging;
 pub mod manifest;
 pub mod remote;
+pub mod restore;
 pub mod ring;
 pub mod sha;
 pub mod signals;
@@ -31,6 +32,7 @@ pub mod tape;
 pub mod telemetry;
 pub mod time;
 pub mod units;
+pub mod verify;
 pub mod vtl;
 pub mod xattrs;
 

@@ -10,19 +10,19 @@ use std::time::Duration;
 
 use std::os::unix::ffi::OsStrExt;
 
-use reel_shared::archive::parse::{self, At, Found};
-use reel_shared::catalog::journal::{self, Entry};
-use reel_shared::catalog::tape::{Tape, TapeState};
-use reel_shared::cli::CommonArgs;
-use reel_shared::config::{Config, VerifyWhen};
-use reel_shared::exit::{Exit, ExitError};
-use reel_shared::manifest::{Digest, EntryType, Header, Kind, Record};
-use reel_shared::spool::{Claim, Input, Output, Queue, Spool};
-use reel_shared::tape::label::Label;
-use reel_shared::tape::session::{Choice, Session};
-use reel_shared::tape::stream::MAX_BLOCK;
-use reel_shared::tape::{Drive, Read};
-use reel_shared::units::Size;
+use crate::archive::parse::{self, At, Found};
+use crate::catalog::journal::{self, Entry};
+use crate::catalog::tape::{Tape, TapeState};
+use crate::cli::CommonArgs;
+use crate::config::{Config, VerifyWhen};
+use crate::exit::{Exit, ExitError};
+use crate::manifest::{Digest, EntryType, Header, Kind, Record};
+use crate::spool::{Claim, Input, Output, Queue, Spool};
+use crate::tape::label::Label;
+use crate::tape::session::{Choice, Session};
+use crate::tape::stream::MAX_BLOCK;
+use crate::tape::{Drive, Read};
+use crate::units::Size;
 use sha2::{Digest as _, Sha256};
 
 fn unavailable(m: impl Into<String>) -> anyhow::Error {
@@ -282,7 +282,7 @@ fn target<'c>(
 fn free_staged(cache: &Path, staged_root: &Path) {
     // Only what is in the cache: a manifest cannot make reel-verify delete
     // anything else.
-    if !reel_shared::fsutil::within(cache, staged_root) {
+    if !crate::fsutil::within(cache, staged_root) {
         log::warn!(
             "not removing {}: it is not in {}",
             cache.display(),
@@ -420,7 +420,7 @@ impl Verifier<'_> {
                 log::error!("tape {tape} file {file}: {e}; the tape is marked suspect");
                 state.state = TapeState::Suspect;
             }
-            state.verified = Some(reel_shared::time::Utc::now().rfc3339());
+            state.verified = Some(crate::time::Utc::now().rfc3339());
             state.last_verify = Some(format!(
                 "file {file}: {} good, {} bad{}",
                 outcome.good.len(),
@@ -442,7 +442,7 @@ impl Verifier<'_> {
             );
         }
         // The journal first (the truth), then the queues.
-        let now = reel_shared::time::Utc::now().rfc3339();
+        let now = crate::time::Utc::now().rfc3339();
         let entries: Vec<Entry> = outcome
             .good
             .iter()
@@ -487,7 +487,7 @@ impl Verifier<'_> {
             if let Some(a) = get("archive_path").and_then(|v| v.as_str()) {
                 let archives = self.config.paths.cache.join("archives");
                 if Path::new(a).parent() == Some(archives.as_path())
-                    && reel_shared::fsutil::within(Path::new(a), &archives)
+                    && crate::fsutil::within(Path::new(a), &archives)
                 {
                     let _ = std::fs::remove_file(a);
                 } else {
@@ -526,7 +526,7 @@ fn waiting(spool: &Spool, bad: &mut u64) -> anyhow::Result<Vec<(String, u64, Str
     let mut out = Vec::new();
     for id in spool.list(Queue::Written)? {
         let path = spool.item_path(Queue::Written, &id);
-        let why = match reel_shared::manifest::ManifestReader::open(&path) {
+        let why = match crate::manifest::ManifestReader::open(&path) {
             Ok((h, _)) => {
                 let tape = h.extra.get("tape").and_then(|v| v.as_str());
                 let file = h.extra.get("file").and_then(|v| v.as_u64());
@@ -542,7 +542,7 @@ fn waiting(spool: &Spool, bad: &mut u64) -> anyhow::Result<Vec<(String, u64, Str
                 }
             }
             // Taken meanwhile.
-            Err(reel_shared::manifest::ManifestError::Io { source, .. })
+            Err(crate::manifest::ManifestError::Io { source, .. })
                 if source.kind() == std::io::ErrorKind::NotFound =>
             {
                 continue;
@@ -621,7 +621,7 @@ pub fn run(
             let has_changer = v.t.has_library();
             let here = match v.load() {
                 Ok(l) => Some(l.label.label.clone()),
-                Err(e) if has_changer && reel_shared::cli::exit_of(&e) == Exit::Unavailable => {
+                Err(e) if has_changer && crate::cli::exit_of(&e) == Exit::Unavailable => {
                     log::info!("{e:#}: the tapes needed come from the changer");
                     v.loaded = None;
                     None
@@ -768,7 +768,7 @@ pub fn audit(
         if read_error.is_some() {
             state.state = TapeState::Suspect;
         }
-        state.verified = Some(reel_shared::time::Utc::now().rfc3339());
+        state.verified = Some(crate::time::Utc::now().rfc3339());
         state.last_verify = Some(format!(
             "audit of {} file(s): {good} good, {bad} bad{}",
             files.len(),

@@ -14,19 +14,19 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::archive::{check_header, ustar_size};
+use crate::beneath::{self, Dir, Kind, Meta, Tree};
+use crate::catalog::Entry;
+use crate::catalog::find::{Query, search};
+use crate::cli::CommonArgs;
+use crate::exit::{Exit, ExitError};
+use crate::manifest::{Digest, EntryType, Record};
+use crate::tape::session::{Choice, Session};
+use crate::tape::stream::MAX_BLOCK;
+use crate::tape::{Drive, Read};
+use crate::units::Size;
 use anyhow::Context;
 use nix::sys::stat::SFlag;
-use reel_shared::archive::{check_header, ustar_size};
-use reel_shared::beneath::{self, Dir, Kind, Meta, Tree};
-use reel_shared::catalog::Entry;
-use reel_shared::catalog::find::{Query, search};
-use reel_shared::cli::CommonArgs;
-use reel_shared::exit::{Exit, ExitError};
-use reel_shared::manifest::{Digest, EntryType, Record};
-use reel_shared::tape::session::{Choice, Session};
-use reel_shared::tape::stream::MAX_BLOCK;
-use reel_shared::tape::{Drive, Read};
-use reel_shared::units::Size;
 use sha2::{Digest as _, Sha256};
 
 pub struct Options {
@@ -157,11 +157,11 @@ fn plan(found: &[Entry]) -> Plan<'_> {
 /// and what it says of itself; the newest copy of each matching path on
 /// it (the last in tape order).
 fn run_from_tape(common: &CommonArgs, o: Options, dev: &str) -> anyhow::Result<Exit> {
-    use reel_shared::catalog::from_tape;
+    use crate::catalog::from_tape;
     let config = common.load_config_if_any()?;
-    reel_shared::config::Device::from_arg(dev)
+    crate::config::Device::from_arg(dev)
         .map_err(|e| ExitError::new(Exit::Usage, format!("--from-tape: {e}")))?;
-    let patterns = reel_shared::catalog::find::Patterns::new(&o.patterns)
+    let patterns = crate::catalog::find::Patterns::new(&o.patterns)
         .map_err(|e| ExitError::new(Exit::Usage, e))?;
     let choice = Choice::given(Some(dev), None);
     let (mut drive, label) =
@@ -255,7 +255,7 @@ fn newest_versions(records: Vec<Record>) -> Vec<Record> {
         by_age.sort_by_key(|(newest, _)| std::cmp::Reverse(*newest));
         let whole = by_age.iter().position(|(_, parts)| {
             parts.contains_key(&None)
-                || reel_shared::catalog::find::is_whole(&parts.values().collect::<Vec<_>>())
+                || crate::catalog::find::is_whole(&parts.values().collect::<Vec<_>>())
         });
         let (_, mut parts) = by_age.swap_remove(whole.unwrap_or(0));
         match parts.remove(&None) {
@@ -273,14 +273,14 @@ fn dry_run(plan: &Plan, members: usize) -> anyhow::Result<Exit> {
     for (tape, list) in &plan.tapes {
         let bytes: u64 = list.iter().map(|e| data_bytes(&e.record)).sum();
         total += bytes;
-        reel_shared::outln!(
+        crate::outln!(
             "tape {tape}: {} member(s), {}",
             list.len(),
             Size(bytes).human()
         )?;
         for e in list {
             let r = &e.record;
-            reel_shared::outln!(
+            crate::outln!(
                 "    file {} block {}  {}  {}",
                 r.file.unwrap_or(0),
                 r.block.unwrap_or(0),
@@ -289,7 +289,7 @@ fn dry_run(plan: &Plan, members: usize) -> anyhow::Result<Exit> {
             )?;
         }
     }
-    reel_shared::outln!(
+    crate::outln!(
         "{} tape(s), {members} member(s), {} to read",
         plan.tapes.len(),
         Size(total).human()
@@ -385,7 +385,7 @@ fn data_bytes(r: &Record) -> u64 {
 }
 
 /// Restores members into `--to`, through directory handles only (see
-/// `reel_shared::beneath`): nothing is ever written through a symlink or
+/// `crate::beneath`): nothing is ever written through a symlink or
 /// outside the target, whatever the tape, the catalog or the target
 /// already hold. A member that is refused or fails is reported with its
 /// path, tape, tape file and block; the rest goes on.
@@ -1043,7 +1043,7 @@ fn dir_temp(tree: &Tree, rel: &Path) -> anyhow::Result<(Dir, File, OsString)> {
 
 /// Did the drive fail (as opposed to the data being bad or refused)?
 fn is_drive_error(e: &anyhow::Error) -> bool {
-    use reel_shared::tape::TapeError;
+    use crate::tape::TapeError;
     e.chain().any(|c| {
         matches!(
             c.downcast_ref::<TapeError>(),
