@@ -8,8 +8,8 @@ use std::io::Write;
 
 use crate::archive::{check_header, ustar_size};
 use crate::manifest::{Digest, EntryType, Record};
-use crate::tape::stream::MAX_BLOCK;
-use crate::tape::{Drive, Read};
+use crate::tape::Drive;
+use crate::tape::spans::SpanReader;
 use sha2::{Digest as _, Sha256};
 
 /// The extended attributes (`SCHILY.xattr.*`) in a pax extended header:
@@ -56,51 +56,41 @@ pub(super) fn read_member(
     (pax_from, skip): (u64, u64),
     out: &mut File,
 ) -> anyhow::Result<ReadBack> {
-    let mut buf = vec![0u8; MAX_BLOCK];
+    let mut reader = SpanReader::new(drive);
     let mut sha = Sha256::new();
     let mut header = Vec::with_capacity(512);
     let mut pax = Vec::new();
     // A part of a split file: its length is in its header.
     let mut size = r.part.is_none().then_some(r.size);
-    let (mut at, mut read, mut done) = (0u64, 0u64, 0u64);
+    let mut done = 0u64;
     let header_from = skip.saturating_sub(512);
     while size.is_none_or(|s| done < s) || (header.len() < 512 && skip >= 512) {
-        let n = match drive.read_block(&mut buf)? {
-            Read::Data(n) => n,
-            Read::Filemark | Read::EndOfData => {
-                anyhow::bail!("the archive on tape ends before {}", r.path.display())
-            }
+        let Some(block) = reader.next_block()? else {
+            anyhow::bail!("the archive on tape ends before {}", r.path.display())
         };
-        read += n as u64;
-        let chunk = &buf[..n];
-        let end = at + n as u64;
         // A pax header before it: extended attributes.
-        let (pf, pt) = (pax_from.max(at), header_from.min(end));
-        if pf < pt {
-            pax.extend_from_slice(&chunk[(pf - at) as usize..(pt - at) as usize]);
-        }
+        pax.extend_from_slice(block.span(pax_from, header_from));
         // The header block, wherever it falls.
-        let (hf, ht) = (header_from.max(at), skip.min(end));
-        if hf < ht {
-            header.extend_from_slice(&chunk[(hf - at) as usize..(ht - at) as usize]);
-        }
+        header.extend_from_slice(block.span(header_from, skip));
         if size.is_none() && header.len() == 512 {
             size = Some(ustar_size(&header));
         }
         // The data.
-        let len = size.unwrap_or(0);
-        let (df, dt) = (skip.max(at), (skip + len).min(end));
-        if df < dt {
-            let piece = &chunk[(df - at) as usize..(dt - at) as usize];
+        let piece = block.span(skip, skip + size.unwrap_or(0));
+        if !piece.is_empty() {
             sha.update(piece);
             out.write_all(piece)?;
             done += piece.len() as u64;
         }
-        at = end;
     }
     if skip >= 512 {
         check_header(&header, EntryType::File)
             .map_err(|why| anyhow::anyhow!("{}: {why}", r.path.display()))?;
     }
-    Ok((Digest(sha.finalize().into()), read, done, pax_xattrs(&pax)))
+    Ok((
+        Digest(sha.finalize().into()),
+        reader.bytes_read(),
+        done,
+        pax_xattrs(&pax),
+    ))
 }

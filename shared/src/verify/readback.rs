@@ -6,8 +6,8 @@ use std::os::unix::ffi::OsStrExt;
 
 use crate::archive::parse::{self, At, Found};
 use crate::manifest::{Digest, EntryType, Record};
-use crate::tape::stream::MAX_BLOCK;
-use crate::tape::{Drive, Read};
+use crate::tape::Drive;
+use crate::tape::spans::SpanReader;
 use sha2::{Digest as _, Sha256};
 
 /// What reading one archive back found.
@@ -141,32 +141,29 @@ pub fn read_archive(drive: &mut dyn Drive, records: &[Record], partial: bool) ->
     let mut header = Vec::with_capacity(4096);
     let mut sha = Sha256::new();
     let mut next = 0; // the first span not finished
-    let mut at = 0u64; // archive offset of buf[0]
-    let mut buf = vec![0u8; MAX_BLOCK];
+    let mut reader = SpanReader::new(drive);
     loop {
-        let n = match drive.read_block(&mut buf) {
-            Ok(Read::Data(n)) => n,
-            Ok(Read::Filemark | Read::EndOfData) => break,
+        let block = match reader.next_block() {
+            Ok(Some(block)) => block,
+            Ok(None) => break,
             Err(e) => {
-                let block = drive.position().map_or("?".into(), |p| p.to_string());
+                let block = reader
+                    .drive()
+                    .position()
+                    .map_or("?".into(), |p| p.to_string());
                 out.read_error = Some(format!("unreadable at block {block}: {e}"));
                 break;
             }
         };
-        let chunk = &buf[..n];
-        let end = at + n as u64;
+        let end = block.end();
         let mut k = next;
         while k < spans.len() && spans[k].start < end {
             let s = &spans[k];
             let (member, part, s_end) = (s.member, s.part, s.end);
-            let from = s.start.max(at);
-            let to = s.end.min(end);
-            if from < to {
-                let piece = &chunk[(from - at) as usize..(to - at) as usize];
-                match s.part {
-                    Part::Header => header.extend_from_slice(piece),
-                    Part::Data => sha.update(piece),
-                }
+            let piece = block.span(s.start, s.end);
+            match s.part {
+                Part::Header => header.extend_from_slice(piece),
+                Part::Data => sha.update(piece),
             }
             if s_end <= end {
                 // This span is whole.
@@ -210,9 +207,8 @@ pub fn read_archive(drive: &mut dyn Drive, records: &[Record], partial: bool) ->
                 break;
             }
         }
-        at = end;
     }
-    out.bytes = at;
+    out.bytes = reader.bytes_read();
     // A hard link is only as good as the member it links to.
     for i in 0..records.len() {
         if records[i].entry == EntryType::Hardlink
