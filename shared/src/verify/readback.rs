@@ -109,11 +109,9 @@ fn check_headers(bytes: &[u8], r: &Record) -> Result<u64, String> {
     }
 }
 
-/// Read the tape file under the head (the archive) and judge every member:
-/// its headers parsed and compared with its record, its data hashed and
-/// compared with the digest taken from the source. `partial`: a copy cut
-/// by the early warning, whose tail is missing.
-pub fn read_archive(drive: &mut dyn Drive, records: &[Record], partial: bool) -> Outcome {
+/// The spans to look at in an archive, in the order they come: each
+/// member's headers, then its data if it has any.
+fn spans_of(records: &[Record]) -> Vec<Span> {
     let mut spans: Vec<Span> = Vec::new();
     for (i, r) in records.iter().enumerate() {
         let Some(d) = r.data_offset else { continue };
@@ -135,9 +133,98 @@ pub fn read_archive(drive: &mut dyn Drive, records: &[Record], partial: bool) ->
         }
     }
     spans.sort_by_key(|s| (s.start, s.part == Part::Data));
+    spans
+}
+
+/// What is known of each member so far: why it is bad (the first reason
+/// found), and whether all of it was read.
+struct Verdicts {
+    bad: Vec<Option<String>>,
+    done: Vec<bool>,
+}
+
+impl Verdicts {
+    fn new(members: usize) -> Verdicts {
+        Verdicts {
+            bad: vec![None; members],
+            done: vec![false; members],
+        }
+    }
+
+    /// A member's headers, read whole, checked against its record; the
+    /// data length they give when they agree with it.
+    fn headers(&mut self, member: usize, r: &Record, header: &[u8]) -> Option<u64> {
+        let len = match check_headers(header, r) {
+            Ok(len) => Some(len),
+            Err(why) => {
+                self.bad[member].get_or_insert(why);
+                None
+            }
+        };
+        if data_len(r) == Some(0) {
+            self.done[member] = true;
+        }
+        len
+    }
+
+    /// A member's data, read whole: its digest against the recorded one.
+    fn data(&mut self, member: usize, r: &Record, got: Digest) {
+        if Some(got) != r.sha256 {
+            self.bad[member].get_or_insert(format!(
+                "SHA-256 {got} read back, {} expected",
+                r.sha256.map(|d| d.to_string()).unwrap_or_default()
+            ));
+        }
+        self.done[member] = true;
+    }
+
+    /// A hard link is only as good as the member it links to.
+    fn follow_hard_links(&mut self, records: &[Record]) {
+        let (bad, done) = (&mut self.bad, &mut self.done);
+        for i in 0..records.len() {
+            if records[i].entry == EntryType::Hardlink
+                && let Some(target) = &records[i].link
+                && let Some(t) = records.iter().position(|r| &r.path == target)
+                && (bad[t].is_some() || !done[t])
+            {
+                done[i] = done[t];
+                if bad[t].is_some() {
+                    bad[i].get_or_insert(format!("links to {}, which is bad", target.display()));
+                }
+            }
+        }
+    }
+
+    /// Every member placed in the archive sorted into good, bad or (in a
+    /// `partial` copy read to its end) cut off.
+    fn sort_into(self, out: &mut Outcome, records: &[Record], partial: bool) {
+        for (i, r) in records.iter().enumerate() {
+            if r.data_offset.is_none() {
+                continue;
+            }
+            match (&self.bad[i], self.done[i]) {
+                (Some(why), _) => out.bad.push((i, why.clone())),
+                (None, true) => out.good.push(i),
+                (None, false) if partial && out.read_error.is_none() => out.cut_off += 1,
+                (None, false) => out.bad.push((
+                    i,
+                    out.read_error
+                        .clone()
+                        .unwrap_or_else(|| "the archive on tape ends before it".into()),
+                )),
+            }
+        }
+    }
+}
+
+/// Read the tape file under the head (the archive) and judge every member:
+/// its headers parsed and compared with its record, its data hashed and
+/// compared with the digest taken from the source. `partial`: a copy cut
+/// by the early warning, whose tail is missing.
+pub fn read_archive(drive: &mut dyn Drive, records: &[Record], partial: bool) -> Outcome {
+    let mut spans = spans_of(records);
     let mut out = Outcome::default();
-    let mut bad: Vec<Option<String>> = vec![None; records.len()];
-    let mut done = vec![false; records.len()];
+    let mut verdicts = Verdicts::new(records.len());
     let mut header = Vec::with_capacity(4096);
     let mut sha = Sha256::new();
     let mut next = 0; // the first span not finished
@@ -165,78 +252,106 @@ pub fn read_archive(drive: &mut dyn Drive, records: &[Record], partial: bool) ->
                 Part::Header => header.extend_from_slice(piece),
                 Part::Data => sha.update(piece),
             }
-            if s_end <= end {
-                // This span is whole.
-                let r = &records[member];
-                match part {
-                    Part::Header => {
-                        match check_headers(&header, r) {
-                            Ok(len) => {
-                                if data_len(r).is_none()
-                                    && let Some(next_span) = spans.get_mut(k + 1)
-                                    && next_span.member == member
-                                {
-                                    next_span.end = next_span.start + len;
-                                }
-                            }
-                            Err(why) => {
-                                bad[member].get_or_insert(why);
-                            }
-                        }
-                        header.clear();
-                        if data_len(r) == Some(0) {
-                            done[member] = true;
-                        }
-                    }
-                    Part::Data => {
-                        let got = Digest(std::mem::take(&mut sha).finalize().into());
-                        if Some(got) != r.sha256 {
-                            bad[member].get_or_insert(format!(
-                                "SHA-256 {got} read back, {} expected",
-                                r.sha256.map(|d| d.to_string()).unwrap_or_default()
-                            ));
-                        }
-                        done[member] = true;
-                    }
-                }
-                if k == next {
-                    next += 1;
-                }
-                k += 1;
-            } else {
+            if s_end > end {
                 break;
             }
+            // This span is whole.
+            let r = &records[member];
+            match part {
+                Part::Header => {
+                    if let Some(len) = verdicts.headers(member, r, &header)
+                        && data_len(r).is_none()
+                        && let Some(next_span) = spans.get_mut(k + 1)
+                        && next_span.member == member
+                    {
+                        next_span.end = next_span.start + len;
+                    }
+                    header.clear();
+                }
+                Part::Data => {
+                    let got = Digest(std::mem::take(&mut sha).finalize().into());
+                    verdicts.data(member, r, got);
+                }
+            }
+            if k == next {
+                next += 1;
+            }
+            k += 1;
         }
     }
     out.bytes = reader.bytes_read();
-    // A hard link is only as good as the member it links to.
-    for i in 0..records.len() {
-        if records[i].entry == EntryType::Hardlink
-            && let Some(target) = &records[i].link
-            && let Some(t) = records.iter().position(|r| &r.path == target)
-            && (bad[t].is_some() || !done[t])
-        {
-            done[i] = done[t];
-            if bad[t].is_some() {
-                bad[i].get_or_insert(format!("links to {}, which is bad", target.display()));
-            }
-        }
-    }
-    for i in 0..records.len() {
-        if records[i].data_offset.is_none() {
-            continue;
-        }
-        match (&bad[i], done[i]) {
-            (Some(why), _) => out.bad.push((i, why.clone())),
-            (None, true) => out.good.push(i),
-            (None, false) if partial && out.read_error.is_none() => out.cut_off += 1,
-            (None, false) => out.bad.push((
-                i,
-                out.read_error
-                    .clone()
-                    .unwrap_or_else(|| "the archive on tape ends before it".into()),
-            )),
-        }
-    }
+    verdicts.follow_hard_links(records);
+    verdicts.sort_into(&mut out, records, partial);
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A record placed in the archive: its header at `offset`, its data
+    /// 512 bytes after.
+    fn placed(path: &str, entry: EntryType, offset: u64, size: u64) -> Record {
+        let mut r = Record::new(path, entry);
+        r.size = size;
+        (r.offset, r.data_offset) = (Some(offset), Some(offset + 512));
+        r
+    }
+
+    #[test]
+    fn each_member_has_a_header_span_and_data_only_if_it_has_data() {
+        let mut part = placed("big", EntryType::File, 2048, 100);
+        part.part = Some(2);
+        let records = [
+            placed("dir", EntryType::Dir, 1024, 0),
+            placed("a", EntryType::File, 0, 10),
+            part,
+            Record::new("not on tape", EntryType::File),
+        ];
+        let spans: Vec<_> = spans_of(&records)
+            .iter()
+            .map(|s| (s.member, s.part, s.start, s.end))
+            .collect();
+        assert_eq!(
+            spans,
+            [
+                (1, Part::Header, 0, 512),
+                (1, Part::Data, 512, 522),
+                (0, Part::Header, 1024, 1536),
+                (2, Part::Header, 2048, 2560),
+                // Its header tells where a part's data ends.
+                (2, Part::Data, 2560, u64::MAX),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_hard_link_is_as_good_as_its_target_and_a_cut_copy_loses_its_tail() {
+        let mut link = placed("b", EntryType::Hardlink, 1024, 0);
+        link.link = Some("a".into());
+        let records = [
+            placed("a", EntryType::File, 0, 10),
+            link,
+            placed("c", EntryType::File, 2048, 10),
+        ];
+        let outcome = |partial: bool| {
+            let mut v = Verdicts::new(records.len());
+            v.data(0, &records[0], Digest([0; 32]));
+            v.follow_hard_links(&records);
+            let mut out = Outcome::default();
+            v.sort_into(&mut out, &records, partial);
+            out
+        };
+        let out = outcome(true);
+        assert_eq!(out.good, [] as [usize; 0]);
+        assert_eq!(out.bad.len(), 2);
+        assert!(out.bad[0].1.starts_with("SHA-256 "), "{:?}", out.bad);
+        assert_eq!(out.bad[1], (1, "links to a, which is bad".to_string()));
+        assert_eq!(out.cut_off, 1, "c, past the cut");
+        let out = outcome(false);
+        assert_eq!(
+            out.bad[2],
+            (2, "the archive on tape ends before it".to_string())
+        );
+    }
 }
