@@ -1,13 +1,12 @@
 //! `reel-restore`: find files in the catalog and restore them from tape,
 //! seeking straight to each member (docs/tape-format.md §5).
 
-mod restore;
-
 use std::path::PathBuf;
 
 use clap::Parser;
 use reel_shared::cli::{self, CommonArgs, Program};
 use reel_shared::exit::Exit;
+use reel_shared::restore;
 
 /// find files in the catalog and restore them from tape
 #[derive(Parser, Debug)]

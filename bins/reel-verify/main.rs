@@ -2,11 +2,10 @@
 //! them in the catalog (invariants 1 and 2 in ARCHITECTURE.md; docs/catalog.md
 //! §2).
 
-mod verify;
-
 use clap::Parser;
 use reel_shared::cli::{self, CommonArgs, Program};
 use reel_shared::exit::Exit;
+use reel_shared::verify;
 
 /// read archives back from tape, re-hash every member, record them in the catalog
 #[derive(Parser, Debug)]

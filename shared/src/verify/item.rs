@@ -1,0 +1,261 @@
+//! Verifying one written item on the loaded tape: its archive read back,
+//! the good members recorded in the tape's journal and published, the bad
+//! ones queued again from their staged copies, and the cache freed.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+use crate::catalog::journal::{self, Entry};
+use crate::catalog::tape::{Tape, TapeState};
+use crate::config::Config;
+use crate::manifest::{EntryType, Header, Kind, Record};
+use crate::spool::{Claim, Output, Queue, Spool};
+use crate::tape::Drive;
+use crate::tape::label::Label;
+use crate::tape::session::Session;
+use crate::units::Size;
+
+use super::read_archive;
+use super::unavailable;
+
+/// Remove a staged copy and the directories it leaves empty, up to the
+/// item's directory under `<cache>/staged/`.
+fn free_staged(cache: &Path, staged_root: &Path) {
+    // Only what is in the cache: a manifest cannot make reel-verify delete
+    // anything else.
+    if !crate::fsutil::within(cache, staged_root) {
+        log::warn!(
+            "not removing {}: it is not in {}",
+            cache.display(),
+            staged_root.display()
+        );
+        return;
+    }
+    if std::fs::remove_file(cache).is_err() {
+        return;
+    }
+    let mut dir = cache.parent();
+    while let Some(d) = dir {
+        if !d.starts_with(staged_root) || d == staged_root || std::fs::remove_dir(d).is_err() {
+            break;
+        }
+        dir = d.parent();
+    }
+}
+
+/// A new staged item with the records that failed, from their staged
+/// copies: they go to tape again.
+fn requeue(
+    spool: &Spool,
+    header: &Header,
+    records: &[&Record],
+    file: u64,
+) -> anyhow::Result<String> {
+    let id = format!("{}-retry-f{file}", header.id);
+    let mut h = Header::new(Kind::Staged, &header.stream, &id);
+    h.created = header.created.clone();
+    if let Some(source) = header.extra.get("source") {
+        h.extra.insert("source".into(), source.clone());
+    }
+    let mut item = spool.begin(Queue::Staged, &h)?;
+    for r in records {
+        let mut rec = (*r).clone();
+        rec.archive = None;
+        rec.offset = None;
+        rec.data_offset = None;
+        rec.tape = None;
+        rec.file = None;
+        rec.block = None;
+        if rec.entry == EntryType::Hardlink && rec.cache.is_some() {
+            // Stored as a link to a copy in the same archive: it has a
+            // staged copy of its own, so it can go as a file.
+            rec.entry = EntryType::File;
+            rec.link = None;
+        }
+        item.write(&rec)?;
+    }
+    item.commit()?;
+    Ok(id)
+}
+
+/// The drive with the tape in it, and what its journal already holds.
+pub(super) struct Loaded {
+    pub(super) drive: Box<dyn Drive>,
+    pub(super) label: Label,
+    pub(super) seen: HashSet<(u64, PathBuf)>,
+}
+
+/// The state of a verify run: the drive, the queues, the counts.
+pub(super) struct Verifier<'a> {
+    pub(super) config: &'a Config,
+    pub(super) t: Session<'a>,
+    pub(super) spool: Spool,
+    pub(super) output: Output,
+    pub(super) loaded: Option<Loaded>,
+    pub(super) verified: u64,
+    pub(super) failed: u64,
+    pub(super) archives: u64,
+    /// Items that could not be read or named no tape: moved to failed/.
+    pub(super) bad_items: u64,
+}
+
+impl Verifier<'_> {
+    pub(super) fn load(&mut self) -> anyhow::Result<&mut Loaded> {
+        if self.loaded.is_none() {
+            let (drive, label) = self.t.open_labelled()?;
+            let seen = journal::recorded(&self.config.paths.catalog, &label.label)?;
+            self.loaded = Some(Loaded { drive, label, seen });
+        }
+        Ok(self.loaded.as_mut().expect("just loaded"))
+    }
+
+    /// Verify one written item on the loaded tape; the tape it needs when
+    /// it is on another one (the claim is let go).
+    pub(super) fn item(&mut self, claim: Claim) -> anyhow::Result<Option<String>> {
+        let Some((claim, header, records)) = claim.read_all("reel-verify")?.item() else {
+            self.bad_items += 1;
+            return Ok(None);
+        };
+        let get = |k: &str| header.extra.get(k);
+        let (Some(tape), Some(file), Some(start)) = (
+            get("tape").and_then(|v| v.as_str()).map(str::to_string),
+            get("file").and_then(|v| v.as_u64()),
+            get("start_block").and_then(|v| v.as_u64()),
+        ) else {
+            claim.reject(
+                "the written manifest lacks tape, file or start_block",
+                "reel-verify",
+            )?;
+            self.bad_items += 1;
+            return Ok(None);
+        };
+        let partial = get("partial").and_then(|v| v.as_bool()).unwrap_or(false);
+        let catalog = self.config.paths.catalog.clone();
+        let staged_root = self.config.paths.cache.join("staged");
+        let device = self.t.device().to_string();
+        let Loaded { drive, label, seen } = self.load()?;
+        if label.label != tape {
+            claim.release();
+            return Ok(Some(tape));
+        }
+        if let Some(uuid) = get("tape_uuid").and_then(|v| v.as_str())
+            && uuid != label.uuid
+        {
+            claim.release();
+            return Err(unavailable(format!(
+                "the tape in {device} is labelled {tape} but is not the tape {} was written to (uuid {} ≠ {uuid})",
+                header.id, label.uuid
+            )));
+        }
+        // Position: the archive's first block, and check the drive agrees.
+        drive.seek(start)?;
+        let at = drive.position()?;
+        if at != start {
+            claim.release();
+            return Err(unavailable(format!(
+                "tape {tape}: asked for block {start} (file {file}), the drive is at {at}"
+            )));
+        }
+        let outcome = read_archive(drive.as_mut(), &records, partial);
+        if let Some(mut state) = Tape::load(&catalog, &tape)? {
+            if let Some(e) = &outcome.read_error {
+                log::error!("tape {tape} file {file}: {e}; the tape is marked suspect");
+                state.state = TapeState::Suspect;
+            }
+            state.verified = Some(crate::time::Utc::now().rfc3339());
+            state.last_verify = Some(format!(
+                "file {file}: {} good, {} bad{}",
+                outcome.good.len(),
+                outcome.bad.len(),
+                outcome
+                    .read_error
+                    .as_ref()
+                    .map(|e| format!(", {e}"))
+                    .unwrap_or_default()
+            ));
+            state.save(&catalog)?;
+        }
+        for (i, why) in &outcome.bad {
+            let r = &records[*i];
+            log::error!(
+                "{}: tape {tape} file {file} block {}: {why}",
+                r.path.display(),
+                r.block.map_or("?".into(), |b| b.to_string())
+            );
+        }
+        // The journal first (the truth), then the queues.
+        let now = crate::time::Utc::now().rfc3339();
+        let entries: Vec<Entry> = outcome
+            .good
+            .iter()
+            .map(|&i| &records[i])
+            .filter(|r| !seen.contains(&(file, r.path.clone())))
+            .map(|r| Entry {
+                stream: header.stream.clone(),
+                verified: now.clone(),
+                record: r.clone(),
+            })
+            .collect();
+        journal::append(&catalog, &tape, &entries)?;
+        for e in &entries {
+            seen.insert((file, e.record.path.clone()));
+        }
+        let bad: Vec<&Record> = outcome.bad.iter().map(|(i, _)| &records[*i]).collect();
+        if !bad.is_empty() {
+            let id = requeue(&self.spool, &header, &bad, file)?;
+            log::warn!(
+                "{} member(s) of {} go to tape again as staged item {id}",
+                bad.len(),
+                header.id
+            );
+        }
+        let mut h = header.clone();
+        h.kind = Kind::Verified;
+        h.extra.insert("verified".into(), now.into());
+        h.extra.insert("bad".into(), outcome.bad.len().into());
+        let mut item = self.output.begin(&h)?;
+        for &i in &outcome.good {
+            item.write(&records[i])?;
+        }
+        item.commit()?;
+        if !partial {
+            // On tape and recorded, or queued again from their copies: the
+            // cache has done its work for this archive.
+            for &i in &outcome.good {
+                if let Some(c) = &records[i].cache {
+                    free_staged(c, &staged_root);
+                }
+            }
+            if let Some(a) = get("archive_path").and_then(|v| v.as_str()) {
+                let archives = self.config.paths.cache.join("archives");
+                if Path::new(a).parent() == Some(archives.as_path())
+                    && crate::fsutil::within(Path::new(a), &archives)
+                {
+                    let _ = std::fs::remove_file(a);
+                } else {
+                    log::warn!(
+                        "not removing {a}: it is not an archive in {}",
+                        archives.display()
+                    );
+                }
+            }
+        }
+        claim.finish()?;
+        self.archives += 1;
+        self.verified += outcome.good.len() as u64;
+        self.failed += outcome.bad.len() as u64;
+        log::info!(
+            "{}: tape {tape} file {file}: {} member(s) verified, {} bad{} ({})",
+            header.id,
+            outcome.good.len(),
+            outcome.bad.len(),
+            if outcome.cut_off > 0 {
+                format!(", {} past the cut", outcome.cut_off)
+            } else {
+                String::new()
+            },
+            Size(outcome.bytes).human()
+        );
+        Ok(None)
+    }
+}
