@@ -19,19 +19,15 @@ use std::time::Duration;
 use crate::catalog::tape::{Tape, TapeState};
 use crate::cli::CommonArgs;
 use crate::config::{Config, VerifyWhen};
-use crate::exit::{Exit, ExitError};
+use crate::exit::Exit;
 use crate::spool::{Input, Output, Queue, Spool};
 use crate::tape::session::{Choice, Session};
 
 pub use audit::audit;
 pub use readback::{Outcome, read_archive};
 
+use crate::tape::session::unavailable;
 use item::Verifier;
-
-/// An error that ends the run with exit code 69 (unavailable), saying `m`.
-fn unavailable(m: impl Into<String>) -> anyhow::Error {
-    ExitError::new(Exit::Unavailable, m.into()).into()
-}
 
 /// The drive reel-verify reads with.
 fn target<'c>(
