@@ -13,7 +13,7 @@
 use std::path::PathBuf;
 
 use clap::Parser;
-use reel_shared::cli::{self, CommonArgs, Program};
+use reel_shared::cli::{self, CommonArgs, PipeArgs, Program};
 use reel_shared::exit::Exit;
 use reel_shared::pack;
 
@@ -21,13 +21,8 @@ use reel_shared::pack;
 #[derive(Parser, Debug)]
 #[command(name = "reel-pack", version, long_about = None)]
 struct Args {
-    /// Read manifests from stdin ("-") instead of the spool queue
-    #[arg(long = "in", value_name = "-")]
-    input: Option<String>,
-
-    /// Write the packed manifests to stdout ("-") instead of the spool queue
-    #[arg(long = "out", value_name = "-")]
-    output: Option<String>,
+    #[command(flatten)]
+    pipe: PipeArgs,
 
     /// Write the archive itself to stdout (one archive per input item, for
     /// `reel-pack --raw | reel-write --raw`); needs --manifest
@@ -51,8 +46,8 @@ impl Program for Args {
 
 fn run(args: Args) -> anyhow::Result<Exit> {
     let config = args.common.load_config()?;
-    let from_stdin = cli::dash_flag("--in", args.input.as_deref())?;
-    let to_stdout = cli::dash_flag("--out", args.output.as_deref())?;
+    let from_stdin = args.pipe.from_stdin()?;
+    let to_stdout = args.pipe.to_stdout()?;
     let settings = pack::Settings::from_config(&config, args.raw, args.manifest);
     pack::run(&config, &settings, from_stdin, to_stdout)
 }

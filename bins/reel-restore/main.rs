@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use clap::Parser;
-use reel_shared::cli::{self, CommonArgs, Program};
+use reel_shared::cli::{self, CommonArgs, DriveArgs, Program};
 use reel_shared::exit::Exit;
 use reel_shared::restore;
 
@@ -37,13 +37,8 @@ struct Args {
     #[arg(long, value_name = "DEVICE")]
     from_tape: Option<String>,
 
-    /// Tape device: /dev/nstN or virtual:<dir>[#n]
-    #[arg(short = 'f', long, value_name = "DEVICE", conflicts_with = "drive")]
-    device: Option<String>,
-
-    /// A [[drive]] from pipeline.toml
-    #[arg(long, value_name = "NAME")]
-    drive: Option<String>,
+    #[command(flatten)]
+    drive: DriveArgs,
 
     #[command(flatten)]
     common: CommonArgs,
@@ -69,8 +64,8 @@ fn run(args: Args) -> anyhow::Result<Exit> {
             at: args.at,
             overwrite: args.overwrite,
             dry_run: args.dry_run,
-            device: args.device,
-            drive: args.drive,
+            device: args.drive.device,
+            drive: args.drive.drive,
         },
     )
 }

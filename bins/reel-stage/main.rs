@@ -3,7 +3,7 @@
 //! `reel_shared::stage`; this file parses the flags.
 
 use clap::Parser;
-use reel_shared::cli::{self, CommonArgs, Program};
+use reel_shared::cli::{self, CommonArgs, PipeArgs, Program};
 use reel_shared::exit::Exit;
 use reel_shared::stage::{self, Options};
 use reel_shared::units::Size;
@@ -12,13 +12,8 @@ use reel_shared::units::Size;
 #[derive(Parser, Debug)]
 #[command(name = "reel-stage", version, long_about = None)]
 struct Args {
-    /// Read manifests from stdin ("-") instead of the spool queue
-    #[arg(long = "in", value_name = "-")]
-    input: Option<String>,
-
-    /// Write manifests to stdout ("-") instead of the spool queue
-    #[arg(long = "out", value_name = "-")]
-    output: Option<String>,
+    #[command(flatten)]
+    pipe: PipeArgs,
 
     /// Read sources at most this fast, in bytes per second (like 50M)
     #[arg(long, value_name = "RATE")]
@@ -46,8 +41,8 @@ impl Program for Args {
 fn run(args: Args) -> anyhow::Result<Exit> {
     let config = args.common.load_config()?;
     let options = Options {
-        from_stdin: cli::dash_flag("--in", args.input.as_deref())?,
-        to_stdout: cli::dash_flag("--out", args.output.as_deref())?,
+        from_stdin: args.pipe.from_stdin()?,
+        to_stdout: args.pipe.to_stdout()?,
         bwlimit: args.bwlimit.map(|r| r.0),
         retries: args.retries,
         jobs: args.jobs,

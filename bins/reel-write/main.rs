@@ -15,7 +15,7 @@
 //! onto any tape, after its end of data, without label or catalog).
 
 use clap::Parser;
-use reel_shared::cli::{self, CommonArgs, Program};
+use reel_shared::cli::{self, CommonArgs, DriveArgs, PipeArgs, Program};
 use reel_shared::exit::Exit;
 use reel_shared::write;
 
@@ -23,21 +23,11 @@ use reel_shared::write;
 #[derive(Parser, Debug)]
 #[command(name = "reel-write", version, long_about = None)]
 struct Args {
-    /// Tape device: /dev/nstN or virtual:<dir>[#n]
-    #[arg(short = 'f', long, value_name = "DEVICE", conflicts_with = "drive")]
-    device: Option<String>,
+    #[command(flatten)]
+    drive: DriveArgs,
 
-    /// A [[drive]] from pipeline.toml [default: the first]
-    #[arg(long, value_name = "NAME")]
-    drive: Option<String>,
-
-    /// Read manifests from stdin ("-") instead of the spool queue
-    #[arg(long = "in", value_name = "-")]
-    input: Option<String>,
-
-    /// Write manifests to stdout ("-") instead of the spool queue
-    #[arg(long = "out", value_name = "-")]
-    output: Option<String>,
+    #[command(flatten)]
+    pipe: PipeArgs,
 
     /// Write a plain byte stream from stdin as one tape file, like mbuffer
     /// (`tar cf - DIR | reel-write --raw`); no manifests
@@ -64,17 +54,17 @@ impl Program for Args {
 
 fn run(args: Args) -> anyhow::Result<Exit> {
     if args.unlabelled {
-        return write::run_unlabelled(&args.common, args.device.as_deref(), args.drive.as_deref());
+        return write::run_unlabelled(&args.common, args.drive.device(), args.drive.name());
     }
     if args.raw {
-        return write::run_raw(&args.common, args.device.as_deref(), args.drive.as_deref());
+        return write::run_raw(&args.common, args.drive.device(), args.drive.name());
     }
     write::run(
         &args.common,
-        args.device.as_deref(),
-        args.drive.as_deref(),
-        cli::dash_flag("--in", args.input.as_deref())?,
-        cli::dash_flag("--out", args.output.as_deref())?,
+        args.drive.device(),
+        args.drive.name(),
+        args.pipe.from_stdin()?,
+        args.pipe.to_stdout()?,
     )
 }
 

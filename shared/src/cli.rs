@@ -88,6 +88,55 @@ impl CommonArgs {
     }
 }
 
+/// Which drive a tape program uses: `-f DEVICE` or `--drive NAME`.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct DriveArgs {
+    /// Tape device: /dev/nstN or virtual:<dir>[#n]
+    #[arg(short = 'f', long, value_name = "DEVICE", conflicts_with = "drive")]
+    pub device: Option<String>,
+
+    /// A [[drive]] from pipeline.toml [default: the first]
+    #[arg(long, value_name = "NAME")]
+    pub drive: Option<String>,
+}
+
+impl DriveArgs {
+    /// `-f DEVICE`, if given.
+    pub fn device(&self) -> Option<&str> {
+        self.device.as_deref()
+    }
+
+    /// `--drive NAME`, if given.
+    pub fn name(&self) -> Option<&str> {
+        self.drive.as_deref()
+    }
+}
+
+/// Where a stage takes its manifests from and puts them: its spool queues,
+/// or stdin and stdout (`--in -`, `--out -`) in a shell pipeline.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct PipeArgs {
+    /// Read manifests from stdin ("-") instead of the spool queue
+    #[arg(long = "in", value_name = "-")]
+    pub input: Option<String>,
+
+    /// Write manifests to stdout ("-") instead of the spool queue
+    #[arg(long = "out", value_name = "-")]
+    pub output: Option<String>,
+}
+
+impl PipeArgs {
+    /// Whether manifests come from stdin (`--in -`).
+    pub fn from_stdin(&self) -> anyhow::Result<bool> {
+        dash_flag("--in", self.input.as_deref())
+    }
+
+    /// Whether manifests go to stdout (`--out -`).
+    pub fn to_stdout(&self) -> anyhow::Result<bool> {
+        dash_flag("--out", self.output.as_deref())
+    }
+}
+
 /// `--in -` / `--out -`: only "-" (stdin or stdout) is accepted; `None`
 /// means the spool queue.
 pub fn dash_flag(flag: &str, value: Option<&str>) -> anyhow::Result<bool> {
