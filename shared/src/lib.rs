@@ -3,16 +3,21 @@
 //! reel is a pipeline of small programs (`reel-scan`, `reel-stage`,
 //! `reel-pack`, `reel-write`, `reel-verify`, …) that hand work to each other
 //! through spool directories of manifest files. This crate holds what they
-//! share: the configuration ([`config`]), the manifest format ([`manifest`]),
-//! the spool protocol ([`spool`]), exit codes ([`exit`]), units ([`units`]),
-//! logging and the thin-`main` helper ([`cli`]), and the programs' own
-//! logic, so that unit tests reach it: packing ([`pack`]) and writing to
-//! tape ([`write`](mod@write)).
+//! share — the configuration ([`config`]), the manifest format
+//! ([`manifest`]), the spool protocol ([`spool`]), tapes and libraries
+//! ([`tape`], [`changer`], [`vtl`]), archives ([`archive`]), the catalog
+//! ([`catalog`]), exit codes ([`exit`]), units ([`units`]), logging and the
+//! thin-`main` helper ([`cli`]) — and each program's own logic, so that
+//! unit tests reach it: [`scan`], [`stage`], [`pack`], [`write`](mod@write),
+//! [`verify`], [`restore`], [`supervise`], the `reel` front door
+//! ([`front`]) and `reel-drivesim` ([`tape::speed::sim`]). A program's
+//! `main.rs` parses its flags and calls its module.
 //!
-//! The library never exits and never prints, but for
-//! [`write`](mod@write)'s progress lines on stderr and its prompt for the
-//! next tape on the terminal: it returns errors, and the programs decide
-//! what to say and which exit code to use.
+//! The library never exits: it returns errors, and the programs decide
+//! what to say and which exit code to use. It prints only where printing
+//! is a command's work: [`front`]'s listings, `reel-restore --dry-run`, and
+//! [`write`](mod@write)'s progress lines and its prompt for the next tape
+//! on the terminal.
 
 pub mod archive;
 pub mod beneath;
