@@ -173,19 +173,19 @@ pub struct Dir {
 
 /// What a name in a directory is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
+pub enum NodeKind {
     File,
     Dir,
     Symlink,
     Other,
 }
 
-fn kind_of(st: &FileStat) -> Kind {
+fn kind_of(st: &FileStat) -> NodeKind {
     match SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT {
-        SFlag::S_IFREG => Kind::File,
-        SFlag::S_IFDIR => Kind::Dir,
-        SFlag::S_IFLNK => Kind::Symlink,
-        _ => Kind::Other,
+        SFlag::S_IFREG => NodeKind::File,
+        SFlag::S_IFDIR => NodeKind::Dir,
+        SFlag::S_IFLNK => NodeKind::Symlink,
+        _ => NodeKind::Other,
     }
 }
 
@@ -249,7 +249,7 @@ impl Dir {
                 }
                 Err(Errno::ELOOP | Errno::ENOTDIR) => {
                     return Err(match self.kind(name) {
-                        Ok(Some(Kind::Symlink)) => Refused::Symlink(path),
+                        Ok(Some(NodeKind::Symlink)) => Refused::Symlink(path),
                         _ => Refused::NotDir(path),
                     });
                 }
@@ -264,7 +264,7 @@ impl Dir {
     }
 
     /// What `name` is here, without following it; `None` if nothing.
-    pub fn kind(&self, name: &OsStr) -> io::Result<Option<Kind>> {
+    pub fn kind(&self, name: &OsStr) -> io::Result<Option<NodeKind>> {
         match nix::sys::stat::fstatat(self.fd.as_fd(), name, AtFlags::AT_SYMLINK_NOFOLLOW) {
             Ok(st) => Ok(Some(kind_of(&st))),
             Err(Errno::ENOENT) => Ok(None),
@@ -425,7 +425,7 @@ impl Dir {
         } else {
             RenameFlags::RENAME_NOREPLACE
         };
-        if replace && self.kind(to)? == Some(Kind::Dir) {
+        if replace && self.kind(to)? == Some(NodeKind::Dir) {
             return Err(io::Error::from_raw_os_error(libc::EISDIR));
         }
         nix::fcntl::renameat2(self.fd.as_fd(), from, self.fd.as_fd(), to, flags).map_err(errno)
@@ -478,7 +478,7 @@ impl Dir {
         )
         .map_err(errno)?;
         let st = nix::sys::stat::fstat(fd.as_fd()).map_err(errno)?;
-        if kind_of(&st) == Kind::Symlink {
+        if kind_of(&st) == NodeKind::Symlink {
             return Err(io::Error::from_raw_os_error(libc::ELOOP));
         }
         let proc = format!("/proc/self/fd/{}", fd.as_raw_fd());

@@ -15,7 +15,7 @@ use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use reel_shared::archive::{ArchiveWriter, Hashed, Kind, Member, Sink};
+use reel_shared::archive::{ArchiveWriter, Hashed, Member, MemberKind, Sink};
 use reel_shared::catalog::journal::{self, Entry};
 use reel_shared::manifest::{EntryType, Record};
 
@@ -69,7 +69,7 @@ fn pick<'a, T>(rng: &mut Rng, from: &'a [T]) -> &'a T {
 #[derive(Debug, Clone)]
 struct Planned {
     path: String,
-    kind: Kind,
+    kind: MemberKind,
     data: Vec<u8>,
     mode: u32,
     /// A stray pax record that makes the header unreadable on purpose.
@@ -85,17 +85,17 @@ fn plan(rng: &mut Rng, outside: &Path) -> Vec<Planned> {
             let fix = |t: &&str| t.replace("OUTSIDE", &outside.to_string_lossy());
             let data: Vec<u8> = format!("case member {i} {}", rng.next()).into_bytes();
             let kind = match rng.index(6) {
-                0 | 1 => Kind::File {
+                0 | 1 => MemberKind::File {
                     size: data.len() as u64,
                 },
-                2 => Kind::Dir,
-                3 => Kind::Symlink {
+                2 => MemberKind::Dir,
+                3 => MemberKind::Symlink {
                     target: fix(pick(rng, LINKS)).into_bytes(),
                 },
-                4 => Kind::Hardlink {
+                4 => MemberKind::Hardlink {
                     target: fix(pick(rng, HARD)).into_bytes(),
                 },
-                _ => Kind::Fifo,
+                _ => MemberKind::Fifo,
             };
             let mode = *pick(rng, &[0o644, 0o600, 0o755, 0o4755, 0o1777, 0o2775, 0o777]);
             let mut extra = Vec::new();
@@ -109,7 +109,7 @@ fn plan(rng: &mut Rng, outside: &Path) -> Vec<Planned> {
                 // Records that do not parse: the member is lost, said so.
                 4 => {
                     extra.push(("size".into(), b"1000000000000000000".to_vec()));
-                    breaks = matches!(kind, Kind::File { .. });
+                    breaks = matches!(kind, MemberKind::File { .. });
                 }
                 5 => {
                     extra.push(("mtime".into(), b"not-a-time".to_vec()));
@@ -117,7 +117,7 @@ fn plan(rng: &mut Rng, outside: &Path) -> Vec<Planned> {
                 }
                 _ => {}
             }
-            let data = if matches!(kind, Kind::File { .. }) {
+            let data = if matches!(kind, MemberKind::File { .. }) {
                 data
             } else {
                 Vec::new()
@@ -211,9 +211,11 @@ fn came_back(to: &Path, p: &Planned, outside: &Path) -> bool {
     };
     let at = to.join(&p.path);
     match &p.kind {
-        Kind::File { .. } => m.is_file() && std::fs::read(&at).ok().as_deref() == Some(&p.data[..]),
-        Kind::Dir => m.is_dir(),
-        Kind::Symlink { target } => {
+        MemberKind::File { .. } => {
+            m.is_file() && std::fs::read(&at).ok().as_deref() == Some(&p.data[..])
+        }
+        MemberKind::Dir => m.is_dir(),
+        MemberKind::Symlink { target } => {
             m.file_type().is_symlink()
                 && std::fs::read_link(&at)
                     .unwrap()
@@ -221,9 +223,9 @@ fn came_back(to: &Path, p: &Planned, outside: &Path) -> bool {
                     .into_encoded_bytes()
                     == *target
         }
-        Kind::Hardlink { .. } => m.is_file() && !at.starts_with(outside),
-        Kind::Fifo => m.file_type().is_fifo(),
-        Kind::Char { .. } | Kind::Block { .. } => false,
+        MemberKind::Hardlink { .. } => m.is_file() && !at.starts_with(outside),
+        MemberKind::Fifo => m.file_type().is_fifo(),
+        MemberKind::Char { .. } | MemberKind::Block { .. } => false,
     }
 }
 
@@ -261,20 +263,20 @@ fn hostile_archives_never_reach_outside_the_target_and_every_refusal_is_named() 
         for p in &planned {
             let placed = w.add_bytes(&member(p), &p.data).unwrap();
             let entry = match p.kind {
-                Kind::File { .. } => EntryType::File,
-                Kind::Dir => EntryType::Dir,
-                Kind::Symlink { .. } => EntryType::Symlink,
-                Kind::Hardlink { .. } => EntryType::Hardlink,
-                Kind::Fifo => EntryType::Fifo,
-                Kind::Char { .. } => EntryType::Char,
-                Kind::Block { .. } => EntryType::Block,
+                MemberKind::File { .. } => EntryType::File,
+                MemberKind::Dir => EntryType::Dir,
+                MemberKind::Symlink { .. } => EntryType::Symlink,
+                MemberKind::Hardlink { .. } => EntryType::Hardlink,
+                MemberKind::Fifo => EntryType::Fifo,
+                MemberKind::Char { .. } => EntryType::Char,
+                MemberKind::Block { .. } => EntryType::Block,
             };
             let mut r = Record::new(&p.path, entry);
             r.size = p.data.len() as u64;
             r.mode = p.mode;
             r.mtime_ns = 1_600_000_000_000_000_007;
             r.link = match &p.kind {
-                Kind::Symlink { target } | Kind::Hardlink { target } => {
+                MemberKind::Symlink { target } | MemberKind::Hardlink { target } => {
                     Some(PathBuf::from(String::from_utf8_lossy(target).into_owned()))
                 }
                 _ => None,
@@ -298,7 +300,7 @@ fn hostile_archives_never_reach_outside_the_target_and_every_refusal_is_named() 
         }
         let index_member = Member {
             path: b"REEL-INDEX.jsonl".to_vec(),
-            kind: Kind::File {
+            kind: MemberKind::File {
                 size: index.len() as u64,
             },
             mode: 0o644,
@@ -441,7 +443,8 @@ fn hostile_archives_never_reach_outside_the_target_and_every_refusal_is_named() 
                                 ("path", _) => shown.path = String::from_utf8_lossy(v).into_owned(),
                                 (
                                     "linkpath",
-                                    Kind::Symlink { target } | Kind::Hardlink { target },
+                                    MemberKind::Symlink { target }
+                                    | MemberKind::Hardlink { target },
                                 ) => {
                                     *target = v.clone();
                                 }

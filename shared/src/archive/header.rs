@@ -18,7 +18,7 @@ pub const BLOCK: usize = 512;
 
 /// What kind of member.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Kind {
+pub enum MemberKind {
     File { size: u64 },
     Dir,
     Symlink { target: Vec<u8> },
@@ -34,7 +34,7 @@ pub struct Member {
     /// The path inside the archive (no leading '/'); directories get their
     /// trailing '/' from the writer.
     pub path: Vec<u8>,
-    pub kind: Kind,
+    pub kind: MemberKind,
     pub mode: u32,
     pub uid: u32,
     pub gid: u32,
@@ -50,7 +50,7 @@ impl Member {
     /// Bytes of data that follow the header(s).
     pub fn data_size(&self) -> u64 {
         match self.kind {
-            Kind::File { size } => size,
+            MemberKind::File { size } => size,
             _ => 0,
         }
     }
@@ -63,7 +63,7 @@ impl Member {
     pub fn text(name: &str, size: u64, mtime_ns: i64) -> Member {
         Member {
             path: name.as_bytes().to_vec(),
-            kind: Kind::File { size },
+            kind: MemberKind::File { size },
             mode: 0o444,
             uid: 0,
             gid: 0,
@@ -224,7 +224,7 @@ pub fn encode_aligned(m: &Member, at: u64, align: u64) -> Vec<u8> {
 fn encode_padded(m: &Member, pax_len: Option<usize>) -> Vec<u8> {
     let mut pax = Vec::new();
     let mut path = m.path.clone();
-    if m.kind == Kind::Dir && !path.ends_with(b"/") {
+    if m.kind == MemberKind::Dir && !path.ends_with(b"/") {
         path.push(b'/');
     }
     // Names that fit ustar go there as raw bytes; a long one goes to pax,
@@ -238,11 +238,11 @@ fn encode_padded(m: &Member, pax_len: Option<usize>) -> Vec<u8> {
         }
     };
     let link: &[u8] = match &m.kind {
-        Kind::Symlink { target } | Kind::Hardlink { target } if target.len() > 100 => {
+        MemberKind::Symlink { target } | MemberKind::Hardlink { target } if target.len() > 100 => {
             long_values.push((b"linkpath", target));
             &target[..100]
         }
-        Kind::Symlink { target } | Kind::Hardlink { target } => target,
+        MemberKind::Symlink { target } | MemberKind::Hardlink { target } => target,
         _ => &[],
     };
     if long_values
@@ -312,19 +312,19 @@ fn encode_padded(m: &Member, pax_len: Option<usize>) -> Vec<u8> {
         debug_assert_eq!(pax.len(), want);
     }
     let (typeflag, dev) = match &m.kind {
-        Kind::File { .. } => (b'0', None),
-        Kind::Hardlink { .. } => (b'1', None),
-        Kind::Symlink { .. } => (b'2', None),
-        Kind::Char { rdev } => (
+        MemberKind::File { .. } => (b'0', None),
+        MemberKind::Hardlink { .. } => (b'1', None),
+        MemberKind::Symlink { .. } => (b'2', None),
+        MemberKind::Char { rdev } => (
             b'3',
             Some((libc::major(*rdev) as u64, libc::minor(*rdev) as u64)),
         ),
-        Kind::Block { rdev } => (
+        MemberKind::Block { rdev } => (
             b'4',
             Some((libc::major(*rdev) as u64, libc::minor(*rdev) as u64)),
         ),
-        Kind::Dir => (b'5', None),
-        Kind::Fifo => (b'6', None),
+        MemberKind::Dir => (b'5', None),
+        MemberKind::Fifo => (b'6', None),
     };
     let mut out = Vec::with_capacity(BLOCK * 3);
     if !pax.is_empty() {
@@ -418,7 +418,7 @@ mod tests {
             for at in (0..16u64).map(|k| k * 512) {
                 let m = Member {
                     path: vec![b'p'; path_len],
-                    kind: Kind::File { size: 5 << 20 },
+                    kind: MemberKind::File { size: 5 << 20 },
                     mode: 0o600,
                     uid: 1,
                     gid: 2,

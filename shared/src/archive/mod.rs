@@ -7,7 +7,7 @@ pub mod parse;
 pub mod writer;
 
 pub use header::{
-    BLOCK, Kind, Member, check_header, encode, encode_aligned, padding, small_tar, ustar_size,
+    BLOCK, Member, MemberKind, check_header, encode, encode_aligned, padding, small_tar, ustar_size,
 };
 pub use writer::{ArchiveWriter, Finished, Hashed, Placed, Sink};
 

@@ -9,7 +9,7 @@ use std::process::Command;
 
 use super::*;
 
-fn member(path: &[u8], kind: Kind) -> Member {
+fn member(path: &[u8], kind: MemberKind) -> Member {
     Member {
         path: path.to_vec(),
         kind,
@@ -49,14 +49,14 @@ fn gnu_tar_reads_what_we_write() {
     let odd = b"odd \xff\nname\t-x".to_vec();
     let archive = dir.path().join("a.tar");
     let mut w = ArchiveWriter::new(Sink::File(File::create(&archive).unwrap()));
-    let mut m = member(b"dir", Kind::Dir);
+    let mut m = member(b"dir", MemberKind::Dir);
     m.mode = 0o755;
     w.add_bytes(&m, &[]).unwrap();
     let placed = w
         .add_file(
             &member(
                 b"dir/data",
-                Kind::File {
+                MemberKind::File {
                     size: content.len() as u64,
                 },
             ),
@@ -66,17 +66,17 @@ fn gnu_tar_reads_what_we_write() {
             None,
         )
         .unwrap();
-    let mut x = member(&long, Kind::File { size: 5 });
+    let mut x = member(&long, MemberKind::File { size: 5 });
     x.xattrs = vec![(b"user.origin".to_vec(), b"lab \x00 3".to_vec())];
     x.uid = 3_000_000;
     x.user = Some("a-user-name-longer-than-thirty-one-bytes".into());
     w.add_bytes(&x, b"hello").unwrap();
-    w.add_bytes(&member(&odd, Kind::File { size: 3 }), b"odd")
+    w.add_bytes(&member(&odd, MemberKind::File { size: 3 }), b"odd")
         .unwrap();
     w.add_bytes(
         &member(
             b"link",
-            Kind::Symlink {
+            MemberKind::Symlink {
                 target: long.clone(),
             },
         ),
@@ -86,7 +86,7 @@ fn gnu_tar_reads_what_we_write() {
     w.add_bytes(
         &member(
             b"hard",
-            Kind::Hardlink {
+            MemberKind::Hardlink {
                 target: b"dir/data".to_vec(),
             },
         ),
@@ -153,7 +153,7 @@ fn gnu_tar_reads_what_we_write() {
 
 #[test]
 fn headers_are_deterministic_and_sized() {
-    let mut m = member(b"a/b", Kind::File { size: 9 << 30 });
+    let mut m = member(b"a/b", MemberKind::File { size: 9 << 30 });
     let h = encode(&m);
     assert_eq!(h.len() % 512, 0);
     assert!(
@@ -161,7 +161,7 @@ fn headers_are_deterministic_and_sized() {
         "big sizes go to pax"
     );
     assert_eq!(encode(&m), h);
-    m.kind = Kind::File { size: 9 };
+    m.kind = MemberKind::File { size: 9 };
     m.mtime_ns = 5_000_000_000;
     m.user = None;
     assert_eq!(encode(&m).len(), 512, "nothing needs pax: one ustar block");
@@ -184,7 +184,7 @@ fn large_files_are_copied_and_hashed_in_the_background_in_place() {
         std::fs::write(&path, c).unwrap();
         let m = member(
             format!("f{k}").as_bytes(),
-            Kind::File {
+            MemberKind::File {
                 size: c.len() as u64,
             },
         );
@@ -229,7 +229,7 @@ fn a_staged_copy_shorter_than_its_record_is_an_error_not_a_crash() {
     let path = dir.path().join("short");
     std::fs::write(&path, vec![1u8; 5 << 20]).unwrap();
     let mut w = ArchiveWriter::new(Sink::File(File::create(dir.path().join("a.tar")).unwrap()));
-    let m = member(b"short", Kind::File { size: 6 << 20 });
+    let m = member(b"short", MemberKind::File { size: 6 << 20 });
     let e = w
         .add_whole_file(&m, File::open(&path).unwrap(), 6 << 20)
         .unwrap_err();

@@ -109,7 +109,7 @@ impl Workers {
 }
 
 /// A large file being hashed through a read-only mapping.
-struct Hashing {
+struct MappedHash {
     ticket: usize,
     map: memmap2::Mmap,
     /// Bytes hashed so far (whole blocks).
@@ -117,8 +117,8 @@ struct Hashing {
     lane: sha::Lane,
 }
 
-impl Hashing {
-    fn start(job: Job) -> io::Result<Hashing> {
+impl MappedHash {
+    fn start(job: Job) -> io::Result<MappedHash> {
         // SAFETY: the bytes mapped must not change while the map lives.
         // The file is a staged copy in the cache, which is reel's alone
         // (0700), and reel never writes a published staged copy in place:
@@ -135,7 +135,7 @@ impl Hashing {
                 .map(&job.src)?
         };
         let _ = map.advise(memmap2::Advice::Sequential);
-        Ok(Hashing {
+        Ok(MappedHash {
             ticket: job.ticket,
             map,
             at: 0,
@@ -164,7 +164,7 @@ impl Hashing {
 /// A hashing thread: two files at a time when two are waiting, their
 /// blocks interleaved (see `sha`), else one.
 fn hash_jobs(jobs: &Receiver<Job>, done: &Sender<(usize, io::Result<Digest>)>) {
-    let mut active: Vec<Hashing> = Vec::with_capacity(2);
+    let mut active: Vec<MappedHash> = Vec::with_capacity(2);
     loop {
         while active.len() < 2 {
             let job = if active.is_empty() {
@@ -179,7 +179,7 @@ fn hash_jobs(jobs: &Receiver<Job>, done: &Sender<(usize, io::Result<Digest>)>) {
                 }
             };
             let ticket = job.ticket;
-            match Hashing::start(job) {
+            match MappedHash::start(job) {
                 Ok(h) => active.push(h),
                 Err(e) => {
                     let _ = done.send((ticket, Err(e)));
@@ -307,7 +307,7 @@ impl ArchiveWriter {
     /// anything else in line (`Hashed::Now`), the background one through a
     /// read-only map of `src`: its first `len` bytes must exist and stay
     /// as they are until the archive is finished (a staged copy; see
-    /// `Hashing::start`). The caller compares the digest with what the
+    /// `MappedHash::start`). The caller compares the digest with what the
     /// manifest promises.
     pub fn add_whole_file(&mut self, m: &Member, src: File, len: u64) -> io::Result<Placed> {
         if len < LARGE || !matches!(self.sink, Sink::File(_)) {

@@ -21,7 +21,7 @@ pub mod index;
 pub mod journal;
 pub mod names;
 pub mod rebuild;
-pub mod tape;
+pub mod tapes;
 
 use std::path::{Path, PathBuf};
 

@@ -60,7 +60,7 @@ pub fn find(config: &Config, query: &Query, json: bool) -> anyhow::Result<Exit> 
 
 /// `reel tapes`: every tape the catalog knows, as a table or one JSON array.
 pub fn tapes(config: &Config, json: bool) -> anyhow::Result<Exit> {
-    let tapes = crate::catalog::tape::all(&config.paths.catalog)?;
+    let tapes = crate::catalog::tapes::all(&config.paths.catalog)?;
     if json {
         crate::outln!("{}", serde_json::to_string(&tapes)?)?;
         return Ok(Exit::Ok);

@@ -8,7 +8,7 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use crate::catalog::tape::Tape;
+use crate::catalog::tapes::Tape;
 use crate::config::Config;
 use crate::exit::Exit;
 use crate::telemetry::{fit, mbs, slower_than};

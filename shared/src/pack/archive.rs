@@ -12,8 +12,8 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use sha2::{Digest as _, Sha256};
 
-use crate::archive::{ArchiveWriter, Finished, Hashed, Kind, Member, Placed, Sink};
-use crate::manifest::{Digest, EntryType, Header, Kind as ManifestKind, Record};
+use crate::archive::{ArchiveWriter, Finished, Hashed, Member, MemberKind, Placed, Sink};
+use crate::manifest::{Digest, EntryType, Header, Kind, Record};
 
 use super::member::{member, readme};
 use super::plan::{Part, Piece};
@@ -97,7 +97,7 @@ fn write_part(
             part.at
         )));
     }
-    let mut m = member(r, Kind::File { size: part.len });
+    let mut m = member(r, MemberKind::File { size: part.len });
     m.extra = vec![
         ("REEL.part".into(), part.number.to_string().into_bytes()),
         ("REEL.offset".into(), part.offset.to_string().into_bytes()),
@@ -196,7 +196,7 @@ pub(super) fn write_archive(
                     };
                     rec.entry = EntryType::Hardlink;
                     rec.link = Some(PathBuf::from(std::ffi::OsStr::from_bytes(&target)));
-                    w.add_bytes(&member(r, Kind::Hardlink { target }), &[])?
+                    w.add_bytes(&member(r, MemberKind::Hardlink { target }), &[])?
                 } else {
                     // A hard link whose target lies in another archive is
                     // stored whole: its staged copy holds the data.
@@ -212,7 +212,7 @@ pub(super) fn write_archive(
                         )));
                     }
                     let placed =
-                        w.add_whole_file(&member(r, Kind::File { size: r.size }), f, r.size)?;
+                        w.add_whole_file(&member(r, MemberKind::File { size: r.size }), f, r.size)?;
                     match placed.sha256 {
                         Hashed::Later(ticket) => {
                             pending.push((ticket, cache.to_path_buf(), r.sha256));
@@ -228,16 +228,16 @@ pub(super) fn write_archive(
                     placed
                 }
             }
-            EntryType::Dir => w.add_bytes(&member(r, Kind::Dir), &[])?,
+            EntryType::Dir => w.add_bytes(&member(r, MemberKind::Dir), &[])?,
             EntryType::Symlink => {
                 let target = path_bytes(r.link.as_deref().unwrap_or(Path::new(""))).to_vec();
-                w.add_bytes(&member(r, Kind::Symlink { target }), &[])?
+                w.add_bytes(&member(r, MemberKind::Symlink { target }), &[])?
             }
-            EntryType::Fifo => w.add_bytes(&member(r, Kind::Fifo), &[])?,
+            EntryType::Fifo => w.add_bytes(&member(r, MemberKind::Fifo), &[])?,
             EntryType::Char => w.add_bytes(
                 &member(
                     r,
-                    Kind::Char {
+                    MemberKind::Char {
                         rdev: r.rdev.unwrap_or(0),
                     },
                 ),
@@ -246,7 +246,7 @@ pub(super) fn write_archive(
             EntryType::Block => w.add_bytes(
                 &member(
                     r,
-                    Kind::Block {
+                    MemberKind::Block {
                         rdev: r.rdev.unwrap_or(0),
                     },
                 ),
@@ -280,7 +280,7 @@ pub(super) fn write_archive(
     if let Sink::Stream(mut st) = sink {
         st.flush()?;
     }
-    let mut h = Header::new(ManifestKind::Packed, &header.stream, id);
+    let mut h = Header::new(Kind::Packed, &header.stream, id);
     h.created = header.created.clone();
     h.extra = header.extra.clone();
     h.extra.insert("item".into(), header.id.clone().into());

@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use crate::archive::{Kind, Member};
+use crate::archive::{Member, MemberKind};
 use crate::manifest::{Header, Record};
 
 use super::path_bytes;
@@ -22,9 +22,9 @@ fn xattrs(path: &Path) -> Vec<(Vec<u8>, Vec<u8>)> {
 }
 
 /// The member for a record (the kind decided by the caller for files).
-pub(super) fn member(r: &Record, kind: Kind) -> Member {
+pub(super) fn member(r: &Record, kind: MemberKind) -> Member {
     let xattrs = match (&kind, &r.cache) {
-        (Kind::File { .. } | Kind::Dir, Some(c)) => xattrs(c),
+        (MemberKind::File { .. } | MemberKind::Dir, Some(c)) => xattrs(c),
         _ => Vec::new(),
     };
     Member {

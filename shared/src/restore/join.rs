@@ -8,7 +8,7 @@ use std::fs::File;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
-use crate::beneath::{self, Dir, Kind};
+use crate::beneath::{self, Dir, NodeKind};
 use crate::manifest::{EntryType, Record};
 
 use super::restorer::Restorer;
@@ -97,7 +97,7 @@ impl Restorer {
             xattrs: Vec::new(),
         };
         if self.keep_joins
-            && state.dir.kind(&join)? == Some(Kind::File)
+            && state.dir.kind(&join)? == Some(NodeKind::File)
             && let Ok(text) = state.dir.read_small(&join_note(&join), 1 << 20)
             && let Ok(note) = serde_json::from_slice::<serde_json::Value>(&text)
             && note["reel"] == "join/1"

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use nix::sys::stat::SFlag;
 
-use crate::beneath::{self, Dir, Kind, Meta, Tree};
+use crate::beneath::{self, Dir, Meta, NodeKind, Tree};
 use crate::exit::Exit;
 use crate::manifest::{EntryType, Record};
 use crate::tape::Drive;
@@ -189,7 +189,7 @@ impl Restorer {
             return self.directory(r, &dir, &name, existing);
         }
         match existing {
-            Some(Kind::Dir) => {
+            Some(NodeKind::Dir) => {
                 return self.refuse(r, "a directory of that name exists: not replaced");
             }
             Some(_) if !self.overwrite && r.part.is_none() => {
@@ -212,9 +212,9 @@ impl Restorer {
         }
     }
 
-    fn directory(&mut self, r: &Record, dir: &Dir, name: &OsStr, existing: Option<Kind>) {
+    fn directory(&mut self, r: &Record, dir: &Dir, name: &OsStr, existing: Option<NodeKind>) {
         match existing {
-            Some(Kind::Dir) => {}
+            Some(NodeKind::Dir) => {}
             None => {
                 if let Err(e) = dir.mkdir(name) {
                     return self.refuse(r, format!("cannot create it: {e}"));
@@ -231,8 +231,8 @@ impl Restorer {
                     format!(
                         "exists as a {} (use --overwrite to replace it by the directory)",
                         match kind {
-                            Kind::Symlink => "symlink",
-                            Kind::File => "file",
+                            NodeKind::Symlink => "symlink",
+                            NodeKind::File => "file",
                             _ => "special file",
                         }
                     ),

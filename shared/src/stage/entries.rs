@@ -58,7 +58,7 @@ impl Stager<'_> {
             return Ok(None);
         }
         self.tally.files.fetch_add(1, Ordering::Relaxed);
-        let staged = copy::stage_file(
+        let staged = copy::copy_file(
             &copy::Source { dir: &dir, name },
             &dst,
             &copy::Scanned {

@@ -217,7 +217,7 @@ impl Stager<'_> {
             }
         };
         let range = Range { offset, len };
-        let staged = copy::stage_file(
+        let staged = copy::copy_file(
             &copy::Source { dir: &dir, name },
             &dst,
             &copy::Scanned {

@@ -55,10 +55,10 @@ fn lock_spool(spool: &Spool) -> anyhow::Result<nix::fcntl::Flock<std::fs::File>>
 
 /// The labels of the tapes the catalog knows as full.
 fn full_tapes(config: &crate::config::Config) -> Vec<String> {
-    crate::catalog::tape::all(&config.paths.catalog)
+    crate::catalog::tapes::all(&config.paths.catalog)
         .unwrap_or_default()
         .into_iter()
-        .filter(|t| t.state == crate::catalog::tape::TapeState::Full)
+        .filter(|t| t.state == crate::catalog::tapes::TapeState::Full)
         .map(|t| t.label)
         .collect()
 }

@@ -210,7 +210,7 @@ pub fn run(common: &CommonArgs, config: &Config) -> anyhow::Result<Exit> {
         "finished",
         &format!("the pipeline is empty; {failed} item(s) in failed/"),
     );
-    let tapes = crate::catalog::tape::all(&config.paths.catalog)?;
+    let tapes = crate::catalog::tapes::all(&config.paths.catalog)?;
     let config_arg = std::fs::canonicalize(&config.file)
         .unwrap_or_else(|_| config.file.clone())
         .display()

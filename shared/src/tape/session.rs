@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 
-use crate::catalog::tape::{Tape, TapeState};
+use crate::catalog::tapes::{Tape, TapeState};
 use crate::changer::{Changer, ChangerStatus};
 use crate::config::{self, Config, Device};
 use crate::device::{drive_changer, library_spec, open_changer, open_drive, resolve_drive};

@@ -3,7 +3,7 @@
 //! tape's catalog state, not to the journal.
 
 use crate::catalog::journal;
-use crate::catalog::tape::{Tape, TapeState};
+use crate::catalog::tapes::{Tape, TapeState};
 use crate::cli::CommonArgs;
 use crate::exit::{Exit, ExitError};
 use crate::manifest::Record;

@@ -6,7 +6,7 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 use crate::catalog::journal::{self, Entry};
-use crate::catalog::tape::{Tape, TapeState};
+use crate::catalog::tapes::{Tape, TapeState};
 use crate::config::Config;
 use crate::manifest::{EntryType, Header, Kind, Record};
 use crate::spool::{Claim, Output, Queue, Spool};

@@ -16,7 +16,7 @@ mod readback;
 use std::collections::HashSet;
 use std::time::Duration;
 
-use crate::catalog::tape::{Tape, TapeState};
+use crate::catalog::tapes::{Tape, TapeState};
 use crate::cli::CommonArgs;
 use crate::config::{Config, VerifyWhen};
 use crate::exit::Exit;

@@ -6,7 +6,7 @@ use std::fs::File;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
-use crate::catalog::tape::{ArchiveOnTape, log_written};
+use crate::catalog::tapes::{ArchiveOnTape, log_written};
 use crate::manifest::{Digest, Header, Kind, Record};
 use crate::spool::{Claim, Output};
 use crate::tape::label::Label;

@@ -3,7 +3,7 @@
 
 use anyhow::Context;
 
-use crate::catalog::tape::{Tape, TapeState};
+use crate::catalog::tapes::{Tape, TapeState};
 use crate::cli::CommonArgs;
 use crate::exit::{Exit, ExitError};
 use crate::spool::{Input, Output, Queue};
@@ -14,7 +14,7 @@ use crate::units::Size;
 
 use super::items::{Placement, open_item, publish};
 use super::progress::{Progress, telemetry};
-use super::stream::{Feed, Hashing, pump, stream};
+use super::stream::{Feed, HashingReader, pump, stream};
 use super::tapes::{begin_file, close_tape, end_file, next_tape};
 use super::{Signals, target};
 
@@ -68,7 +68,7 @@ pub fn run(
         let streamed = match stream(
             drive.as_mut(),
             &archive,
-            Hashing::new(Box::new(source), true),
+            HashingReader::new(Box::new(source), true),
             &t,
             &signals,
             &mut progress,
@@ -199,7 +199,7 @@ pub fn run_unlabelled(
     let start = drive.position()?;
     let mut progress = Progress::new(telemetry(&config, "unlabelled")).live(common);
     let name = std::path::Path::new("<stdin>");
-    let mut feed = Feed::start(Hashing::new(Box::new(std::io::stdin()), false), &t);
+    let mut feed = Feed::start(HashingReader::new(Box::new(std::io::stdin()), false), &t);
     let streamed = pump(
         drive.as_mut(),
         &mut feed,
@@ -244,7 +244,7 @@ pub fn run_raw(
     let (mut label, mut tape) = appendable(drive.as_mut(), &catalog, t.session.device())?;
     let mut progress = Progress::new(telemetry(&config, &label.label)).live(common);
     let name = std::path::Path::new("<stdin>");
-    let mut feed = Feed::start(Hashing::new(Box::new(std::io::stdin()), false), &t);
+    let mut feed = Feed::start(HashingReader::new(Box::new(std::io::stdin()), false), &t);
     let mut pieces = 0;
     loop {
         let (file, start) = begin_file(drive.as_mut(), &mut tape, &catalog)?;

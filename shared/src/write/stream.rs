@@ -33,21 +33,21 @@ pub(super) struct Streamed {
 
 /// A source that hashes what is read from it (on the ring's reader thread,
 /// so the drive's side never waits for it).
-pub(super) struct Hashing<R> {
+pub(super) struct HashingReader<R> {
     inner: R,
     sha: Option<Sha256>,
 }
 
-impl<R> Hashing<R> {
+impl<R> HashingReader<R> {
     pub(super) fn new(inner: R, hash: bool) -> Self {
-        Hashing {
+        HashingReader {
             inner,
             sha: hash.then(Sha256::new),
         }
     }
 }
 
-impl<R: std::io::Read> std::io::Read for Hashing<R> {
+impl<R: std::io::Read> std::io::Read for HashingReader<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let n = self.inner.read(buf)?;
         if let Some(sha) = &mut self.sha {
@@ -65,7 +65,10 @@ pub(super) struct Feed {
 }
 
 impl Feed {
-    pub(super) fn start(mut source: Hashing<Box<dyn std::io::Read + Send>>, t: &Target) -> Feed {
+    pub(super) fn start(
+        mut source: HashingReader<Box<dyn std::io::Read + Send>>,
+        t: &Target,
+    ) -> Feed {
         let (filler, mut ring) = ring(t.block_size, t.buffer / t.block_size, t.start_fill);
         ring.pace(t.min_rate);
         let stats = ring.stats.clone();
@@ -172,7 +175,7 @@ pub(super) fn pump(
 pub(super) fn stream(
     drive: &mut dyn Drive,
     archive: &Path,
-    source: Hashing<Box<dyn std::io::Read + Send>>,
+    source: HashingReader<Box<dyn std::io::Read + Send>>,
     t: &Target,
     signals: &Signals,
     progress: &mut Progress,

@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use crate::archive::small_tar;
-use crate::catalog::tape::{Tape, TapeState, closing_catalog};
+use crate::catalog::tapes::{Tape, TapeState, closing_catalog};
 use crate::tape::label::Label;
 use crate::tape::session::{Writable, appendable, unavailable};
 use crate::tape::{Drive, TapeError, Written};

@@ -1,9 +1,9 @@
 use proptest::prelude::*;
 
 use super::*;
-use crate::archive::header::{Kind, Member, encode, padding};
+use crate::archive::header::{Member, MemberKind, encode, padding};
 
-fn member(path: &[u8], kind: Kind) -> Member {
+fn member(path: &[u8], kind: MemberKind) -> Member {
     Member {
         path: path.to_vec(),
         kind,
@@ -47,35 +47,35 @@ fn members(walked: &[Walked]) -> Vec<&Parsed> {
 #[test]
 fn what_the_writer_encodes_reads_back() {
     let long = [b"d/".repeat(150), b"f\xff\xfe".to_vec()].concat();
-    let mut part = member(b"big", Kind::File { size: 700 });
+    let mut part = member(b"big", MemberKind::File { size: 700 });
     part.extra = vec![
         ("REEL.part".into(), b"2".to_vec()),
         ("REEL.offset".into(), b"1048576".to_vec()),
         ("REEL.total".into(), b"2097152".to_vec()),
     ];
     let list = vec![
-        member(b"a.txt", Kind::File { size: 5 }),
-        member(&long, Kind::File { size: 1 }),
-        member(b"dir", Kind::Dir),
+        member(b"a.txt", MemberKind::File { size: 5 }),
+        member(&long, MemberKind::File { size: 1 }),
+        member(b"dir", MemberKind::Dir),
         member(
             b"link",
-            Kind::Symlink {
+            MemberKind::Symlink {
                 target: [b"/".repeat(120), b"t".to_vec()].concat(),
             },
         ),
         member(
             b"hard",
-            Kind::Hardlink {
+            MemberKind::Hardlink {
                 target: b"a.txt".to_vec(),
             },
         ),
         member(
             b"null",
-            Kind::Char {
+            MemberKind::Char {
                 rdev: libc::makedev(1, 3),
             },
         ),
-        member(b"pipe", Kind::Fifo),
+        member(b"pipe", MemberKind::Fifo),
         part,
     ];
     let (bytes, offsets) = archive(&list);
@@ -111,15 +111,15 @@ fn what_the_writer_encodes_reads_back() {
 #[test]
 fn an_absurd_size_loses_that_member_only() {
     let list = vec![
-        member(b"first", Kind::File { size: 3000 }),
-        member(b"liar", Kind::File { size: 600 }),
-        member(b"after", Kind::File { size: 10 }),
+        member(b"first", MemberKind::File { size: 3000 }),
+        member(b"liar", MemberKind::File { size: 600 }),
+        member(b"after", MemberKind::File { size: 10 }),
     ];
     let (mut bytes, offsets) = archive(&list);
     // Give "liar" a pax header claiming 10^18 bytes: encode it again with
     // that size and splice the headers in, keeping its real data.
     let mut liar = list[1].clone();
-    liar.kind = Kind::File {
+    liar.kind = MemberKind::File {
         size: 1_000_000_000_000_000_000,
     };
     let headers = encode(&liar);
@@ -139,9 +139,9 @@ fn an_absurd_size_loses_that_member_only() {
 #[test]
 fn a_bad_pax_record_or_checksum_loses_that_member_only() {
     let list = vec![
-        member(b"one", Kind::File { size: 100 }),
-        member(b"two", Kind::File { size: 100 }),
-        member(b"three", Kind::File { size: 100 }),
+        member(b"one", MemberKind::File { size: 100 }),
+        member(b"two", MemberKind::File { size: 100 }),
+        member(b"three", MemberKind::File { size: 100 }),
     ];
     let (bytes, offsets) = archive(&list);
     // A pax record length that lies.
@@ -166,7 +166,7 @@ fn a_bad_pax_record_or_checksum_loses_that_member_only() {
 #[test]
 fn a_truncated_archive_gives_every_whole_member() {
     let list: Vec<Member> = (0..6)
-        .map(|i| member(format!("f{i}").as_bytes(), Kind::File { size: 2000 }))
+        .map(|i| member(format!("f{i}").as_bytes(), MemberKind::File { size: 2000 }))
         .collect();
     let (bytes, offsets) = archive(&list);
     let cut = &bytes[..offsets[4] as usize + 1500];
@@ -190,7 +190,7 @@ proptest! {
         real in any::<bool>(),
     ) {
         let mut bytes = if real {
-            archive(&[member(b"x", Kind::File { size: 700 }), member(b"y", Kind::Dir)]).0
+            archive(&[member(b"x", MemberKind::File { size: 700 }), member(b"y", MemberKind::Dir)]).0
         } else {
             Vec::new()
         };

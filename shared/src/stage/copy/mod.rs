@@ -60,7 +60,7 @@ pub enum CopyError {
     /// file (a path swapped), no longer a regular file. Why.
     ChangedSinceScan(String),
     /// The source changed during this attempt (retried, never returned
-    /// by `stage_file`).
+    /// by `copy_file`).
     ChangedDuringCopy,
     /// Reading the source failed (permission denied, I/O error).
     Source(io::Error),
@@ -113,7 +113,7 @@ fn cache_error(e: io::Error) -> CopyError {
 
 /// The identity of a source file, compared before and after a copy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Identity {
+struct FileStamp {
     size: u64,
     mtime_ns: i64,
     ctime_ns: i64,
@@ -121,9 +121,9 @@ struct Identity {
     dev: u64,
 }
 
-impl Identity {
-    fn of_stat(st: &nix::sys::stat::FileStat) -> Identity {
-        Identity {
+impl FileStamp {
+    fn of_stat(st: &nix::sys::stat::FileStat) -> FileStamp {
+        FileStamp {
             size: st.st_size as u64,
             mtime_ns: crate::time::ns(st.st_mtime, st.st_mtime_nsec),
             ctime_ns: crate::time::ns(st.st_ctime, st.st_ctime_nsec),
@@ -132,8 +132,8 @@ impl Identity {
         }
     }
 
-    fn of(m: &fs::Metadata) -> Identity {
-        Identity {
+    fn of(m: &fs::Metadata) -> FileStamp {
+        FileStamp {
             size: m.size(),
             mtime_ns: crate::time::ns(m.mtime(), m.mtime_nsec()),
             ctime_ns: crate::time::ns(m.ctime(), m.ctime_nsec()),
@@ -186,8 +186,8 @@ fn hash_range_until(file: &File, from: u64, len: u64, stop: &AtomicBool) -> io::
 
 /// `Err(ChangedDuringCopy)` when `src` no longer has the identity it had
 /// when the attempt began.
-fn unchanged(src: &File, before: &Identity) -> Result<(), CopyError> {
-    let now = Identity::of(&src.metadata().map_err(CopyError::Source)?);
+fn unchanged(src: &File, before: &FileStamp) -> Result<(), CopyError> {
+    let now = FileStamp::of(&src.metadata().map_err(CopyError::Source)?);
     if now == *before {
         Ok(())
     } else {
@@ -201,7 +201,7 @@ fn unchanged(src: &File, before: &Identity) -> Result<(), CopyError> {
 fn copy_buffered(
     src: &mut File,
     mut dst: &File,
-    before: &Identity,
+    before: &FileStamp,
     range: Range,
     limiter: Option<&Limiter>,
 ) -> Result<Digest, CopyError> {
@@ -232,7 +232,7 @@ fn copy_buffered(
 fn copy_in_kernel(
     src: &File,
     dst: &File,
-    before: &Identity,
+    before: &FileStamp,
     range: Range,
 ) -> Result<Digest, CopyError> {
     let end = range.offset + range.len;
@@ -313,7 +313,7 @@ pub struct PartOf {
 
 /// Stage the source file as `dst` (whose directory exists), only if it is
 /// still the file the scan recorded.
-pub fn stage_file(
+pub fn copy_file(
     src: &Source,
     dst: &Path,
     scanned: &Scanned,
@@ -343,7 +343,7 @@ pub fn stage_file(
                 "it is no longer a regular file".into(),
             ));
         }
-        let before = Identity::of(&meta_before);
+        let before = FileStamp::of(&meta_before);
         if scanned.dev.is_some_and(|d| d != before.dev)
             || scanned.ino.is_some_and(|i| i != before.ino)
         {
@@ -450,8 +450,8 @@ pub fn stage_file(
                 return Err(e);
             }
         };
-        let after = Identity::of(&source.metadata().map_err(CopyError::Source)?);
-        let still_there = src.dir.stat(src.name).map(|st| Identity::of_stat(&st));
+        let after = FileStamp::of(&source.metadata().map_err(CopyError::Source)?);
+        let still_there = src.dir.stat(src.name).map(|st| FileStamp::of_stat(&st));
         if after != before || still_there.as_ref().ok() != Some(&before) {
             let _ = fs::remove_file(&tmp);
             if still_there

@@ -28,7 +28,7 @@ fn a_copy_has_the_content_and_digest_of_its_source() {
     let src = Source { dir: &root, name };
     let dst = dir.path().join("dst");
     fs::write(dir.path().join("src"), b"content").unwrap();
-    let staged = stage_file(&src, &dst, &scanned(7), &opts()).unwrap();
+    let staged = copy_file(&src, &dst, &scanned(7), &opts()).unwrap();
     assert!(staged.copied);
     assert_eq!(fs::read(&dst).unwrap(), b"content");
     assert_eq!(
@@ -36,7 +36,7 @@ fn a_copy_has_the_content_and_digest_of_its_source() {
         <[u8; 32]>::from(Sha256::digest(b"content"))
     );
     // Again: the quick check finds it staged, with the same digest.
-    let again = stage_file(&src, &dst, &scanned(7), &opts()).unwrap();
+    let again = copy_file(&src, &dst, &scanned(7), &opts()).unwrap();
     assert!(!again.copied);
     assert_eq!(again.sha256, staged.sha256);
 }
@@ -67,7 +67,7 @@ fn a_part_is_the_bytes_of_its_range_in_the_kernel_and_through_the_buffer() {
             }),
             ..scanned(20 << 20)
         };
-        let staged = stage_file(&src, &dst, &part, &opts()).unwrap();
+        let staged = copy_file(&src, &dst, &part, &opts()).unwrap();
         let want = &data[offset as usize..(offset + len) as usize];
         assert!(fs::read(&dst).unwrap() == want, "{offset}");
         assert_eq!(staged.sha256.0, <[u8; 32]>::from(Sha256::digest(want)));
@@ -84,7 +84,7 @@ fn a_part_is_the_bytes_of_its_range_in_the_kernel_and_through_the_buffer() {
         }),
         ..scanned(20 << 20)
     };
-    match stage_file(&src, &dir.path().join("late"), &part, &opts()) {
+    match copy_file(&src, &dir.path().join("late"), &part, &opts()) {
         Err(CopyError::ChangedSinceScan(why)) => {
             assert!(why.contains("earlier parts"), "{why}")
         }
@@ -101,7 +101,7 @@ fn a_size_or_a_file_other_than_the_scanned_one_is_a_change_and_nothing_is_copied
     let src = Source { dir: &root, name };
     let dst = dir.path().join("dst");
     fs::write(dir.path().join("src"), b"").unwrap();
-    match stage_file(&src, &dst, &scanned(4096), &opts()) {
+    match copy_file(&src, &dst, &scanned(4096), &opts()) {
         Err(CopyError::ChangedSinceScan(why)) => assert_eq!(why, "4096 bytes then, 0 now"),
         other => panic!("{other:?}"),
     }
@@ -111,14 +111,14 @@ fn a_size_or_a_file_other_than_the_scanned_one_is_a_change_and_nothing_is_copied
         ..scanned(0)
     };
     assert!(matches!(
-        stage_file(&src, &dst, &other, &opts()),
+        copy_file(&src, &dst, &other, &opts()),
         Err(CopyError::ChangedSinceScan(_))
     ));
     // A symlink in its place.
     fs::remove_file(dir.path().join("src")).unwrap();
     std::os::unix::fs::symlink("/etc/hostname", dir.path().join("src")).unwrap();
     assert!(matches!(
-        stage_file(&src, &dst, &scanned(0), &opts()),
+        copy_file(&src, &dst, &scanned(0), &opts()),
         Err(CopyError::ChangedSinceScan(_))
     ));
     assert!(!dst.exists());
