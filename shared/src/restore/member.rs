@@ -76,7 +76,7 @@ pub(super) fn read_member(
             size = Some(ustar_size(&header));
         }
         // The data.
-        let piece = block.span(skip, skip + size.unwrap_or(0));
+        let piece = block.span(skip, skip.saturating_add(size.unwrap_or(0)));
         if !piece.is_empty() {
             sha.update(piece);
             out.write_all(piece)?;

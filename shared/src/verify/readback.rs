@@ -128,7 +128,7 @@ fn spans_of(records: &[Record]) -> Vec<Span> {
                 part: Part::Data,
                 start: d,
                 // A part's end is set once its header is read.
-                end: n.map_or(u64::MAX, |n| d + n),
+                end: n.map_or(u64::MAX, |n| d.saturating_add(n)),
             });
         }
     }
@@ -264,7 +264,7 @@ pub fn read_archive(drive: &mut dyn Drive, records: &[Record], partial: bool) ->
                         && let Some(next_span) = spans.get_mut(k + 1)
                         && next_span.member == member
                     {
-                        next_span.end = next_span.start + len;
+                        next_span.end = next_span.start.saturating_add(len);
                     }
                     header.clear();
                 }
