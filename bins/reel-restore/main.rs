@@ -64,8 +64,7 @@ fn run(args: Args) -> anyhow::Result<Exit> {
             at: args.at,
             overwrite: args.overwrite,
             dry_run: args.dry_run,
-            device: args.drive.device,
-            drive: args.drive.drive,
+            drive: args.drive,
         },
     )
 }

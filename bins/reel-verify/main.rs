@@ -35,15 +35,9 @@ impl Program for Args {
 
 fn run(args: Args) -> anyhow::Result<Exit> {
     if let Some(tape) = &args.tape {
-        return verify::audit(&args.common, args.drive.device(), args.drive.name(), tape);
+        return verify::audit(&args.common, &args.drive, tape);
     }
-    verify::run(
-        &args.common,
-        args.drive.device(),
-        args.drive.name(),
-        args.pipe.from_stdin()?,
-        args.pipe.to_stdout()?,
-    )
+    verify::run(&args.common, &args.drive, &args.pipe)
 }
 
 fn main() -> std::process::ExitCode {

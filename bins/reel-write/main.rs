@@ -54,18 +54,12 @@ impl Program for Args {
 
 fn run(args: Args) -> anyhow::Result<Exit> {
     if args.unlabelled {
-        return write::run_unlabelled(&args.common, args.drive.device(), args.drive.name());
+        return write::run_unlabelled(&args.common, &args.drive);
     }
     if args.raw {
-        return write::run_raw(&args.common, args.drive.device(), args.drive.name());
+        return write::run_raw(&args.common, &args.drive);
     }
-    write::run(
-        &args.common,
-        args.drive.device(),
-        args.drive.name(),
-        args.pipe.from_stdin()?,
-        args.pipe.to_stdout()?,
-    )
+    write::run(&args.common, &args.drive, &args.pipe)
 }
 
 fn main() -> std::process::ExitCode {

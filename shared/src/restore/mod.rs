@@ -21,7 +21,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::catalog::find::{Query, search};
-use crate::cli::CommonArgs;
+use crate::cli::{CommonArgs, DriveArgs};
 use crate::exit::{Exit, ExitError};
 use crate::tape::session::{Choice, Session};
 
@@ -42,10 +42,8 @@ pub struct Options {
     pub overwrite: bool,
     /// List the tapes and positions that would be read, and the bytes.
     pub dry_run: bool,
-    /// The tape device (`-f`).
-    pub device: Option<String>,
-    /// A `[[drive]]` from pipeline.toml (`--drive`).
-    pub drive: Option<String>,
+    /// The drive (`-f DEVICE` or `--drive NAME`).
+    pub drive: DriveArgs,
 }
 
 /// A usage error (exit code 64) saying `m`.
@@ -83,7 +81,7 @@ pub fn run(common: &CommonArgs, o: Options) -> anyhow::Result<Exit> {
     let to =
         o.to.clone()
             .ok_or_else(|| usage("--to DIR is needed (or --dry-run)"))?;
-    let choice = Choice::given(o.device.as_deref(), o.drive.as_deref());
+    let choice = Choice::given(o.drive.device(), o.drive.name());
     let session = Session::new(Some(&config), choice, Duration::from_secs(600))?;
     // The tape in the drive, if it is one of ours; an empty drive, or a
     // blank or foreign tape in it, is fine when a library can bring the

@@ -4,7 +4,7 @@
 
 use crate::catalog::journal;
 use crate::catalog::tapes::{Tape, TapeState};
-use crate::cli::CommonArgs;
+use crate::cli::{CommonArgs, DriveArgs};
 use crate::exit::{Exit, ExitError};
 use crate::manifest::Record;
 
@@ -14,14 +14,9 @@ use super::{read_archive, target, unavailable};
 /// with recorded members read back and every recorded member re-hashed.
 /// Nothing is added to or taken from the journal; the result goes to the
 /// tape's catalog state (`reel tapes`), a read error marks it suspect.
-pub fn audit(
-    common: &CommonArgs,
-    device: Option<&str>,
-    drive_name: Option<&str>,
-    tape: &str,
-) -> anyhow::Result<Exit> {
+pub fn audit(common: &CommonArgs, drive: &DriveArgs, tape: &str) -> anyhow::Result<Exit> {
     let config = common.load_config()?;
-    let t = target(&config, device, drive_name)?;
+    let t = target(&config, drive)?;
     let catalog = config.paths.catalog.clone();
     let path = journal::journal_path(&catalog, tape);
     if !path.exists() {

@@ -17,7 +17,7 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use crate::catalog::tapes::{Tape, TapeState};
-use crate::cli::CommonArgs;
+use crate::cli::{CommonArgs, DriveArgs, PipeArgs};
 use crate::config::{Config, VerifyWhen};
 use crate::exit::Exit;
 use crate::spool::{Input, Output, Queue, Spool};
@@ -30,12 +30,8 @@ use crate::tape::session::unavailable;
 use item::Verifier;
 
 /// The drive reel-verify reads with.
-fn target<'c>(
-    config: &'c Config,
-    device: Option<&str>,
-    drive: Option<&str>,
-) -> anyhow::Result<Session<'c>> {
-    let choice = Choice::given(device, drive);
+fn target<'c>(config: &'c Config, drive: &DriveArgs) -> anyhow::Result<Session<'c>> {
+    let choice = Choice::given(drive.device(), drive.name());
     Ok(Session::new(
         Some(config),
         choice,
@@ -85,15 +81,10 @@ fn waiting(spool: &Spool, bad: &mut u64) -> anyhow::Result<Vec<(String, u64, Str
 /// Verify the written items, from the spool queue (the loaded tape's
 /// first, the others' through the changer) or from stdin (`from_stdin`),
 /// publishing the verified ones to the queue or stdout (`to_stdout`).
-pub fn run(
-    common: &CommonArgs,
-    device: Option<&str>,
-    drive_name: Option<&str>,
-    from_stdin: bool,
-    to_stdout: bool,
-) -> anyhow::Result<Exit> {
+pub fn run(common: &CommonArgs, drive: &DriveArgs, pipe: &PipeArgs) -> anyhow::Result<Exit> {
+    let (from_stdin, to_stdout) = (pipe.from_stdin()?, pipe.to_stdout()?);
     let config = common.load_config()?;
-    let t = target(&config, device, drive_name)?;
+    let t = target(&config, drive)?;
     let spool = config.prepare_dirs()?;
     let output = Output::of(&spool, Queue::Verified, to_stdout);
     let mut v = Verifier {

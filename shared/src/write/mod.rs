@@ -29,6 +29,7 @@ use std::time::Duration;
 
 use nix::sys::signal::Signal;
 
+use crate::cli::DriveArgs;
 use crate::config::Config;
 use crate::signals::{Watched, watch};
 use crate::tape::session::{Choice, Session};
@@ -47,13 +48,9 @@ struct Target<'c> {
 }
 
 /// The drive `device` or `drive` means, with its streaming settings.
-fn target<'c>(
-    config: &'c Config,
-    device: Option<&str>,
-    drive: Option<&str>,
-) -> anyhow::Result<Target<'c>> {
+fn target<'c>(config: &'c Config, drive: &DriveArgs) -> anyhow::Result<Target<'c>> {
     // A new LTO-9 tape calibrates for up to two hours at its first load.
-    let choice = Choice::given(device, drive);
+    let choice = Choice::given(drive.device(), drive.name());
     let session = Session::new(Some(config), choice, Duration::from_secs(150 * 60))?;
     let conf = session.conf();
     let block_size = session.block_size() as usize;

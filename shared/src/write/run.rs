@@ -4,7 +4,7 @@
 use anyhow::Context;
 
 use crate::catalog::tapes::{Tape, TapeState};
-use crate::cli::CommonArgs;
+use crate::cli::{CommonArgs, DriveArgs, PipeArgs};
 use crate::exit::{Exit, ExitError};
 use crate::spool::{Input, Output, Queue};
 use crate::tape::Written;
@@ -21,15 +21,10 @@ use super::{Signals, target};
 /// Write every packed item from the queue (or stdin) onto tape, one tape
 /// file each, publishing a `written` item for each; a full tape is closed
 /// and the next one loaded.
-pub fn run(
-    common: &CommonArgs,
-    device: Option<&str>,
-    drive_name: Option<&str>,
-    from_stdin: bool,
-    to_stdout: bool,
-) -> anyhow::Result<Exit> {
+pub fn run(common: &CommonArgs, drive: &DriveArgs, pipe: &PipeArgs) -> anyhow::Result<Exit> {
+    let (from_stdin, to_stdout) = (pipe.from_stdin()?, pipe.to_stdout()?);
     let config = common.load_config()?;
-    let t = target(&config, device, drive_name)?;
+    let t = target(&config, drive)?;
     let spool = config.prepare_dirs()?;
     let mut input = Input::of(&spool, Queue::Packed, from_stdin);
     let mut output = Output::of(&spool, Queue::Written, to_stdout);
@@ -186,13 +181,9 @@ fn log_appending(label: &Label, tape: &Tape) {
 /// `mbuffer -o /dev/nst0` after `mt eod`. Appending at the end of data
 /// never overwrites anything (invariant 6 holds); at the early warning the
 /// stream stops, its tape file is closed, and the run exits 69.
-pub fn run_unlabelled(
-    common: &CommonArgs,
-    device: Option<&str>,
-    drive_name: Option<&str>,
-) -> anyhow::Result<Exit> {
+pub fn run_unlabelled(common: &CommonArgs, drive: &DriveArgs) -> anyhow::Result<Exit> {
     let config = common.load_config()?;
-    let t = target(&config, device, drive_name)?;
+    let t = target(&config, drive)?;
     let signals = Signals::install()?;
     let mut drive = t.session.open()?;
     drive.end_of_data()?;
@@ -231,13 +222,9 @@ pub fn run_unlabelled(
 /// tape file; at the early warning the stream goes on as a new tape file on
 /// the next tape (changer or operator), like mbuffer with an autoloader.
 /// The tape's catalog state is kept; no manifest is written.
-pub fn run_raw(
-    common: &CommonArgs,
-    device: Option<&str>,
-    drive_name: Option<&str>,
-) -> anyhow::Result<Exit> {
+pub fn run_raw(common: &CommonArgs, drive: &DriveArgs) -> anyhow::Result<Exit> {
     let config = common.load_config()?;
-    let t = target(&config, device, drive_name)?;
+    let t = target(&config, drive)?;
     let signals = Signals::install()?;
     let mut drive = t.session.open()?;
     let catalog = config.paths.catalog.clone();
