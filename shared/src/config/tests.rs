@@ -83,6 +83,13 @@ fn errors_name_line_and_key() {
             "not a multiple of 512",
         ),
         (
+            "[[drive]]\nname = \"a\"\ndevice = \"/dev/nst0\"\n\
+             [[drive]]\nname = \"b\"\ndevice = \"/dev/nst1\"\nblock_size = \"512K\"\n",
+            13,
+            "drive[1].block_size",
+            "every [[drive]] must have the same block_size",
+        ),
+        (
             "[[drive]]\nname = \"d\"\ndevice = \"nst0\"\n",
             9,
             "drive[0].device",

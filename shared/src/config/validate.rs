@@ -141,6 +141,19 @@ fn check_drives(c: &Config) -> Result<(), Failure> {
                 format!("block size {} is above 16M", d.block_size),
             ));
         }
+        // reel-pack pads every archive to one block size, and any drive
+        // may write it.
+        if let Some(first) = c.drives.first()
+            && d.block_size != first.block_size
+        {
+            return Err((
+                key!("drive", i, "block_size"),
+                format!(
+                    "block size {} differs from {}'s {}: every [[drive]] must have the same block_size",
+                    d.block_size, first.name, first.block_size
+                ),
+            ));
+        }
         if d.buffer.0 < 2 * bs {
             return Err((
                 key!("drive", i, "buffer"),
