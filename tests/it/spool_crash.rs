@@ -1,20 +1,25 @@
 //! Invariant 4 under SIGKILL: a process publishing and consuming spool items
-//! is killed at seeded random moments, many times. After every kill each
-//! queue holds only complete items; a final rerun finishes all the work.
+//! is killed at seeded random points of its work, many times. After every
+//! kill each queue holds only complete items; a final rerun finishes all the
+//! work.
 //!
 //! The worker is this test binary itself, re-run with a filter that selects
 //! the ignored `spool_worker` test and an environment variable naming the
-//! spool: it uses the real spool code, no mock.
+//! spool: it uses the real spool code, no mock. No clock decides where a
+//! kill lands: the worker stops itself (SIGSTOP) at the step the test chose
+//! (a record written, an item committed, an input finished), the test waits
+//! until it is stopped, and kills it there.
 
 use std::os::unix::ffi::OsStringExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::Duration;
 
 use reel_shared::manifest::{Digest, EntryType, Header, Kind, ManifestReader, Record};
 use reel_shared::spool::{Input, Output, Queue, Spool};
 
 const WORKER_ENV: &str = "REEL_IT_SPOOL_WORKER";
+/// The step at which the worker stops itself, counted from 1.
+const STOP_ENV: &str = "REEL_IT_SPOOL_STOP_AT";
 const ITEMS: usize = 24;
 
 fn item_id(i: usize) -> String {
@@ -47,6 +52,32 @@ fn record(i: usize, j: usize) -> Record {
     r
 }
 
+/// The worker's steps, counted down to the one where it stops itself.
+struct Steps(Option<u64>);
+
+impl Steps {
+    fn from_env() -> Steps {
+        Steps(std::env::var(STOP_ENV).ok().map(|v| v.parse().unwrap()))
+    }
+
+    /// One step done: at the chosen one, stop (the test kills us there).
+    fn step(&mut self) {
+        if let Some(left) = &mut self.0 {
+            *left -= 1;
+            if *left == 0 {
+                nix::sys::signal::raise(nix::sys::signal::Signal::SIGSTOP).unwrap();
+            }
+        }
+    }
+}
+
+/// How many steps a whole run from an empty spool takes: every record
+/// written twice (scanned, then staged), every item committed twice and
+/// finished once.
+fn whole_run_steps() -> u64 {
+    (0..ITEMS).map(|i| 2 * item_records(i) as u64 + 3).sum()
+}
+
 /// The worker: produce the scanned items that are missing (as a scan
 /// would), then turn each scanned item into a staged one (as a stage
 /// would): publish the output, then finish the input.
@@ -57,6 +88,7 @@ fn spool_worker() {
         return;
     };
     let spool = Spool::open(Path::new(&root)).unwrap();
+    let mut steps = Steps::from_env();
     for i in 0..ITEMS {
         let id = item_id(i);
         if spool.item_path(Queue::Scanned, &id).exists()
@@ -75,8 +107,10 @@ fn spool_worker() {
         let mut item = out.begin(&header).unwrap();
         for j in 0..item_records(i) {
             item.write(&record(i, j)).unwrap();
+            steps.step();
         }
         item.commit().unwrap();
+        steps.step();
     }
     let mut input = Input::Queue {
         spool: spool.clone(),
@@ -96,9 +130,12 @@ fn spool_worker() {
             r.sha256 = Some(Digest([0xab; 32]));
             r.cache = Some(Path::new("/cache").join(&r.path));
             item.write(&r).unwrap();
+            steps.step();
         }
         item.commit().unwrap();
+        steps.step();
         claim.finish().unwrap();
+        steps.step();
     }
 }
 
@@ -159,16 +196,13 @@ fn leftovers(root: &Path) -> usize {
 
 #[test]
 fn spool_survives_sigkill_at_any_moment() {
+    use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
     let dir = tempfile::tempdir().unwrap();
-    // How long one whole run takes here, so kills spread over all of it.
-    let calibration = dir.path().join("calibration");
-    let started = std::time::Instant::now();
-    assert!(worker(&calibration).status().unwrap().success());
-    let whole_run = started.elapsed().as_micros() as u64;
-
     let root = dir.path().join("spool");
     Spool::open(&root).unwrap();
-    // Seeded, so a failure can be replayed; the seed is printed.
+    // Seeded, so a failure can be replayed; the seed is printed. A stop
+    // point within the first half of a whole run: a few kills take a spool
+    // to the end of its work, then a run finishes and the next starts over.
     let mut state: u64 = 0x5eed_2026_1123;
     let mut next = || {
         state ^= state << 13;
@@ -176,25 +210,33 @@ fn spool_survives_sigkill_at_any_moment() {
         state ^= state << 17;
         state
     };
+    let span = whole_run_steps() / 2;
     let (mut kills, mut torn, mut completed) = (0, 0, 0);
     for round in 0..30 {
-        let mut child = worker(&root).spawn().unwrap();
-        std::thread::sleep(Duration::from_micros(next() % whole_run));
-        let killed = child.try_wait().unwrap().is_none();
-        if killed {
-            nix::sys::signal::kill(
-                nix::unistd::Pid::from_raw(child.id() as i32),
-                nix::sys::signal::Signal::SIGKILL,
-            )
+        let stop_at = 1 + next() % span;
+        let child = worker(&root)
+            .env(STOP_ENV, stop_at.to_string())
+            .spawn()
             .unwrap();
-            kills += 1;
-            child.wait().unwrap();
-        } else {
-            assert!(
-                child.wait().unwrap().success(),
-                "round {round}: the worker failed"
-            );
-        }
+        let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+        // Stopped where it was asked to, or done before it got there.
+        let killed = match waitpid(pid, Some(WaitPidFlag::WUNTRACED)).unwrap() {
+            WaitStatus::Stopped(..) => {
+                nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL).unwrap();
+                let end = waitpid(pid, None).unwrap();
+                assert!(
+                    matches!(
+                        end,
+                        WaitStatus::Signaled(_, nix::sys::signal::Signal::SIGKILL, _)
+                    ),
+                    "round {round}: {end:?}"
+                );
+                kills += 1;
+                true
+            }
+            WaitStatus::Exited(_, 0) => false,
+            other => panic!("round {round}: the worker ended with {other:?}"),
+        };
         if leftovers(&root) > 0 {
             torn += 1;
         }
@@ -207,14 +249,17 @@ fn spool_survives_sigkill_at_any_moment() {
         }
     }
     eprintln!(
-        "seed 0x5eed_2026_1123: whole run {whole_run} us, {kills} kills, {torn} in the middle of a publish, \
+        "seed 0x5eed_2026_1123: {kills} kills, {torn} in the middle of a publish, \
          {completed} runs that finished the work"
     );
+    // The stop points are seeded and the worker's steps are the same every
+    // time, so these hold on any machine, however busy.
     assert!(kills >= 10, "only {kills} of 30 runs were killed");
     assert!(
         torn >= 3,
         "only {torn} kills hit a publish in progress: the test did not test much"
     );
+    assert!(completed >= 1, "no run finished the work");
 
     let status = worker(&root).status().unwrap();
     assert!(status.success(), "the final rerun failed: {status}");
