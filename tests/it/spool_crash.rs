@@ -11,6 +11,7 @@
 //! until it is stopped, and kills it there.
 
 use std::os::unix::ffi::OsStringExt;
+use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
@@ -196,7 +197,7 @@ fn leftovers(root: &Path) -> usize {
 
 #[test]
 fn spool_survives_sigkill_at_any_moment() {
-    use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
+    use nix::sys::wait::{Id, WaitPidFlag, WaitStatus, waitid};
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("spool");
     Spool::open(&root).unwrap();
@@ -214,29 +215,29 @@ fn spool_survives_sigkill_at_any_moment() {
     let (mut kills, mut torn, mut completed) = (0, 0, 0);
     for round in 0..30 {
         let stop_at = 1 + next() % span;
-        let child = worker(&root)
+        let mut child = worker(&root)
             .env(STOP_ENV, stop_at.to_string())
             .spawn()
             .unwrap();
         let pid = nix::unistd::Pid::from_raw(child.id() as i32);
-        // Stopped where it was asked to, or done before it got there.
-        let killed = match waitpid(pid, Some(WaitPidFlag::WUNTRACED)).unwrap() {
-            WaitStatus::Stopped(..) => {
-                nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL).unwrap();
-                let end = waitpid(pid, None).unwrap();
-                assert!(
-                    matches!(
-                        end,
-                        WaitStatus::Signaled(_, nix::sys::signal::Signal::SIGKILL, _)
-                    ),
-                    "round {round}: {end:?}"
-                );
-                kills += 1;
-                true
-            }
-            WaitStatus::Exited(_, 0) => false,
-            other => panic!("round {round}: the worker ended with {other:?}"),
-        };
+        // Stopped where it was asked to, or done before it got there (looked
+        // at without reaping it: `child.wait()` does that).
+        let seen = waitid(
+            Id::Pid(pid),
+            WaitPidFlag::WSTOPPED | WaitPidFlag::WEXITED | WaitPidFlag::WNOWAIT,
+        )
+        .unwrap();
+        let killed = matches!(seen, WaitStatus::Stopped(..));
+        if killed {
+            nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL).unwrap();
+            kills += 1;
+        }
+        let end = child.wait().unwrap();
+        if killed {
+            assert_eq!(end.signal(), Some(libc::SIGKILL), "round {round}: {end}");
+        } else {
+            assert!(end.success(), "round {round}: the worker failed: {end}");
+        }
         if leftovers(&root) > 0 {
             torn += 1;
         }
