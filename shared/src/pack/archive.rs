@@ -119,6 +119,123 @@ fn write_part(
     Ok((placed, digest))
 }
 
+/// An archive being written: the writer, and what its later members may
+/// link to or must still check.
+struct Packing {
+    w: ArchiveWriter,
+    /// The first member with each content: a later one links to it.
+    by_digest: HashMap<Digest, Vec<u8>>,
+    /// Large files being copied and hashed in the background: their digests
+    /// are checked once the archive is complete.
+    pending: Vec<(usize, PathBuf, Option<Digest>)>,
+    /// Paths already in this archive: tar can only link to what it has seen.
+    written: HashSet<PathBuf>,
+}
+
+impl Packing {
+    /// A file or a hard link. It becomes a hard link in tar when its target,
+    /// or a member with the same content, is already in this archive; else
+    /// it is stored whole from its staged copy. `rec` is what the index
+    /// says of it.
+    fn file(&mut self, r: &Record, rec: &mut Record) -> Result<Placed, Failure> {
+        let link_here = r.entry == EntryType::Hardlink
+            && r.link.as_ref().is_some_and(|l| self.written.contains(l));
+        let dup = r
+            .sha256
+            .filter(|_| r.size > 0)
+            .and_then(|d| self.by_digest.get(&d).cloned());
+        if link_here || dup.is_some() {
+            let target = if link_here {
+                path_bytes(r.link.as_deref().expect("checked")).to_vec()
+            } else {
+                dup.expect("checked")
+            };
+            rec.entry = EntryType::Hardlink;
+            rec.link = Some(PathBuf::from(std::ffi::OsStr::from_bytes(&target)));
+            return Ok(self
+                .w
+                .add_bytes(&member(r, MemberKind::Hardlink { target }), &[])?);
+        }
+        // A hard link whose target lies in another archive is stored
+        // whole: its staged copy holds the data.
+        rec.entry = EntryType::File;
+        rec.link = None;
+        let (cache, f) = open_staged(r)?;
+        let len = f.metadata()?.len();
+        if len != r.size {
+            return Err(Failure::Data(format!(
+                "{}: the staged copy holds {len} bytes, the manifest says {}",
+                cache.display(),
+                r.size
+            )));
+        }
+        let placed =
+            self.w
+                .add_whole_file(&member(r, MemberKind::File { size: r.size }), f, r.size)?;
+        match placed.sha256 {
+            Hashed::Later(ticket) => self.pending.push((ticket, cache.to_path_buf(), r.sha256)),
+            Hashed::Now(d) => check_digest(cache, Some(d), r.sha256)?,
+            Hashed::None => check_digest(cache, None, r.sha256)?,
+        }
+        if let Some(d) = r.sha256 {
+            self.by_digest
+                .entry(d)
+                .or_insert_with(|| path_bytes(&r.path).to_vec());
+        }
+        Ok(placed)
+    }
+}
+
+/// The member kind of a record that holds no data: a directory, a symlink,
+/// a FIFO or a device.
+fn dataless_kind(r: &Record) -> MemberKind {
+    let rdev = r.rdev.unwrap_or(0);
+    match r.entry {
+        EntryType::Dir => MemberKind::Dir,
+        EntryType::Symlink => MemberKind::Symlink {
+            target: path_bytes(r.link.as_deref().unwrap_or(Path::new(""))).to_vec(),
+        },
+        EntryType::Fifo => MemberKind::Fifo,
+        EntryType::Char => MemberKind::Char { rdev },
+        EntryType::Block => MemberKind::Block { rdev },
+        EntryType::File | EntryType::Hardlink => unreachable!("files hold data"),
+    }
+}
+
+/// The bytes of file data the pieces of `group` carry.
+fn data_bytes(records: &[Record], group: &[Piece]) -> u64 {
+    group
+        .iter()
+        .map(|p| match (p.part, &records[p.index]) {
+            (Some(part), _) => part.len,
+            (None, r) if r.entry == EntryType::File => r.size,
+            _ => 0,
+        })
+        .sum()
+}
+
+/// The packed item's header for the archive `id` of `header`'s item.
+fn packed_header(
+    header: &Header,
+    id: &str,
+    final_path: &Path,
+    size: u64,
+    block_size: u64,
+) -> Header {
+    let mut h = Header::new(Kind::Packed, &header.stream, id);
+    h.created = header.created.clone();
+    h.extra = header.extra.clone();
+    h.extra.insert("item".into(), header.id.clone().into());
+    h.extra.insert("archive".into(), id.into());
+    h.extra.insert(
+        "archive_path".into(),
+        final_path.display().to_string().into(),
+    );
+    h.extra.insert("archive_size".into(), size.into());
+    h.extra.insert("block_size".into(), block_size.into());
+    h
+}
+
 /// Write the archive `id` of `group`'s pieces of `records` (to the cache,
 /// or to stdout with `--raw`); `whole` holds the whole-file digests of
 /// split files, fed part by part.
@@ -140,34 +257,31 @@ pub(super) fn write_archive(
     } else {
         Sink::File(File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?)
     };
-    let mut w = ArchiveWriter::new(sink);
+    let mut p = Packing {
+        w: ArchiveWriter::new(sink),
+        by_digest: HashMap::new(),
+        pending: Vec::new(),
+        written: HashSet::new(),
+    };
     let members: Vec<&Record> = group.iter().map(|p| &records[p.index]).collect();
-    let data_bytes: u64 = group
-        .iter()
-        .map(|p| match (p.part, &records[p.index]) {
-            (Some(part), _) => part.len,
-            (None, r) if r.entry == EntryType::File => r.size,
-            _ => 0,
-        })
-        .sum();
     let stamp = members.iter().map(|r| r.mtime_ns).max().unwrap_or(0);
-    let text = readme(header, id, members.len(), data_bytes, s.block_size);
-    w.add_bytes(
+    let text = readme(
+        header,
+        id,
+        members.len(),
+        data_bytes(records, group),
+        s.block_size,
+    );
+    p.w.add_bytes(
         &Member::text("REEL-ARCHIVE.txt", text.len() as u64, stamp),
         text.as_bytes(),
     )?;
     let mut out: Vec<Record> = Vec::with_capacity(members.len());
-    let mut by_digest: HashMap<Digest, Vec<u8>> = HashMap::new();
-    // Large files being copied and hashed in the background: their digests
-    // are checked once the archive is complete.
-    let mut pending: Vec<(usize, PathBuf, Option<Digest>)> = Vec::new();
-    // Paths already in this archive: tar can only link to what it has seen.
-    let mut written: HashSet<PathBuf> = HashSet::new();
     for (piece, r) in group.iter().zip(&members) {
         let mut rec = (*r).clone();
         if let Some(part) = piece.part {
             let (placed, digest) =
-                write_part(&mut w, r, part, whole.entry(piece.index).or_default())?;
+                write_part(&mut p.w, r, part, whole.entry(piece.index).or_default())?;
             rec.part = Some(part.number);
             rec.part_offset = Some(part.offset);
             rec.part_len = Some(part.len);
@@ -179,81 +293,10 @@ pub(super) fn write_archive(
             continue;
         }
         let placed = match r.entry {
-            EntryType::File | EntryType::Hardlink => {
-                let link_here = r.entry == EntryType::Hardlink
-                    && r.link.as_ref().is_some_and(|l| written.contains(l));
-                let dup = r
-                    .sha256
-                    .filter(|_| r.size > 0)
-                    .and_then(|d| by_digest.get(&d).cloned());
-                if link_here || dup.is_some() {
-                    // A hard link in tar: to the link target, or to the
-                    // first member with the same content.
-                    let target = if link_here {
-                        path_bytes(r.link.as_deref().expect("checked")).to_vec()
-                    } else {
-                        dup.expect("checked")
-                    };
-                    rec.entry = EntryType::Hardlink;
-                    rec.link = Some(PathBuf::from(std::ffi::OsStr::from_bytes(&target)));
-                    w.add_bytes(&member(r, MemberKind::Hardlink { target }), &[])?
-                } else {
-                    // A hard link whose target lies in another archive is
-                    // stored whole: its staged copy holds the data.
-                    rec.entry = EntryType::File;
-                    rec.link = None;
-                    let (cache, f) = open_staged(r)?;
-                    let len = f.metadata()?.len();
-                    if len != r.size {
-                        return Err(Failure::Data(format!(
-                            "{}: the staged copy holds {len} bytes, the manifest says {}",
-                            cache.display(),
-                            r.size
-                        )));
-                    }
-                    let placed =
-                        w.add_whole_file(&member(r, MemberKind::File { size: r.size }), f, r.size)?;
-                    match placed.sha256 {
-                        Hashed::Later(ticket) => {
-                            pending.push((ticket, cache.to_path_buf(), r.sha256));
-                        }
-                        Hashed::Now(d) => check_digest(cache, Some(d), r.sha256)?,
-                        Hashed::None => check_digest(cache, None, r.sha256)?,
-                    }
-                    if let Some(d) = r.sha256 {
-                        by_digest
-                            .entry(d)
-                            .or_insert_with(|| path_bytes(&r.path).to_vec());
-                    }
-                    placed
-                }
-            }
-            EntryType::Dir => w.add_bytes(&member(r, MemberKind::Dir), &[])?,
-            EntryType::Symlink => {
-                let target = path_bytes(r.link.as_deref().unwrap_or(Path::new(""))).to_vec();
-                w.add_bytes(&member(r, MemberKind::Symlink { target }), &[])?
-            }
-            EntryType::Fifo => w.add_bytes(&member(r, MemberKind::Fifo), &[])?,
-            EntryType::Char => w.add_bytes(
-                &member(
-                    r,
-                    MemberKind::Char {
-                        rdev: r.rdev.unwrap_or(0),
-                    },
-                ),
-                &[],
-            )?,
-            EntryType::Block => w.add_bytes(
-                &member(
-                    r,
-                    MemberKind::Block {
-                        rdev: r.rdev.unwrap_or(0),
-                    },
-                ),
-                &[],
-            )?,
+            EntryType::File | EntryType::Hardlink => p.file(r, &mut rec)?,
+            _ => p.w.add_bytes(&member(r, dataless_kind(r)), &[])?,
         };
-        written.insert(r.path.clone());
+        p.written.insert(r.path.clone());
         rec.archive = Some(id.to_string());
         rec.offset = Some(placed.offset);
         rec.data_offset = Some(placed.data_offset);
@@ -265,7 +308,7 @@ pub(super) fn write_archive(
         serde_json::to_writer(&mut index, r).expect("records serialize");
         index.push(b'\n');
     }
-    w.add_bytes(
+    p.w.add_bytes(
         &Member::text("REEL-INDEX.jsonl", index.len() as u64, stamp),
         &index,
     )?;
@@ -273,23 +316,13 @@ pub(super) fn write_archive(
         sink,
         size,
         digests,
-    } = w.finish(s.block_size)?;
-    for (ticket, cache, expected) in pending {
+    } = p.w.finish(s.block_size)?;
+    for (ticket, cache, expected) in p.pending {
         check_digest(&cache, digests.get(&ticket).copied(), expected)?;
     }
     if let Sink::Stream(mut st) = sink {
         st.flush()?;
     }
-    let mut h = Header::new(Kind::Packed, &header.stream, id);
-    h.created = header.created.clone();
-    h.extra = header.extra.clone();
-    h.extra.insert("item".into(), header.id.clone().into());
-    h.extra.insert("archive".into(), id.into());
-    h.extra.insert(
-        "archive_path".into(),
-        final_path.display().to_string().into(),
-    );
-    h.extra.insert("archive_size".into(), size.into());
-    h.extra.insert("block_size".into(), s.block_size.into());
+    let h = packed_header(header, id, &final_path, size, s.block_size);
     Ok((h, out, tmp, final_path))
 }
