@@ -8,8 +8,9 @@
 //! entry     0: len_op u32 (length | opcode: 0 pad, 1 command, 2 TMR),
 //!           4: cmd_id u16, 6: kflags u8, 7: uflags u8,
 //!   request 8: iov_cnt u32, 12: iov_bidi_cnt, 16: iov_dif_cnt,
-//!          20: cdb_off u64, 44: iovecs (base u64, len u64; offsets into
-//!              the mapping)
+//!          24: cdb_off u64 (4 bytes of padding before it: the request
+//!              struct is not packed), 48: iovecs (base u64, len u64;
+//!              offsets into the mapping)
 //!  response 8: scsi_status u8, 12: read_len u32, 16: sense (96 bytes)
 //! ```
 //!
@@ -36,7 +37,10 @@ const OP_PAD: u32 = 0;
 const OP_CMD: u32 = 1;
 const CAP_READ_LEN: u16 = 1 << 1;
 const UFLAG_READ_LEN: u8 = 0x2;
-const IOV_START: usize = 44;
+/// The request's fields sit in an unpacked struct inside the packed
+/// entry, so its u64s are 8-aligned: 4 bytes of padding after iov_dif_cnt.
+const CDB_OFF: usize = 24;
+const IOV_START: usize = 48;
 const SENSE_ROOM: usize = 96;
 /// The longest CDB the target core passes (variable-length CDBs aside).
 const CDB_MAX: usize = 32;
@@ -254,7 +258,7 @@ impl Uio {
     /// response over it.
     fn command(&self, entry: usize, handle: &mut dyn FnMut(&[u8], &mut dyn DataBuf) -> Reply) {
         let iov_cnt = self.u32_at(entry + 8) as usize;
-        let cdb_off = self.u64_at(entry + 20) as usize;
+        let cdb_off = self.u64_at(entry + CDB_OFF) as usize;
         let mut reply = None;
         let mut iovs = Vec::with_capacity(iov_cnt);
         for i in 0..iov_cnt {
@@ -269,6 +273,7 @@ impl Uio {
             }
             let (base, len) = (self.u64_at(at) as usize, self.u64_at(at + 8) as usize);
             if !self.inside(base, len) {
+                log::warn!("TCMU iovec {base}+{len} outside the mapping");
                 reply = Some(Reply::check(super::sense::Sense::new(
                     super::sense::Key::HardwareError,
                     0x44,

@@ -150,6 +150,7 @@ impl<D: Drive> Ssc<D> {
 
     /// Carry out one command. The CDB is the initiator's, unchecked.
     pub fn execute(&mut self, cdb: &[u8], data: &mut dyn DataBuf) -> Reply {
+        log::trace!("cdb {:02x?}, buffer {}", cdb, data.len());
         let reply = match cdb.first() {
             None => Reply::check(Sense::invalid_opcode()),
             Some(_) if cdb.len() < 6 => Reply::check(Sense::invalid_field()),
