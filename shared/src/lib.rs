@@ -42,6 +42,7 @@ pub mod spool;
 pub mod stage;
 pub mod supervise;
 pub mod tape;
+pub mod tcmu;
 pub mod telemetry;
 pub mod time;
 pub mod units;

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// Every program, by name.
-pub const PROGRAMS: [&str; 9] = [
+pub const PROGRAMS: [&str; 10] = [
     "reel",
     "reel-scan",
     "reel-stage",
@@ -16,6 +16,7 @@ pub const PROGRAMS: [&str; 9] = [
     "reel-restore",
     "reel-supervisor",
     "reel-drivesim",
+    "reel-tcmu",
 ];
 
 /// The path of a program's binary, as cargo built it for this test crate.
@@ -30,6 +31,7 @@ pub fn bin(name: &str) -> &'static str {
         "reel-restore" => env!("CARGO_BIN_EXE_reel-restore"),
         "reel-supervisor" => env!("CARGO_BIN_EXE_reel-supervisor"),
         "reel-drivesim" => env!("CARGO_BIN_EXE_reel-drivesim"),
+        "reel-tcmu" => env!("CARGO_BIN_EXE_reel-tcmu"),
         other => panic!("no program {other}"),
     }
 }

@@ -1,0 +1,648 @@
+//! The SSC command layer of one emulated tape drive (peripheral device type
+//! 1): CDBs in, data and sense out, over any [`Drive`] — in `reel-tcmu` a
+//! drive of reel's virtual library, so that what st writes is a normal
+//! `virtual:DIR` tape. It knows nothing of the ring: the data buffer is a
+//! [`DataBuf`], which the unit tests fill from a `Vec`.
+//!
+//! The subset is what st and mt send: INQUIRY (standard, VPD 0x00, 0x80,
+//! 0x83), TEST UNIT READY, REQUEST SENSE, READ BLOCK LIMITS, MODE
+//! SENSE/SELECT (6 and 10) with a block descriptor, READ(6)/WRITE(6)
+//! variable and fixed, WRITE FILEMARKS(6), SPACE(6), REWIND, LOAD/UNLOAD,
+//! READ POSITION (short and long), LOCATE(10 and 16), ERASE and PREVENT/ALLOW
+//! MEDIUM REMOVAL. The [`Drive`] trait's results become the sense real
+//! drives give: a filemark read is NO SENSE with FM, the end of data BLANK
+//! CHECK 0x00/0x05, a block shorter or longer than asked ILI with the
+//! residue, a write past the early warning NO SENSE with EOM 0x00/0x02.
+
+use super::sense::{Key, Reply, Sense};
+use crate::tape::{Drive, Read, TapeError, Written};
+
+/// The data buffer of one command: the initiator's data for a data-out
+/// command, the room for the answer of a data-in one.
+pub trait DataBuf {
+    /// Its length in bytes.
+    fn len(&self) -> usize;
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// Append the initiator's data (data-out) to `to`.
+    fn gather(&self, to: &mut Vec<u8>);
+    /// Copy the answer in (data-in), as much as fits; returns the bytes copied.
+    fn scatter(&mut self, from: &[u8]) -> usize;
+}
+
+impl DataBuf for Vec<u8> {
+    fn len(&self) -> usize {
+        Vec::len(self)
+    }
+    fn gather(&self, to: &mut Vec<u8>) {
+        to.extend_from_slice(self);
+    }
+    fn scatter(&mut self, from: &[u8]) -> usize {
+        let n = from.len().min(self.len());
+        self[..n].copy_from_slice(&from[..n]);
+        n
+    }
+}
+
+/// Who the drive says it is, and its limits.
+#[derive(Debug, Clone)]
+pub struct Identity {
+    /// 8 characters, padded.
+    pub vendor: String,
+    /// 16 characters, padded.
+    pub product: String,
+    /// 4 characters, padded.
+    pub revision: String,
+    /// The unit serial number (VPD 0x80), also in the device identifier.
+    pub serial: String,
+    /// The largest block READ BLOCK LIMITS reports (1 MiB: what passes
+    /// through tcm_loop).
+    pub max_block: u32,
+    /// The density code of the block descriptor (0x60: LTO-9).
+    pub density: u8,
+}
+
+impl Identity {
+    pub fn new(serial: &str) -> Identity {
+        Identity {
+            vendor: "REEL".into(),
+            product: "VIRTUAL LTO".into(),
+            revision: "0001".into(),
+            serial: serial.into(),
+            max_block: 1 << 20,
+            density: 0x60,
+        }
+    }
+}
+
+/// The largest block the emulator reads from its drive (the virtual
+/// drive's own limit): a longer one is not reported as the right ILI.
+const READ_ROOM: usize = 16 << 20;
+
+pub struct Ssc<D: Drive> {
+    drive: D,
+    id: Identity,
+    /// Bytes per block; 0 is variable-block mode.
+    block_size: u32,
+    /// The sense of the last CHECK CONDITION, for REQUEST SENSE.
+    last: Option<Sense>,
+    scratch: Vec<u8>,
+    out: Vec<u8>,
+}
+
+fn be16(b: &[u8]) -> usize {
+    usize::from(u16::from_be_bytes([b[0], b[1]]))
+}
+
+fn be24(b: &[u8]) -> u32 {
+    u32::from_be_bytes([0, b[0], b[1], b[2]])
+}
+
+fn padded(s: &str, n: usize) -> Vec<u8> {
+    let mut v: Vec<u8> = s.bytes().take(n).collect();
+    v.resize(n, b' ');
+    v
+}
+
+/// The sense for a [`TapeError`]; `op` says what was being done (a read
+/// error and a write error have their own ASC).
+fn sense_of(e: &TapeError, op: Op) -> Sense {
+    match e {
+        TapeError::NoTape => Sense::new(Key::NotReady, 0x3a, 0x00),
+        TapeError::NotReady => Sense::new(Key::NotReady, 0x04, 0x01),
+        TapeError::Busy(_) => Sense::new(Key::NotReady, 0x04, 0x00),
+        TapeError::WriteProtected => Sense::new(Key::DataProtect, 0x27, 0x00),
+        TapeError::EndOfMedium => Sense::new(Key::VolumeOverflow, 0x00, 0x02).eom(),
+        TapeError::Invalid(_) | TapeError::BlockTooLarge { .. } => Sense::invalid_field(),
+        TapeError::Unsupported(_) => Sense::invalid_opcode(),
+        TapeError::NoDevice(_) => Sense::new(Key::HardwareError, 0x44, 0x00),
+        TapeError::Io { .. } => match op {
+            Op::Read => Sense::new(Key::MediumError, 0x11, 0x00),
+            Op::Write => Sense::new(Key::MediumError, 0x0c, 0x00),
+            Op::Other => Sense::new(Key::MediumError, 0x00, 0x00),
+        },
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Op {
+    Read,
+    Write,
+    Other,
+}
+
+impl<D: Drive> Ssc<D> {
+    pub fn new(drive: D, id: Identity) -> Ssc<D> {
+        Ssc {
+            drive,
+            id,
+            block_size: 0,
+            last: None,
+            scratch: Vec::new(),
+            out: Vec::new(),
+        }
+    }
+
+    pub fn drive(&mut self) -> &mut D {
+        &mut self.drive
+    }
+
+    /// Carry out one command. The CDB is the initiator's, unchecked.
+    pub fn execute(&mut self, cdb: &[u8], data: &mut dyn DataBuf) -> Reply {
+        log::trace!("cdb {:02x?}, buffer {}", cdb, data.len());
+        let reply = match cdb.first() {
+            None => Reply::check(Sense::invalid_opcode()),
+            Some(_) if cdb.len() < 6 => Reply::check(Sense::invalid_field()),
+            Some(&op) => self.dispatch(op, cdb, data),
+        };
+        if let Some(s) = reply.sense {
+            log::debug!("cdb {cdb:02x?}: sense {s:?}");
+        }
+        // REQUEST SENSE hands the last sense over once.
+        if cdb.first() != Some(&0x03) {
+            self.last = reply.sense;
+        }
+        reply
+    }
+
+    fn dispatch(&mut self, op: u8, cdb: &[u8], data: &mut dyn DataBuf) -> Reply {
+        let need = match op >> 5 {
+            0 => 6,
+            1 | 2 => 10,
+            4 => 16,
+            5 => 12,
+            _ => 6,
+        };
+        if cdb.len() < need {
+            return Reply::check(Sense::invalid_field());
+        }
+        match op {
+            0x00 => self.ready(),
+            0x01 => self.simple(Op::Other, |d| d.rewind()),
+            0x03 => self.request_sense(cdb, data),
+            0x05 => self.block_limits(data),
+            0x08 => self.read6(cdb, data),
+            0x0a => self.write6(cdb, data),
+            0x10 => self.write_filemarks(cdb),
+            0x11 => self.space6(cdb),
+            0x12 => self.inquiry(cdb, data),
+            0x15 => self.mode_select(cdb, data, false),
+            0x55 => self.mode_select(cdb, data, true),
+            0x1a => self.mode_sense(cdb, data, false),
+            0x5a => self.mode_sense(cdb, data, true),
+            0x19 => {
+                let long = cdb[1] & 0x01 != 0;
+                self.simple(Op::Write, |d| d.erase(long))
+            }
+            0x1b => self.load_unload(cdb),
+            0x1e => Reply::good(),
+            0x2b => {
+                let address = u64::from(u32::from_be_bytes([cdb[3], cdb[4], cdb[5], cdb[6]]));
+                self.locate(cdb[1] & 0x02 != 0, cdb[8], address)
+            }
+            0x92 => {
+                let mut a = [0u8; 8];
+                a.copy_from_slice(&cdb[4..12]);
+                if (cdb[1] >> 3) & 0x07 != 0 {
+                    return Reply::check(Sense::invalid_field());
+                }
+                self.locate(cdb[1] & 0x02 != 0, cdb[3], u64::from_be_bytes(a))
+            }
+            0x34 => self.read_position(cdb, data),
+            _ => Reply::check(Sense::invalid_opcode()),
+        }
+    }
+
+    fn simple(&mut self, op: Op, f: impl FnOnce(&mut D) -> Result<(), TapeError>) -> Reply {
+        match f(&mut self.drive) {
+            Ok(()) => Reply::good(),
+            Err(e) => Reply::check(sense_of(&e, op)),
+        }
+    }
+
+    fn answer(data: &mut dyn DataBuf, bytes: &[u8], alloc: usize) -> Reply {
+        let n = data.scatter(&bytes[..bytes.len().min(alloc)]);
+        Reply::good().with_data(n)
+    }
+
+    fn ready(&mut self) -> Reply {
+        match self.drive.status() {
+            Ok(s) if s.online => Reply::good(),
+            Ok(s) if s.door_open => Reply::check(sense_of(&TapeError::NoTape, Op::Other)),
+            Ok(_) => Reply::check(sense_of(&TapeError::NotReady, Op::Other)),
+            Err(e) => Reply::check(sense_of(&e, Op::Other)),
+        }
+    }
+
+    fn request_sense(&mut self, cdb: &[u8], data: &mut dyn DataBuf) -> Reply {
+        let sense = self.last.take().unwrap_or(Sense::new(Key::NoSense, 0, 0));
+        Self::answer(data, &sense.bytes(), usize::from(cdb[4]))
+    }
+
+    fn block_limits(&mut self, data: &mut dyn DataBuf) -> Reply {
+        let max = self.id.max_block.min(0xff_ffff).to_be_bytes();
+        Self::answer(data, &[0, max[1], max[2], max[3], 0, 1], 6)
+    }
+
+    fn inquiry(&mut self, cdb: &[u8], data: &mut dyn DataBuf) -> Reply {
+        let alloc = be16(&cdb[3..5]);
+        let evpd = cdb[1] & 0x01 != 0;
+        let mut v = Vec::with_capacity(96);
+        if !evpd {
+            if cdb[2] != 0 {
+                return Reply::check(Sense::invalid_field());
+            }
+            // Removable medium, SPC-4, response format 2.
+            v.extend_from_slice(&[0x01, 0x80, 0x06, 0x02, 0, 0, 0, 0]);
+            v.extend(padded(&self.id.vendor, 8));
+            v.extend(padded(&self.id.product, 16));
+            v.extend(padded(&self.id.revision, 4));
+            v[4] = (v.len() - 5) as u8;
+            return Self::answer(data, &v, alloc);
+        }
+        let page: Vec<u8> = match cdb[2] {
+            0x00 => vec![0x00, 0x80, 0x83],
+            0x80 => self.id.serial.bytes().collect(),
+            0x83 => {
+                // One T10 vendor ID designator (ASCII): vendor, product, serial.
+                let mut id = padded(&self.id.vendor, 8);
+                id.extend(padded(&self.id.product, 16));
+                id.extend(self.id.serial.bytes());
+                let mut d = vec![0x02, 0x01, 0x00, id.len() as u8];
+                d.extend(id);
+                d
+            }
+            _ => return Reply::check(Sense::invalid_field()),
+        };
+        v.extend_from_slice(&[0x01, cdb[2]]);
+        v.extend_from_slice(&(page.len() as u16).to_be_bytes());
+        v.extend(page);
+        Self::answer(data, &v, alloc)
+    }
+
+    fn mode_sense(&mut self, cdb: &[u8], data: &mut dyn DataBuf, ten: bool) -> Reply {
+        let dbd = cdb[1] & 0x08 != 0;
+        let (pc, page) = (cdb[2] >> 6, cdb[2] & 0x3f);
+        let alloc = if ten {
+            be16(&cdb[7..9])
+        } else {
+            usize::from(cdb[4])
+        };
+        if pc == 3 {
+            return Reply::check(Sense::new(Key::IllegalRequest, 0x39, 0x00));
+        }
+        let status = self.drive.status().unwrap_or_default();
+        let mut pages = Vec::new();
+        // Data compression (0x0F): capable, off. Device configuration
+        // (0x10): defaults. Changeable values (pc 1) are all zero.
+        let changeable = pc == 1;
+        if page == 0x0f || page == 0x3f {
+            let mut p = vec![0u8; 16];
+            p[0] = 0x0f;
+            p[1] = 0x0e;
+            if !changeable {
+                p[2] = 0x40;
+                p[3] = 0x80;
+            }
+            pages.extend(p);
+        }
+        if page == 0x10 || page == 0x3f {
+            let mut p = vec![0u8; 16];
+            p[0] = 0x10;
+            p[1] = 0x0e;
+            pages.extend(p);
+        }
+        if pages.is_empty() && page != 0 {
+            return Reply::check(Sense::invalid_field());
+        }
+        let mut desc = Vec::new();
+        if !dbd {
+            let bs = if changeable {
+                0xff_ffff
+            } else {
+                self.block_size
+            }
+            .to_be_bytes();
+            let density = if changeable { 0 } else { self.id.density };
+            desc.extend_from_slice(&[density, 0, 0, 0, 0, bs[1], bs[2], bs[3]]);
+        }
+        // Write-protected, buffered mode 1.
+        let specific = if status.write_protected { 0x80 } else { 0 } | 0x10;
+        let mut v = if ten {
+            let mut h = vec![0, 0, 0, specific, 0, 0, 0, desc.len() as u8];
+            h.extend(desc);
+            h.extend(pages);
+            let len = (h.len() - 2) as u16;
+            h[0..2].copy_from_slice(&len.to_be_bytes());
+            h
+        } else {
+            let mut h = vec![0, 0, specific, desc.len() as u8];
+            h.extend(desc);
+            h.extend(pages);
+            h[0] = (h.len() - 1) as u8;
+            h
+        };
+        v.truncate(alloc);
+        Self::answer(data, &v, alloc)
+    }
+
+    fn mode_select(&mut self, cdb: &[u8], data: &mut dyn DataBuf, ten: bool) -> Reply {
+        let len = if ten {
+            be16(&cdb[7..9])
+        } else {
+            usize::from(cdb[4])
+        };
+        self.out.clear();
+        data.gather(&mut self.out);
+        let list = &self.out[..len.min(self.out.len())];
+        let (header, bdlen) = match (ten, list.len()) {
+            (_, 0) => return Reply::good(),
+            (false, n) if n >= 4 => (4, usize::from(list[3])),
+            (true, n) if n >= 8 => (8, be16(&list[6..8])),
+            _ => return Reply::check(Sense::new(Key::IllegalRequest, 0x1a, 0x00)),
+        };
+        if bdlen >= 8 && list.len() >= header + 8 {
+            let size = be24(&list[header + 5..header + 8]);
+            if size > self.id.max_block {
+                return Reply::check(Sense::new(Key::IllegalRequest, 0x26, 0x00));
+            }
+            if let Err(e) = self.drive.set_block_size(size) {
+                return Reply::check(match e {
+                    TapeError::Invalid(_) => Sense::new(Key::IllegalRequest, 0x26, 0x00),
+                    e => sense_of(&e, Op::Other),
+                });
+            }
+            self.block_size = size;
+        }
+        Reply::good()
+    }
+
+    /// The transfer length and whether it counts fixed blocks.
+    fn transfer(&self, cdb: &[u8]) -> Result<(usize, bool), Sense> {
+        let fixed = cdb[1] & 0x01 != 0;
+        let n = be24(&cdb[2..5]) as usize;
+        if fixed && self.block_size == 0 {
+            return Err(Sense::invalid_field());
+        }
+        Ok((n, fixed))
+    }
+
+    fn read6(&mut self, cdb: &[u8], data: &mut dyn DataBuf) -> Reply {
+        let (n, fixed) = match self.transfer(cdb) {
+            Ok(t) => t,
+            Err(s) => return Reply::check(s),
+        };
+        let sili = cdb[1] & 0x02 != 0;
+        if n == 0 {
+            return Reply::good();
+        }
+        if self.scratch.len() < READ_ROOM {
+            self.scratch.resize(READ_ROOM, 0);
+        }
+        let (count, size) = if fixed {
+            (n, self.block_size as usize)
+        } else {
+            (1, n)
+        };
+        self.out.clear();
+        for i in 0..count {
+            // Residue: bytes (variable) or blocks (fixed) not transferred.
+            let left = (count - i) as i64;
+            let left = if fixed { left } else { n as i64 };
+            let stop = match self.drive.read_block(&mut self.scratch) {
+                Ok(Read::Data(got)) if got == size => {
+                    self.out.extend_from_slice(&self.scratch[..got]);
+                    None
+                }
+                Ok(Read::Data(got)) => {
+                    self.out.extend_from_slice(&self.scratch[..got.min(size)]);
+                    if !fixed && sili && got < size {
+                        None
+                    } else {
+                        let residue = if fixed {
+                            left
+                        } else {
+                            size as i64 - got as i64
+                        };
+                        Some(Sense::new(Key::NoSense, 0, 0).ili().info(residue))
+                    }
+                }
+                Ok(Read::Filemark) => {
+                    Some(Sense::new(Key::NoSense, 0x00, 0x01).filemark().info(left))
+                }
+                Ok(Read::EndOfData) => Some(Sense::new(Key::BlankCheck, 0x00, 0x05).info(left)),
+                Err(e) => Some(sense_of(&e, Op::Read).info(left)),
+            };
+            if let Some(s) = stop {
+                let got = data.scatter(&self.out);
+                return Reply::check(s).with_data(got);
+            }
+        }
+        let got = data.scatter(&self.out);
+        Reply::good().with_data(got)
+    }
+
+    fn write6(&mut self, cdb: &[u8], data: &mut dyn DataBuf) -> Reply {
+        let (n, fixed) = match self.transfer(cdb) {
+            Ok(t) => t,
+            Err(s) => return Reply::check(s),
+        };
+        if n == 0 {
+            return Reply::good();
+        }
+        let (count, size) = if fixed {
+            (n, self.block_size as usize)
+        } else {
+            (1, n)
+        };
+        let mut out = std::mem::take(&mut self.out);
+        out.clear();
+        data.gather(&mut out);
+        let reply = if out.len() < count * size {
+            Reply::check(Sense::invalid_field())
+        } else {
+            let mut reply = Reply::good();
+            for (i, block) in out.chunks(size).take(count).enumerate() {
+                let left = if fixed { (count - i) as i64 } else { n as i64 };
+                match self.drive.write_block(block) {
+                    Ok(Written::Ok) => {}
+                    Ok(Written::EarlyWarning) => {
+                        // On tape; the rest still goes on, and the warning
+                        // is reported once the command is done.
+                        reply = Reply::check(Sense::new(Key::NoSense, 0x00, 0x02).eom().info(0));
+                    }
+                    Err(e) => {
+                        reply = Reply::check(sense_of(&e, Op::Write).info(left));
+                        break;
+                    }
+                }
+            }
+            reply
+        };
+        self.out = out;
+        reply
+    }
+
+    fn write_filemarks(&mut self, cdb: &[u8]) -> Reply {
+        let n = be24(&cdb[2..5]);
+        if n == 0 {
+            // Only a flush; the virtual drive's data is written already.
+            return Reply::good();
+        }
+        match self.drive.write_filemarks(n) {
+            Ok(Written::Ok) => Reply::good(),
+            Ok(Written::EarlyWarning) => {
+                Reply::check(Sense::new(Key::NoSense, 0x00, 0x02).eom().info(0))
+            }
+            Err(e) => Reply::check(sense_of(&e, Op::Write).info(i64::from(n))),
+        }
+    }
+
+    fn space6(&mut self, cdb: &[u8]) -> Reply {
+        let raw = be24(&cdb[2..5]);
+        // 24-bit two's complement.
+        let count = i64::from(((raw << 8) as i32) >> 8);
+        match cdb[1] & 0x07 {
+            0 => self.space_blocks(count),
+            1 => self.space_filemarks(count),
+            3 => self.simple(Op::Other, |d| d.end_of_data()),
+            _ => Reply::check(Sense::invalid_field()),
+        }
+    }
+
+    /// The sense for hitting BOT while spacing back.
+    fn bot(left: i64) -> Reply {
+        Reply::check(Sense::new(Key::NoSense, 0x00, 0x04).eom().info(left))
+    }
+
+    fn space_filemarks(&mut self, count: i64) -> Reply {
+        for i in 0..count.unsigned_abs() {
+            let left = count.unsigned_abs() as i64 - i as i64;
+            let step = if count > 0 {
+                self.drive.forward_filemarks(1)
+            } else {
+                self.drive.back_filemarks(1)
+            };
+            if let Err(e) = step {
+                let status = self.drive.status().unwrap_or_default();
+                return match e {
+                    TapeError::Io { .. } if count > 0 && status.eod => {
+                        Reply::check(Sense::new(Key::BlankCheck, 0x00, 0x05).info(left))
+                    }
+                    TapeError::Io { .. } if count < 0 && status.position == Some(0) => {
+                        Self::bot(left)
+                    }
+                    e => Reply::check(sense_of(&e, Op::Other).info(left)),
+                };
+            }
+        }
+        Reply::good()
+    }
+
+    fn space_blocks(&mut self, count: i64) -> Reply {
+        if count > 0 {
+            if self.scratch.len() < READ_ROOM {
+                self.scratch.resize(READ_ROOM, 0);
+            }
+            for i in 0..count {
+                let left = count - i;
+                match self.drive.read_block(&mut self.scratch) {
+                    Ok(Read::Data(_)) => {}
+                    Ok(Read::Filemark) => {
+                        return Reply::check(
+                            Sense::new(Key::NoSense, 0x00, 0x01).filemark().info(left),
+                        );
+                    }
+                    Ok(Read::EndOfData) => {
+                        return Reply::check(Sense::new(Key::BlankCheck, 0x00, 0x05).info(left));
+                    }
+                    Err(e) => return Reply::check(sense_of(&e, Op::Read).info(left)),
+                }
+            }
+            return Reply::good();
+        }
+        for i in 0..count.unsigned_abs() {
+            let left = count.unsigned_abs() as i64 - i as i64;
+            let here = match self.drive.position() {
+                Ok(0) => return Self::bot(left),
+                Ok(p) => p,
+                Err(e) => return Reply::check(sense_of(&e, Op::Other).info(left)),
+            };
+            // Is the object behind the head a filemark? Step onto it and
+            // read it (a data block does not fit the empty buffer).
+            let behind = match self.drive.seek(here - 1) {
+                Ok(()) => self.drive.read_block(&mut []),
+                Err(e) => Err(e),
+            };
+            if let Err(e) = self.drive.seek(here - 1) {
+                return Reply::check(sense_of(&e, Op::Other).info(left));
+            }
+            match behind {
+                Ok(Read::Filemark) => {
+                    // Stop on the BOT side of the filemark.
+                    return Reply::check(
+                        Sense::new(Key::NoSense, 0x00, 0x01).filemark().info(left),
+                    );
+                }
+                Ok(_) | Err(TapeError::BlockTooLarge { .. }) => {}
+                Err(e) => return Reply::check(sense_of(&e, Op::Other).info(left)),
+            }
+        }
+        Reply::good()
+    }
+
+    fn load_unload(&mut self, cdb: &[u8]) -> Reply {
+        if cdb[4] & 0x01 != 0 {
+            self.simple(Op::Other, |d| d.load())
+        } else {
+            self.simple(Op::Other, |d| d.unload())
+        }
+    }
+
+    fn locate(&mut self, change_partition: bool, partition: u8, address: u64) -> Reply {
+        if change_partition && partition != 0 {
+            return Reply::check(Sense::new(Key::IllegalRequest, 0x24, 0x00));
+        }
+        match self.drive.seek(address) {
+            Ok(()) => Reply::good(),
+            Err(TapeError::Io { .. }) if self.drive.status().is_ok_and(|s| s.eod) => {
+                Reply::check(Sense::new(Key::BlankCheck, 0x00, 0x05))
+            }
+            Err(e) => Reply::check(sense_of(&e, Op::Other)),
+        }
+    }
+
+    fn read_position(&mut self, cdb: &[u8], data: &mut dyn DataBuf) -> Reply {
+        let status = match self.drive.status() {
+            Ok(s) if s.online => s,
+            Ok(s) if s.door_open => return Reply::check(sense_of(&TapeError::NoTape, Op::Other)),
+            Ok(_) => return Reply::check(sense_of(&TapeError::NotReady, Op::Other)),
+            Err(e) => return Reply::check(sense_of(&e, Op::Other)),
+        };
+        let position = status.position.unwrap_or(0);
+        let flags = if position == 0 { 0x80 } else { 0 } | if status.eot { 0x40 } else { 0 };
+        match cdb[1] & 0x1f {
+            0 | 1 => {
+                let mut v = vec![0u8; 20];
+                v[0] = flags;
+                let p = (position as u32).to_be_bytes();
+                v[4..8].copy_from_slice(&p);
+                v[8..12].copy_from_slice(&p);
+                Self::answer(data, &v, 20)
+            }
+            6 => {
+                let mut v = vec![0u8; 32];
+                v[0] = flags;
+                v[8..16].copy_from_slice(&position.to_be_bytes());
+                match status.file {
+                    Some(f) => v[16..24].copy_from_slice(&f.to_be_bytes()),
+                    // Mark the file number unknown (MPU).
+                    None => v[0] |= 0x08,
+                }
+                Self::answer(data, &v, 32)
+            }
+            _ => Reply::check(Sense::invalid_field()),
+        }
+    }
+}
