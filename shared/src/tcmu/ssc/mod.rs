@@ -14,6 +14,8 @@
 //! CHECK 0x00/0x05, a block shorter or longer than asked ILI with the
 //! residue, a write past the early warning NO SENSE with EOM 0x00/0x02.
 
+mod pages;
+
 use super::sense::{Key, Reply, Sense};
 use crate::tape::{Drive, Read, TapeError, Written};
 
@@ -238,144 +240,6 @@ impl<D: Drive> Ssc<D> {
     fn request_sense(&mut self, cdb: &[u8], data: &mut dyn DataBuf) -> Reply {
         let sense = self.last.take().unwrap_or(Sense::new(Key::NoSense, 0, 0));
         Self::answer(data, &sense.bytes(), usize::from(cdb[4]))
-    }
-
-    fn block_limits(&mut self, data: &mut dyn DataBuf) -> Reply {
-        let max = self.id.max_block.min(0xff_ffff).to_be_bytes();
-        Self::answer(data, &[0, max[1], max[2], max[3], 0, 1], 6)
-    }
-
-    fn inquiry(&mut self, cdb: &[u8], data: &mut dyn DataBuf) -> Reply {
-        let alloc = be16(&cdb[3..5]);
-        let evpd = cdb[1] & 0x01 != 0;
-        let mut v = Vec::with_capacity(96);
-        if !evpd {
-            if cdb[2] != 0 {
-                return Reply::check(Sense::invalid_field());
-            }
-            // Removable medium, SPC-4, response format 2.
-            v.extend_from_slice(&[0x01, 0x80, 0x06, 0x02, 0, 0, 0, 0]);
-            v.extend(padded(&self.id.vendor, 8));
-            v.extend(padded(&self.id.product, 16));
-            v.extend(padded(&self.id.revision, 4));
-            v[4] = (v.len() - 5) as u8;
-            return Self::answer(data, &v, alloc);
-        }
-        let page: Vec<u8> = match cdb[2] {
-            0x00 => vec![0x00, 0x80, 0x83],
-            0x80 => self.id.serial.bytes().collect(),
-            0x83 => {
-                // One T10 vendor ID designator (ASCII): vendor, product, serial.
-                let mut id = padded(&self.id.vendor, 8);
-                id.extend(padded(&self.id.product, 16));
-                id.extend(self.id.serial.bytes());
-                let mut d = vec![0x02, 0x01, 0x00, id.len() as u8];
-                d.extend(id);
-                d
-            }
-            _ => return Reply::check(Sense::invalid_field()),
-        };
-        v.extend_from_slice(&[0x01, cdb[2]]);
-        v.extend_from_slice(&(page.len() as u16).to_be_bytes());
-        v.extend(page);
-        Self::answer(data, &v, alloc)
-    }
-
-    fn mode_sense(&mut self, cdb: &[u8], data: &mut dyn DataBuf, ten: bool) -> Reply {
-        let dbd = cdb[1] & 0x08 != 0;
-        let (pc, page) = (cdb[2] >> 6, cdb[2] & 0x3f);
-        let alloc = if ten {
-            be16(&cdb[7..9])
-        } else {
-            usize::from(cdb[4])
-        };
-        if pc == 3 {
-            return Reply::check(Sense::new(Key::IllegalRequest, 0x39, 0x00));
-        }
-        let status = self.drive.status().unwrap_or_default();
-        let mut pages = Vec::new();
-        // Data compression (0x0F): capable, off. Device configuration
-        // (0x10): defaults. Changeable values (pc 1) are all zero.
-        let changeable = pc == 1;
-        if page == 0x0f || page == 0x3f {
-            let mut p = vec![0u8; 16];
-            p[0] = 0x0f;
-            p[1] = 0x0e;
-            if !changeable {
-                p[2] = 0x40;
-                p[3] = 0x80;
-            }
-            pages.extend(p);
-        }
-        if page == 0x10 || page == 0x3f {
-            let mut p = vec![0u8; 16];
-            p[0] = 0x10;
-            p[1] = 0x0e;
-            pages.extend(p);
-        }
-        if pages.is_empty() && page != 0 {
-            return Reply::check(Sense::invalid_field());
-        }
-        let mut desc = Vec::new();
-        if !dbd {
-            let bs = if changeable {
-                0xff_ffff
-            } else {
-                self.block_size
-            }
-            .to_be_bytes();
-            let density = if changeable { 0 } else { self.id.density };
-            desc.extend_from_slice(&[density, 0, 0, 0, 0, bs[1], bs[2], bs[3]]);
-        }
-        // Write-protected, buffered mode 1.
-        let specific = if status.write_protected { 0x80 } else { 0 } | 0x10;
-        let mut v = if ten {
-            let mut h = vec![0, 0, 0, specific, 0, 0, 0, desc.len() as u8];
-            h.extend(desc);
-            h.extend(pages);
-            let len = (h.len() - 2) as u16;
-            h[0..2].copy_from_slice(&len.to_be_bytes());
-            h
-        } else {
-            let mut h = vec![0, 0, specific, desc.len() as u8];
-            h.extend(desc);
-            h.extend(pages);
-            h[0] = (h.len() - 1) as u8;
-            h
-        };
-        v.truncate(alloc);
-        Self::answer(data, &v, alloc)
-    }
-
-    fn mode_select(&mut self, cdb: &[u8], data: &mut dyn DataBuf, ten: bool) -> Reply {
-        let len = if ten {
-            be16(&cdb[7..9])
-        } else {
-            usize::from(cdb[4])
-        };
-        self.out.clear();
-        data.gather(&mut self.out);
-        let list = &self.out[..len.min(self.out.len())];
-        let (header, bdlen) = match (ten, list.len()) {
-            (_, 0) => return Reply::good(),
-            (false, n) if n >= 4 => (4, usize::from(list[3])),
-            (true, n) if n >= 8 => (8, be16(&list[6..8])),
-            _ => return Reply::check(Sense::new(Key::IllegalRequest, 0x1a, 0x00)),
-        };
-        if bdlen >= 8 && list.len() >= header + 8 {
-            let size = be24(&list[header + 5..header + 8]);
-            if size > self.id.max_block {
-                return Reply::check(Sense::new(Key::IllegalRequest, 0x26, 0x00));
-            }
-            if let Err(e) = self.drive.set_block_size(size) {
-                return Reply::check(match e {
-                    TapeError::Invalid(_) => Sense::new(Key::IllegalRequest, 0x26, 0x00),
-                    e => sense_of(&e, Op::Other),
-                });
-            }
-            self.block_size = size;
-        }
-        Reply::good()
     }
 
     /// The transfer length and whether it counts fixed blocks.
