@@ -1,7 +1,8 @@
-//! `reel-tcmu`: serve a drive of reel's virtual library as a SCSI tape
-//! drive through the kernel's TCMU user backstore, so that st binds to it
-//! (`/dev/nstN`) and what it writes is a normal `virtual:DIR` tape. The
-//! work is `reel_shared::tcmu`; this file parses the flags.
+//! `reel-tcmu`: serve the drives and the changer of reel's virtual library
+//! as SCSI devices through the kernel's TCMU user backstore, so that st
+//! binds to the drives (`/dev/nstN`), ch and sg to the changer, and what
+//! they write and move is a normal `virtual:DIR` library. The work is
+//! `reel_shared::tcmu`; this file parses the flags.
 
 use std::path::PathBuf;
 
@@ -10,32 +11,38 @@ use reel_shared::cli::{self, CommonArgs, Program};
 use reel_shared::exit::Exit;
 use reel_shared::tcmu::{self, Options};
 
-/// Serve one tape drive of a virtual library over TCMU (the user backstore
-/// of the Linux SCSI target) until SIGTERM or SIGINT. Set up the backstore
-/// and the tcm_loop LUN in configfs after it started.
+/// Serve drives and the changer of a virtual library over TCMU (the user
+/// backstore of the Linux SCSI target) until SIGTERM or SIGINT, one thread
+/// per device. Drive N reports the serial REEL00000N. Set up the backstores
+/// and the tcm_loop LUNs in configfs after it started.
 #[derive(Parser, Debug)]
 #[command(name = "reel-tcmu", version)]
 struct Args {
-    /// The TCMU device's UIO node (its /sys/class/uio/uioN/name is
-    /// tcm-user/<hba>/<device>/…)
-    #[arg(long, value_name = "DEV")]
-    uio: PathBuf,
-
     /// The virtual library directory (created if missing)
     #[arg(long, value_name = "DIR")]
     library: PathBuf,
 
-    /// Which drive of the library to serve
-    #[arg(long, value_name = "N", default_value_t = 0)]
-    drive: u32,
+    /// Serve drive N of the library on the TCMU device's UIO node (its
+    /// /sys/class/uio/uioN/name is tcm-user/<hba>/<device>/…); repeatable
+    #[arg(long, value_name = "N=DEV", value_parser = drive_arg)]
+    drive: Vec<(u32, PathBuf)>,
 
-    /// The unit serial number INQUIRY reports (default REEL + the drive
-    /// number)
-    #[arg(long, value_name = "SERIAL")]
-    serial: Option<String>,
+    /// Serve the library's changer on this UIO node
+    #[arg(long, value_name = "DEV")]
+    changer: Option<PathBuf>,
 
     #[command(flatten)]
     common: CommonArgs,
+}
+
+fn drive_arg(s: &str) -> Result<(u32, PathBuf), String> {
+    let (n, dev) = s
+        .split_once('=')
+        .ok_or_else(|| format!("{s:?}: expected N=/dev/uioX"))?;
+    let n = n
+        .parse()
+        .map_err(|e| format!("{n:?}: not a drive number: {e}"))?;
+    Ok((n, PathBuf::from(dev)))
 }
 
 impl Program for Args {
@@ -47,12 +54,9 @@ impl Program for Args {
 
 fn run(args: Args) -> anyhow::Result<Exit> {
     tcmu::run(&Options {
-        serial: args
-            .serial
-            .unwrap_or_else(|| format!("REEL{:06}", args.drive)),
-        uio: args.uio,
         library: args.library,
-        drive: args.drive,
+        drives: args.drive,
+        changer: args.changer,
     })
 }
 
