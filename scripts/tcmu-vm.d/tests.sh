@@ -1,7 +1,10 @@
 #!/bin/sh
-# The tcmu-vm checks, run by busybox sh in the VM: reel-tcmu serves drive 0
-# of a virtual library (/work/lib) through the kernel's TCMU user backstore
-# behind tcm_loop; st binds to it as /dev/nst0. Every check prints `ok NAME`
+# The tcmu-vm checks, run by busybox sh in the VM: reel-tcmu serves drives
+# 0 and 1 and the changer of a virtual library (/work/lib: 2 drives, 8
+# slots, 1 import/export slot) through the kernel's TCMU user backstore
+# behind tcm_loop; st binds to the drives as /dev/nst0 and /dev/nst1, ch to
+# the changer as /dev/sch0, sg to all three. The changer checks are in
+# changer.sh. Every check prints `ok NAME`
 # or `FAIL NAME: why`; scripts/tcmu-vm counts them.
 #
 # Set-up order (issue #20): the backstore is created and enabled (its UIO
@@ -53,32 +56,46 @@ show_log() {
 }
 
 section "target set-up"
-mkdir -p "$CFG/core/user_0/tape0" || fail "backstore" "mkdir user_0/tape0"
-echo 1 >"$CFG/core/user_0/tape0/enable" || fail "backstore" "enable"
-uio=""
-for u in /sys/class/uio/uio*; do
-  case "$(cat "$u/name" 2>/dev/null)" in tcm-user/*/tape0 | tcm-user/*/tape0/*) uio="/dev/${u##*/}" ;; esac
+# store NAME: create and enable user_0/NAME; prints its /dev/uioN.
+store() {
+  mkdir -p "$CFG/core/user_0/$1" && echo 1 >"$CFG/core/user_0/$1/enable" || return 1
+  for u in /sys/class/uio/uio*; do
+    case "$(cat "$u/name" 2>/dev/null)" in tcm-user/*/"$1" | tcm-user/*/"$1"/*) echo "/dev/${u##*/}" ;; esac
+  done
+}
+# link TPGT NAME NODE: the LUN of backstore NAME on its own target portal
+# group (a LUN added to a TPG raises a unit attention on the others of
+# that TPG), then wait for NODE.
+link() {
+  g="$CFG/loopback/naa.5001405e1e1e1e01/tpgt_$1"
+  mkdir -p "$g/lun" && echo "naa.5001405e1e1e1e1$1" >"$g/nexus" &&
+    mkdir "$g/lun/lun_0" && ln -s "$CFG/core/user_0/$2" "$g/lun/lun_0/$2" ||
+    fail "tcm_loop" "LUN link of $2 on tpgt_$1"
+  wait_for test -c "$3"
+}
+for name in tape0 tape1 changer; do
+  u="$(store $name)"
+  if [ -z "$u" ] || ! wait_for test -c "$u"; then
+    fail "backstore" "no UIO device for user_0/$name"
+    show_log
+    exit 0
+  fi
+  ok "backstore user_0/$name on $u ($(cat /sys/class/uio/${u#/dev/}/name))"
+  eval "uio_$name=$u"
 done
-if [ -z "$uio" ] || ! wait_for test -c "$uio"; then
-  fail "backstore" "no UIO device for user_0/tape0"
-  show_log
-  exit 0
-fi
-ok "backstore user_0/tape0 on $uio ($(cat /sys/class/uio/${uio#/dev/}/name))"
-reel-tcmu -v --uio "$uio" --library "$LIB" --drive 0 >/tmp/reel-tcmu.log 2>&1 &
+uio="$uio_tape0"
+reel-tcmu -v --library "$LIB" --drive "0=$uio_tape0" --drive "1=$uio_tape1" \
+  --changer "$uio_changer" >/tmp/reel-tcmu.log 2>&1 &
 tcmu_pid=$!
-if wait_for grep -q "serving drive" /tmp/reel-tcmu.log; then
-  ok "reel-tcmu serves drive 0 of $LIB"
+serving() { [ "$(grep -c "serving " /tmp/reel-tcmu.log)" = 3 ]; }
+if wait_for serving; then
+  ok "reel-tcmu serves drives 0 and 1 and the changer of $LIB"
 else
   fail "reel-tcmu" "did not start: $(cat /tmp/reel-tcmu.log)"
   exit 0
 fi
 tpg="$CFG/loopback/naa.5001405e1e1e1e01/tpgt_1"
-mkdir -p "$tpg/lun" || fail "tcm_loop" "mkdir $tpg"
-echo naa.5001405e1e1e1e02 >"$tpg/nexus" || fail "tcm_loop" "nexus"
-mkdir "$tpg/lun/lun_0" && ln -s "$CFG/core/user_0/tape0" "$tpg/lun/lun_0/tape0" ||
-  fail "tcm_loop" "LUN link"
-if wait_for test -c "$T"; then
+if link 1 tape0 "$T"; then
   ok "st attached /dev/nst0"
 else
   fail "st attach" "no $T within 30 s"
@@ -143,6 +160,8 @@ expect "seek 3 reads the second data block" "$(sum /tmp/second)" "$(sum /tmp/one
 mt rewind
 expect "rewind: block 0" "0" "$(tell)"
 
+. /changer.sh
+
 section "the same tape as virtual:$LIB"
 kill -TERM "$tcmu_pid"
 wait "$tcmu_pid"
@@ -153,3 +172,9 @@ f1="$(ls "$LIB"/tapes/*/000001 2>/dev/null | head -n 1)"
 expect "virtual: tape file 1 is the dd data" "$(sum /tmp/data)" "$(sum "${f1:-/dev/null}")"
 run reel mt -f "virtual:$LIB" ls
 expect_in "virtual: ls sees the data file" "file 1  block 2  4 blocks" "$out"
+run reel changer -f "virtual:$LIB" list
+expect_in "virtual: the moves mtx made are in library.json" "mail    9  V00002L9" "$out"
+run reel changer -f "virtual:$LIB" load 3 1
+expect "virtual: load slot 3 into drive 1" "0" "$rc"
+run reel mt -f "virtual:$LIB#1" identify
+expect_in "virtual: drive 1 reads the label written through /dev/nst1" "TCMU03L9" "$out"
