@@ -10,6 +10,7 @@ use clap::Parser;
 use reel_shared::cli::{self, CommonArgs, Program};
 use reel_shared::exit::Exit;
 use reel_shared::tcmu::{self, Options};
+use reel_shared::units::Size;
 
 /// Serve drives and the changer of a virtual library over TCMU (the user
 /// backstore of the Linux SCSI target) until SIGTERM or SIGINT, one thread
@@ -30,6 +31,11 @@ struct Args {
     /// Serve the library's changer on this UIO node
     #[arg(long, value_name = "DEV")]
     changer: Option<PathBuf>,
+
+    /// Each tape's capacity when the library is created now (default 1G;
+    /// the early warning comes 1/64 of it, at least 1M, before the end)
+    #[arg(long, value_name = "SIZE")]
+    capacity: Option<Size>,
 
     #[command(flatten)]
     common: CommonArgs,
@@ -57,6 +63,7 @@ fn run(args: Args) -> anyhow::Result<Exit> {
         library: args.library,
         drives: args.drive,
         changer: args.changer,
+        capacity: args.capacity,
     })
 }
 

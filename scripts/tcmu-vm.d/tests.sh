@@ -178,3 +178,5 @@ run reel changer -f "virtual:$LIB" load 3 1
 expect "virtual: load slot 3 into drive 1" "0" "$rc"
 run reel mt -f "virtual:$LIB#1" identify
 expect_in "virtual: drive 1 reads the label written through /dev/nst1" "TCMU03L9" "$out"
+
+. /pipeline.sh

@@ -216,11 +216,28 @@ pub fn drive_changer(
 ) -> Option<(Device, u32)> {
     let name = drive?.changer.as_ref()?;
     let changer = config.changers.iter().find(|ch| &ch.name == name)?;
-    let index = match device {
-        Device::Virtual { drive, .. } => *drive,
-        Device::Node(_) => 0,
+    let index = match drive?.element {
+        Some(element) => element,
+        None => default_element(device),
     };
     Some((changer.device.clone(), index))
+}
+
+/// The changer element a `[[drive]]` is: its `element` key, else
+/// [`default_element`] of its device.
+pub fn drive_element(drive: &crate::config::Drive) -> u32 {
+    drive
+        .element
+        .unwrap_or_else(|| default_element(&drive.device))
+}
+
+/// The element of a drive whose `[[drive]]` names none: drive N of a
+/// virtual library is its element N; a device node is taken as element 0.
+pub fn default_element(device: &Device) -> u32 {
+    match device {
+        Device::Virtual { drive, .. } => *drive,
+        Device::Node(_) => 0,
+    }
 }
 
 #[cfg(test)]

@@ -144,6 +144,10 @@ pub struct Drive {
     pub start_fill: Percent,
     /// The `[[changer]]` that loads this drive.
     pub changer: Option<String>,
+    /// The drive's element in that changer (its data transfer element,
+    /// counted from 0 as mtx does). Default: the drive number of a
+    /// `virtual:DIR#N` device, else 0.
+    pub element: Option<u32>,
     /// Native capacity of the media used in this drive (LTO-9: 18TB).
     #[serde(default = "default_capacity")]
     pub capacity: Size,

@@ -102,6 +102,20 @@ fn errors_name_line_and_key() {
             "no [[changer]]",
         ),
         (
+            "[[drive]]\nname = \"d\"\ndevice = \"/dev/nst0\"\nelement = 1\n",
+            10,
+            "drive[0].element",
+            "element needs a changer",
+        ),
+        (
+            "[[changer]]\nname = \"lib\"\ndevice = \"/dev/sg3\"\n\
+             [[drive]]\nname = \"a\"\ndevice = \"/dev/nst0\"\nchanger = \"lib\"\n\
+             [[drive]]\nname = \"b\"\ndevice = \"/dev/nst1\"\nchanger = \"lib\"\n",
+            14,
+            "drive[1].element",
+            "is element 0 of changer \"lib\", as drive \"a\" is",
+        ),
+        (
             "[pack]\narchive_size = \"2T\"\n[[drive]]\nname = \"d\"\ndevice = \"/dev/nst0\"\ncapacity = \"1T\"\n",
             8,
             "pack.archive_size",

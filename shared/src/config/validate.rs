@@ -183,6 +183,26 @@ fn check_drives(c: &Config) -> Result<(), Failure> {
                 format!("no [[changer]] is named {ch:?}"),
             ));
         }
+        if d.element.is_some() && d.changer.is_none() {
+            return Err((
+                key!("drive", i, "element"),
+                "element needs a changer: the element is the drive's place in it".into(),
+            ));
+        }
+        if let Some(ch) = &d.changer {
+            let element = crate::device::drive_element(d);
+            if let Some(other) = c.drives[..i].iter().find(|o| {
+                o.changer.as_ref() == Some(ch) && crate::device::drive_element(o) == element
+            }) {
+                return Err((
+                    key!("drive", i, "element"),
+                    format!(
+                        "drive {:?} is element {element} of changer {ch:?}, as drive {:?} is: give each drive of a library its own element (`element = N`, as mtx counts)",
+                        d.name, other.name
+                    ),
+                ));
+            }
+        }
     }
     Ok(())
 }

@@ -176,7 +176,11 @@ impl<'c> Session<'c> {
     }
 
     /// Put the tape in `slot` into the drive, the tape there going home
-    /// first. The drive's handle must be closed.
+    /// first. The drive's handle must be closed. The drive must be empty
+    /// once the changer emptied its element, and hold a tape (that tape,
+    /// when the drive tells its barcode) once the changer loaded it; else
+    /// this device is not the changer's drive `index` (a wrong `element`)
+    /// and nothing is written: exit 69.
     fn swap_in(&self, changer: &mut dyn Changer, index: u32, slot: u32) -> anyhow::Result<()> {
         let status = changer.status()?;
         if status.drives.iter().any(|d| d.index == index && d.full) {
@@ -188,8 +192,61 @@ impl<'c> Session<'c> {
             })?;
             changer.unload(index, home)?;
         }
+        let library = changer.device().to_string();
+        let wrong = |what: String| {
+            unavailable(format!(
+                "{} is not drive {index} of the library {library}: {what}; refusing to use it (check the [[drive]]'s `element`)",
+                self.device
+            ))
+        };
+        if let Some(held) = self.held()? {
+            return Err(wrong(format!(
+                "the library's drive {index} is empty but {} holds a tape{}",
+                self.device,
+                held.map(|b| format!(" ({b})")).unwrap_or_default()
+            )));
+        }
+        let barcode = status
+            .slots
+            .iter()
+            .find(|s| s.number == slot)
+            .and_then(|s| s.barcode.clone());
         changer.load(slot, index)?;
-        Ok(())
+        match self.held()? {
+            None => Err(wrong(format!(
+                "the library loaded slot {slot} into its drive {index} but {} has no tape",
+                self.device
+            ))),
+            Some(Some(held)) if barcode.as_ref().is_some_and(|b| b != &held) => {
+                Err(wrong(format!(
+                    "the library loaded {} from slot {slot} but {} holds {held}",
+                    barcode.unwrap_or_default(),
+                    self.device
+                )))
+            }
+            Some(_) => Ok(()),
+        }
+    }
+
+    /// Whether the drive holds a tape (`Some`), and its barcode when the
+    /// drive knows it; opened without waiting, its handle closed again.
+    fn held(&self) -> anyhow::Result<Option<Option<String>>> {
+        let spec = library_spec(self.config, &self.device);
+        let mut drive = match open_drive(&self.device, &spec, Duration::ZERO) {
+            Ok(drive) => drive,
+            Err(TapeError::NoTape) => return Ok(None),
+            // Loading, calibrating: a tape is there.
+            Err(TapeError::NotReady) => return Ok(Some(None)),
+            Err(e) => {
+                return Err(anyhow::Error::from(e).context(format!("opening {}", self.device)));
+            }
+        };
+        match drive.status() {
+            Ok(s) if s.door_open => Ok(None),
+            Ok(s) => Ok(Some(s.volume)),
+            Err(TapeError::NoTape) => Ok(None),
+            Err(e) => Err(anyhow::Error::from(e).context(format!("status of {}", self.device))),
+        }
     }
 
     /// Load the tape labelled `want` through the library: the slot whose

@@ -42,6 +42,10 @@ pub struct Options {
     pub drives: Vec<(u32, PathBuf)>,
     /// The `/dev/uioN` of the changer's TCMU device, if one is served.
     pub changer: Option<PathBuf>,
+    /// The capacity of each tape of a library created now (the
+    /// early-warning margin follows it: [`LibrarySpec::with_capacity`]);
+    /// `None`: [`LibrarySpec::default`]. An existing library keeps its tapes.
+    pub capacity: Option<crate::units::Size>,
 }
 
 /// The unit serial number of drive `n`, as its INQUIRY and the changer's
@@ -63,7 +67,9 @@ pub fn run(opts: &Options) -> anyhow::Result<Exit> {
     let int = signals::watch(Signal::SIGINT)?;
     let spec = LibrarySpec {
         drives: opts.drives.iter().map(|(n, _)| n + 1).max().unwrap_or(1),
-        ..LibrarySpec::default()
+        ..opts
+            .capacity
+            .map_or_else(LibrarySpec::default, LibrarySpec::with_capacity)
     };
     let library = Library::open_or_create(&opts.library, &spec)
         .with_context(|| opts.library.display().to_string())?;

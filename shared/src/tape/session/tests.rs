@@ -13,12 +13,19 @@ struct Lab {
 }
 
 fn lab() -> Lab {
+    lab_with("", "")
+}
+
+/// The lab, with `extra0` and `extra1` appended to drive 0's and drive 1's
+/// `[[drive]]` (such as `element = 1\n`).
+fn lab_with(extra0: &str, extra1: &str) -> Lab {
     let dir = tempfile::tempdir().unwrap();
     let text = "[paths]\nspool = \"spool\"\ncache = \"cache\"\ncatalog = \"catalog\"\nlog = \"log\"\n\n\
                 [[changer]]\nname = \"lib\"\ndevice = \"virtual:lib\"\nslots = 4\n\n\
-                [[drive]]\nname = \"d0\"\ndevice = \"virtual:lib#0\"\nchanger = \"lib\"\ncapacity = \"64M\"\nblock_size = \"64K\"\n\n\
-                [[drive]]\nname = \"d1\"\ndevice = \"virtual:lib#1\"\nchanger = \"lib\"\ncapacity = \"64M\"\nblock_size = \"64K\"\n";
-    let config = Config::parse(text, &dir.path().join("pipeline.toml"), dir.path()).unwrap();
+                [[drive]]\nname = \"d0\"\ndevice = \"virtual:lib#0\"\nchanger = \"lib\"\ncapacity = \"64M\"\nblock_size = \"64K\"\n{extra0}\n\
+                [[drive]]\nname = \"d1\"\ndevice = \"virtual:lib#1\"\nchanger = \"lib\"\ncapacity = \"64M\"\nblock_size = \"64K\"\n{extra1}";
+    let text = text.replace("{extra0}", extra0).replace("{extra1}", extra1);
+    let config = Config::parse(&text, &dir.path().join("pipeline.toml"), dir.path()).unwrap();
     let catalog = dir.path().join("catalog");
     std::fs::create_dir_all(catalog.join("tapes")).unwrap();
     Lab {
@@ -228,4 +235,56 @@ fn a_run_killed_in_the_middle_of_an_archive_is_taken_over_where_it_began() {
         Ok(_) => panic!("the catalog's end of data is behind the tape's"),
     };
     assert_eq!(crate::cli::exit_of(&e), Exit::Unavailable, "{e:#}");
+}
+
+/// The tape in drive `n` of the library, read directly (not through a
+/// session): its reel label, if any.
+fn label_in(lab: &Lab, n: u32) -> Option<String> {
+    let dir = lab._dir.path().join("lib");
+    let mut drive = crate::vtl::open_drive(&dir, n, &crate::vtl::LibrarySpec::default()).unwrap();
+    match label::read_label(&mut drive).unwrap() {
+        Identity::Reel(l) => Some(l.label),
+        _ => None,
+    }
+}
+
+#[test]
+fn a_drive_given_the_wrong_element_is_refused_rather_than_written() {
+    // The two drives' elements are swapped: d0 (drive 0) claims element 1.
+    let lab = lab_with("element = 1\n", "element = 0\n");
+    // Drive 0 holds the blank V00001L9; drive 1 the blank V00003L9.
+    {
+        let (mut changer, _, _) = session(&lab, "d0").changer().unwrap();
+        changer.load(3, 1).unwrap();
+    }
+    // The next writable tape for d0 would go into element 1 (drive 1),
+    // and d0 would label the tape in drive 0 with its barcode: refused.
+    let s = session(&lab, "d0");
+    let e = s
+        .next_writable(&lab.catalog, "default", "test")
+        .unwrap_err();
+    assert_eq!(crate::cli::exit_of(&e), Exit::Unavailable, "{e:#}");
+    assert!(
+        e.to_string().contains("lib is not drive 1 of the library"),
+        "{e:#}"
+    );
+    assert!(e.to_string().contains("holds a tape (V00001L9)"), "{e:#}");
+    assert_eq!(label_in(&lab, 0), None, "the tape in drive 0 was written");
+    assert_eq!(in_drive(&lab, 0).as_deref(), Some("V00001L9"));
+    // With both drives empty, the tape loaded into element 0 is not in d1
+    // (drive 1): refused after the load, nothing written.
+    {
+        let (mut changer, _, _) = s.changer().unwrap();
+        changer.unload(0, 1).unwrap();
+    }
+    let d1 = session(&lab, "d1");
+    let Err(e) = d1.writable(&lab.catalog) else {
+        panic!("d1 wrote to a tape the library did not load into it");
+    };
+    assert_eq!(crate::cli::exit_of(&e), Exit::Unavailable, "{e:#}");
+    assert!(
+        e.to_string().contains("lib#1 is not drive 0") && e.to_string().contains("has no tape"),
+        "{e:#}"
+    );
+    assert_eq!(label_in(&lab, 0), None);
 }
