@@ -143,18 +143,19 @@ expect "pipeline: the symlink comes back" "big one.bin" \
 
 section "pipeline: one archive through mt-st and GNU tar alone"
 # The first tape (V00001L9, labelled in drive 0 at the start) in drive 0:
-# file 0 is the label, file 1 the first archive.
+# file 0 is the label, file 1 the first archive (the symlink alone: pack
+# order is by path), file 2 the second, with the large files.
 for d in 0 1; do reel changer -f "$CH" unload --drive "$d" >/dev/null 2>&1; done
 run /bin/mtx -f "$CH" load 1 0
 expect "pipeline: mtx load 1 0" "0" "$rc"
 /bin/mt-st -f /dev/nst0 rewind
-/bin/mt-st -f /dev/nst0 fsf 1
+/bin/mt-st -f /dev/nst0 fsf 2
 gnutar -t -v -b 512 -f /dev/nst0 2>&1 | head -n 12 | sed 's/^/note tar -t: /'
 /bin/mt-st -f /dev/nst0 rewind
-/bin/mt-st -f /dev/nst0 fsf 1
+/bin/mt-st -f /dev/nst0 fsf 2
 mkdir -p /work/tar && cd /work/tar
 gnutar -x -b 512 -f /dev/nst0 2>/tmp/tar.err
-expect "pipeline: GNU tar reads tape file 1 of V00001L9 from /dev/nst0" "0" "$?"
+expect "pipeline: GNU tar reads tape file 2 of V00001L9 from /dev/nst0" "0" "$?"
 same=0
 differ=""
 find . -type f >/tmp/tarfiles
