@@ -637,6 +637,54 @@ fn at_early_warning_the_changer_brings_the_next_tape_and_the_cut_archive_is_writ
     );
 }
 
+/// An archive that does not fit on an empty tape would be cut on every
+/// tape of the library in turn, each then marked full: it goes to failed/
+/// with its reason instead, and the others are written.
+#[test]
+fn an_archive_larger_than_an_empty_tape_fails_instead_of_filling_every_tape() {
+    let env = Env::new();
+    env.write(
+        "pipeline.toml",
+        &format!(
+            "{CONFIG}\n[pack]\narchive_size = \"1M\"\n\n[[changer]]\nname = \"lib\"\ndevice = \"virtual:lib\"\n\n[[drive]]\nname = \"d\"\ndevice = \"virtual:lib\"\nchanger = \"lib\"\ncapacity = \"4M\"\nbuffer = \"4M\"\n"
+        ),
+    );
+    // Under the 90% of the capacity above which reel-pack splits a file,
+    // over the room before the early warning.
+    files(&env, &[3_300_000, 300_000, 300_000]);
+    to_packed(&env);
+    env.run("reel", &["mt", "label", "T00001L9"]).expect(0);
+    let run = env.run("reel-write", &[]);
+    run.expect(65);
+    assert!(
+        run.stderr.contains("does not fit on an empty tape"),
+        "{}",
+        run.report()
+    );
+    let failed = spool(&env).list(Queue::Failed).unwrap();
+    assert_eq!(failed.len(), 1, "{}", run.report());
+    assert!(spool(&env).list(Queue::Packed).unwrap().is_empty());
+    let whole: Vec<_> = written(&env)
+        .into_iter()
+        .filter(|(h, _)| h["partial"] == false)
+        .collect();
+    let on_tape: Vec<_> = whole
+        .iter()
+        .flat_map(|(_, records)| records.iter().map(|r| r.path.clone()))
+        .collect();
+    assert!(
+        on_tape.iter().any(|p| p.ends_with("f1.bin"))
+            && on_tape.iter().any(|p| p.ends_with("f2.bin")),
+        "the small files are on tape: {on_tape:?}"
+    );
+    let tapes = env.run("reel", &["tapes", "--json"]);
+    let tapes: Vec<serde_json::Value> = serde_json::from_str(&tapes.stdout).unwrap();
+    assert!(
+        tapes.len() <= 3,
+        "a tape or two, not the whole library: {tapes:?}"
+    );
+}
+
 /// A pseudo-terminal: the master's descriptor and the slave's path.
 fn pty() -> (std::fs::File, std::ffi::CString) {
     use std::os::fd::FromRawFd;

@@ -111,6 +111,23 @@ pub fn run(common: &CommonArgs, drive: &DriveArgs, pipe: &PipeArgs) -> anyhow::R
                 },
             )?;
             close_tape(drive.as_mut(), &mut tape, &catalog, t.block_size)?;
+            if file == 1 {
+                // Cut on a tape that held nothing else: it would be cut on
+                // every tape in turn, each then full.
+                failed += 1;
+                claim.reject(
+                    &format!(
+                        "the archive does not fit on an empty tape: {} of it reached tape {} \
+                         before the early warning (set [[drive]] capacity to the tapes' real \
+                         capacity, so that reel-pack splits large files, or lower [pack] \
+                         archive_size, then `reel retry`)",
+                        Size(streamed.bytes).human(),
+                        label.label
+                    ),
+                    "reel-write",
+                )?;
+                continue;
+            }
             // The archive goes whole onto the next tape: it is still queued.
             claim.release();
             continue;
