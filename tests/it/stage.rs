@@ -388,6 +388,15 @@ fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
 fn a_full_cache_stops_with_75_and_keeps_the_item() {
     let env = Env::new();
     tree(&env);
+    // The cache is on the host's disk, however full that is: only the
+    // injected ENOSPC may stop staging.
+    env.write(
+        "pipeline.toml",
+        &format!(
+            "{}\n[cache]\nhigh_water = \"100%\"\nlow_water = \"99%\"\n",
+            crate::support::CONFIG
+        ),
+    );
     env.run("reel-scan", &[]).expect(0);
     let out = Command::new(bin("reel-stage"))
         .current_dir(env.root())
@@ -412,7 +421,8 @@ fn a_full_cache_stops_with_75_and_keeps_the_item() {
         .filter(|p| p.to_string_lossy().contains(".reel-tmp"))
         .collect();
     assert!(half.is_empty(), "no temporary file left: {half:?}");
-    // With room again (the injected limit gone, the disk below low_water), it finishes.
+    // With room again (the injected limit gone, the disk below low_water),
+    // it finishes.
     env.run("reel-stage", &[]).expect(0);
     assert_eq!(records(&env, Queue::Staged).len(), 7);
 }
