@@ -325,6 +325,14 @@ fn unload_load_and_write_protect() {
         (Key::NotReady, 0x3a, 0, None, [false, false, false])
     );
     good(&no_data(&mut ssc, &[0x1b, 0, 0, 0, 1, 0]));
+    // The tape coming online is a medium change, reported once.
+    assert_eq!(
+        sense(&no_data(&mut ssc, &[0; 6])),
+        (Key::UnitAttention, 0x28, 0, None, [false, false, false])
+    );
+    good(&no_data(&mut ssc, &[0; 6]));
+    // LOAD of a loaded tape changes nothing.
+    good(&no_data(&mut ssc, &[0x1b, 0, 0, 0, 1, 0]));
     good(&no_data(&mut ssc, &[0; 6]));
     ssc.drive().image_mut().unwrap().meta.write_protected = true;
     let reply = write(&mut ssc, &block(0, 512));

@@ -334,15 +334,16 @@ impl Smc {
         }
         log::info!("changer: move {src:?} to {dst:?}");
         let result = match (src, dst) {
-            (Element::Slot(s), Element::Drive(d)) => self.at_drive(d, |c| c.load(s, d)),
-            (Element::Drive(d), Element::Slot(s)) => self.at_drive(d, |c| c.unload(d, s)),
+            (Element::Slot(s), Element::Drive(d)) => self.at_drive(d, false, |c| c.load(s, d)),
+            (Element::Drive(d), Element::Slot(s)) => self.at_drive(d, true, |c| c.unload(d, s)),
             (Element::Slot(a), Element::Slot(b)) => Ok(self.changer.transfer(a, b)),
             _ => return Err(invalid_element()),
         };
         match result {
             Ok(Ok(())) => Ok(()),
             Ok(Err(ChangerError::Refused(m))) => {
-                // A drive another program holds: its tape cannot leave.
+                // A drive another program holds, or one whose initiator
+                // prevented removal: its tape cannot leave.
                 log::warn!("changer: {m}");
                 Err(Sense::new(Key::IllegalRequest, 0x53, 0x02))
             }
@@ -352,10 +353,13 @@ impl Smc {
     }
 
     /// Run a move through drive `drive`, closing and reopening it around
-    /// the move when this process serves it.
+    /// the move when this process serves it; `leaving`: the move takes the
+    /// drive's tape out, which its PREVENT MEDIUM REMOVAL forbids. A drive
+    /// whose tape changed reports it with a unit attention.
     fn at_drive(
         &mut self,
         drive: u32,
+        leaving: bool,
         change: impl FnOnce(&mut VirtualChanger) -> Result<(), ChangerError>,
     ) -> Result<Result<(), ChangerError>, TapeError> {
         let changer = &mut self.changer;
@@ -363,7 +367,16 @@ impl Smc {
             None => Ok(change(changer)),
             Some(ssc) => {
                 let mut ssc = ssc.lock().unwrap_or_else(|p| p.into_inner());
-                ssc.drive().around(|| change(changer))
+                if leaving && ssc.removal_prevented() {
+                    return Ok(Err(ChangerError::Refused(format!(
+                        "drive {drive}: medium removal is prevented"
+                    ))));
+                }
+                let out = ssc.drive().around(|| change(changer))?;
+                if out.is_ok() {
+                    ssc.medium_changed();
+                }
+                Ok(out)
             }
         }
     }

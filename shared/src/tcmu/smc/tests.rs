@@ -201,6 +201,7 @@ fn move_medium_moves_in_the_library_and_the_served_drive_follows() {
     assert_eq!(sense(&tur(&f)), (Key::NotReady, 0x3a, 0x00));
     // Slot 3 into drive 1, which this process serves.
     good(&move_medium(&mut f.smc, 0x1002, 2));
+    assert_eq!(sense(&tur(&f)), (Key::UnitAttention, 0x28, 0x00));
     good(&tur(&f));
     let drives = elements(&mut f.smc, 4, 0, 0);
     assert_eq!(drives[1].3, Some(0x1002));
@@ -223,6 +224,7 @@ fn move_medium_moves_in_the_library_and_the_served_drive_follows() {
     assert_eq!(on_tape, block);
     // Back to slot 3, then slot 3 to the mail slot: virtual:DIR sees it.
     good(&move_medium(&mut f.smc, 2, 0x1002));
+    assert_eq!(sense(&tur(&f)), (Key::UnitAttention, 0x28, 0x00));
     assert_eq!(sense(&tur(&f)), (Key::NotReady, 0x3a, 0x00));
     good(&move_medium(&mut f.smc, 0x1002, 0x1008));
     let mut changer = vtl::open_changer(f.dir.path(), &spec()).unwrap();
@@ -268,4 +270,66 @@ fn a_drive_another_program_holds_keeps_its_tape() {
     let _user = vtl::open_drive(f.dir.path(), 0, &spec()).unwrap();
     let reply = move_medium(&mut f.smc, 1, 0x1000);
     assert_eq!(sense(&reply), (Key::IllegalRequest, 0x53, 0x02));
+}
+
+fn drive1(f: &Fixture, cdb: &[u8]) -> Reply {
+    f.drive1.lock().unwrap().execute(cdb, &mut Vec::new())
+}
+
+#[test]
+fn a_tape_change_is_a_unit_attention_once() {
+    let mut f = fixture();
+    good(&move_medium(&mut f.smc, 0x1002, 2));
+    // INQUIRY and REQUEST SENSE pass it by; the next other command gets it.
+    let mut inq = vec![0u8; 36];
+    good(
+        &f.drive1
+            .lock()
+            .unwrap()
+            .execute(&[0x12, 0, 0, 0, 36, 0], &mut inq),
+    );
+    assert_eq!(inq[0], 0x01);
+    assert_eq!(
+        sense(&drive1(&f, &[0x01, 0, 0, 0, 0, 0])),
+        (Key::UnitAttention, 0x28, 0x00)
+    );
+    let mut rs = vec![0u8; 18];
+    good(
+        &f.drive1
+            .lock()
+            .unwrap()
+            .execute(&[0x03, 0, 0, 0, 18, 0], &mut rs),
+    );
+    assert_eq!((rs[2], rs[12], rs[13]), (0x06, 0x28, 0x00));
+    good(&drive1(&f, &[0, 0, 0, 0, 0, 0]));
+    good(&drive1(&f, &[0x01, 0, 0, 0, 0, 0]));
+    // A move that fails changes nothing and says nothing.
+    assert_eq!(
+        sense(&move_medium(&mut f.smc, 0x1003, 2)),
+        (Key::IllegalRequest, 0x3b, 0x0d)
+    );
+    good(&drive1(&f, &[0, 0, 0, 0, 0, 0]));
+}
+
+#[test]
+fn prevent_medium_removal_keeps_the_tape_in_the_drive() {
+    let mut f = fixture();
+    good(&move_medium(&mut f.smc, 0x1002, 2));
+    let _ = drive1(&f, &[0, 0, 0, 0, 0, 0]);
+    good(&drive1(&f, &[0x1e, 0, 0, 0, 1, 0]));
+    assert_eq!(
+        sense(&move_medium(&mut f.smc, 2, 0x1002)),
+        (Key::IllegalRequest, 0x53, 0x02)
+    );
+    // The tape stayed, and the drive saw no change.
+    assert_eq!(elements(&mut f.smc, 4, 0, 0)[1].4, "V00003L9");
+    good(&drive1(&f, &[0, 0, 0, 0, 0, 0]));
+    // Drive 0 is not prevented: its tape moves.
+    good(&move_medium(&mut f.smc, 1, 0x1000));
+    good(&drive1(&f, &[0x1e, 0, 0, 0, 0, 0]));
+    good(&move_medium(&mut f.smc, 2, 0x1002));
+    assert!(
+        !elements(&mut f.smc, 4, 0, 0)[1].2,
+        "drive 1 is empty again"
+    );
 }

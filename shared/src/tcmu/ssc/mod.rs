@@ -89,6 +89,13 @@ pub struct Ssc<D: Drive> {
     block_size: u32,
     /// The sense of the last CHECK CONDITION, for REQUEST SENSE.
     last: Option<Sense>,
+    /// The tape changed (a move by the changer, a LOAD): the next command
+    /// but INQUIRY, REQUEST SENSE and REPORT LUNS gets UNIT ATTENTION, as
+    /// st expects to forget its position.
+    attention: bool,
+    /// PREVENT MEDIUM REMOVAL is in force: the changer must not take the
+    /// tape out.
+    prevent: bool,
     scratch: Vec<u8>,
     out: Vec<u8>,
 }
@@ -141,6 +148,8 @@ impl<D: Drive> Ssc<D> {
             id,
             block_size: 0,
             last: None,
+            attention: false,
+            prevent: false,
             scratch: Vec::new(),
             out: Vec::new(),
         }
@@ -150,12 +159,30 @@ impl<D: Drive> Ssc<D> {
         &mut self.drive
     }
 
+    /// The tape in the drive changed behind the initiator's back (the
+    /// changer moved one in or out): report it once, with UNIT ATTENTION
+    /// 0x28/0x00 (not ready to ready change, medium may have changed).
+    pub fn medium_changed(&mut self) {
+        self.attention = true;
+    }
+
+    /// Whether an initiator prevented medium removal (PREVENT ALLOW MEDIUM
+    /// REMOVAL with prevent set), which the changer honours.
+    pub fn removal_prevented(&self) -> bool {
+        self.prevent
+    }
+
     /// Carry out one command. The CDB is the initiator's, unchecked.
     pub fn execute(&mut self, cdb: &[u8], data: &mut dyn DataBuf) -> Reply {
         log::trace!("cdb {:02x?}, buffer {}", cdb, data.len());
         let reply = match cdb.first() {
             None => Reply::check(Sense::invalid_opcode()),
             Some(_) if cdb.len() < 6 => Reply::check(Sense::invalid_field()),
+            // INQUIRY, REQUEST SENSE and REPORT LUNS pass a unit attention.
+            Some(&op) if self.attention && !matches!(op, 0x12 | 0x03 | 0xa0) => {
+                self.attention = false;
+                Reply::check(Sense::new(Key::UnitAttention, 0x28, 0x00))
+            }
             Some(&op) => self.dispatch(op, cdb, data),
         };
         if let Some(s) = reply.sense {
@@ -198,7 +225,12 @@ impl<D: Drive> Ssc<D> {
                 self.simple(Op::Write, |d| d.erase(long))
             }
             0x1b => self.load_unload(cdb),
-            0x1e => Reply::good(),
+            0x1e => {
+                // PREVENT field 01: prevent; 00: allow (10 and 11 are
+                // obsolete for a tape drive, taken as they read).
+                self.prevent = cdb[4] & 0x03 != 0;
+                Reply::good()
+            }
             0x2b => {
                 let address = u64::from(u32::from_be_bytes([cdb[3], cdb[4], cdb[5], cdb[6]]));
                 self.locate(cdb[1] & 0x02 != 0, cdb[8], address)
@@ -458,7 +490,13 @@ impl<D: Drive> Ssc<D> {
 
     fn load_unload(&mut self, cdb: &[u8]) -> Reply {
         if cdb[4] & 0x01 != 0 {
-            self.simple(Op::Other, |d| d.load())
+            // A tape that comes online is a not ready to ready change.
+            let was = self.drive.status().is_ok_and(|s| s.online);
+            let reply = self.simple(Op::Other, |d| d.load());
+            if reply.sense.is_none() && !was && self.drive.status().is_ok_and(|s| s.online) {
+                self.attention = true;
+            }
+            reply
         } else {
             self.simple(Op::Other, |d| d.unload())
         }
