@@ -173,3 +173,5 @@ expect "pipeline: GNU tar gave back at least one whole file" "yes" "$([ "$same" 
 cd /work
 kill -TERM "$tcmu_pid"
 wait "$tcmu_pid"
+
+. /swap.sh
