@@ -13,6 +13,10 @@
 //! drives give: a filemark read is NO SENSE with FM, the end of data BLANK
 //! CHECK 0x00/0x05, a block shorter or longer than asked ILI with the
 //! residue, a write past the early warning NO SENSE with EOM 0x00/0x02.
+//! After a tape change (a changer move, a LOAD that brings a tape online)
+//! the next command but INQUIRY, REQUEST SENSE and REPORT LUNS gets UNIT
+//! ATTENTION 0x28/0x00 once, which tells st to forget its position; while
+//! removal is prevented the changer leaves the tape where it is.
 
 mod pages;
 
