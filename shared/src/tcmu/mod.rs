@@ -14,6 +14,7 @@
 //! a command is sent), so READ BLOCK LIMITS reports 1 MiB.
 
 pub mod bay;
+mod inquiry;
 pub mod ring;
 pub mod sense;
 pub mod smc;

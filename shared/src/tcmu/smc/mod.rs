@@ -28,6 +28,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use super::bay::Bay;
+use super::inquiry::{Names, answer, inquiry};
 use super::sense::{Key, Reply, Sense};
 use super::ssc::{DataBuf, Identity, Ssc};
 use crate::changer::{Changer, ChangerError};
@@ -64,12 +65,6 @@ pub struct Smc {
 
 pub(crate) fn be16(b: &[u8]) -> usize {
     usize::from(u16::from_be_bytes([b[0], b[1]]))
-}
-
-fn padded(s: &str, n: usize) -> Vec<u8> {
-    let mut v: Vec<u8> = s.bytes().take(n).collect();
-    v.resize(n, b' ');
-    v
 }
 
 fn hardware(e: impl std::fmt::Display) -> Sense {
@@ -184,37 +179,15 @@ impl Smc {
     }
 
     fn inquiry(&mut self, cdb: &[u8], data: &mut dyn DataBuf) -> Reply {
-        let alloc = be16(&cdb[3..5]);
-        let mut v = Vec::with_capacity(96);
-        if cdb[1] & 0x01 == 0 {
-            if cdb[2] != 0 {
-                return Reply::check(Sense::invalid_field());
-            }
-            // Medium changer, removable, SPC-3, response format 2.
-            v.extend_from_slice(&[0x08, 0x80, 0x05, 0x02, 0, 0, 0, 0]);
-            v.extend(padded(&self.id.vendor, 8));
-            v.extend(padded(&self.id.product, 16));
-            v.extend(padded(&self.id.revision, 4));
-            v[4] = (v.len() - 5) as u8;
-            return answer(data, &v, alloc);
-        }
-        let page: Vec<u8> = match cdb[2] {
-            0x00 => vec![0x00, 0x80, 0x83],
-            0x80 => self.id.serial.bytes().collect(),
-            0x83 => {
-                let mut id = padded(&self.id.vendor, 8);
-                id.extend(padded(&self.id.product, 16));
-                id.extend(self.id.serial.bytes());
-                let mut d = vec![0x02, 0x01, 0x00, id.len() as u8];
-                d.extend(id);
-                d
-            }
-            _ => return Reply::check(Sense::invalid_field()),
+        let who = Names {
+            peripheral: 0x08,
+            version: 0x05,
+            vendor: &self.id.vendor,
+            product: &self.id.product,
+            revision: &self.id.revision,
+            serial: &self.id.serial,
         };
-        v.extend_from_slice(&[0x08, cdb[2]]);
-        v.extend_from_slice(&(page.len() as u16).to_be_bytes());
-        v.extend(page);
-        answer(data, &v, alloc)
+        inquiry(cdb, &who, data)
     }
 
     fn mode_sense(&mut self, cdb: &[u8], data: &mut dyn DataBuf, ten: bool) -> Reply {
@@ -380,11 +353,6 @@ impl Smc {
             }
         }
     }
-}
-
-fn answer(data: &mut dyn DataBuf, bytes: &[u8], alloc: usize) -> Reply {
-    let n = data.scatter(&bytes[..bytes.len().min(alloc)]);
-    Reply::good().with_data(n)
 }
 
 #[cfg(test)]

@@ -20,6 +20,7 @@
 
 mod pages;
 
+use super::inquiry::answer;
 use super::sense::{Key, Reply, Sense};
 use crate::tape::{Drive, Read, TapeError, Written};
 
@@ -110,12 +111,6 @@ fn be16(b: &[u8]) -> usize {
 
 fn be24(b: &[u8]) -> u32 {
     u32::from_be_bytes([0, b[0], b[1], b[2]])
-}
-
-fn padded(s: &str, n: usize) -> Vec<u8> {
-    let mut v: Vec<u8> = s.bytes().take(n).collect();
-    v.resize(n, b' ');
-    v
 }
 
 /// The sense for a [`TapeError`]; `op` says what was being done (a read
@@ -259,11 +254,6 @@ impl<D: Drive> Ssc<D> {
         }
     }
 
-    fn answer(data: &mut dyn DataBuf, bytes: &[u8], alloc: usize) -> Reply {
-        let n = data.scatter(&bytes[..bytes.len().min(alloc)]);
-        Reply::good().with_data(n)
-    }
-
     fn ready(&mut self) -> Reply {
         match self.drive.status() {
             Ok(s) if s.online => Reply::good(),
@@ -275,7 +265,7 @@ impl<D: Drive> Ssc<D> {
 
     fn request_sense(&mut self, cdb: &[u8], data: &mut dyn DataBuf) -> Reply {
         let sense = self.last.take().unwrap_or(Sense::new(Key::NoSense, 0, 0));
-        Self::answer(data, &sense.bytes(), usize::from(cdb[4]))
+        answer(data, &sense.bytes(), usize::from(cdb[4]))
     }
 
     /// The transfer length and whether it counts fixed blocks.
@@ -535,7 +525,7 @@ impl<D: Drive> Ssc<D> {
                 let p = (position as u32).to_be_bytes();
                 v[4..8].copy_from_slice(&p);
                 v[8..12].copy_from_slice(&p);
-                Self::answer(data, &v, 20)
+                answer(data, &v, 20)
             }
             6 => {
                 let mut v = vec![0u8; 32];
@@ -546,7 +536,7 @@ impl<D: Drive> Ssc<D> {
                     // Mark the file number unknown (MPU).
                     None => v[0] |= 0x08,
                 }
-                Self::answer(data, &v, 32)
+                answer(data, &v, 32)
             }
             _ => Reply::check(Sense::invalid_field()),
         }

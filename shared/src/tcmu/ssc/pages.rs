@@ -2,48 +2,25 @@
 //! the vital product data pages) and the mode pages of MODE SENSE and MODE
 //! SELECT (6 and 10, with a block descriptor).
 
-use super::{DataBuf, Drive, Key, Op, Reply, Sense, Ssc, TapeError, be16, be24, padded, sense_of};
+use super::{DataBuf, Drive, Key, Op, Reply, Sense, Ssc, TapeError, be16, be24, sense_of};
+use crate::tcmu::inquiry::{Names, answer, inquiry};
 
 impl<D: Drive> Ssc<D> {
     pub(super) fn block_limits(&mut self, data: &mut dyn DataBuf) -> Reply {
         let max = self.id.max_block.min(0xff_ffff).to_be_bytes();
-        Self::answer(data, &[0, max[1], max[2], max[3], 0, 1], 6)
+        answer(data, &[0, max[1], max[2], max[3], 0, 1], 6)
     }
 
     pub(super) fn inquiry(&mut self, cdb: &[u8], data: &mut dyn DataBuf) -> Reply {
-        let alloc = be16(&cdb[3..5]);
-        let evpd = cdb[1] & 0x01 != 0;
-        let mut v = Vec::with_capacity(96);
-        if !evpd {
-            if cdb[2] != 0 {
-                return Reply::check(Sense::invalid_field());
-            }
-            // Removable medium, SPC-4, response format 2.
-            v.extend_from_slice(&[0x01, 0x80, 0x06, 0x02, 0, 0, 0, 0]);
-            v.extend(padded(&self.id.vendor, 8));
-            v.extend(padded(&self.id.product, 16));
-            v.extend(padded(&self.id.revision, 4));
-            v[4] = (v.len() - 5) as u8;
-            return Self::answer(data, &v, alloc);
-        }
-        let page: Vec<u8> = match cdb[2] {
-            0x00 => vec![0x00, 0x80, 0x83],
-            0x80 => self.id.serial.bytes().collect(),
-            0x83 => {
-                // One T10 vendor ID designator (ASCII): vendor, product, serial.
-                let mut id = padded(&self.id.vendor, 8);
-                id.extend(padded(&self.id.product, 16));
-                id.extend(self.id.serial.bytes());
-                let mut d = vec![0x02, 0x01, 0x00, id.len() as u8];
-                d.extend(id);
-                d
-            }
-            _ => return Reply::check(Sense::invalid_field()),
+        let who = Names {
+            peripheral: 0x01,
+            version: 0x06,
+            vendor: &self.id.vendor,
+            product: &self.id.product,
+            revision: &self.id.revision,
+            serial: &self.id.serial,
         };
-        v.extend_from_slice(&[0x01, cdb[2]]);
-        v.extend_from_slice(&(page.len() as u16).to_be_bytes());
-        v.extend(page);
-        Self::answer(data, &v, alloc)
+        inquiry(cdb, &who, data)
     }
 
     pub(super) fn mode_sense(&mut self, cdb: &[u8], data: &mut dyn DataBuf, ten: bool) -> Reply {
@@ -109,7 +86,7 @@ impl<D: Drive> Ssc<D> {
             h
         };
         v.truncate(alloc);
-        Self::answer(data, &v, alloc)
+        answer(data, &v, alloc)
     }
 
     pub(super) fn mode_select(&mut self, cdb: &[u8], data: &mut dyn DataBuf, ten: bool) -> Reply {
