@@ -65,6 +65,12 @@ impl Bay {
     }
 }
 
+impl super::ssc::Cartridge for Bay {
+    fn cartridge(&mut self) -> Option<&mut crate::vtl::Image> {
+        self.drive.as_mut()?.image_mut()
+    }
+}
+
 impl Drive for Bay {
     fn device(&self) -> &str {
         &self.device

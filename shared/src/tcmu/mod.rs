@@ -163,4 +163,6 @@ fn serve(uio: &mut ring::Uio, device: &mut Device, stop: &dyn Fn() -> bool) -> s
 }
 
 #[cfg(test)]
+mod health_tests;
+#[cfg(test)]
 mod tests;

@@ -7,19 +7,19 @@ use crate::tape::Drive;
 use crate::units::Size;
 use crate::vtl::{self, LibrarySpec, VirtualDrive};
 
-fn drive_in(dir: &std::path::Path, spec: &LibrarySpec) -> Ssc<VirtualDrive> {
+pub(super) fn drive_in(dir: &std::path::Path, spec: &LibrarySpec) -> Ssc<VirtualDrive> {
     let drive = vtl::open_drive(dir, 0, spec).unwrap();
     Ssc::new(drive, Identity::new("REEL000000"))
 }
 
-fn ssc() -> (tempfile::TempDir, Ssc<VirtualDrive>) {
+pub(super) fn ssc() -> (tempfile::TempDir, Ssc<VirtualDrive>) {
     let dir = tempfile::tempdir().unwrap();
     let ssc = drive_in(dir.path(), &LibrarySpec::default());
     (dir, ssc)
 }
 
 /// Run `cdb` with a data-in buffer of `room` bytes: the reply and the data.
-fn data_in(ssc: &mut Ssc<VirtualDrive>, cdb: &[u8], room: usize) -> (Reply, Vec<u8>) {
+pub(super) fn data_in(ssc: &mut Ssc<VirtualDrive>, cdb: &[u8], room: usize) -> (Reply, Vec<u8>) {
     let mut buf = vec![0u8; room];
     let reply = ssc.execute(cdb, &mut buf);
     let n = reply.data_in.unwrap_or(0);
@@ -27,16 +27,16 @@ fn data_in(ssc: &mut Ssc<VirtualDrive>, cdb: &[u8], room: usize) -> (Reply, Vec<
     (reply, buf)
 }
 
-fn no_data(ssc: &mut Ssc<VirtualDrive>, cdb: &[u8]) -> Reply {
+pub(super) fn no_data(ssc: &mut Ssc<VirtualDrive>, cdb: &[u8]) -> Reply {
     ssc.execute(cdb, &mut Vec::new())
 }
 
-fn good(reply: &Reply) {
+pub(super) fn good(reply: &Reply) {
     assert_eq!(reply.sense, None, "expected GOOD, got {reply:?}");
 }
 
 /// Key, ASC, ASCQ, INFORMATION and the FM/EOM/ILI bits of a CHECK CONDITION.
-fn sense(reply: &Reply) -> (Key, u8, u8, Option<i32>, [bool; 3]) {
+pub(super) fn sense(reply: &Reply) -> (Key, u8, u8, Option<i32>, [bool; 3]) {
     let s = reply.sense.expect("expected CHECK CONDITION");
     let b = s.bytes();
     assert_eq!(b.len(), SENSE_LEN);
@@ -52,32 +52,32 @@ fn sense(reply: &Reply) -> (Key, u8, u8, Option<i32>, [bool; 3]) {
     )
 }
 
-fn write(ssc: &mut Ssc<VirtualDrive>, data: &[u8]) -> Reply {
+pub(super) fn write(ssc: &mut Ssc<VirtualDrive>, data: &[u8]) -> Reply {
     let n = (data.len() as u32).to_be_bytes();
     ssc.execute(&[0x0a, 0, n[1], n[2], n[3], 0], &mut data.to_vec())
 }
 
-fn read(ssc: &mut Ssc<VirtualDrive>, len: usize) -> (Reply, Vec<u8>) {
+pub(super) fn read(ssc: &mut Ssc<VirtualDrive>, len: usize) -> (Reply, Vec<u8>) {
     let n = (len as u32).to_be_bytes();
     data_in(ssc, &[0x08, 0, n[1], n[2], n[3], 0], len)
 }
 
-fn weof(ssc: &mut Ssc<VirtualDrive>, n: u8) -> Reply {
+pub(super) fn weof(ssc: &mut Ssc<VirtualDrive>, n: u8) -> Reply {
     no_data(ssc, &[0x10, 0, 0, 0, n, 0])
 }
 
-fn space(ssc: &mut Ssc<VirtualDrive>, code: u8, count: i32) -> Reply {
+pub(super) fn space(ssc: &mut Ssc<VirtualDrive>, code: u8, count: i32) -> Reply {
     let c = count.to_be_bytes();
     no_data(ssc, &[0x11, code, c[1], c[2], c[3], 0])
 }
 
-fn position(ssc: &mut Ssc<VirtualDrive>) -> u32 {
+pub(super) fn position(ssc: &mut Ssc<VirtualDrive>) -> u32 {
     let (reply, v) = data_in(ssc, &[0x34, 0, 0, 0, 0, 0, 0, 0, 0, 0], 20);
     good(&reply);
     u32::from_be_bytes([v[4], v[5], v[6], v[7]])
 }
 
-fn block(tag: u8, len: usize) -> Vec<u8> {
+pub(super) fn block(tag: u8, len: usize) -> Vec<u8> {
     (0..len).map(|i| tag.wrapping_add(i as u8)).collect()
 }
 

@@ -107,7 +107,8 @@ impl Changer for VirtualChanger {
                 .tape
                 .take()
                 .ok_or_else(|| ChangerError::Refused(format!("slot {slot} is empty")))?;
-            // A tape in a drive is ready at once unless it must calibrate.
+            // A tape in a drive is ready at once unless it must calibrate;
+            // its cartridge memory counts the load.
             let mut image =
                 super::image::Image::open(&library.tape_dir(&tape)).map_err(tape_error)?;
             if let Some(c) = image.meta.faults.calibrate.take() {
@@ -115,8 +116,9 @@ impl Changer for VirtualChanger {
                     .duration_since(std::time::UNIX_EPOCH)
                     .map_or(0.0, |d| d.as_secs_f64());
                 image.meta.not_ready_until = Some(now + c.0.as_secs_f64());
-                image.save().map_err(tape_error)?;
             }
+            image.meta.life.loaded();
+            image.save().map_err(tape_error)?;
             inv.drives[d] = super::library::DriveState {
                 tape: Some(tape),
                 source_slot: Some(slot),

@@ -383,6 +383,7 @@ impl Drive for VirtualDrive {
             (false, false) => Err(TapeError::BlockTooLarge { buffer: buf.len() }),
             (false, true) => {
                 let n = image.read_block(head.file, head.block, buf)?;
+                image.count_read(n as u64);
                 for offset in flips.into_iter().filter(|&o| o < n) {
                     buf[offset] ^= 0xff;
                 }
@@ -416,6 +417,8 @@ impl Drive for VirtualDrive {
             return Err(TapeError::EndOfMedium);
         }
         image.append_block(head.file, data)?;
+        image.meta.life.written += data.len() as u64;
+        image.meta.life.load_written += data.len() as u64;
         let warning = Self::past_early_warning(image);
         if let Some(p) = self.pace.as_mut() {
             p.write(data.len() as u64);
@@ -446,7 +449,10 @@ impl Drive for VirtualDrive {
                 return Err(TapeError::NoTape);
             };
             self.set_ejected(false)?;
-            self.image = Some(Image::open(&self.library.tape_dir(&barcode))?);
+            let mut image = Image::open(&self.library.tape_dir(&barcode))?;
+            image.meta.life.loaded();
+            image.save()?;
+            self.image = Some(image);
             self.start_pacing()?;
         }
         let image = self.image.as_mut().expect("just loaded");
@@ -464,7 +470,7 @@ impl Drive for VirtualDrive {
         let Some(mut image) = self.image.take() else {
             return Err(TapeError::NoTape);
         };
-        image.flush()?;
+        image.close()?;
         drop(image);
         self.head = Head::default();
         self.set_ejected(true)
@@ -488,7 +494,7 @@ impl Drive for VirtualDrive {
 impl Drop for VirtualDrive {
     fn drop(&mut self) {
         if let Some(image) = self.image.as_mut() {
-            let _ = image.flush();
+            let _ = image.close();
         }
         let _ = self.save_position();
         // A tape with a speed model reports what the model saw, one JSON

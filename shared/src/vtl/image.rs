@@ -51,6 +51,37 @@ pub struct Flip {
     pub offset: usize,
 }
 
+/// What the cartridge's own memory (MAM) counts over its life, as LTO
+/// drives keep it: loads, and bytes written and read in all and in the
+/// current (or last) load.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Life {
+    pub loads: u64,
+    pub written: u64,
+    pub read: u64,
+    pub load_written: u64,
+    pub load_read: u64,
+}
+
+impl Life {
+    /// A new load: counted, and the per-load counters start again.
+    pub fn loaded(&mut self) {
+        self.loads += 1;
+        self.load_written = 0;
+        self.load_read = 0;
+    }
+}
+
+/// An attribute a host wrote into the cartridge memory (WRITE ATTRIBUTE):
+/// its format code (0 binary, 1 ASCII, 2 text) and its value.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HostAttribute {
+    pub format: u8,
+    pub value: Vec<u8>,
+}
+
 /// The block layout of one tape file: runs of `(block size, count)`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -128,6 +159,16 @@ pub struct Meta {
     /// Unix time (seconds) until which the tape is still calibrating.
     #[serde(default)]
     pub not_ready_until: Option<f64>,
+    /// The cartridge memory's counters.
+    #[serde(default)]
+    pub life: Life,
+    /// The day the tape was made (`YYYYMMDD`, UTC), as its cartridge
+    /// memory gives it; tapes made before reel recorded it have none.
+    #[serde(default)]
+    pub manufactured: Option<String>,
+    /// Host attributes of the cartridge memory, by attribute identifier.
+    #[serde(default)]
+    pub attributes: std::collections::BTreeMap<u16, HostAttribute>,
 }
 
 /// An open virtual tape: its layout, and the file being written.
@@ -135,6 +176,10 @@ pub struct Image {
     dir: PathBuf,
     pub meta: Meta,
     dirty_bytes: u64,
+    /// Bytes were read since the last save: the life counters in memory
+    /// are ahead of `meta.json` (saved at [`Image::close`], not at every
+    /// reposition as a write is).
+    read_unsaved: bool,
     writer: Option<(usize, File)>,
     /// The tape file last read, kept open between blocks.
     reader: Option<(usize, File)>,
@@ -163,11 +208,15 @@ impl Image {
             faults: Faults::default(),
             speed: None,
             not_ready_until: None,
+            life: Life::default(),
+            manufactured: Some(jiff::Timestamp::now().strftime("%Y%m%d").to_string()),
+            attributes: Default::default(),
         };
         let mut image = Image {
             dir: dir.to_path_buf(),
             meta,
             dirty_bytes: 0,
+            read_unsaved: false,
             writer: None,
             reader: None,
         };
@@ -192,6 +241,7 @@ impl Image {
             dir: dir.to_path_buf(),
             meta,
             dirty_bytes: 0,
+            read_unsaved: false,
             writer: None,
             reader: None,
         };
@@ -272,7 +322,25 @@ impl Image {
         write_atomic(&self.dir.join("meta.json"), &text)
             .map_err(io("writing virtual tape meta.json"))?;
         self.dirty_bytes = 0;
+        self.read_unsaved = false;
         Ok(())
+    }
+
+    /// Count `n` bytes read in the cartridge memory's counters.
+    pub fn count_read(&mut self, n: u64) {
+        self.meta.life.read += n;
+        self.meta.life.load_read += n;
+        self.read_unsaved = true;
+    }
+
+    /// Save what is not saved yet, reads' counters included: the tape
+    /// leaves the drive, or the drive is closed.
+    pub fn close(&mut self) -> Result<(), TapeError> {
+        if self.read_unsaved {
+            self.save()
+        } else {
+            self.flush()
+        }
     }
 
     /// Save only when something was written since the last save.

@@ -18,11 +18,28 @@
 //! ATTENTION 0x28/0x00 once, which tells st to forget its position; while
 //! removal is prevented the changer leaves the tape where it is.
 
+mod health;
+mod mam;
 mod pages;
+
+pub use health::flag;
 
 use super::inquiry::answer;
 use super::sense::{Key, Reply, Sense};
 use crate::tape::{Drive, Read, TapeError, Written};
+use crate::vtl::{Image, VirtualDrive};
+
+/// The cartridge in a drive, for what the drive tells of it (its memory,
+/// the volume statistics): a virtual tape's image, `None` without a tape.
+pub trait Cartridge {
+    fn cartridge(&mut self) -> Option<&mut Image>;
+}
+
+impl Cartridge for VirtualDrive {
+    fn cartridge(&mut self) -> Option<&mut Image> {
+        self.image_mut()
+    }
+}
 
 /// The data buffer of one command: the initiator's data for a data-out
 /// command, the room for the answer of a data-in one.
@@ -87,7 +104,7 @@ impl Identity {
 /// drive's own limit): a longer one is not reported as the right ILI.
 const READ_ROOM: usize = 16 << 20;
 
-pub struct Ssc<D: Drive> {
+pub struct Ssc<D: Drive + Cartridge> {
     drive: D,
     id: Identity,
     /// Bytes per block; 0 is variable-block mode.
@@ -101,6 +118,8 @@ pub struct Ssc<D: Drive> {
     /// PREVENT MEDIUM REMOVAL is in force: the changer must not take the
     /// tape out.
     prevent: bool,
+    /// Error counters and TapeAlert flags.
+    health: health::Health,
     scratch: Vec<u8>,
     out: Vec<u8>,
 }
@@ -140,7 +159,7 @@ enum Op {
     Other,
 }
 
-impl<D: Drive> Ssc<D> {
+impl<D: Drive + Cartridge> Ssc<D> {
     pub fn new(drive: D, id: Identity) -> Ssc<D> {
         Ssc {
             drive,
@@ -149,6 +168,7 @@ impl<D: Drive> Ssc<D> {
             last: None,
             attention: false,
             prevent: false,
+            health: health::Health::default(),
             scratch: Vec::new(),
             out: Vec::new(),
         }
@@ -163,6 +183,7 @@ impl<D: Drive> Ssc<D> {
     /// 0x28/0x00 (not ready to ready change, medium may have changed).
     pub fn medium_changed(&mut self) {
         self.attention = true;
+        self.health.new_load();
     }
 
     /// Whether an initiator prevented medium removal (PREVENT ALLOW MEDIUM
@@ -243,7 +264,33 @@ impl<D: Drive> Ssc<D> {
                 self.locate(cdb[1] & 0x02 != 0, cdb[3], u64::from_be_bytes(a))
             }
             0x34 => self.read_position(cdb, data),
+            0x4d => self.log_sense(cdb, data),
+            0x8c => self.read_attribute(cdb, data),
+            0x8d => self.write_attribute(cdb, data),
+            0x91 => {
+                let mut c = [0u8; 8];
+                c.copy_from_slice(&cdb[4..12]);
+                self.space(cdb[1] & 0x0f, i64::from_be_bytes(c))
+            }
             _ => Reply::check(Sense::invalid_opcode()),
+        }
+    }
+
+    /// Count a failed read or write and raise its TapeAlert flags.
+    fn failed(&mut self, e: &TapeError, op: Op) {
+        match (e, op) {
+            (TapeError::Io { .. }, Op::Read) => {
+                self.health.read_failures += 1;
+                self.health
+                    .raise(&[flag::HARD_ERROR, flag::MEDIA, flag::READ_FAILURE]);
+            }
+            (TapeError::Io { .. }, Op::Write) => {
+                self.health.write_failures += 1;
+                self.health
+                    .raise(&[flag::HARD_ERROR, flag::MEDIA, flag::WRITE_FAILURE]);
+            }
+            (TapeError::WriteProtected, _) => self.health.raise(&[flag::WRITE_PROTECT]),
+            _ => {}
         }
     }
 
@@ -322,7 +369,10 @@ impl<D: Drive> Ssc<D> {
                     Some(Sense::new(Key::NoSense, 0x00, 0x01).filemark().info(left))
                 }
                 Ok(Read::EndOfData) => Some(Sense::new(Key::BlankCheck, 0x00, 0x05).info(left)),
-                Err(e) => Some(sense_of(&e, Op::Read).info(left)),
+                Err(e) => {
+                    self.failed(&e, Op::Read);
+                    Some(sense_of(&e, Op::Read).info(left))
+                }
             };
             if let Some(s) = stop {
                 let got = data.scatter(&self.out);
@@ -363,6 +413,7 @@ impl<D: Drive> Ssc<D> {
                         reply = Reply::check(Sense::new(Key::NoSense, 0x00, 0x02).eom().info(0));
                     }
                     Err(e) => {
+                        self.failed(&e, Op::Write);
                         reply = Reply::check(sense_of(&e, Op::Write).info(left));
                         break;
                     }
@@ -393,7 +444,13 @@ impl<D: Drive> Ssc<D> {
         let raw = be24(&cdb[2..5]);
         // 24-bit two's complement.
         let count = i64::from(((raw << 8) as i32) >> 8);
-        match cdb[1] & 0x07 {
+        self.space(cdb[1] & 0x07, count)
+    }
+
+    /// SPACE(6) and SPACE(16): blocks (code 0), filemarks (1) or to the
+    /// end of data (3).
+    fn space(&mut self, code: u8, count: i64) -> Reply {
+        match code {
             0 => self.space_blocks(count),
             1 => self.space_filemarks(count),
             3 => self.simple(Op::Other, |d| d.end_of_data()),
@@ -488,7 +545,7 @@ impl<D: Drive> Ssc<D> {
             let was = self.drive.status().is_ok_and(|s| s.online);
             let reply = self.simple(Op::Other, |d| d.load());
             if reply.sense.is_none() && !was && self.drive.status().is_ok_and(|s| s.online) {
-                self.attention = true;
+                self.medium_changed();
             }
             reply
         } else {

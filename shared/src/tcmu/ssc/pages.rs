@@ -2,10 +2,12 @@
 //! the vital product data pages) and the mode pages of MODE SENSE and MODE
 //! SELECT (6 and 10, with a block descriptor).
 
-use super::{DataBuf, Drive, Key, Op, Reply, Sense, Ssc, TapeError, be16, be24, sense_of};
+use super::{
+    Cartridge, DataBuf, Drive, Key, Op, Reply, Sense, Ssc, TapeError, be16, be24, sense_of,
+};
 use crate::tcmu::inquiry::{Names, answer, inquiry};
 
-impl<D: Drive> Ssc<D> {
+impl<D: Drive + Cartridge> Ssc<D> {
     pub(super) fn block_limits(&mut self, data: &mut dyn DataBuf) -> Reply {
         let max = self.id.max_block.min(0xff_ffff).to_be_bytes();
         answer(data, &[0, max[1], max[2], max[3], 0, 1], 6)
