@@ -12,7 +12,7 @@ SRC=/work/src
 
 section "pipeline: reel-tcmu serves a library of 5M tapes"
 reel-tcmu -v --library "$PLIB" --capacity 5M --drive "0=$uio_tape0" --drive "1=$uio_tape1" \
-  --changer "$uio_changer" >/tmp/reel-tcmu-p.log 2>&1 &
+  --changer "$uio_changer" --needs-cleaning 1 >/tmp/reel-tcmu-p.log 2>&1 &
 tcmu_pid=$!
 serving_p() { [ "$(grep -c "serving " /tmp/reel-tcmu-p.log)" = 3 ]; }
 if wait_for serving_p; then
@@ -170,6 +170,8 @@ done </tmp/tarfiles
 echo "note tar: $(tr '\n' ' ' </tmp/tarfiles) $(head -c 200 /tmp/tar.err)"
 expect "pipeline: the archive's whole files equal the source" "" "$differ"
 expect "pipeline: GNU tar gave back at least one whole file" "yes" "$([ "$same" -ge 1 ] && echo yes)"
+cd /work/p
+. /faults.sh
 cd /work
 kill -TERM "$tcmu_pid"
 wait "$tcmu_pid"

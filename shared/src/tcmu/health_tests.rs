@@ -119,6 +119,10 @@ fn a_read_error_raises_tapealert_flags_that_page_0x2e_clears_and_counts_it() {
         let page = log_sense(&mut ssc, 0x12);
         assert_eq!(counter(&page, 0), want);
     }
+    // Its header alone (what sg_logs asks for first) clears nothing.
+    let (reply, head) = data_in(&mut ssc, &[0x4d, 0, 0x40 | 0x2e, 0, 0, 0, 0, 0, 4, 0], 4);
+    good(&reply);
+    assert_eq!(head, [0x2e, 0, 1, 0x40], "64 parameters of 5 bytes");
     let page = log_sense(&mut ssc, 0x2e);
     let up: Vec<u16> = params(&page)
         .into_iter()

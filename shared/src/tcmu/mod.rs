@@ -14,6 +14,7 @@
 //! a command is sent), so READ BLOCK LIMITS reports 1 MiB.
 
 pub mod bay;
+pub mod faults;
 mod inquiry;
 pub mod ring;
 pub mod sense;
@@ -47,6 +48,8 @@ pub struct Options {
     /// early-warning margin follows it: [`LibrarySpec::with_capacity`]);
     /// `None`: [`LibrarySpec::default`]. An existing library keeps its tapes.
     pub capacity: Option<crate::units::Size>,
+    /// Drives (by index) whose TapeAlert says "cleaning required".
+    pub needs_cleaning: Vec<u32>,
 }
 
 /// The unit serial number of drive `n`, as its INQUIRY and the changer's
@@ -79,10 +82,9 @@ pub fn run(opts: &Options) -> anyhow::Result<Exit> {
     for (n, uio) in &opts.drives {
         let bay = bay::Bay::open(&opts.library, *n, &spec)
             .with_context(|| format!("{}: drive {n}", opts.library.display()))?;
-        let ssc = Arc::new(Mutex::new(ssc::Ssc::new(
-            bay,
-            ssc::Identity::new(&default_serial(*n)),
-        )));
+        let mut ssc = ssc::Ssc::new(bay, ssc::Identity::new(&default_serial(*n)));
+        ssc.set_needs_cleaning(opts.needs_cleaning.contains(n));
+        let ssc = Arc::new(Mutex::new(ssc));
         if served.insert(*n, ssc.clone()).is_some() {
             anyhow::bail!("--drive {n} is given twice");
         }

@@ -5,7 +5,8 @@
 //!
 //! TapeAlert flags are numbered 1 to 64 as SSC numbers them. A flag raised
 //! by an event (a read or write failure, a write to a protected tape) stays
-//! raised until page 0x2E is read, which clears it, as drives do; page 0x12
+//! raised until page 0x2E is read whole, which clears it, as drives do
+//! (reading only its header, as sg_logs does first, clears nothing); page 0x12
 //! shows the same flags without clearing them. A standing condition (the
 //! drive needs cleaning) stays raised until it ends. A tape change starts
 //! the error counters and the event flags again. The page control field is
@@ -133,7 +134,11 @@ impl<D: Drive + Cartridge> Ssc<D> {
                         &[u8::from(flags & bit(n) != 0)],
                     );
                 }
-                self.health.raised = 0;
+                // Read whole, the event flags go down; sg_logs first asks
+                // for the 4-byte header alone to learn the length.
+                if alloc >= 4 + params.len() {
+                    self.health.raised = 0;
+                }
             }
         }
         if page != 0x00 && pointer != 0 {
