@@ -10,8 +10,8 @@
 //! variable and fixed, WRITE FILEMARKS(6), SPACE(6 and 16), REWIND,
 //! LOAD/UNLOAD, READ POSITION (short and long), LOCATE(10 and 16), ERASE and
 //! PREVENT/ALLOW MEDIUM REMOVAL, plus what tells of the drive's and the
-//! tape's health: LOG SENSE ([`health`]) and READ/WRITE ATTRIBUTE, the
-//! cartridge memory ([`mam`]). The [`Drive`] trait's results become the sense real
+//! tape's health: LOG SENSE (`health.rs`) and READ/WRITE ATTRIBUTE, the
+//! cartridge memory (`mam.rs`). The [`Drive`] trait's results become the sense real
 //! drives give: a filemark read is NO SENSE with FM, the end of data BLANK
 //! CHECK 0x00/0x05, a block shorter or longer than asked ILI with the
 //! residue, a write past the early warning NO SENSE with EOM 0x00/0x02.
