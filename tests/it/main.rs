@@ -24,3 +24,4 @@ mod support;
 mod tape;
 mod verify;
 mod write;
+mod write_protect;

@@ -374,6 +374,10 @@ impl<'c> Session<'c> {
         for (_, slot, barcode) in candidates {
             self.swap_in(changer.as_mut(), index, slot)?;
             let mut drive = self.open()?;
+            if drive.status()?.write_protected {
+                log::warn!("{why}: {barcode} from slot {slot} is write-protected: skipped");
+                continue;
+            }
             match label::read_label(drive.as_mut())? {
                 Identity::Blank => {
                     let new = Label::new(&barcode, pool, self.block_size())?;
@@ -417,14 +421,7 @@ impl<'c> Session<'c> {
         if self.library.is_none() || !matches!(label::read_label(drive)?, Identity::Blank) {
             return Ok(());
         }
-        let (mut changer, _, index) = self.changer()?;
-        let status = changer.status()?;
-        let Some(barcode) = status
-            .drives
-            .iter()
-            .find(|d| d.index == index)
-            .and_then(|d| d.barcode.clone())
-        else {
+        let Some(barcode) = self.barcode_in_drive()? else {
             return Ok(()); // no barcode: the operator labels it
         };
         let new = Label::new(&barcode, "default", self.block_size())?;
@@ -434,6 +431,17 @@ impl<'c> Session<'c> {
             self.device
         );
         Ok(())
+    }
+
+    /// The barcode of the tape in the drive, as the library reports it.
+    fn barcode_in_drive(&self) -> anyhow::Result<Option<String>> {
+        let (mut changer, _, index) = self.changer()?;
+        let status = changer.status()?;
+        Ok(status
+            .drives
+            .iter()
+            .find(|d| d.index == index)
+            .and_then(|d| d.barcode.clone()))
     }
 
     /// The tape a write run starts on: the one in the drive (a blank one
@@ -459,6 +467,32 @@ impl<'c> Session<'c> {
 
     fn writable_in_drive(&self, catalog: &Path) -> anyhow::Result<Writable> {
         let mut drive = self.open()?;
+        if drive.status()?.write_protected {
+            // Never written to: with a library, the next writable tape of
+            // its pool; without one, the operator's turn.
+            let pool = match label::read_label(drive.as_mut())? {
+                Identity::Reel(l) => l.pool,
+                _ => "default".to_string(),
+            };
+            if !self.has_library() {
+                return Err(unavailable(format!(
+                    "the tape in {} is write-protected: load a writable tape, or slide its tab back",
+                    self.device
+                )));
+            }
+            let barcode = self.barcode_in_drive()?.unwrap_or_else(|| "?".into());
+            log::warn!(
+                "{barcode} in {} is write-protected: not writing to it, changing tapes",
+                self.device
+            );
+            drop(drive);
+            self.next_writable(
+                catalog,
+                &pool,
+                &format!("{barcode} in {} is write-protected", self.device),
+            )?;
+            return self.writable_in_drive(catalog);
+        }
         self.label_blank(drive.as_mut())?;
         if self.has_library()
             && let Identity::Reel(l) = label::read_label(drive.as_mut())?
