@@ -1,5 +1,5 @@
 # Drive health and faults on demand, sourced by pipeline.sh while reel-tcmu
-# serves /work/plib (drive 1 with --needs-cleaning 1) and V00001L9 sits in
+# serves /work/plib (drive 0 with --needs-cleaning 0) and V00001L9 sits in
 # drive 0 after the GNU tar check, from /work/p. sg_logs and sg_read_attr
 # read the drives' log pages and the cartridge memory; `reel-tcmu fault`
 # sets a tape's faults while it sits in its slot; reel and the real tools
@@ -17,10 +17,20 @@ run sg_read_attr "$SG0"
 expect_in "sg_read_attr: the medium serial of V00001L9" "Medium serial number: REELCM-V00001L9" "$out"
 loads="$(echo "$out" | sed -n 's/.*Load count: *//p')"
 expect "sg_read_attr: V00001L9 was loaded more than once" "yes" "$([ "${loads:-0}" -ge 2 ] && echo yes)"
-run sg_logs -p 0x2e "$SG1"
-expect_in "sg_logs: nst1's TapeAlert says cleaning required" "Cleaning required: 1" "$out"
 run sg_logs -p 0x2e "$SG0"
-expect_in "sg_logs: nst0 needs no cleaning" "Cleaning required: 0" "$out"
+expect_in "sg_logs: nst0's TapeAlert says cleaning required" "Cleaning required: 1" "$out"
+run sg_logs -p 0x2e "$SG1"
+expect_in "sg_logs: nst1 needs no cleaning" "Cleaning required: 0" "$out"
+
+section "health: reel reads TapeAlert through st (SG_IO) and tells notify_command"
+run reel mt -f "$B0" status
+expect_in "reel mt status: nst0's TapeAlert" "TapeAlert: 20 cleaning required" "$out"
+expect_in "reel-write recorded d0's TapeAlert in the catalog" '"cleaning required"' \
+  "$(cat catalog/drives/d0.json 2>&1)"
+expect_in "reel-supervisor told notify_command: drive-alert for d0" \
+  "drive-alert: drive d0 (/dev/nst0): TapeAlert 20 cleaning required; load a cleaning cartridge" \
+  "$(cat notified.log 2>&1)"
+expect "no drive-alert for d1" "0" "$(grep -c 'drive d1' notified.log)"
 
 section "faults: a medium error"
 /bin/mt-st -f "$B0" rewind

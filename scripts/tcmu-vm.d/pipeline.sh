@@ -12,7 +12,7 @@ SRC=/work/src
 
 section "pipeline: reel-tcmu serves a library of 5M tapes"
 reel-tcmu -v --library "$PLIB" --capacity 5M --drive "0=$uio_tape0" --drive "1=$uio_tape1" \
-  --changer "$uio_changer" --needs-cleaning 1 >/tmp/reel-tcmu-p.log 2>&1 &
+  --changer "$uio_changer" --needs-cleaning 0 >/tmp/reel-tcmu-p.log 2>&1 &
 tcmu_pid=$!
 serving_p() { [ "$(grep -c "serving " /tmp/reel-tcmu-p.log)" = 3 ]; }
 if wait_for serving_p; then
@@ -84,6 +84,7 @@ level = "full"
 
 [supervisor]
 tape_start_threshold = "1M"
+notify_command = ["sh", "-c", "echo \"\$0: \$1\" >> /work/p/notified.log"]
 EOF
 cd "$P"
 start_p=$(cut -d' ' -f1 /proc/uptime)

@@ -205,6 +205,9 @@ impl<D: Drive> Drive for LockedDrive<D> {
     fn max_block_size(&mut self) -> Result<Option<u32>, TapeError> {
         self.drive.max_block_size()
     }
+    fn tape_alerts(&mut self) -> Result<Option<crate::scsi::tapealert::TapeAlerts>, TapeError> {
+        self.drive.tape_alerts()
+    }
 }
 
 /// The changer that loads a configured drive (its `changer` key), and the

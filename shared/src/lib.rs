@@ -36,6 +36,7 @@ pub mod remote;
 pub mod restore;
 pub mod ring;
 pub mod scan;
+pub mod scsi;
 pub mod sha;
 pub mod signals;
 pub mod spool;

@@ -155,3 +155,61 @@ fn notify_command_hears_of_full_tapes_and_the_end() {
         "{log}"
     );
 }
+
+/// A drive whose TapeAlert says "cleaning required" (set in the virtual
+/// library, as a real drive raises it): reel-write records it in the
+/// catalog and warns, and the supervisor runs notify_command with
+/// `drive-alert`.
+#[test]
+fn a_drive_that_needs_cleaning_reaches_notify_command() {
+    let env = Env::new();
+    let config =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/pipeline.toml")).unwrap();
+    let config = config.replace(
+        "# notify_command = [\"/usr/local/bin/reel-notify\", \"--mail\", \"root\"]",
+        "notify_command = [\"sh\", \"-c\", \"echo \\\"$0: $1\\\" >> notified.log\"]",
+    );
+    env.write("pipeline.toml", &config);
+    // The library exists once a program has opened it; then drive 0 asks
+    // for cleaning.
+    env.run("reel", &["changer", "list"]).expect(0);
+    let path = env.path("var/library/library.json");
+    let mut inv: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    inv["drives"][0]["alerts"] = serde_json::json!([20]);
+    std::fs::write(&path, serde_json::to_vec(&inv).unwrap()).unwrap();
+    let run = env.run("reel-supervisor", &["--once"]);
+    run.expect(0);
+    assert!(
+        run.stderr.contains("TapeAlert 20 cleaning required"),
+        "{}",
+        run.report()
+    );
+    let log = std::fs::read_to_string(env.path("notified.log")).unwrap();
+    let line = log
+        .lines()
+        .find(|l| l.starts_with("drive-alert: "))
+        .unwrap_or("");
+    assert!(
+        line.starts_with("drive-alert: drive drive0 (virtual:")
+            && line.ends_with("): TapeAlert 20 cleaning required; load a cleaning cartridge"),
+        "{log}"
+    );
+    let health: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(env.path("var/catalog/drives/drive0.json")).unwrap())
+            .unwrap();
+    assert_eq!(health["alerts"], serde_json::json!([20]));
+    assert_eq!(health["names"], serde_json::json!(["cleaning required"]));
+    // Cleaned: the flag is down, the next run tells nothing.
+    inv["drives"][0]["alerts"] = serde_json::json!([]);
+    std::fs::write(&path, serde_json::to_vec(&inv).unwrap()).unwrap();
+    std::fs::write(env.path("var/sample/new.txt"), "new").unwrap();
+    let run = env.run("reel-supervisor", &["--once"]);
+    run.expect(0);
+    let health: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(env.path("var/catalog/drives/drive0.json")).unwrap())
+            .unwrap();
+    assert_eq!(health["alerts"], serde_json::json!([]), "{}", run.report());
+    let log = std::fs::read_to_string(env.path("notified.log")).unwrap();
+    assert_eq!(log.matches("drive-alert").count(), 1, "{log}");
+}

@@ -13,6 +13,7 @@
 //! the path search of `reel find` and `reel-restore` (`find`).
 
 pub mod checked;
+pub mod drives;
 mod external_sort;
 pub mod find;
 pub mod from_tape;

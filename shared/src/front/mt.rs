@@ -10,6 +10,7 @@ use crate::cli::CommonArgs;
 use crate::config::{Config, Device};
 use crate::device::{library_spec, lock_device, open_drive};
 use crate::exit::{Exit, ExitError};
+use crate::scsi::tapealert::TapeAlerts;
 use crate::tape::label::{self, Identity, Label};
 use crate::tape::linux_st::{LinuxSt, OpenOptions};
 use crate::tape::stream::{FileEnd, TapeFileReader};
@@ -173,10 +174,24 @@ pub fn run(args: MtArgs, common: &CommonArgs) -> anyhow::Result<Exit> {
     match args.op {
         MtOp::Status { json } => {
             let s = d.status()?;
+            // A drive that cannot tell (or fails to) has no TapeAlert line.
+            let alerts = d.tape_alerts().ok().flatten();
             if json {
-                writeln!(out, "{}", serde_json::to_string(&s)?)?;
+                let mut v = serde_json::to_value(&s)?;
+                if let Some(a) = alerts {
+                    let list: Vec<_> = a
+                        .flags()
+                        .into_iter()
+                        .map(|n| serde_json::json!({"flag": n, "name": TapeAlerts::name(n)}))
+                        .collect();
+                    v["tape_alerts"] = list.into();
+                }
+                writeln!(out, "{v}")?;
             } else {
                 print_status(&mut out, d.device(), &s)?;
+                if let Some(a) = alerts {
+                    writeln!(out, "TapeAlert: {a}")?;
+                }
             }
         }
         MtOp::Rewind => d.rewind()?,

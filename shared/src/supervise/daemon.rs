@@ -83,6 +83,8 @@ struct Daemon {
     problems: Problems,
     /// Full tapes already told of.
     full: Vec<String>,
+    /// Drives' TapeAlert flags already told of.
+    alerts_told: BTreeMap<String, u64>,
     /// Staging is held back by the cache water marks.
     throttled: bool,
     /// Per job with work waiting that the last round did not start on
@@ -112,6 +114,7 @@ pub fn run(common: &CommonArgs, config: Config) -> anyhow::Result<Exit> {
         backoff: HashMap::new(),
         problems: Problems::default(),
         full,
+        alerts_told: BTreeMap::new(),
         throttled: false,
         held: BTreeMap::new(),
         started: SystemTime::now(),
@@ -293,6 +296,10 @@ impl Daemon {
                             child::notify(&self.config, "tape-full", &format!("tape {t} is full"));
                             self.full.push(t);
                         }
+                    }
+                    for m in super::drive_alerts(&self.config, self.started, &mut self.alerts_told)
+                    {
+                        child::notify(&self.config, "drive-alert", &m);
                     }
                 }
             }

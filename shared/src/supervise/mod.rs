@@ -53,6 +53,36 @@ fn lock_spool(spool: &Spool) -> anyhow::Result<nix::fcntl::Flock<std::fs::File>>
     }
 }
 
+/// What to tell of the drives' TapeAlert flags (`drive-alert`): each drive
+/// whose flags, as reel-write last recorded them since `since`, are up and
+/// not those `told` already holds for it. `told` keeps what was told; a
+/// drive whose flags went down is forgotten, so raising them again is told.
+fn drive_alerts(
+    config: &crate::config::Config,
+    since: std::time::SystemTime,
+    told: &mut std::collections::BTreeMap<String, u64>,
+) -> Vec<String> {
+    let since = jiff::Timestamp::try_from(since).unwrap_or(jiff::Timestamp::UNIX_EPOCH);
+    let mut out = Vec::new();
+    for h in crate::catalog::drives::all(&config.paths.catalog).unwrap_or_default() {
+        let alerts = h.alerts();
+        if alerts.is_empty() {
+            told.remove(&h.drive);
+            continue;
+        }
+        let fresh = h.seen.parse::<jiff::Timestamp>().is_ok_and(|t| t >= since);
+        if fresh && told.get(&h.drive) != Some(&alerts.0) {
+            told.insert(h.drive.clone(), alerts.0);
+            let mut m = format!("drive {} ({}): TapeAlert {alerts}", h.drive, h.device);
+            if alerts.needs_cleaning() {
+                m.push_str("; load a cleaning cartridge");
+            }
+            out.push(m);
+        }
+    }
+    out
+}
+
 /// The labels of the tapes the catalog knows as full.
 fn full_tapes(config: &crate::config::Config) -> Vec<String> {
     crate::catalog::tapes::all(&config.paths.catalog)

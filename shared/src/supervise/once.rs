@@ -128,6 +128,7 @@ pub fn run(common: &CommonArgs, config: &Config) -> anyhow::Result<Exit> {
     let _lock = super::lock_spool(&spool)?;
     let stop = Stop::install()?;
     let full_before = full_tapes(config);
+    let started = std::time::SystemTime::now();
     let file = std::fs::canonicalize(&config.file).unwrap_or_else(|_| config.file.clone());
     let home = file.parent().unwrap_or(Path::new("/")).to_path_buf();
     for s in &config.streams {
@@ -147,6 +148,7 @@ pub fn run(common: &CommonArgs, config: &Config) -> anyhow::Result<Exit> {
     let mut rounds = 0;
     let mut problems = Vec::new();
     let mut announced = full_before;
+    let mut alerts_told = std::collections::BTreeMap::new();
     loop {
         rounds += 1;
         let before = pipeline(&spool)?;
@@ -169,6 +171,9 @@ pub fn run(common: &CommonArgs, config: &Config) -> anyhow::Result<Exit> {
                     notify(config, "tape-full", &format!("tape {t} is full"));
                     announced.push(t);
                 }
+            }
+            for m in super::drive_alerts(config, started, &mut alerts_told) {
+                notify(config, "drive-alert", &m);
             }
             match result {
                 Err(e) => {

@@ -194,4 +194,10 @@ pub trait Drive: Send {
     fn max_block_size(&mut self) -> Result<Option<u32>, TapeError> {
         Ok(None)
     }
+
+    /// The TapeAlert flags the drive reports now, read without clearing
+    /// them; `None` when it cannot tell.
+    fn tape_alerts(&mut self) -> Result<Option<crate::scsi::tapealert::TapeAlerts>, TapeError> {
+        Ok(None)
+    }
 }

@@ -99,6 +99,34 @@ impl<'c> Session<'c> {
         self.conf.as_ref()
     }
 
+    /// Read the drive's TapeAlert flags and keep them in the catalog
+    /// (`<catalog>/drives/<NAME>.json`, for the supervisor's `drive-alert`
+    /// and for people), warning when any is up. A drive that cannot tell,
+    /// or a record that cannot be written, is only logged: health is never
+    /// a reason to fail a run.
+    pub fn record_health(&self, drive: &mut dyn Drive, catalog: &Path) {
+        let alerts = match drive.tape_alerts() {
+            Ok(Some(a)) => a,
+            Ok(None) => return,
+            Err(e) => {
+                log::debug!("{}: TapeAlert not read: {e}", self.device);
+                return;
+            }
+        };
+        let name = self
+            .conf
+            .as_ref()
+            .map_or_else(|| self.device.to_string(), |c| c.name.clone());
+        if !alerts.is_empty() {
+            log::warn!("drive {name} ({}): TapeAlert {alerts}", self.device);
+        }
+        let health =
+            crate::catalog::drives::DriveHealth::new(&name, &self.device.to_string(), alerts);
+        if let Err(e) = health.save(catalog) {
+            log::warn!("drive {name}: its TapeAlert flags could not be recorded: {e}");
+        }
+    }
+
     /// A library loads this drive.
     pub fn has_library(&self) -> bool {
         self.library.is_some()

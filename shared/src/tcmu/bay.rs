@@ -122,4 +122,7 @@ impl Drive for Bay {
     fn max_block_size(&mut self) -> Result<Option<u32>, TapeError> {
         self.get()?.max_block_size()
     }
+    fn tape_alerts(&mut self) -> Result<Option<crate::scsi::tapealert::TapeAlerts>, TapeError> {
+        self.get()?.tape_alerts()
+    }
 }

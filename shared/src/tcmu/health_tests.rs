@@ -118,6 +118,8 @@ fn a_read_error_raises_tapealert_flags_that_page_0x2e_clears_and_counts_it() {
     for _ in 0..2 {
         let page = log_sense(&mut ssc, 0x12);
         assert_eq!(counter(&page, 0), want);
+        let alerts = crate::scsi::tapealert::TapeAlerts::from_log_page(&page).unwrap();
+        assert_eq!(alerts.0, want);
     }
     // Its header alone (what sg_logs asks for first) clears nothing.
     let (reply, head) = data_in(&mut ssc, &[0x4d, 0, 0x40 | 0x2e, 0, 0, 0, 0, 0, 4, 0], 4);
@@ -132,6 +134,9 @@ fn a_read_error_raises_tapealert_flags_that_page_0x2e_clears_and_counts_it() {
     assert_eq!(up, raised.map(u16::from));
     let text = decode("sg_logs", &["--pdt=1"], &page);
     assert!(text.contains("Read failure: 1"), "{text}");
+    // reel's own reader agrees, on both pages.
+    let alerts = crate::scsi::tapealert::TapeAlerts::from_log_page(&page).unwrap();
+    assert_eq!(alerts.flags(), raised);
     assert!(text.contains("Media: 1"), "{text}");
     // Read once, the event flags are down.
     assert_eq!(counter(&log_sense(&mut ssc, 0x12), 0), 0);

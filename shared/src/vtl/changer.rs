@@ -119,9 +119,11 @@ impl Changer for VirtualChanger {
             }
             image.meta.life.loaded();
             image.save().map_err(tape_error)?;
+            // The drive keeps what is its own (its TapeAlert flags).
             inv.drives[d] = super::library::DriveState {
                 tape: Some(tape),
                 source_slot: Some(slot),
+                alerts: std::mem::take(&mut inv.drives[d].alerts),
                 ..Default::default()
             };
             Ok(())
@@ -143,7 +145,10 @@ impl Changer for VirtualChanger {
                 .tape
                 .take()
                 .ok_or_else(|| ChangerError::Refused(format!("drive {drive} is empty")))?;
-            inv.drives[d] = Default::default();
+            inv.drives[d] = super::library::DriveState {
+                alerts: std::mem::take(&mut inv.drives[d].alerts),
+                ..Default::default()
+            };
             inv.slots[s].tape = Some(tape);
             Ok(())
         })

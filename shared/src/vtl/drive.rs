@@ -14,6 +14,7 @@ use nix::fcntl::Flock;
 
 use super::image::Image;
 use super::library::Library;
+use crate::scsi::tapealert::TapeAlerts;
 use crate::tape::speed::{DriveModel, ModelStats, Paced};
 use crate::tape::{Drive, DriveStatus, Read, TapeError, Written};
 
@@ -440,6 +441,15 @@ impl Drive for VirtualDrive {
         }
         self.block_size = size;
         Ok(())
+    }
+
+    fn tape_alerts(&mut self) -> Result<Option<TapeAlerts>, TapeError> {
+        let _guard = self.library.lock()?;
+        let inv = self.library.read()?;
+        Ok(inv
+            .drives
+            .get(self.index as usize)
+            .map(|d| TapeAlerts::of(&d.alerts)))
     }
 
     fn load(&mut self) -> Result<(), TapeError> {

@@ -66,6 +66,10 @@ pub struct DriveState {
     /// non-rewinding device, the next program continues from there.
     #[serde(default)]
     pub position: Option<u64>,
+    /// The TapeAlert flags the drive reports (by number, 1 to 64), as a
+    /// test or an operator sets them: 20 is "cleaning required".
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub alerts: Vec<u8>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

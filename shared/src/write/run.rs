@@ -164,6 +164,7 @@ pub fn run(common: &CommonArgs, drive: &DriveArgs, pipe: &PipeArgs) -> anyhow::R
             Size(streamed.bytes).human()
         );
     }
+    t.session.record_health(drive.as_mut(), &catalog);
     let secs = progress.started.elapsed().as_secs_f64();
     log::info!(
         "{archives} archive(s), {} in {secs:.1}s ({}/s)",

@@ -101,6 +101,9 @@ pub struct Tape {
     /// `MTIOCGET`s on a non-blocking descriptor that get EAGAIN, as while
     /// the SCSI layer recovers from an error.
     pub recovering: u32,
+    /// The log pages the drive answers LOG SENSE with (first byte: the
+    /// page code); another page is refused.
+    pub log_pages: Vec<Vec<u8>>,
     /// Every call, in order (`write`, `read`, `MTIOCPOS`, `MTWEOF`, …).
     pub calls: Vec<&'static str>,
     /// The access mode of every open.
@@ -137,6 +140,7 @@ impl Tape {
             weof_enospc: None,
             short_write: None,
             recovering: 0,
+            log_pages: Vec::new(),
             calls: Vec::new(),
             opens: Vec::new(),
             file: -1,
@@ -571,6 +575,23 @@ impl StSys for FakeSt {
     fn driver_options(&mut self) -> Option<u32> {
         let t = self.tape("sysfs options");
         t.sysfs.then_some(t.options)
+    }
+
+    fn log_sense(
+        &mut self,
+        page: u8,
+        buf: &mut [u8],
+    ) -> Result<usize, crate::scsi::sg_io::SgError> {
+        let t = self.tape("LOG SENSE");
+        let Some(answer) = t.log_pages.iter().find(|p| p.first() == Some(&page)) else {
+            // ILLEGAL REQUEST, invalid field in CDB: no such page.
+            let mut sense = vec![0x70, 0, 0x05, 0, 0, 0, 0, 10, 0, 0, 0, 0, 0x24, 0];
+            sense.resize(18, 0);
+            return Err(crate::scsi::sg_io::SgError::Check(sense));
+        };
+        let n = answer.len().min(buf.len());
+        buf[..n].copy_from_slice(&answer[..n]);
+        Ok(n)
     }
 }
 

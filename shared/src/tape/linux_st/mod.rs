@@ -44,6 +44,7 @@ pub use sys::{Access, MtOp, MtStatus, RealSt, StSys};
 use sys::{GMT_BOT, GMT_DR_OPEN, GMT_EOD, GMT_EOF, GMT_EOT, GMT_WR_PROT};
 
 use super::{Drive, DriveStatus, Read, TapeError, Written};
+use crate::scsi::tapealert::TapeAlerts;
 
 /// A tape drive driven by the Linux st driver.
 pub struct LinuxSt<S: StSys = RealSt> {
@@ -278,5 +279,24 @@ impl<S: StSys> Drive for LinuxSt<S> {
         self.sys
             .mtop(MtOp::Erase, long.into())
             .map_err(|e| transfer::write_error(MtOp::Erase.describe(), e))
+    }
+
+    /// The TapeAlert response page (0x12), which leaves the flags up;
+    /// drives without it give the TapeAlert page (0x2E), which a drive
+    /// clears once read. `None` when the drive gives neither or takes no
+    /// SG_IO through st.
+    fn tape_alerts(&mut self) -> Result<Option<TapeAlerts>, TapeError> {
+        let mut buf = [0u8; 512];
+        for page in [0x12, 0x2e] {
+            match self.sys.log_sense(page, &mut buf) {
+                Ok(n) => {
+                    if let Some(alerts) = TapeAlerts::from_log_page(&buf[..n]) {
+                        return Ok(Some(alerts));
+                    }
+                }
+                Err(e) => log::debug!("{}: LOG SENSE page {page:#04x}: {e}", self.device),
+            }
+        }
+        Ok(None)
     }
 }

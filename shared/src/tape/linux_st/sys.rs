@@ -10,7 +10,9 @@
 //! request numbers are defined here because libc does not carry `mtio.h`.
 
 use std::fs;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+
+use crate::scsi::sg_io::SgError;
 
 use nix::errno::Errno;
 use nix::fcntl::{FcntlArg, OFlag};
@@ -158,6 +160,9 @@ pub trait StSys: Send {
     /// The st driver options in force (`MT_ST_*` booleans), when the system
     /// shows them; st exports them read-only in sysfs.
     fn driver_options(&mut self) -> Option<u32>;
+    /// LOG SENSE of `page` through SG_IO on the same descriptor (st passes
+    /// it to the SCSI layer): the bytes answered.
+    fn log_sense(&mut self, page: u8, buf: &mut [u8]) -> Result<usize, SgError>;
 }
 
 /// The kernel layouts and request numbers of `<linux/mtio.h>`.
@@ -292,6 +297,10 @@ impl StSys for RealSt {
         let (major, minor) = (nix::sys::stat::major(rdev), nix::sys::stat::minor(rdev));
         let text = fs::read_to_string(format!("/sys/dev/char/{major}:{minor}/options")).ok()?;
         parse_options(&text)
+    }
+
+    fn log_sense(&mut self, page: u8, buf: &mut [u8]) -> Result<usize, SgError> {
+        crate::scsi::sg_io::log_sense(self.fd.as_fd(), page, buf)
     }
 }
 

@@ -241,3 +241,27 @@ fn a_tape_unloaded_in_the_drive_is_loaded_without_waiting_for_it() {
     assert!(s.online && s.bot, "{s:?}");
     assert_eq!(t.lock().unwrap().count("MTLOAD"), 1);
 }
+
+#[test]
+fn tape_alerts_come_from_the_response_page_else_the_tapealert_page() {
+    use crate::scsi::tapealert::TapeAlerts;
+    let t = tape(100, 90, Quirk::RealDrive);
+    let mut d = open(&t);
+    // A drive with neither page cannot tell.
+    assert_eq!(d.tape_alerts().unwrap(), None);
+    // Page 0x2E only (an older drive): one parameter per flag.
+    let mut p2e = vec![0x2e, 0, 1, 0x40];
+    for n in 1..=64u8 {
+        p2e.extend([0, n, 0x03, 1, u8::from(n == 20)]);
+    }
+    t.lock().unwrap().log_pages = vec![p2e];
+    assert_eq!(d.tape_alerts().unwrap(), Some(TapeAlerts::of(&[20])));
+    // Page 0x12 first when the drive has it (it does not clear flags).
+    let mut p12 = vec![0x12, 0, 0, 12, 0, 0, 0x03, 8];
+    p12.extend(TapeAlerts::of(&[4, 5]).0.to_be_bytes());
+    t.lock().unwrap().log_pages.insert(0, p12);
+    assert_eq!(d.tape_alerts().unwrap(), Some(TapeAlerts::of(&[4, 5])));
+    let calls = t.lock().unwrap().calls.clone();
+    // Two looks, two looks, one.
+    assert_eq!(calls.iter().filter(|c| **c == "LOG SENSE").count(), 5);
+}

@@ -1,0 +1,164 @@
+//! One SCSI command through the SG_IO ioctl (`<scsi/sg.h>`, version 3
+//! interface), on any descriptor whose driver takes it: `/dev/sgN`, and
+//! `/dev/nstN`, whose st driver passes unknown ioctls to the SCSI layer.
+//! The structure and request number are defined here because libc does
+//! not carry `sg.h`.
+
+use std::ffi::{c_int, c_uint, c_ushort, c_void};
+use std::os::fd::{AsRawFd, BorrowedFd};
+
+use nix::errno::Errno;
+
+/// `struct sg_io_hdr`.
+#[repr(C)]
+struct SgIoHdr {
+    interface_id: c_int,
+    dxfer_direction: c_int,
+    cmd_len: u8,
+    mx_sb_len: u8,
+    iovec_count: c_ushort,
+    dxfer_len: c_uint,
+    dxferp: *mut c_void,
+    cmdp: *const u8,
+    sbp: *mut u8,
+    timeout: c_uint,
+    flags: c_uint,
+    pack_id: c_int,
+    usr_ptr: *mut c_void,
+    status: u8,
+    masked_status: u8,
+    msg_status: u8,
+    sb_len_wr: u8,
+    host_status: c_ushort,
+    driver_status: c_ushort,
+    resid: c_int,
+    duration: c_uint,
+    info: c_uint,
+}
+
+#[cfg(target_pointer_width = "64")]
+const _: () = assert!(size_of::<SgIoHdr>() == 88);
+
+const SG_DXFER_FROM_DEV: c_int = -3;
+// SG_IO is 0x2285, a plain request number (no size encoded in it).
+nix::ioctl_readwrite_bad!(sg_io, 0x2285, SgIoHdr);
+
+/// How a command failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SgError {
+    /// The ioctl itself failed (ENOTTY: the driver takes no SG_IO).
+    Os(Errno),
+    /// CHECK CONDITION, with the sense data.
+    Check(Vec<u8>),
+    /// Another SCSI status, or a host or driver error.
+    Status { status: u8, host: u16, driver: u16 },
+}
+
+impl std::fmt::Display for SgError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SgError::Os(e) => write!(f, "SG_IO: {e}"),
+            SgError::Check(sense) => match sense.get(0..14) {
+                Some(s) if s[0] & 0x7f == 0x70 || s[0] & 0x7f == 0x71 => write!(
+                    f,
+                    "CHECK CONDITION, sense key {:#x}, ASC/ASCQ {:02x}/{:02x}",
+                    s[2] & 0x0f,
+                    s[12],
+                    s[13]
+                ),
+                _ => write!(f, "CHECK CONDITION, sense {sense:02x?}"),
+            },
+            SgError::Status {
+                status,
+                host,
+                driver,
+            } => write!(
+                f,
+                "SCSI status {status:#x}, host status {host:#x}, driver status {driver:#x}"
+            ),
+        }
+    }
+}
+
+/// Run `cdb` with a data-in transfer into `buf`, waiting at most
+/// `timeout_ms`. Returns the bytes transferred.
+pub fn data_in(
+    fd: BorrowedFd<'_>,
+    cdb: &[u8],
+    buf: &mut [u8],
+    timeout_ms: u32,
+) -> Result<usize, SgError> {
+    let mut sense = [0u8; 64];
+    let mut hdr = SgIoHdr {
+        interface_id: c_int::from(b'S'),
+        dxfer_direction: SG_DXFER_FROM_DEV,
+        cmd_len: cdb.len() as u8,
+        mx_sb_len: sense.len() as u8,
+        iovec_count: 0,
+        dxfer_len: buf.len() as c_uint,
+        dxferp: buf.as_mut_ptr().cast(),
+        cmdp: cdb.as_ptr(),
+        sbp: sense.as_mut_ptr(),
+        timeout: timeout_ms,
+        flags: 0,
+        pack_id: 0,
+        usr_ptr: std::ptr::null_mut(),
+        status: 0,
+        masked_status: 0,
+        msg_status: 0,
+        sb_len_wr: 0,
+        host_status: 0,
+        driver_status: 0,
+        resid: 0,
+        duration: 0,
+        info: 0,
+    };
+    // SAFETY: `hdr` is a valid sg_io_hdr whose pointers (the CDB, the data
+    // buffer with its length, the sense buffer with its length) all point
+    // into memory that lives until the ioctl returns; the kernel writes
+    // only within those lengths.
+    unsafe { sg_io(fd.as_raw_fd(), &mut hdr) }.map_err(SgError::Os)?;
+    if hdr.status == 0x02 {
+        return Err(SgError::Check(sense[..usize::from(hdr.sb_len_wr)].to_vec()));
+    }
+    if hdr.status != 0 || hdr.host_status != 0 || (hdr.driver_status & 0x0f) != 0 {
+        return Err(SgError::Status {
+            status: hdr.status,
+            host: hdr.host_status,
+            driver: hdr.driver_status,
+        });
+    }
+    let resid = usize::try_from(hdr.resid).unwrap_or(0);
+    Ok(buf.len().saturating_sub(resid))
+}
+
+/// LOG SENSE of `page` (cumulative values), into `buf`.
+pub fn log_sense(fd: BorrowedFd<'_>, page: u8, buf: &mut [u8]) -> Result<usize, SgError> {
+    let len = (buf.len().min(0xffff) as u16).to_be_bytes();
+    let cdb = [0x4d, 0, 0x40 | (page & 0x3f), 0, 0, 0, 0, len[0], len[1], 0];
+    data_in(fd, &cdb, buf, 30_000)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_file_that_is_no_scsi_device_refuses_sg_io() {
+        let f = tempfile::tempfile().unwrap();
+        let mut buf = [0u8; 64];
+        use std::os::fd::AsFd;
+        let err = log_sense(f.as_fd(), 0x12, &mut buf).unwrap_err();
+        assert_eq!(err, SgError::Os(Errno::ENOTTY));
+    }
+
+    #[test]
+    fn sense_reads_as_key_and_asc() {
+        let mut s = vec![0x70, 0, 0x03, 0, 0, 0, 0, 10, 0, 0, 0, 0, 0x11, 0x00];
+        s.resize(18, 0);
+        assert_eq!(
+            SgError::Check(s).to_string(),
+            "CHECK CONDITION, sense key 0x3, ASC/ASCQ 11/00"
+        );
+    }
+}
