@@ -173,6 +173,7 @@ expect "pipeline: the archive's whole files equal the source" "" "$differ"
 expect "pipeline: GNU tar gave back at least one whole file" "yes" "$([ "$same" -ge 1 ] && echo yes)"
 cd /work/p
 . /faults.sh
+. /crypto.sh
 cd /work
 kill -TERM "$tcmu_pid"
 wait "$tcmu_pid"

@@ -165,6 +165,8 @@ fn serve(uio: &mut ring::Uio, device: &mut Device, stop: &dyn Fn() -> bool) -> s
 }
 
 #[cfg(test)]
+mod crypto_tests;
+#[cfg(test)]
 mod health_tests;
 #[cfg(test)]
 mod tests;

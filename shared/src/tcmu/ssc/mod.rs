@@ -11,7 +11,8 @@
 //! LOAD/UNLOAD, READ POSITION (short and long), LOCATE(10 and 16), ERASE and
 //! PREVENT/ALLOW MEDIUM REMOVAL, plus what tells of the drive's and the
 //! tape's health: LOG SENSE (`health.rs`) and READ/WRITE ATTRIBUTE, the
-//! cartridge memory (`mam.rs`). The [`Drive`] trait's results become the sense real
+//! cartridge memory (`mam.rs`), and data encryption through SECURITY
+//! PROTOCOL IN/OUT ([`crypto`]). The [`Drive`] trait's results become the sense real
 //! drives give: a filemark read is NO SENSE with FM, the end of data BLANK
 //! CHECK 0x00/0x05, a block shorter or longer than asked ILI with the
 //! residue, a write past the early warning NO SENSE with EOM 0x00/0x02.
@@ -20,6 +21,7 @@
 //! ATTENTION 0x28/0x00 once, which tells st to forget its position; while
 //! removal is prevented the changer leaves the tape where it is.
 
+pub mod crypto;
 mod health;
 mod mam;
 mod pages;
@@ -122,6 +124,8 @@ pub struct Ssc<D: Drive + Cartridge> {
     prevent: bool,
     /// Error counters and TapeAlert flags.
     health: health::Health,
+    /// The data encryption key and modes (SECURITY PROTOCOL OUT).
+    crypto: crypto::Crypto,
     scratch: Vec<u8>,
     out: Vec<u8>,
 }
@@ -171,6 +175,7 @@ impl<D: Drive + Cartridge> Ssc<D> {
             attention: false,
             prevent: false,
             health: health::Health::default(),
+            crypto: crypto::Crypto::default(),
             scratch: Vec::new(),
             out: Vec::new(),
         }
@@ -186,6 +191,7 @@ impl<D: Drive + Cartridge> Ssc<D> {
     pub fn medium_changed(&mut self) {
         self.attention = true;
         self.health.new_load();
+        self.crypto.demounted();
     }
 
     /// Whether an initiator prevented medium removal (PREVENT ALLOW MEDIUM
@@ -267,6 +273,8 @@ impl<D: Drive + Cartridge> Ssc<D> {
             }
             0x34 => self.read_position(cdb, data),
             0x4d => self.log_sense(cdb, data),
+            0xa2 => self.security_in(cdb, data),
+            0xb5 => self.security_out(cdb, data),
             0x8c => self.read_attribute(cdb, data),
             0x8d => self.write_attribute(cdb, data),
             0x91 => {
@@ -349,7 +357,22 @@ impl<D: Drive + Cartridge> Ssc<D> {
             // Residue: bytes (variable) or blocks (fixed) not transferred.
             let left = (count - i) as i64;
             let left = if fixed { left } else { n as i64 };
-            let stop = match self.drive.read_block(&mut self.scratch) {
+            let read = match self.drive.read_block(&mut self.scratch) {
+                // An encrypted block is given as its plaintext, or refused.
+                Ok(Read::Data(got)) => match self.crypto.open(&self.scratch[..got]) {
+                    Ok(None) => Ok(Read::Data(got)),
+                    Ok(Some(plain)) => {
+                        self.scratch[..plain.len()].copy_from_slice(&plain);
+                        Ok(Read::Data(plain.len()))
+                    }
+                    Err(sense) => {
+                        let got = data.scatter(&self.out);
+                        return Reply::check(sense.info(left)).with_data(got);
+                    }
+                },
+                other => other,
+            };
+            let stop = match read {
                 Ok(Read::Data(got)) if got == size => {
                     self.out.extend_from_slice(&self.scratch[..got]);
                     None
@@ -407,6 +430,21 @@ impl<D: Drive + Cartridge> Ssc<D> {
             let mut reply = Reply::good();
             for (i, block) in out.chunks(size).take(count).enumerate() {
                 let left = if fixed { (count - i) as i64 } else { n as i64 };
+                let sealed;
+                let block = if self.crypto.encrypting() {
+                    match self.crypto.seal(block) {
+                        Ok(b) => {
+                            sealed = b;
+                            &sealed[..]
+                        }
+                        Err(s) => {
+                            reply = Reply::check(s.info(left));
+                            break;
+                        }
+                    }
+                } else {
+                    block
+                };
                 match self.drive.write_block(block) {
                     Ok(Written::Ok) => {}
                     Ok(Written::EarlyWarning) => {
