@@ -177,16 +177,26 @@ pub fn run(args: MtArgs, common: &CommonArgs) -> anyhow::Result<Exit> {
             // A drive that cannot tell (or fails to) has no TapeAlert line.
             let alerts = d.tape_alerts().ok().flatten();
             if json {
-                let mut v = serde_json::to_value(&s)?;
-                if let Some(a) = alerts {
-                    let list: Vec<_> = a
-                        .flags()
+                // The status's own fields first, in their order, then the
+                // flags when the drive can tell.
+                #[derive(serde::Serialize)]
+                struct WithAlerts<'a> {
+                    #[serde(flatten)]
+                    status: &'a DriveStatus,
+                    #[serde(skip_serializing_if = "Option::is_none")]
+                    tape_alerts: Option<Vec<serde_json::Value>>,
+                }
+                let tape_alerts = alerts.map(|a| {
+                    a.flags()
                         .into_iter()
                         .map(|n| serde_json::json!({"flag": n, "name": TapeAlerts::name(n)}))
-                        .collect();
-                    v["tape_alerts"] = list.into();
-                }
-                writeln!(out, "{v}")?;
+                        .collect()
+                });
+                let v = WithAlerts {
+                    status: &s,
+                    tape_alerts,
+                };
+                writeln!(out, "{}", serde_json::to_string(&v)?)?;
             } else {
                 print_status(&mut out, d.device(), &s)?;
                 if let Some(a) = alerts {
