@@ -22,6 +22,9 @@ expect_in "sg_logs: nst0's TapeAlert says cleaning required" "Cleaning required:
 run sg_logs -p 0x2e "$SG1"
 expect_in "sg_logs: nst1 needs no cleaning" "Cleaning required: 0" "$out"
 
+run sg_raw -r 256 "$SG0" 44 01 00 00 00 00 00 01 00 00
+expect_in "REPORT DENSITY SUPPORT (sg_raw): the virtual density, 0x60, writable, default" "60 60 a0 00" "$out"
+
 section "health: reel reads TapeAlert through st (SG_IO) and tells notify_command"
 run reel mt -f "$B0" status
 expect_in "reel mt status: nst0's TapeAlert" "TapeAlert: 20 cleaning required" "$out"

@@ -1,8 +1,8 @@
-//! LOG SENSE, the cartridge memory (READ and WRITE ATTRIBUTE) and SPACE(16)
-//! of a served drive, against a virtual library; the log pages and
-//! attributes are also decoded by sg3-utils' own `sg_logs` and
-//! `sg_read_attr` (their `--in` option reads a response from a file), so
-//! the bytes are what real software understands.
+//! LOG SENSE, the cartridge memory (READ and WRITE ATTRIBUTE), SPACE(16)
+//! and REPORT DENSITY SUPPORT of a served drive, against a virtual
+//! library; the log pages and attributes are also decoded by sg3-utils'
+//! own `sg_logs` and `sg_read_attr` (their `--in` option reads a response
+//! from a file), so the bytes are what real software understands.
 
 use std::process::Command;
 
@@ -346,4 +346,28 @@ fn space_16_moves_over_blocks_and_filemarks() {
     assert_eq!(read(&mut ssc, 100).1, block(1, 100));
     good(&space16(&mut ssc, 3, 0));
     assert_eq!(sense(&read(&mut ssc, 100).0).0, Key::BlankCheck);
+}
+
+#[test]
+fn report_density_support_gives_the_drives_density_and_the_tapes_capacity() {
+    let (_dir, mut ssc) = ssc();
+    let (reply, v) = data_in(&mut ssc, &[0x44, 0x01, 0, 0, 0, 0, 0, 0x01, 0, 0], 256);
+    good(&reply);
+    assert_eq!(usize::from(u16::from_be_bytes([v[0], v[1]])) + 2, v.len());
+    let d = &v[4..];
+    assert_eq!(d.len(), 52, "one descriptor");
+    assert_eq!((d[0], d[1]), (0x60, 0x60));
+    assert_eq!(d[2] & 0xa0, 0xa0, "writable, the default");
+    assert_eq!(u16::from_be_bytes([d[3], d[4]]), 47);
+    let capacity = u32::from_be_bytes([d[12], d[13], d[14], d[15]]);
+    let tape = ssc.drive().image_mut().unwrap().meta.capacity.0;
+    assert_eq!(u64::from(capacity), tape / 1_000_000);
+    assert_eq!(&d[24..32], b"VIRTUAL ");
+    // Medium type descriptors are not offered; no tape with MEDIA set.
+    let (reply, _) = data_in(&mut ssc, &[0x44, 0x02, 0, 0, 0, 0, 0, 0x01, 0, 0], 256);
+    assert_eq!(sense(&reply).0, Key::IllegalRequest);
+    good(&no_data(&mut ssc, &[0x1b, 0, 0, 0, 0, 0]));
+    let (reply, _) = data_in(&mut ssc, &[0x44, 0x01, 0, 0, 0, 0, 0, 0x01, 0, 0], 256);
+    assert_eq!(sense(&reply).0, Key::NotReady);
+    good(&data_in(&mut ssc, &[0x44, 0x00, 0, 0, 0, 0, 0, 0x01, 0, 0], 256).0);
 }

@@ -8,8 +8,8 @@
 //! 0x83), TEST UNIT READY, REQUEST SENSE, READ BLOCK LIMITS, MODE
 //! SENSE/SELECT (6 and 10) with a block descriptor, READ(6)/WRITE(6)
 //! variable and fixed, WRITE FILEMARKS(6), SPACE(6 and 16), REWIND,
-//! LOAD/UNLOAD, READ POSITION (short and long), LOCATE(10 and 16), ERASE and
-//! PREVENT/ALLOW MEDIUM REMOVAL, plus what tells of the drive's and the
+//! LOAD/UNLOAD, READ POSITION (short and long), LOCATE(10 and 16), ERASE,
+//! PREVENT/ALLOW MEDIUM REMOVAL and REPORT DENSITY SUPPORT, plus what tells of the drive's and the
 //! tape's health: LOG SENSE (`health.rs`) and READ/WRITE ATTRIBUTE, the
 //! cartridge memory (`mam.rs`), and data encryption through SECURITY
 //! PROTOCOL IN/OUT ([`crypto`]). The [`Drive`] trait's results become the sense real
@@ -272,6 +272,7 @@ impl<D: Drive + Cartridge> Ssc<D> {
                 self.locate(cdb[1] & 0x02 != 0, cdb[3], u64::from_be_bytes(a))
             }
             0x34 => self.read_position(cdb, data),
+            0x44 => self.report_density(cdb, data),
             0x4d => self.log_sense(cdb, data),
             0xa2 => self.security_in(cdb, data),
             0xb5 => self.security_out(cdb, data),

@@ -1,16 +1,49 @@
 //! What the drive says of itself: READ BLOCK LIMITS, INQUIRY (standard and
-//! the vital product data pages) and the mode pages of MODE SENSE and MODE
-//! SELECT (6 and 10, with a block descriptor).
+//! the vital product data pages), REPORT DENSITY SUPPORT and the mode pages
+//! of MODE SENSE and MODE SELECT (6 and 10, with a block descriptor).
 
 use super::{
     Cartridge, DataBuf, Drive, Key, Op, Reply, Sense, Ssc, TapeError, be16, be24, sense_of,
 };
-use crate::tcmu::inquiry::{Names, answer, inquiry};
+use crate::tcmu::inquiry::{Names, answer, inquiry, padded};
 
 impl<D: Drive + Cartridge> Ssc<D> {
     pub(super) fn block_limits(&mut self, data: &mut dyn DataBuf) -> Reply {
         let max = self.id.max_block.min(0xff_ffff).to_be_bytes();
         answer(data, &[0, max[1], max[2], max[3], 0, 1], 6)
+    }
+
+    /// REPORT DENSITY SUPPORT: one density, the drive's code (0x60, the
+    /// LTO-9 code, as the mode block descriptor gives it), writable and
+    /// the default. The capacity (megabytes of 10^6 bytes) is the loaded
+    /// tape's (MEDIA set and no tape: NOT READY), else a default tape's; bits
+    /// per mm, media width and tracks are 0: a virtual medium has no
+    /// physical geometry. Medium type descriptors are not offered.
+    pub(super) fn report_density(&mut self, cdb: &[u8], data: &mut dyn DataBuf) -> Reply {
+        let (media, medium_type) = (cdb[1] & 0x01 != 0, cdb[1] & 0x02 != 0);
+        let alloc = be16(&cdb[7..9]);
+        if medium_type {
+            return Reply::check(Sense::invalid_field());
+        }
+        let capacity = match self.drive.cartridge() {
+            Some(image) => image.meta.capacity.0,
+            None if media => return Reply::check(Sense::new(Key::NotReady, 0x3a, 0x00)),
+            None => crate::vtl::LibrarySpec::default().capacity.0,
+        };
+        let mut d = vec![self.id.density, self.id.density, 0b1010_0000];
+        d.extend_from_slice(&47u16.to_be_bytes()); // descriptor length
+        d.extend_from_slice(&[0; 3]); // bits per mm
+        d.extend_from_slice(&[0; 2]); // media width
+        d.extend_from_slice(&[0; 2]); // tracks
+        let mb = u32::try_from(capacity / 1_000_000).unwrap_or(u32::MAX);
+        d.extend_from_slice(&mb.to_be_bytes());
+        d.extend(padded("REEL", 8));
+        d.extend(padded("VIRTUAL", 8));
+        d.extend(padded("reel virtual LTO-9", 20));
+        let mut v = ((d.len() + 2) as u16).to_be_bytes().to_vec();
+        v.extend_from_slice(&[0, 0]);
+        v.extend(d);
+        answer(data, &v, alloc)
     }
 
     pub(super) fn inquiry(&mut self, cdb: &[u8], data: &mut dyn DataBuf) -> Reply {
