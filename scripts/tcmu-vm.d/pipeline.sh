@@ -174,6 +174,7 @@ expect "pipeline: GNU tar gave back at least one whole file" "yes" "$([ "$same" 
 cd /work/p
 . /faults.sh
 . /crypto.sh
+. /serial.sh
 cd /work
 kill -TERM "$tcmu_pid"
 wait "$tcmu_pid"

@@ -86,6 +86,10 @@ pub fn open_drive(
 ) -> Result<Box<dyn Drive>, TapeError> {
     match device {
         Device::Virtual { dir, drive } => Ok(Box::new(vtl::open_drive(dir, *drive, spec)?)),
+        Device::Sg(path) => Err(TapeError::NoDevice(format!(
+            "sg:{}: a drive over SG_IO is not built yet; give its /dev/nstN",
+            path.display()
+        ))),
         Device::Node(path) => {
             if !path.exists() {
                 return Err(TapeError::NoDevice(path.display().to_string()));
@@ -111,6 +115,7 @@ pub fn open_changer(device: &Device, spec: &LibrarySpec) -> Result<Box<dyn Chang
         Device::Node(path) => Ok(Box::new(crate::changer::mtx::Mtx::new(
             path.display().to_string(),
         ))),
+        Device::Sg(path) => Ok(Box::new(crate::changer::sg::SgChanger::open(path)?)),
     }
 }
 
@@ -219,11 +224,85 @@ pub fn drive_changer(
 ) -> Option<(Device, u32)> {
     let name = drive?.changer.as_ref()?;
     let changer = config.changers.iter().find(|ch| &ch.name == name)?;
-    let index = match drive?.element {
-        Some(element) => element,
-        None => default_element(device),
+    let index = match (drive?.element, &changer.device, device) {
+        (Some(element), _, _) => element,
+        // A changer reel reads itself reports its drives' serials: the
+        // drive is the element whose serial is its own.
+        (None, Device::Sg(ch), Device::Node(node)) => match element_by_serial(ch, node) {
+            Ok(element) => element,
+            Err(why) => {
+                log::warn!(
+                    "{device}: its element in {} was not found by serial ({why}); taking {}: set `element` in its [[drive]]",
+                    changer.device,
+                    default_element(device)
+                );
+                default_element(device)
+            }
+        },
+        (None, _, _) => default_element(device),
     };
     Some((changer.device.clone(), index))
+}
+
+/// The data transfer element of the changer at `changer` (over SG_IO)
+/// whose drive identifier is the unit serial number of the drive at
+/// `node`. Found once per process and pair.
+pub fn element_by_serial(changer: &Path, node: &Path) -> Result<u32, String> {
+    use std::collections::HashMap;
+    use std::sync::{Mutex, OnceLock};
+    static FOUND: OnceLock<Mutex<HashMap<(PathBuf, PathBuf), u32>>> = OnceLock::new();
+    let key = (changer.to_path_buf(), node.to_path_buf());
+    let found = FOUND.get_or_init(Default::default);
+    if let Some(e) = found.lock().unwrap_or_else(|p| p.into_inner()).get(&key) {
+        return Ok(*e);
+    }
+    let serial = unit_serial(node)?;
+    let status = crate::changer::sg::SgChanger::open(changer)
+        .and_then(|mut c| crate::changer::Changer::status(&mut c))
+        .map_err(|e| e.to_string())?;
+    let element = status
+        .drives
+        .iter()
+        .find(|d| d.serial.as_deref() == Some(serial.as_str()))
+        .map(|d| d.index)
+        .ok_or_else(|| {
+            let known: Vec<String> = status
+                .drives
+                .iter()
+                .map(|d| format!("{}: {}", d.index, d.serial.as_deref().unwrap_or("none")))
+                .collect();
+            format!(
+                "serial {serial} is not among the changer's drive identifiers ({})",
+                known.join(", ")
+            )
+        })?;
+    found
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert(key, element);
+    Ok(element)
+}
+
+/// The unit serial number (INQUIRY VPD page 0x80) of the SCSI device behind
+/// the character device `node`, as the kernel keeps it in sysfs
+/// (`vpd_pg80`), so the device need not be opened.
+pub fn unit_serial(node: &Path) -> Result<String, String> {
+    let rdev = nix::sys::stat::stat(node)
+        .map_err(|e| format!("{}: {e}", node.display()))?
+        .st_rdev;
+    let (major, minor) = (nix::sys::stat::major(rdev), nix::sys::stat::minor(rdev));
+    let page = format!("/sys/dev/char/{major}:{minor}/device/vpd_pg80");
+    let bytes = std::fs::read(&page).map_err(|e| format!("{page}: {e}"))?;
+    let len = bytes
+        .get(2..4)
+        .map(|b| usize::from(u16::from_be_bytes([b[0], b[1]])))
+        .ok_or_else(|| format!("{page}: too short"))?;
+    let serial = bytes
+        .get(4..4 + len)
+        .map(|s| String::from_utf8_lossy(s).trim().to_string())
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| format!("{page}: no serial"))?;
+    Ok(serial)
 }
 
 /// The changer element a `[[drive]]` is: its `element` key, else
@@ -239,7 +318,7 @@ pub fn drive_element(drive: &crate::config::Drive) -> u32 {
 pub fn default_element(device: &Device) -> u32 {
     match device {
         Device::Virtual { drive, .. } => *drive,
-        Device::Node(_) => 0,
+        Device::Node(_) | Device::Sg(_) => 0,
     }
 }
 

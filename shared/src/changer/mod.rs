@@ -7,6 +7,7 @@
 //! import/export (mail) slots numbered among the storage slots.
 
 pub mod mtx;
+pub mod sg;
 
 use serde::Serialize;
 
@@ -21,6 +22,10 @@ pub struct DriveElement {
     pub barcode: Option<String>,
     /// The slot the loaded tape came from, when the library knows.
     pub source_slot: Option<u32>,
+    /// The drive's serial number, when the library reports drive
+    /// identifiers (READ ELEMENT STATUS with DVCID; mtx does not show them).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub serial: Option<String>,
 }
 
 /// One storage or import/export slot.
@@ -158,6 +163,7 @@ mod tests {
                 full: true,
                 barcode: Some("A00001L9".into()),
                 source_slot: Some(3),
+                serial: None,
             }],
             slots: vec![slot(1, true), slot(2, false), slot(3, false)],
         };

@@ -224,3 +224,28 @@ fn lookup_order() {
     let e = locate(None, None, &[&missing]).unwrap_err();
     assert!(e.message.contains("no config file found"), "{e}");
 }
+
+#[test]
+fn drives_of_an_sg_changer_may_leave_their_element_to_their_serial() {
+    let two = "[[changer]]\nname = \"lib\"\ndevice = \"sg:/dev/sg3\"\n\
+               [[drive]]\nname = \"a\"\ndevice = \"/dev/nst0\"\nchanger = \"lib\"\n\
+               [[drive]]\nname = \"b\"\ndevice = \"/dev/nst1\"\nchanger = \"lib\"\n";
+    let c = parse(&format!("{MINIMAL}{two}")).unwrap();
+    assert_eq!(
+        c.changers[0].device,
+        Device::Sg(std::path::PathBuf::from("/dev/sg3"))
+    );
+    assert_eq!(c.changers[0].device.to_string(), "sg:/dev/sg3");
+    // Named elements are still compared.
+    let same = two.replace(
+        "changer = \"lib\"\n[[drive]]",
+        "changer = \"lib\"\nelement = 1\n[[drive]]",
+    ) + "element = 1\n";
+    let e = error(&format!("{MINIMAL}{same}"));
+    assert!(e.to_string().contains("is element 1 of changer"), "{e}");
+    assert!(
+        Device::parse("sg:dev/sg3")
+            .unwrap_err()
+            .contains("write sg:/dev/sgN")
+    );
+}

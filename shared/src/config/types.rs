@@ -49,12 +49,18 @@ impl fmt::Display for Source {
 }
 
 /// A device string, the same in `-f`, `--drive` and `pipeline.toml`
-/// (README, "Tapes, drives and libraries"): a device node (`/dev/nst0`, `/dev/sg5`), or
+/// (README, "Tapes, drives and libraries"): a device node (`/dev/nst0`, `/dev/sg5`),
+/// `sg:/dev/sgN` for a changer driven over SG_IO instead of mtx, or
 /// `virtual:<dir>` / `virtual:<dir>#<n>` for drive `n` of a virtual library.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Device {
     Node(PathBuf),
-    Virtual { dir: PathBuf, drive: u32 },
+    /// A generic SCSI node reel talks to itself (SG_IO).
+    Sg(PathBuf),
+    Virtual {
+        dir: PathBuf,
+        drive: u32,
+    },
 }
 
 impl Device {
@@ -79,9 +85,17 @@ impl Device {
                 drive,
             });
         }
+        if let Some(path) = text.strip_prefix("sg:") {
+            if !path.starts_with('/') {
+                return Err(format!(
+                    "device {text:?}: write sg:/dev/sgN, the changer's generic SCSI node"
+                ));
+            }
+            return Ok(Device::Sg(PathBuf::from(path)));
+        }
         if !text.starts_with('/') {
             return Err(format!(
-                "device {text:?}: expected a device path like /dev/nst0 or /dev/sg5, or virtual:<directory>"
+                "device {text:?}: expected a device path like /dev/nst0 or /dev/sg5, sg:/dev/sg5, or virtual:<directory>"
             ));
         }
         Ok(Device::Node(PathBuf::from(text)))
@@ -112,6 +126,7 @@ impl fmt::Display for Device {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Device::Node(p) => write!(f, "{}", p.display()),
+            Device::Sg(p) => write!(f, "sg:{}", p.display()),
             Device::Virtual { dir, drive: 0 } => write!(f, "virtual:{}", dir.display()),
             Device::Virtual { dir, drive } => write!(f, "virtual:{}#{drive}", dir.display()),
         }

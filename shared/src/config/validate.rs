@@ -189,10 +189,22 @@ fn check_drives(c: &Config) -> Result<(), Failure> {
                 "element needs a changer: the element is the drive's place in it".into(),
             ));
         }
-        if let Some(ch) = &d.changer {
+        // A drive of a changer reel reads itself (sg:) is found by serial
+        // when it names no element: nothing to compare before it runs.
+        let by_serial = |d: &crate::config::Drive| {
+            d.element.is_none()
+                && c.changers.iter().any(|x| {
+                    Some(&x.name) == d.changer.as_ref() && matches!(x.device, super::Device::Sg(_))
+                })
+        };
+        if let Some(ch) = &d.changer
+            && !by_serial(d)
+        {
             let element = crate::device::drive_element(d);
             if let Some(other) = c.drives[..i].iter().find(|o| {
-                o.changer.as_ref() == Some(ch) && crate::device::drive_element(o) == element
+                o.changer.as_ref() == Some(ch)
+                    && !by_serial(o)
+                    && crate::device::drive_element(o) == element
             }) {
                 return Err((
                     key!("drive", i, "element"),

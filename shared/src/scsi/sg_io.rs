@@ -54,6 +54,21 @@ pub enum SgError {
     Status { status: u8, host: u16, driver: u16 },
 }
 
+impl SgError {
+    /// Sense key, ASC and ASCQ of a CHECK CONDITION with fixed or
+    /// descriptor-format sense.
+    pub fn sense(&self) -> Option<(u8, u8, u8)> {
+        let SgError::Check(s) = self else {
+            return None;
+        };
+        match s.first()? & 0x7f {
+            0x70 | 0x71 => Some((s.get(2)? & 0x0f, *s.get(12)?, *s.get(13)?)),
+            0x72 | 0x73 => Some((s.get(1)? & 0x0f, *s.get(2)?, *s.get(3)?)),
+            _ => None,
+        }
+    }
+}
+
 impl std::fmt::Display for SgError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
@@ -80,8 +95,50 @@ impl std::fmt::Display for SgError {
     }
 }
 
-/// Run `cdb` with a data-in transfer into `buf`, waiting at most
-/// `timeout_ms`. Returns the bytes transferred.
+const SG_DXFER_NONE: c_int = -1;
+
+/// A SCSI device commands can be sent to: an SG_IO descriptor, or in the
+/// tests reel-tcmu's own emulated devices.
+pub trait Scsi: Send {
+    /// Run `cdb` with a data-in transfer into `buf`: the bytes transferred.
+    fn data_in(&mut self, cdb: &[u8], buf: &mut [u8]) -> Result<usize, SgError>;
+    /// Run `cdb`, which moves no data.
+    fn no_data(&mut self, cdb: &[u8]) -> Result<(), SgError>;
+}
+
+/// A device node opened for SG_IO (`/dev/sgN`, `/dev/schN`, `/dev/nstN`).
+pub struct SgDevice {
+    fd: std::os::fd::OwnedFd,
+    /// Per-command timeout.
+    timeout_ms: u32,
+}
+
+impl SgDevice {
+    /// Open `path` read-write and non-blocking (SG_IO needs no more).
+    pub fn open(path: &std::path::Path, timeout_ms: u32) -> Result<SgDevice, Errno> {
+        use nix::fcntl::OFlag;
+        let fd = nix::fcntl::open(
+            path,
+            OFlag::O_RDWR | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC,
+            nix::sys::stat::Mode::empty(),
+        )?;
+        Ok(SgDevice { fd, timeout_ms })
+    }
+}
+
+impl Scsi for SgDevice {
+    fn data_in(&mut self, cdb: &[u8], buf: &mut [u8]) -> Result<usize, SgError> {
+        use std::os::fd::AsFd;
+        data_in(self.fd.as_fd(), cdb, buf, self.timeout_ms)
+    }
+    fn no_data(&mut self, cdb: &[u8]) -> Result<(), SgError> {
+        use std::os::fd::AsFd;
+        data_in(self.fd.as_fd(), cdb, &mut [], self.timeout_ms).map(drop)
+    }
+}
+
+/// Run `cdb` with a data-in transfer into `buf` (none when `buf` is
+/// empty), waiting at most `timeout_ms`. Returns the bytes transferred.
 pub fn data_in(
     fd: BorrowedFd<'_>,
     cdb: &[u8],
@@ -91,12 +148,20 @@ pub fn data_in(
     let mut sense = [0u8; 64];
     let mut hdr = SgIoHdr {
         interface_id: c_int::from(b'S'),
-        dxfer_direction: SG_DXFER_FROM_DEV,
+        dxfer_direction: if buf.is_empty() {
+            SG_DXFER_NONE
+        } else {
+            SG_DXFER_FROM_DEV
+        },
         cmd_len: cdb.len() as u8,
         mx_sb_len: sense.len() as u8,
         iovec_count: 0,
         dxfer_len: buf.len() as c_uint,
-        dxferp: buf.as_mut_ptr().cast(),
+        dxferp: if buf.is_empty() {
+            std::ptr::null_mut()
+        } else {
+            buf.as_mut_ptr().cast()
+        },
         cmdp: cdb.as_ptr(),
         sbp: sense.as_mut_ptr(),
         timeout: timeout_ms,

@@ -76,6 +76,7 @@ impl Changer for VirtualChanger {
                     full: d.tape.is_some(),
                     barcode: d.tape.clone(),
                     source_slot: d.source_slot,
+                    serial: None,
                 })
                 .collect(),
             slots: inv

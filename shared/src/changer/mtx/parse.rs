@@ -203,6 +203,7 @@ impl Parser {
             // An empty element has no tape, whatever tag the library reports.
             barcode: if full { fields.volume_tag } else { None },
             source_slot,
+            serial: None,
         });
         Ok(())
     }

@@ -23,6 +23,7 @@ fn arb_status() -> impl Strategy<Value = ChangerStatus> {
                     full,
                     barcode: barcode.filter(|_| full),
                     source_slot: source_slot.filter(|_| full),
+                    serial: None,
                 })
                 .collect(),
             slots: slots

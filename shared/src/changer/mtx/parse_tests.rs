@@ -54,6 +54,7 @@ fn empty_drive(index: u32) -> DriveElement {
         full: false,
         barcode: None,
         source_slot: None,
+        serial: None,
     }
 }
 
@@ -135,6 +136,7 @@ fn pve_two_drives_one_loaded() {
                 full: true,
                 barcode: Some("000057L5".into()),
                 source_slot: Some(22),
+                serial: None,
             },
             empty_drive(1),
         ]
@@ -212,6 +214,7 @@ fn quantum_superloader_loaded_from_slot_6() {
             full: true,
             barcode: Some("NDD311L3".into()),
             source_slot: Some(6),
+            serial: None,
         }]
     );
     assert_eq!(s.slots.len(), 8);
@@ -311,12 +314,14 @@ Data Transfer Element 1:Full (Storage Element 2 Loaded):VolumeTag = E01002L4:Alt
                 full: true,
                 barcode: Some("E01001L4".into()),
                 source_slot: None,
+                serial: None,
             },
             DriveElement {
                 index: 1,
                 full: true,
                 barcode: Some("E01002L4".into()),
                 source_slot: Some(2),
+                serial: None,
             },
         ]
     );
