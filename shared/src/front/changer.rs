@@ -17,7 +17,7 @@ use clap::{Args, Subcommand};
 
 #[derive(Args, Debug)]
 pub struct ChangerArgs {
-    /// Library device: /dev/sgN (through mtx) or virtual:<dir>
+    /// Library device: /dev/sgN (through mtx), sg:/dev/sgN (over SG_IO) or virtual:<dir>
     #[arg(short = 'f', long = "file", value_name = "DEVICE", global = true)]
     device: Option<String>,
 
