@@ -9,9 +9,9 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 use reel_shared::cli::{self, CommonArgs, Program};
 use reel_shared::exit::Exit;
-use reel_shared::tcmu::faults::{self, TapeFaults};
+use reel_shared::tcmu::faults::FaultArgs;
 use reel_shared::tcmu::{self, Options};
-use reel_shared::units::{Interval, Size};
+use reel_shared::units::Size;
 
 /// Serve drives and the changer of a virtual library over TCMU (the user
 /// backstore of the Linux SCSI target) until SIGTERM or SIGINT, one thread
@@ -54,30 +54,7 @@ struct Args {
 enum Command {
     /// Set faults on a tape of the library that sits in a slot (kept in
     /// its meta.json), instead of serving; prints the tape's faults now
-    Fault {
-        /// The tape's barcode
-        barcode: String,
-        /// Remove every fault and the write protection first
-        #[arg(long)]
-        clear: bool,
-        /// Reading the block at this logical address gives a medium error;
-        /// repeatable
-        #[arg(long, value_name = "BLOCK")]
-        read_error: Vec<u64>,
-        /// Writing a block at this logical address gives a medium error
-        #[arg(long, value_name = "BLOCK")]
-        write_error: Option<u64>,
-        /// After its next load the drive reports NOT READY, becoming ready
-        /// (04/01), for this long, as a new LTO tape calibrates
-        #[arg(long, value_name = "DURATION")]
-        calibrate: Option<Interval>,
-        /// Set the write-protect tab
-        #[arg(long, conflicts_with = "writable")]
-        write_protect: bool,
-        /// Clear the write-protect tab
-        #[arg(long)]
-        writable: bool,
-    },
+    Fault(FaultArgs),
 }
 
 fn drive_arg(s: &str) -> Result<(u32, PathBuf), String> {
@@ -98,26 +75,8 @@ impl Program for Args {
 }
 
 fn run(args: Args) -> anyhow::Result<Exit> {
-    if let Some(Command::Fault {
-        barcode,
-        clear,
-        read_error,
-        write_error,
-        calibrate,
-        write_protect,
-        writable,
-    }) = args.command
-    {
-        let change = TapeFaults {
-            clear,
-            read_errors: read_error,
-            write_error,
-            calibrate,
-            write_protect: (write_protect || writable).then_some(write_protect),
-        };
-        let (now, protected) = faults::set(&args.library, &barcode, &change)?;
-        reel_shared::outln!("{barcode}: {}", faults::describe(&now, protected))?;
-        return Ok(Exit::Ok);
+    if let Some(Command::Fault(f)) = args.command {
+        return f.run(&args.library);
     }
     tcmu::run(&Options {
         library: args.library,

@@ -73,6 +73,50 @@ pub fn set(dir: &Path, barcode: &str, change: &TapeFaults) -> anyhow::Result<(Fa
     Ok((image.meta.faults.clone(), image.meta.write_protected))
 }
 
+/// `reel-tcmu fault`'s flags.
+#[derive(clap::Args, Debug)]
+pub struct FaultArgs {
+    /// The tape's barcode
+    barcode: String,
+    /// Remove every fault and the write protection first
+    #[arg(long)]
+    clear: bool,
+    /// Reading the block at this logical address gives a medium error;
+    /// repeatable
+    #[arg(long, value_name = "BLOCK")]
+    read_error: Vec<u64>,
+    /// Writing a block at this logical address gives a medium error
+    #[arg(long, value_name = "BLOCK")]
+    write_error: Option<u64>,
+    /// After its next load the drive reports NOT READY, becoming ready
+    /// (04/01), for this long, as a new LTO tape calibrates
+    #[arg(long, value_name = "DURATION")]
+    calibrate: Option<Interval>,
+    /// Set the write-protect tab
+    #[arg(long, conflicts_with = "writable")]
+    write_protect: bool,
+    /// Clear the write-protect tab
+    #[arg(long)]
+    writable: bool,
+}
+
+impl FaultArgs {
+    /// Set the faults on the tape of the library at `library` and print
+    /// what it has now.
+    pub fn run(self, library: &Path) -> anyhow::Result<crate::exit::Exit> {
+        let change = TapeFaults {
+            clear: self.clear,
+            read_errors: self.read_error,
+            write_error: self.write_error,
+            calibrate: self.calibrate,
+            write_protect: (self.write_protect || self.writable).then_some(self.write_protect),
+        };
+        let (now, protected) = set(library, &self.barcode, &change)?;
+        crate::outln!("{}: {}", self.barcode, describe(&now, protected))?;
+        Ok(crate::exit::Exit::Ok)
+    }
+}
+
 /// A tape's faults and protection in one line, for the operator.
 pub fn describe(faults: &Faults, protected: bool) -> String {
     let mut parts = Vec::new();
