@@ -28,6 +28,7 @@ expect_in "REPORT DENSITY SUPPORT (sg_raw): the virtual density, 0x60, writable,
 section "health: reel reads TapeAlert through st (SG_IO) and tells notify_command"
 run reel mt -f "$B0" status
 expect_in "reel mt status: nst0's TapeAlert" "TapeAlert: 20 cleaning required" "$out"
+expect_in "reel mt status: the cartridge memory read through st" "Cartridge: serial REELCM-V00001L9" "$out"
 expect_in "reel-write recorded d0's TapeAlert in the catalog" '"cleaning required"' \
   "$(cat catalog/drives/d0.json 2>&1)"
 expect_in "reel-supervisor told notify_command: drive-alert for d0" \

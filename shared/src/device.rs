@@ -213,6 +213,9 @@ impl<D: Drive> Drive for LockedDrive<D> {
     fn tape_alerts(&mut self) -> Result<Option<crate::scsi::tapealert::TapeAlerts>, TapeError> {
         self.drive.tape_alerts()
     }
+    fn cartridge_memory(&mut self) -> Result<Option<crate::scsi::mam::CartridgeMemory>, TapeError> {
+        self.drive.cartridge_memory()
+    }
 }
 
 /// The changer that loads a configured drive (its `changer` key), and the

@@ -174,8 +174,14 @@ pub fn run(args: MtArgs, common: &CommonArgs) -> anyhow::Result<Exit> {
     match args.op {
         MtOp::Status { json } => {
             let s = d.status()?;
-            // A drive that cannot tell (or fails to) has no TapeAlert line.
+            // A drive that cannot tell (or fails to) has no TapeAlert or
+            // cartridge line.
             let alerts = d.tape_alerts().ok().flatten();
+            let cartridge = if s.online {
+                d.cartridge_memory().ok().flatten()
+            } else {
+                None
+            };
             if json {
                 // The status's own fields first, in their order, then the
                 // flags when the drive can tell.
@@ -185,6 +191,8 @@ pub fn run(args: MtArgs, common: &CommonArgs) -> anyhow::Result<Exit> {
                     status: &'a DriveStatus,
                     #[serde(skip_serializing_if = "Option::is_none")]
                     tape_alerts: Option<Vec<serde_json::Value>>,
+                    #[serde(skip_serializing_if = "Option::is_none")]
+                    cartridge: Option<crate::scsi::mam::CartridgeMemory>,
                 }
                 let tape_alerts = alerts.map(|a| {
                     a.flags()
@@ -195,12 +203,16 @@ pub fn run(args: MtArgs, common: &CommonArgs) -> anyhow::Result<Exit> {
                 let v = WithAlerts {
                     status: &s,
                     tape_alerts,
+                    cartridge,
                 };
                 writeln!(out, "{}", serde_json::to_string(&v)?)?;
             } else {
                 print_status(&mut out, d.device(), &s)?;
                 if let Some(a) = alerts {
                     writeln!(out, "TapeAlert: {a}")?;
+                }
+                if let Some(c) = cartridge {
+                    writeln!(out, "Cartridge: {}", c.summary())?;
                 }
             }
         }

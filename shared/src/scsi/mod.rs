@@ -4,5 +4,6 @@
 //! through its own `/dev/nstN` descriptor (st hands SG_IO to the SCSI
 //! layer).
 
+pub mod mam;
 pub mod sg_io;
 pub mod tapealert;

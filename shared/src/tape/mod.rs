@@ -200,4 +200,10 @@ pub trait Drive: Send {
     fn tape_alerts(&mut self) -> Result<Option<crate::scsi::tapealert::TapeAlerts>, TapeError> {
         Ok(None)
     }
+
+    /// What the loaded cartridge's memory (MAM) says of it; `None` when the
+    /// drive cannot tell.
+    fn cartridge_memory(&mut self) -> Result<Option<crate::scsi::mam::CartridgeMemory>, TapeError> {
+        Ok(None)
+    }
 }

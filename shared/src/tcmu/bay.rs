@@ -125,4 +125,7 @@ impl Drive for Bay {
     fn tape_alerts(&mut self) -> Result<Option<crate::scsi::tapealert::TapeAlerts>, TapeError> {
         self.get()?.tape_alerts()
     }
+    fn cartridge_memory(&mut self) -> Result<Option<crate::scsi::mam::CartridgeMemory>, TapeError> {
+        self.get()?.cartridge_memory()
+    }
 }

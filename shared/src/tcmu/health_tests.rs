@@ -280,6 +280,13 @@ fn cartridge_memory_reads_as_sg_read_attr_expects_and_keeps_host_attributes() {
     );
     let text = decode("sg_read_attr", &[], &v);
     assert!(text.contains(&format!("Load count: {loads}")), "{text}");
+    // reel's own reader agrees, and with what the virtual drive says.
+    let m = crate::scsi::mam::CartridgeMemory::from_attributes(&v);
+    assert_eq!((m.loads, m.mib_written), (Some(loads), Some(2)));
+    use crate::tape::Drive;
+    let mut own = ssc.drive().cartridge_memory().unwrap().unwrap();
+    own.barcode = None;
+    assert_eq!(m, own);
     assert!(
         text.contains("Total MiB written in medium life: 2"),
         "{text}"

@@ -14,6 +14,7 @@ use nix::fcntl::Flock;
 
 use super::image::Image;
 use super::library::Library;
+use crate::scsi::mam::CartridgeMemory;
 use crate::scsi::tapealert::TapeAlerts;
 use crate::tape::speed::{DriveModel, ModelStats, Paced};
 use crate::tape::{Drive, DriveStatus, Read, TapeError, Written};
@@ -450,6 +451,27 @@ impl Drive for VirtualDrive {
             .drives
             .get(self.index as usize)
             .map(|d| TapeAlerts::of(&d.alerts)))
+    }
+
+    fn cartridge_memory(&mut self) -> Result<Option<CartridgeMemory>, TapeError> {
+        const MIB: u64 = 1 << 20;
+        let Some(image) = self.image.as_ref() else {
+            return Ok(None);
+        };
+        let m = &image.meta;
+        Ok(Some(CartridgeMemory {
+            serial: Some(super::image::medium_serial(&m.barcode)),
+            manufacturer: Some("REEL".into()),
+            manufactured: m.manufactured.clone(),
+            loads: Some(m.life.loads),
+            mib_written: Some(m.life.written / MIB),
+            mib_read: Some(m.life.read / MIB),
+            mib_written_this_load: Some(m.life.load_written / MIB),
+            mib_read_this_load: Some(m.life.load_read / MIB),
+            mib_remaining: Some(m.capacity.0.saturating_sub(image.used()) / MIB),
+            mib_capacity: Some(m.capacity.0 / MIB),
+            barcode: None,
+        }))
     }
 
     fn load(&mut self) -> Result<(), TapeError> {

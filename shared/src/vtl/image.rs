@@ -171,6 +171,11 @@ pub struct Meta {
     pub attributes: std::collections::BTreeMap<u16, HostAttribute>,
 }
 
+/// The serial number a virtual cartridge's memory gives (not its label's).
+pub fn medium_serial(barcode: &str) -> String {
+    format!("REELCM-{barcode}")
+}
+
 /// An open virtual tape: its layout, and the file being written.
 pub struct Image {
     dir: PathBuf,

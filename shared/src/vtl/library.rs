@@ -136,12 +136,17 @@ impl Library {
         };
         for n in 1..=spec.slots.max(1) {
             let barcode = format!("V{n:05}L9");
-            Image::create(
+            let mut image = Image::create(
                 &self.tape_dir(&barcode),
                 &barcode,
                 spec.capacity,
                 spec.early_warning,
             )?;
+            if n == 1 {
+                // Drive 0 starts with it loaded: its first load.
+                image.meta.life.loaded();
+                image.save()?;
+            }
             inv.slots.push(SlotState {
                 tape: Some(barcode),
                 import_export: false,

@@ -15,7 +15,7 @@ mod library;
 
 pub use changer::VirtualChanger;
 pub use drive::VirtualDrive;
-pub use image::{Faults, FileLayout, Flip, HostAttribute, Image, Life, Meta};
+pub use image::{Faults, FileLayout, Flip, HostAttribute, Image, Life, Meta, medium_serial};
 pub use library::{DriveState, Inventory, Library, LibrarySpec, SlotState};
 
 use std::path::Path;

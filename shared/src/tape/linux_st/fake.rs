@@ -104,6 +104,8 @@ pub struct Tape {
     /// The log pages the drive answers LOG SENSE with (first byte: the
     /// page code); another page is refused.
     pub log_pages: Vec<Vec<u8>>,
+    /// What READ ATTRIBUTE answers; `None`: SG_IO is refused.
+    pub attributes: Option<Vec<u8>>,
     /// Every call, in order (`write`, `read`, `MTIOCPOS`, `MTWEOF`, …).
     pub calls: Vec<&'static str>,
     /// The access mode of every open.
@@ -141,6 +143,7 @@ impl Tape {
             short_write: None,
             recovering: 0,
             log_pages: Vec::new(),
+            attributes: None,
             calls: Vec::new(),
             opens: Vec::new(),
             file: -1,
@@ -588,6 +591,16 @@ impl StSys for FakeSt {
             let mut sense = vec![0x70, 0, 0x05, 0, 0, 0, 0, 10, 0, 0, 0, 0, 0x24, 0];
             sense.resize(18, 0);
             return Err(crate::scsi::sg_io::SgError::Check(sense));
+        };
+        let n = answer.len().min(buf.len());
+        buf[..n].copy_from_slice(&answer[..n]);
+        Ok(n)
+    }
+
+    fn read_attributes(&mut self, buf: &mut [u8]) -> Result<usize, crate::scsi::sg_io::SgError> {
+        let t = self.tape("READ ATTRIBUTE");
+        let Some(answer) = &t.attributes else {
+            return Err(crate::scsi::sg_io::SgError::Os(Errno::ENOTTY));
         };
         let n = answer.len().min(buf.len());
         buf[..n].copy_from_slice(&answer[..n]);

@@ -44,6 +44,7 @@ pub use sys::{Access, MtOp, MtStatus, RealSt, StSys};
 use sys::{GMT_BOT, GMT_DR_OPEN, GMT_EOD, GMT_EOF, GMT_EOT, GMT_WR_PROT};
 
 use super::{Drive, DriveStatus, Read, TapeError, Written};
+use crate::scsi::mam::CartridgeMemory;
 use crate::scsi::tapealert::TapeAlerts;
 
 /// A tape drive driven by the Linux st driver.
@@ -298,5 +299,16 @@ impl<S: StSys> Drive for LinuxSt<S> {
             }
         }
         Ok(None)
+    }
+
+    fn cartridge_memory(&mut self) -> Result<Option<CartridgeMemory>, TapeError> {
+        let mut buf = vec![0u8; 8192];
+        match self.sys.read_attributes(&mut buf) {
+            Ok(n) => Ok(Some(CartridgeMemory::from_attributes(&buf[..n]))),
+            Err(e) => {
+                log::debug!("{}: READ ATTRIBUTE: {e}", self.device);
+                Ok(None)
+            }
+        }
     }
 }

@@ -163,6 +163,9 @@ pub trait StSys: Send {
     /// LOG SENSE of `page` through SG_IO on the same descriptor (st passes
     /// it to the SCSI layer): the bytes answered.
     fn log_sense(&mut self, page: u8, buf: &mut [u8]) -> Result<usize, SgError>;
+    /// READ ATTRIBUTE (every attribute value) through SG_IO: the bytes
+    /// answered.
+    fn read_attributes(&mut self, buf: &mut [u8]) -> Result<usize, SgError>;
 }
 
 /// The kernel layouts and request numbers of `<linux/mtio.h>`.
@@ -301,6 +304,11 @@ impl StSys for RealSt {
 
     fn log_sense(&mut self, page: u8, buf: &mut [u8]) -> Result<usize, SgError> {
         crate::scsi::sg_io::log_sense(self.fd.as_fd(), page, buf)
+    }
+
+    fn read_attributes(&mut self, buf: &mut [u8]) -> Result<usize, SgError> {
+        let cdb = crate::scsi::mam::read_attribute_cdb(buf.len() as u32);
+        crate::scsi::sg_io::data_in(self.fd.as_fd(), &cdb, buf, 30_000)
     }
 }
 

@@ -208,7 +208,4 @@ fn from_pointer(params: &[u8], pointer: u16) -> Vec<u8> {
     out
 }
 
-/// The serial number of a virtual cartridge (its memory's, not its label's).
-pub(super) fn medium_serial(barcode: &str) -> String {
-    format!("REELCM-{barcode}")
-}
+pub(super) use crate::vtl::medium_serial;

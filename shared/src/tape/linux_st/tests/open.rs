@@ -265,3 +265,18 @@ fn tape_alerts_come_from_the_response_page_else_the_tapealert_page() {
     // Two looks, two looks, one.
     assert_eq!(calls.iter().filter(|c| **c == "LOG SENSE").count(), 5);
 }
+
+#[test]
+fn the_cartridge_memory_comes_from_read_attribute() {
+    let t = tape(100, 90, Quirk::RealDrive);
+    let mut d = open(&t);
+    // SG_IO refused: the drive cannot tell.
+    assert_eq!(d.cartridge_memory().unwrap(), None);
+    let mut body = vec![0x00, 0x03, 0x80, 0x00, 0x08];
+    body.extend(3u64.to_be_bytes());
+    let mut answer = (body.len() as u32).to_be_bytes().to_vec();
+    answer.extend(body);
+    t.lock().unwrap().attributes = Some(answer);
+    let m = d.cartridge_memory().unwrap().unwrap();
+    assert_eq!(m.loads, Some(3));
+}
