@@ -8,6 +8,7 @@ mod config;
 mod daemon;
 mod e2e;
 mod from_tape;
+mod health;
 mod hostile;
 mod hostile_spool;
 mod pack;

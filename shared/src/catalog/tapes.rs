@@ -45,6 +45,10 @@ pub struct Tape {
     pub verified: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_verify: Option<String>,
+    /// What the cartridge's memory said when reel-write last ended a run
+    /// on it (loads, lifetime bytes), when the drive tells.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cartridge: Option<crate::scsi::mam::CartridgeMemory>,
     pub updated: String,
 }
 

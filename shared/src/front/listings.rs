@@ -66,21 +66,34 @@ pub fn tapes(config: &Config, json: bool) -> anyhow::Result<Exit> {
         return Ok(Exit::Ok);
     }
     crate::outln!(
-        "{:<10} {:<10} {:<9} {:>5} {:>10}  last verify",
+        "{:<10} {:<10} {:<9} {:>5} {:>10} {:>5} {:>10}  last verify",
         "tape",
         "pool",
         "state",
         "files",
-        "bytes"
+        "bytes",
+        "loads",
+        "life"
     )?;
     for t in &tapes {
+        // From the cartridge memory: loads and bytes written in its life.
+        let (loads, life) = match &t.cartridge {
+            Some(c) => (
+                c.loads.map_or("-".into(), |n| n.to_string()),
+                c.mib_written
+                    .map_or("-".into(), |m| Size(m.saturating_mul(1 << 20)).human()),
+            ),
+            None => ("-".to_string(), "-".to_string()),
+        };
         crate::outln!(
-            "{:<10} {:<10} {:<9} {:>5} {:>10}  {}",
+            "{:<10} {:<10} {:<9} {:>5} {:>10} {:>5} {:>10}  {}",
             t.label,
             t.pool,
             format!("{:?}", t.state).to_lowercase(),
             t.files,
             Size(t.bytes).human(),
+            loads,
+            life,
             match (&t.verified, &t.last_verify) {
                 (Some(when), Some(what)) => format!("{when} ({what})"),
                 _ => "never".into(),

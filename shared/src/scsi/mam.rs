@@ -4,11 +4,11 @@
 //! written and read over its life and in the current load, remaining and
 //! maximum capacity, and the barcode a host wrote.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// What reel reads of a cartridge's memory; an attribute the cartridge
 /// does not give stays `None`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CartridgeMemory {
     pub serial: Option<String>,
     pub manufacturer: Option<String>,

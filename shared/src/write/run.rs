@@ -165,6 +165,11 @@ pub fn run(common: &CommonArgs, drive: &DriveArgs, pipe: &PipeArgs) -> anyhow::R
         );
     }
     t.session.record_health(drive.as_mut(), &catalog);
+    // The tape's own counts, as its cartridge memory gives them.
+    if let Ok(Some(memory)) = drive.cartridge_memory() {
+        tape.cartridge = Some(memory);
+        tape.save(&catalog)?;
+    }
     let secs = progress.started.elapsed().as_secs_f64();
     log::info!(
         "{archives} archive(s), {} in {secs:.1}s ({}/s)",

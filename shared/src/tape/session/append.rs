@@ -94,6 +94,7 @@ pub fn appendable(
                 writing: None,
                 verified: None,
                 last_verify: None,
+                cartridge: None,
                 updated: String::new(),
             }
         }
