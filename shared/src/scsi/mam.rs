@@ -4,6 +4,7 @@
 //! written and read over its life and in the current load, remaining and
 //! maximum capacity, and the barcode a host wrote.
 
+use super::ascii_field;
 use serde::{Deserialize, Serialize};
 
 /// What reel reads of a cartridge's memory; an attribute the cartridge
@@ -26,12 +27,6 @@ pub struct CartridgeMemory {
 
 fn number(v: &[u8]) -> Option<u64> {
     (!v.is_empty() && v.len() <= 8).then(|| v.iter().fold(0u64, |n, b| n << 8 | u64::from(*b)))
-}
-
-fn text(v: &[u8]) -> Option<String> {
-    let s = String::from_utf8_lossy(v);
-    let s = s.trim_matches(|c: char| c == ' ' || c == '\0');
-    (!s.is_empty()).then(|| s.to_string())
 }
 
 impl CartridgeMemory {
@@ -60,10 +55,10 @@ impl CartridgeMemory {
                 0x0221 => m.mib_read = number(v),
                 0x0222 => m.mib_written_this_load = number(v),
                 0x0223 => m.mib_read_this_load = number(v),
-                0x0400 => m.manufacturer = text(v),
-                0x0401 => m.serial = text(v),
-                0x0406 => m.manufactured = text(v),
-                0x0806 => m.barcode = text(v),
+                0x0400 => m.manufacturer = ascii_field(v),
+                0x0401 => m.serial = ascii_field(v),
+                0x0406 => m.manufactured = ascii_field(v),
+                0x0806 => m.barcode = ascii_field(v),
                 _ => {}
             }
             at += 5 + n;

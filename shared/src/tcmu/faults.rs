@@ -49,9 +49,8 @@ pub fn set(dir: &Path, barcode: &str, change: &TapeFaults) -> anyhow::Result<(Fa
     }
     let tape = library.tape_dir(barcode);
     let mut image = Image::open(&tape).with_context(|| tape.display().to_string())?;
-    let faults = &mut image.meta.faults;
     if change.clear {
-        *faults = Faults::default();
+        image.meta.faults = Faults::default();
         image.meta.write_protected = false;
     }
     let faults = &mut image.meta.faults;

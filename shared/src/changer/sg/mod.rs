@@ -14,6 +14,7 @@
 //! comes back later).
 
 use super::{Changer, ChangerError, ChangerStatus, DriveElement, SlotElement};
+use crate::scsi::ascii_field;
 use crate::scsi::sg_io::{Scsi, SgDevice, SgError};
 
 /// SMC element type codes.
@@ -38,12 +39,6 @@ pub struct Element {
 
 fn be16(b: &[u8]) -> usize {
     usize::from(u16::from_be_bytes([b[0], b[1]]))
-}
-
-fn text(b: &[u8]) -> Option<String> {
-    let s = String::from_utf8_lossy(b);
-    let s = s.trim_matches(|c: char| c == ' ' || c == '\0');
-    (!s.is_empty()).then(|| s.to_string())
 }
 
 /// Parse a READ ELEMENT STATUS answer (SMC-3 6.10): a header, then one
@@ -71,7 +66,7 @@ pub fn parse_element_status(data: &[u8]) -> Result<Vec<Element>, String> {
             let e = &data[d..d + len];
             let mut tag_at = 12;
             let barcode = if pvoltag && len >= tag_at + 36 {
-                let b = text(&e[tag_at..tag_at + 32]);
+                let b = ascii_field(&e[tag_at..tag_at + 32]);
                 tag_at += 36;
                 b
             } else {
@@ -84,7 +79,7 @@ pub fn parse_element_status(data: &[u8]) -> Result<Vec<Element>, String> {
             let identifier = (kind == DATA_TRANSFER && len >= tag_at + 4)
                 .then(|| {
                     let n = usize::from(e[tag_at + 3]);
-                    e.get(tag_at + 4..tag_at + 4 + n).and_then(text)
+                    e.get(tag_at + 4..tag_at + 4 + n).and_then(ascii_field)
                 })
                 .flatten();
             out.push(Element {

@@ -344,10 +344,6 @@ pub fn support_page(out: bool) -> Vec<u8> {
     finish(v)
 }
 
-fn be32(b: &[u8]) -> usize {
-    u32::from_be_bytes([b[0], b[1], b[2], b[3]]) as usize
-}
-
 impl<D: super::Drive + super::Cartridge> super::Ssc<D> {
     /// SECURITY PROTOCOL IN: protocol 0x00 (which protocols there are) and
     /// 0x20 (tape data encryption).
@@ -357,7 +353,7 @@ impl<D: super::Drive + super::Cartridge> super::Ssc<D> {
         data: &mut dyn super::DataBuf,
     ) -> super::Reply {
         let (protocol, page) = (cdb[1], u16::from_be_bytes([cdb[2], cdb[3]]));
-        let alloc = be32(&cdb[6..10]);
+        let alloc = super::be32(&cdb[6..10]);
         let v = match (protocol, page) {
             (0x00, 0x0000) => vec![0, 0, 0, 0, 0, 0, 0, 2, 0x00, 0x20],
             (0x20, 0x0000) => support_page(false),
@@ -400,7 +396,7 @@ impl<D: super::Drive + super::Cartridge> super::Ssc<D> {
         data: &mut dyn super::DataBuf,
     ) -> super::Reply {
         let (protocol, page) = (cdb[1], u16::from_be_bytes([cdb[2], cdb[3]]));
-        let len = be32(&cdb[6..10]);
+        let len = super::be32(&cdb[6..10]);
         if protocol != 0x20 || page != 0x0010 {
             return super::Reply::check(Sense::invalid_field());
         }

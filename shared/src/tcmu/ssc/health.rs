@@ -14,6 +14,7 @@
 
 use super::{Cartridge, DataBuf, Drive, Key, Reply, Sense, Ssc, be16};
 use crate::tcmu::inquiry::{answer, padded};
+use crate::vtl::medium_serial;
 
 /// TapeAlert flag numbers (SSC-4 annex).
 pub mod flag {
@@ -207,5 +208,3 @@ fn from_pointer(params: &[u8], pointer: u16) -> Vec<u8> {
     }
     out
 }
-
-pub(super) use crate::vtl::medium_serial;

@@ -7,15 +7,12 @@
 //! attributes (0x0800–0x0BFF: application, barcode, pool…) are kept there
 //! too, so they stay with the tape across drives and restarts.
 
-use super::health::medium_serial;
-use super::{Cartridge, DataBuf, Drive, Key, Reply, Sense, Ssc, be16};
+use super::{Cartridge, DataBuf, Drive, Key, Reply, Sense, Ssc, be16, be32};
 use crate::tcmu::inquiry::{answer, padded};
 use crate::vtl::HostAttribute;
 
 /// Bytes the cartridge memory holds for host attributes.
 const HOST_ROOM: usize = 16 * 1024;
-
-const MIB: u64 = 1 << 20;
 
 /// Attribute formats.
 const BINARY: u8 = 0x00;
@@ -47,65 +44,42 @@ impl Attribute {
     }
 }
 
-fn be32(b: &[u8]) -> usize {
-    u32::from_be_bytes([b[0], b[1], b[2], b[3]]) as usize
-}
-
 /// The writable range of attribute identifiers.
 fn is_host(id: u16) -> bool {
     (0x0800..=0x0bff).contains(&id)
 }
 
 impl<D: Drive + Cartridge> Ssc<D> {
-    /// Every attribute of the loaded tape, by identifier.
+    /// Every attribute of the loaded tape, by identifier: the drive's from
+    /// what the drive says of the cartridge ([`Drive::cartridge_memory`]),
+    /// the host's as they were written.
     fn attributes(&mut self) -> Option<Vec<Attribute>> {
         let (flags, density) = (self.health.flags(), self.id.density);
-        let image = self.drive.cartridge()?;
-        let meta = &image.meta;
-        let remaining = meta.capacity.0.saturating_sub(image.used());
+        let c = self.drive.cartridge_memory().ok().flatten()?;
+        let meta = &self.drive.cartridge()?.meta;
         let host_used: usize = meta.attributes.values().map(|a| a.value.len() + 5).sum();
+        let binary = |id, n: Option<u64>| {
+            Attribute::device(id, BINARY, n.unwrap_or(0).to_be_bytes().to_vec())
+        };
+        let ascii = |id, s: &Option<String>, len| {
+            Attribute::device(id, ASCII, padded(s.as_deref().unwrap_or(""), len))
+        };
         let mut v = vec![
-            Attribute::device(0x0000, BINARY, (remaining / MIB).to_be_bytes().to_vec()),
-            Attribute::device(
-                0x0001,
-                BINARY,
-                (meta.capacity.0 / MIB).to_be_bytes().to_vec(),
-            ),
+            binary(0x0000, c.mib_remaining),
+            binary(0x0001, c.mib_capacity),
             Attribute::device(0x0002, BINARY, flags.to_be_bytes().to_vec()),
-            Attribute::device(0x0003, BINARY, meta.life.loads.to_be_bytes().to_vec()),
-            Attribute::device(
-                0x0004,
-                BINARY,
-                (HOST_ROOM.saturating_sub(host_used) as u64)
-                    .to_be_bytes()
-                    .to_vec(),
-            ),
-            Attribute::device(
-                0x0220,
-                BINARY,
-                (meta.life.written / MIB).to_be_bytes().to_vec(),
-            ),
-            Attribute::device(
-                0x0221,
-                BINARY,
-                (meta.life.read / MIB).to_be_bytes().to_vec(),
-            ),
-            Attribute::device(
-                0x0222,
-                BINARY,
-                (meta.life.load_written / MIB).to_be_bytes().to_vec(),
-            ),
-            Attribute::device(
-                0x0223,
-                BINARY,
-                (meta.life.load_read / MIB).to_be_bytes().to_vec(),
-            ),
-            Attribute::device(0x0400, ASCII, padded("REEL", 8)),
-            Attribute::device(0x0401, ASCII, padded(&medium_serial(&meta.barcode), 32)),
+            binary(0x0003, c.loads),
+            binary(0x0004, Some(HOST_ROOM.saturating_sub(host_used) as u64)),
+            binary(0x0220, c.mib_written),
+            binary(0x0221, c.mib_read),
+            binary(0x0222, c.mib_written_this_load),
+            binary(0x0223, c.mib_read_this_load),
+            ascii(0x0400, &c.manufacturer, 8),
+            ascii(0x0401, &c.serial, 32),
             Attribute::device(0x0405, BINARY, vec![density]),
         ];
-        if let Some(made) = &meta.manufactured {
-            v.push(Attribute::device(0x0406, ASCII, padded(made, 8)));
+        if c.manufactured.is_some() {
+            v.push(ascii(0x0406, &c.manufactured, 8));
         }
         // Medium type 0: data cartridge.
         v.push(Attribute::device(0x0408, BINARY, vec![0]));
