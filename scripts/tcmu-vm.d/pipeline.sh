@@ -11,16 +11,7 @@ P=/work/p
 SRC=/work/src
 
 section "pipeline: reel-tcmu serves a library of 5M tapes"
-reel-tcmu -v --library "$PLIB" --capacity 5M --drive "0=$uio_tape0" --drive "1=$uio_tape1" \
-  --changer "$uio_changer" --needs-cleaning 0 >/tmp/reel-tcmu-p.log 2>&1 &
-tcmu_pid=$!
-serving_p() { [ "$(grep -c "serving " /tmp/reel-tcmu-p.log)" = 3 ]; }
-if wait_for serving_p; then
-  ok "pipeline: reel-tcmu serves $PLIB"
-else
-  fail "pipeline: reel-tcmu" "did not start: $(cat /tmp/reel-tcmu-p.log)"
-  return 0
-fi
+serve "pipeline" "$PLIB" /tmp/reel-tcmu-p.log --capacity 5M --needs-cleaning 0 || return 0
 
 # The source: about 8 MiB, files larger than a block and than an archive,
 # odd names.

@@ -9,16 +9,7 @@ SLIB=/work/slib
 S=/work/swap
 
 section "swapped elements: reel-tcmu serves a new library"
-reel-tcmu -v --library "$SLIB" --capacity 5M --drive "0=$uio_tape0" --drive "1=$uio_tape1" \
-  --changer "$uio_changer" >/tmp/reel-tcmu-s.log 2>&1 &
-tcmu_pid=$!
-serving_s() { [ "$(grep -c "serving " /tmp/reel-tcmu-s.log)" = 3 ]; }
-if wait_for serving_s; then
-  ok "swapped: reel-tcmu serves $SLIB"
-else
-  fail "swapped: reel-tcmu" "did not start: $(cat /tmp/reel-tcmu-s.log)"
-  return 0
-fi
+serve "swapped" "$SLIB" /tmp/reel-tcmu-s.log --capacity 5M || return 0
 for d in 0 1; do reel changer -f "$CH" unload --drive "$d" >/dev/null 2>&1; done
 run reel changer -f "$CH" list
 expect "swapped: both drives are empty" "0" "$(echo "$out" | grep -c '^drive.*V0')"

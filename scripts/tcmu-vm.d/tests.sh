@@ -84,16 +84,24 @@ for name in tape0 tape1 changer; do
   eval "uio_$name=$u"
 done
 uio="$uio_tape0"
-reel-tcmu -v --library "$LIB" --drive "0=$uio_tape0" --drive "1=$uio_tape1" \
-  --changer "$uio_changer" >/tmp/reel-tcmu.log 2>&1 &
-tcmu_pid=$!
-serving() { [ "$(grep -c "serving " /tmp/reel-tcmu.log)" = 3 ]; }
-if wait_for serving; then
-  ok "reel-tcmu serves drives 0 and 1 and the changer of $LIB"
-else
-  fail "reel-tcmu" "did not start: $(cat /tmp/reel-tcmu.log)"
-  exit 0
-fi
+# serve NAME LIB LOG [ARGS...]: start reel-tcmu on library LIB with both
+# drives and the changer (and ARGS), logging to LOG, and wait until it
+# serves all three (check NAME); sets tcmu_pid, fails when it does not.
+serving_in() { [ "$(grep -c "serving " "$1")" = 3 ]; }
+serve() {
+  s_name=$1 s_lib=$2 s_log=$3
+  shift 3
+  reel-tcmu -v --library "$s_lib" --drive "0=$uio_tape0" --drive "1=$uio_tape1" \
+    --changer "$uio_changer" "$@" >"$s_log" 2>&1 &
+  tcmu_pid=$!
+  if wait_for serving_in "$s_log"; then
+    ok "$s_name: reel-tcmu serves drives 0 and 1 and the changer of $s_lib"
+  else
+    fail "$s_name: reel-tcmu" "did not start: $(cat "$s_log")"
+    return 1
+  fi
+}
+serve "set-up" "$LIB" /tmp/reel-tcmu.log || exit 0
 tpg="$CFG/loopback/naa.5001405e1e1e1e01/tpgt_1"
 if link 1 tape0 "$T"; then
   ok "st attached /dev/nst0"
