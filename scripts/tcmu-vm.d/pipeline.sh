@@ -171,3 +171,4 @@ kill -TERM "$tcmu_pid"
 wait "$tcmu_pid"
 
 . /swap.sh
+. /sgdrive.sh

@@ -86,10 +86,18 @@ pub fn open_drive(
 ) -> Result<Box<dyn Drive>, TapeError> {
     match device {
         Device::Virtual { dir, drive } => Ok(Box::new(vtl::open_drive(dir, *drive, spec)?)),
-        Device::Sg(path) => Err(TapeError::NoDevice(format!(
-            "sg:{}: a drive over SG_IO is not built yet; give its /dev/nstN",
-            path.display()
-        ))),
+        Device::Sg(path) => {
+            if !path.exists() {
+                return Err(TapeError::NoDevice(path.display().to_string()));
+            }
+            let lock = lock_device(path)?;
+            let options = crate::tape::linux_st::OpenOptions {
+                ready_timeout,
+                ..Default::default()
+            };
+            let drive = crate::tape::sg::SgTape::open(path, &options)?;
+            Ok(Box::new(LockedDrive::new(drive, lock)))
+        }
         Device::Node(path) => {
             if !path.exists() {
                 return Err(TapeError::NoDevice(path.display().to_string()));
@@ -121,14 +129,19 @@ pub fn open_changer(device: &Device, spec: &LibrarySpec) -> Result<Box<dyn Chang
 
 /// Where the lock file of a real device lives: `$REEL_LOCK_DIR`, else
 /// `/run/lock` when writable, else the temporary directory. Named after the
-/// device's canonical path, so `/dev/tape/by-id/…-nst` and `/dev/nst0` share
-/// one lock.
+/// SCSI device behind the node (`reel-scsi-2:0:0:0.lock`), so that every
+/// node of one drive (`/dev/nst0`, `/dev/st0`, its `/dev/sg3`, a
+/// `/dev/tape/by-id/…` link) shares one lock; for a node sysfs does not
+/// know, after its canonical path.
 pub fn device_lock_path(device: &Path) -> PathBuf {
-    let real = std::fs::canonicalize(device).unwrap_or_else(|_| device.to_path_buf());
-    let name = real
-        .to_string_lossy()
-        .trim_start_matches('/')
-        .replace('/', "_");
+    let name = match scsi_address(device) {
+        Some(address) => format!("scsi-{address}"),
+        None => std::fs::canonicalize(device)
+            .unwrap_or_else(|_| device.to_path_buf())
+            .to_string_lossy()
+            .trim_start_matches('/')
+            .replace('/', "_"),
+    };
     let dir = std::env::var_os("REEL_LOCK_DIR")
         .map(PathBuf::from)
         .or_else(|| {
@@ -139,6 +152,26 @@ pub fn device_lock_path(device: &Path) -> PathBuf {
         })
         .unwrap_or_else(std::env::temp_dir);
     dir.join(format!("reel-{name}.lock"))
+}
+
+/// The SCSI address (`host:channel:target:lun`) of the device behind the
+/// character device `node`, from sysfs.
+fn scsi_address(node: &Path) -> Option<String> {
+    use nix::sys::stat::{SFlag, major, minor, stat};
+    let st = stat(node).ok()?;
+    if SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT != SFlag::S_IFCHR {
+        return None;
+    }
+    let link = format!(
+        "/sys/dev/char/{}:{}/device",
+        major(st.st_rdev),
+        minor(st.st_rdev)
+    );
+    let real = std::fs::canonicalize(link).ok()?;
+    let name = real.file_name()?.to_str()?;
+    // host:channel:target:lun, four numbers.
+    (name.split(':').count() == 4 && name.split(':').all(|n| n.parse::<u64>().is_ok()))
+        .then(|| name.to_string())
 }
 
 /// Take the lock of a real device without waiting.
@@ -231,17 +264,19 @@ pub fn drive_changer(
         (Some(element), _, _) => element,
         // A changer reel reads itself reports its drives' serials: the
         // drive is the element whose serial is its own.
-        (None, Device::Sg(ch), Device::Node(node)) => match element_by_serial(ch, node) {
-            Ok(element) => element,
-            Err(why) => {
-                log::warn!(
-                    "{device}: its element in {} was not found by serial ({why}); taking {}: set `element` in its [[drive]]",
-                    changer.device,
+        (None, Device::Sg(ch), Device::Node(node) | Device::Sg(node)) => {
+            match element_by_serial(ch, node) {
+                Ok(element) => element,
+                Err(why) => {
+                    log::warn!(
+                        "{device}: its element in {} was not found by serial ({why}); taking {}: set `element` in its [[drive]]",
+                        changer.device,
+                        default_element(device)
+                    );
                     default_element(device)
-                );
-                default_element(device)
+                }
             }
-        },
+        }
         (None, _, _) => default_element(device),
     };
     Some((changer.device.clone(), index))

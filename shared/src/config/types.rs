@@ -49,8 +49,10 @@ impl fmt::Display for Source {
 }
 
 /// A device string, the same in `-f`, `--drive` and `pipeline.toml`
-/// (README, "Tapes, drives and libraries"): a device node (`/dev/nst0`, `/dev/sg5`),
-/// `sg:/dev/sgN` for a changer driven over SG_IO instead of mtx, or
+/// (README, "Tapes, drives and libraries"): a device node (`/dev/nst0` for
+/// a drive through st, `/dev/sg5` for a changer through mtx), `sg:/dev/sgN`
+/// for a drive or changer reel drives itself over SG_IO (a drive may be
+/// named by its st node, `sg:/dev/nst0`), or
 /// `virtual:<dir>` / `virtual:<dir>#<n>` for drive `n` of a virtual library.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Device {
@@ -88,7 +90,7 @@ impl Device {
         if let Some(path) = text.strip_prefix("sg:") {
             if !path.starts_with('/') {
                 return Err(format!(
-                    "device {text:?}: write sg:/dev/sgN, the changer's generic SCSI node"
+                    "device {text:?}: write sg:/dev/sgN, the drive's or changer's generic SCSI node"
                 ));
             }
             return Ok(Device::Sg(PathBuf::from(path)));

@@ -155,16 +155,19 @@ pub fn run(args: MtArgs, common: &CommonArgs) -> anyhow::Result<Exit> {
         .wait
         .unwrap_or(Interval::from_secs(default_wait))
         .duration();
-    if let (MtOp::Load, Device::Node(path)) = (&args.op, &device) {
+    if let (MtOp::Load, Device::Node(path) | Device::Sg(path)) = (&args.op, &device) {
         // A real drive whose tape is unloaded is not ready, and opening it
-        // would wait for it in vain: MTLOAD goes first (as mt-st's load).
+        // would wait for it in vain: LOAD goes first (as mt-st's load).
         let _lock = lock_device(path)?;
         let options = OpenOptions {
             ready_timeout: wait,
             ..OpenOptions::default()
         };
-        LinuxSt::load(&path.display().to_string(), &options)
-            .with_context(|| format!("loading the tape in {device}"))?;
+        match device {
+            Device::Sg(_) => crate::tape::sg::SgTape::load(path, &options).map(drop),
+            _ => LinuxSt::load(&path.display().to_string(), &options).map(drop),
+        }
+        .with_context(|| format!("loading the tape in {device}"))?;
         return Ok(Exit::Ok);
     }
     let mut drive =

@@ -5,6 +5,7 @@
 //! layer).
 
 pub mod mam;
+pub mod sense;
 pub mod sg_io;
 pub mod tapealert;
 

@@ -6,8 +6,11 @@
 
 use std::ffi::{c_int, c_uint, c_ushort, c_void};
 use std::os::fd::{AsRawFd, BorrowedFd};
+use std::time::Duration;
 
 use nix::errno::Errno;
+
+use super::sense::Sense;
 
 /// `struct sg_io_hdr`.
 #[repr(C)]
@@ -39,6 +42,8 @@ struct SgIoHdr {
 #[cfg(target_pointer_width = "64")]
 const _: () = assert!(size_of::<SgIoHdr>() == 88);
 
+const SG_DXFER_NONE: c_int = -1;
+const SG_DXFER_TO_DEV: c_int = -2;
 const SG_DXFER_FROM_DEV: c_int = -3;
 // SG_IO is 0x2285, a plain request number (no size encoded in it).
 nix::ioctl_readwrite_bad!(sg_io, 0x2285, SgIoHdr);
@@ -58,12 +63,13 @@ impl SgError {
     /// Sense key, ASC and ASCQ of a CHECK CONDITION with fixed or
     /// descriptor-format sense.
     pub fn sense(&self) -> Option<(u8, u8, u8)> {
-        let SgError::Check(s) = self else {
-            return None;
-        };
-        match s.first()? & 0x7f {
-            0x70 | 0x71 => Some((s.get(2)? & 0x0f, *s.get(12)?, *s.get(13)?)),
-            0x72 | 0x73 => Some((s.get(1)? & 0x0f, *s.get(2)?, *s.get(3)?)),
+        self.decoded().map(|s| (s.key, s.asc, s.ascq))
+    }
+
+    /// The whole sense of a CHECK CONDITION, decoded.
+    pub fn decoded(&self) -> Option<Sense> {
+        match self {
+            SgError::Check(s) => Sense::parse(s),
             _ => None,
         }
     }
@@ -73,15 +79,9 @@ impl std::fmt::Display for SgError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             SgError::Os(e) => write!(f, "SG_IO: {e}"),
-            SgError::Check(sense) => match sense.get(0..14) {
-                Some(s) if s[0] & 0x7f == 0x70 || s[0] & 0x7f == 0x71 => write!(
-                    f,
-                    "CHECK CONDITION, sense key {:#x}, ASC/ASCQ {:02x}/{:02x}",
-                    s[2] & 0x0f,
-                    s[12],
-                    s[13]
-                ),
-                _ => write!(f, "CHECK CONDITION, sense {sense:02x?}"),
+            SgError::Check(sense) => match Sense::parse(sense) {
+                Some(s) => write!(f, "CHECK CONDITION, {s}"),
+                None => write!(f, "CHECK CONDITION, sense {sense:02x?}"),
             },
             SgError::Status {
                 status,
@@ -95,45 +95,68 @@ impl std::fmt::Display for SgError {
     }
 }
 
-const SG_DXFER_NONE: c_int = -1;
+/// The data a command moves.
+pub enum Data<'a> {
+    None,
+    /// From the device into the buffer.
+    In(&'a mut [u8]),
+    /// From the buffer to the device.
+    Out(&'a [u8]),
+}
 
 /// A SCSI device commands can be sent to: an SG_IO descriptor, or in the
 /// tests reel-tcmu's own emulated devices.
 pub trait Scsi: Send {
+    /// Run `cdb`, moving `data`, waiting at most `timeout`. Returns the
+    /// bytes transferred. On CHECK CONDITION the data the device sent
+    /// before it stopped is in the buffer all the same.
+    fn run(&mut self, cdb: &[u8], data: Data<'_>, timeout: Duration) -> Result<usize, SgError>;
+
+    /// The timeout of [`Scsi::data_in`] and [`Scsi::no_data`].
+    fn default_timeout(&self) -> Duration {
+        Duration::from_secs(10 * 60)
+    }
+
     /// Run `cdb` with a data-in transfer into `buf`: the bytes transferred.
-    fn data_in(&mut self, cdb: &[u8], buf: &mut [u8]) -> Result<usize, SgError>;
+    fn data_in(&mut self, cdb: &[u8], buf: &mut [u8]) -> Result<usize, SgError> {
+        let t = self.default_timeout();
+        self.run(cdb, Data::In(buf), t)
+    }
+
     /// Run `cdb`, which moves no data.
-    fn no_data(&mut self, cdb: &[u8]) -> Result<(), SgError>;
+    fn no_data(&mut self, cdb: &[u8]) -> Result<(), SgError> {
+        let t = self.default_timeout();
+        self.run(cdb, Data::None, t).map(drop)
+    }
 }
 
 /// A device node opened for SG_IO (`/dev/sgN`, `/dev/schN`, `/dev/nstN`).
 pub struct SgDevice {
     fd: std::os::fd::OwnedFd,
-    /// Per-command timeout.
-    timeout_ms: u32,
+    /// The timeout of commands sent without their own.
+    timeout: Duration,
 }
 
 impl SgDevice {
     /// Open `path` read-write and non-blocking (SG_IO needs no more).
-    pub fn open(path: &std::path::Path, timeout_ms: u32) -> Result<SgDevice, Errno> {
+    pub fn open(path: &std::path::Path, timeout: Duration) -> Result<SgDevice, Errno> {
         use nix::fcntl::OFlag;
         let fd = nix::fcntl::open(
             path,
             OFlag::O_RDWR | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC,
             nix::sys::stat::Mode::empty(),
         )?;
-        Ok(SgDevice { fd, timeout_ms })
+        Ok(SgDevice { fd, timeout })
     }
 }
 
 impl Scsi for SgDevice {
-    fn data_in(&mut self, cdb: &[u8], buf: &mut [u8]) -> Result<usize, SgError> {
+    fn run(&mut self, cdb: &[u8], data: Data<'_>, timeout: Duration) -> Result<usize, SgError> {
         use std::os::fd::AsFd;
-        data_in(self.fd.as_fd(), cdb, buf, self.timeout_ms)
+        run(self.fd.as_fd(), cdb, data, timeout)
     }
-    fn no_data(&mut self, cdb: &[u8]) -> Result<(), SgError> {
-        use std::os::fd::AsFd;
-        data_in(self.fd.as_fd(), cdb, &mut [], self.timeout_ms).map(drop)
+    fn default_timeout(&self) -> Duration {
+        self.timeout
     }
 }
 
@@ -145,26 +168,41 @@ pub fn data_in(
     buf: &mut [u8],
     timeout_ms: u32,
 ) -> Result<usize, SgError> {
+    let data = if buf.is_empty() {
+        Data::None
+    } else {
+        Data::In(buf)
+    };
+    run(fd, cdb, data, Duration::from_millis(timeout_ms.into()))
+}
+
+/// Run `cdb` on `fd`, moving `data`, waiting at most `timeout`. Returns
+/// the bytes transferred.
+pub fn run(
+    fd: BorrowedFd<'_>,
+    cdb: &[u8],
+    data: Data<'_>,
+    timeout: Duration,
+) -> Result<usize, SgError> {
     let mut sense = [0u8; 64];
+    let (direction, ptr, len): (c_int, *mut c_void, usize) = match data {
+        Data::None => (SG_DXFER_NONE, std::ptr::null_mut(), 0),
+        Data::In(b) => (SG_DXFER_FROM_DEV, b.as_mut_ptr().cast(), b.len()),
+        // The kernel only reads a data-out buffer.
+        Data::Out(b) => (SG_DXFER_TO_DEV, b.as_ptr().cast_mut().cast(), b.len()),
+    };
+    let dxfer_len = c_uint::try_from(len).map_err(|_| SgError::Os(Errno::EINVAL))?;
     let mut hdr = SgIoHdr {
         interface_id: c_int::from(b'S'),
-        dxfer_direction: if buf.is_empty() {
-            SG_DXFER_NONE
-        } else {
-            SG_DXFER_FROM_DEV
-        },
-        cmd_len: cdb.len() as u8,
+        dxfer_direction: direction,
+        cmd_len: u8::try_from(cdb.len()).map_err(|_| SgError::Os(Errno::EINVAL))?,
         mx_sb_len: sense.len() as u8,
         iovec_count: 0,
-        dxfer_len: buf.len() as c_uint,
-        dxferp: if buf.is_empty() {
-            std::ptr::null_mut()
-        } else {
-            buf.as_mut_ptr().cast()
-        },
+        dxfer_len,
+        dxferp: ptr,
         cmdp: cdb.as_ptr(),
         sbp: sense.as_mut_ptr(),
-        timeout: timeout_ms,
+        timeout: u32::try_from(timeout.as_millis()).unwrap_or(u32::MAX),
         flags: 0,
         pack_id: 0,
         usr_ptr: std::ptr::null_mut(),
@@ -178,10 +216,11 @@ pub fn data_in(
         duration: 0,
         info: 0,
     };
-    // SAFETY: `hdr` is a valid sg_io_hdr whose pointers (the CDB, the data
-    // buffer with its length, the sense buffer with its length) all point
-    // into memory that lives until the ioctl returns; the kernel writes
-    // only within those lengths.
+    // SAFETY: `hdr` is a valid sg_io_hdr whose pointers (the CDB with its
+    // length, the data buffer with its length, the sense buffer with its
+    // length) all point into memory that lives until the ioctl returns; the
+    // kernel writes only within those lengths, and into a data-out buffer
+    // not at all.
     unsafe { sg_io(fd.as_raw_fd(), &mut hdr) }.map_err(SgError::Os)?;
     if hdr.status == 0x02 {
         return Err(SgError::Check(sense[..usize::from(hdr.sb_len_wr)].to_vec()));
@@ -194,14 +233,21 @@ pub fn data_in(
         });
     }
     let resid = usize::try_from(hdr.resid).unwrap_or(0);
-    Ok(buf.len().saturating_sub(resid))
+    Ok(len.saturating_sub(resid))
+}
+
+/// LOG SENSE of `page` (cumulative values) with an allocation length of
+/// `len` (at most 64 KiB - 1).
+pub fn log_sense_cdb(page: u8, len: usize) -> [u8; 10] {
+    let len = (len.min(0xffff) as u16).to_be_bytes();
+    [0x4d, 0, 0x40 | (page & 0x3f), 0, 0, 0, 0, len[0], len[1], 0]
 }
 
 /// LOG SENSE of `page` (cumulative values), into `buf`.
 pub fn log_sense(fd: BorrowedFd<'_>, page: u8, buf: &mut [u8]) -> Result<usize, SgError> {
-    let len = (buf.len().min(0xffff) as u16).to_be_bytes();
-    let cdb = [0x4d, 0, 0x40 | (page & 0x3f), 0, 0, 0, 0, len[0], len[1], 0];
-    data_in(fd, &cdb, buf, 30_000)
+    let cdb = log_sense_cdb(page, buf.len());
+    let len = buf.len().min(0xffff);
+    data_in(fd, &cdb, &mut buf[..len], 30_000)
 }
 
 #[cfg(test)]
@@ -223,7 +269,7 @@ mod tests {
         s.resize(18, 0);
         assert_eq!(
             SgError::Check(s).to_string(),
-            "CHECK CONDITION, sense key 0x3, ASC/ASCQ 11/00"
+            "CHECK CONDITION, sense key 0x3, ASC/ASCQ 11/00 (unrecovered read error)"
         );
     }
 }

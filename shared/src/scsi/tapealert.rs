@@ -85,6 +85,28 @@ const NAMES: [&str; 64] = [
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct TapeAlerts(pub u64);
 
+/// The flags a drive reports, read through `log_sense` (a page and a
+/// buffer in, the bytes answered out): the TapeAlert response page (0x12),
+/// which leaves them up; on drives without it the TapeAlert page (0x2E),
+/// which a drive clears once read. `None` when the drive gives neither.
+pub fn read(
+    device: &str,
+    mut log_sense: impl FnMut(u8, &mut [u8]) -> Result<usize, super::sg_io::SgError>,
+) -> Option<TapeAlerts> {
+    let mut buf = [0u8; 512];
+    for page in [0x12, 0x2e] {
+        match log_sense(page, &mut buf) {
+            Ok(n) => {
+                if let Some(alerts) = TapeAlerts::from_log_page(&buf[..n]) {
+                    return Some(alerts);
+                }
+            }
+            Err(e) => log::debug!("{device}: LOG SENSE page {page:#04x}: {e}"),
+        }
+    }
+    None
+}
+
 impl TapeAlerts {
     fn bit(n: u8) -> u64 {
         1u64 << (64 - u32::from(n.clamp(1, 64)))

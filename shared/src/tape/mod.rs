@@ -18,6 +18,7 @@ pub mod label;
 pub mod linux_st;
 pub mod selftest;
 pub mod session;
+pub mod sg;
 pub mod spans;
 pub mod speed;
 pub mod stream;

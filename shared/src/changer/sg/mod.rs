@@ -172,9 +172,11 @@ pub struct SgChanger<S: Scsi> {
 impl SgChanger<SgDevice> {
     /// Open the changer's generic SCSI node.
     pub fn open(path: &std::path::Path) -> Result<SgChanger<SgDevice>, ChangerError> {
-        let scsi = SgDevice::open(path, 10 * 60 * 1000).map_err(|e| ChangerError::Io {
-            op: format!("opening {}", path.display()),
-            source: e.into(),
+        let scsi = SgDevice::open(path, std::time::Duration::from_secs(10 * 60)).map_err(|e| {
+            ChangerError::Io {
+                op: format!("opening {}", path.display()),
+                source: e.into(),
+            }
         })?;
         Ok(SgChanger::new(format!("sg:{}", path.display()), scsi))
     }

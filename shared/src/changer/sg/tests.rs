@@ -6,7 +6,9 @@
 use std::collections::BTreeMap;
 
 use super::*;
-use crate::scsi::sg_io::{Scsi, SgError};
+use std::time::Duration;
+
+use crate::scsi::sg_io::{Data, Scsi, SgError};
 use crate::tcmu::smc::Smc;
 use crate::tcmu::ssc::Identity;
 use crate::vtl::{self, Library, LibrarySpec};
@@ -31,7 +33,11 @@ fn fixed(key: u8, asc: u8, ascq: u8) -> Vec<u8> {
 }
 
 impl Scsi for Emulated {
-    fn data_in(&mut self, cdb: &[u8], buf: &mut [u8]) -> Result<usize, SgError> {
+    fn run(&mut self, cdb: &[u8], data: Data<'_>, _: Duration) -> Result<usize, SgError> {
+        let Data::In(buf) = data else {
+            let mut none = [];
+            return self.run(cdb, Data::In(&mut none), Duration::ZERO);
+        };
         if self.not_ready {
             return Err(check(&fixed(0x02, 0x04, 0x01)));
         }
@@ -48,10 +54,6 @@ impl Scsi for Emulated {
                 Ok(n)
             }
         }
-    }
-
-    fn no_data(&mut self, cdb: &[u8]) -> Result<(), SgError> {
-        self.data_in(cdb, &mut []).map(drop)
     }
 }
 

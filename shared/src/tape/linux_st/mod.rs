@@ -30,7 +30,7 @@ pub mod sys;
 mod transfer;
 
 #[cfg(test)]
-mod fake;
+pub(crate) mod fake;
 #[cfg(test)]
 mod tests;
 
@@ -282,23 +282,13 @@ impl<S: StSys> Drive for LinuxSt<S> {
             .map_err(|e| transfer::write_error(MtOp::Erase.describe(), e))
     }
 
-    /// The TapeAlert response page (0x12), which leaves the flags up;
-    /// drives without it give the TapeAlert page (0x2E), which a drive
-    /// clears once read. `None` when the drive gives neither or takes no
-    /// SG_IO through st.
+    /// Read as [`crate::scsi::tapealert::read`] says, through SG_IO on the
+    /// st descriptor; `None` also when st passes no SG_IO.
     fn tape_alerts(&mut self) -> Result<Option<TapeAlerts>, TapeError> {
-        let mut buf = [0u8; 512];
-        for page in [0x12, 0x2e] {
-            match self.sys.log_sense(page, &mut buf) {
-                Ok(n) => {
-                    if let Some(alerts) = TapeAlerts::from_log_page(&buf[..n]) {
-                        return Ok(Some(alerts));
-                    }
-                }
-                Err(e) => log::debug!("{}: LOG SENSE page {page:#04x}: {e}", self.device),
-            }
-        }
-        Ok(None)
+        let sys = &mut self.sys;
+        Ok(crate::scsi::tapealert::read(&self.device, |page, buf| {
+            sys.log_sense(page, buf)
+        }))
     }
 
     fn cartridge_memory(&mut self) -> Result<Option<CartridgeMemory>, TapeError> {
