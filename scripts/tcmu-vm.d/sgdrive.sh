@@ -115,6 +115,7 @@ expect "sg drive: the tape went to drive element 0" "1" "$(echo "$out" | grep -c
 run reel-verify
 run reel find later.txt
 expect "sg drive: the file written through d0 is verified" "0" "$rc"
+. /keys.sh
 cd /work
 kill -TERM "$tcmu_pid"
 wait "$tcmu_pid"

@@ -249,6 +249,15 @@ impl<D: Drive> Drive for LockedDrive<D> {
     fn cartridge_memory(&mut self) -> Result<Option<crate::scsi::mam::CartridgeMemory>, TapeError> {
         self.drive.cartridge_memory()
     }
+    fn set_encryption(
+        &mut self,
+        key: Option<&crate::scsi::encryption::DriveKey>,
+    ) -> Result<(), TapeError> {
+        self.drive.set_encryption(key)
+    }
+    fn encryption(&mut self) -> Result<Option<crate::scsi::encryption::Status>, TapeError> {
+        self.drive.encryption()
+    }
 }
 
 /// The changer that loads a configured drive (its `changer` key), and the

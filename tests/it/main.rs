@@ -6,6 +6,7 @@ mod chaos;
 mod cli;
 mod config;
 mod daemon;
+mod drive_encryption;
 mod e2e;
 mod from_tape;
 mod health;

@@ -49,6 +49,9 @@ pub struct Tape {
     /// on it (loads, lifetime bytes), when the drive tells.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cartridge: Option<crate::scsi::mam::CartridgeMemory>,
+    /// The fingerprint of the drive key its archives are encrypted with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drive_key: Option<String>,
     pub updated: String,
 }
 

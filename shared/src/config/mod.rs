@@ -72,6 +72,8 @@ pub struct Config {
     pub drives: Vec<Drive>,
     #[serde(default, rename = "changer")]
     pub changers: Vec<Changer>,
+    #[serde(default, rename = "drive_key")]
+    pub drive_keys: Vec<DriveKey>,
     #[serde(default)]
     pub cache: Cache,
     #[serde(default)]
@@ -165,6 +167,22 @@ pub struct Changer {
     pub device: Device,
     /// Storage slots (used when a virtual library is created).
     pub slots: Option<u32>,
+}
+
+/// `[[drive_key]]`: a data key for the drive's own (hardware) encryption,
+/// in a key file of `stenc`'s format (64 hexadecimal digits, mode 0600).
+/// The tapes of its `pools` are labelled with its fingerprint and written
+/// encrypted with it; every tape whose label names its fingerprint is read
+/// with it. A key no pool takes any more stays to read old tapes.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DriveKey {
+    pub name: String,
+    /// The key file (never the key itself in the configuration).
+    pub file: PathBuf,
+    /// The pools whose tapes are written with this key.
+    #[serde(default)]
+    pub pools: Vec<String>,
 }
 
 /// `[cache]`: when staging stops and resumes.
@@ -355,10 +373,32 @@ impl Config {
                 *dir = normalize(base, dir);
             }
         }
+        for k in &mut self.drive_keys {
+            k.file = normalize(base, &k.file);
+        }
         let devices = self.drives.iter_mut().map(|d| &mut d.device);
         for device in devices.chain(self.changers.iter_mut().map(|c| &mut c.device)) {
             *device = device.clone().resolve(base);
         }
+    }
+
+    /// The key the tapes of `pool` are written with (its `[[drive_key]]`'s
+    /// file read), `None` when no key takes the pool. The error names the
+    /// key and its file.
+    pub fn pool_key(
+        &self,
+        pool: &str,
+    ) -> Result<Option<crate::scsi::encryption::DriveKey>, String> {
+        let Some(conf) = self
+            .drive_keys
+            .iter()
+            .find(|k| k.pools.iter().any(|p| p == pool))
+        else {
+            return Ok(None);
+        };
+        crate::scsi::encryption::DriveKey::load(&conf.file)
+            .map(Some)
+            .map_err(|m| format!("drive_key {:?}: {m}", conf.name))
     }
 
     /// The largest archive: `pack.archive_size`, or 1/50 of the smallest

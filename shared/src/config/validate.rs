@@ -23,6 +23,7 @@ pub fn check(c: &Config) -> Result<(), Failure> {
     check_streams(c)?;
     check_drives(c)?;
     check_changers(c)?;
+    check_drive_keys(c)?;
     check_sizes(c)?;
     check_cache(c)?;
     check_supervisor(c)
@@ -233,6 +234,33 @@ fn check_changers(c: &Config) -> Result<(), Failure> {
                 key!("changer", i, "slots"),
                 "a changer needs at least one slot".into(),
             ));
+        }
+    }
+    Ok(())
+}
+
+/// Names once each, a pool in one key at most. The key files themselves
+/// are read when a tape needs them, so that a configuration can be checked
+/// where the keys are not.
+fn check_drive_keys(c: &Config) -> Result<(), Failure> {
+    let mut names = HashSet::new();
+    let mut pools = std::collections::HashMap::new();
+    for (i, k) in c.drive_keys.iter().enumerate() {
+        if k.name.is_empty() || !names.insert(k.name.as_str()) {
+            return Err((
+                key!("drive_key", i, "name"),
+                format!("drive_key name {:?} is empty or used twice", k.name),
+            ));
+        }
+        for (j, pool) in k.pools.iter().enumerate() {
+            if let Some(other) = pools.insert(pool.as_str(), k.name.as_str()) {
+                return Err((
+                    key!("drive_key", i, "pools", j),
+                    format!(
+                        "pool {pool:?} is written with drive_key {other:?} already: a pool has one key"
+                    ),
+                ));
+            }
         }
     }
     Ok(())

@@ -66,14 +66,15 @@ pub fn tapes(config: &Config, json: bool) -> anyhow::Result<Exit> {
         return Ok(Exit::Ok);
     }
     crate::outln!(
-        "{:<10} {:<10} {:<9} {:>5} {:>10} {:>5} {:>10}  last verify",
+        "{:<10} {:<10} {:<9} {:>5} {:>10} {:>5} {:>10}  {:<16}  last verify",
         "tape",
         "pool",
         "state",
         "files",
         "bytes",
         "loads",
-        "life"
+        "life",
+        "drive key"
     )?;
     for t in &tapes {
         // From the cartridge memory: loads and bytes written in its life.
@@ -86,7 +87,7 @@ pub fn tapes(config: &Config, json: bool) -> anyhow::Result<Exit> {
             None => ("-".to_string(), "-".to_string()),
         };
         crate::outln!(
-            "{:<10} {:<10} {:<9} {:>5} {:>10} {:>5} {:>10}  {}",
+            "{:<10} {:<10} {:<9} {:>5} {:>10} {:>5} {:>10}  {:<16}  {}",
             t.label,
             t.pool,
             format!("{:?}", t.state).to_lowercase(),
@@ -94,6 +95,7 @@ pub fn tapes(config: &Config, json: bool) -> anyhow::Result<Exit> {
             Size(t.bytes).human(),
             loads,
             life,
+            t.drive_key.as_deref().unwrap_or("clear"),
             match (&t.verified, &t.last_verify) {
                 (Some(when), Some(what)) => format!("{when} ({what})"),
                 _ => "never".into(),

@@ -73,7 +73,7 @@ enum MtOp {
     Label {
         /// The label, normally the barcode (T00001L9)
         label: String,
-        /// Tape pool
+        /// Tape pool (the label names the pool's [[drive_key]], if it has one)
         #[arg(long, default_value = "default")]
         pool: String,
         /// Block size recorded in the label [default: the drive's block_size, else 256K]
@@ -185,6 +185,7 @@ pub fn run(args: MtArgs, common: &CommonArgs) -> anyhow::Result<Exit> {
             } else {
                 None
             };
+            let encryption = d.encryption().ok().flatten();
             if json {
                 // The status's own fields first, in their order, then the
                 // flags when the drive can tell.
@@ -196,6 +197,8 @@ pub fn run(args: MtArgs, common: &CommonArgs) -> anyhow::Result<Exit> {
                     tape_alerts: Option<Vec<serde_json::Value>>,
                     #[serde(skip_serializing_if = "Option::is_none")]
                     cartridge: Option<crate::scsi::mam::CartridgeMemory>,
+                    #[serde(skip_serializing_if = "Option::is_none")]
+                    encryption: Option<crate::scsi::encryption::Status>,
                 }
                 let tape_alerts = alerts.map(|a| {
                     a.flags()
@@ -207,6 +210,7 @@ pub fn run(args: MtArgs, common: &CommonArgs) -> anyhow::Result<Exit> {
                     status: &s,
                     tape_alerts,
                     cartridge,
+                    encryption,
                 };
                 writeln!(out, "{}", serde_json::to_string(&v)?)?;
             } else {
@@ -216,6 +220,9 @@ pub fn run(args: MtArgs, common: &CommonArgs) -> anyhow::Result<Exit> {
                 }
                 if let Some(c) = cartridge {
                     writeln!(out, "Cartridge: {}", c.summary())?;
+                }
+                if let Some(e) = encryption {
+                    writeln!(out, "Encryption: {e}")?;
                 }
             }
         }
@@ -244,7 +251,13 @@ pub fn run(args: MtArgs, common: &CommonArgs) -> anyhow::Result<Exit> {
                     format!("block size {bs} is not a multiple of 512")
                 ));
             }
-            let label = Label::new(&name, &pool, bs)?;
+            let mut label = Label::new(&name, &pool, bs)?;
+            if let Some(c) = &config {
+                label.drive_key = c
+                    .pool_key(&pool)
+                    .map_err(|m| ExitError::new(Exit::Config, m))?
+                    .map(|k| k.fingerprint);
+            }
             let before = label::label_tape(d, &label, force).map_err(|e| match e {
                 crate::tape::TapeError::Invalid(m) => ExitError::new(Exit::Unavailable, m).into(),
                 other => anyhow::Error::from(other),
@@ -253,11 +266,15 @@ pub fn run(args: MtArgs, common: &CommonArgs) -> anyhow::Result<Exit> {
                 log::warn!("relabelled tape {} as {}", old.label, label.label);
             }
             log::info!(
-                "labelled {} (pool {}, block size {}, uuid {})",
+                "labelled {} (pool {}, block size {}, uuid {}{})",
                 label.label,
                 label.pool,
                 Size(bs.into()),
-                label.uuid
+                label.uuid,
+                label
+                    .drive_key
+                    .as_ref()
+                    .map_or(String::new(), |k| format!(", drive key {k}"))
             );
         }
         MtOp::Identify { json } => identify(d, json, &mut out)?,

@@ -4,6 +4,7 @@
 //! through its own `/dev/nstN` descriptor (st hands SG_IO to the SCSI
 //! layer).
 
+pub mod encryption;
 pub mod mam;
 pub mod sense;
 pub mod sg_io;

@@ -35,6 +35,11 @@ pub struct Label {
     /// RFC 3339 UTC.
     pub created: String,
     pub reel_version: String,
+    /// The fingerprint of the drive key every archive on the tape is
+    /// encrypted with (the drive's AES-256-GCM); the label itself is in
+    /// the clear.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drive_key: Option<String>,
 }
 
 impl Label {
@@ -48,6 +53,7 @@ impl Label {
             block_size,
             created: crate::time::Utc::now().rfc3339(),
             reel_version: env!("CARGO_PKG_VERSION").into(),
+            drive_key: None,
         })
     }
 }
@@ -110,7 +116,19 @@ fn readme(label: &Label) -> String {
              mt -f /dev/nst0 fsf N\n\
              tar -b {blocks} -tvf /dev/nst0      # list; -xvf to extract\n\
          \n\
-         Check a restored file against the index: sha256sum FILE\n",
+         Check a restored file against the index: sha256sum FILE\n{encrypted}",
+        encrypted = match &label.drive_key {
+            Some(fp) => format!(
+                "\n\
+                 Files 1 and on are ENCRYPTED by the tape drive (AES-256-GCM) with the\n\
+                 key whose fingerprint is {fp} (the first 8 bytes of the key's\n\
+                 SHA-256; the drive also keeps it with every block as its uKAD). Set\n\
+                 that key before reading them, for example from its stenc key file:\n\
+                 \n\
+                 \x20   stenc -f /dev/nst0 -e mixed -k KEYFILE -a 1\n"
+            ),
+            None => String::new(),
+        },
         label = label.label,
         pool = label.pool,
         uuid = label.uuid,

@@ -207,4 +207,22 @@ pub trait Drive: Send {
     fn cartridge_memory(&mut self) -> Result<Option<crate::scsi::mam::CartridgeMemory>, TapeError> {
         Ok(None)
     }
+
+    /// Set the drive's data key (encrypt what is written, decrypt what is
+    /// read, plaintext read as it is), or clear it with `None`. A drive
+    /// that cannot encrypt says [`TapeError::Unsupported`].
+    fn set_encryption(
+        &mut self,
+        key: Option<&crate::scsi::encryption::DriveKey>,
+    ) -> Result<(), TapeError> {
+        match key {
+            Some(_) => Err(TapeError::Unsupported("drive encryption")),
+            None => Ok(()),
+        }
+    }
+
+    /// What the drive's encryption is set to; `None` when it cannot tell.
+    fn encryption(&mut self) -> Result<Option<crate::scsi::encryption::Status>, TapeError> {
+        Ok(None)
+    }
 }

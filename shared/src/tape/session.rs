@@ -154,6 +154,7 @@ impl<'c> Session<'c> {
     pub fn open_labelled(&self) -> anyhow::Result<(Box<dyn Drive>, Label)> {
         let mut drive = self.open()?;
         let label = self.label_of(drive.as_mut())?;
+        self.use_key(drive.as_mut(), &label, false)?;
         Ok((drive, label))
     }
 
@@ -452,11 +453,15 @@ impl<'c> Session<'c> {
         let Some(barcode) = self.barcode_in_drive()? else {
             return Ok(()); // no barcode: the operator labels it
         };
-        let new = Label::new(&barcode, "default", self.block_size())?;
+        let mut new = Label::new(&barcode, "default", self.block_size())?;
+        new.drive_key = self.pool_key(&new.pool)?.map(|k| k.fingerprint);
         label::write_label(drive, &new)?;
         log::info!(
-            "labelled the blank tape {barcode} in {} (pool default)",
-            self.device
+            "labelled the blank tape {barcode} in {} (pool default{})",
+            self.device,
+            new.drive_key
+                .as_ref()
+                .map_or(String::new(), |k| format!(", drive key {k}"))
         );
         Ok(())
     }
@@ -536,6 +541,7 @@ impl<'c> Session<'c> {
             return self.after_full(catalog, &l);
         }
         let (label, tape) = appendable(drive.as_mut(), catalog, &self.device)?;
+        self.use_key(drive.as_mut(), &label, true)?;
         Ok((drive, label, tape))
     }
 
@@ -545,6 +551,7 @@ impl<'c> Session<'c> {
         self.next_writable(catalog, &full.pool, &format!("tape {} full", full.label))?;
         let mut drive = self.open()?;
         let (label, tape) = appendable(drive.as_mut(), catalog, &self.device)?;
+        self.use_key(drive.as_mut(), &label, true)?;
         Ok((drive, label, tape))
     }
 }
@@ -552,5 +559,6 @@ impl<'c> Session<'c> {
 pub use append::appendable;
 
 mod append;
+mod keys;
 #[cfg(test)]
 mod tests;

@@ -14,10 +14,12 @@ use nix::fcntl::Flock;
 
 use super::image::Image;
 use super::library::Library;
+use crate::scsi::encryption::{self, DriveKey};
 use crate::scsi::mam::CartridgeMemory;
 use crate::scsi::tapealert::TapeAlerts;
 use crate::tape::speed::{DriveModel, ModelStats, Paced};
 use crate::tape::{Drive, DriveStatus, Read, TapeError, Written};
+use crate::tcmu::ssc::crypto::Crypto;
 
 /// Where the head is: block `block` of tape file `file`. At `block ==
 /// blocks(file)` the head sits on the file's filemark (or at the end of
@@ -39,6 +41,12 @@ pub struct VirtualDrive {
     /// The speed model, when the tape's meta.json asks for one: writes are
     /// then paced in real time like an LTO drive's.
     pace: Option<Paced>,
+    /// The data key reel set on this handle, with the engine reel-tcmu's
+    /// drives encrypt with (AES-256-GCM): blocks written are sealed,
+    /// sealed blocks read are opened. `None` passes blocks as they are
+    /// stored, so that reel-tcmu, which encrypts above this drive, sees
+    /// them raw.
+    crypto: Option<Crypto>,
     _lock: Flock<File>,
 }
 
@@ -79,6 +87,7 @@ impl VirtualDrive {
             after_filemark: false,
             block_size: 0,
             pace: None,
+            crypto: None,
             _lock: lock,
         };
         drive.start_pacing()?;
@@ -212,6 +221,82 @@ impl VirtualDrive {
         let mut inv = self.library.read()?;
         inv.drives[self.index as usize].ejected = ejected;
         self.library.write(&inv)
+    }
+}
+
+impl VirtualDrive {
+    /// Read the block at `head`, opening it with `crypto` when reel set a
+    /// key.
+    fn read_at(
+        &mut self,
+        head: Head,
+        buf: &mut [u8],
+        crypto: Option<&Crypto>,
+    ) -> Result<Read, TapeError> {
+        let image = self.ready()?;
+        let Some(layout) = image.meta.files.get(head.file) else {
+            return Ok(Read::EndOfData);
+        };
+        if head.block == layout.blocks() {
+            if layout.filemark {
+                self.head = Head {
+                    file: head.file + 1,
+                    block: 0,
+                };
+                self.after_filemark = true;
+                return Ok(Read::Filemark);
+            }
+            return Ok(Read::EndOfData);
+        }
+        let (_, size) = layout.block(head.block).expect("block within file");
+        let address = Self::address(image, head);
+        let faulty = image.meta.faults.read_errors.contains(&address);
+        let flips: Vec<usize> = image
+            .meta
+            .faults
+            .flip
+            .iter()
+            .filter(|f| f.block == address)
+            .map(|f| f.offset)
+            .collect();
+        let fits = size as usize <= buf.len();
+        let result = match (faulty, fits, crypto) {
+            (true, _, _) => Err(eio("reading a block (injected read error)")),
+            (false, _, Some(crypto)) => {
+                let mut stored = vec![0u8; size as usize];
+                let n = image.read_block(head.file, head.block, &mut stored)?;
+                image.count_read(n as u64);
+                for offset in flips.into_iter().filter(|&o| o < n) {
+                    stored[offset] ^= 0xff;
+                }
+                match crypto.open(&stored[..n]) {
+                    Ok(plain) => {
+                        let plain = plain.as_deref().unwrap_or(&stored[..n]);
+                        match buf.get_mut(..plain.len()) {
+                            Some(b) => {
+                                b.copy_from_slice(plain);
+                                Ok(Read::Data(plain.len()))
+                            }
+                            None => Err(TapeError::BlockTooLarge { buffer: buf.len() }),
+                        }
+                    }
+                    Err(sense) => Err(refused("reading a block", &sense)),
+                }
+            }
+            (false, false, None) => Err(TapeError::BlockTooLarge { buffer: buf.len() }),
+            (false, true, None) => {
+                let n = image.read_block(head.file, head.block, buf)?;
+                image.count_read(n as u64);
+                for offset in flips.into_iter().filter(|&o| o < n) {
+                    buf[offset] ^= 0xff;
+                }
+                Ok(Read::Data(n))
+            }
+        };
+        // Like st, the head moves past the block whatever happened.
+        self.head.block += 1;
+        self.after_filemark = false;
+        result
     }
 }
 
@@ -353,49 +438,11 @@ impl Drive for VirtualDrive {
 
     fn read_block(&mut self, buf: &mut [u8]) -> Result<Read, TapeError> {
         let head = self.head;
-        let image = self.ready()?;
-        let Some(layout) = image.meta.files.get(head.file) else {
-            return Ok(Read::EndOfData);
-        };
-        if head.block == layout.blocks() {
-            if layout.filemark {
-                self.head = Head {
-                    file: head.file + 1,
-                    block: 0,
-                };
-                self.after_filemark = true;
-                return Ok(Read::Filemark);
-            }
-            return Ok(Read::EndOfData);
-        }
-        let (_, size) = layout.block(head.block).expect("block within file");
-        let address = Self::address(image, head);
-        let faulty = image.meta.faults.read_errors.contains(&address);
-        let flips: Vec<usize> = image
-            .meta
-            .faults
-            .flip
-            .iter()
-            .filter(|f| f.block == address)
-            .map(|f| f.offset)
-            .collect();
-        let fits = size as usize <= buf.len();
-        let result = match (faulty, fits) {
-            (true, _) => Err(eio("reading a block (injected read error)")),
-            (false, false) => Err(TapeError::BlockTooLarge { buffer: buf.len() }),
-            (false, true) => {
-                let n = image.read_block(head.file, head.block, buf)?;
-                image.count_read(n as u64);
-                for offset in flips.into_iter().filter(|&o| o < n) {
-                    buf[offset] ^= 0xff;
-                }
-                Ok(Read::Data(n))
-            }
-        };
-        // Like st, the head moves past the block whatever happened.
-        self.head.block += 1;
-        self.after_filemark = false;
-        result
+        // Taken for the read, put back below whatever the read does.
+        let crypto = self.crypto.take();
+        let read = self.read_at(head, buf, crypto.as_ref());
+        self.crypto = crypto;
+        read
     }
 
     fn write_block(&mut self, data: &[u8]) -> Result<Written, TapeError> {
@@ -410,6 +457,16 @@ impl Drive for VirtualDrive {
             return Err(TapeError::Invalid("a tape block cannot be empty".into()));
         }
         self.prepare_write()?;
+        let sealed;
+        let data = match self.crypto.as_ref().filter(|c| c.encrypting()) {
+            Some(crypto) => {
+                sealed = crypto
+                    .seal(data)
+                    .map_err(|s| refused("writing a block", &s))?;
+                &sealed[..]
+            }
+            None => data,
+        };
         let head = self.head;
         let image = self.image.as_mut().expect("ready checked");
         if image.meta.faults.write_error_at == Some(Self::address(image, head)) {
@@ -521,6 +578,35 @@ impl Drive for VirtualDrive {
     fn max_block_size(&mut self) -> Result<Option<u32>, TapeError> {
         Ok(Some(16 << 20))
     }
+
+    /// The same Set Data Encryption page a real drive gets.
+    fn set_encryption(&mut self, key: Option<&DriveKey>) -> Result<(), TapeError> {
+        let mut crypto = self.crypto.take().unwrap_or_default();
+        crypto
+            .set(&encryption::set_page(
+                key,
+                crate::tcmu::ssc::crypto::AES256_GCM,
+            ))
+            .map_err(|s| refused("setting the drive key", &s))?;
+        self.crypto = key.is_some().then_some(crypto);
+        Ok(())
+    }
+
+    /// Only while this handle has a key: the virtual drive keeps none
+    /// from one program to the next.
+    fn encryption(&mut self) -> Result<Option<encryption::Status>, TapeError> {
+        Ok(self
+            .crypto
+            .as_ref()
+            .and_then(|c| encryption::Status::from_page(&c.status_page())))
+    }
+}
+
+/// An error of the encryption engine (its sense) as a [`TapeError`].
+fn refused(op: &'static str, sense: &crate::tcmu::sense::Sense) -> TapeError {
+    let why = crate::scsi::sense::Sense::parse(&sense.bytes())
+        .map_or_else(|| format!("{sense:?}"), |s| s.to_string());
+    TapeError::io(op, std::io::Error::other(why))
 }
 
 impl Drop for VirtualDrive {

@@ -373,3 +373,51 @@ fn a_tape_with_a_speed_model_paces_writes_and_counts_backhitches() {
     let slow = d.speed_stats().unwrap();
     assert!(slow.backhitches >= 1, "{slow:?}");
 }
+
+/// A key file in `dir` holding `byte` 32 times.
+fn drive_key(dir: &std::path::Path, byte: u8) -> crate::scsi::encryption::DriveKey {
+    use std::os::unix::fs::PermissionsExt;
+    let f = dir.join(format!("key-{byte:02x}"));
+    std::fs::write(&f, format!("{byte:02x}").repeat(32)).unwrap();
+    std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o600)).unwrap();
+    crate::scsi::encryption::DriveKey::load(&f).unwrap()
+}
+
+#[test]
+fn with_a_key_blocks_are_stored_sealed_and_read_back_only_with_it() {
+    let (t, lib, spec) = library(1 << 30, 1 << 20);
+    let (k1, k2) = (drive_key(t.path(), 0x1f), drive_key(t.path(), 0xa2));
+    let mut d = open_drive(&lib, 0, &spec).unwrap();
+    // The label in the clear, then data under key 1.
+    d.write_block(b"a clear label block").unwrap();
+    d.write_filemarks(1).unwrap();
+    d.set_encryption(Some(&k1)).unwrap();
+    let status = d.encryption().unwrap().unwrap();
+    assert!(status.encrypting && status.key.as_deref() == Some(k1.fingerprint.as_str()));
+    let secret = b"ustar member data that must not be on tape as it is".repeat(100);
+    d.write_block(&secret).unwrap();
+    d.write_filemarks(1).unwrap();
+    let stored = std::fs::read(d.image_mut().unwrap().file_path(1)).unwrap();
+    assert!(!stored.windows(20).any(|w| w == &secret[..20]));
+    assert!(stored.starts_with(b"REELAES1"));
+    // Key 1 reads both files (plaintext passes in mixed mode).
+    d.rewind().unwrap();
+    let mut buf = vec![0u8; 1 << 20];
+    assert_eq!(d.read_block(&mut buf).unwrap(), Read::Data(19));
+    assert_eq!(d.read_block(&mut buf).unwrap(), Read::Filemark);
+    assert_eq!(d.read_block(&mut buf).unwrap(), Read::Data(secret.len()));
+    assert_eq!(buf[..secret.len()], secret[..]);
+    // Key 2 does not.
+    d.set_encryption(Some(&k2)).unwrap();
+    d.seek(2).unwrap();
+    let e = d.read_block(&mut buf).unwrap_err().to_string();
+    assert!(
+        e.contains("74/03") && e.contains("incorrect data encryption key"),
+        "{e}"
+    );
+    // Cleared: blocks come as stored.
+    d.set_encryption(None).unwrap();
+    assert_eq!(d.encryption().unwrap(), None);
+    d.seek(2).unwrap();
+    assert_eq!(d.read_block(&mut buf).unwrap(), Read::Data(stored.len()));
+}

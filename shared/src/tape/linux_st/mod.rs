@@ -44,6 +44,7 @@ pub use sys::{Access, MtOp, MtStatus, RealSt, StSys};
 use sys::{GMT_BOT, GMT_DR_OPEN, GMT_EOD, GMT_EOF, GMT_EOT, GMT_WR_PROT};
 
 use super::{Drive, DriveStatus, Read, TapeError, Written};
+use crate::scsi::encryption::{self, DriveKey};
 use crate::scsi::mam::CartridgeMemory;
 use crate::scsi::tapealert::TapeAlerts;
 
@@ -64,6 +65,8 @@ pub struct LinuxSt<S: StSys = RealSt> {
     /// The largest read st accepted after refusing a larger one (EINVAL:
     /// more than the drive's block limit), used for every later read.
     read_limit: Option<usize>,
+    /// reel set a data key: it is cleared when the drive is let go.
+    keyed: bool,
 }
 
 impl<S: StSys> fmt::Debug for LinuxSt<S> {
@@ -291,6 +294,29 @@ impl<S: StSys> Drive for LinuxSt<S> {
         }))
     }
 
+    /// Through SG_IO on the st descriptor, as `stenc` does.
+    fn set_encryption(&mut self, key: Option<&DriveKey>) -> Result<(), TapeError> {
+        let sys = &mut self.sys;
+        let r = encryption::apply(key, |cdb, data| sys.scsi(cdb, data));
+        self.keyed = key.is_some() && r.is_ok();
+        r.map_err(|m| {
+            TapeError::io(
+                "drive encryption",
+                std::io::Error::other(format!("{}: {m}", self.device)),
+            )
+        })
+    }
+
+    fn encryption(&mut self) -> Result<Option<encryption::Status>, TapeError> {
+        let mut page = [0u8; 256];
+        let cdb = encryption::security_in_cdb(0x0020, page.len() as u32);
+        Ok(self
+            .sys
+            .scsi(&cdb, crate::scsi::sg_io::Data::In(&mut page))
+            .ok()
+            .and_then(|n| encryption::Status::from_page(&page[..n])))
+    }
+
     fn cartridge_memory(&mut self) -> Result<Option<CartridgeMemory>, TapeError> {
         let mut buf = vec![0u8; 8192];
         match self.sys.read_attributes(&mut buf) {
@@ -299,6 +325,18 @@ impl<S: StSys> Drive for LinuxSt<S> {
                 log::debug!("{}: READ ATTRIBUTE: {e}", self.device);
                 Ok(None)
             }
+        }
+    }
+}
+
+/// A key reel set does not outlive its use of the drive (a real drive
+/// keeps it until cleared, a tape change or a power cycle).
+impl<S: StSys> Drop for LinuxSt<S> {
+    fn drop(&mut self) {
+        if self.keyed
+            && let Err(e) = self.set_encryption(None)
+        {
+            log::warn!("{e}");
         }
     }
 }

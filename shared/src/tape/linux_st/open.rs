@@ -161,6 +161,7 @@ impl<S: StSys> LinuxSt<S> {
             write_protected: access == Access::ReadOnly || status.has(GMT_WR_PROT),
             variable_blocks: options.variable_blocks,
             read_limit: None,
+            keyed: false,
         };
         drive.set_driver_options()?;
         drive.prepare_tape()?;

@@ -166,6 +166,12 @@ pub trait StSys: Send {
     /// READ ATTRIBUTE (every attribute value) through SG_IO: the bytes
     /// answered.
     fn read_attributes(&mut self, buf: &mut [u8]) -> Result<usize, SgError>;
+    /// Any other SCSI command through SG_IO (drive encryption): the bytes
+    /// moved. The simulated st of the tests takes none.
+    fn scsi(&mut self, cdb: &[u8], data: crate::scsi::sg_io::Data<'_>) -> Result<usize, SgError> {
+        let _ = (cdb, data);
+        Err(SgError::Os(nix::errno::Errno::ENOTTY))
+    }
 }
 
 /// The kernel layouts and request numbers of `<linux/mtio.h>`.
@@ -309,6 +315,15 @@ impl StSys for RealSt {
     fn read_attributes(&mut self, buf: &mut [u8]) -> Result<usize, SgError> {
         let cdb = crate::scsi::mam::read_attribute_cdb(buf.len() as u32);
         crate::scsi::sg_io::data_in(self.fd.as_fd(), &cdb, buf, 30_000)
+    }
+
+    fn scsi(&mut self, cdb: &[u8], data: crate::scsi::sg_io::Data<'_>) -> Result<usize, SgError> {
+        crate::scsi::sg_io::run(
+            self.fd.as_fd(),
+            cdb,
+            data,
+            std::time::Duration::from_secs(60),
+        )
     }
 }
 

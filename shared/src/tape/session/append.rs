@@ -95,6 +95,7 @@ pub fn appendable(
                 verified: None,
                 last_verify: None,
                 cartridge: None,
+                drive_key: label.drive_key.clone(),
                 updated: String::new(),
             }
         }

@@ -33,6 +33,7 @@ use std::time::Duration;
 
 use super::linux_st::{Clock, OpenOptions, SystemClock};
 use super::{Drive, DriveStatus, Read, TapeError, Written};
+use crate::scsi::encryption::{self, DriveKey};
 use crate::scsi::mam::CartridgeMemory;
 use crate::scsi::sense::{Sense, key};
 use crate::scsi::sg_io::{Data, Scsi, SgDevice, SgError};
@@ -100,6 +101,8 @@ pub struct SgTape<S: Scsi = SgDevice> {
     eod: bool,
     /// The last read was a filemark.
     filemark: bool,
+    /// reel set a data key: it is cleared when the drive is let go.
+    keyed: bool,
 }
 
 /// The generic SCSI node of the device at `node`: itself when it is one,
@@ -182,6 +185,7 @@ impl<S: Scsi> SgTape<S> {
             warned: false,
             eod: false,
             filemark: false,
+            keyed: false,
         }
     }
 
@@ -750,6 +754,26 @@ impl<S: Scsi> Drive for SgTape<S> {
         }))
     }
 
+    fn set_encryption(&mut self, key: Option<&DriveKey>) -> Result<(), TapeError> {
+        let r = encryption::apply(key, |cdb, data| self.scsi.run(cdb, data, timeout::QUICK));
+        self.keyed = key.is_some() && r.is_ok();
+        r.map_err(|m| {
+            TapeError::io(
+                "drive encryption",
+                std::io::Error::other(format!("{}: {m}", self.device)),
+            )
+        })
+    }
+
+    fn encryption(&mut self) -> Result<Option<encryption::Status>, TapeError> {
+        let mut page = [0u8; 256];
+        let cdb = encryption::security_in_cdb(0x0020, page.len() as u32);
+        Ok(self
+            .ask(&cdb, &mut page)
+            .ok()
+            .and_then(|n| encryption::Status::from_page(&page[..n])))
+    }
+
     fn cartridge_memory(&mut self) -> Result<Option<CartridgeMemory>, TapeError> {
         let mut buf = vec![0u8; 8192];
         let cdb = crate::scsi::mam::read_attribute_cdb(buf.len() as u32);
@@ -759,6 +783,18 @@ impl<S: Scsi> Drive for SgTape<S> {
                 log::debug!("{}: READ ATTRIBUTE: {e}", self.device);
                 Ok(None)
             }
+        }
+    }
+}
+
+/// A key reel set does not outlive its use of the drive (a real drive
+/// keeps it until cleared, a tape change or a power cycle).
+impl<S: Scsi> Drop for SgTape<S> {
+    fn drop(&mut self) {
+        if self.keyed
+            && let Err(e) = self.set_encryption(None)
+        {
+            log::warn!("{e}");
         }
     }
 }
