@@ -55,6 +55,9 @@ run sg_logs -p 0x2e "$SG0"
 expect_in "sg_logs: TapeAlert read failure after the medium error" "Read failure: 1" "$out"
 run sg_logs -p 0x03 "$SG0"
 expect_in "sg_logs: one uncorrected read error" "Total uncorrected errors = 1" "$out"
+run reel mt -f "$B0" status
+expect_in "reel mt status: the volume statistics count the unrecovered read error" \
+  "unrecovered errors read 1, write 0 (1 and 0 in the last load)" "$out"
 run sg_logs -p 0x2e "$SG0"
 expect_in "sg_logs: reading page 0x2E cleared the event flags" "Read failure: 0" "$out"
 /bin/mt-st -f "$B0" rewind

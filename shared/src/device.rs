@@ -258,6 +258,11 @@ impl<D: Drive> Drive for LockedDrive<D> {
     fn encryption(&mut self) -> Result<Option<crate::scsi::encryption::Status>, TapeError> {
         self.drive.encryption()
     }
+    fn volume_statistics(
+        &mut self,
+    ) -> Result<Option<crate::scsi::volume::VolumeStatistics>, TapeError> {
+        self.drive.volume_statistics()
+    }
 }
 
 /// The changer that loads a configured drive (its `changer` key), and the

@@ -49,6 +49,15 @@ pub struct Tape {
     /// on it (loads, lifetime bytes), when the drive tells.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cartridge: Option<crate::scsi::mam::CartridgeMemory>,
+    /// The volume statistics the drive gave at the tape's last load.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub volume: Option<crate::scsi::volume::VolumeStatistics>,
+    /// The TapeAlert flags up at its last load, by name.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub alerts: Vec<String>,
+    /// Why its health made it suspect (rising errors, a media flag).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suspect: Option<String>,
     /// The fingerprint of the drive key its archives are encrypted with.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub drive_key: Option<String>,

@@ -66,7 +66,7 @@ pub fn tapes(config: &Config, json: bool) -> anyhow::Result<Exit> {
         return Ok(Exit::Ok);
     }
     crate::outln!(
-        "{:<10} {:<10} {:<9} {:>5} {:>10} {:>5} {:>10}  {:<16}  last verify",
+        "{:<10} {:<10} {:<9} {:>5} {:>10} {:>5} {:>10} {:>7}  {:<16}  last verify",
         "tape",
         "pool",
         "state",
@@ -74,6 +74,7 @@ pub fn tapes(config: &Config, json: bool) -> anyhow::Result<Exit> {
         "bytes",
         "loads",
         "life",
+        "errors",
         "drive key"
     )?;
     for t in &tapes {
@@ -87,7 +88,7 @@ pub fn tapes(config: &Config, json: bool) -> anyhow::Result<Exit> {
             None => ("-".to_string(), "-".to_string()),
         };
         crate::outln!(
-            "{:<10} {:<10} {:<9} {:>5} {:>10} {:>5} {:>10}  {:<16}  {}",
+            "{:<10} {:<10} {:<9} {:>5} {:>10} {:>5} {:>10} {:>7}  {:<16}  {}{}{}",
             t.label,
             t.pool,
             format!("{:?}", t.state).to_lowercase(),
@@ -95,10 +96,20 @@ pub fn tapes(config: &Config, json: bool) -> anyhow::Result<Exit> {
             Size(t.bytes).human(),
             loads,
             life,
+            // Unrecovered read/write errors over its life.
+            t.volume.as_ref().map_or("-".into(), |v| v.errors()),
             t.drive_key.as_deref().unwrap_or("clear"),
             match (&t.verified, &t.last_verify) {
                 (Some(when), Some(what)) => format!("{when} ({what})"),
                 _ => "never".into(),
+            },
+            t.suspect
+                .as_ref()
+                .map_or(String::new(), |why| format!("; suspect: {why}")),
+            if t.alerts.is_empty() {
+                String::new()
+            } else {
+                format!("; TapeAlert at last load: {}", t.alerts.join(", "))
             }
         )?;
     }

@@ -186,6 +186,11 @@ pub fn run(args: MtArgs, common: &CommonArgs) -> anyhow::Result<Exit> {
                 None
             };
             let encryption = d.encryption().ok().flatten();
+            let volume = if s.online {
+                d.volume_statistics().ok().flatten()
+            } else {
+                None
+            };
             if json {
                 // The status's own fields first, in their order, then the
                 // flags when the drive can tell.
@@ -199,6 +204,8 @@ pub fn run(args: MtArgs, common: &CommonArgs) -> anyhow::Result<Exit> {
                     cartridge: Option<crate::scsi::mam::CartridgeMemory>,
                     #[serde(skip_serializing_if = "Option::is_none")]
                     encryption: Option<crate::scsi::encryption::Status>,
+                    #[serde(skip_serializing_if = "Option::is_none")]
+                    volume: Option<crate::scsi::volume::VolumeStatistics>,
                 }
                 let tape_alerts = alerts.map(|a| {
                     a.flags()
@@ -211,6 +218,7 @@ pub fn run(args: MtArgs, common: &CommonArgs) -> anyhow::Result<Exit> {
                     tape_alerts,
                     cartridge,
                     encryption,
+                    volume,
                 };
                 writeln!(out, "{}", serde_json::to_string(&v)?)?;
             } else {
@@ -223,6 +231,9 @@ pub fn run(args: MtArgs, common: &CommonArgs) -> anyhow::Result<Exit> {
                 }
                 if let Some(e) = encryption {
                     writeln!(out, "Encryption: {e}")?;
+                }
+                if let Some(v) = volume {
+                    writeln!(out, "Volume: {v}")?;
                 }
             }
         }

@@ -149,37 +149,22 @@ impl TapeAlerts {
     /// From a LOG SENSE answer of page 0x12 (TapeAlert response) or 0x2E
     /// (TapeAlert); `None` when it is neither or is cut short.
     pub fn from_log_page(page: &[u8]) -> Option<TapeAlerts> {
-        let code = page.first()? & 0x3f;
-        let len = usize::from(u16::from_be_bytes([*page.get(2)?, *page.get(3)?]));
-        let body = page.get(4..4 + len)?;
+        let (code, params) = super::log_parameters(page)?;
         match code {
-            0x12 => {
-                // Parameter 0: eight bytes of flags.
-                let mut at = 0;
-                while at + 4 <= body.len() {
-                    let n = usize::from(body[at + 3]);
-                    let value = body.get(at + 4..at + 4 + n)?;
-                    if u16::from_be_bytes([body[at], body[at + 1]]) == 0 && n >= 8 {
-                        return Some(TapeAlerts(u64::from_be_bytes(value[..8].try_into().ok()?)));
-                    }
-                    at += 4 + n;
-                }
-                None
-            }
-            0x2e => {
-                let mut set = 0u64;
-                let mut at = 0;
-                while at + 4 <= body.len() {
-                    let flag = u16::from_be_bytes([body[at], body[at + 1]]);
-                    let n = usize::from(body[at + 3]);
-                    let value = body.get(at + 4..at + 4 + n)?;
-                    if (1..=64).contains(&flag) && value.first().is_some_and(|v| v & 1 != 0) {
-                        set |= Self::bit(flag as u8);
-                    }
-                    at += 4 + n;
-                }
-                Some(TapeAlerts(set))
-            }
+            // Parameter 0: eight bytes of flags.
+            0x12 => params
+                .iter()
+                .find(|(code, value)| *code == 0 && value.len() >= 8)
+                .map(|(_, v)| TapeAlerts(u64::from_be_bytes(v[..8].try_into().expect("8 bytes")))),
+            // One parameter per flag, its low bit the flag.
+            0x2e => Some(TapeAlerts(
+                params
+                    .iter()
+                    .filter(|(flag, v)| {
+                        (1..=64).contains(flag) && v.first().is_some_and(|b| b & 1 != 0)
+                    })
+                    .fold(0u64, |set, (flag, _)| set | Self::bit(*flag as u8)),
+            )),
             _ => None,
         }
     }

@@ -77,6 +77,11 @@ fn drive_alerts(
             if alerts.needs_cleaning() {
                 m.push_str("; load a cleaning cartridge");
             }
+            if alerts.has(crate::scsi::tapealert::MEDIA_LIFE) {
+                m.push_str(
+                    "; the tape in it nears its end of life: copy what it holds and retire it",
+                );
+            }
             out.push(m);
         }
     }

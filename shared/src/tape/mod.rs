@@ -221,6 +221,14 @@ pub trait Drive: Send {
         }
     }
 
+    /// The volume statistics (log page 0x17) of the loaded tape; `None`
+    /// when the drive cannot tell.
+    fn volume_statistics(
+        &mut self,
+    ) -> Result<Option<crate::scsi::volume::VolumeStatistics>, TapeError> {
+        Ok(None)
+    }
+
     /// What the drive's encryption is set to; `None` when it cannot tell.
     fn encryption(&mut self) -> Result<Option<crate::scsi::encryption::Status>, TapeError> {
         Ok(None)

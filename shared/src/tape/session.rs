@@ -559,6 +559,7 @@ impl<'c> Session<'c> {
 pub use append::appendable;
 
 mod append;
+mod health;
 mod keys;
 #[cfg(test)]
 mod tests;

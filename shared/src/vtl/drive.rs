@@ -17,6 +17,7 @@ use super::library::Library;
 use crate::scsi::encryption::{self, DriveKey};
 use crate::scsi::mam::CartridgeMemory;
 use crate::scsi::tapealert::TapeAlerts;
+use crate::scsi::volume::VolumeStatistics;
 use crate::tape::speed::{DriveModel, ModelStats, Paced};
 use crate::tape::{Drive, DriveStatus, Read, TapeError, Written};
 use crate::tcmu::ssc::crypto::Crypto;
@@ -261,7 +262,10 @@ impl VirtualDrive {
             .collect();
         let fits = size as usize <= buf.len();
         let result = match (faulty, fits, crypto) {
-            (true, _, _) => Err(eio("reading a block (injected read error)")),
+            (true, _, _) => {
+                image.count_error(false);
+                Err(eio("reading a block (injected read error)"))
+            }
             (false, _, Some(crypto)) => {
                 let mut stored = vec![0u8; size as usize];
                 let n = image.read_block(head.file, head.block, &mut stored)?;
@@ -470,6 +474,7 @@ impl Drive for VirtualDrive {
         let head = self.head;
         let image = self.image.as_mut().expect("ready checked");
         if image.meta.faults.write_error_at == Some(Self::address(image, head)) {
+            image.count_error(true);
             return Err(eio("writing a block (injected write error)"));
         }
         if image.used() + data.len() as u64 > image.meta.capacity.0 {
@@ -508,6 +513,26 @@ impl Drive for VirtualDrive {
             .drives
             .get(self.index as usize)
             .map(|d| TapeAlerts::of(&d.alerts)))
+    }
+
+    /// From the tape's life counts: its loads, bytes, and the reads and
+    /// writes that failed.
+    fn volume_statistics(&mut self) -> Result<Option<VolumeStatistics>, TapeError> {
+        const MIB: u64 = 1 << 20;
+        Ok(self.image.as_ref().map(|image| {
+            let life = &image.meta.life;
+            VolumeStatistics {
+                mounts: Some(life.loads),
+                recovered_write_errors: Some(0),
+                unrecovered_write_errors: Some(life.write_errors),
+                recovered_read_errors: Some(0),
+                unrecovered_read_errors: Some(life.read_errors),
+                last_mount_unrecovered_write_errors: Some(life.load_write_errors),
+                last_mount_unrecovered_read_errors: Some(life.load_read_errors),
+                mib_written: Some(life.written / MIB),
+                mib_read: Some(life.read / MIB),
+            }
+        }))
     }
 
     fn cartridge_memory(&mut self) -> Result<Option<CartridgeMemory>, TapeError> {

@@ -62,6 +62,12 @@ pub struct Life {
     pub read: u64,
     pub load_written: u64,
     pub load_read: u64,
+    /// Reads and writes that failed (the injected faults), in all and in
+    /// the current load: the volume statistics' unrecovered errors.
+    pub read_errors: u64,
+    pub write_errors: u64,
+    pub load_read_errors: u64,
+    pub load_write_errors: u64,
 }
 
 impl Life {
@@ -70,6 +76,8 @@ impl Life {
         self.loads += 1;
         self.load_written = 0;
         self.load_read = 0;
+        self.load_read_errors = 0;
+        self.load_write_errors = 0;
     }
 }
 
@@ -335,6 +343,20 @@ impl Image {
     pub fn count_read(&mut self, n: u64) {
         self.meta.life.read += n;
         self.meta.life.load_read += n;
+        self.read_unsaved = true;
+    }
+
+    /// Count a read or a write that failed (an injected fault), kept
+    /// like the reads' counters.
+    pub fn count_error(&mut self, write: bool) {
+        let life = &mut self.meta.life;
+        if write {
+            life.write_errors += 1;
+            life.load_write_errors += 1;
+        } else {
+            life.read_errors += 1;
+            life.load_read_errors += 1;
+        }
         self.read_unsaved = true;
     }
 

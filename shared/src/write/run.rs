@@ -31,6 +31,7 @@ pub fn run(common: &CommonArgs, drive: &DriveArgs, pipe: &PipeArgs) -> anyhow::R
     let signals = Signals::install()?;
     let catalog = config.paths.catalog.clone();
     let (mut drive, mut label, mut tape) = t.session.writable(&catalog)?;
+    t.session.record_tape(drive.as_mut(), &mut tape, &catalog);
     log_appending(&label, &tape);
     let mut progress = Progress::new(telemetry(&config, &label.label)).live(common);
     let mut archives = 0;
@@ -40,17 +41,19 @@ pub fn run(common: &CommonArgs, drive: &DriveArgs, pipe: &PipeArgs) -> anyhow::R
             claim.release();
             break;
         }
-        if tape.state == TapeState::Full {
-            // More to write and the tape is full: the next one, from the
-            // changer or the operator.
+        if tape.state != TapeState::Writable {
+            // More to write and the tape is full (or its health made it
+            // suspect): the next one, from the changer or the operator.
+            let state = format!("{:?}", tape.state).to_lowercase();
             let Some(next) = next_tape(&t, &label, &catalog, drive)? else {
                 claim.release();
                 return Err(unavailable(format!(
-                    "tape {} is full; load the next tape and run reel-write again",
+                    "tape {} is {state}; load the next tape and run reel-write again",
                     label.label
                 )));
             };
             (drive, label, tape) = next;
+            t.session.record_tape(drive.as_mut(), &mut tape, &catalog);
             log_appending(&label, &tape);
         }
         let Some((claim, header, records, archive, source)) =
@@ -165,11 +168,7 @@ pub fn run(common: &CommonArgs, drive: &DriveArgs, pipe: &PipeArgs) -> anyhow::R
         );
     }
     t.session.record_health(drive.as_mut(), &catalog);
-    // The tape's own counts, as its cartridge memory gives them.
-    if let Ok(Some(memory)) = drive.cartridge_memory() {
-        tape.cartridge = Some(memory);
-        tape.save(&catalog)?;
-    }
+    t.session.record_tape(drive.as_mut(), &mut tape, &catalog);
     let secs = progress.started.elapsed().as_secs_f64();
     log::info!(
         "{archives} archive(s), {} in {secs:.1}s ({}/s)",

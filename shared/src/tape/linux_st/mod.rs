@@ -47,6 +47,7 @@ use super::{Drive, DriveStatus, Read, TapeError, Written};
 use crate::scsi::encryption::{self, DriveKey};
 use crate::scsi::mam::CartridgeMemory;
 use crate::scsi::tapealert::TapeAlerts;
+use crate::scsi::volume::VolumeStatistics;
 
 /// A tape drive driven by the Linux st driver.
 pub struct LinuxSt<S: StSys = RealSt> {
@@ -315,6 +316,17 @@ impl<S: StSys> Drive for LinuxSt<S> {
             .scsi(&cdb, crate::scsi::sg_io::Data::In(&mut page))
             .ok()
             .and_then(|n| encryption::Status::from_page(&page[..n])))
+    }
+
+    fn volume_statistics(&mut self) -> Result<Option<VolumeStatistics>, TapeError> {
+        let mut buf = [0u8; 1024];
+        Ok(match self.sys.log_sense(0x17, &mut buf) {
+            Ok(n) => VolumeStatistics::from_log_page(&buf[..n]),
+            Err(e) => {
+                log::debug!("{}: LOG SENSE page 0x17: {e}", self.device);
+                None
+            }
+        })
     }
 
     fn cartridge_memory(&mut self) -> Result<Option<CartridgeMemory>, TapeError> {

@@ -95,6 +95,9 @@ pub fn appendable(
                 verified: None,
                 last_verify: None,
                 cartridge: None,
+                volume: None,
+                alerts: Vec::new(),
+                suspect: None,
                 drive_key: label.drive_key.clone(),
                 updated: String::new(),
             }

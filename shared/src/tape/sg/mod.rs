@@ -38,6 +38,7 @@ use crate::scsi::mam::CartridgeMemory;
 use crate::scsi::sense::{Sense, key};
 use crate::scsi::sg_io::{Data, Scsi, SgDevice, SgError};
 use crate::scsi::tapealert::TapeAlerts;
+use crate::scsi::volume::VolumeStatistics;
 use crate::units::Interval;
 use cdb::Position;
 
@@ -772,6 +773,18 @@ impl<S: Scsi> Drive for SgTape<S> {
             .ask(&cdb, &mut page)
             .ok()
             .and_then(|n| encryption::Status::from_page(&page[..n])))
+    }
+
+    fn volume_statistics(&mut self) -> Result<Option<VolumeStatistics>, TapeError> {
+        let mut buf = [0u8; 1024];
+        let cdb = crate::scsi::sg_io::log_sense_cdb(0x17, buf.len());
+        Ok(match self.ask(&cdb, &mut buf) {
+            Ok(n) => VolumeStatistics::from_log_page(&buf[..n]),
+            Err(e) => {
+                log::debug!("{}: LOG SENSE page 0x17: {e}", self.device);
+                None
+            }
+        })
     }
 
     fn cartridge_memory(&mut self) -> Result<Option<CartridgeMemory>, TapeError> {
