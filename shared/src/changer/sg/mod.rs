@@ -13,6 +13,7 @@
 //! takes inventory is `ChangerError::NotReady` (exit 75: the supervisor
 //! comes back later).
 
+use super::mtx::RetryPolicy;
 use super::{Changer, ChangerError, ChangerStatus, DriveElement, SlotElement};
 use crate::scsi::ascii_field;
 use crate::scsi::sg_io::{Scsi, SgDevice, SgError};
@@ -167,6 +168,9 @@ impl Numbered {
 pub struct SgChanger<S: Scsi> {
     device: String,
     scsi: S,
+    /// How often and how patiently a library that is not ready (taking
+    /// inventory) is asked again.
+    retry: RetryPolicy,
 }
 
 impl SgChanger<SgDevice> {
@@ -184,7 +188,47 @@ impl SgChanger<SgDevice> {
 
 impl<S: Scsi> SgChanger<S> {
     pub fn new(device: String, scsi: S) -> SgChanger<S> {
-        SgChanger { device, scsi }
+        SgChanger {
+            device,
+            scsi,
+            retry: RetryPolicy::default(),
+        }
+    }
+
+    /// Ask a library that is not ready again this often and this patiently.
+    pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
+        self.retry = retry;
+        self
+    }
+
+    /// Send one command, again while the library answers NOT READY (an
+    /// inventory after its door was closed takes minutes): the command
+    /// was not carried out, so sending it again is safe.
+    fn patient<T>(
+        &mut self,
+        mut f: impl FnMut(&mut S) -> Result<T, SgError>,
+    ) -> Result<T, SgError> {
+        let mut attempt = 0;
+        loop {
+            match f(&mut self.scsi) {
+                Err(e)
+                    if attempt < self.retry.retries
+                        && e.decoded().is_some_and(|s| {
+                            s.key == crate::scsi::sense::key::NOT_READY && !s.no_medium()
+                        }) =>
+                {
+                    attempt += 1;
+                    log::info!(
+                        "{} is not ready ({e}); asking again in {:?} ({attempt} of {})",
+                        self.device,
+                        self.retry.delay,
+                        self.retry.retries
+                    );
+                    std::thread::sleep(self.retry.delay);
+                }
+                other => return other,
+            }
+        }
     }
 
     fn error(&self, what: &str, e: SgError) -> ChangerError {
@@ -211,13 +255,12 @@ impl<S: Scsi> SgChanger<S> {
         let mut cdb = [
             0xb8, 0x10, 0, 0, 0xff, 0xff, 0x01, alloc[1], alloc[2], alloc[3], 0, 0,
         ];
-        let n = match self.scsi.data_in(&cdb, &mut buf) {
+        let n = match self.patient(|s| s.data_in(&cdb, &mut buf)) {
             Ok(n) => n,
             // Some libraries refuse DVCID: ask without it.
             Err(e) if matches!(e.sense(), Some((0x05, 0x24, _))) => {
                 cdb[6] = 0;
-                self.scsi
-                    .data_in(&cdb, &mut buf)
+                self.patient(|s| s.data_in(&cdb, &mut buf))
                     .map_err(|e| self.error("READ ELEMENT STATUS", e))?
             }
             Err(e) => return Err(self.error("READ ELEMENT STATUS", e)),
@@ -244,8 +287,7 @@ impl<S: Scsi> SgChanger<S> {
             to.to_be_bytes(),
         );
         let cdb = [0xa5, 0, t[0], t[1], f[0], f[1], d[0], d[1], 0, 0, 0, 0];
-        self.scsi
-            .no_data(&cdb)
+        self.patient(|s| s.no_data(&cdb))
             .map_err(|e| self.error(&format!("MOVE MEDIUM ({what})"), e))
     }
 

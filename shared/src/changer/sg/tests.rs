@@ -18,8 +18,10 @@ struct Emulated {
     smc: Smc,
     /// Answer DVCID with ILLEGAL REQUEST, as some libraries do.
     refuse_dvcid: bool,
-    /// Answer everything with NOT READY, inventory in progress.
-    not_ready: bool,
+    /// Answer this many commands with NOT READY, inventory in progress.
+    not_ready: usize,
+    /// The CDBs sent.
+    sent: Vec<Vec<u8>>,
 }
 
 fn check(sense: &[u8]) -> SgError {
@@ -38,7 +40,9 @@ impl Scsi for Emulated {
             let mut none = [];
             return self.run(cdb, Data::In(&mut none), Duration::ZERO);
         };
-        if self.not_ready {
+        self.sent.push(cdb.to_vec());
+        if self.not_ready > 0 {
+            self.not_ready -= 1;
             return Err(check(&fixed(0x02, 0x04, 0x01)));
         }
         if self.refuse_dvcid && cdb[0] == 0xb8 && cdb[6] & 0x01 != 0 {
@@ -75,9 +79,18 @@ fn library() -> (tempfile::TempDir, SgChanger<Emulated>) {
     let scsi = Emulated {
         smc,
         refuse_dvcid: false,
-        not_ready: false,
+        not_ready: 0,
+        sent: Vec::new(),
     };
-    (dir, SgChanger::new("sg:/dev/sg9".into(), scsi))
+    // Asked again at once: the tests count attempts, they do not wait.
+    let retry = crate::changer::mtx::RetryPolicy {
+        retries: 12,
+        delay: std::time::Duration::ZERO,
+    };
+    (
+        dir,
+        SgChanger::new("sg:/dev/sg9".into(), scsi).with_retry(retry),
+    )
 }
 
 /// The virtual library's own view, which numbers as mtx does.
@@ -149,12 +162,42 @@ fn a_library_that_refuses_dvcid_is_asked_without_it() {
 }
 
 #[test]
-fn a_library_taking_inventory_is_not_ready() {
+fn a_library_taking_inventory_is_asked_again_until_it_is_ready() {
+    let (dir, mut ch) = library();
+    ch.scsi.not_ready = 5;
+    assert_eq!(without_serials(ch.status().unwrap()), truth(dir.path()));
+    assert_eq!(ch.scsi.sent.len(), 6);
+    // A move too: NOT READY means it was not carried out.
+    ch.scsi.not_ready = 2;
+    ch.load(2, 1).unwrap();
+    assert_eq!(
+        truth(dir.path()).drives[1].barcode.as_deref(),
+        Some("V00002L9")
+    );
+}
+
+#[test]
+fn a_library_still_not_ready_after_its_retries_is_not_ready() {
     let (_dir, mut ch) = library();
-    ch.scsi.not_ready = true;
+    ch.scsi.not_ready = usize::MAX;
     let err = ch.status().unwrap_err();
     assert!(matches!(err, ChangerError::NotReady(_)), "{err}");
     assert_eq!(err.exit(), crate::exit::Exit::TempFail);
+    assert_eq!(ch.scsi.sent.len(), 13, "the first try and 12 more");
+}
+
+/// Some libraries read READ ELEMENT STATUS's allocation length as 16
+/// bits (bytes 8 and 9) rather than 24: below 64 KiB both read the same.
+#[test]
+fn the_allocation_length_reads_the_same_as_16_or_24_bits() {
+    let (_dir, mut ch) = library();
+    ch.status().unwrap();
+    let cdb = &ch.scsi.sent[0];
+    assert_eq!(cdb[0], 0xb8);
+    let as24 = u32::from_be_bytes([0, cdb[7], cdb[8], cdb[9]]);
+    let as16 = u32::from(u16::from_be_bytes([cdb[8], cdb[9]]));
+    assert_eq!(as24, as16);
+    assert!(as24 > 4096, "room for a large library's answer: {as24}");
 }
 
 /// A drive page whose descriptors have volume tags but no room for an
