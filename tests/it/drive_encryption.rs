@@ -74,7 +74,11 @@ fn a_pool_with_a_drive_key_is_written_encrypted_and_read_back_with_it() {
     let fp = fingerprint(&env);
     assert_eq!(fp.len(), 16);
     let table = env.run("reel", &["tapes"]);
-    assert!(table.stdout.contains(&fp), "{}", table.report());
+    assert!(
+        table.stdout.contains(&format!("drive {}", &fp[..8])),
+        "{}",
+        table.report()
+    );
     // The label is in the clear and says how to read the rest; the
     // archives are sealed blocks with no plaintext in them.
     let tape = env.path("lib/tapes/V00001L9");

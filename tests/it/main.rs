@@ -2,6 +2,7 @@
 //! directories. One test crate, so every program's binary is built once and
 //! reachable through `CARGO_BIN_EXE_<name>` (see support.rs).
 
+mod archive_encryption;
 mod chaos;
 mod cli;
 mod config;

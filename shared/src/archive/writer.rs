@@ -28,6 +28,9 @@ pub enum Sink {
     File(File),
     /// A stream (stdout for `--raw`): everything goes in order.
     Stream(Box<dyn Write>),
+    /// Sealed with age into a file (or stdout), in order
+    /// ([`super::sealed`]).
+    Sealed(super::sealed::Sealer),
 }
 
 /// The digest of a member's data.
@@ -277,6 +280,7 @@ impl ArchiveWriter {
         match &mut self.sink {
             Sink::File(f) => f.write_all_at(bytes, self.offset)?,
             Sink::Stream(w) => w.write_all(bytes)?,
+            Sink::Sealed(w) => w.write_all(bytes)?,
         }
         self.offset += bytes.len() as u64;
         Ok(())
@@ -376,6 +380,7 @@ impl ArchiveWriter {
             match &mut self.sink {
                 Sink::File(out) => out.write_all_at(&buf[..n], data_offset + done)?,
                 Sink::Stream(w) => w.write_all(&buf[..n])?,
+                Sink::Sealed(w) => w.write_all(&buf[..n])?,
             }
             done += n as u64;
         }
@@ -389,25 +394,49 @@ impl ArchiveWriter {
     }
 
     /// End the archive (two zero blocks), pad it to whole tape blocks of
-    /// `block_size`, wait for the background copies and make it durable.
+    /// `block_size` (a sealed one so that its sealed file is), wait for
+    /// the background copies and make it durable. `size` is the length of
+    /// what the sink received: the sealed file's for a sealed archive.
     pub fn finish(mut self, block_size: u64) -> io::Result<Finished> {
         self.put(&[0; 2 * BLOCK])?;
-        let pad = (block_size - self.offset % block_size) % block_size;
-        self.put(&vec![0; pad as usize])?;
+        let pad = match &self.sink {
+            Sink::Sealed(w) => w.padding(block_size),
+            _ => (block_size - self.offset % block_size) % block_size,
+        };
+        // In pieces: a sealed archive's padding may be large.
+        let zeros = vec![0u8; (pad as usize).min(CHUNK)];
+        let mut left = pad;
+        while left > 0 {
+            let n = left.min(zeros.len() as u64) as usize;
+            self.put(&zeros[..n])?;
+            left -= n as u64;
+        }
         let digests = match self.workers.take() {
             Some(w) => w.finish()?,
             None => HashMap::new(),
         };
-        match &mut self.sink {
-            Sink::File(f) => {
+        let size = match self.sink {
+            Sink::File(ref f) => {
                 f.set_len(self.offset)?;
                 f.sync_all()?;
+                self.offset
             }
-            Sink::Stream(w) => w.flush()?,
-        }
+            Sink::Stream(ref mut w) => {
+                w.flush()?;
+                self.offset
+            }
+            Sink::Sealed(w) => {
+                let sealed = w.finish()?;
+                return Ok(Finished {
+                    sink: Sink::Stream(Box::new(io::sink())),
+                    size: sealed,
+                    digests,
+                });
+            }
+        };
         Ok(Finished {
             sink: self.sink,
-            size: self.offset,
+            size,
             digests,
         })
     }

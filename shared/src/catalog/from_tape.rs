@@ -295,6 +295,19 @@ pub fn read(
         if closing.as_ref().is_some_and(|c| c.start == tf.start) {
             break; // the closing catalog itself
         }
+        if tf
+            .read_at(0, crate::archive::sealed::MAGIC.len())
+            .is_ok_and(|b| crate::archive::sealed::is_sealed(&b))
+        {
+            cat.warnings.push(format!(
+                "tape file {file} is a sealed archive (age): reading it from the tape alone is not built yet; restore it through the catalog, or with `age -d -i IDENTITY | tar -x` (README, \"Archive encryption\")"
+            ));
+            if end == FileEnd::EndOfData {
+                break;
+            }
+            drive.seek(next)?;
+            continue;
+        }
         let from_closing = closing.as_ref().and_then(|c| {
             let (start, partial) = *c.archives.get(&file)?;
             if c.damaged.contains(&file) || start != tf.start {

@@ -58,6 +58,10 @@ pub struct Tape {
     /// Why its health made it suspect (rising errors, a media flag).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub suspect: Option<String>,
+    /// The fingerprints of the recipients of the sealed (age) archives on
+    /// it; empty when none is.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sealed_for: Vec<String>,
     /// The fingerprint of the drive key its archives are encrypted with.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub drive_key: Option<String>,
@@ -121,6 +125,17 @@ pub fn written_log_path(catalog: &Path, label: &str) -> PathBuf {
     catalog.join("written").join(format!("{label}.jsonl"))
 }
 
+/// Where each tape file of `label` starts (its first block), from the
+/// archive lines of its written log; empty when there is none.
+pub fn file_starts(catalog: &Path, label: &str) -> std::collections::HashMap<u64, u64> {
+    let text = std::fs::read_to_string(written_log_path(catalog, label)).unwrap_or_default();
+    text.lines()
+        .filter_map(|l| serde_json::from_str::<ArchiveOnTape>(l).ok())
+        .filter(|a| a.kind == "archive")
+        .map(|a| (a.file, a.start_block))
+        .collect()
+}
+
 /// One archive's line in the written log and in `REEL-TAPE.jsonl`; its
 /// members follow it as manifest records.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -139,6 +154,10 @@ pub struct ArchiveOnTape {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sha256: Option<String>,
     pub members: u64,
+    /// The fingerprints of the recipients a sealed (age) archive is
+    /// encrypted for; empty for an archive in the clear.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub recipients: Vec<String>,
 }
 
 /// Append an archive and its member records to the tape's written log,

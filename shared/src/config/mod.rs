@@ -74,6 +74,8 @@ pub struct Config {
     pub changers: Vec<Changer>,
     #[serde(default, rename = "drive_key")]
     pub drive_keys: Vec<DriveKey>,
+    #[serde(default, rename = "archive_key")]
+    pub archive_keys: Vec<ArchiveKey>,
     #[serde(default)]
     pub cache: Cache,
     #[serde(default)]
@@ -183,6 +185,21 @@ pub struct DriveKey {
     /// The pools whose tapes are written with this key.
     #[serde(default)]
     pub pools: Vec<String>,
+}
+
+/// `[[archive_key]]`: software encryption of archives in the age format.
+/// The archives of its `streams` are sealed for its `recipients` (`age1…`
+/// public keys); `identity` is the file of the identity this host
+/// decrypts with (one of the recipients), for reel-verify and
+/// reel-restore: never a key in the configuration itself.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ArchiveKey {
+    pub name: String,
+    pub recipients: Vec<String>,
+    pub identity: Option<PathBuf>,
+    #[serde(default)]
+    pub streams: Vec<String>,
 }
 
 /// `[cache]`: when staging stops and resumes.
@@ -376,6 +393,11 @@ impl Config {
         for k in &mut self.drive_keys {
             k.file = normalize(base, &k.file);
         }
+        for k in &mut self.archive_keys {
+            if let Some(f) = &mut k.identity {
+                *f = normalize(base, f);
+            }
+        }
         let devices = self.drives.iter_mut().map(|d| &mut d.device);
         for device in devices.chain(self.changers.iter_mut().map(|c| &mut c.device)) {
             *device = device.clone().resolve(base);
@@ -399,6 +421,27 @@ impl Config {
         crate::scsi::encryption::DriveKey::load(&conf.file)
             .map(Some)
             .map_err(|m| format!("drive_key {:?}: {m}", conf.name))
+    }
+
+    /// The `[[archive_key]]` the archives of `stream` are sealed with.
+    pub fn stream_key(&self, stream: &str) -> Option<&ArchiveKey> {
+        self.archive_keys
+            .iter()
+            .find(|k| k.streams.iter().any(|s| s == stream))
+    }
+
+    /// The identities of every `[[archive_key]]` that names one, each
+    /// read from its file; the errors name the key and its file.
+    pub fn archive_identities(&self) -> Vec<Result<crate::archive::sealed::Identities, String>> {
+        self.archive_keys
+            .iter()
+            .filter_map(|k| {
+                k.identity.as_ref().map(|f| {
+                    crate::archive::sealed::Identities::load(f)
+                        .map_err(|m| format!("archive_key {:?}: {m}", k.name))
+                })
+            })
+            .collect()
     }
 
     /// The largest archive: `pack.archive_size`, or 1/50 of the smallest

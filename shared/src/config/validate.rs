@@ -24,6 +24,7 @@ pub fn check(c: &Config) -> Result<(), Failure> {
     check_drives(c)?;
     check_changers(c)?;
     check_drive_keys(c)?;
+    check_archive_keys(c)?;
     check_sizes(c)?;
     check_cache(c)?;
     check_supervisor(c)
@@ -258,6 +259,40 @@ fn check_drive_keys(c: &Config) -> Result<(), Failure> {
                     key!("drive_key", i, "pools", j),
                     format!(
                         "pool {pool:?} is written with drive_key {other:?} already: a pool has one key"
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Names once each, recipients that parse, a stream in one key at most
+/// and one that exists. Identity files are read when an archive needs them.
+fn check_archive_keys(c: &Config) -> Result<(), Failure> {
+    let mut names = HashSet::new();
+    let mut streams = std::collections::HashMap::new();
+    for (i, k) in c.archive_keys.iter().enumerate() {
+        if k.name.is_empty() || !names.insert(k.name.as_str()) {
+            return Err((
+                key!("archive_key", i, "name"),
+                format!("archive_key name {:?} is empty or used twice", k.name),
+            ));
+        }
+        crate::archive::sealed::Recipients::parse(&k.recipients)
+            .map_err(|m| (key!("archive_key", i, "recipients"), m))?;
+        for (j, s) in k.streams.iter().enumerate() {
+            if !c.streams.iter().any(|x| &x.name == s) {
+                return Err((
+                    key!("archive_key", i, "streams", j),
+                    format!("no [[stream]] is named {s:?}"),
+                ));
+            }
+            if let Some(other) = streams.insert(s.as_str(), k.name.as_str()) {
+                return Err((
+                    key!("archive_key", i, "streams", j),
+                    format!(
+                        "stream {s:?} is sealed with archive_key {other:?} already: a stream has one key"
                     ),
                 ));
             }

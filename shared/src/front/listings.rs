@@ -66,7 +66,7 @@ pub fn tapes(config: &Config, json: bool) -> anyhow::Result<Exit> {
         return Ok(Exit::Ok);
     }
     crate::outln!(
-        "{:<10} {:<10} {:<9} {:>5} {:>10} {:>5} {:>10} {:>7}  {:<16}  last verify",
+        "{:<10} {:<10} {:<9} {:>5} {:>10} {:>5} {:>10} {:>7}  {:<22}  last verify",
         "tape",
         "pool",
         "state",
@@ -75,7 +75,7 @@ pub fn tapes(config: &Config, json: bool) -> anyhow::Result<Exit> {
         "loads",
         "life",
         "errors",
-        "drive key"
+        "encryption"
     )?;
     for t in &tapes {
         // From the cartridge memory: loads and bytes written in its life.
@@ -88,7 +88,7 @@ pub fn tapes(config: &Config, json: bool) -> anyhow::Result<Exit> {
             None => ("-".to_string(), "-".to_string()),
         };
         crate::outln!(
-            "{:<10} {:<10} {:<9} {:>5} {:>10} {:>5} {:>10} {:>7}  {:<16}  {}{}{}",
+            "{:<10} {:<10} {:<9} {:>5} {:>10} {:>5} {:>10} {:>7}  {:<22}  {}{}{}",
             t.label,
             t.pool,
             format!("{:?}", t.state).to_lowercase(),
@@ -98,7 +98,7 @@ pub fn tapes(config: &Config, json: bool) -> anyhow::Result<Exit> {
             life,
             // Unrecovered read/write errors over its life.
             t.volume.as_ref().map_or("-".into(), |v| v.errors()),
-            t.drive_key.as_deref().unwrap_or("clear"),
+            encryption(t),
             match (&t.verified, &t.last_verify) {
                 (Some(when), Some(what)) => format!("{when} ({what})"),
                 _ => "never".into(),
@@ -114,6 +114,26 @@ pub fn tapes(config: &Config, json: bool) -> anyhow::Result<Exit> {
         )?;
     }
     Ok(Exit::Ok)
+}
+
+/// How a tape's archives are encrypted: `drive KEY` (the drive's own, by
+/// key fingerprint), `age FP,FP` (sealed archives, by recipient
+/// fingerprints, 8 digits each), both, or `clear`.
+fn encryption(t: &crate::catalog::tapes::Tape) -> String {
+    let short = |f: &str| f.chars().take(8).collect::<String>();
+    let mut parts = Vec::new();
+    if let Some(k) = &t.drive_key {
+        parts.push(format!("drive {}", short(k)));
+    }
+    if !t.sealed_for.is_empty() {
+        let fps: Vec<String> = t.sealed_for.iter().map(|f| short(f)).collect();
+        parts.push(format!("age {}", fps.join(",")));
+    }
+    if parts.is_empty() {
+        "clear".into()
+    } else {
+        parts.join(" + ")
+    }
 }
 
 /// `reel catalog rebuild`: the lookup index again from the journals.

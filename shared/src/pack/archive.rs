@@ -249,13 +249,24 @@ pub(super) fn write_archive(
 ) -> Result<Written, Failure> {
     let final_path = s.archives.join(format!("{id}.tar"));
     let tmp = s.archives.join(format!(".{id}.tar.tmp"));
-    let sink = if s.raw {
-        Sink::Stream(Box::new(std::io::BufWriter::with_capacity(
+    let sealed_for = s.sealed_for.get(&header.stream);
+    let sink = match (s.raw, sealed_for) {
+        (true, None) => Sink::Stream(Box::new(std::io::BufWriter::with_capacity(
             4 << 20,
             std::io::stdout(),
-        )))
-    } else {
-        Sink::File(File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?)
+        ))),
+        (false, None) => {
+            Sink::File(File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?)
+        }
+        (raw, Some(recipients)) => {
+            let file = if raw {
+                use std::os::fd::AsFd;
+                File::from(std::io::stdout().as_fd().try_clone_to_owned()?)
+            } else {
+                File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?
+            };
+            Sink::Sealed(crate::archive::sealed::Sealer::new(file, recipients)?)
+        }
     };
     let mut p = Packing {
         w: ArchiveWriter::new(sink),
@@ -323,6 +334,9 @@ pub(super) fn write_archive(
     if let Sink::Stream(mut st) = sink {
         st.flush()?;
     }
-    let h = packed_header(header, id, &final_path, size, s.block_size);
+    let mut h = packed_header(header, id, &final_path, size, s.block_size);
+    if let Some(r) = sealed_for {
+        h.extra.insert("recipients".into(), r.fingerprints().into());
+    }
     Ok((h, out, tmp, final_path))
 }

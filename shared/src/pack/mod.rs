@@ -44,6 +44,8 @@ pub struct Settings {
     order: PackOrder,
     raw: bool,
     manifest: Option<PathBuf>,
+    /// The recipients each stream's archives are sealed for.
+    sealed_for: std::collections::HashMap<String, crate::archive::sealed::Recipients>,
 }
 
 impl Settings {
@@ -60,6 +62,16 @@ impl Settings {
             order: config.pack.order,
             raw,
             manifest,
+            sealed_for: config
+                .streams
+                .iter()
+                .filter_map(|s| {
+                    let key = config.stream_key(&s.name)?;
+                    // Checked when the configuration was loaded.
+                    let r = crate::archive::sealed::Recipients::parse(&key.recipients).ok()?;
+                    Some((s.name.clone(), r))
+                })
+                .collect(),
         }
     }
 }

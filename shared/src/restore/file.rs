@@ -11,7 +11,7 @@ use crate::manifest::{Digest, Record};
 use crate::tape::Drive;
 
 use super::join::join_note;
-use super::member::read_member;
+use super::member::read_placed;
 use super::restorer::{Restorer, dir_temp, is_drive_error, place};
 
 impl Restorer {
@@ -75,7 +75,13 @@ impl Restorer {
                 if let Some(at) = r.part_offset {
                     std::io::Seek::seek(out, std::io::SeekFrom::Start(at))?;
                 }
-                read_member(drive, r, (offset % block_size, skip), out)
+                read_placed(
+                    drive,
+                    r,
+                    (block, offset, block_size, skip),
+                    self.identities.as_ref(),
+                    out,
+                )
             });
         let (digest, bytes, len, xattrs) = match read {
             Ok(x) => x,

@@ -8,8 +8,12 @@ use std::io::Write;
 
 use crate::archive::{check_header, ustar_size};
 use crate::manifest::{Digest, EntryType, Record};
-use crate::tape::Drive;
-use crate::tape::spans::SpanReader;
+use std::io::Seek as _;
+
+use crate::archive::sealed::{self, CountedReader, Identities, OpenError, OpenSpans};
+use crate::tape::spans::{SpanReader, Spans};
+use crate::tape::stream::{MAX_BLOCK, TapeFile, TapeFileCursor};
+use crate::tape::{Drive, Read};
 use sha2::{Digest as _, Sha256};
 
 /// The extended attributes (`SCHILY.xattr.*`) in a pax extended header:
@@ -41,6 +45,75 @@ fn pax_xattrs(pax: &[u8]) -> Vec<(Vec<u8>, Vec<u8>)> {
     out
 }
 
+/// Read the member `r` whose record places it at tape block `block` (the
+/// drive is there): in a clear archive the block holding its header,
+/// `offset` bytes into the archive, with its data `skip` bytes after the
+/// block's start; in a sealed one (age) the archive's first block, from
+/// which the plaintext is reached by age's chunks, read from the one
+/// holding `offset` on (`identities` open it). A block that only looks
+/// like an age header (a member named like one) is read as clear.
+pub(super) fn read_placed(
+    drive: &mut dyn Drive,
+    r: &Record,
+    (block, offset, block_size, skip): (u64, u64, u64, u64),
+    identities: Option<&Identities>,
+    out: &mut File,
+) -> anyhow::Result<ReadBack> {
+    let mut first = vec![0u8; MAX_BLOCK];
+    let n = match drive.read_block(&mut first)? {
+        Read::Data(n) => n,
+        Read::Filemark | Read::EndOfData => {
+            anyhow::bail!("the archive on tape ends before {}", r.path.display())
+        }
+    };
+    first.truncate(n);
+    let pax_from = offset % block_size;
+    if !sealed::is_sealed(&first) {
+        return read_member(
+            &mut SpanReader::after(drive, &first),
+            r,
+            (pax_from, skip),
+            out,
+        );
+    }
+    let ids = identities.ok_or_else(|| {
+        anyhow::anyhow!(
+            "its archive is sealed (age) and this host has no identity to open it: set `identity` in its [[archive_key]]"
+        )
+    })?;
+    drive.seek(block)?;
+    let Some((file, _)) = TapeFile::measure(drive, block_size)? else {
+        anyhow::bail!("the archive on tape ends before {}", r.path.display())
+    };
+    let (input, tape_bytes) = CountedReader::new(TapeFileCursor::new(file));
+    let mut plain = match ids.open(input) {
+        Ok(p) => p,
+        Err(OpenError::NotMine(why)) => anyhow::bail!(why),
+        Err(OpenError::Damaged(why)) => {
+            log::debug!(
+                "{}: block {block} is no age header ({why}): read as clear",
+                r.path.display()
+            );
+            drive.seek(block)?;
+            return read_member(&mut SpanReader::new(drive), r, (pax_from, skip), out);
+        }
+    };
+    // From the plaintext block that holds its header, as a clear read
+    // starts; reached through the byte before it, so that age need not
+    // learn the archive's length (a read of its last chunk) first.
+    let from = offset - pax_from;
+    if from > 0 {
+        plain.seek(std::io::SeekFrom::Start(from - 1))?;
+        std::io::Read::read_exact(&mut plain, &mut [0u8])?;
+    }
+    read_member(
+        &mut OpenSpans::new(plain, from, tape_bytes),
+        r,
+        (pax_from, skip),
+        out,
+    )
+}
+
 /// What reading a member gave: its data's digest, the bytes read from
 /// tape, the data length, and its extended attributes.
 pub(super) type ReadBack = (Digest, u64, u64, Vec<(Vec<u8>, Vec<u8>)>);
@@ -50,13 +123,12 @@ pub(super) type ReadBack = (Digest, u64, u64, Vec<(Vec<u8>, Vec<u8>)>);
 /// ustar header, and the pax header (if any) starts at `pax_from`. Returns
 /// the digest, the bytes read from tape, the data length and the extended
 /// attributes.
-pub(super) fn read_member(
-    drive: &mut dyn Drive,
+fn read_member(
+    reader: &mut dyn Spans,
     r: &Record,
     (pax_from, skip): (u64, u64),
     out: &mut File,
 ) -> anyhow::Result<ReadBack> {
-    let mut reader = SpanReader::new(drive);
     let mut sha = Sha256::new();
     let mut header = Vec::with_capacity(512);
     let mut pax = Vec::new();
@@ -65,7 +137,7 @@ pub(super) fn read_member(
     let mut done = 0u64;
     let header_from = skip.saturating_sub(512);
     while size.is_none_or(|s| done < s) || (header.len() < 512 && skip >= 512) {
-        let Some(block) = reader.next_block()? else {
+        let Some(block) = reader.next_block().map_err(|e| anyhow::anyhow!(e))? else {
             anyhow::bail!("the archive on tape ends before {}", r.path.display())
         };
         // A pax header before it: extended attributes.

@@ -95,6 +95,7 @@ pub fn run(common: &CommonArgs, o: Options) -> anyhow::Result<Exit> {
         Err(e) => return Err(e),
     };
     let mut restorer = Restorer::new(to, o.overwrite)?;
+    restorer.identities = crate::verify::identities(&config);
     let mut needed = Vec::new();
     // The loaded tape first, then the others through the changer.
     let in_drive = loaded.as_ref().map(|(_, l)| l.label.clone());

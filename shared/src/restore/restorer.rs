@@ -49,6 +49,8 @@ pub(super) struct Restorer {
     /// Keep a split file whose other parts are on other tapes for the
     /// next run (`--from-tape`, one tape at a time).
     pub(super) keep_joins: bool,
+    /// What sealed (age) archives are opened with.
+    pub(super) identities: Option<crate::archive::sealed::Identities>,
 }
 
 /// Where a member is, for messages: `tape T00001L9 file 3 block 1234`.
@@ -87,6 +89,7 @@ impl Restorer {
             cut: Default::default(),
             parts: HashMap::new(),
             keep_joins: false,
+            identities: None,
         })
     }
 

@@ -8,6 +8,17 @@
 use super::stream::MAX_BLOCK;
 use super::{Drive, Read, TapeError};
 
+/// Blocks of an archive's bytes, each at its offset from where reading
+/// began: a tape file's own blocks ([`SpanReader`]), or the plaintext of a
+/// sealed archive ([`crate::archive::sealed::OpenSpans`]).
+pub trait Spans {
+    /// The next block; `None` at the end of the archive. The error says
+    /// where, for people.
+    fn next_block(&mut self) -> Result<Option<Block<'_>>, String>;
+    /// The bytes read from tape so far.
+    fn bytes_read(&self) -> u64;
+}
+
 /// Reads blocks from the drive's position on, counting their bytes: each
 /// [`Block`] says at which offset from the first it starts.
 pub struct SpanReader<'a> {
@@ -15,6 +26,27 @@ pub struct SpanReader<'a> {
     buf: Vec<u8>,
     /// Bytes read so far: the offset of the next block.
     read: u64,
+    /// A first block already read (its length), given back first.
+    first: Option<usize>,
+}
+
+impl Spans for SpanReader<'_> {
+    fn next_block(&mut self) -> Result<Option<Block<'_>>, String> {
+        match self.advance() {
+            Ok(Some((at, n))) => Ok(Some(Block {
+                at,
+                bytes: &self.buf[..n],
+            })),
+            Ok(None) => Ok(None),
+            Err(e) => {
+                let at = self.drive.position().map_or("?".into(), |p| p.to_string());
+                Err(format!("unreadable at block {at}: {e}"))
+            }
+        }
+    }
+    fn bytes_read(&self) -> u64 {
+        self.read
+    }
 }
 
 /// One block read, at its byte offset from where reading began.
@@ -33,21 +65,39 @@ impl<'a> SpanReader<'a> {
             drive,
             buf: vec![0u8; MAX_BLOCK],
             read: 0,
+            first: None,
         }
+    }
+
+    /// Read from where `drive` is, `first` (the block just before it)
+    /// given back first.
+    pub fn after(drive: &'a mut dyn Drive, first: &[u8]) -> Self {
+        let mut r = SpanReader::new(drive);
+        r.buf[..first.len()].copy_from_slice(first);
+        r.first = Some(first.len());
+        r
     }
 
     /// The next block; `None` at a filemark (now passed) or the end of data.
     pub fn next_block(&mut self) -> Result<Option<Block<'_>>, TapeError> {
-        let n = match self.drive.read_block(&mut self.buf)? {
-            Read::Data(n) => n,
-            Read::Filemark | Read::EndOfData => return Ok(None),
-        };
-        let at = self.read;
-        self.read += n as u64;
-        Ok(Some(Block {
+        Ok(self.advance()?.map(|(at, n)| Block {
             at,
             bytes: &self.buf[..n],
         }))
+    }
+
+    /// Read the next block into the buffer: its offset and length.
+    fn advance(&mut self) -> Result<Option<(u64, usize)>, TapeError> {
+        let n = match self.first.take() {
+            Some(n) => n,
+            None => match self.drive.read_block(&mut self.buf)? {
+                Read::Data(n) => n,
+                Read::Filemark | Read::EndOfData => return Ok(None),
+            },
+        };
+        let at = self.read;
+        self.read += n as u64;
+        Ok(Some((at, n)))
     }
 
     /// The bytes read so far, in whole blocks.

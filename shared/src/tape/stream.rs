@@ -262,6 +262,53 @@ impl<'a> TapeFile<'a> {
     }
 }
 
+/// A tape file as `io::Read` and `io::Seek`, over [`TapeFile`]'s random
+/// access (a sealed archive's reader seeks to the chunk it needs).
+pub struct TapeFileCursor<'a> {
+    file: TapeFile<'a>,
+    pos: u64,
+}
+
+impl<'a> TapeFileCursor<'a> {
+    pub fn new(file: TapeFile<'a>) -> Self {
+        TapeFileCursor { file, pos: 0 }
+    }
+}
+
+impl io::Read for TapeFileCursor<'_> {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        use crate::archive::parse::At;
+        let left = self.file.len().saturating_sub(self.pos);
+        // Within one block at a time: the block is read whole and kept.
+        let in_block = self.file.block_size - self.pos % self.file.block_size;
+        let n = (out.len() as u64).min(left).min(in_block) as usize;
+        if n == 0 {
+            return Ok(0);
+        }
+        let bytes = self.file.read_at(self.pos, n)?;
+        out[..n].copy_from_slice(&bytes);
+        self.pos += n as u64;
+        Ok(n)
+    }
+}
+
+impl io::Seek for TapeFileCursor<'_> {
+    fn seek(&mut self, to: io::SeekFrom) -> io::Result<u64> {
+        use crate::archive::parse::At;
+        let len = self.file.len();
+        let pos = match to {
+            io::SeekFrom::Start(p) => Some(p),
+            io::SeekFrom::End(d) => len.checked_add_signed(d),
+            io::SeekFrom::Current(d) => self.pos.checked_add_signed(d),
+        }
+        .ok_or_else(|| {
+            io::Error::new(io::ErrorKind::InvalidInput, "a seek before the tape file")
+        })?;
+        self.pos = pos;
+        Ok(pos)
+    }
+}
+
 impl crate::archive::parse::At for TapeFile<'_> {
     fn read_at(&mut self, at: u64, len: usize) -> io::Result<Vec<u8>> {
         if at

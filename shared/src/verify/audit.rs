@@ -44,16 +44,22 @@ pub fn audit(common: &CommonArgs, drive: &DriveArgs, tape: &str) -> anyhow::Resu
     };
     let block_size = u64::from(label.block_size.max(1));
     let (mut good, mut bad, mut read_error) = (0usize, 0usize, None);
+    let starts = crate::catalog::tapes::file_starts(&catalog, tape);
+    let ids = super::identities(&config);
     for (file, records) in &files {
-        let Some(start) = records
-            .iter()
-            .filter_map(|r| Some(r.block? - r.offset? / block_size))
-            .min()
-        else {
+        // Where the written log has the file start; else from a clear
+        // archive's members (a sealed archive's all name its start).
+        let Some(start) = starts.get(file).copied().or_else(|| {
+            records
+                .iter()
+                .filter_map(|r| r.block?.checked_sub(r.offset? / block_size))
+                .min()
+        }) else {
             continue;
         };
         drive.seek(start)?;
-        let outcome = read_archive(drive.as_mut(), records, false);
+        let outcome = read_archive(drive.as_mut(), records, false, ids.as_ref())
+            .map_err(|why| unavailable(format!("tape {tape} file {file}: {why}")))?;
         for (i, why) in &outcome.bad {
             let r = &records[*i];
             log::error!(

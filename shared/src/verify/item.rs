@@ -133,6 +133,7 @@ impl Verifier<'_> {
         let catalog = self.config.paths.catalog.clone();
         let staged_root = self.config.paths.cache.join("staged");
         let device = self.t.device().to_string();
+        let ids = super::identities(self.config);
         let Loaded { drive, label, seen } = self.load()?;
         if label.label != tape {
             claim.release();
@@ -156,7 +157,17 @@ impl Verifier<'_> {
                 "tape {tape}: asked for block {start} (file {file}), the drive is at {at}"
             )));
         }
-        let outcome = read_archive(drive.as_mut(), &records, partial);
+        let outcome = match read_archive(drive.as_mut(), &records, partial, ids.as_ref()) {
+            Ok(o) => o,
+            Err(why) => {
+                // Nothing wrong with the tape: this host cannot open it.
+                claim.release();
+                return Err(unavailable(format!(
+                    "{} (tape {tape} file {file}): {why}; nothing is verified that was not read",
+                    header.id
+                )));
+            }
+        };
         if let Some(mut state) = Tape::load(&catalog, &tape)? {
             if let Some(e) = &outcome.read_error {
                 log::error!("tape {tape} file {file}: {e}; the tape is marked suspect");

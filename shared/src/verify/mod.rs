@@ -24,6 +24,17 @@ use crate::spool::{Input, Output, Queue, Spool};
 use crate::tape::session::{Choice, Session};
 
 pub use audit::audit;
+
+/// The identities this host opens sealed archives with: every
+/// `[[archive_key]]`'s `identity` that reads (the others are warned of).
+pub(crate) fn identities(config: &Config) -> Option<crate::archive::sealed::Identities> {
+    let sets = config
+        .archive_identities()
+        .into_iter()
+        .filter_map(|r| r.map_err(|m| log::warn!("{m}")).ok())
+        .collect();
+    crate::archive::sealed::Identities::merge(sets)
+}
 pub use readback::{Outcome, read_archive};
 
 use crate::tape::session::unavailable;

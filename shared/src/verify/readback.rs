@@ -6,8 +6,12 @@ use std::os::unix::ffi::OsStrExt;
 
 use crate::archive::parse::{self, At, Found};
 use crate::manifest::{Digest, EntryType, Record};
-use crate::tape::Drive;
-use crate::tape::spans::SpanReader;
+use std::io::Read as _;
+
+use crate::archive::sealed::{self, CountedReader, Identities, OpenError, OpenSpans};
+use crate::tape::spans::{SpanReader, Spans};
+use crate::tape::stream::{MAX_BLOCK, TapeFileReader};
+use crate::tape::{Drive, Read};
 use sha2::{Digest as _, Sha256};
 
 /// What reading one archive back found.
@@ -220,25 +224,92 @@ impl Verdicts {
 /// Read the tape file under the head (the archive) and judge every member:
 /// its headers parsed and compared with its record, its data hashed and
 /// compared with the digest taken from the source. `partial`: a copy cut
-/// by the early warning, whose tail is missing.
-pub fn read_archive(drive: &mut dyn Drive, records: &[Record], partial: bool) -> Outcome {
+/// by the early warning, whose tail is missing. A sealed archive (age) is
+/// read through `identities`; the error: it cannot be decrypted here (no
+/// identity, or none of its recipients), which says nothing of the tape.
+pub fn read_archive(
+    drive: &mut dyn Drive,
+    records: &[Record],
+    partial: bool,
+    identities: Option<&Identities>,
+) -> Result<Outcome, String> {
+    // The first block tells a sealed archive from a clear one (whose first
+    // member is reel's REEL-ARCHIVE.txt).
+    let mut first = vec![0u8; MAX_BLOCK];
+    let n = match drive.read_block(&mut first) {
+        Ok(Read::Data(n)) => n,
+        Ok(Read::Filemark | Read::EndOfData) => return Ok(judge(&mut NoSpans, records, partial, false)),
+        Err(e) => {
+            let at = drive.position().map_or("?".into(), |p| p.to_string());
+            let mut out = judge(&mut NoSpans, records, partial, false);
+            out.read_error = Some(format!("unreadable at block {at}: {e}"));
+            return Ok(out);
+        }
+    };
+    first.truncate(n);
+    if !sealed::is_sealed(&first) {
+        return Ok(judge(
+            &mut SpanReader::after(drive, &first),
+            records,
+            partial,
+            false,
+        ));
+    }
+    let ids = identities.ok_or(
+        "the archive is sealed (age) and this host has no identity to open it: set `identity` in its [[archive_key]]",
+    )?;
+    let (input, tape_bytes) =
+        CountedReader::new(std::io::Cursor::new(first).chain(TapeFileReader::new(drive)));
+    match ids.open(input) {
+        // A sealed copy cut by the early warning ends in a chunk cut short:
+        // where it stops decrypting is the cut (its members past it are on
+        // the next tape, whole).
+        Ok(plain) => Ok(judge(
+            &mut OpenSpans::new(plain, 0, tape_bytes),
+            records,
+            partial,
+            partial,
+        )),
+        Err(OpenError::NotMine(why)) => Err(why),
+        Err(OpenError::Damaged(why)) => {
+            let mut out = judge(&mut NoSpans, records, partial, false);
+            out.read_error = Some(why);
+            Ok(out)
+        }
+    }
+}
+
+/// An archive with nothing in it.
+struct NoSpans;
+
+impl Spans for NoSpans {
+    fn next_block(&mut self) -> Result<Option<crate::tape::spans::Block<'_>>, String> {
+        Ok(None)
+    }
+    fn bytes_read(&self) -> u64 {
+        0
+    }
+}
+
+/// Judge every member from the archive's blocks; `error_is_cut`: an
+/// error reading them is where a cut copy ends.
+fn judge(reader: &mut dyn Spans, records: &[Record], partial: bool, error_is_cut: bool) -> Outcome {
     let mut spans = spans_of(records);
     let mut out = Outcome::default();
     let mut verdicts = Verdicts::new(records.len());
     let mut header = Vec::with_capacity(4096);
     let mut sha = Sha256::new();
     let mut next = 0; // the first span not finished
-    let mut reader = SpanReader::new(drive);
     loop {
         let block = match reader.next_block() {
             Ok(Some(block)) => block,
             Ok(None) => break,
+            Err(e) if error_is_cut => {
+                log::debug!("the cut copy ends: {e}");
+                break;
+            }
             Err(e) => {
-                let block = reader
-                    .drive()
-                    .position()
-                    .map_or("?".into(), |p| p.to_string());
-                out.read_error = Some(format!("unreadable at block {block}: {e}"));
+                out.read_error = Some(e);
                 break;
             }
         };

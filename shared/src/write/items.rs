@@ -49,13 +49,24 @@ pub(super) fn publish(
         h.extra
             .insert("archive_sha256".into(), d.to_string().into());
     }
+    // A sealed archive's members are found from its first block (its age
+    // header), their offsets being in its plaintext.
+    let recipients: Vec<String> = header
+        .extra
+        .get("recipients")
+        .and_then(|v| serde_json::from_value(v.clone()).ok())
+        .unwrap_or_default();
     let placed: Vec<Record> = records
         .iter()
         .map(|r| {
             let mut rec = r.clone();
             rec.tape = Some(tape.label.clone());
             rec.file = Some(file);
-            rec.block = Some(start + r.offset.unwrap_or(0) / block_size as u64);
+            rec.block = Some(if recipients.is_empty() {
+                start + r.offset.unwrap_or(0) / block_size as u64
+            } else {
+                start
+            });
             rec
         })
         .collect();
@@ -74,6 +85,7 @@ pub(super) fn publish(
         partial,
         sha256: p.sha256.map(|d| d.to_string()),
         members: placed.len() as u64,
+        recipients,
     };
     log_written(catalog, &tape.label, &line, &placed)?;
     Ok(())

@@ -62,6 +62,14 @@ pub fn run(common: &CommonArgs, drive: &DriveArgs, pipe: &PipeArgs) -> anyhow::R
             failed += 1;
             continue;
         };
+        // A sealed archive: the tape says for whom (`reel tapes`).
+        if let Some(fps) = header.extra.get("recipients").and_then(|v| v.as_array()) {
+            for fp in fps.iter().filter_map(|v| v.as_str()) {
+                if !tape.sealed_for.iter().any(|x| x == fp) {
+                    tape.sealed_for.push(fp.to_string());
+                }
+            }
+        }
         let (file, start) = begin_file(drive.as_mut(), &mut tape, &catalog)?;
         let streamed = match stream(
             drive.as_mut(),

@@ -52,6 +52,15 @@ pub(super) fn close_tape(
     block_size: usize,
 ) -> anyhow::Result<()> {
     tape.state = TapeState::Full;
+    if !tape.sealed_for.is_empty() {
+        // It would name in the clear what the sealed archives hide.
+        log::info!(
+            "tape {} closed without REEL-TAPE.jsonl: it holds sealed archives, whose own (sealed) indexes describe it",
+            tape.label
+        );
+        tape.save(catalog)?;
+        return Ok(());
+    }
     let text = closing_catalog(catalog, tape)?;
     let now_ns = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

@@ -98,6 +98,7 @@ pub fn appendable(
                 volume: None,
                 alerts: Vec::new(),
                 suspect: None,
+                sealed_for: Vec::new(),
                 drive_key: label.drive_key.clone(),
                 updated: String::new(),
             }

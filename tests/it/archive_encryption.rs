@@ -1,0 +1,282 @@
+//! Archives sealed with age (`[[archive_key]]`), on the virtual library: a
+//! tape file is an age file that the real `age` and GNU tar read with
+//! nothing of reel; verify and restore open it with the host's identity,
+//! restore reading from the chunk that holds a member; a missing or wrong
+//! identity and a damaged chunk stop them with messages that say so.
+
+use std::os::unix::fs::PermissionsExt;
+use std::process::{Command, Stdio};
+
+use crate::support::{CONFIG, Env};
+
+/// A new age identity in `env/name` (0600): its recipient.
+fn keygen(env: &Env, name: &str) -> String {
+    let file = env.path(name);
+    let out = Command::new("age-keygen")
+        .arg("-o")
+        .arg(&file)
+        .stderr(Stdio::piped())
+        .output()
+        .expect("age-keygen (Debian package age; scripts/install-deps installs it)");
+    assert!(out.status.success(), "{out:?}");
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let out = Command::new("age-keygen")
+        .arg("-y")
+        .arg(&file)
+        .output()
+        .unwrap();
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+fn config(env: &Env, recipient: &str, identity: Option<&str>) {
+    let identity = identity.map_or(String::new(), |f| format!("identity = \"{f}\"\n"));
+    env.write(
+        "pipeline.toml",
+        &format!(
+            "{CONFIG}\n[pack]\narchive_size = \"4M\"\n\n[[changer]]\nname = \"lib\"\ndevice = \"virtual:lib\"\n\n\
+             [[drive]]\nname = \"d\"\ndevice = \"virtual:lib\"\nchanger = \"lib\"\ncapacity = \"64M\"\nbuffer = \"4M\"\n\n\
+             [[archive_key]]\nname = \"offsite\"\nrecipients = [\"{recipient}\"]\n{identity}streams = [\"home\"]\n"
+        ),
+    );
+}
+
+const NEEDLE: &[u8] = b"THIS LINE MUST NOT BE READABLE ON TAPE\n";
+
+/// A large file first (pack order is by path), a small one last.
+fn source(env: &Env) {
+    std::fs::write(env.path("src/a-plain.txt"), NEEDLE.repeat(60_000)).unwrap();
+    std::fs::write(
+        env.path("src/b-random.bin"),
+        (0..1_500_000u64)
+            .map(|i| (i * 7919 % 251) as u8)
+            .collect::<Vec<_>>(),
+    )
+    .unwrap();
+    std::fs::write(env.path("src/z-small.txt"), b"the last member\n").unwrap();
+}
+
+fn to_tape(env: &Env) {
+    for program in ["reel-scan", "reel-stage", "reel-pack", "reel-write"] {
+        env.run(program, &[]).expect(0);
+    }
+}
+
+/// The bytes read from tape, from reel-restore's summary line.
+fn bytes_read(stderr: &str) -> u64 {
+    let line = stderr
+        .lines()
+        .find(|l| l.contains("bytes read from tape"))
+        .unwrap_or_else(|| panic!("no summary: {stderr}"));
+    let words: Vec<&str> = line.split_whitespace().collect();
+    let at = words.iter().position(|w| *w == "bytes").unwrap();
+    let at = at + 1 + words[at + 1..].iter().position(|w| *w == "bytes").unwrap();
+    words[at - 1].parse().unwrap()
+}
+
+#[test]
+fn sealed_archives_are_verified_restored_by_chunk_and_read_by_age_and_tar_alone() {
+    let env = Env::new();
+    let recipient = keygen(&env, "host.age");
+    config(&env, &recipient, Some("host.age"));
+    source(&env);
+    to_tape(&env);
+    env.run("reel-verify", &[]).expect(0);
+    // On tape: an age file whose first words say what it is; no plaintext.
+    let tape = env.path("lib/tapes/V00001L9");
+    let archive = std::fs::read(tape.join("000001")).unwrap();
+    let head = String::from_utf8_lossy(&archive[..400]);
+    assert!(
+        head.starts_with(
+            "age-encryption.org/v1\n-> reel: this tape file is a tar archive encrypted with age"
+        ),
+        "{head}"
+    );
+    assert!(
+        head.contains(&recipient) && head.contains("age -d -i IDENTITY-FILE | tar -xvf -"),
+        "{head}"
+    );
+    assert!(!archive.windows(NEEDLE.len()).any(|w| w == NEEDLE));
+    assert!(!archive.windows(16).any(|w| w == b"REEL-INDEX.jsonl"));
+    assert_eq!(archive.len() % (256 << 10), 0, "whole tape blocks");
+    // The real age and GNU tar, nothing of reel.
+    let listing = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "age -d -i {} < {} | tar -tvf -",
+            env.path("host.age").display(),
+            tape.join("000001").display()
+        ))
+        .output()
+        .unwrap();
+    let listing = String::from_utf8_lossy(&listing.stdout);
+    for member in [
+        "REEL-ARCHIVE.txt",
+        "a-plain.txt",
+        "b-random.bin",
+        "z-small.txt",
+        "REEL-INDEX.jsonl",
+    ] {
+        assert!(listing.contains(member), "{member} in: {listing}");
+    }
+    // The catalog knows it is sealed, and for whom.
+    let written = std::fs::read_to_string(env.path("var/catalog/written/V00001L9.jsonl")).unwrap();
+    let fp = {
+        use sha2::Digest;
+        sha2::Sha256::digest(recipient.as_bytes())[..8]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    };
+    assert!(
+        written.contains(&format!("\"recipients\":[\"{fp}\"]")),
+        "{written}"
+    );
+    let table = env.run("reel", &["tapes"]);
+    assert!(
+        table.stdout.contains(&format!("age {}", &fp[..8])),
+        "{}",
+        table.report()
+    );
+    // One small member: read from the chunk that holds it, not the whole
+    // archive.
+    let run = env.run("reel-restore", &["z-small.txt", "--to", "back"]);
+    run.expect(0);
+    assert_eq!(
+        std::fs::read(env.path("back/z-small.txt")).unwrap(),
+        b"the last member\n"
+    );
+    let read = bytes_read(&run.stderr);
+    assert!(
+        read <= 4 * (256 << 10) && (read as usize) < archive.len() / 2,
+        "{read} bytes read for a 16-byte member of a {}-byte archive",
+        archive.len()
+    );
+    // Everything, byte for byte.
+    env.run("reel-restore", &["**", "--to", "all"]).expect(0);
+    for f in ["a-plain.txt", "b-random.bin", "z-small.txt"] {
+        assert_eq!(
+            std::fs::read(env.path(&format!("all/{f}"))).unwrap(),
+            std::fs::read(env.path(&format!("src/{f}"))).unwrap(),
+            "{f}"
+        );
+    }
+    env.run("reel-verify", &["--tape", "V00001L9"]).expect(0);
+    // From the tape alone: not built for sealed archives, and said so.
+    let run = env.run("reel-restore", &["--from-tape", "virtual:lib", "**", "--to", "ft"]);
+    assert!(
+        run.stderr.contains("is a sealed archive (age): reading it from the tape alone is not built yet"),
+        "{}",
+        run.report()
+    );
+    assert!(!env.path("ft/z-small.txt").exists());
+}
+
+#[test]
+fn without_the_identity_or_with_another_nothing_is_verified_or_restored() {
+    let env = Env::new();
+    let recipient = keygen(&env, "host.age");
+    config(&env, &recipient, None);
+    source(&env);
+    to_tape(&env);
+    let run = env.run("reel-verify", &[]);
+    run.expect(69);
+    assert!(
+        run.stderr
+            .contains("sealed (age) and this host has no identity"),
+        "{}",
+        run.report()
+    );
+    assert!(!env.spool_items("written").is_empty(), "still to verify");
+    // Another identity: not one of the recipients.
+    keygen(&env, "other.age");
+    config(&env, &recipient, Some("other.age"));
+    let run = env.run("reel-verify", &[]);
+    run.expect(69);
+    assert!(run.stderr.contains("not among"), "{}", run.report());
+    // The right one.
+    config(&env, &recipient, Some("host.age"));
+    env.run("reel-verify", &[]).expect(0);
+    config(&env, &recipient, Some("other.age"));
+    let run = env.run("reel-restore", &["z-small.txt", "--to", "back"]);
+    assert_ne!(run.code, Some(0), "{}", run.report());
+    assert!(run.stderr.contains("not among"), "{}", run.report());
+    assert!(!env.path("back/z-small.txt").exists());
+}
+
+#[test]
+fn a_damaged_chunk_is_caught_by_verify_naming_where() {
+    let env = Env::new();
+    let recipient = keygen(&env, "host.age");
+    config(&env, &recipient, Some("host.age"));
+    source(&env);
+    to_tape(&env);
+    // One byte flipped in the middle of the archive (in b-random.bin).
+    let meta = env.path("lib/tapes/V00001L9/meta.json");
+    let size = std::fs::metadata(env.path("lib/tapes/V00001L9/000001"))
+        .unwrap()
+        .len();
+    let mut m: serde_json::Value = serde_json::from_slice(&std::fs::read(&meta).unwrap()).unwrap();
+    let block = 1 + size / (256 << 10) / 2;
+    m["faults"]["flip"] = serde_json::json!([{"block": block, "offset": 1000}]);
+    std::fs::write(&meta, serde_json::to_vec(&m).unwrap()).unwrap();
+    let run = env.run("reel-verify", &[]);
+    run.expect(65);
+    assert!(
+        run.stderr.contains("cannot decrypt the archive at byte")
+            && run.stderr.contains("age chunk"),
+        "{}",
+        run.report()
+    );
+}
+
+/// A tape filled with sealed archives gets no clear closing catalog
+/// (REEL-TAPE.jsonl would list the members' names), and no tape file
+/// holds a member's name or data in the clear.
+#[test]
+fn a_full_tape_of_sealed_archives_names_nothing_in_the_clear() {
+    let env = Env::new();
+    let recipient = keygen(&env, "host.age");
+    env.write(
+        "pipeline.toml",
+        &format!(
+            "{CONFIG}\n[pack]\narchive_size = \"1M\"\n\n[[changer]]\nname = \"lib\"\ndevice = \"virtual:lib\"\n\n\
+             [[drive]]\nname = \"d\"\ndevice = \"virtual:lib\"\nchanger = \"lib\"\ncapacity = \"8M\"\nbuffer = \"2M\"\n\n\
+             [[archive_key]]\nname = \"offsite\"\nrecipients = [\"{recipient}\"]\nidentity = \"host.age\"\nstreams = [\"home\"]\n"
+        ),
+    );
+    for i in 0..14 {
+        std::fs::write(
+            env.path(&format!("src/secret-name-{i:02}.txt")),
+            NEEDLE.repeat(20_000),
+        )
+        .unwrap();
+    }
+    to_tape(&env);
+    env.run("reel-verify", &[]).expect(0);
+    let tapes: Vec<serde_json::Value> =
+        serde_json::from_str(&env.run("reel", &["tapes", "--json"]).stdout).unwrap();
+    assert!(tapes.iter().any(|t| t["state"] == "full"), "{tapes:?}");
+    for t in &tapes {
+        let dir = env.path(&format!("lib/tapes/{}", t["label"].as_str().unwrap()));
+        for f in std::fs::read_dir(&dir).unwrap().flatten() {
+            let name = f.file_name().to_string_lossy().to_string();
+            if !name.chars().all(|c| c.is_ascii_digit()) {
+                continue;
+            }
+            let bytes = std::fs::read(f.path()).unwrap();
+            for clear in [&b"secret-name-"[..], b"REEL-TAPE.jsonl", &NEEDLE[..20]] {
+                assert!(
+                    !bytes.windows(clear.len()).any(|w| w == clear),
+                    "{} holds {:?} in the clear",
+                    f.path().display(),
+                    String::from_utf8_lossy(clear)
+                );
+            }
+        }
+    }
+    env.run("reel-restore", &["**", "--to", "back"]).expect(0);
+    assert_eq!(
+        std::fs::read(env.path("back/secret-name-13.txt")).unwrap(),
+        NEEDLE.repeat(20_000)
+    );
+}
