@@ -116,6 +116,7 @@ run reel-verify
 run reel find later.txt
 expect "sg drive: the file written through d0 is verified" "0" "$rc"
 . /keys.sh
+. /sealed.sh
 cd /work
 kill -TERM "$tcmu_pid"
 wait "$tcmu_pid"
