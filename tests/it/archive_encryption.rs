@@ -161,14 +161,34 @@ fn sealed_archives_are_verified_restored_by_chunk_and_read_by_age_and_tar_alone(
         );
     }
     env.run("reel-verify", &["--tape", "V00001L9"]).expect(0);
-    // From the tape alone: not built for sealed archives, and said so.
-    let run = env.run("reel-restore", &["--from-tape", "virtual:lib", "**", "--to", "ft"]);
-    assert!(
-        run.stderr.contains("is a sealed archive (age): reading it from the tape alone is not built yet"),
-        "{}",
-        run.report()
+    // From the tape alone, with the host's identity: the sealed index is
+    // read, and each member from its chunk.
+    std::fs::remove_dir_all(env.path("var/catalog")).unwrap();
+    let run = env.run(
+        "reel-restore",
+        &["--from-tape", "virtual:lib", "**", "--to", "ft"],
     );
-    assert!(!env.path("ft/z-small.txt").exists());
+    run.expect(0);
+    for f in ["a-plain.txt", "b-random.bin", "z-small.txt"] {
+        assert_eq!(
+            std::fs::read(env.path(&format!("ft/{f}"))).unwrap(),
+            std::fs::read(env.path(&format!("src/{f}"))).unwrap(),
+            "{f}: {}",
+            run.report()
+        );
+    }
+    // The journal again from the tape, every member decrypted and hashed.
+    let run = env.run("reel", &["catalog", "import"]);
+    run.expect(0);
+    let found = env.run("reel", &["find", "z-small.txt", "--json"]);
+    found.expect(0);
+    assert!(found.stdout.contains("\"block\":"), "{}", found.report());
+    env.run("reel-restore", &["z-small.txt", "--to", "again"])
+        .expect(0);
+    assert_eq!(
+        std::fs::read(env.path("again/z-small.txt")).unwrap(),
+        b"the last member\n"
+    );
 }
 
 #[test]
@@ -201,6 +221,20 @@ fn without_the_identity_or_with_another_nothing_is_verified_or_restored() {
     assert_ne!(run.code, Some(0), "{}", run.report());
     assert!(run.stderr.contains("not among"), "{}", run.report());
     assert!(!env.path("back/z-small.txt").exists());
+    // From the tape alone, the same.
+    let run = env.run(
+        "reel-restore",
+        &["--from-tape", "virtual:lib", "**", "--to", "ft"],
+    );
+    assert_ne!(run.code, Some(0), "{}", run.report());
+    assert!(
+        run.stderr
+            .contains("is a sealed archive (age) that cannot be opened here")
+            && run.stderr.contains("not among"),
+        "{}",
+        run.report()
+    );
+    assert!(!env.path("ft/z-small.txt").exists());
 }
 
 #[test]

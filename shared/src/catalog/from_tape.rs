@@ -20,6 +20,66 @@ use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::PathBuf;
 
 use crate::archive::parse::{self, At, Found, Parsed, Walked};
+use crate::archive::sealed::{CountedReader, Identities, OpenError};
+use crate::tape::stream::TapeFileCursor;
+
+/// An archive as this module reads it: a clear tape file, or the
+/// plaintext of a sealed one; and the tape block a member at an offset is
+/// found from.
+trait Archive: At {
+    fn block_size(&self) -> u64;
+    fn blocks(&self) -> u64 {
+        self.len().div_ceil(self.block_size().max(1))
+    }
+    /// The block a record of the member at `offset` names.
+    fn block_of(&self, offset: u64) -> u64;
+}
+
+impl Archive for TapeFile<'_> {
+    fn block_size(&self) -> u64 {
+        self.block_size
+    }
+    fn blocks(&self) -> u64 {
+        self.blocks
+    }
+    fn block_of(&self, offset: u64) -> u64 {
+        self.start + offset / self.block_size
+    }
+}
+
+/// A sealed archive's plaintext, read through age's seekable reader.
+struct SealedArchive<'a> {
+    plain: age::stream::StreamReader<CountedReader<TapeFileCursor<'a>>>,
+    len: u64,
+    start: u64,
+    block_size: u64,
+}
+
+impl At for SealedArchive<'_> {
+    fn read_at(&mut self, at: u64, len: usize) -> std::io::Result<Vec<u8>> {
+        use std::io::{Read, Seek, SeekFrom};
+        if at.checked_add(len as u64).is_none_or(|end| end > self.len) {
+            return Err(std::io::Error::from(std::io::ErrorKind::UnexpectedEof));
+        }
+        self.plain.seek(SeekFrom::Start(at))?;
+        let mut out = vec![0; len];
+        self.plain.read_exact(&mut out)?;
+        Ok(out)
+    }
+    fn len(&self) -> u64 {
+        self.len
+    }
+}
+
+impl Archive for SealedArchive<'_> {
+    fn block_size(&self) -> u64 {
+        self.block_size
+    }
+    /// Its members are found from its first block.
+    fn block_of(&self, _: u64) -> u64 {
+        self.start
+    }
+}
 use crate::manifest::{Record, parse_record};
 use crate::tape::Drive;
 use crate::tape::label::Label;
@@ -56,7 +116,7 @@ struct Closing {
 /// One of reel's own members rather than a backed-up file: the
 /// `REEL-ARCHIVE.txt` that opens an archive, the `REEL-INDEX.jsonl` that
 /// ends it (the end marker follows).
-fn is_reel_own(p: &Parsed, tf: &mut TapeFile) -> bool {
+fn is_reel_own(p: &Parsed, tf: &mut dyn Archive) -> bool {
     (p.offset == 0 && p.path == b"REEL-ARCHIVE.txt")
         || (p.path == b"REEL-INDEX.jsonl"
             && tf
@@ -66,12 +126,13 @@ fn is_reel_own(p: &Parsed, tf: &mut TapeFile) -> bool {
 
 /// The member named `name` that ends an archive (the last member before
 /// the end marker), searched for in the archive's last blocks only.
-fn last_member(tf: &mut TapeFile, name: &[u8]) -> Option<(Parsed, Vec<u8>)> {
-    let bs = tf.block_size;
+fn last_member(tf: &mut dyn Archive, name: &[u8]) -> Option<(Parsed, Vec<u8>)> {
+    let bs = tf.block_size();
+    let blocks = tf.blocks();
     let mut k = 4u64;
     loop {
-        let k_now = k.min(tf.blocks);
-        let from = (tf.blocks - k_now) * bs;
+        let k_now = k.min(blocks);
+        let from = (blocks - k_now) * bs;
         let mut found = None;
         let mut at = from;
         while at + 512 <= tf.len() {
@@ -90,7 +151,7 @@ fn last_member(tf: &mut TapeFile, name: &[u8]) -> Option<(Parsed, Vec<u8>)> {
             let data = tf.read_at(m.data_offset, m.size as usize).ok()?;
             return Some((m, data));
         }
-        if k_now == tf.blocks {
+        if k_now == blocks {
             return None;
         }
         k *= 4;
@@ -209,7 +270,7 @@ fn from_header(p: &Parsed, tape: &str, file: u64, block: u64) -> Record {
 }
 
 /// Does the header at a record's offset say what the record says?
-fn agrees(tf: &mut TapeFile, r: &Record) -> Result<(), String> {
+fn agrees(tf: &mut dyn Archive, r: &Record) -> Result<(), String> {
     let offset = r.offset.ok_or("no offset")?;
     let p = match parse::member_at(tf, offset) {
         Ok(Found::Member(p)) => p,
@@ -271,6 +332,7 @@ pub fn read(
     drive: &mut dyn Drive,
     label: &Label,
     wanted: &dyn Fn(&Record) -> bool,
+    identities: Option<&Identities>,
 ) -> anyhow::Result<TapeCatalog> {
     let mut cat = TapeCatalog::default();
     let bs = u64::from(label.block_size.max(1));
@@ -286,7 +348,7 @@ pub fn read(
     }
     drive.rewind()?;
     drive.forward_filemarks(1)?; // past the label
-    let (mut indexed, mut walked) = (0, 0);
+    let mut counts = (0, 0);
     for file in 1u64.. {
         let Some((mut tf, end)) = TapeFile::measure(drive, bs)? else {
             break;
@@ -295,102 +357,155 @@ pub fn read(
         if closing.as_ref().is_some_and(|c| c.start == tf.start) {
             break; // the closing catalog itself
         }
-        if tf
+        let sealed = tf
             .read_at(0, crate::archive::sealed::MAGIC.len())
-            .is_ok_and(|b| crate::archive::sealed::is_sealed(&b))
-        {
-            cat.warnings.push(format!(
-                "tape file {file} is a sealed archive (age): reading it from the tape alone is not built yet; restore it through the catalog, or with `age -d -i IDENTITY | tar -x` (README, \"Archive encryption\")"
-            ));
-            if end == FileEnd::EndOfData {
-                break;
-            }
-            drive.seek(next)?;
-            continue;
-        }
-        let from_closing = closing.as_ref().and_then(|c| {
-            let (start, partial) = *c.archives.get(&file)?;
-            if c.damaged.contains(&file) || start != tf.start {
-                return None;
-            }
-            if partial {
-                cat.cut.insert(file);
-            }
-            Some(c.members.get(&file).cloned().unwrap_or_default())
-        });
-        // The index: every line must parse.
-        let listed: Option<Vec<Record>> = match from_closing {
-            Some(list) => Some(list),
-            None => match last_member(&mut tf, b"REEL-INDEX.jsonl") {
-                Some((_, text)) => {
-                    let (lines, bad) = records(&text);
-                    for line in &bad {
-                        cat.warnings.push(format!(
-                            "tape file {file}: REEL-INDEX.jsonl line {line} does not parse: the archive is read from its headers"
-                        ));
-                    }
-                    let list: Vec<Record> = lines.into_iter().filter_map(|(_, _, r)| r).collect();
-                    bad.is_empty().then_some(list)
+            .is_ok_and(|b| crate::archive::sealed::is_sealed(&b));
+        let list = if sealed {
+            // A tape holding sealed archives has no closing catalog: the
+            // sealed index is read through the host's identity.
+            match open_sealed(tf, identities) {
+                Ok(mut a) => list_archive(&mut a, file, label, None, &mut cat, wanted, &mut counts),
+                Err(why) => {
+                    cat.warnings.push(format!(
+                        "tape file {file} is a sealed archive (age) that cannot be opened here: {why}"
+                    ));
+                    Vec::new()
                 }
-                None => None,
-            },
+            }
+        } else {
+            let from_closing = closing.as_ref().and_then(|c| {
+                let (start, partial) = *c.archives.get(&file)?;
+                if c.damaged.contains(&file) || start != tf.start {
+                    return None;
+                }
+                if partial {
+                    cat.cut.insert(file);
+                }
+                Some(c.members.get(&file).cloned().unwrap_or_default())
+            });
+            list_archive(
+                &mut tf,
+                file,
+                label,
+                from_closing,
+                &mut cat,
+                wanted,
+                &mut counts,
+            )
         };
-        let mut list = match listed {
-            Some(mut list) => {
-                for r in &mut list {
-                    r.tape = Some(label.label.clone());
-                    r.file = Some(file);
-                    r.block = Some(tf.start + r.offset.unwrap_or(0) / bs);
-                }
-                // The headers of what is asked for must say the same.
-                let mut disagree = None;
-                for r in list.iter().filter(|r| wanted(r)) {
-                    let past_cut =
-                        cat.cut.contains(&file) && r.data_offset.unwrap_or(0) + r.size > tf.len();
-                    if past_cut {
-                        continue;
-                    }
-                    if let Err(why) = agrees(&mut tf, r) {
-                        disagree = Some(format!("{}: {why}", r.path.display()));
-                        break;
-                    }
-                }
-                match disagree {
-                    None => {
-                        indexed += 1;
-                        Some(list)
-                    }
-                    Some(why) => {
-                        cat.warnings.push(format!(
-                            "tape file {file}: a header disagrees with the index ({why}): the archive is read from its headers"
-                        ));
-                        None
-                    }
-                }
-            }
-            None => None,
-        };
-        if list.is_none() {
-            walked += 1;
-            list = Some(walk_archive(&mut tf, &label.label, file, &mut cat));
-        }
-        cat.records
-            .extend(list.unwrap_or_default().into_iter().filter(|r| wanted(r)));
+        cat.records.extend(list.into_iter().filter(|r| wanted(r)));
         if end == FileEnd::EndOfData {
             break;
         }
         drive.seek(next)?;
     }
     cat.notes.push(format!(
-        "{indexed} archive(s) found through their index, {walked} read header by header"
+        "{} archive(s) found through their index, {} read header by header",
+        counts.0, counts.1
     ));
     Ok(cat)
 }
 
+/// A sealed tape file opened with `identities`: its plaintext.
+fn open_sealed<'a>(
+    tf: TapeFile<'a>,
+    identities: Option<&Identities>,
+) -> Result<SealedArchive<'a>, String> {
+    use std::io::{Seek, SeekFrom};
+    let ids =
+        identities.ok_or("no identity: set `identity` in its [[archive_key]] (and --config)")?;
+    let (start, block_size) = (tf.start, tf.block_size);
+    let (input, _) = CountedReader::new(TapeFileCursor::new(tf));
+    let mut plain = ids.open(input).map_err(|e| match e {
+        OpenError::NotMine(m) | OpenError::Damaged(m) => m,
+    })?;
+    let len = plain
+        .seek(SeekFrom::End(0))
+        .map_err(|e| format!("its length: {e}"))?;
+    Ok(SealedArchive {
+        plain,
+        len,
+        start,
+        block_size,
+    })
+}
+
+/// The members of one archive: from the closing catalog's list or the
+/// archive's index when the headers asked for agree, else from its
+/// headers. `counts`: archives found through an index, and walked.
+fn list_archive(
+    tf: &mut dyn Archive,
+    file: u64,
+    label: &Label,
+    from_closing: Option<Vec<Record>>,
+    cat: &mut TapeCatalog,
+    wanted: &dyn Fn(&Record) -> bool,
+    counts: &mut (u64, u64),
+) -> Vec<Record> {
+    // The index: every line must parse.
+    let listed: Option<Vec<Record>> = match from_closing {
+        Some(list) => Some(list),
+        None => match last_member(tf, b"REEL-INDEX.jsonl") {
+            Some((_, text)) => {
+                let (lines, bad) = records(&text);
+                for line in &bad {
+                    cat.warnings.push(format!(
+                        "tape file {file}: REEL-INDEX.jsonl line {line} does not parse: the archive is read from its headers"
+                    ));
+                }
+                let list: Vec<Record> = lines.into_iter().filter_map(|(_, _, r)| r).collect();
+                bad.is_empty().then_some(list)
+            }
+            None => None,
+        },
+    };
+    let list = match listed {
+        Some(mut list) => {
+            for r in &mut list {
+                r.tape = Some(label.label.clone());
+                r.file = Some(file);
+                r.block = Some(tf.block_of(r.offset.unwrap_or(0)));
+            }
+            // The headers of what is asked for must say the same.
+            let mut disagree = None;
+            for r in list.iter().filter(|r| wanted(r)) {
+                let past_cut =
+                    cat.cut.contains(&file) && r.data_offset.unwrap_or(0) + r.size > tf.len();
+                if past_cut {
+                    continue;
+                }
+                if let Err(why) = agrees(tf, r) {
+                    disagree = Some(format!("{}: {why}", r.path.display()));
+                    break;
+                }
+            }
+            match disagree {
+                None => {
+                    counts.0 += 1;
+                    Some(list)
+                }
+                Some(why) => {
+                    cat.warnings.push(format!(
+                        "tape file {file}: a header disagrees with the index ({why}): the archive is read from its headers"
+                    ));
+                    None
+                }
+            }
+        }
+        None => None,
+    };
+    match list {
+        Some(list) => list,
+        None => {
+            counts.1 += 1;
+            walk_archive(tf, &label.label, file, cat)
+        }
+    }
+}
+
 /// The members of one archive, from its headers; the digests (and the
 /// time each was taken) from the index lines that agree with a header.
-fn walk_archive(tf: &mut TapeFile, tape: &str, file: u64, cat: &mut TapeCatalog) -> Vec<Record> {
-    let bs = tf.block_size;
+fn walk_archive(tf: &mut dyn Archive, tape: &str, file: u64, cat: &mut TapeCatalog) -> Vec<Record> {
     // What the index says, where it can be read at all, by offset.
     let index: BTreeMap<u64, Record> = last_member(tf, b"REEL-INDEX.jsonl")
         .map(|(_, text)| {
@@ -413,7 +528,8 @@ fn walk_archive(tf: &mut TapeFile, tape: &str, file: u64, cat: &mut TapeCatalog)
                     ended |= p.path == b"REEL-INDEX.jsonl";
                     continue;
                 }
-                let mut r = from_header(&p, tape, file, tf.start + p.offset / bs);
+                let block = tf.block_of(p.offset);
+                let mut r = from_header(&p, tape, file, block);
                 if let Some(ix) = index.get(&p.offset)
                     && ix.path == r.path
                     && ix.data_offset == r.data_offset

@@ -35,7 +35,7 @@ struct Scanned {
 /// Read one tape file as tar. What was read before an error (a cut copy
 /// ends in the middle of a member) is kept: only whole members have a
 /// digest.
-fn scan_file(reader: &mut TapeFileReader<'_>, out: &mut Scanned) -> anyhow::Result<()> {
+fn scan_file(reader: &mut dyn std::io::Read, out: &mut Scanned) -> anyhow::Result<()> {
     let mut archive = tar::Archive::new(reader);
     let mut buf = vec![0u8; 1 << 20];
     for entry in archive.entries()? {
@@ -178,7 +178,8 @@ pub fn run(config: &Config, drive: &mut dyn Drive, label: &Label) -> anyhow::Res
     // (file, start block, digests of their whole members).
     let mut cut: Vec<(u64, u64, HashMap<u64, Digest>)> = Vec::new();
     let mut closing: Option<Vec<u8>> = None;
-    let mut record = |file: u64, start: u64, stream: &str, records: Vec<Record>| {
+    let identities = crate::verify::identities(config);
+    let mut record = |file: u64, start: u64, sealed: bool, stream: &str, records: Vec<Record>| {
         let now = crate::time::Utc::now().rfc3339();
         let mut entries = Vec::new();
         for mut rec in records {
@@ -188,7 +189,12 @@ pub fn run(config: &Config, drive: &mut dyn Drive, label: &Label) -> anyhow::Res
             }
             rec.tape = Some(label.label.clone());
             rec.file = Some(file);
-            rec.block = Some(start + rec.offset.unwrap_or(0) / block_size);
+            // A sealed archive's members are found from its first block.
+            rec.block = Some(if sealed {
+                start
+            } else {
+                start + rec.offset.unwrap_or(0) / block_size
+            });
             seen.insert((file, rec.path.clone()));
             entries.push(Entry {
                 stream: stream.to_string(),
@@ -203,9 +209,28 @@ pub fn run(config: &Config, drive: &mut dyn Drive, label: &Label) -> anyhow::Res
     };
     for file in 1u64.. {
         let start = drive.position()?;
-        let mut reader = TapeFileReader::new(drive);
+        let mut reader = std::io::BufReader::with_capacity(1 << 20, TapeFileReader::new(drive));
         let mut s = Scanned::default();
-        let scanned = scan_file(&mut reader, &mut s);
+        // A sealed archive (age) is read through the host's identity.
+        let sealed = std::io::BufRead::fill_buf(&mut reader)
+            .is_ok_and(crate::archive::sealed::is_sealed);
+        let scanned = match (sealed, identities.as_ref()) {
+            (false, _) => scan_file(&mut reader, &mut s),
+            (true, Some(ids)) => match ids.open(&mut reader) {
+                Ok(mut plain) => scan_file(&mut plain, &mut s),
+                Err(e) => Err(anyhow::anyhow!(
+                    "a sealed archive (age) that cannot be opened here: {e}"
+                )),
+            },
+            (true, None) => Err(anyhow::anyhow!(
+                "a sealed archive (age) and no identity to open it: set `identity` in its [[archive_key]]"
+            )),
+        };
+        if sealed && let Err(e) = &scanned {
+            bad += 1;
+            log::error!("file {file}: {e:#}");
+        }
+        let reader = reader.into_inner();
         let blocks = reader.blocks();
         let end = reader.finish()?;
         if blocks == 0 && end == FileEnd::EndOfData {
@@ -217,7 +242,7 @@ pub fn run(config: &Config, drive: &mut dyn Drive, label: &Label) -> anyhow::Res
             let stream = s.stream.clone().unwrap_or_default();
             let what = format!("tape {} file {file}", label.label);
             let good = matching(std::mem::take(&mut s.index), &s.digests, &what, &mut bad);
-            record(file, start, &stream, good)?;
+            record(file, start, sealed, &stream, good)?;
         } else if !s.digests.is_empty() {
             cut.push((file, start, s.digests));
         } else if let Err(e) = scanned {
@@ -252,7 +277,7 @@ pub fn run(config: &Config, drive: &mut dyn Drive, label: &Label) -> anyhow::Res
                 .collect();
             let what = format!("tape {} file {file}", label.label);
             let good = matching(held, &digests, &what, &mut bad);
-            record(file, start, &stream, good)?;
+            record(file, start, false, &stream, good)?;
         }
     }
     finish(&label.label, recorded, skipped, bad)

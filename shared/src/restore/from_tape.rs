@@ -30,9 +30,13 @@ pub(super) fn run(common: &CommonArgs, o: Options, dev: &str) -> anyhow::Result<
     let choice = Choice::given(Some(dev), None);
     let (mut drive, label) =
         Session::new(config.as_ref(), choice, Duration::from_secs(600))?.open_labelled()?;
-    let catalog = from_tape::read(drive.as_mut(), &label, &|r: &Record| {
-        patterns.matches(r.path.as_os_str().as_bytes())
-    })?;
+    let identities = config.as_ref().and_then(crate::verify::identities);
+    let catalog = from_tape::read(
+        drive.as_mut(),
+        &label,
+        &|r: &Record| patterns.matches(r.path.as_os_str().as_bytes()),
+        identities.as_ref(),
+    )?;
     for n in &catalog.notes {
         log::info!("tape {}: {n}", label.label);
     }
@@ -70,6 +74,7 @@ pub(super) fn run(common: &CommonArgs, o: Options, dev: &str) -> anyhow::Result<
         o.to.clone()
             .ok_or_else(|| usage("--to DIR is needed (or --dry-run)"))?;
     let mut restorer = Restorer::new(to, o.overwrite)?;
+    restorer.identities = identities;
     restorer.cut = catalog.cut.into_iter().collect();
     // A file split across tapes is joined over several runs, one per tape.
     restorer.keep_joins = true;

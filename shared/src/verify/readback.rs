@@ -238,7 +238,9 @@ pub fn read_archive(
     let mut first = vec![0u8; MAX_BLOCK];
     let n = match drive.read_block(&mut first) {
         Ok(Read::Data(n)) => n,
-        Ok(Read::Filemark | Read::EndOfData) => return Ok(judge(&mut NoSpans, records, partial, false)),
+        Ok(Read::Filemark | Read::EndOfData) => {
+            return Ok(judge(&mut NoSpans, records, partial, false));
+        }
         Err(e) => {
             let at = drive.position().map_or("?".into(), |p| p.to_string());
             let mut out = judge(&mut NoSpans, records, partial, false);
