@@ -212,8 +212,8 @@ pub fn run(config: &Config, drive: &mut dyn Drive, label: &Label) -> anyhow::Res
         let mut reader = std::io::BufReader::with_capacity(1 << 20, TapeFileReader::new(drive));
         let mut s = Scanned::default();
         // A sealed archive (age) is read through the host's identity.
-        let sealed = std::io::BufRead::fill_buf(&mut reader)
-            .is_ok_and(crate::archive::sealed::is_sealed);
+        let sealed =
+            std::io::BufRead::fill_buf(&mut reader).is_ok_and(crate::archive::sealed::is_sealed);
         let scanned = match (sealed, identities.as_ref()) {
             (false, _) => scan_file(&mut reader, &mut s),
             (true, Some(ids)) => match ids.open(&mut reader) {
