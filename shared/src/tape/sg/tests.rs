@@ -10,6 +10,7 @@ use super::*;
 use crate::scsi::sg_io::{Data, Scsi, SgError};
 use crate::tape::linux_st::fake::FakeClock;
 use crate::tape::selftest;
+use crate::tape::{Read, Written};
 use crate::tcmu::ssc::{Identity, Ssc};
 use crate::units::Size;
 use crate::vtl::{self, LibrarySpec, VirtualDrive};
