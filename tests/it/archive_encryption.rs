@@ -7,7 +7,7 @@
 use std::os::unix::fs::PermissionsExt;
 use std::process::{Command, Stdio};
 
-use crate::support::{CONFIG, Env};
+use crate::support::{CONFIG, Env, bytes_read};
 
 /// A new age identity in `env/name` (0600): its recipient.
 fn keygen(env: &Env, name: &str) -> String {
@@ -59,18 +59,6 @@ fn to_tape(env: &Env) {
     for program in ["reel-scan", "reel-stage", "reel-pack", "reel-write"] {
         env.run(program, &[]).expect(0);
     }
-}
-
-/// The bytes read from tape, from reel-restore's summary line.
-fn bytes_read(stderr: &str) -> u64 {
-    let line = stderr
-        .lines()
-        .find(|l| l.contains("bytes read from tape"))
-        .unwrap_or_else(|| panic!("no summary: {stderr}"));
-    let words: Vec<&str> = line.split_whitespace().collect();
-    let at = words.iter().position(|w| *w == "bytes").unwrap();
-    let at = at + 1 + words[at + 1..].iter().position(|w| *w == "bytes").unwrap();
-    words[at - 1].parse().unwrap()
 }
 
 #[test]

@@ -56,8 +56,9 @@ fn fingerprint(env: &Env) -> String {
         .to_string()
 }
 
-#[test]
-fn a_pool_with_a_drive_key_is_written_encrypted_and_read_back_with_it() {
+/// A source backed up and verified with key 0x1f for pool default: the
+/// environment and the key's fingerprint as the tape records it.
+fn backed_up_with_a_key() -> (Env, String) {
     let env = Env::new();
     key_file(&env, "site.key", 0x1f);
     config(&env, SITE_KEY);
@@ -72,6 +73,12 @@ fn a_pool_with_a_drive_key_is_written_encrypted_and_read_back_with_it() {
         env.run(program, &[]).expect(0);
     }
     let fp = fingerprint(&env);
+    (env, fp)
+}
+
+#[test]
+fn a_pool_with_a_drive_key_is_written_encrypted_and_read_back_with_it() {
+    let (env, fp) = backed_up_with_a_key();
     assert_eq!(fp.len(), 16);
     let table = env.run("reel", &["tapes"]);
     assert!(
@@ -109,20 +116,7 @@ fn a_pool_with_a_drive_key_is_written_encrypted_and_read_back_with_it() {
 
 #[test]
 fn without_the_key_restore_and_verify_stop_naming_it() {
-    let env = Env::new();
-    key_file(&env, "site.key", 0x1f);
-    config(&env, SITE_KEY);
-    source(&env);
-    for program in [
-        "reel-scan",
-        "reel-stage",
-        "reel-pack",
-        "reel-write",
-        "reel-verify",
-    ] {
-        env.run(program, &[]).expect(0);
-    }
-    let fp = fingerprint(&env);
+    let (env, fp) = backed_up_with_a_key();
     // Another key under the same name: not the tape's.
     key_file(&env, "site.key", 0xa2);
     for (program, args) in [

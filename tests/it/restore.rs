@@ -6,7 +6,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
-use crate::support::Env;
+use crate::support::{Env, bytes_read};
 use crate::verify::{setup, to_tape};
 
 fn backed_up() -> Env {
@@ -15,18 +15,6 @@ fn backed_up() -> Env {
     to_tape(&env);
     env.run("reel-verify", &[]).expect(0);
     env
-}
-
-/// The bytes read from tape, from reel-restore's summary line.
-fn bytes_read(stderr: &str) -> u64 {
-    let line = stderr
-        .lines()
-        .find(|l| l.contains("bytes read from tape"))
-        .unwrap_or_else(|| panic!("no summary: {stderr}"));
-    let words: Vec<&str> = line.split_whitespace().collect();
-    let at = words.iter().position(|w| *w == "bytes").unwrap();
-    let at = at + 1 + words[at + 1..].iter().position(|w| *w == "bytes").unwrap();
-    words[at - 1].parse().unwrap()
 }
 
 #[test]

@@ -491,3 +491,15 @@ impl Drop for Mounted {
         let _ = std::process::Command::new("umount").arg(&self.0).status();
     }
 }
+
+/// The bytes read from tape, from reel-restore's summary line.
+pub fn bytes_read(stderr: &str) -> u64 {
+    let line = stderr
+        .lines()
+        .find(|l| l.contains("bytes read from tape"))
+        .unwrap_or_else(|| panic!("no summary: {stderr}"));
+    let words: Vec<&str> = line.split_whitespace().collect();
+    let at = words.iter().position(|w| *w == "bytes").unwrap();
+    let at = at + 1 + words[at + 1..].iter().position(|w| *w == "bytes").unwrap();
+    words[at - 1].parse().unwrap()
+}

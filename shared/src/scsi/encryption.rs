@@ -215,6 +215,17 @@ impl fmt::Display for Status {
     }
 }
 
+/// What the drive's encryption is set to, asked through `data_in` (a
+/// command and the room for its answer in, the bytes answered out);
+/// `None` when the drive does not tell.
+pub fn status(data_in: impl FnOnce(&[u8], &mut [u8]) -> Result<usize, SgError>) -> Option<Status> {
+    let mut page = [0u8; 256];
+    let cdb = security_in_cdb(0x0020, page.len() as u32);
+    data_in(&cdb, &mut page)
+        .ok()
+        .and_then(|n| Status::from_page(&page[..n]))
+}
+
 impl Status {
     pub fn from_page(page: &[u8]) -> Option<Status> {
         let p = page.get(..20)?;

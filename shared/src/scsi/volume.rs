@@ -86,6 +86,22 @@ impl VolumeStatistics {
     }
 }
 
+/// The statistics a drive gives, read through `log_sense` (a page and a
+/// buffer in, the bytes answered out); `None` when it gives none.
+pub fn read(
+    device: &str,
+    log_sense: impl FnOnce(u8, &mut [u8]) -> Result<usize, super::sg_io::SgError>,
+) -> Option<VolumeStatistics> {
+    let mut buf = [0u8; 1024];
+    match log_sense(0x17, &mut buf) {
+        Ok(n) => VolumeStatistics::from_log_page(&buf[..n]),
+        Err(e) => {
+            log::debug!("{device}: LOG SENSE page 0x17: {e}");
+            None
+        }
+    }
+}
+
 impl std::fmt::Display for VolumeStatistics {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let n = |v: Option<u64>| v.map_or("?".to_string(), |v| v.to_string());

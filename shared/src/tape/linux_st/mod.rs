@@ -309,24 +309,16 @@ impl<S: StSys> Drive for LinuxSt<S> {
     }
 
     fn encryption(&mut self) -> Result<Option<encryption::Status>, TapeError> {
-        let mut page = [0u8; 256];
-        let cdb = encryption::security_in_cdb(0x0020, page.len() as u32);
-        Ok(self
-            .sys
-            .scsi(&cdb, crate::scsi::sg_io::Data::In(&mut page))
-            .ok()
-            .and_then(|n| encryption::Status::from_page(&page[..n])))
+        Ok(encryption::status(|cdb, buf| {
+            self.sys.scsi(cdb, crate::scsi::sg_io::Data::In(buf))
+        }))
     }
 
     fn volume_statistics(&mut self) -> Result<Option<VolumeStatistics>, TapeError> {
-        let mut buf = [0u8; 1024];
-        Ok(match self.sys.log_sense(0x17, &mut buf) {
-            Ok(n) => VolumeStatistics::from_log_page(&buf[..n]),
-            Err(e) => {
-                log::debug!("{}: LOG SENSE page 0x17: {e}", self.device);
-                None
-            }
-        })
+        let sys = &mut self.sys;
+        Ok(crate::scsi::volume::read(&self.device, |page, buf| {
+            sys.log_sense(page, buf)
+        }))
     }
 
     fn cartridge_memory(&mut self) -> Result<Option<CartridgeMemory>, TapeError> {

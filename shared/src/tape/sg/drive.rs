@@ -262,24 +262,15 @@ impl<S: Scsi> Drive for SgTape<S> {
     }
 
     fn encryption(&mut self) -> Result<Option<encryption::Status>, TapeError> {
-        let mut page = [0u8; 256];
-        let cdb = encryption::security_in_cdb(0x0020, page.len() as u32);
-        Ok(self
-            .ask(&cdb, &mut page)
-            .ok()
-            .and_then(|n| encryption::Status::from_page(&page[..n])))
+        Ok(encryption::status(|cdb, buf| self.ask(cdb, buf)))
     }
 
     fn volume_statistics(&mut self) -> Result<Option<VolumeStatistics>, TapeError> {
-        let mut buf = [0u8; 1024];
-        let cdb = crate::scsi::sg_io::log_sense_cdb(0x17, buf.len());
-        Ok(match self.ask(&cdb, &mut buf) {
-            Ok(n) => VolumeStatistics::from_log_page(&buf[..n]),
-            Err(e) => {
-                log::debug!("{}: LOG SENSE page 0x17: {e}", self.device);
-                None
-            }
-        })
+        let device = self.device.clone();
+        Ok(crate::scsi::volume::read(&device, |page, buf| {
+            let cdb = crate::scsi::sg_io::log_sense_cdb(page, buf.len());
+            self.ask(&cdb, buf)
+        }))
     }
 
     fn cartridge_memory(&mut self) -> Result<Option<CartridgeMemory>, TapeError> {
