@@ -230,6 +230,20 @@ mod tests {
     }
 }
 
+/// A key file's contents (`what`: the kind of file, for messages),
+/// refused when others may read it; every error names the file.
+pub fn read_secret(file: &Path, what: &str) -> Result<String, String> {
+    let name = file.display();
+    let meta = std::fs::metadata(file).map_err(|e| format!("{what} file {name}: {e}"))?;
+    let mode = std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o777;
+    if mode & 0o077 != 0 {
+        return Err(format!(
+            "{what} file {name}: readable by others (mode {mode:04o}); `chmod 600 {name}`"
+        ));
+    }
+    std::fs::read_to_string(file).map_err(|e| format!("{what} file {name}: {e}"))
+}
+
 /// Fill `buf` from the kernel's random generator (`getrandom`).
 pub fn random_bytes(buf: &mut [u8]) -> io::Result<()> {
     let mut filled = 0;

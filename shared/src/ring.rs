@@ -156,6 +156,39 @@ pub fn ring(block_size: usize, blocks: usize, start_fill: f64) -> (Filler, Ring)
 }
 
 impl Filler {
+    /// Hand every filled block to `each` (with `state`), on a thread of its
+    /// own, before the writer gets it: the work (hashing) overlaps the
+    /// reading of the next blocks instead of adding to it. The thread
+    /// gives `state` back when the source has ended.
+    pub fn through<S: Send + 'static>(
+        self,
+        mut state: S,
+        each: fn(&mut S, &[u8]),
+    ) -> (Filler, std::thread::JoinHandle<S>) {
+        let (tx, rx) = bounded::<io::Result<Block>>(self.empty.capacity().unwrap_or(2));
+        let full = self.full;
+        let stage = std::thread::spawn(move || {
+            for item in rx {
+                if let Ok(b) = &item {
+                    each(&mut state, b.data());
+                }
+                if full.send(item).is_err() {
+                    break;
+                }
+            }
+            state
+        });
+        (
+            Filler {
+                full: tx,
+                empty: self.empty,
+                block_size: self.block_size,
+                stats: self.stats,
+            },
+            stage,
+        )
+    }
+
     /// Fill blocks from `source` until it ends. Every block is full except
     /// the last; errors are passed to the writer.
     pub fn fill_from(self, mut source: impl io::Read) {
@@ -450,5 +483,25 @@ mod tests {
         std::thread::spawn(move || filler.fill_from(Broken));
         let first = ring.next_block().expect("an item");
         assert!(first.is_err());
+    }
+
+    #[test]
+    fn a_stage_sees_every_block_in_order_before_the_writer() {
+        let data: Vec<u8> = (0..300_000u32).map(|i| (i % 13) as u8).collect();
+        let (filler, mut ring) = ring(4096, 4, 0.5);
+        let (filler, stage) = filler.through(Vec::new(), |seen: &mut Vec<u8>, b| {
+            seen.extend_from_slice(b)
+        });
+        let src = data.clone();
+        let reader = std::thread::spawn(move || filler.fill_from(&src[..]));
+        let mut out = Vec::new();
+        while let Some(b) = ring.next_block() {
+            let b = b.unwrap();
+            out.extend_from_slice(b.data());
+            ring.recycle(b);
+        }
+        reader.join().unwrap();
+        assert_eq!(stage.join().unwrap(), data);
+        assert_eq!(out, data);
     }
 }

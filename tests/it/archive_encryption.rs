@@ -30,12 +30,21 @@ fn keygen(env: &Env, name: &str) -> String {
 
 fn config(env: &Env, recipient: &str, identity: Option<&str>) {
     let identity = identity.map_or(String::new(), |f| format!("identity = \"{f}\"\n"));
+    config_key(
+        env,
+        &format!("name = \"offsite\"\nrecipients = [\"{recipient}\"]\n{identity}"),
+    );
+}
+
+/// The test library, and the stream sealed with the `[[archive_key]]` of
+/// `key` (its lines but `streams`).
+fn config_key(env: &Env, key: &str) {
     env.write(
         "pipeline.toml",
         &format!(
             "{CONFIG}\n[pack]\narchive_size = \"4M\"\n\n[[changer]]\nname = \"lib\"\ndevice = \"virtual:lib\"\n\n\
              [[drive]]\nname = \"d\"\ndevice = \"virtual:lib\"\nchanger = \"lib\"\ncapacity = \"64M\"\nbuffer = \"4M\"\n\n\
-             [[archive_key]]\nname = \"offsite\"\nrecipients = [\"{recipient}\"]\n{identity}streams = [\"home\"]\n"
+             [[archive_key]]\n{key}streams = [\"home\"]\n"
         ),
     );
 }
@@ -55,6 +64,29 @@ fn source(env: &Env) {
     std::fs::write(env.path("src/z-small.txt"), b"the last member\n").unwrap();
 }
 
+/// A new test tree with the source, a host identity and a configuration
+/// that seals for it (`identity`: the file this host opens archives with).
+fn keyed(identity: Option<&str>) -> (Env, String) {
+    let env = Env::new();
+    let recipient = keygen(&env, "host.age");
+    config(&env, &recipient, identity);
+    source(&env);
+    (env, recipient)
+}
+
+/// The shell command `listing` (in the test's tree) lists `member`.
+fn lists(env: &Env, listing: &str, member: &str) {
+    let out = Command::new("sh")
+        .args(["-c", listing])
+        .current_dir(env.root())
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains(member),
+        "{listing}: {out:?}"
+    );
+}
+
 fn to_tape(env: &Env) {
     for program in ["reel-scan", "reel-stage", "reel-pack", "reel-write"] {
         env.run(program, &[]).expect(0);
@@ -63,10 +95,7 @@ fn to_tape(env: &Env) {
 
 #[test]
 fn sealed_archives_are_verified_restored_by_chunk_and_read_by_age_and_tar_alone() {
-    let env = Env::new();
-    let recipient = keygen(&env, "host.age");
-    config(&env, &recipient, Some("host.age"));
-    source(&env);
+    let (env, recipient) = keyed(Some("host.age"));
     to_tape(&env);
     env.run("reel-verify", &[]).expect(0);
     // On tape: an age file whose first words say what it is; no plaintext.
@@ -181,10 +210,7 @@ fn sealed_archives_are_verified_restored_by_chunk_and_read_by_age_and_tar_alone(
 
 #[test]
 fn without_the_identity_or_with_another_nothing_is_verified_or_restored() {
-    let env = Env::new();
-    let recipient = keygen(&env, "host.age");
-    config(&env, &recipient, None);
-    source(&env);
+    let (env, recipient) = keyed(None);
     to_tape(&env);
     let run = env.run("reel-verify", &[]);
     run.expect(69);
@@ -227,10 +253,7 @@ fn without_the_identity_or_with_another_nothing_is_verified_or_restored() {
 
 #[test]
 fn a_damaged_chunk_is_caught_by_verify_naming_where() {
-    let env = Env::new();
-    let recipient = keygen(&env, "host.age");
-    config(&env, &recipient, Some("host.age"));
-    source(&env);
+    let (env, _) = keyed(Some("host.age"));
     to_tape(&env);
     // One byte flipped in the middle of the archive (in b-random.bin).
     let meta = env.path("lib/tapes/V00001L9/meta.json");
@@ -300,5 +323,121 @@ fn a_full_tape_of_sealed_archives_names_nothing_in_the_clear() {
     assert_eq!(
         std::fs::read(env.path("back/secret-name-13.txt")).unwrap(),
         NEEDLE.repeat(20_000)
+    );
+}
+
+/// reel-pack leaves the archive in the cache in the clear (the cache holds
+/// the staged copies in the clear anyway) and reel-write seals it on its
+/// way to tape; an archive that leaves through `reel-pack --raw` leaves
+/// sealed.
+#[test]
+fn archives_are_sealed_where_they_leave_the_host() {
+    let (env, _) = keyed(Some("host.age"));
+    env.run("reel-scan", &[]).expect(0);
+    env.run("reel-stage", &[]).expect(0);
+    let out = env
+        .command("reel-pack", &["--raw", "--manifest", "packed.jsonl"])
+        .stdout(Stdio::piped())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert!(out.stdout.starts_with(b"age-encryption.org/v1\n-> reel: "));
+    assert!(!out.stdout.windows(NEEDLE.len()).any(|w| w == NEEDLE));
+    std::fs::write(env.path("raw.age"), &out.stdout).unwrap();
+    lists(
+        &env,
+        "age -d -i host.age < raw.age | tar -tf -",
+        "z-small.txt",
+    );
+
+    std::fs::write(env.path("src/new.txt"), NEEDLE).unwrap();
+    env.run("reel-scan", &[]).expect(0);
+    env.run("reel-stage", &[]).expect(0);
+    env.run("reel-pack", &[]).expect(0);
+    let cached: Vec<_> = std::fs::read_dir(env.path("var/cache/archives"))
+        .unwrap()
+        .flatten()
+        .map(|e| std::fs::read(e.path()).unwrap())
+        .collect();
+    assert_eq!(cached.len(), 1);
+    assert!(cached[0].windows(NEEDLE.len()).any(|w| w == NEEDLE));
+    env.run("reel-write", &[]).expect(0);
+    let tape_file = std::fs::read(env.path("lib/tapes/V00001L9/000001")).unwrap();
+    assert!(tape_file.starts_with(b"age-encryption.org/v1\n"));
+    assert!(!tape_file.windows(NEEDLE.len()).any(|w| w == NEEDLE));
+    env.run("reel-verify", &[]).expect(0);
+    env.run("reel-restore", &["new.txt", "--to", "back"])
+        .expect(0);
+    assert_eq!(std::fs::read(env.path("back/new.txt")).unwrap(), NEEDLE);
+}
+
+/// An `[[archive_key]]` with a passphrase instead of recipients: the tape
+/// file is an age file with the one scrypt stanza age allows, which the
+/// `age` command opens when the passphrase is typed at its terminal
+/// (`script` gives it one); reel verifies and restores with the
+/// passphrase file, and says so when it holds another passphrase.
+#[test]
+fn a_passphrase_seals_and_opens_archives_and_age_opens_them_too() {
+    let env = Env::new();
+    let secret = |name: &str, text: &str| {
+        env.write(name, text);
+        std::fs::set_permissions(env.path(name), std::fs::Permissions::from_mode(0o600)).unwrap();
+    };
+    secret("vault.pass", "long words for the vault\n");
+    secret("other.pass", "other words\n");
+    let conf = |file: &str| {
+        config_key(
+            &env,
+            &format!("name = \"vault\"\npassphrase_file = \"{file}\"\n"),
+        )
+    };
+    conf("vault.pass");
+    source(&env);
+    to_tape(&env);
+    let tape_file = env.path("lib/tapes/V00001L9/000001");
+    let sealed = std::fs::read(&tape_file).unwrap();
+    assert!(sealed.starts_with(b"age-encryption.org/v1\n-> scrypt "));
+    assert!(!sealed.windows(NEEDLE.len()).any(|w| w == NEEDLE));
+    let table = env.run("reel", &["tapes"]);
+    assert!(
+        table.stdout.contains("age passphrase:vault"),
+        "{}",
+        table.report()
+    );
+    // The age command, the passphrase typed at its terminal.
+    let mut typed = Command::new("script")
+        .args([
+            "-qec",
+            &format!("age -d -o plain.tar {}", tape_file.display()),
+            "/dev/null",
+        ])
+        .current_dir(env.root())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("script (bsdutils)");
+    {
+        use std::io::Write;
+        let mut stdin = typed.stdin.take().unwrap();
+        stdin.write_all(b"long words for the vault\n").unwrap();
+    }
+    assert!(typed.wait().unwrap().success());
+    lists(&env, "tar -tf plain.tar", "z-small.txt");
+    // Another passphrase: nothing verified, nothing restored, and why.
+    conf("other.pass");
+    let run = env.run("reel-verify", &[]);
+    run.expect(69);
+    assert!(
+        run.stderr.contains("passphrase that is not"),
+        "{}",
+        run.report()
+    );
+    conf("vault.pass");
+    env.run("reel-verify", &[]).expect(0);
+    env.run("reel-restore", &["z-small.txt", "--to", "back"])
+        .expect(0);
+    assert_eq!(
+        std::fs::read(env.path("back/z-small.txt")).unwrap(),
+        b"the last member\n"
     );
 }

@@ -4,6 +4,7 @@
 
 pub mod header;
 pub mod parse;
+pub mod seal;
 pub mod sealed;
 pub mod writer;
 

@@ -15,10 +15,7 @@
 //!   nonce (its index), so a member is read from the chunk that holds it
 //!   (the reader's `Seek`).
 
-use std::collections::HashSet;
-use std::fs::File;
-use std::io::{self, BufWriter, Read, Write};
-use std::os::unix::fs::PermissionsExt;
+use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -41,13 +38,21 @@ pub fn fingerprint(recipient: &str) -> String {
         .collect()
 }
 
-/// The recipients an archive is sealed for.
+/// The recipients an archive is sealed for: X25519 public keys, or one
+/// passphrase (age allows nothing beside a passphrase in a header).
 #[derive(Clone)]
 pub struct Recipients {
-    /// As the configuration gives them (`age1…`).
+    /// As the configuration gives them (`age1…`), or `passphrase:NAME`
+    /// for the passphrase of `[[archive_key]]` NAME.
     pub texts: Vec<String>,
-    keys: Vec<x25519::Recipient>,
+    pub(super) keys: Vec<x25519::Recipient>,
+    pub(super) passphrase: Option<age::secrecy::SecretString>,
 }
+
+/// The scrypt work factor (log2 of N) of passphrase-sealed archives:
+/// age's own default, about a second and 256 MiB on a current CPU, paid
+/// at each sealing and each opening.
+pub const PASSPHRASE_WORK_FACTOR: u8 = 18;
 
 impl Recipients {
     /// Parse `age1…` public keys; the error names the one at fault.
@@ -65,66 +70,39 @@ impl Recipients {
         Ok(Recipients {
             texts: texts.to_vec(),
             keys,
+            passphrase: None,
+        })
+    }
+
+    /// The passphrase of `[[archive_key]]` `name`, read from `file`.
+    pub fn passphrase(name: &str, file: &Path) -> Result<Recipients, String> {
+        Ok(Recipients {
+            texts: vec![format!("passphrase:{name}")],
+            keys: Vec::new(),
+            passphrase: Some(read_passphrase(file)?),
         })
     }
 
     pub fn fingerprints(&self) -> Vec<String> {
+        if self.passphrase.is_some() {
+            // Nothing derived from the passphrase: the key's name.
+            return self.texts.clone();
+        }
         self.texts.iter().map(|t| fingerprint(t)).collect()
     }
 }
 
-/// reel's note, as a header stanza nobody unwraps.
-struct Note(Vec<String>);
-
-impl age::Recipient for Note {
-    fn wrap_file_key(
-        &self,
-        _: &age_core::format::FileKey,
-    ) -> Result<(Vec<age_core::format::Stanza>, HashSet<String>), age::EncryptError> {
-        let mut words = self.0.iter().cloned();
-        let tag = words.next().unwrap_or_else(|| "reel".into());
-        Ok((
-            vec![age_core::format::Stanza {
-                tag,
-                args: words.collect(),
-                body: Vec::new(),
-            }],
-            HashSet::new(),
-        ))
+/// The passphrase in `file`: its first line, which must not be empty.
+fn read_passphrase(file: &Path) -> Result<age::secrecy::SecretString, String> {
+    let text = crate::fsutil::read_secret(file, "passphrase")?;
+    let line = text.lines().next().unwrap_or("");
+    if line.is_empty() {
+        return Err(format!(
+            "passphrase file {}: its first line is empty",
+            file.display()
+        ));
     }
-}
-
-/// The words of the note: every word printable ASCII, as a stanza's
-/// arguments must be.
-fn note(recipients: &Recipients) -> Note {
-    let text = format!(
-        "reel: this tape file is a tar archive encrypted with age (age-encryption.org) for {}; decrypt it with: age -d -i IDENTITY-FILE | tar -xvf -",
-        recipients.texts.join(" and ")
-    );
-    Note(
-        text.split(' ')
-            .filter(|w| !w.is_empty())
-            .map(|w| w.chars().filter(|c| c.is_ascii_graphic()).collect())
-            .filter(|w: &String| !w.is_empty())
-            .collect(),
-    )
-}
-
-/// Counts what goes through to the file, where the sealer can see it.
-struct Counted<W> {
-    inner: W,
-    bytes: Arc<AtomicU64>,
-}
-
-impl<W: Write> Write for Counted<W> {
-    fn write(&mut self, b: &[u8]) -> io::Result<usize> {
-        let n = self.inner.write(b)?;
-        self.bytes.fetch_add(n as u64, Ordering::Relaxed);
-        Ok(n)
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        self.inner.flush()
-    }
+    Ok(age::secrecy::SecretString::from(line.to_string()))
 }
 
 /// The length of a sealed file whose header and nonce take `base` bytes
@@ -157,64 +135,6 @@ pub fn padded_plain(base: u64, plain: u64, block: u64) -> u64 {
     }
 }
 
-/// An archive being sealed into a file.
-pub struct Sealer {
-    stream: age::stream::StreamWriter<Counted<BufWriter<File>>>,
-    /// The header's and the nonce's bytes.
-    base: u64,
-    plain: u64,
-}
-
-impl Sealer {
-    pub fn new(file: File, recipients: &Recipients) -> io::Result<Sealer> {
-        let note = note(recipients);
-        let all = std::iter::once(&note as &dyn age::Recipient)
-            .chain(recipients.keys.iter().map(|k| k as &dyn age::Recipient));
-        let encryptor = age::Encryptor::with_recipients(all).map_err(io::Error::other)?;
-        let bytes = Arc::new(AtomicU64::new(0));
-        let counted = Counted {
-            inner: BufWriter::with_capacity(4 << 20, file),
-            bytes: Arc::clone(&bytes),
-        };
-        // The header and the nonce go through before the stream is made;
-        // the stream holds back plaintext until a chunk is full.
-        let stream = encryptor.wrap_output(counted)?;
-        Ok(Sealer {
-            base: bytes.load(Ordering::Relaxed),
-            stream,
-            plain: 0,
-        })
-    }
-
-    /// Plaintext to add so that the sealed file is whole blocks.
-    pub fn padding(&self, block: u64) -> u64 {
-        padded_plain(self.base, self.plain, block) - self.plain
-    }
-
-    /// Seal the last chunk and make the file durable: the sealed length.
-    pub fn finish(self) -> io::Result<u64> {
-        let counted = self.stream.finish()?;
-        let file = counted.inner.into_inner().map_err(|e| e.into_error())?;
-        // A pipe (--raw) cannot be synced, and need not be.
-        if file.metadata()?.is_file() {
-            file.sync_all()?;
-        }
-        Ok(counted.bytes.load(Ordering::Relaxed))
-    }
-}
-
-impl Write for Sealer {
-    fn write(&mut self, b: &[u8]) -> io::Result<usize> {
-        let n = self.stream.write(b)?;
-        self.plain += n as u64;
-        Ok(n)
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        // Flushing would seal a short chunk in the middle: only `finish`.
-        Ok(())
-    }
-}
-
 /// The identities a host decrypts with, from an age identity file.
 pub struct Identities {
     pub file: PathBuf,
@@ -226,15 +146,7 @@ impl Identities {
     /// which must be readable by its owner only.
     pub fn load(file: &Path) -> Result<Identities, String> {
         let name = file.display();
-        let meta = std::fs::metadata(file).map_err(|e| format!("identity file {name}: {e}"))?;
-        let mode = meta.permissions().mode() & 0o777;
-        if mode & 0o077 != 0 {
-            return Err(format!(
-                "identity file {name}: readable by others (mode {mode:04o}); `chmod 600 {name}`"
-            ));
-        }
-        let text =
-            std::fs::read_to_string(file).map_err(|e| format!("identity file {name}: {e}"))?;
+        let text = crate::fsutil::read_secret(file, "identity")?;
         let list: Vec<Box<dyn age::Identity + Send + Sync>> = text
             .lines()
             .map(str::trim)
@@ -254,15 +166,37 @@ impl Identities {
         })
     }
 
+    /// The passphrase in `file` (its first line; the file readable by its
+    /// owner only), as an identity.
+    pub fn passphrase(file: &Path) -> Result<Identities, String> {
+        let mut id = age::scrypt::Identity::new(read_passphrase(file)?);
+        // Whatever this host's speed, the factor reel seals with opens.
+        id.set_max_work_factor(PASSPHRASE_WORK_FACTOR + 2);
+        Ok(Identities {
+            file: file.to_path_buf(),
+            list: vec![Box::new(id)],
+        })
+    }
+
     /// Open a sealed archive read from `input` (its first bytes the age
     /// header): a reader of the plaintext.
     pub fn open<R: Read>(&self, input: R) -> Result<age::stream::StreamReader<R>, OpenError> {
         let d = age::Decryptor::new(input)
             .map_err(|e| OpenError::Damaged(format!("its age header does not read: {e}")))?;
+        let scrypt = d.is_scrypt();
         d.decrypt(self.list.iter().map(|i| i.as_ref() as &dyn age::Identity))
             .map_err(|e| match e {
+                age::DecryptError::NoMatchingKeys if scrypt => OpenError::NotMine(format!(
+                    "the archive is sealed (age) with a passphrase, and this host has none ({} names identities only)",
+                    self.files()
+                )),
                 age::DecryptError::NoMatchingKeys => OpenError::NotMine(format!(
                     "the archive is sealed (age) for recipients this host's identity ({}) is not among",
+                    self.files()
+                )),
+                // A wrong passphrase does not open the one stanza there is.
+                age::DecryptError::DecryptionFailed if scrypt => OpenError::NotMine(format!(
+                    "the archive is sealed (age) with a passphrase that is not this host's ({})",
                     self.files()
                 )),
                 e => OpenError::Damaged(format!("its age header does not open: {e}")),
@@ -406,6 +340,10 @@ impl<R: Read> crate::tape::spans::Spans for OpenSpans<R> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::archive::seal::Sealer;
+    use std::fs::File;
+    use std::io::Write;
+    use std::os::unix::fs::PermissionsExt;
 
     #[test]
     fn padding_makes_the_sealed_file_whole_blocks() {

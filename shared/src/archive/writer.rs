@@ -30,7 +30,7 @@ pub enum Sink {
     Stream(Box<dyn Write>),
     /// Sealed with age into a file (or stdout), in order
     /// ([`super::sealed`]).
-    Sealed(super::sealed::Sealer),
+    Sealed(Box<super::seal::Sealer>),
 }
 
 /// The digest of a member's data.

@@ -196,10 +196,25 @@ pub struct DriveKey {
 #[serde(deny_unknown_fields)]
 pub struct ArchiveKey {
     pub name: String,
+    /// X25519 recipients (`age1…`)…
+    #[serde(default)]
     pub recipients: Vec<String>,
+    /// …or a passphrase, the first line of this file (0600).
+    pub passphrase_file: Option<PathBuf>,
     pub identity: Option<PathBuf>,
     #[serde(default)]
     pub streams: Vec<String>,
+}
+
+impl ArchiveKey {
+    /// Whom its archives are sealed for: its recipients, or its
+    /// passphrase (read from its file).
+    pub fn seal_to(&self) -> Result<crate::archive::sealed::Recipients, String> {
+        match &self.passphrase_file {
+            Some(f) => crate::archive::sealed::Recipients::passphrase(&self.name, f),
+            None => crate::archive::sealed::Recipients::parse(&self.recipients),
+        }
+    }
 }
 
 /// `[cache]`: when staging stops and resumes.
@@ -436,10 +451,12 @@ impl Config {
         self.archive_keys
             .iter()
             .filter_map(|k| {
-                k.identity.as_ref().map(|f| {
-                    crate::archive::sealed::Identities::load(f)
-                        .map_err(|m| format!("archive_key {:?}: {m}", k.name))
-                })
+                let loaded = match (&k.passphrase_file, &k.identity) {
+                    (Some(f), _) => crate::archive::sealed::Identities::passphrase(f),
+                    (None, Some(f)) => crate::archive::sealed::Identities::load(f),
+                    (None, None) => return None,
+                };
+                Some(loaded.map_err(|m| format!("archive_key {:?}: {m}", k.name)))
             })
             .collect()
     }

@@ -279,8 +279,33 @@ fn check_archive_keys(c: &Config) -> Result<(), Failure> {
                 format!("archive_key name {:?} is empty or used twice", k.name),
             ));
         }
-        crate::archive::sealed::Recipients::parse(&k.recipients)
-            .map_err(|m| (key!("archive_key", i, "recipients"), m))?;
+        match (&k.passphrase_file, k.recipients.is_empty()) {
+            (None, _) => {
+                crate::archive::sealed::Recipients::parse(&k.recipients)
+                    .map_err(|m| (key!("archive_key", i, "recipients"), m))?;
+            }
+            (Some(_), false) => {
+                return Err((
+                    key!("archive_key", i, "passphrase_file"),
+                    "an age file sealed with a passphrase can have no other recipient: set recipients or passphrase_file, not both".into(),
+                ));
+            }
+            (Some(f), true) => {
+                if f.as_os_str().is_empty() {
+                    return Err((
+                        key!("archive_key", i, "passphrase_file"),
+                        "passphrase_file is empty".into(),
+                    ));
+                }
+                if k.identity.is_some() {
+                    return Err((
+                        key!("archive_key", i, "identity"),
+                        "a passphrase key opens its archives with its passphrase_file: no identity"
+                            .into(),
+                    ));
+                }
+            }
+        }
         for (j, s) in k.streams.iter().enumerate() {
             if !c.streams.iter().any(|x| &x.name == s) {
                 return Err((

@@ -120,7 +120,14 @@ pub fn tapes(config: &Config, json: bool) -> anyhow::Result<Exit> {
 /// key fingerprint), `age FP,FP` (sealed archives, by recipient
 /// fingerprints, 8 digits each), both, or `clear`.
 fn encryption(t: &crate::catalog::tapes::Tape) -> String {
-    let short = |f: &str| f.chars().take(8).collect::<String>();
+    // A passphrase key shows as `passphrase:NAME`, whole.
+    let short = |f: &str| {
+        if f.starts_with("passphrase:") {
+            f.to_string()
+        } else {
+            f.chars().take(8).collect::<String>()
+        }
+    };
     let mut parts = Vec::new();
     if let Some(k) = &t.drive_key {
         parts.push(format!("drive {}", short(k)));

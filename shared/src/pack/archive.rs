@@ -249,7 +249,9 @@ pub(super) fn write_archive(
 ) -> Result<Written, Failure> {
     let final_path = s.archives.join(format!("{id}.tar"));
     let tmp = s.archives.join(format!(".{id}.tar.tmp"));
-    let sealed_for = s.sealed_for.get(&header.stream);
+    // An archive for the cache stays in the clear there (reel-write seals
+    // it on its way to tape); one for stdout leaves sealed.
+    let sealed_for = s.sealed_for.get(&header.stream).filter(|_| s.raw);
     let sink = match (s.raw, sealed_for) {
         (true, None) => Sink::Stream(Box::new(std::io::BufWriter::with_capacity(
             4 << 20,
@@ -258,14 +260,12 @@ pub(super) fn write_archive(
         (false, None) => {
             Sink::File(File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?)
         }
-        (raw, Some(recipients)) => {
-            let file = if raw {
-                use std::os::fd::AsFd;
-                File::from(std::io::stdout().as_fd().try_clone_to_owned()?)
-            } else {
-                File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?
-            };
-            Sink::Sealed(crate::archive::sealed::Sealer::new(file, recipients)?)
+        (_, Some(recipients)) => {
+            use std::os::fd::AsFd;
+            let out = File::from(std::io::stdout().as_fd().try_clone_to_owned()?);
+            Sink::Sealed(Box::new(crate::archive::seal::Sealer::new(
+                out, recipients,
+            )?))
         }
     };
     let mut p = Packing {

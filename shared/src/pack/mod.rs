@@ -67,8 +67,10 @@ impl Settings {
                 .iter()
                 .filter_map(|s| {
                     let key = config.stream_key(&s.name)?;
-                    // Checked when the configuration was loaded.
-                    let r = crate::archive::sealed::Recipients::parse(&key.recipients).ok()?;
+                    // Recipients were checked when the configuration was
+                    // loaded; a passphrase file that does not read fails
+                    // the archive it would seal.
+                    let r = key.seal_to().map_err(|m| log::error!("{m}")).ok()?;
                     Some((s.name.clone(), r))
                 })
                 .collect(),

@@ -9,7 +9,6 @@
 //! both. It must be readable by its owner only (mode 0600 or 0400).
 
 use std::fmt;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
@@ -52,14 +51,7 @@ impl DriveKey {
     /// Read a key file; every error names the file.
     pub fn load(file: &Path) -> Result<DriveKey, String> {
         let name = file.display();
-        let meta = std::fs::metadata(file).map_err(|e| format!("key file {name}: {e}"))?;
-        let mode = meta.permissions().mode() & 0o777;
-        if mode & 0o077 != 0 {
-            return Err(format!(
-                "key file {name}: readable by others (mode {mode:04o}); `chmod 600 {name}`"
-            ));
-        }
-        let text = std::fs::read_to_string(file).map_err(|e| format!("key file {name}: {e}"))?;
+        let text = crate::fsutil::read_secret(file, "key")?;
         DriveKey::parse(&text)
             .map(|key| DriveKey {
                 fingerprint: fingerprint(&key),
@@ -257,6 +249,7 @@ impl Status {
 mod tests {
     use super::*;
     use crate::tcmu::ssc::crypto::{Crypto, capabilities_page};
+    use std::os::unix::fs::PermissionsExt;
 
     fn key_file(dir: &Path, text: &str, mode: u32) -> PathBuf {
         let f = dir.join("k");

@@ -112,11 +112,20 @@ fn readme(label: &Label) -> String {
          \n\
          To read archive N with standard tools (N = 1, 2, ...):\n\
          \n\
-             mt -f /dev/nst0 rewind\n\
-             mt -f /dev/nst0 fsf N\n\
-             tar -b {blocks} -tvf /dev/nst0      # list; -xvf to extract\n\
+         \x20   mt -f /dev/nst0 rewind\n\
+         \x20   mt -f /dev/nst0 fsf N\n\
+         \x20   tar -b {blocks} -tvf /dev/nst0      # list; -xvf to extract\n\
          \n\
-         Check a restored file against the index: sha256sum FILE\n{encrypted}",
+         Check a restored file against the index: sha256sum FILE\n\
+         \n\
+         An archive may be SEALED with age (age-encryption.org) instead: its tape\n\
+         file then begins with the line \"age-encryption.org/v1\", and the next line\n\
+         says for whom it is sealed. Read it with the identity file of one of them:\n\
+         \n\
+         \x20   dd if=/dev/nst0 bs={bs} | age -d -i IDENTITY-FILE | tar -xvf -\n\
+         \n\
+         (When that next line begins \"-> scrypt\", it is sealed with a passphrase:\n\
+         leave out -i IDENTITY-FILE and age asks for it.)\n{encrypted}",
         encrypted = match &label.drive_key {
             Some(fp) => format!(
                 "\n\

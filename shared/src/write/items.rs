@@ -23,6 +23,9 @@ pub(super) struct Placement<'a> {
     pub(super) sha256: Option<Digest>,
     /// Bytes that went to tape.
     pub(super) bytes: u64,
+    /// The fingerprints of the recipients the archive was sealed for
+    /// (none: in the clear).
+    pub(super) sealed_for: &'a [String],
 }
 
 /// Publish the `written` item of an archive placed at `p` (its members'
@@ -51,11 +54,11 @@ pub(super) fn publish(
     }
     // A sealed archive's members are found from its first block (its age
     // header), their offsets being in its plaintext.
-    let recipients: Vec<String> = header
-        .extra
-        .get("recipients")
-        .and_then(|v| serde_json::from_value(v.clone()).ok())
-        .unwrap_or_default();
+    let recipients = p.sealed_for.to_vec();
+    if !recipients.is_empty() {
+        h.extra
+            .insert("recipients".into(), recipients.clone().into());
+    }
     let placed: Vec<Record> = records
         .iter()
         .map(|r| {
@@ -89,6 +92,42 @@ pub(super) fn publish(
     };
     log_written(catalog, &tape.label, &line, &placed)?;
     Ok(())
+}
+
+/// The bytes that go to tape for an archive of `stream`, and for whom
+/// they are sealed: the archive sealed on the way when the stream has an
+/// `[[archive_key]]` (reel-pack leaves archives in the cache in the
+/// clear); an archive already sealed (by a reel-pack that sealed into the
+/// cache) as it is, for the recipients its manifest names.
+pub(super) fn as_on_tape(
+    config: &crate::config::Config,
+    header: &Header,
+    archive: File,
+    block_size: u64,
+) -> std::io::Result<(Box<dyn std::io::Read + Send>, Vec<String>)> {
+    use crate::archive::seal::SealingReader;
+    use crate::archive::sealed;
+    use std::os::unix::fs::FileExt;
+    let mut first = [0u8; sealed::MAGIC.len()];
+    let n = archive.read_at(&mut first, 0)?;
+    if sealed::is_sealed(&first[..n]) {
+        let fps = header
+            .extra
+            .get("recipients")
+            .and_then(|v| serde_json::from_value(v.clone()).ok())
+            .unwrap_or_default();
+        return Ok((Box::new(archive), fps));
+    }
+    let Some(key) = config.stream_key(&header.stream) else {
+        return Ok((Box::new(archive), Vec::new()));
+    };
+    let recipients = key
+        .seal_to()
+        .map_err(|e| std::io::Error::other(format!("[[archive_key]] {}: {e}", key.name)))?;
+    let fps = recipients.fingerprints();
+    let len = archive.metadata()?.len();
+    let reader = SealingReader::new(archive, len, &recipients, block_size)?;
+    Ok((Box::new(reader), fps))
 }
 
 /// A packed item to write: the claim, header, records, the archive's path

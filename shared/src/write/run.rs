@@ -12,9 +12,9 @@ use crate::tape::label::Label;
 use crate::tape::session::{appendable, unavailable};
 use crate::units::Size;
 
-use super::items::{Placement, open_item, publish};
+use super::items::{Placement, as_on_tape, open_item, publish};
 use super::progress::{Progress, telemetry};
-use super::stream::{Feed, HashingReader, pump, stream};
+use super::stream::{Feed, pump, stream};
 use super::tapes::{begin_file, close_tape, end_file, next_tape};
 use super::{Signals, target};
 
@@ -62,19 +62,19 @@ pub fn run(common: &CommonArgs, drive: &DriveArgs, pipe: &PipeArgs) -> anyhow::R
             failed += 1;
             continue;
         };
+        let (source, sealed_for) = as_on_tape(&config, &header, source, t.block_size as u64)
+            .with_context(|| format!("sealing {}", archive.display()))?;
         // A sealed archive: the tape says for whom (`reel tapes`).
-        if let Some(fps) = header.extra.get("recipients").and_then(|v| v.as_array()) {
-            for fp in fps.iter().filter_map(|v| v.as_str()) {
-                if !tape.sealed_for.iter().any(|x| x == fp) {
-                    tape.sealed_for.push(fp.to_string());
-                }
+        for fp in &sealed_for {
+            if !tape.sealed_for.contains(fp) {
+                tape.sealed_for.push(fp.clone());
             }
         }
         let (file, start) = begin_file(drive.as_mut(), &mut tape, &catalog)?;
         let streamed = match stream(
             drive.as_mut(),
             &archive,
-            HashingReader::new(Box::new(source), true),
+            source,
             &t,
             &signals,
             &mut progress,
@@ -119,6 +119,7 @@ pub fn run(common: &CommonArgs, drive: &DriveArgs, pipe: &PipeArgs) -> anyhow::R
                     partial: true,
                     sha256: None,
                     bytes: streamed.bytes,
+                    sealed_for: &sealed_for,
                 },
             )?;
             close_tape(drive.as_mut(), &mut tape, &catalog, t.block_size)?;
@@ -157,6 +158,7 @@ pub fn run(common: &CommonArgs, drive: &DriveArgs, pipe: &PipeArgs) -> anyhow::R
                 partial: false,
                 sha256: streamed.sha256,
                 bytes: streamed.bytes,
+                sealed_for: &sealed_for,
             },
         )?;
         if closing == Written::EarlyWarning {
@@ -220,7 +222,7 @@ pub fn run_unlabelled(common: &CommonArgs, drive: &DriveArgs) -> anyhow::Result<
     let start = drive.position()?;
     let mut progress = Progress::new(telemetry(&config, "unlabelled")).live(common);
     let name = std::path::Path::new("<stdin>");
-    let mut feed = Feed::start(HashingReader::new(Box::new(std::io::stdin()), false), &t);
+    let mut feed = Feed::start(Box::new(std::io::stdin()), false, &t);
     let streamed = pump(
         drive.as_mut(),
         &mut feed,
@@ -261,7 +263,7 @@ pub fn run_raw(common: &CommonArgs, drive: &DriveArgs) -> anyhow::Result<Exit> {
     let (mut label, mut tape) = appendable(drive.as_mut(), &catalog, t.session.device())?;
     let mut progress = Progress::new(telemetry(&config, &label.label)).live(common);
     let name = std::path::Path::new("<stdin>");
-    let mut feed = Feed::start(HashingReader::new(Box::new(std::io::stdin()), false), &t);
+    let mut feed = Feed::start(Box::new(std::io::stdin()), false, &t);
     let mut pieces = 0;
     loop {
         let (file, start) = begin_file(drive.as_mut(), &mut tape, &catalog)?;

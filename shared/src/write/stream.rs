@@ -1,7 +1,7 @@
 //! One stream onto tape: its source read by a thread into the ring
-//! (page-aligned blocks, big reads, hashed on the way when asked), and
-//! written one block per write() to the drive until the source ends, the
-//! early warning, or a stop signal.
+//! (page-aligned blocks, big reads; hashed on the way by another thread
+//! when asked), and written one block per write() to the drive until the
+//! source ends, the early warning, or a stop signal.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -31,65 +31,48 @@ pub(super) struct Streamed {
     pub(super) sha256: Option<Digest>,
 }
 
-/// A source that hashes what is read from it (on the ring's reader thread,
-/// so the drive's side never waits for it).
-pub(super) struct HashingReader<R> {
-    inner: R,
-    sha: Option<Sha256>,
-}
-
-impl<R> HashingReader<R> {
-    pub(super) fn new(inner: R, hash: bool) -> Self {
-        HashingReader {
-            inner,
-            sha: hash.then(Sha256::new),
-        }
-    }
-}
-
-impl<R: std::io::Read> std::io::Read for HashingReader<R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        if let Some(sha) = &mut self.sha {
-            sha.update(&buf[..n]);
-        }
-        Ok(n)
-    }
-}
-
 /// The reading side of a stream: the ring and the thread filling it.
 pub(super) struct Feed {
     ring: Ring,
     stats: Arc<RingStats>,
-    reader: std::thread::JoinHandle<Option<Digest>>,
+    reader: std::thread::JoinHandle<()>,
+    /// The thread hashing each block before the drive gets it.
+    hasher: Option<std::thread::JoinHandle<Sha256>>,
 }
 
 impl Feed {
-    pub(super) fn start(
-        mut source: HashingReader<Box<dyn std::io::Read + Send>>,
-        t: &Target,
-    ) -> Feed {
+    /// Read `source` into a new ring; `hash`: its SHA-256 taken on the
+    /// way (on a thread of its own, so that neither the reading nor the
+    /// drive's side waits for it).
+    pub(super) fn start(source: Box<dyn std::io::Read + Send>, hash: bool, t: &Target) -> Feed {
         let (filler, mut ring) = ring(t.block_size, t.buffer / t.block_size, t.start_fill);
         ring.pace(t.min_rate);
         let stats = ring.stats.clone();
-        let reader = std::thread::spawn(move || {
-            filler.fill_from(&mut source);
-            source.sha.map(|s| Digest(s.finalize().into()))
-        });
+        let (filler, hasher) = if hash {
+            let (f, h) = filler.through(Sha256::new(), |sha, b| sha.update(b));
+            (f, Some(h))
+        } else {
+            (filler, None)
+        };
+        let reader = std::thread::spawn(move || filler.fill_from(source));
         Feed {
             ring,
             stats,
             reader,
+            hasher,
         }
     }
 
     /// Stop reading; the digest of what was read, when it was hashed.
     pub(super) fn finish(self, name: &Path, t: &Target) -> Option<Digest> {
         drop(self.ring);
-        let digest = self
-            .reader
+        self.reader
             .join()
             .expect("the reading thread does not panic");
+        let digest = self.hasher.map(|h| {
+            let sha = h.join().expect("the hashing thread does not panic");
+            Digest(sha.finalize().into())
+        });
         let starved = self.stats.starvations.load(Ordering::Relaxed);
         let stops = self.stats.stops.load(Ordering::Relaxed);
         if stops > 0 {
@@ -175,13 +158,13 @@ pub(super) fn pump(
 pub(super) fn stream(
     drive: &mut dyn Drive,
     archive: &Path,
-    source: HashingReader<Box<dyn std::io::Read + Send>>,
+    source: Box<dyn std::io::Read + Send>,
     t: &Target,
     signals: &Signals,
     progress: &mut Progress,
     at: (&str, u64),
 ) -> anyhow::Result<Streamed> {
-    let mut feed = Feed::start(source, t);
+    let mut feed = Feed::start(source, true, t);
     let result = pump(drive, &mut feed, archive, signals, progress, at);
     let digest = feed.finish(archive, t);
     result.map(|mut out| {
