@@ -24,13 +24,9 @@ pub fn library_spec(config: Option<&Config>, device: &Device) -> LibrarySpec {
         .map(|d| LibrarySpec::with_capacity(d.capacity))
         .unwrap_or_default();
     if let Some(c) = config {
-        if let Some(slots) = c
-            .changers
-            .iter()
-            .find(|ch| same_library(&ch.device))
-            .and_then(|ch| ch.slots)
-        {
-            spec.slots = slots;
+        if let Some(ch) = c.changers.iter().find(|ch| same_library(&ch.device)) {
+            spec.slots = ch.slots.unwrap_or(spec.slots);
+            spec.mail_slots = ch.mail_slots.unwrap_or(spec.mail_slots);
         }
         spec.drives = spec
             .drives

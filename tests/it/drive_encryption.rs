@@ -63,15 +63,7 @@ fn backed_up_with_a_key() -> (Env, String) {
     key_file(&env, "site.key", 0x1f);
     config(&env, SITE_KEY);
     source(&env);
-    for program in [
-        "reel-scan",
-        "reel-stage",
-        "reel-pack",
-        "reel-write",
-        "reel-verify",
-    ] {
-        env.run(program, &[]).expect(0);
-    }
+    env.back_up();
     let fp = fingerprint(&env);
     (env, fp)
 }

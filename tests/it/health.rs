@@ -63,15 +63,7 @@ fn a_tape_whose_unrecovered_errors_rose_is_marked_suspect_and_not_written_to() {
         ),
     );
     std::fs::write(env.path("src/a.bin"), vec![1u8; 600_000]).unwrap();
-    for program in [
-        "reel-scan",
-        "reel-stage",
-        "reel-pack",
-        "reel-write",
-        "reel-verify",
-    ] {
-        env.run(program, &[]).expect(0);
-    }
+    env.back_up();
     let tapes = |env: &Env| -> Vec<serde_json::Value> {
         serde_json::from_str(&env.run("reel", &["tapes", "--json"]).stdout).unwrap()
     };

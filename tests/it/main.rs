@@ -14,6 +14,7 @@ mod health;
 mod hostile;
 mod hostile_spool;
 mod pack;
+mod places;
 mod remote;
 mod restore;
 mod restore_safety;

@@ -120,6 +120,14 @@ impl Env {
 
     /// Run `program args…` in the test directory, with a clean environment
     /// as far as reel is concerned.
+    /// The whole pipeline once, by hand: scan, stage, pack, write and
+    /// verify, each expected to succeed.
+    pub fn back_up(&self) {
+        for program in &PROGRAMS[1..6] {
+            self.run(program, &[]).expect(0);
+        }
+    }
+
     pub fn run(&self, program: &str, args: &[&str]) -> Run {
         let mut cmd = Command::new(bin(program));
         cmd.args(args)

@@ -65,7 +65,59 @@ pub struct Tape {
     /// The fingerprint of the drive key its archives are encrypted with.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub drive_key: Option<String>,
+    /// Where it is when that is not in the library: on its way out, sent
+    /// offsite, lost. Absent: in the library (its slot or drive is the
+    /// changer's to say), or wherever the operator keeps a tape without a
+    /// changer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub place: Option<Place>,
     pub updated: String,
+}
+
+/// A tape away from the library, or on its way.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Place {
+    pub kind: PlaceKind,
+    /// Since when (RFC 3339).
+    pub since: String,
+    /// The operator's note: which vault, which box, which courier.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PlaceKind {
+    /// In an import/export slot, put there by `reel tapes export`: offsite
+    /// once it is taken out.
+    Exporting,
+    Offsite,
+    /// Nobody knows where: what only it holds must be written again.
+    Lost,
+}
+
+impl Place {
+    pub fn now(kind: PlaceKind, note: Option<String>) -> Place {
+        Place {
+            kind,
+            since: crate::time::Utc::now().rfc3339(),
+            note,
+        }
+    }
+}
+
+impl std::fmt::Display for Place {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let kind = match self.kind {
+            PlaceKind::Exporting => "exporting",
+            PlaceKind::Offsite => "offsite",
+            PlaceKind::Lost => "lost",
+        };
+        match &self.note {
+            Some(n) => write!(f, "{kind} ({n})"),
+            None => f.write_str(kind),
+        }
+    }
 }
 
 /// Every tape the catalog knows, sorted by label.

@@ -169,6 +169,9 @@ pub struct Changer {
     pub device: Device,
     /// Storage slots (used when a virtual library is created).
     pub slots: Option<u32>,
+    /// Import/export (mail) slots (used when a virtual library is
+    /// created; 1 by default).
+    pub mail_slots: Option<u32>,
 }
 
 /// `[[drive_key]]`: a data key for the drive's own (hardware) encryption,

@@ -1,4 +1,5 @@
-//! `reel changer`: tape library control (list, load, unload, transfer) on
+//! `reel changer`: tape library control (list, load, unload, transfer; and
+//! on a virtual library the operator's hands, remove and insert) on
 //! real libraries through mtx and on the virtual library, numbered as mtx
 //! numbers: drives from 0, slots from 1.
 //!
@@ -51,6 +52,12 @@ enum ChangerOp {
     },
     /// Move a tape from one slot to another
     Transfer { from: u32, to: u32 },
+    /// Take the tape out of SLOT, as the operator's hand does at an
+    /// import/export slot (virtual libraries only: a real one has a door)
+    Remove { slot: u32 },
+    /// Put tape BARCODE into the empty SLOT, as the operator's hand does (a
+    /// tape taken out before, or a new blank one; virtual libraries only)
+    Insert { slot: u32, barcode: String },
 }
 
 fn resolve(args: &ChangerArgs, config: Option<&Config>) -> anyhow::Result<Device> {
@@ -87,6 +94,28 @@ pub fn run(args: ChangerArgs, common: &CommonArgs) -> anyhow::Result<Exit> {
     let config = common.load_config_if_any()?;
     let device = resolve(&args, config.as_ref())?;
     let spec = library_spec(config.as_ref(), &device);
+    if let ChangerOp::Remove { .. } | ChangerOp::Insert { .. } = args.op {
+        let Device::Virtual { dir, .. } = &device else {
+            return Err(ExitError::new(
+                Exit::Usage,
+                format!("{device} is a real library: take tapes out and put them in by hand, through its door"),
+            )
+            .into());
+        };
+        let mut changer = crate::vtl::open_changer(dir, &spec)?;
+        match args.op {
+            ChangerOp::Remove { slot } => {
+                let barcode = changer.remove(slot)?;
+                log::info!("took {barcode} out of slot {slot}");
+            }
+            ChangerOp::Insert { slot, barcode } => {
+                changer.insert(slot, &barcode)?;
+                log::info!("put {barcode} into slot {slot}");
+            }
+            _ => unreachable!("remove or insert"),
+        }
+        return Ok(Exit::Ok);
+    }
     let mut changer = open_changer(&device, &spec).with_context(|| format!("opening {device}"))?;
     match args.op {
         ChangerOp::List { json } => {
@@ -122,6 +151,7 @@ pub fn run(args: ChangerArgs, common: &CommonArgs) -> anyhow::Result<Exit> {
             changer.transfer(from, to)?;
             log::info!("slot {from} → slot {to}");
         }
+        ChangerOp::Remove { .. } | ChangerOp::Insert { .. } => unreachable!("handled above"),
     }
     Ok(Exit::Ok)
 }

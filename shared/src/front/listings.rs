@@ -60,15 +60,20 @@ pub fn find(config: &Config, query: &Query, json: bool) -> anyhow::Result<Exit> 
 
 /// `reel tapes`: every tape the catalog knows, as a table or one JSON array.
 pub fn tapes(config: &Config, json: bool) -> anyhow::Result<Exit> {
-    let tapes = crate::catalog::tapes::all(&config.paths.catalog)?;
+    let mut tapes = crate::catalog::tapes::all(&config.paths.catalog)?;
+    let library = super::places::status(config);
+    if let Some(st) = &library {
+        super::places::refresh(&config.paths.catalog, &mut tapes, st)?;
+    }
     if json {
         crate::outln!("{}", serde_json::to_string(&tapes)?)?;
         return Ok(Exit::Ok);
     }
     crate::outln!(
-        "{:<10} {:<10} {:<9} {:>5} {:>10} {:>5} {:>10} {:>7}  {:<22}  last verify",
+        "{:<10} {:<10} {:<16} {:<9} {:>5} {:>10} {:>5} {:>10} {:>7}  {:<22}  last verify",
         "tape",
         "pool",
+        "where",
         "state",
         "files",
         "bytes",
@@ -88,9 +93,10 @@ pub fn tapes(config: &Config, json: bool) -> anyhow::Result<Exit> {
             None => ("-".to_string(), "-".to_string()),
         };
         crate::outln!(
-            "{:<10} {:<10} {:<9} {:>5} {:>10} {:>5} {:>10} {:>7}  {:<22}  {}{}{}",
+            "{:<10} {:<10} {:<16} {:<9} {:>5} {:>10} {:>5} {:>10} {:>7}  {:<22}  {}{}{}",
             t.label,
             t.pool,
+            super::places::describe(t, library.as_ref()),
             format!("{:?}", t.state).to_lowercase(),
             t.files,
             Size(t.bytes).human(),

@@ -14,6 +14,7 @@ mod dispatch;
 mod import;
 mod listings;
 mod mt;
+mod places;
 mod stats;
 mod status;
 
@@ -74,11 +75,14 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// The tapes the catalog knows: state, files, bytes, last verify
+    /// The tapes the catalog knows: where, state, files, bytes, last
+    /// verify; export, import, mark where they are
     Tapes {
         /// One JSON array on stdout instead of a table
         #[arg(long)]
         json: bool,
+        #[command(subcommand)]
+        op: Option<places::TapesOp>,
     },
     /// Rates from reel-write's telemetry: per run, a least-squares rate,
     /// the time until the tape is full, and runs much slower than their
@@ -204,7 +208,8 @@ pub fn run(command: Command, common: &CommonArgs) -> anyhow::Result<Exit> {
             };
             listings::find(&common.load_config()?, &query, json)
         }
-        Command::Tapes { json } => listings::tapes(&common.load_config()?, json),
+        Command::Tapes { json, op: None } => listings::tapes(&common.load_config()?, json),
+        Command::Tapes { op: Some(op), .. } => places::run(&common.load_config()?, op),
         Command::Stats { tape, plot, json } => {
             let config = common.load_config()?;
             stats::run(&config, tape.as_deref(), plot.as_deref(), json)

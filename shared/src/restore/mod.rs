@@ -103,6 +103,21 @@ pub fn run(common: &CommonArgs, o: Options) -> anyhow::Result<Exit> {
     order.sort_by_key(|t| Some(*t) != in_drive.as_ref());
     for tape in order {
         let list = &plan.tapes[tape];
+        // A tape the catalog knows to be away is not looked for in the
+        // library (which would read every tape's label to be sure).
+        let in_hand = loaded.as_ref().is_some_and(|(_, l)| l.label == *tape);
+        let away = crate::catalog::tapes::Tape::load(&config.paths.catalog, tape)
+            .ok()
+            .flatten()
+            .and_then(|t| t.place)
+            .filter(|_| !in_hand);
+        if let Some(place) = away {
+            needed.push(format!(
+                "{tape} ({} member(s); {place}: back into the library with `reel tapes import`)",
+                list.len()
+            ));
+            continue;
+        }
         if loaded.as_ref().is_none_or(|(_, l)| l.label != *tape) {
             loaded = None;
             if session.load(tape)? {

@@ -392,7 +392,13 @@ impl<'c> Session<'c> {
                 continue;
             }
             match Tape::load(catalog, &barcode)? {
-                Some(known) if known.state == TapeState::Writable && known.pool == pool => {
+                // Not one marked offsite or lost that is back in a slot
+                // without `reel tapes import`: the operator says first.
+                Some(known)
+                    if known.state == TapeState::Writable
+                        && known.pool == pool
+                        && known.place.is_none() =>
+                {
                     candidates.push((0, slot.number, barcode))
                 }
                 None => candidates.push((1, slot.number, barcode)),
@@ -418,7 +424,11 @@ impl<'c> Session<'c> {
                 }
                 // A barcode is not always its label: look the label up.
                 Identity::Reel(l) => match Tape::load(catalog, &l.label)? {
-                    Some(known) if known.state != TapeState::Writable || known.pool != pool => {
+                    Some(known)
+                        if known.state != TapeState::Writable
+                            || known.pool != pool
+                            || known.place.is_some() =>
+                    {
                         log::debug!(
                             "{barcode} is tape {} ({:?}): not writable here",
                             l.label,

@@ -10,11 +10,65 @@ use crate::tape::TapeError;
 pub struct VirtualChanger {
     device: String,
     library: Library,
+    /// The shape new tapes take (`insert` of a barcode never seen).
+    spec: super::library::LibrarySpec,
 }
 
 impl VirtualChanger {
-    pub fn new(library: Library, device: String) -> Self {
-        VirtualChanger { device, library }
+    pub fn new(library: Library, device: String, spec: super::library::LibrarySpec) -> Self {
+        VirtualChanger {
+            device,
+            library,
+            spec,
+        }
+    }
+
+    /// The operator's hand: take the tape out of `slot` (it leaves the
+    /// library; its data stays in the library's directory). Its barcode.
+    pub fn remove(&mut self, slot: u32) -> Result<String, ChangerError> {
+        let mut taken = String::new();
+        self.update(|inv| {
+            let s = Self::check_slot(inv, slot)?;
+            taken = inv.slots[s]
+                .tape
+                .take()
+                .ok_or_else(|| ChangerError::Refused(format!("slot {slot} is empty")))?;
+            Ok(())
+        })?;
+        Ok(taken)
+    }
+
+    /// The operator's hand: put the tape `barcode` into the empty `slot`:
+    /// one taken out before, or a new blank one.
+    pub fn insert(&mut self, slot: u32, barcode: &str) -> Result<(), ChangerError> {
+        crate::tape::label::check_label(barcode).map_err(tape_error)?;
+        let dir = self.library.tape_dir(barcode);
+        let spec = self.spec;
+        self.update(|inv| {
+            let s = Self::check_slot(inv, slot)?;
+            let inside = inv
+                .slots
+                .iter()
+                .map(|x| &x.tape)
+                .chain(inv.drives.iter().map(|d| &d.tape))
+                .any(|t| t.as_deref() == Some(barcode));
+            if inside {
+                return Err(ChangerError::Refused(format!(
+                    "{barcode} is in the library already"
+                )));
+            }
+            if let Some(t) = &inv.slots[s].tape {
+                return Err(ChangerError::Refused(format!(
+                    "slot {slot} already holds {t}"
+                )));
+            }
+            if !dir.join("meta.json").exists() {
+                super::image::Image::create(&dir, barcode, spec.capacity, spec.early_warning)
+                    .map_err(tape_error)?;
+            }
+            inv.slots[s].tape = Some(barcode.to_string());
+            Ok(())
+        })
     }
 }
 

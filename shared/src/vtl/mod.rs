@@ -40,6 +40,7 @@ pub fn open_changer(dir: &Path, spec: &LibrarySpec) -> Result<VirtualChanger, Ta
     Ok(VirtualChanger::new(
         library,
         format!("virtual:{}", dir.display()),
+        *spec,
     ))
 }
 

@@ -100,6 +100,7 @@ pub fn appendable(
                 suspect: None,
                 sealed_for: Vec::new(),
                 drive_key: label.drive_key.clone(),
+                place: None,
                 updated: String::new(),
             }
         }

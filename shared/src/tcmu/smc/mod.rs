@@ -101,7 +101,7 @@ impl Smc {
         }
         let device = format!("virtual:{}", library.dir().display());
         Ok(Smc {
-            changer: VirtualChanger::new(library.clone(), device),
+            changer: VirtualChanger::new(library.clone(), device, Default::default()),
             library,
             id,
             drive_serials,
