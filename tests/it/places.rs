@@ -130,3 +130,60 @@ fn tapes_are_marked_by_hand_and_unknown_labels_are_refused() {
     );
     run.expect(64);
 }
+
+/// `reel tapes plan` (issue #23, read only so far): with a `[[pool]]`
+/// keeping two versions of each path, superseded ones for no time at all,
+/// the version before the last two is past its retention; the tape holds kept
+/// versions, so it is not to be reused; no copy is missing.
+#[test]
+fn the_plan_names_the_versions_past_retention() {
+    let env = setup();
+    let config = std::fs::read_to_string(env.path("pipeline.toml")).unwrap();
+    env.write(
+        "pipeline.toml",
+        &format!(
+            "{config}\n[[pool]]\nname = \"default\"\nstreams = [\"home\"]\nkeep_versions = 2\nkeep_for = \"0s\"\n"
+        ),
+    );
+    for (i, text) in ["second\n", "third\n"].iter().enumerate() {
+        std::fs::write(env.path("src/a.txt"), text).unwrap();
+        // A different mtime for each version, whatever the clock's grain.
+        let t = std::time::SystemTime::UNIX_EPOCH
+            + std::time::Duration::from_secs(2_000_000 + i as u64);
+        std::fs::File::options()
+            .write(true)
+            .open(env.path("src/a.txt"))
+            .unwrap()
+            .set_modified(t)
+            .unwrap();
+        env.back_up();
+    }
+    let run = env.run("reel", &["tapes", "plan", "--json"]);
+    run.expect(0);
+    let plan: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(plan["versions"], 3, "{plan}");
+    let expire = plan["expire"].as_array().unwrap();
+    assert_eq!(expire.len(), 1, "{plan}");
+    assert_eq!(expire[0]["path"], "a.txt");
+    assert_eq!(plan["recyclable"], serde_json::json!([]));
+    assert_eq!(plan["missing"], serde_json::json!([]));
+    let text = env.run("reel", &["tapes", "plan"]);
+    assert!(
+        text.stdout.contains("stream home: pool default, copies in default, keep 2 version(s) of each path and each for 0s once superseded"),
+        "{}",
+        text.stdout
+    );
+    // A bad policy is refused naming its key.
+    env.write(
+        "pipeline.toml",
+        &format!("{config}\n[[pool]]\nname = \"default\"\ncopies = [\"vault\"]\n"),
+    );
+    let run = env.run("reel", &["tapes", "plan"]);
+    run.expect(78);
+    assert!(
+        run.stderr.contains("pool[0].copies[0]")
+            && run.stderr.contains("no [[pool]] is named \"vault\""),
+        "{}",
+        run.report()
+    );
+}

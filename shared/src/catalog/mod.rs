@@ -20,6 +20,7 @@ pub mod from_tape;
 pub mod generation;
 pub mod index;
 pub mod journal;
+pub mod lifecycle;
 pub mod names;
 pub mod rebuild;
 pub mod tapes;

@@ -76,6 +76,8 @@ pub struct Config {
     pub drive_keys: Vec<DriveKey>,
     #[serde(default, rename = "archive_key")]
     pub archive_keys: Vec<ArchiveKey>,
+    #[serde(default, rename = "pool")]
+    pub pools: Vec<Pool>,
     #[serde(default)]
     pub cache: Cache,
     #[serde(default)]
@@ -216,6 +218,41 @@ impl ArchiveKey {
         match &self.passphrase_file {
             Some(f) => crate::archive::sealed::Recipients::passphrase(&self.name, f),
             None => crate::archive::sealed::Recipients::parse(&self.recipients),
+        }
+    }
+}
+
+/// `[[pool]]`: a set of tapes, and the policy of the streams it takes
+/// first: how many copies, in which pools, and how long versions are
+/// kept (issue #23; what is built of it: README, "Pools and retention").
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Pool {
+    pub name: String,
+    /// The streams whose archives go to this pool's tapes.
+    #[serde(default)]
+    pub streams: Vec<String>,
+    /// The pools that must each hold a verified copy of these streams'
+    /// versions (this one first, as a rule); default: this one alone.
+    #[serde(default)]
+    pub copies: Vec<String>,
+    /// Versions kept of a path, the newest included.
+    pub keep_versions: Option<u32>,
+    /// How long a version is kept once a newer one is safe.
+    pub keep_for: Option<crate::units::Interval>,
+}
+
+impl Pool {
+    /// Its streams' policy.
+    pub fn policy(&self) -> crate::catalog::lifecycle::Policy {
+        crate::catalog::lifecycle::Policy {
+            copies: if self.copies.is_empty() {
+                vec![self.name.clone()]
+            } else {
+                self.copies.clone()
+            },
+            keep_versions: self.keep_versions,
+            keep_for_ns: self.keep_for.map(|i| i.duration().as_nanos() as i128),
         }
     }
 }
@@ -439,6 +476,21 @@ impl Config {
         crate::scsi::encryption::DriveKey::load(&conf.file)
             .map(Some)
             .map_err(|m| format!("drive_key {:?}: {m}", conf.name))
+    }
+
+    /// The `[[pool]]` whose tapes take `stream`'s archives first.
+    pub fn stream_pool(&self, stream: &str) -> Option<&Pool> {
+        self.pools
+            .iter()
+            .find(|p| p.streams.iter().any(|s| s == stream))
+    }
+
+    /// Each stream's policy (its pool's), for the streams a pool takes.
+    pub fn policies(&self) -> std::collections::HashMap<String, crate::catalog::lifecycle::Policy> {
+        self.streams
+            .iter()
+            .filter_map(|s| Some((s.name.clone(), self.stream_pool(&s.name)?.policy())))
+            .collect()
     }
 
     /// The `[[archive_key]]` the archives of `stream` are sealed with.

@@ -25,6 +25,7 @@ pub fn check(c: &Config) -> Result<(), Failure> {
     check_changers(c)?;
     check_drive_keys(c)?;
     check_archive_keys(c)?;
+    check_pools(c)?;
     check_sizes(c)?;
     check_cache(c)?;
     check_supervisor(c)
@@ -319,6 +320,60 @@ fn check_archive_keys(c: &Config) -> Result<(), Failure> {
                     format!(
                         "stream {s:?} is sealed with archive_key {other:?} already: a stream has one key"
                     ),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn check_pools(c: &Config) -> Result<(), Failure> {
+    let mut names = HashSet::new();
+    let mut streams = std::collections::HashMap::new();
+    for (i, p) in c.pools.iter().enumerate() {
+        if crate::tape::label::check_label(&p.name).is_err() || !names.insert(p.name.as_str()) {
+            return Err((
+                key!("pool", i, "name"),
+                format!(
+                    "pool name {:?} is empty, used twice, or not 1 to 32 printable characters without spaces",
+                    p.name
+                ),
+            ));
+        }
+        for (j, s) in p.streams.iter().enumerate() {
+            if !c.streams.iter().any(|x| &x.name == s) {
+                return Err((
+                    key!("pool", i, "streams", j),
+                    format!("no [[stream]] is named {s:?}"),
+                ));
+            }
+            if let Some(other) = streams.insert(s.as_str(), p.name.as_str()) {
+                return Err((
+                    key!("pool", i, "streams", j),
+                    format!("stream {s:?} goes to pool {other:?} already: a stream has one pool"),
+                ));
+            }
+        }
+        if p.keep_versions == Some(0) {
+            return Err((
+                key!("pool", i, "keep_versions"),
+                "keep_versions counts the versions kept of a path, the newest included: at least 1, or leave it out".into(),
+            ));
+        }
+    }
+    for (i, p) in c.pools.iter().enumerate() {
+        let mut seen = HashSet::new();
+        for (j, copy) in p.copies.iter().enumerate() {
+            if !names.contains(copy.as_str()) {
+                return Err((
+                    key!("pool", i, "copies", j),
+                    format!("no [[pool]] is named {copy:?}"),
+                ));
+            }
+            if !seen.insert(copy.as_str()) {
+                return Err((
+                    key!("pool", i, "copies", j),
+                    format!("pool {copy:?} is named twice: each copy goes to another pool"),
                 ));
             }
         }

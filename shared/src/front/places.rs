@@ -10,6 +10,7 @@ use std::path::Path;
 use anyhow::Context;
 use clap::Subcommand;
 
+use crate::catalog::lifecycle;
 use crate::catalog::tapes::{Place, PlaceKind, Tape, TapeState};
 use crate::changer::{Changer, ChangerStatus};
 use crate::config::Config;
@@ -30,6 +31,13 @@ pub enum TapesOp {
     /// Move every tape in the import/export slots into empty storage slots;
     /// the catalog's tapes among them are in the library again
     Import,
+    /// The retention plan: which versions expire (now, and when the next
+    /// does), which tapes could be used again, which copies are missing
+    Plan {
+        /// One JSON object on stdout instead of text
+        #[arg(long)]
+        json: bool,
+    },
     /// Say by hand where tapes are (without a changer, or for the records)
     Mark {
         #[arg(value_name = "LABEL", required = true)]
@@ -64,6 +72,7 @@ pub fn run(config: &Config, op: TapesOp) -> anyhow::Result<Exit> {
     match op {
         TapesOp::Export { labels, note } => export(config, &labels, note),
         TapesOp::Import => import(config),
+        TapesOp::Plan { json } => show_plan(config, json),
         TapesOp::Mark {
             labels,
             place,
@@ -291,4 +300,127 @@ pub fn status(config: &Config) -> Option<ChangerStatus> {
             )
         })
         .ok()
+}
+
+/// The catalog as the planner sees it: every verified copy of every
+/// version (one per journal line), and the tapes.
+fn catalog_state(
+    catalog: &Path,
+) -> anyhow::Result<(lifecycle::Catalogued, Vec<lifecycle::TapeFacts>)> {
+    let mut versions = lifecycle::Catalogued::new();
+    for journal in crate::catalog::journal::journals(catalog)? {
+        crate::catalog::journal::read(&journal, |e| {
+            let key = lifecycle::VersionKey {
+                stream: e.stream.clone(),
+                path: e.record.path.as_os_str().as_encoded_bytes().to_vec(),
+                taken_ns: i128::from(e.taken_ns()),
+            };
+            let copy = lifecycle::Copy {
+                tape: e.record.tape.clone().unwrap_or_default(),
+                verified_ns: i128::from(crate::time::rfc3339_ns(&e.verified).unwrap_or(0)),
+            };
+            let copies = versions.entry(key).or_default();
+            if !copies.iter().any(|c| c.tape == copy.tape) {
+                copies.push(copy);
+            }
+            Ok(())
+        })?;
+    }
+    let tapes = crate::catalog::tapes::all(catalog)?
+        .into_iter()
+        .map(|t| lifecycle::TapeFacts {
+            lost: t.place.as_ref().is_some_and(|p| p.kind == PlaceKind::Lost),
+            suspect: t.state == TapeState::Suspect,
+            retired: t.state == TapeState::Retired,
+            label: t.label,
+            pool: t.pool,
+        })
+        .collect();
+    Ok((versions, tapes))
+}
+
+fn show_plan(config: &Config, json: bool) -> anyhow::Result<Exit> {
+    let (versions, tapes) = catalog_state(&config.paths.catalog)?;
+    let policies = config.policies();
+    let now = i128::from(crate::time::now_ns());
+    let p = lifecycle::plan(
+        &versions,
+        &tapes,
+        &policies,
+        &lifecycle::Policy::forever(),
+        &Default::default(),
+        now,
+    );
+    let when = |ns: i128| crate::time::Utc::from_unix((ns / 1_000_000_000) as i64).rfc3339();
+    let path = |k: &lifecycle::VersionKey| String::from_utf8_lossy(&k.path).into_owned();
+    if json {
+        let out = serde_json::json!({
+            "versions": versions.len(),
+            "expire": p.expire.iter().map(|k| serde_json::json!({
+                "stream": k.stream, "path": path(k), "taken": when(k.taken_ns)})).collect::<Vec<_>>(),
+            "next_expiry": p.next_expiry_ns.map(when),
+            "recyclable": p.recyclable,
+            "missing": p.missing.iter().map(|(k, pool)| serde_json::json!({
+                "stream": k.stream, "path": path(k), "taken": when(k.taken_ns), "pool": pool})).collect::<Vec<_>>(),
+        });
+        crate::outln!("{out}")?;
+        return Ok(Exit::Ok);
+    }
+    for s in &config.streams {
+        let line = match config.stream_pool(&s.name) {
+            Some(pool) => {
+                let pol = pool.policy();
+                format!(
+                    "stream {}: pool {}, copies in {}, keep {} and {}",
+                    s.name,
+                    pool.name,
+                    pol.copies.join(" and "),
+                    pool.keep_versions
+                        .map_or("every version".into(), |n| format!(
+                            "{n} version(s) of each path"
+                        )),
+                    pool.keep_for.map_or("forever".into(), |i| format!(
+                        "each for {i} once superseded"
+                    )),
+                )
+            }
+            None => format!(
+                "stream {}: no [[pool]]: one copy, every version kept",
+                s.name
+            ),
+        };
+        crate::outln!("{line}")?;
+    }
+    crate::outln!(
+        "{} version(s) verified; {} expire now; next expiry: {}",
+        versions.len(),
+        p.expire.len(),
+        p.next_expiry_ns.map_or("none".into(), when)
+    )?;
+    for k in &p.expire {
+        crate::outln!(
+            "  expires: {} {} (taken {})",
+            k.stream,
+            path(k),
+            when(k.taken_ns)
+        )?;
+    }
+    crate::outln!(
+        "tapes that could be used again: {}",
+        if p.recyclable.is_empty() {
+            "none".into()
+        } else {
+            p.recyclable.join(", ")
+        }
+    )?;
+    crate::outln!("copies missing: {}", p.missing.len())?;
+    for (k, pool) in &p.missing {
+        crate::outln!(
+            "  {} {} (taken {}): none in pool {pool}",
+            k.stream,
+            path(k),
+            when(k.taken_ns)
+        )?;
+    }
+    Ok(Exit::Ok)
 }
