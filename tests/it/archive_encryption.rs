@@ -272,6 +272,24 @@ fn a_damaged_chunk_is_caught_by_verify_naming_where() {
         "{}",
         run.report()
     );
+    // What did not read back is staged again, and goes to tape again
+    // (past the damaged block), verified this time.
+    assert!(
+        env.spool_items("staged")
+            .iter()
+            .any(|i| i.contains("-retry-")),
+        "{:?}",
+        env.spool_items("staged")
+    );
+    for program in ["reel-pack", "reel-write", "reel-verify"] {
+        env.run(program, &[]).expect(0);
+    }
+    env.run("reel-restore", &["b-random.bin", "--to", "back"])
+        .expect(0);
+    assert_eq!(
+        std::fs::read(env.path("back/b-random.bin")).unwrap(),
+        std::fs::read(env.path("src/b-random.bin")).unwrap()
+    );
 }
 
 /// A tape filled with sealed archives gets no clear closing catalog
