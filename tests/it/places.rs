@@ -187,3 +187,54 @@ fn the_plan_names_the_versions_past_retention() {
         run.report()
     );
 }
+
+/// Each stream's archives go to the tapes of its `[[pool]]`: blank tapes
+/// are labelled for the pool that needs them, and reel-write changes
+/// tapes through the library when the next archive is another pool's.
+#[test]
+fn archives_go_to_the_tapes_of_their_streams_pool() {
+    let env = Env::new();
+    std::fs::create_dir_all(env.path("work")).unwrap();
+    env.write(
+        "pipeline.toml",
+        &format!(
+            "{CONFIG}\n[[stream]]\nname = \"work\"\nsource = \"work\"\n\n\
+             [[changer]]\nname = \"lib\"\ndevice = \"virtual:lib\"\n\n\
+             [[drive]]\nname = \"d\"\ndevice = \"virtual:lib\"\nchanger = \"lib\"\ncapacity = \"64M\"\nbuffer = \"4M\"\n\n\
+             [[pool]]\nname = \"homes\"\nstreams = [\"home\"]\n\n\
+             [[pool]]\nname = \"projects\"\nstreams = [\"work\"]\n"
+        ),
+    );
+    std::fs::write(env.path("src/h.txt"), b"home\n").unwrap();
+    std::fs::write(env.path("work/w.txt"), b"work\n").unwrap();
+    env.back_up();
+    let tapes: Vec<serde_json::Value> =
+        serde_json::from_str(&env.run("reel", &["tapes", "--json"]).stdout).unwrap();
+    let pools: Vec<(&str, &str)> = tapes
+        .iter()
+        .map(|t| (t["label"].as_str().unwrap(), t["pool"].as_str().unwrap()))
+        .collect();
+    assert_eq!(pools.len(), 2, "{pools:?}");
+    for (label, pool) in pools {
+        let log = std::fs::read_to_string(env.path(&format!("var/catalog/written/{label}.jsonl")))
+            .unwrap();
+        let want = if pool == "homes" { "home" } else { "work" };
+        assert!(
+            log.contains(&format!("\"stream\":\"{want}\"")),
+            "{label} {pool}: {log}"
+        );
+        let other = if want == "home" { "work" } else { "home" };
+        assert!(
+            !log.contains(&format!("\"stream\":\"{other}\"")),
+            "{label} {pool}: {log}"
+        );
+    }
+    let plan: serde_json::Value =
+        serde_json::from_str(&env.run("reel", &["tapes", "plan", "--json"]).stdout).unwrap();
+    assert_eq!(plan["missing"], serde_json::json!([]), "{plan}");
+    for name in ["h.txt", "w.txt"] {
+        env.run("reel-restore", &[name, "--to", "back"]).expect(0);
+    }
+    assert_eq!(std::fs::read(env.path("back/h.txt")).unwrap(), b"home\n");
+    assert_eq!(std::fs::read(env.path("back/w.txt")).unwrap(), b"work\n");
+}

@@ -415,7 +415,8 @@ impl<'c> Session<'c> {
             }
             match label::read_label(drive.as_mut())? {
                 Identity::Blank => {
-                    let new = Label::new(&barcode, pool, self.block_size())?;
+                    let mut new = Label::new(&barcode, pool, self.block_size())?;
+                    new.drive_key = self.pool_key(pool)?.map(|k| k.fingerprint);
                     label::write_label(drive.as_mut(), &new)?;
                     log::info!(
                         "{why}: loaded {barcode} from slot {slot}, labelled it (pool {pool})"
@@ -455,19 +456,19 @@ impl<'c> Session<'c> {
     }
 
     /// With a library, a blank tape in the drive is labelled with its
-    /// barcode (pool "default"), as a blank tape loaded at a change is.
-    fn label_blank(&self, drive: &mut dyn Drive) -> anyhow::Result<()> {
+    /// barcode (for `pool`), as a blank tape loaded at a change is.
+    fn label_blank(&self, drive: &mut dyn Drive, pool: &str) -> anyhow::Result<()> {
         if self.library.is_none() || !matches!(label::read_label(drive)?, Identity::Blank) {
             return Ok(());
         }
         let Some(barcode) = self.barcode_in_drive()? else {
             return Ok(()); // no barcode: the operator labels it
         };
-        let mut new = Label::new(&barcode, "default", self.block_size())?;
+        let mut new = Label::new(&barcode, pool, self.block_size())?;
         new.drive_key = self.pool_key(&new.pool)?.map(|k| k.fingerprint);
         label::write_label(drive, &new)?;
         log::info!(
-            "labelled the blank tape {barcode} in {} (pool default{})",
+            "labelled the blank tape {barcode} in {} (pool {pool}{})",
             self.device,
             new.drive_key
                 .as_ref()
@@ -493,7 +494,13 @@ impl<'c> Session<'c> {
     /// its tape is no longer writable (a run stopped just after it filled
     /// a tape left that tape loaded). Checked by [`appendable`].
     pub fn writable(&self, catalog: &Path) -> anyhow::Result<Writable> {
-        match self.writable_in_drive(catalog) {
+        self.writable_for(catalog, "default")
+    }
+
+    /// [`Session::writable`], a blank tape labelled for `pool` and, when
+    /// the drive is empty, a tape of `pool` loaded.
+    pub fn writable_for(&self, catalog: &Path, pool: &str) -> anyhow::Result<Writable> {
+        match self.writable_in_drive(catalog, pool) {
             Err(e)
                 if self.has_library()
                     && e.chain().any(|c| {
@@ -501,21 +508,21 @@ impl<'c> Session<'c> {
                     }) =>
             {
                 log::info!("no tape in {}: loading one from the library", self.device);
-                self.next_writable(catalog, "default", "the drive was empty")?;
-                self.writable_in_drive(catalog)
+                self.next_writable(catalog, pool, "the drive was empty")?;
+                self.writable_in_drive(catalog, pool)
             }
             other => other,
         }
     }
 
-    fn writable_in_drive(&self, catalog: &Path) -> anyhow::Result<Writable> {
+    fn writable_in_drive(&self, catalog: &Path, pool: &str) -> anyhow::Result<Writable> {
         let mut drive = self.open()?;
         if drive.status()?.write_protected {
             // Never written to: with a library, the next writable tape of
             // its pool; without one, the operator's turn.
-            let pool = match label::read_label(drive.as_mut())? {
+            let its_pool = match label::read_label(drive.as_mut())? {
                 Identity::Reel(l) => l.pool,
-                _ => "default".to_string(),
+                _ => pool.to_string(),
             };
             if !self.has_library() {
                 return Err(unavailable(format!(
@@ -531,12 +538,12 @@ impl<'c> Session<'c> {
             drop(drive);
             self.next_writable(
                 catalog,
-                &pool,
+                &its_pool,
                 &format!("{barcode} in {} is write-protected", self.device),
             )?;
-            return self.writable_in_drive(catalog);
+            return self.writable_in_drive(catalog, pool);
         }
-        self.label_blank(drive.as_mut())?;
+        self.label_blank(drive.as_mut(), pool)?;
         if self.has_library()
             && let Identity::Reel(l) = label::read_label(drive.as_mut())?
             && Tape::load(catalog, &l.label)?
@@ -558,7 +565,14 @@ impl<'c> Session<'c> {
     /// The next tape of `full`'s pool through the library (the drive's
     /// handle must be closed), checked by [`appendable`].
     pub fn after_full(&self, catalog: &Path, full: &Label) -> anyhow::Result<Writable> {
-        self.next_writable(catalog, &full.pool, &format!("tape {} full", full.label))?;
+        self.of_pool(catalog, &full.pool, &format!("tape {} full", full.label))
+    }
+
+    /// The next writable tape of `pool` through the library (the drive's
+    /// handle must be closed; `why` for the log), checked by
+    /// [`appendable`].
+    pub fn of_pool(&self, catalog: &Path, pool: &str, why: &str) -> anyhow::Result<Writable> {
+        self.next_writable(catalog, pool, why)?;
         let mut drive = self.open()?;
         let (label, tape) = appendable(drive.as_mut(), catalog, &self.device)?;
         self.use_key(drive.as_mut(), &label, true)?;

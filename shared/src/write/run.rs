@@ -15,7 +15,7 @@ use crate::units::Size;
 use super::items::{Placement, as_on_tape, open_item, publish};
 use super::progress::{Progress, telemetry};
 use super::stream::{Feed, pump, stream};
-use super::tapes::{begin_file, close_tape, end_file, next_tape};
+use super::tapes::{begin_file, close_tape, end_file, full, next_tape};
 use super::{Signals, target};
 
 /// Write every packed item from the queue (or stdin) onto tape, one tape
@@ -30,38 +30,82 @@ pub fn run(common: &CommonArgs, drive: &DriveArgs, pipe: &PipeArgs) -> anyhow::R
     let mut output = Output::of(&spool, Queue::Written, to_stdout);
     let signals = Signals::install()?;
     let catalog = config.paths.catalog.clone();
-    let (mut drive, mut label, mut tape) = t.session.writable(&catalog)?;
+    let archives_dir = config.paths.cache.join("archives");
+    let mut archives = 0;
+    let mut failed = 0;
+    // The first item is opened before the drive: its stream's pool says
+    // which tape to start on when the drive is empty or holds a blank.
+    let mut first = None;
+    while let Some(claim) = input.next_item()? {
+        match open_item(claim, &archives_dir)? {
+            Some(item) => {
+                first = Some(item);
+                break;
+            }
+            None => failed += 1,
+        }
+    }
+    let start_pool = first
+        .as_ref()
+        .and_then(|(_, h, ..)| config.stream_pool(&h.stream))
+        .map_or("default", |p| p.name.as_str());
+    let (mut drive, mut label, mut tape) = t.session.writable_for(&catalog, start_pool)?;
     t.session.record_tape(drive.as_mut(), &mut tape, &catalog);
     log_appending(&label, &tape);
     let mut progress = Progress::new(telemetry(&config, &label.label)).live(common);
-    let mut archives = 0;
-    let mut failed = 0;
-    while let Some(claim) = input.next_item()? {
+    loop {
+        let (claim, header, records, archive, source) = match first.take() {
+            Some(item) => item,
+            None => {
+                let Some(claim) = input.next_item()? else {
+                    break;
+                };
+                match open_item(claim, &archives_dir)? {
+                    Some(item) => item,
+                    None => {
+                        failed += 1;
+                        continue;
+                    }
+                }
+            }
+        };
         if signals.stop() {
             claim.release();
             break;
         }
-        if tape.state != TapeState::Writable {
+        // The tape must be writable, and of the pool that takes the
+        // archive's stream (any, for a stream no [[pool]] takes).
+        let pool = config
+            .stream_pool(&header.stream)
+            .map_or(label.pool.clone(), |p| p.name.clone());
+        if tape.state != TapeState::Writable || pool != label.pool {
             // More to write and the tape is full (or its health made it
-            // suspect): the next one, from the changer or the operator.
-            let state = format!("{:?}", tape.state).to_lowercase();
-            let Some(next) = next_tape(&t, &label, &catalog, drive)? else {
+            // suspect), or of another pool: the next one, from the
+            // changer or the operator.
+            let (why, ask) = if tape.state != TapeState::Writable {
+                let state = format!("{:?}", tape.state).to_lowercase();
+                (
+                    format!("tape {} is {state}", label.label),
+                    "load the next tape and run reel-write again".to_string(),
+                )
+            } else {
+                (
+                    format!(
+                        "the archives of stream {} go to pool {pool}, tape {} is of pool {}",
+                        header.stream, label.label, label.pool
+                    ),
+                    format!("load a writable tape of pool {pool} and run reel-write again"),
+                )
+            };
+            let Some(next) = next_tape(&t, &pool, &why, &catalog, drive)? else {
                 claim.release();
-                return Err(unavailable(format!(
-                    "tape {} is {state}; load the next tape and run reel-write again",
-                    label.label
-                )));
+                return Err(unavailable(format!("{why}; {ask}")));
             };
             (drive, label, tape) = next;
             t.session.record_tape(drive.as_mut(), &mut tape, &catalog);
+            progress.telemetry = telemetry(&config, &label.label);
             log_appending(&label, &tape);
         }
-        let Some((claim, header, records, archive, source)) =
-            open_item(claim, &config.paths.cache.join("archives"))?
-        else {
-            failed += 1;
-            continue;
-        };
         let (source, sealed_for) = as_on_tape(&config, &header, source, t.block_size as u64)
             .with_context(|| format!("sealing {}", archive.display()))?;
         // A sealed archive: the tape says for whom (`reel tapes`).
@@ -301,7 +345,7 @@ pub fn run_raw(common: &CommonArgs, drive: &DriveArgs) -> anyhow::Result<Exit> {
         }
         tape.state = TapeState::Full;
         tape.save(&catalog)?;
-        let Some(next) = next_tape(&t, &label, &catalog, drive)? else {
+        let Some(next) = next_tape(&t, &label.pool, &full(&label), &catalog, drive)? else {
             drop(feed);
             return Err(unavailable(format!(
                 "tape {} is full and no next tape was loaded: the stream was cut after {} \

@@ -96,12 +96,15 @@ pub(super) fn close_tape(
     Ok(())
 }
 
-/// The next tape after `full`: through the library when the drive has
-/// one, else from the operator at the terminal; `None` when nobody is
-/// there to load one (no controlling terminal, or the operator typed q).
+/// The next tape, of `pool` (`why`: the tape in the drive is full, or
+/// the next archive goes to another pool): through the library when the
+/// drive has one, else from the operator at the terminal; `None` when
+/// nobody is there to load one (no controlling terminal, or the operator
+/// typed q).
 pub(super) fn next_tape(
     t: &Target,
-    full: &Label,
+    pool: &str,
+    why: &str,
     catalog: &Path,
     drive: Box<dyn Drive>,
 ) -> anyhow::Result<Option<Writable>> {
@@ -109,7 +112,7 @@ pub(super) fn next_tape(
     // the new tape meanwhile.
     drop(drive);
     if t.session.has_library() {
-        return t.session.after_full(catalog, full).map(Some);
+        return t.session.of_pool(catalog, pool, why).map(Some);
     }
     let Ok(mut tty) = std::fs::OpenOptions::new()
         .read(true)
@@ -123,11 +126,8 @@ pub(super) fn next_tape(
         use std::io::{BufRead, Write};
         write!(
             tty,
-            "{reason}reel-write: tape {} (pool {}) is full. Load a writable tape of pool {} \
-             into {} (label a blank one first: reel mt label LABEL), then press Enter; q stops: ",
-            full.label,
-            full.pool,
-            full.pool,
+            "{reason}reel-write: {why}. Load a writable tape of pool {pool} into {} (label a \
+             blank one first: reel mt label --pool {pool} LABEL), then press Enter; q stops: ",
             t.session.device()
         )?;
         tty.flush()?;
@@ -138,10 +138,10 @@ pub(super) fn next_tape(
         }
         let tried = t.session.open().and_then(|mut drive| {
             let (label, tape) = appendable(drive.as_mut(), catalog, t.session.device())?;
-            if label.pool != full.pool {
+            if label.pool != pool {
                 return Err(unavailable(format!(
-                    "tape {} belongs to pool {}, not {}",
-                    label.label, label.pool, full.pool
+                    "tape {} belongs to pool {}, not {pool}",
+                    label.label, label.pool
                 )));
             }
             Ok((drive, label, tape))
@@ -151,4 +151,9 @@ pub(super) fn next_tape(
             Err(e) => reason = format!("reel-write: {e:#}\n"),
         }
     }
+}
+
+/// Why a full tape is changed, for [`next_tape`].
+pub(super) fn full(label: &Label) -> String {
+    format!("tape {} (pool {}) is full", label.label, label.pool)
 }
