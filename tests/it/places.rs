@@ -238,3 +238,70 @@ fn archives_go_to_the_tapes_of_their_streams_pool() {
     assert_eq!(std::fs::read(env.path("back/h.txt")).unwrap(), b"home\n");
     assert_eq!(std::fs::read(env.path("back/w.txt")).unwrap(), b"work\n");
 }
+
+/// Two copies (`copies = ["vault"]`): reel-write writes each archive to a
+/// tape of the stream's pool, then the same archive to a tape of the
+/// vault pool; each copy is verified into its tape's journal, and the
+/// cache is freed only after the last one.
+#[test]
+fn each_archive_is_written_and_verified_once_in_each_copy_pool() {
+    let env = Env::new();
+    env.write(
+        "pipeline.toml",
+        &format!(
+            "{CONFIG}\n[[changer]]\nname = \"lib\"\ndevice = \"virtual:lib\"\n\n\
+             [[drive]]\nname = \"d\"\ndevice = \"virtual:lib\"\nchanger = \"lib\"\ncapacity = \"64M\"\nbuffer = \"4M\"\n\n\
+             [[pool]]\nname = \"onsite\"\nstreams = [\"home\"]\ncopies = [\"vault\"]\n\n\
+             [[pool]]\nname = \"vault\"\n"
+        ),
+    );
+    std::fs::write(env.path("src/a.txt"), b"twice\n").unwrap();
+    std::fs::write(env.path("src/b.txt"), b"on two tapes\n").unwrap();
+    for program in ["reel-scan", "reel-stage", "reel-pack", "reel-write"] {
+        env.run(program, &[]).expect(0);
+    }
+    // The first copy is written and its archive stays for the second,
+    // also written in the same run.
+    assert_eq!(
+        env.spool_items("written").len(),
+        2,
+        "{:?}",
+        env.spool_items("written")
+    );
+    assert!(env.spool_items("packed").is_empty());
+    // Verifying the vault copy alone (its tape is the one loaded) keeps
+    // the cache for the first copy, still to verify.
+    let written = env.spool_items("written");
+    let first = written.iter().find(|i| i.contains("-copy-vault")).unwrap();
+    let cached = || {
+        std::fs::read_dir(env.path("var/cache/archives"))
+            .unwrap()
+            .count()
+    };
+    let out = env
+        .command("reel-verify", &["--in", "-"])
+        .stdin(std::fs::File::open(env.path(&format!("var/spool/written/{first}.jsonl"))).unwrap())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(cached(), 1, "the archive stays for the first copy");
+    env.run("reel-verify", &[]).expect(0);
+    assert_eq!(cached(), 0, "freed after the last copy");
+    let tapes: Vec<serde_json::Value> =
+        serde_json::from_str(&env.run("reel", &["tapes", "--json"]).stdout).unwrap();
+    let mut pools: Vec<&str> = tapes.iter().map(|t| t["pool"].as_str().unwrap()).collect();
+    pools.sort();
+    assert_eq!(pools, ["onsite", "vault"]);
+    for t in &tapes {
+        let label = t["label"].as_str().unwrap();
+        let journal =
+            std::fs::read_to_string(env.path(&format!("var/catalog/tapes/{label}.jsonl"))).unwrap();
+        assert!(
+            journal.contains("\"path\":\"a.txt\"") && journal.contains("\"path\":\"b.txt\""),
+            "{label}: {journal}"
+        );
+    }
+    let plan: serde_json::Value =
+        serde_json::from_str(&env.run("reel", &["tapes", "plan", "--json"]).stdout).unwrap();
+    assert_eq!(plan["missing"], serde_json::json!([]), "{plan}");
+}

@@ -233,7 +233,8 @@ pub struct Pool {
     #[serde(default)]
     pub streams: Vec<String>,
     /// The pools that must each hold a verified copy of these streams'
-    /// versions (this one first, as a rule); default: this one alone.
+    /// versions: this one always, and the others named here, each copy
+    /// written in turn in this order.
     #[serde(default)]
     pub copies: Vec<String>,
     /// Versions kept of a path, the newest included.
@@ -243,14 +244,18 @@ pub struct Pool {
 }
 
 impl Pool {
+    /// The pools its streams' archives are written to, in order: this one
+    /// first, then the others of `copies`.
+    pub fn copy_pools(&self) -> Vec<String> {
+        std::iter::once(self.name.clone())
+            .chain(self.copies.iter().filter(|c| **c != self.name).cloned())
+            .collect()
+    }
+
     /// Its streams' policy.
     pub fn policy(&self) -> crate::catalog::lifecycle::Policy {
         crate::catalog::lifecycle::Policy {
-            copies: if self.copies.is_empty() {
-                vec![self.name.clone()]
-            } else {
-                self.copies.clone()
-            },
+            copies: self.copy_pools(),
             keep_versions: self.keep_versions,
             keep_for_ns: self.keep_for.map(|i| i.duration().as_nanos() as i128),
         }

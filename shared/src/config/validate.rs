@@ -331,11 +331,16 @@ fn check_pools(c: &Config) -> Result<(), Failure> {
     let mut names = HashSet::new();
     let mut streams = std::collections::HashMap::new();
     for (i, p) in c.pools.iter().enumerate() {
-        if crate::tape::label::check_label(&p.name).is_err() || !names.insert(p.name.as_str()) {
+        // It names spool items (`<id>-copy-<pool>`): the characters of
+        // an item id, and short.
+        if p.name.len() > 32
+            || crate::spool::check_item_id(&p.name).is_err()
+            || !names.insert(p.name.as_str())
+        {
             return Err((
                 key!("pool", i, "name"),
                 format!(
-                    "pool name {:?} is empty, used twice, or not 1 to 32 printable characters without spaces",
+                    "pool name {:?} is used twice, or not 1 to 32 letters, digits, '.', '_' or '-'",
                     p.name
                 ),
             ));

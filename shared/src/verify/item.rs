@@ -43,6 +43,24 @@ fn free_staged(cache: &Path, staged_root: &Path) {
     }
 }
 
+/// Whether an item other than `id` waiting to be written or verified
+/// (another copy of the archive, issue #23) names `archive` too. A copy
+/// cut by the early warning does not count: its archive went whole onto
+/// another tape, and that copy is the one that frees the cache.
+fn copy_pending(spool: &Spool, archive: &str, id: &str) -> bool {
+    [Queue::Packed, Queue::Written].into_iter().any(|q| {
+        spool.list(q).unwrap_or_default().iter().any(|other| {
+            other != id
+                && crate::manifest::read_header(&spool.item_path(q, other))
+                    .ok()
+                    .is_some_and(|h| {
+                        h.extra.get("partial").and_then(|v| v.as_bool()) != Some(true)
+                            && h.extra.get("archive_path").and_then(|v| v.as_str()) == Some(archive)
+                    })
+        })
+    })
+}
+
 /// A new staged item with the records that failed, from their staged
 /// copies: they go to tape again.
 fn requeue(
@@ -229,7 +247,12 @@ impl Verifier<'_> {
             item.write(&records[i])?;
         }
         item.commit()?;
-        if !partial {
+        // Another copy of the same archive still to write or to verify
+        // needs the archive and the staged copies (a bad member of it is
+        // staged again from them).
+        let archive_path = get("archive_path").and_then(|v| v.as_str());
+        let other_copies = archive_path.is_some_and(|a| copy_pending(&self.spool, a, &header.id));
+        if !partial && !other_copies {
             // On tape and recorded, or queued again from their copies: the
             // cache has done its work for this archive.
             for &i in &outcome.good {
@@ -237,7 +260,7 @@ impl Verifier<'_> {
                     free_staged(c, &staged_root);
                 }
             }
-            if let Some(a) = get("archive_path").and_then(|v| v.as_str()) {
+            if let Some(a) = archive_path {
                 let archives = self.config.paths.cache.join("archives");
                 if Path::new(a).parent() == Some(archives.as_path())
                     && crate::fsutil::within(Path::new(a), &archives)

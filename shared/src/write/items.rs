@@ -186,3 +186,69 @@ pub(super) fn open_item(claim: Claim, archives: &Path) -> anyhow::Result<Option<
         }
     }
 }
+
+/// The pool the archive of a packed item goes to: the pool of a later
+/// copy (`copy_pool`, which must be one of its stream's copy pools: a
+/// manifest cannot send an archive elsewhere), else its stream's pool,
+/// else `loaded` (a stream no `[[pool]]` takes goes to any tape).
+pub(super) fn item_pool(
+    config: &crate::config::Config,
+    header: &Header,
+    loaded: &str,
+) -> Result<String, String> {
+    let pools = config
+        .stream_pool(&header.stream)
+        .map(|p| p.copy_pools())
+        .unwrap_or_default();
+    match header.extra.get("copy_pool") {
+        None => Ok(pools.first().cloned().unwrap_or_else(|| loaded.to_string())),
+        Some(v) => match v.as_str() {
+            Some(p) if pools.iter().skip(1).any(|x| x == p) => Ok(p.to_string()),
+            _ => Err(format!(
+                "copy_pool {v} is not one of the pools stream {} is copied to ({})",
+                header.stream,
+                pools.join(", ")
+            )),
+        },
+    }
+}
+
+/// After a whole copy in `pool`: the packed item of the next copy (same
+/// archive, same records, the next pool of the stream's policy), when
+/// there is one. Its id is the first copy's, then `-copy-<pool>`, so that
+/// a rerun after a crash publishes the same item again, not another.
+pub(super) fn publish_next_copy(
+    spool: &crate::spool::Spool,
+    config: &crate::config::Config,
+    header: &Header,
+    records: &[Record],
+    pool: &str,
+) -> anyhow::Result<Option<String>> {
+    let Some(stream_pool) = config.stream_pool(&header.stream) else {
+        return Ok(None);
+    };
+    let pools = stream_pool.copy_pools();
+    let Some(next) = pools
+        .iter()
+        .position(|p| p == pool)
+        .and_then(|i| pools.get(i + 1))
+    else {
+        return Ok(None);
+    };
+    let first = header
+        .extra
+        .get("copy_of")
+        .and_then(|v| v.as_str())
+        .unwrap_or(&header.id)
+        .to_string();
+    let mut h = header.clone();
+    h.id = format!("{first}-copy-{next}");
+    h.extra.insert("copy_of".into(), first.into());
+    h.extra.insert("copy_pool".into(), next.clone().into());
+    let mut item = spool.begin(crate::spool::Queue::Packed, &h)?;
+    for r in records {
+        item.write(r)?;
+    }
+    item.commit()?;
+    Ok(Some(h.id))
+}

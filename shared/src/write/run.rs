@@ -12,7 +12,7 @@ use crate::tape::label::Label;
 use crate::tape::session::{appendable, unavailable};
 use crate::units::Size;
 
-use super::items::{Placement, as_on_tape, open_item, publish};
+use super::items::{Placement, as_on_tape, item_pool, open_item, publish, publish_next_copy};
 use super::progress::{Progress, telemetry};
 use super::stream::{Feed, pump, stream};
 use super::tapes::{begin_file, close_tape, end_file, full, next_tape};
@@ -74,32 +74,43 @@ pub fn run(common: &CommonArgs, drive: &DriveArgs, pipe: &PipeArgs) -> anyhow::R
             break;
         }
         // The tape must be writable, and of the pool that takes the
-        // archive's stream (any, for a stream no [[pool]] takes).
-        let pool = config
-            .stream_pool(&header.stream)
-            .map_or(label.pool.clone(), |p| p.name.clone());
+        // archive's stream or this copy of it (any, for a stream no
+        // [[pool]] takes).
+        let pool = match item_pool(&config, &header, &label.pool) {
+            Ok(p) => p,
+            Err(why) => {
+                failed += 1;
+                claim.reject(&why, "reel-write")?;
+                continue;
+            }
+        };
         if tape.state != TapeState::Writable || pool != label.pool {
             // More to write and the tape is full (or its health made it
             // suspect), or of another pool: the next one, from the
             // changer or the operator.
-            let (why, ask) = if tape.state != TapeState::Writable {
+            // Why, for the operator at the terminal, and for the message
+            // when nobody is there.
+            let (why, stop) = if tape.state != TapeState::Writable {
                 let state = format!("{:?}", tape.state).to_lowercase();
                 (
-                    format!("tape {} is {state}", label.label),
-                    "load the next tape and run reel-write again".to_string(),
+                    format!("tape {} (pool {}) is {state}", label.label, label.pool),
+                    format!(
+                        "tape {} is {state}; load the next tape and run reel-write again",
+                        label.label
+                    ),
                 )
             } else {
-                (
-                    format!(
-                        "the archives of stream {} go to pool {pool}, tape {} is of pool {}",
-                        header.stream, label.label, label.pool
-                    ),
-                    format!("load a writable tape of pool {pool} and run reel-write again"),
-                )
+                let why = format!(
+                    "the archives of stream {} go to pool {pool}, tape {} is of pool {}",
+                    header.stream, label.label, label.pool
+                );
+                let stop =
+                    format!("{why}; load a writable tape of pool {pool} and run reel-write again");
+                (why, stop)
             };
             let Some(next) = next_tape(&t, &pool, &why, &catalog, drive)? else {
                 claim.release();
-                return Err(unavailable(format!("{why}; {ask}")));
+                return Err(unavailable(stop));
             };
             (drive, label, tape) = next;
             t.session.record_tape(drive.as_mut(), &mut tape, &catalog);
@@ -205,6 +216,12 @@ pub fn run(common: &CommonArgs, drive: &DriveArgs, pipe: &PipeArgs) -> anyhow::R
                 sealed_for: &sealed_for,
             },
         )?;
+        // The next copy, in the next pool of the stream's policy: from the
+        // same archive, which stays in the cache until every copy is
+        // verified.
+        if let Some(next) = publish_next_copy(&spool, &config, &header, &records, &pool)? {
+            log::info!("{}: the next copy is {next}", header.id);
+        }
         if closing == Written::EarlyWarning {
             close_tape(drive.as_mut(), &mut tape, &catalog, t.block_size)?;
         } else {
