@@ -33,8 +33,9 @@ pub fn run(common: &CommonArgs, drive: &DriveArgs, pipe: &PipeArgs) -> anyhow::R
     let archives_dir = config.paths.cache.join("archives");
     let mut archives = 0;
     let mut failed = 0;
-    // The first item is opened before the drive: its stream's pool says
-    // which tape to start on when the drive is empty or holds a blank.
+    // The first item is opened before the drive: its pool (its stream's,
+    // or its copy's) says which tape to start on when the drive is empty
+    // or holds a blank.
     let mut first = None;
     while let Some(claim) = input.next_item()? {
         match open_item(claim, &archives_dir)? {
@@ -47,9 +48,9 @@ pub fn run(common: &CommonArgs, drive: &DriveArgs, pipe: &PipeArgs) -> anyhow::R
     }
     let start_pool = first
         .as_ref()
-        .and_then(|(_, h, ..)| config.stream_pool(&h.stream))
-        .map_or("default", |p| p.name.as_str());
-    let (mut drive, mut label, mut tape) = t.session.writable_for(&catalog, start_pool)?;
+        .and_then(|(_, h, ..)| item_pool(&config, h, "default").ok())
+        .unwrap_or_else(|| "default".into());
+    let (mut drive, mut label, mut tape) = t.session.writable_for(&catalog, &start_pool)?;
     t.session.record_tape(drive.as_mut(), &mut tape, &catalog);
     log_appending(&label, &tape);
     let mut progress = Progress::new(telemetry(&config, &label.label)).live(common);
