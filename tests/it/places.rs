@@ -210,8 +210,11 @@ fn archives_go_to_the_tapes_of_their_streams_pool() {
     env.back_up();
     let tapes: Vec<serde_json::Value> =
         serde_json::from_str(&env.run("reel", &["tapes", "--json"]).stdout).unwrap();
+    // The tapes that hold archives (the blank one in the drive at the
+    // start is labelled for pool default before any item is read).
     let pools: Vec<(&str, &str)> = tapes
         .iter()
+        .filter(|t| t["files"].as_u64() > Some(1))
         .map(|t| (t["label"].as_str().unwrap(), t["pool"].as_str().unwrap()))
         .collect();
     assert_eq!(pools.len(), 2, "{pools:?}");
@@ -289,6 +292,10 @@ fn each_archive_is_written_and_verified_once_in_each_copy_pool() {
     assert_eq!(cached(), 0, "freed after the last copy");
     let tapes: Vec<serde_json::Value> =
         serde_json::from_str(&env.run("reel", &["tapes", "--json"]).stdout).unwrap();
+    let tapes: Vec<&serde_json::Value> = tapes
+        .iter()
+        .filter(|t| t["files"].as_u64() > Some(1))
+        .collect();
     let mut pools: Vec<&str> = tapes.iter().map(|t| t["pool"].as_str().unwrap()).collect();
     pools.sort();
     assert_eq!(pools, ["onsite", "vault"]);

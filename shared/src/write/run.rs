@@ -33,47 +33,23 @@ pub fn run(common: &CommonArgs, drive: &DriveArgs, pipe: &PipeArgs) -> anyhow::R
     let archives_dir = config.paths.cache.join("archives");
     let mut archives = 0;
     let mut failed = 0;
-    // The first item is opened before the drive: its pool (its stream's,
-    // or its copy's) says which tape to start on when the drive is empty
-    // or holds a blank.
-    let mut first = None;
-    while let Some(claim) = input.next_item()? {
-        match open_item(claim, &archives_dir)? {
-            Some(item) => {
-                first = Some(item);
-                break;
-            }
-            None => failed += 1,
-        }
-    }
-    let start_pool = first
-        .as_ref()
-        .and_then(|(_, h, ..)| item_pool(&config, h, "default").ok())
-        .unwrap_or_else(|| "default".into());
-    let (mut drive, mut label, mut tape) = t.session.writable_for(&catalog, &start_pool)?;
+    let (mut drive, mut label, mut tape) = t.session.writable(&catalog)?;
     t.session.record_tape(drive.as_mut(), &mut tape, &catalog);
     log_appending(&label, &tape);
     let mut progress = Progress::new(telemetry(&config, &label.label)).live(common);
     loop {
-        let (claim, header, records, archive, source) = match first.take() {
-            Some(item) => item,
-            None => {
-                let Some(claim) = input.next_item()? else {
-                    break;
-                };
-                match open_item(claim, &archives_dir)? {
-                    Some(item) => item,
-                    None => {
-                        failed += 1;
-                        continue;
-                    }
-                }
-            }
+        let Some(claim) = input.next_item()? else {
+            break;
         };
         if signals.stop() {
             claim.release();
             break;
         }
+        let Some((claim, header, records, archive, source)) = open_item(claim, &archives_dir)?
+        else {
+            failed += 1;
+            continue;
+        };
         // The tape must be writable, and of the pool that takes the
         // archive's stream or this copy of it (any, for a stream no
         // [[pool]] takes).
