@@ -300,6 +300,9 @@ fn sigkill_at_seeded_random_moments_loses_nothing_and_records_nothing_twice() {
     odd_tree(&source, &mut rng, 400, 1);
     crate::write::slow_library(&env, "var/library");
     let mut killed = Vec::new();
+    // The whole log of the first round that failed without a kill, so that
+    // a failure says why and not only that.
+    let mut first_failure = String::new();
     let mut hits = std::collections::BTreeSet::new();
     for round in 0..rounds {
         // Some files change between runs, a few are new.
@@ -357,6 +360,9 @@ fn sigkill_at_seeded_random_moments_loses_nothing_and_records_nothing_twice() {
             let log = std::fs::read_to_string(env.path(&format!("round-{round}.log"))).unwrap();
             let last = log.lines().last().unwrap_or("");
             what = format!("{what} ({status}): {last}");
+            if !status.success() && first_failure.is_empty() {
+                first_failure = format!("--- round {round} log\n{log}");
+            }
         }
         killed.push(what);
         // A stage whose supervisor died stops at its next safe point.
@@ -380,8 +386,12 @@ fn sigkill_at_seeded_random_moments_loses_nothing_and_records_nothing_twice() {
     assert_eq!(
         run.code,
         Some(0),
-        "seed {seed}, kills: {killed:#?}\n{}",
+        "seed {seed}, kills: {killed:#?}\n{first_failure}{}",
         run.report()
     );
-    check_everything(&env, &source, &format!("seed {seed}, kills {killed:#?}"));
+    check_everything(
+        &env,
+        &source,
+        &format!("seed {seed}, kills {killed:#?}\n{first_failure}"),
+    );
 }

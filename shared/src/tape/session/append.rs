@@ -62,7 +62,11 @@ pub fn appendable(
                 );
                 drive.seek(start).map_err(refuse)?;
                 t.eod = start;
-                t.writing = None;
+                // `writing` stays set until the next tape file begins
+                // there (`begin_file`): until then the unfinished one is
+                // still on tape after `start`, and a run killed before it
+                // writes anything must take over here again, not find
+                // more on tape than the catalog says.
             } else {
                 label::check_append(drive, &label.label, Some(t.eod)).map_err(refuse)?;
             }
