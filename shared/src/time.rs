@@ -17,8 +17,13 @@ pub struct Utc {
 }
 
 impl Utc {
+    /// Now, by reel's clock ([`offset_secs`]).
     pub fn now() -> Self {
-        Self::from_system(SystemTime::now())
+        let secs = match SystemTime::now().duration_since(UNIX_EPOCH) {
+            Ok(d) => d.as_secs() as i64,
+            Err(e) => -(e.duration().as_secs() as i64),
+        };
+        Self::from_unix(secs.saturating_add(offset_secs()))
     }
 
     pub fn from_system(t: SystemTime) -> Self {
@@ -90,9 +95,25 @@ pub fn rfc3339_ns(text: &str) -> Option<i64> {
     i64::try_from(t.as_nanosecond()).ok()
 }
 
-/// Nanoseconds since the epoch now.
+/// Nanoseconds since the epoch now, by reel's clock ([`offset_secs`]).
 pub fn now_ns() -> i64 {
-    i64::try_from(jiff::Timestamp::now().as_nanosecond()).unwrap_or(i64::MAX)
+    i64::try_from(jiff::Timestamp::now().as_nanosecond())
+        .unwrap_or(i64::MAX)
+        .saturating_add(offset_secs().saturating_mul(1_000_000_000))
+}
+
+/// `REEL_CLOCK_OFFSET`: seconds added to the system clock wherever reel
+/// dates what it records (when a version was taken, verified, expired).
+/// For drills and tests of retention — weeks pass in minutes — never for
+/// production; 0 when unset or unreadable.
+pub fn offset_secs() -> i64 {
+    static OFFSET: std::sync::OnceLock<i64> = std::sync::OnceLock::new();
+    *OFFSET.get_or_init(|| {
+        std::env::var("REEL_CLOCK_OFFSET")
+            .ok()
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0)
+    })
 }
 
 /// A time given by a person (`--at`), as nanoseconds since the epoch:

@@ -13,6 +13,7 @@ mod from_tape;
 mod health;
 mod hostile;
 mod hostile_spool;
+mod lifecycle;
 mod pack;
 mod places;
 mod remote;

@@ -129,11 +129,17 @@ impl Env {
     }
 
     pub fn run(&self, program: &str, args: &[&str]) -> Run {
+        self.run_with(program, args, &[])
+    }
+
+    /// `run`, with variables set in the program's environment.
+    pub fn run_with(&self, program: &str, args: &[&str], vars: &[(&str, &str)]) -> Run {
         let mut cmd = Command::new(bin(program));
         cmd.args(args)
             .current_dir(self.root())
             .env_remove("REEL_CONFIG")
-            .env_remove("RUST_LOG");
+            .env_remove("RUST_LOG")
+            .envs(vars.iter().copied());
         detach(&mut cmd);
         let out = cmd
             .output()

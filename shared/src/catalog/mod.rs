@@ -23,6 +23,7 @@ pub mod journal;
 pub mod lifecycle;
 pub mod names;
 pub mod rebuild;
+pub mod retention;
 pub mod tapes;
 
 use std::path::{Path, PathBuf};

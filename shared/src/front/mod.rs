@@ -15,6 +15,7 @@ mod import;
 mod listings;
 mod mt;
 mod places;
+pub mod rewrite;
 mod stats;
 mod status;
 

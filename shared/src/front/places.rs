@@ -10,8 +10,8 @@ use std::path::Path;
 use anyhow::Context;
 use clap::Subcommand;
 
-use crate::catalog::lifecycle;
 use crate::catalog::tapes::{Place, PlaceKind, Tape, TapeState};
+use crate::catalog::{lifecycle, retention};
 use crate::changer::{Changer, ChangerStatus};
 use crate::config::Config;
 use crate::device::{library_spec, open_changer};
@@ -38,6 +38,11 @@ pub enum TapesOp {
         #[arg(long)]
         json: bool,
     },
+    /// Expire what the policies let go (recorded in the catalog), then
+    /// queue again, from a copy in the library, every archive holding a
+    /// kept version that misses a copy (its tape lost or suspect); the
+    /// supervisor does this at the end of each pass
+    Rewrite,
     /// Say by hand where tapes are (without a changer, or for the records)
     Mark {
         #[arg(value_name = "LABEL", required = true)]
@@ -73,6 +78,34 @@ pub fn run(config: &Config, op: TapesOp) -> anyhow::Result<Exit> {
         TapesOp::Export { labels, note } => export(config, &labels, note),
         TapesOp::Import => import(config),
         TapesOp::Plan { json } => show_plan(config, json),
+        TapesOp::Rewrite => {
+            let spool = config.prepare_dirs()?;
+            let done = super::rewrite::schedule(config, &spool)?;
+            for id in &done.queued {
+                crate::outln!("queued again: {id}")?;
+            }
+            crate::outln!(
+                "{} archive(s) queued to be written again; {} version(s) missing a copy have none to copy from{}",
+                done.queued.len(),
+                done.no_source,
+                if done.queued.is_empty() {
+                    ""
+                } else {
+                    ": reel-supervisor --once (or reel-write, then reel-verify) writes them"
+                }
+            )?;
+            if done.unreadable > 0 {
+                crate::outln!(
+                    "{} archive(s) could not be read from their tape (see the log)",
+                    done.unreadable
+                )?;
+            }
+            Ok(if done.no_source + done.unreadable > 0 {
+                Exit::Data
+            } else {
+                Exit::Ok
+            })
+        }
         TapesOp::Mark {
             labels,
             place,
@@ -302,45 +335,10 @@ pub fn status(config: &Config) -> Option<ChangerStatus> {
         .ok()
 }
 
-/// The catalog as the planner sees it: every verified copy of every
-/// version (one per journal line), and the tapes.
-fn catalog_state(
-    catalog: &Path,
-) -> anyhow::Result<(lifecycle::Catalogued, Vec<lifecycle::TapeFacts>)> {
-    let mut versions = lifecycle::Catalogued::new();
-    for journal in crate::catalog::journal::journals(catalog)? {
-        crate::catalog::journal::read(&journal, |e| {
-            let key = lifecycle::VersionKey {
-                stream: e.stream.clone(),
-                path: e.record.path.as_os_str().as_encoded_bytes().to_vec(),
-                taken_ns: i128::from(e.taken_ns()),
-            };
-            let copy = lifecycle::Copy {
-                tape: e.record.tape.clone().unwrap_or_default(),
-                verified_ns: i128::from(crate::time::rfc3339_ns(&e.verified).unwrap_or(0)),
-            };
-            let copies = versions.entry(key).or_default();
-            if !copies.iter().any(|c| c.tape == copy.tape) {
-                copies.push(copy);
-            }
-            Ok(())
-        })?;
-    }
-    let tapes = crate::catalog::tapes::all(catalog)?
-        .into_iter()
-        .map(|t| lifecycle::TapeFacts {
-            lost: t.place.as_ref().is_some_and(|p| p.kind == PlaceKind::Lost),
-            suspect: t.state == TapeState::Suspect,
-            retired: t.state == TapeState::Retired,
-            label: t.label,
-            pool: t.pool,
-        })
-        .collect();
-    Ok((versions, tapes))
-}
-
 fn show_plan(config: &Config, json: bool) -> anyhow::Result<Exit> {
-    let (versions, tapes) = catalog_state(&config.paths.catalog)?;
+    let catalog = &config.paths.catalog;
+    let (versions, tapes) = retention::state(catalog)?;
+    let expired = retention::expired(catalog)?;
     let policies = config.policies();
     let now = i128::from(crate::time::now_ns());
     let p = lifecycle::plan(
@@ -348,7 +346,7 @@ fn show_plan(config: &Config, json: bool) -> anyhow::Result<Exit> {
         &tapes,
         &policies,
         &lifecycle::Policy::forever(),
-        &Default::default(),
+        &expired,
         now,
     );
     let when = |ns: i128| crate::time::Utc::from_unix((ns / 1_000_000_000) as i64).rfc3339();
@@ -356,6 +354,7 @@ fn show_plan(config: &Config, json: bool) -> anyhow::Result<Exit> {
     if json {
         let out = serde_json::json!({
             "versions": versions.len(),
+            "expired": expired.len(),
             "expire": p.expire.iter().map(|k| serde_json::json!({
                 "stream": k.stream, "path": path(k), "taken": when(k.taken_ns)})).collect::<Vec<_>>(),
             "next_expiry": p.next_expiry_ns.map(when),
@@ -392,8 +391,9 @@ fn show_plan(config: &Config, json: bool) -> anyhow::Result<Exit> {
         crate::outln!("{line}")?;
     }
     crate::outln!(
-        "{} version(s) verified; {} expire now; next expiry: {}",
+        "{} version(s) verified, {} of them expired before; {} expire now; next expiry: {}",
         versions.len(),
+        expired.len(),
         p.expire.len(),
         p.next_expiry_ns.map_or("none".into(), when)
     )?;

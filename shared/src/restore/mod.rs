@@ -74,6 +74,7 @@ pub fn run(common: &CommonArgs, o: Options) -> anyhow::Result<Exit> {
         )
         .into());
     }
+    let found = copies_at_hand(&config.paths.catalog, found, &o)?;
     let plan = plan(&found);
     if o.dry_run {
         return dry_run(&plan, found.len());
@@ -146,4 +147,88 @@ pub fn run(common: &CommonArgs, o: Options) -> anyhow::Result<Exit> {
         return Ok(exit);
     }
     Err(ExitError::new(Exit::Unavailable, message).into())
+}
+
+/// How near a tape is, for choosing among the copies of a version: in
+/// the library (or at hand) and sound, then suspect, then away (exported,
+/// offsite), then lost; a tape the catalog no longer knows last.
+fn nearness(catalog: &std::path::Path, tape: &str) -> u8 {
+    use crate::catalog::tapes::{PlaceKind, Tape, TapeState};
+    match Tape::load(catalog, tape).ok().flatten() {
+        Some(t) => match (&t.place, t.state) {
+            (None, TapeState::Suspect) => 1,
+            (None, _) => 0,
+            (Some(p), _) if p.kind == PlaceKind::Lost => 3,
+            (Some(_), _) => 2,
+        },
+        None => 4,
+    }
+}
+
+/// Each member found, from the nearest tape that holds a verified copy
+/// of the same version (issue #23): the copy in the library rather than
+/// the one offsite, a sound tape rather than a suspect or lost one. The
+/// other copies are looked for only when a found one is not at hand.
+fn copies_at_hand(
+    catalog: &std::path::Path,
+    found: Vec<crate::catalog::Entry>,
+    o: &Options,
+) -> anyhow::Result<Vec<crate::catalog::Entry>> {
+    let mut near = std::collections::HashMap::new();
+    let mut rank = |tape: &str| {
+        *near
+            .entry(tape.to_string())
+            .or_insert_with(|| nearness(catalog, tape))
+    };
+    if found
+        .iter()
+        .all(|e| rank(e.record.tape.as_deref().unwrap_or("")) == 0)
+    {
+        return Ok(found);
+    }
+    let every = search(
+        catalog,
+        &Query {
+            patterns: o.patterns.clone(),
+            stream: None,
+            at: o.at.clone(),
+            all_versions: true,
+        },
+    )?;
+    type Version = (String, PathBuf, i64, Option<u32>);
+    let of = |e: &crate::catalog::Entry| -> Version {
+        (
+            e.stream.clone(),
+            e.record.path.clone(),
+            e.taken_ns(),
+            e.record.part,
+        )
+    };
+    let mut best: std::collections::HashMap<Version, (u8, crate::catalog::Entry)> =
+        std::collections::HashMap::new();
+    for e in every {
+        let r = rank(e.record.tape.as_deref().unwrap_or(""));
+        let slot = best.entry(of(&e)).or_insert((u8::MAX, e.clone()));
+        if r < slot.0 {
+            *slot = (r, e);
+        }
+    }
+    Ok(found
+        .into_iter()
+        .map(|e| {
+            let r = rank(e.record.tape.as_deref().unwrap_or(""));
+            match best.get(&of(&e)) {
+                Some((b, other)) if *b < r => {
+                    log::info!(
+                        "{}: the copy on tape {} instead of the one on {}",
+                        e.record.path.display(),
+                        other.record.tape.as_deref().unwrap_or("?"),
+                        e.record.tape.as_deref().unwrap_or("?")
+                    );
+                    other.clone()
+                }
+                _ => e,
+            }
+        })
+        .collect())
 }

@@ -149,6 +149,7 @@ pub fn run(common: &CommonArgs, config: &Config) -> anyhow::Result<Exit> {
     let mut problems = Vec::new();
     let mut announced = full_before;
     let mut alerts_told = std::collections::BTreeMap::new();
+    let mut lifecycle_done = false;
     loop {
         rounds += 1;
         let before = pipeline(&spool)?;
@@ -195,6 +196,26 @@ pub fn run(common: &CommonArgs, config: &Config) -> anyhow::Result<Exit> {
         }
         let left = waiting(&spool)?;
         if left == 0 {
+            // Once per run, with the pipeline empty: expire what the
+            // policies let go, and queue again the copies a lost or
+            // suspect tape took with it.
+            if !lifecycle_done && !config.pools.is_empty() {
+                lifecycle_done = true;
+                let done = crate::front::rewrite::schedule(config, &spool)?;
+                if done.no_source > 0 {
+                    notify(
+                        config,
+                        "copies-missing",
+                        &format!(
+                            "{} version(s) miss a copy and none is in the library to copy from",
+                            done.no_source
+                        ),
+                    );
+                }
+                if !done.queued.is_empty() {
+                    continue;
+                }
+            }
             break;
         }
         // Round after round while work moves (a small cache takes many);

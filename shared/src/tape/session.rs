@@ -383,15 +383,31 @@ impl<'c> Session<'c> {
     pub fn next_writable(&self, catalog: &Path, pool: &str, why: &str) -> anyhow::Result<String> {
         let (mut changer, changer_device, index) = self.changer()?;
         let status = changer.status()?;
-        let mut candidates = Vec::new();
+        let mut in_slots = Vec::new();
         for slot in status.slots.iter().filter(|s| s.full && !s.import_export) {
             let Some(barcode) = slot.barcode.clone() else {
                 continue;
             };
-            if crate::changer::is_cleaning(&barcode) {
-                continue;
+            if !crate::changer::is_cleaning(&barcode) {
+                in_slots.push((slot.number, Tape::load(catalog, &barcode)?, barcode));
             }
-            match Tape::load(catalog, &barcode)? {
+        }
+        // A writable tape of the pool first; else one of its tapes whose
+        // every version has expired (relabelled); else a blank one.
+        let has_writable = in_slots.iter().any(|(_, known, _)| {
+            known.as_ref().is_some_and(|k| {
+                k.state == TapeState::Writable && k.pool == pool && k.place.is_none()
+            })
+        });
+        let recyclable = match self.config {
+            Some(config) if !has_writable => {
+                crate::catalog::retention::recyclable(catalog, config, pool)?
+            }
+            _ => Vec::new(),
+        };
+        let mut candidates = Vec::new();
+        for (slot, known, barcode) in in_slots {
+            match known {
                 // Not one marked offsite or lost that is back in a slot
                 // without `reel tapes import`: the operator says first.
                 Some(known)
@@ -399,9 +415,12 @@ impl<'c> Session<'c> {
                         && known.pool == pool
                         && known.place.is_none() =>
                 {
-                    candidates.push((0, slot.number, barcode))
+                    candidates.push((0, slot, barcode))
                 }
-                None => candidates.push((1, slot.number, barcode)),
+                Some(known) if recyclable.contains(&known.label) => {
+                    candidates.push((1, slot, barcode))
+                }
+                None => candidates.push((2, slot, barcode)),
                 _ => {}
             }
         }
@@ -425,6 +444,20 @@ impl<'c> Session<'c> {
                 }
                 // A barcode is not always its label: look the label up.
                 Identity::Reel(l) => match Tape::load(catalog, &l.label)? {
+                    Some(known)
+                        if known.uuid == l.uuid
+                            && known.pool == pool
+                            && recyclable.contains(&known.label) =>
+                    {
+                        crate::catalog::retention::retire_records(catalog, &l.label, &l.uuid)?;
+                        let new = relabel(drive.as_mut(), catalog, &l)?;
+                        log::info!(
+                            "{why}: loaded {barcode} from slot {slot}: tape {} recycled (every version on it expired), labelled again (uuid {})",
+                            new.label,
+                            new.uuid
+                        );
+                        return Ok(barcode);
+                    }
                     Some(known)
                         if known.state != TapeState::Writable
                             || known.pool != pool
@@ -580,7 +613,7 @@ impl<'c> Session<'c> {
     }
 }
 
-pub use append::appendable;
+pub use append::{appendable, relabel};
 
 mod append;
 mod health;

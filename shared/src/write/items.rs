@@ -200,10 +200,14 @@ pub(super) fn item_pool(
         .stream_pool(&header.stream)
         .map(|p| p.copy_pools())
         .unwrap_or_default();
+    let rewrite = header.extra.get("rewrite").is_some_and(|v| v == true);
     match header.extra.get("copy_pool") {
         None => Ok(pools.first().cloned().unwrap_or_else(|| loaded.to_string())),
+        // A copy written again (`rewrite`) may go to any of them.
         Some(v) => match v.as_str() {
-            Some(p) if pools.iter().skip(1).any(|x| x == p) => Ok(p.to_string()),
+            Some(p) if pools.iter().skip(usize::from(!rewrite)).any(|x| x == p) => {
+                Ok(p.to_string())
+            }
             _ => Err(format!(
                 "copy_pool {v} is not one of the pools stream {} is copied to ({})",
                 header.stream,
@@ -227,6 +231,9 @@ pub(super) fn publish_next_copy(
     let Some(stream_pool) = config.stream_pool(&header.stream) else {
         return Ok(None);
     };
+    if header.extra.get("rewrite").is_some_and(|v| v == true) {
+        return Ok(None); // one missing copy, not a new series
+    }
     let pools = stream_pool.copy_pools();
     let Some(next) = pools
         .iter()

@@ -33,7 +33,20 @@ pub fn run(common: &CommonArgs, drive: &DriveArgs, pipe: &PipeArgs) -> anyhow::R
     let archives_dir = config.paths.cache.join("archives");
     let mut archives = 0;
     let mut failed = 0;
-    let (mut drive, mut label, mut tape) = t.session.writable(&catalog)?;
+    // A blank tape in the drive is labelled for the pool of the first
+    // archive waiting (its header read, the item not claimed), so that it
+    // is not spent on pool default.
+    let start_pool = if from_stdin {
+        None
+    } else {
+        spool.list(Queue::Packed)?.first().and_then(|id| {
+            let h = crate::manifest::read_header(&spool.item_path(Queue::Packed, id)).ok()?;
+            item_pool(&config, &h, "default").ok()
+        })
+    };
+    let (mut drive, mut label, mut tape) = t
+        .session
+        .writable_for(&catalog, start_pool.as_deref().unwrap_or("default"))?;
     t.session.record_tape(drive.as_mut(), &mut tape, &catalog);
     log_appending(&label, &tape);
     let mut progress = Progress::new(telemetry(&config, &label.label)).live(common);

@@ -40,6 +40,21 @@ pub fn appendable(
             )));
         }
     };
+    // A run died while recycling this tape: finish, it is a new tape.
+    let label = if crate::catalog::retention::being_recycled(catalog, &label.label, &label.uuid)
+        && Tape::load(catalog, &label.label)?.is_none()
+    {
+        crate::catalog::retention::retire_records(catalog, &label.label, &label.uuid)?;
+        let new = relabel(drive, catalog, &label)?;
+        log::warn!(
+            "tape {}: a run stopped while recycling it; labelled again (uuid {})",
+            new.label,
+            new.uuid
+        );
+        new
+    } else {
+        label
+    };
     let tape = match Tape::load(catalog, &label.label)? {
         Some(t) if t.uuid != label.uuid => {
             return Err(unavailable(format!(
@@ -118,4 +133,17 @@ fn refuse(e: TapeError) -> anyhow::Error {
         TapeError::Invalid(m) => unavailable(m),
         other => other.into(),
     }
+}
+
+/// Label a recycled tape again: its name, pool, block size and drive key
+/// kept, a new uuid, written at the beginning of the tape so that
+/// everything after it is gone. The catalog's index is rebuilt first, so
+/// that it forgets what the tape held (its journal is already under
+/// `recycled/`) before a journal of the same name starts again.
+pub fn relabel(drive: &mut dyn Drive, catalog: &Path, old: &Label) -> anyhow::Result<Label> {
+    crate::catalog::rebuild(catalog, crate::catalog::rebuild::DEFAULT_CHUNK)?;
+    let mut new = Label::new(&old.label, &old.pool, old.block_size)?;
+    new.drive_key = old.drive_key.clone();
+    label::write_label(drive, &new)?;
+    Ok(new)
 }
