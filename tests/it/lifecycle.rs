@@ -19,7 +19,7 @@ fn two_copies(capacity: &str) -> Env {
             "{CONFIG}\n[[changer]]\nname = \"lib\"\ndevice = \"virtual:lib\"\nmail_slots = 2\n\n\
              [[drive]]\nname = \"d\"\ndevice = \"virtual:lib\"\nchanger = \"lib\"\ncapacity = \"{capacity}\"\nbuffer = \"4M\"\n\n\
              [[pool]]\nname = \"onsite\"\nstreams = [\"home\"]\ncopies = [\"vault\"]\nkeep_for = \"4w\"\n\n\
-             [[pool]]\nname = \"vault\"\n"
+             [[pool]]\nname = \"vault\"\nexport_when_full = true\n"
         ),
     );
     env
@@ -63,6 +63,23 @@ fn a_lost_tape_is_restored_from_the_other_copy_and_its_copies_are_written_again(
         "{labelled:?}"
     );
 
+    // reel find names both copies.
+    let run = env.run("reel", &["find", "a.txt"]);
+    run.expect(0);
+    assert!(
+        run.stdout.contains(&onsite[0])
+            && run.stdout.contains(&vault[0])
+            && run.stdout.contains("also on"),
+        "{}",
+        run.report()
+    );
+    let found = json(&env, &["find", "a.txt", "--json"], &[]);
+    assert_eq!(
+        found[0]["copies_on"].as_array().unwrap().len(),
+        1,
+        "{found}"
+    );
+
     // With the vault copy offsite, a restore reads the onsite one.
     env.run("reel", &["tapes", "mark", &vault[0], "--offsite"])
         .expect(0);
@@ -84,6 +101,8 @@ fn a_lost_tape_is_restored_from_the_other_copy_and_its_copies_are_written_again(
     .expect(0);
     let plan = json(&env, &["tapes", "plan", "--json"], &[]);
     assert_eq!(plan["missing"].as_array().unwrap().len(), 2, "{plan}");
+    let status = json(&env, &["status", "--json"], &[]);
+    assert_eq!(status["retention"]["copies_missing"], 2, "{status}");
 
     // The restore takes the vault copy, which is in the library.
     let run = env.run("reel-restore", &["a.txt", "--dry-run"]);
@@ -163,7 +182,7 @@ fn fill(rng: &mut crate::support::Rng, len: usize) -> Vec<u8> {
 /// A year of weekly backups on the virtual library with reel's clock moved
 /// a week at a time: each week every file of a small tree changes, two
 /// copies are written (onsite and vault), full vault tapes are exported
-/// and taken out, and vault tapes the plan says may be used again come
+/// by the supervisor (`export_when_full`) and taken out, and vault tapes the plan says may be used again come
 /// back and are imported. Every week, every version the policy keeps has
 /// a verified copy in each pool; tapes are recycled; and the year fits in
 /// the library's eight tapes, which it could not without recycling (a
@@ -197,9 +216,17 @@ fn a_simulated_year_of_weekly_rotation_keeps_every_copy_and_reuses_tapes() {
             serde_json::json!([]),
             "week {week}: {plan}"
         );
-        // The rotation: full vault tapes out (the drive emptied first),
-        // vault tapes that may be used again back in.
-        env.run("reel", &["changer", "unload"]).expect(0);
+        // The rotation: the supervisor exported the full vault tapes to
+        // the mail slots; the operator takes them out, and brings back
+        // the vault tapes the plan says may be used again.
+        let status = json(&env, &["changer", "list", "--json"], &[]);
+        for s in status["slots"].as_array().unwrap() {
+            if s["import_export"] == true && s["full"] == true {
+                let slot = s["number"].to_string();
+                env.run("reel", &["changer", "remove", &slot]).expect(0);
+                exported += 1;
+            }
+        }
         let tapes = json(&env, &["tapes", "--json"], &clock);
         for t in tapes.as_array().unwrap() {
             let label = t["label"].as_str().unwrap();
@@ -208,20 +235,15 @@ fn a_simulated_year_of_weekly_rotation_keeps_every_copy_and_reuses_tapes() {
                 .unwrap()
                 .iter()
                 .any(|r| r == label);
-            if t["pool"] == "vault" && t["state"] == "full" && t["place"].is_null() && !recyclable {
-                env.run("reel", &["tapes", "export", label, "--note", "vault"])
-                    .expect(0);
-                let status = json(&env, &["changer", "list", "--json"], &[]);
-                let slot = status["slots"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .find(|s| s["barcode"] == label)
-                    .unwrap()["number"]
-                    .to_string();
-                env.run("reel", &["changer", "remove", &slot]).expect(0);
-                exported += 1;
-            } else if t["place"]["kind"] == "offsite" && recyclable {
+            assert!(
+                !(t["pool"] == "vault"
+                    && t["state"] == "full"
+                    && t["place"].is_null()
+                    && !recyclable),
+                "week {week}: full vault tape {label} left in the library: {}",
+                run.report()
+            );
+            if t["place"]["kind"] == "offsite" && recyclable {
                 let status = json(&env, &["changer", "list", "--json"], &[]);
                 let slot = status["slots"]
                     .as_array()
@@ -277,4 +299,52 @@ fn a_simulated_year_of_weekly_rotation_keeps_every_copy_and_reuses_tapes() {
     );
     run.expect(0);
     assert_eq!(std::fs::read(env.path("back/a.bin")).unwrap(), week48);
+}
+
+/// A pool's load limit (`retire_after_loads`, from the loads the drive
+/// reports in the cartridge memory): a tape loaded that many times is
+/// retired, the next archives go to another tape, and what it holds
+/// still restores.
+#[test]
+fn a_tape_past_its_pools_load_limit_is_retired_and_still_restores() {
+    let env = Env::new();
+    env.write(
+        "pipeline.toml",
+        &format!(
+            "{CONFIG}\n[[changer]]\nname = \"lib\"\ndevice = \"virtual:lib\"\n\n\
+             [[drive]]\nname = \"d\"\ndevice = \"virtual:lib\"\nchanger = \"lib\"\ncapacity = \"64M\"\nbuffer = \"4M\"\n\n\
+             [[pool]]\nname = \"onsite\"\nstreams = [\"home\"]\nretire_after_loads = 3\n"
+        ),
+    );
+    let mut first = None;
+    for round in 0..4 {
+        std::fs::write(
+            env.path(&format!("src/{round}.txt")),
+            format!("round {round}\n"),
+        )
+        .unwrap();
+        env.run("reel-supervisor", &["--once"]).expect(0);
+        let tapes = json(&env, &["tapes", "--json"], &[]);
+        let t = &tapes.as_array().unwrap()[0];
+        first.get_or_insert_with(|| t["label"].as_str().unwrap().to_string());
+        env.run("reel", &["changer", "unload"]).expect(0);
+    }
+    let first = first.unwrap();
+    let tapes = json(&env, &["tapes", "--json"], &[]);
+    let t = tapes
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["label"] == first.as_str())
+        .unwrap();
+    assert_eq!(t["state"], "retired", "{tapes}");
+    assert!(
+        t["retired"].as_str().unwrap().contains("loaded 3 times"),
+        "{t}"
+    );
+    // Later archives went to another tape of the pool.
+    assert!(used_tapes(&env, "onsite").len() >= 2, "{tapes}");
+    let run = env.run("reel-restore", &["0.txt", "--to", "back"]);
+    run.expect(0);
+    assert_eq!(std::fs::read(env.path("back/0.txt")).unwrap(), b"round 0\n");
 }

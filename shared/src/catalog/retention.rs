@@ -176,6 +176,19 @@ fn record_expired(catalog: &Path, keys: &[VersionKey]) -> Result<(), CatalogErro
     Ok(())
 }
 
+/// The plan now, nothing recorded: what `reel tapes plan` shows.
+pub fn plan_now(catalog: &Path, config: &Config) -> Result<Plan, CatalogError> {
+    let (versions, tapes) = state(catalog)?;
+    Ok(lifecycle::plan(
+        &versions,
+        &tapes,
+        &config.policies(),
+        &lifecycle::Policy::forever(),
+        &expired(catalog)?,
+        i128::from(crate::time::now_ns()),
+    ))
+}
+
 /// The plan at `now_ns` under `config`'s policies, its expiries recorded
 /// (so that what expired stays expired, whatever happens to the copies of
 /// newer versions later). Returns the plan, the catalog state it was made

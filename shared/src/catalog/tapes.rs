@@ -58,6 +58,9 @@ pub struct Tape {
     /// Why its health made it suspect (rising errors, a media flag).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub suspect: Option<String>,
+    /// Why it was retired by its pool's limits (loads, errors).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retired: Option<String>,
     /// The fingerprints of the recipients of the sealed (age) archives on
     /// it; empty when none is.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

@@ -241,6 +241,16 @@ pub struct Pool {
     pub keep_versions: Option<u32>,
     /// How long a version is kept once a newer one is safe.
     pub keep_for: Option<crate::units::Interval>,
+    /// Its tapes go offsite: each one that is full is moved to an
+    /// import/export slot by the supervisor, which notifies (`tape-export`).
+    #[serde(default)]
+    pub export_when_full: bool,
+    /// Retire a tape of this pool (never write to it again) once the
+    /// drive reports it loaded this many times in its life.
+    pub retire_after_loads: Option<u64>,
+    /// Retire a tape of this pool once the drive reports this many
+    /// unrecovered read and write errors in its life.
+    pub retire_after_errors: Option<u64>,
 }
 
 impl Pool {

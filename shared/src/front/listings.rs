@@ -14,6 +14,37 @@ use crate::units::Size;
 /// array; exit 1 when nothing matches.
 pub fn find(config: &Config, query: &Query, json: bool) -> anyhow::Result<Exit> {
     let found = search(&config.paths.catalog, query)?;
+    // Where a [[pool]] asks for copies: the other tapes that hold each
+    // version found (from every journal line that matches).
+    let mut copies: std::collections::HashMap<_, Vec<String>> = std::collections::HashMap::new();
+    if !config.pools.is_empty() && !query.all_versions && !found.is_empty() {
+        let every = search(
+            &config.paths.catalog,
+            &Query {
+                all_versions: true,
+                ..query.clone()
+            },
+        )?;
+        for e in every {
+            let tapes = copies.entry(version_of(&e)).or_default();
+            if let Some(t) = e.record.tape
+                && !tapes.contains(&t)
+            {
+                tapes.push(t);
+            }
+        }
+    }
+    let others = |e: &crate::catalog::Entry| -> Vec<String> {
+        copies
+            .get(&version_of(e))
+            .map(|ts| {
+                ts.iter()
+                    .filter(|t| Some(t.as_str()) != e.record.tape.as_deref())
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
     let mut out = std::io::stdout().lock();
     if json {
         let list: Vec<serde_json::Value> = found
@@ -22,6 +53,10 @@ pub fn find(config: &Config, query: &Query, json: bool) -> anyhow::Result<Exit> 
                 let mut v = serde_json::to_value(&e.record).expect("records serialize");
                 v["stream"] = e.stream.clone().into();
                 v["verified"] = e.verified.clone().into();
+                let also = others(e);
+                if !also.is_empty() {
+                    v["copies_on"] = also.into();
+                }
                 v
             })
             .collect();
@@ -37,9 +72,15 @@ pub fn find(config: &Config, query: &Query, json: bool) -> anyhow::Result<Exit> 
                 ),
                 None => String::new(),
             };
+            let also = others(e);
+            let also = if also.is_empty() {
+                String::new()
+            } else {
+                format!("  also on {}", also.join(", "))
+            };
             writeln!(
                 out,
-                "{}{part}  {:>10}  {}  {} file {} block {}  verified {}  [{}]",
+                "{}{part}  {:>10}  {}  {} file {} block {}  verified {}  [{}]{also}",
                 r.path.display(),
                 Size(r.size).human(),
                 Utc::from_unix(r.mtime_ns.div_euclid(1_000_000_000)).rfc3339(),
@@ -162,4 +203,14 @@ pub fn rebuild(config: &Config, chunk: usize) -> anyhow::Result<Exit> {
         started.elapsed().as_secs_f64()
     );
     Ok(Exit::Ok)
+}
+
+/// What tells one version of one path (or part) from another.
+fn version_of(e: &crate::catalog::Entry) -> (String, std::path::PathBuf, i64, Option<u32>) {
+    (
+        e.stream.clone(),
+        e.record.path.clone(),
+        e.taken_ns(),
+        e.record.part,
+    )
 }

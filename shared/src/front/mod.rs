@@ -14,7 +14,7 @@ mod dispatch;
 mod import;
 mod listings;
 mod mt;
-mod places;
+pub mod places;
 pub mod rewrite;
 mod stats;
 mod status;

@@ -229,6 +229,66 @@ fn export(config: &Config, labels: &[String], note: Option<String>) -> anyhow::R
     Ok(Exit::Ok)
 }
 
+/// The full tapes of the pools with `export_when_full`, in storage slots
+/// of the library, moved to its import/export slots (marked exporting,
+/// offsite once taken out). Returns what to tell the operator: each tape
+/// exported, or why one could not be.
+pub fn export_full(config: &Config) -> anyhow::Result<Vec<String>> {
+    let pools: Vec<&str> = config
+        .pools
+        .iter()
+        .filter(|p| p.export_when_full)
+        .map(|p| p.name.as_str())
+        .collect();
+    if pools.is_empty() || config.changers.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut changer = library(config)?;
+    let mut told = Vec::new();
+    // A tape whose every version has expired stays, to be used again.
+    let recyclable = retention::plan_now(&config.paths.catalog, config)?.recyclable;
+    for t in crate::catalog::tapes::all(&config.paths.catalog)? {
+        if t.state != TapeState::Full
+            || t.place.is_some()
+            || !pools.contains(&t.pool.as_str())
+            || recyclable.contains(&t.label)
+        {
+            continue;
+        }
+        // Left in a drive by the pass that just ended: home first.
+        let st = changer.status()?;
+        if let Some(d) = st
+            .drives
+            .iter()
+            .find(|d| d.barcode.as_deref() == Some(&t.label))
+            && let Some(home) = st.home_slot(d.index)
+        {
+            changer.unload(d.index, home)?;
+            log::info!("tape {}: drive {} → slot {home}", t.label, d.index);
+        }
+        let st = changer.status()?;
+        if !st
+            .slots
+            .iter()
+            .any(|s| !s.import_export && s.barcode.as_deref() == Some(&t.label))
+        {
+            continue;
+        }
+        let note = Some(format!("pool {} exports full tapes", t.pool));
+        told.push(match export(config, std::slice::from_ref(&t.label), note) {
+            Ok(_) => format!(
+                "tape {} (pool {}) is full and in an import/export slot: take it offsite",
+                t.label, t.pool
+            ),
+            Err(e) => format!(
+                "tape {} (pool {}) is full and goes offsite, but was not exported: {e:#}",
+                t.label, t.pool
+            ),
+        });
+    }
+    Ok(told)
+}
+
 fn import(config: &Config) -> anyhow::Result<Exit> {
     let catalog = &config.paths.catalog;
     let mut changer = library(config)?;

@@ -108,6 +108,17 @@ fn show(config: &Config, spool: &Spool, as_json: bool) -> anyhow::Result<Exit> {
     let (used, total) = crate::fsutil::fs_usage(cache)
         .with_context(|| format!("reading the space of {}", cache.display()))?;
     let paused = cache.join(".reel-stage-paused").exists();
+    // The retention plan, where a [[pool]] sets one (it reads every
+    // journal: `reel tapes plan` has the lists).
+    let retention = if config.pools.is_empty() {
+        None
+    } else {
+        Some(crate::catalog::retention::plan_now(
+            &config.paths.catalog,
+            config,
+        )?)
+    };
+    let when = |ns: i128| crate::time::Utc::from_unix((ns / 1_000_000_000) as i64).rfc3339();
     let mut out = std::io::stdout().lock();
     if as_json {
         let doc = json!({
@@ -124,6 +135,12 @@ fn show(config: &Config, spool: &Spool, as_json: bool) -> anyhow::Result<Exit> {
                 "path": cache, "used": used, "total": total, "staging_paused": paused,
             }),
             "supervisor": sup,
+            "retention": retention.as_ref().map(|p| json!({
+                "expire_now": p.expire.len(),
+                "next_expiry": p.next_expiry_ns.map(when),
+                "recyclable": p.recyclable,
+                "copies_missing": p.missing.len(),
+            })),
         });
         writeln!(out, "{doc}").context("writing to stdout")?;
         return Ok(Exit::Ok);
@@ -227,6 +244,25 @@ fn show(config: &Config, spool: &Spool, as_json: bool) -> anyhow::Result<Exit> {
                 )?;
             }
         }
+    }
+    if let Some(p) = &retention {
+        writeln!(
+            out,
+            "retention: {} version(s) expire now, next expiry {}; tapes to use again: {}; copies missing: {}{}",
+            p.expire.len(),
+            p.next_expiry_ns.map_or("none".into(), when),
+            if p.recyclable.is_empty() {
+                "none".into()
+            } else {
+                p.recyclable.join(", ")
+            },
+            p.missing.len(),
+            if p.missing.is_empty() {
+                ""
+            } else {
+                " (reel tapes plan lists them; reel tapes rewrite writes them)"
+            }
+        )?;
     }
     for f in &failed {
         let from = f.queue.map(|q| format!(" (from {q})")).unwrap_or_default();

@@ -216,6 +216,14 @@ pub fn run(common: &CommonArgs, config: &Config) -> anyhow::Result<Exit> {
                     continue;
                 }
             }
+            match crate::front::places::export_full(config) {
+                Ok(told) => {
+                    for m in told {
+                        notify(config, "tape-export", &m);
+                    }
+                }
+                Err(e) => log::warn!("full tapes to go offsite were not exported: {e:#}"),
+            }
             break;
         }
         // Round after round while work moves (a small cache takes many);

@@ -117,6 +117,7 @@ pub fn appendable(
                 volume: None,
                 alerts: Vec::new(),
                 suspect: None,
+                retired: None,
                 sealed_for: Vec::new(),
                 drive_key: label.drive_key.clone(),
                 place: None,

@@ -62,9 +62,52 @@ impl Session<'_> {
             tape.state = TapeState::Suspect;
             tape.suspect = Some(why);
         }
+        self.retire_past_limits(tape);
         if let Err(e) = tape.save(catalog) {
             log::warn!("tape {}: its health could not be recorded: {e}", tape.label);
         }
         marked
+    }
+
+    /// Retire `tape` when the drive's counts pass its pool's limits
+    /// (`retire_after_loads`, `retire_after_errors`): nothing more is
+    /// written to it; what it holds still counts until it expires.
+    fn retire_past_limits(&self, tape: &mut Tape) {
+        if !matches!(tape.state, TapeState::Writable | TapeState::Full) {
+            return;
+        }
+        let Some(pool) = self
+            .config
+            .and_then(|c| c.pools.iter().find(|p| p.name == tape.pool))
+        else {
+            return;
+        };
+        let loads = tape
+            .cartridge
+            .as_ref()
+            .and_then(|m| m.loads)
+            .or_else(|| tape.volume.as_ref().and_then(|v| v.mounts));
+        let errors = tape.volume.as_ref().map(|v| v.unrecovered());
+        let why = match (
+            pool.retire_after_loads,
+            loads,
+            pool.retire_after_errors,
+            errors,
+        ) {
+            (Some(max), Some(n), ..) if n >= max => {
+                format!("loaded {n} times (pool {} retires at {max})", pool.name)
+            }
+            (.., Some(max), Some(n)) if n >= max => format!(
+                "{n} unrecovered errors in its life (pool {} retires at {max})",
+                pool.name
+            ),
+            _ => return,
+        };
+        log::warn!(
+            "tape {} is retired: {why}; nothing more is written to it, and what it holds counts until it expires",
+            tape.label
+        );
+        tape.state = TapeState::Retired;
+        tape.retired = Some(why);
     }
 }

@@ -297,3 +297,38 @@ fn a_drive_given_the_wrong_element_is_refused_rather_than_written() {
     );
     assert_eq!(label_in(&lab, 0), None);
 }
+
+/// A run killed while recycling a tape (its records already moved under
+/// `recycled/`, its label not yet written again) left a tape with its old
+/// label and old archives that the catalog no longer knows: the next run
+/// finishes the recycling and appends after a new label.
+#[test]
+fn a_tape_whose_recycling_was_cut_short_is_labelled_again_and_written() {
+    let lab = lab();
+    let s = session(&lab, "d0");
+    let (mut drive, old, mut tape) = s.writable(&lab.catalog).unwrap();
+    drive.write_block(&[1u8; 4096]).unwrap();
+    drive.write_filemarks(1).unwrap();
+    tape.files += 1;
+    tape.eod = drive.position().unwrap();
+    tape.state = TapeState::Full;
+    tape.save(&lab.catalog).unwrap();
+    crate::catalog::retention::retire_records(&lab.catalog, &old.label, &old.uuid).unwrap();
+    drop(drive);
+    let (mut drive, new, tape) = s.writable(&lab.catalog).unwrap();
+    assert_eq!(new.label, old.label);
+    assert_ne!(new.uuid, old.uuid);
+    assert_eq!((tape.files, tape.state), (1, TapeState::Writable));
+    assert_eq!(drive.position().unwrap(), tape.eod);
+    // The old archive is gone: the end of data follows the label.
+    let mut buf = vec![0u8; 1 << 20];
+    assert!(matches!(
+        drive.read_block(&mut buf).unwrap(),
+        crate::tape::Read::EndOfData
+    ));
+    assert!(
+        lab.catalog
+            .join(format!("recycled/{}.{}.json", old.label, old.uuid))
+            .exists()
+    );
+}
