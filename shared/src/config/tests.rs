@@ -59,6 +59,12 @@ fn errors_name_line_and_key() {
     // (config text, line, key, part of the message)
     let cases: &[(&str, usize, &str, &str)] = &[
         (
+            "[[pool]]\nname = \"vault\"\nretire_after_loads = 0\n",
+            9,
+            "pool[0].retire_after_loads",
+            "would retire every tape at once",
+        ),
+        (
             "[cache]\nhig_water = \"90%\"\n",
             8,
             "cache.hig_water",

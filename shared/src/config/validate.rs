@@ -365,6 +365,19 @@ fn check_pools(c: &Config) -> Result<(), Failure> {
                 "keep_versions counts the versions kept of a path, the newest included: at least 1, or leave it out".into(),
             ));
         }
+        for (name, limit) in [
+            ("retire_after_loads", p.retire_after_loads),
+            ("retire_after_errors", p.retire_after_errors),
+        ] {
+            if limit == Some(0) {
+                return Err((
+                    key!("pool", i, name),
+                    format!(
+                        "{name} = 0 would retire every tape at once: at least 1, or leave it out"
+                    ),
+                ));
+            }
+        }
     }
     for (i, p) in c.pools.iter().enumerate() {
         let mut seen = HashSet::new();

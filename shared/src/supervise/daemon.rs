@@ -287,6 +287,17 @@ impl Daemon {
                         &format!("{what}: bad data; the items are in failed/ (`reel status`)"),
                     );
                 }
+                // The pipeline has run dry after a verify: the end of a
+                // pass (nothing else runs while it uses the drive).
+                if c.stage == "reel-verify"
+                    && out == Outcome::Done
+                    && self.children.is_empty()
+                    && [Queue::Scanned, Queue::Staged, Queue::Packed, Queue::Written]
+                        .iter()
+                        .all(|&q| self.spool.list(q).is_ok_and(|l| l.is_empty()))
+                {
+                    super::end_of_pass(&self.config, &self.spool);
+                }
                 if c.stage == "reel-write" {
                     let full = super::full_tapes(&self.config);
                     let line = c.last_line();

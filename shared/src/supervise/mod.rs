@@ -97,3 +97,46 @@ fn full_tapes(config: &crate::config::Config) -> Vec<String> {
         .map(|t| t.label)
         .collect()
 }
+
+/// What a pass ends with where a `[[pool]]` sets a policy: expiries
+/// recorded, the copies a lost or suspect tape took with it queued again
+/// (reading the tapes that hold the other copies), and the full tapes of
+/// pools with `export_when_full` moved to the import/export slots; the
+/// operator told through `notify_command` (`copies-missing`,
+/// `tape-export`, `failure`). Returns how many archives were queued again.
+/// Run only when no stage is running: it uses the drive and the changer.
+fn end_of_pass(config: &Config, spool: &Spool) -> usize {
+    if config.pools.is_empty() {
+        return 0;
+    }
+    let mut queued = 0;
+    match crate::front::rewrite::schedule(config, spool) {
+        Ok(done) => {
+            queued = done.queued.len();
+            if done.no_source + done.unreadable > 0 {
+                child::notify(
+                    config,
+                    "copies-missing",
+                    &format!(
+                        "{} version(s) miss a copy with none in the library to copy from, {} archive(s) unreadable: `reel tapes plan`",
+                        done.no_source, done.unreadable
+                    ),
+                );
+            }
+        }
+        Err(e) => child::notify(
+            config,
+            "failure",
+            &format!("the copies missing were not queued again: {e:#}"),
+        ),
+    }
+    match crate::front::places::export_full(config) {
+        Ok(told) => {
+            for m in told {
+                child::notify(config, "tape-export", &m);
+            }
+        }
+        Err(e) => log::warn!("full tapes to go offsite were not exported: {e:#}"),
+    }
+    queued
+}

@@ -199,30 +199,11 @@ pub fn run(common: &CommonArgs, config: &Config) -> anyhow::Result<Exit> {
             // Once per run, with the pipeline empty: expire what the
             // policies let go, and queue again the copies a lost or
             // suspect tape took with it.
-            if !lifecycle_done && !config.pools.is_empty() {
+            if !lifecycle_done {
                 lifecycle_done = true;
-                let done = crate::front::rewrite::schedule(config, &spool)?;
-                if done.no_source > 0 {
-                    notify(
-                        config,
-                        "copies-missing",
-                        &format!(
-                            "{} version(s) miss a copy and none is in the library to copy from",
-                            done.no_source
-                        ),
-                    );
-                }
-                if !done.queued.is_empty() {
+                if super::end_of_pass(config, &spool) > 0 {
                     continue;
                 }
-            }
-            match crate::front::places::export_full(config) {
-                Ok(told) => {
-                    for m in told {
-                        notify(config, "tape-export", &m);
-                    }
-                }
-                Err(e) => log::warn!("full tapes to go offsite were not exported: {e:#}"),
             }
             break;
         }
