@@ -348,3 +348,46 @@ fn a_tape_past_its_pools_load_limit_is_retired_and_still_restores() {
     run.expect(0);
     assert_eq!(std::fs::read(env.path("back/0.txt")).unwrap(), b"round 0\n");
 }
+
+/// A member the drive cannot read is read again from its other copy.
+#[test]
+fn a_member_unreadable_on_one_copy_is_restored_from_the_other() {
+    let env = two_copies("64M");
+    std::fs::write(env.path("src/a.txt"), b"read me twice\n").unwrap();
+    env.run("reel-supervisor", &["--once"]).expect(0);
+    // Where the restore would read a.txt: `tape T: …` then `file F block B`.
+    let run = env.run("reel-restore", &["a.txt", "--dry-run"]);
+    run.expect(0);
+    let tape = run
+        .stdout
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .trim_end_matches(':')
+        .to_string();
+    let block: u64 = run
+        .stdout
+        .split_whitespace()
+        .skip_while(|w| *w != "block")
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    // The virtual drive's fault injection: that block reads with EIO.
+    let meta = env.path(&format!("lib/tapes/{tape}/meta.json"));
+    let mut m: serde_json::Value = serde_json::from_slice(&std::fs::read(&meta).unwrap()).unwrap();
+    m["faults"]["read_errors"] = serde_json::json!([block]);
+    std::fs::write(&meta, serde_json::to_vec(&m).unwrap()).unwrap();
+    let run = env.run("reel-restore", &["a.txt", "--to", "back"]);
+    run.expect(0);
+    assert!(
+        run.stderr
+            .contains("1 member(s) unreadable: reading them from their other copies"),
+        "{}",
+        run.report()
+    );
+    assert_eq!(
+        std::fs::read(env.path("back/a.txt")).unwrap(),
+        b"read me twice\n"
+    );
+}

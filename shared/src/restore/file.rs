@@ -90,6 +90,7 @@ impl Restorer {
                 if let Some((d, _, tmp)) = &single {
                     let _ = d.unlink(tmp);
                 }
+                let whole = state.is_none();
                 if let Some(mut s) = state {
                     // A part past the cut of a cut copy is whole on the
                     // next tape: the join goes on without it.
@@ -105,6 +106,9 @@ impl Restorer {
                 } else if is_drive_error(&e) {
                     log::error!("{} ({}): {e:#}", r.path.display(), place(r));
                     self.unreadable += 1;
+                    if whole {
+                        self.unreadable_records.push(r.clone());
+                    }
                 } else {
                     self.refuse(r, format!("{e:#}"));
                 }

@@ -98,7 +98,61 @@ pub fn run(common: &CommonArgs, o: Options) -> anyhow::Result<Exit> {
     let mut restorer = Restorer::new(to, o.overwrite)?;
     restorer.identities = crate::verify::identities(&config);
     let mut needed = Vec::new();
-    // The loaded tape first, then the others through the changer.
+    read_tapes(
+        &config,
+        &session,
+        &plan,
+        &mut loaded,
+        &mut restorer,
+        &mut needed,
+    )?;
+    // Members a drive could not read: again from another copy of the same
+    // version, on another tape, where there is one (issue #23).
+    let retry = std::mem::take(&mut restorer.unreadable_records);
+    if !retry.is_empty() {
+        let again = other_copies(&config.paths.catalog, &retry, &o)?;
+        if !again.is_empty() {
+            log::info!(
+                "{} member(s) unreadable: reading them from their other copies",
+                again.len()
+            );
+            restorer.unreadable -= again.len() as u64;
+            read_tapes(
+                &config,
+                &session,
+                &plan::plan(&again),
+                &mut loaded,
+                &mut restorer,
+                &mut needed,
+            )?;
+        }
+    }
+    let exit = restorer.finish();
+    if needed.is_empty() {
+        return Ok(exit);
+    }
+    let message = format!(
+        "the rest needs tape(s) {}: load each and run again",
+        needed.join(", ")
+    );
+    if exit != Exit::Ok {
+        log::error!("{message}");
+        return Ok(exit);
+    }
+    Err(ExitError::new(Exit::Unavailable, message).into())
+}
+
+/// Read each tape of `plan` (the one in the drive first, the others
+/// through the changer) and restore its members; a tape away, or not in
+/// the library, goes to `needed`.
+fn read_tapes(
+    config: &crate::config::Config,
+    session: &Session,
+    plan: &plan::Plan,
+    loaded: &mut Option<(Box<dyn crate::tape::Drive>, crate::tape::label::Label)>,
+    restorer: &mut Restorer,
+    needed: &mut Vec<String>,
+) -> anyhow::Result<()> {
     let in_drive = loaded.as_ref().map(|(_, l)| l.label.clone());
     let mut order: Vec<&String> = plan.tapes.keys().collect();
     order.sort_by_key(|t| Some(*t) != in_drive.as_ref());
@@ -120,9 +174,9 @@ pub fn run(common: &CommonArgs, o: Options) -> anyhow::Result<Exit> {
             continue;
         }
         if loaded.as_ref().is_none_or(|(_, l)| l.label != *tape) {
-            loaded = None;
+            *loaded = None;
             if session.load(tape)? {
-                loaded = Some(session.open_labelled()?);
+                *loaded = Some(session.open_labelled()?);
             }
         }
         let Some((drive, label)) = loaded.as_mut() else {
@@ -134,19 +188,47 @@ pub fn run(common: &CommonArgs, o: Options) -> anyhow::Result<Exit> {
             restorer.member(drive.as_mut(), &e.record, block_size);
         }
     }
-    let exit = restorer.finish();
-    if needed.is_empty() {
-        return Ok(exit);
+    Ok(())
+}
+
+/// For each record a drive could not read, a copy of the same version on
+/// another tape (the nearest), if the catalog has one.
+fn other_copies(
+    catalog: &std::path::Path,
+    unreadable: &[crate::manifest::Record],
+    o: &Options,
+) -> anyhow::Result<Vec<crate::catalog::Entry>> {
+    let every = search(
+        catalog,
+        &Query {
+            patterns: o.patterns.clone(),
+            stream: None,
+            at: o.at.clone(),
+            all_versions: true,
+        },
+    )?;
+    let mut out: Vec<(u8, crate::catalog::Entry)> = Vec::new();
+    for r in unreadable {
+        let same = |e: &crate::catalog::Entry| {
+            e.record.path == r.path
+                && e.record.part == r.part
+                && e.record.sha256 == r.sha256
+                && e.record.sha256.is_some()
+                && e.record.size == r.size
+                && e.record.mtime_ns == r.mtime_ns
+                && e.record.tape.is_some()
+                && e.record.tape != r.tape
+        };
+        if let Some(best) = every
+            .iter()
+            .filter(|e| same(e))
+            .map(|e| (nearness(catalog, e.record.tape.as_deref().unwrap_or("")), e))
+            .min_by_key(|(n, _)| *n)
+        {
+            out.push((best.0, best.1.clone()));
+        }
     }
-    let message = format!(
-        "the rest needs tape(s) {}: load each and run again",
-        needed.join(", ")
-    );
-    if exit != Exit::Ok {
-        log::error!("{message}");
-        return Ok(exit);
-    }
-    Err(ExitError::new(Exit::Unavailable, message).into())
+    Ok(out.into_iter().map(|(_, e)| e).collect())
 }
 
 /// How near a tape is, for choosing among the copies of a version: in

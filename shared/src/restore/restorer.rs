@@ -36,6 +36,8 @@ pub(super) struct Restorer {
     pub(super) failed: u64,
     /// Members lost to read errors of the drive.
     pub(super) unreadable: u64,
+    /// The whole files among them, to be read from another copy.
+    pub(super) unreadable_records: Vec<Record>,
     pub(super) files: u64,
     pub(super) bytes_read: u64,
     pub(super) bytes_restored: u64,
@@ -82,6 +84,7 @@ impl Restorer {
             restored: HashMap::new(),
             failed: 0,
             unreadable: 0,
+            unreadable_records: Vec::new(),
             files: 0,
             bytes_read: 0,
             bytes_restored: 0,
