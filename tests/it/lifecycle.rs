@@ -391,3 +391,29 @@ fn a_member_unreadable_on_one_copy_is_restored_from_the_other() {
         b"read me twice\n"
     );
 }
+
+/// With one drive, reel-write writes the archives of the loaded tape's
+/// pool first: one tape change to the other pool per run, not one per
+/// archive and copy.
+#[test]
+fn one_drive_writes_each_pool_in_one_go() {
+    let env = two_copies("64M");
+    let mut rng = crate::support::Rng(7);
+    for f in ["a.bin", "b.bin", "c.bin", "d.bin"] {
+        std::fs::write(env.path(&format!("src/{f}")), fill(&mut rng, 600_000)).unwrap();
+    }
+    let run = env.run("reel-supervisor", &["--once"]);
+    run.expect(0);
+    let changes: Vec<&str> = run
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("reel-write:") && l.contains(" loaded "))
+        .collect();
+    let archives = run
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("reel-write:") && l.contains(" from block "))
+        .count();
+    assert!(archives >= 4, "{}", run.report());
+    assert_eq!(changes.len(), 1, "{changes:#?}\n{}", run.report());
+}

@@ -68,6 +68,24 @@ impl Spool {
         Ok(None)
     }
 
+    /// Claim the oldest item in `queue` that nobody else holds and that
+    /// `prefer` likes (by id), else the oldest of the others.
+    pub fn claim_preferring(
+        &self,
+        queue: Queue,
+        prefer: &mut dyn FnMut(&str) -> bool,
+    ) -> Result<Option<Claim>, SpoolError> {
+        self.clean_tmp(queue)?;
+        let ids = self.list(queue)?;
+        let (liked, others): (Vec<&String>, Vec<&String>) = ids.iter().partition(|id| prefer(id));
+        for id in liked.into_iter().chain(others) {
+            if let Some(c) = self.claim_id(queue, id)? {
+                return Ok(Some(c));
+            }
+        }
+        Ok(None)
+    }
+
     /// Claim one item by id; `None` when another process holds it or it is
     /// gone.
     pub fn claim_id(&self, queue: Queue, id: &str) -> Result<Option<Claim>, SpoolError> {

@@ -51,6 +51,18 @@ impl Input {
         }
     }
 
+    /// [`Input::next_item`], taking from a queue first the oldest item
+    /// `prefer` likes (by id); from a stream, the next one.
+    pub fn next_item_preferring(
+        &mut self,
+        prefer: &mut dyn FnMut(&str) -> bool,
+    ) -> Result<Option<Claim>, SpoolError> {
+        match self {
+            Input::Queue { spool, queue } => spool.claim_preferring(*queue, prefer),
+            Input::Stream { .. } => self.next_item(),
+        }
+    }
+
     /// The next item to work on, claimed; `None` when there is no more.
     pub fn next_item(&mut self) -> Result<Option<Claim>, SpoolError> {
         match self {

@@ -50,8 +50,27 @@ pub fn run(common: &CommonArgs, drive: &DriveArgs, pipe: &PipeArgs) -> anyhow::R
     t.session.record_tape(drive.as_mut(), &mut tape, &catalog);
     log_appending(&label, &tape);
     let mut progress = Progress::new(telemetry(&config, &label.label)).live(common);
+    // The pool of each waiting item, by id, as its header says (checked
+    // again when the item is opened).
+    let mut pools: std::collections::HashMap<String, Option<String>> =
+        std::collections::HashMap::new();
     loop {
-        let Some(claim) = input.next_item()? else {
+        // The archives of the loaded tape's pool first: one tape change per
+        // pool and run rather than one per copy, and with two drives each
+        // keeps to its pool, so that both copies stream at once.
+        let loaded = label.pool.clone();
+        let mut same_pool = |id: &str| {
+            pools
+                .entry(id.to_string())
+                .or_insert_with(|| {
+                    let h =
+                        crate::manifest::read_header(&spool.item_path(Queue::Packed, id)).ok()?;
+                    item_pool(&config, &h, "").ok()
+                })
+                .as_deref()
+                .is_some_and(|p| p == loaded || p.is_empty())
+        };
+        let Some(claim) = input.next_item_preferring(&mut same_pool)? else {
             break;
         };
         if signals.stop() {
