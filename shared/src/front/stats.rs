@@ -18,6 +18,11 @@ use serde::Deserialize;
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct Record {
+    /// `start` and `end` records begin and close a session; the others
+    /// come every few seconds while writing.
+    #[serde(default)]
+    pub event: Option<String>,
+    /// Since the session began.
     pub elapsed_s: f64,
     pub tape: String,
     pub bytes: u64,
@@ -56,15 +61,23 @@ pub fn load(dir: &Path) -> anyhow::Result<Vec<Session>> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
         Err(e) => return Err(e).with_context(|| format!("reading {}", dir.display())),
     };
-    // <LABEL>-<start>.jsonl: by start time, then label.
+    // <LABEL>-<start>[-<n>].jsonl: by start time, then n, then label.
     files.sort_by_key(|p| {
         let stem = p
             .file_stem()
             .unwrap_or_default()
             .to_string_lossy()
             .into_owned();
-        let start = stem.rsplit_once('-').map(|(_, s)| s.to_string());
-        (start, stem)
+        let mut parts: Vec<&str> = stem.rsplit('-').collect();
+        let n = match parts.first().map(|s| s.parse::<u32>()) {
+            Some(Ok(n)) if parts.len() > 2 && parts[0].len() < 4 => {
+                parts.remove(0);
+                n
+            }
+            _ => 1,
+        };
+        let start = parts.first().map(|s| s.to_string());
+        (start, n, stem)
     });
     let mut sessions = Vec::new();
     for file in files {
@@ -165,7 +178,7 @@ pub fn run(
             "bytes": last.bytes,
             "rate": rate.map(|r| r as u64),
             "starvations": last.starvations,
-            "mean_ring_fill": s.records.iter().map(|r| r.ring_fill).sum::<f64>() / s.records.len() as f64,
+            "mean_ring_fill": mean_fill(s),
             "eta_to_full_s": eta.map(|e| e.round() as u64),
             "flags": flags,
         }));
@@ -210,6 +223,22 @@ pub fn run(
         log::info!("plot written to {}", path.display());
     }
     Ok(Exit::Ok)
+}
+
+/// The mean ring fill of the records taken while writing (the start and
+/// end records say nothing of it); 0 when there are none.
+fn mean_fill(s: &Session) -> f64 {
+    let fills: Vec<f64> = s
+        .records
+        .iter()
+        .filter(|r| r.event.is_none())
+        .map(|r| r.ring_fill)
+        .collect();
+    if fills.is_empty() {
+        0.0
+    } else {
+        fills.iter().sum::<f64>() / fills.len() as f64
+    }
 }
 
 /// Seconds, MB/s, ring fill in %.

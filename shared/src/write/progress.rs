@@ -26,8 +26,15 @@ pub(super) struct Progress {
     last: Instant,
     last_bytes: u64,
     pub(super) total: u64,
-    /// `<log>/telemetry/<tape>-<start>.jsonl`, a record every few seconds.
-    pub(super) telemetry: Option<File>,
+    /// Starvations of the archives streamed before the current one.
+    pub(super) starved_before: u64,
+    /// `<log>/telemetry/<tape>-<start>.jsonl`: a `start` record, one every
+    /// few seconds, an `end` record (when the run leaves the tape or ends).
+    telemetry: Option<File>,
+    /// The telemetry session: its tape, when it began, the run's bytes
+    /// then, and the last ring fill seen.
+    session: Option<(String, Instant, u64)>,
+    last_fill: f64,
     last_record: Instant,
     record_bytes: u64,
     /// stderr is a terminal: a status line redrawn every second.
@@ -38,17 +45,74 @@ const RECORD_EVERY: Duration = Duration::from_secs(5);
 const LIVE_EVERY: Duration = Duration::from_secs(1);
 
 impl Progress {
-    pub(super) fn new(telemetry: Option<File>) -> Progress {
+    /// Progress of a run that starts on `tape`, its telemetry in `telemetry`.
+    pub(super) fn new(telemetry: Option<File>, tape: &str) -> Progress {
         let now = Instant::now();
-        Progress {
+        let mut p = Progress {
             started: now,
             last: now,
             last_bytes: 0,
             total: 0,
-            telemetry,
+            starved_before: 0,
+            telemetry: None,
+            session: None,
+            last_fill: 0.0,
             last_record: now,
             record_bytes: 0,
             live: None,
+        };
+        p.switch(telemetry, tape);
+        p
+    }
+
+    /// The run goes on on `tape`: the current telemetry session ends (its
+    /// `end` record), the next begins in `telemetry` (its `start` record).
+    pub(super) fn switch(&mut self, telemetry: Option<File>, tape: &str) {
+        self.end_session();
+        self.telemetry = telemetry;
+        let now = Instant::now();
+        self.session = Some((tape.to_string(), now, self.total));
+        self.last_record = now;
+        self.record_bytes = self.total;
+        self.event("start", 0);
+    }
+
+    /// The `end` record of the current session: its exact bytes, time and
+    /// average rate.
+    fn end_session(&mut self) {
+        if let Some((_, began, bytes0)) = &self.session {
+            let bytes = self.total - bytes0;
+            let secs = began.elapsed().as_secs_f64().max(1e-3);
+            self.event("end", (bytes as f64 / secs) as u64);
+        }
+        self.session = None;
+    }
+
+    /// A `start` or `end` record.
+    fn event(&mut self, event: &str, rate: u64) {
+        let Some((tape, began, bytes0)) = &self.session else {
+            return;
+        };
+        let line = serde_json::json!({
+            "event": event,
+            "time": crate::time::Utc::now().rfc3339(),
+            "elapsed_s": began.elapsed().as_secs_f64(),
+            "tape": tape,
+            "bytes": self.total - bytes0,
+            "rate": rate,
+            "ring_fill": self.last_fill,
+            "starvations": self.starved_before,
+        });
+        self.write(&line);
+    }
+
+    fn write(&mut self, line: &serde_json::Value) {
+        use std::io::Write as _;
+        if let Some(f) = &mut self.telemetry
+            && let Err(e) = writeln!(f, "{line}")
+        {
+            log::warn!("telemetry stops: {e}");
+            self.telemetry = None;
         }
     }
 
@@ -73,6 +137,13 @@ impl Progress {
         }
     }
 
+    /// What the ring looked like at the end of an archive (for the `end`
+    /// record), and its starvations, counted from then on.
+    pub(super) fn archive_done(&mut self, fill: f64, starved: u64) {
+        self.last_fill = fill;
+        self.starved_before += starved;
+    }
+
     pub(super) fn record_due(&self) -> bool {
         self.telemetry.is_some() && self.last_record.elapsed() >= RECORD_EVERY
     }
@@ -80,28 +151,27 @@ impl Progress {
     /// Append one telemetry record; a record that cannot be written is
     /// reported once and telemetry stops (the tape must not wait for it).
     pub(super) fn record(&mut self, at: &Snapshot) {
-        use std::io::Write as _;
         let now = Instant::now();
         let secs = now.duration_since(self.last_record).as_secs_f64().max(1e-3);
+        let (began, bytes0) = self
+            .session
+            .as_ref()
+            .map_or((self.started, 0), |(_, b, n)| (*b, *n));
+        self.last_fill = at.fill as f64 / at.blocks.max(1) as f64;
         let line = serde_json::json!({
             "time": crate::time::Utc::now().rfc3339(),
-            "elapsed_s": now.duration_since(self.started).as_secs_f64(),
+            "elapsed_s": now.duration_since(began).as_secs_f64(),
             "tape": at.tape,
             "file": at.file,
             "block": at.position,
-            "bytes": self.total,
+            "bytes": self.total - bytes0,
             "rate": ((self.total - self.record_bytes) as f64 / secs) as u64,
-            "ring_fill": at.fill as f64 / at.blocks.max(1) as f64,
-            "starvations": at.starved,
+            "ring_fill": self.last_fill,
+            "starvations": self.starved_before + at.starved,
         });
         self.last_record = now;
         self.record_bytes = self.total;
-        if let Some(f) = &mut self.telemetry
-            && let Err(e) = writeln!(f, "{line}")
-        {
-            log::warn!("telemetry stops: {e}");
-            self.telemetry = None;
-        }
+        self.write(&line);
     }
 
     pub(super) fn line(&mut self, at: &Snapshot) -> String {
@@ -125,21 +195,44 @@ impl Progress {
     }
 }
 
+impl Drop for Progress {
+    /// However the run ends, its telemetry says where it stopped.
+    fn drop(&mut self) {
+        self.end_session();
+    }
+}
+
 /// `<log>/telemetry/<LABEL>-<start>.jsonl` opened for appending (README,
 /// "Writing"); none, with a warning, when it cannot be.
 pub(super) fn telemetry(config: &Config, label: &str) -> Option<File> {
     let dir = config.paths.log.join("telemetry");
-    let path = dir.join(format!(
-        "{label}-{}.jsonl",
-        crate::time::Utc::now().compact()
-    ));
-    std::fs::create_dir_all(&dir)
-        .and_then(|()| {
-            std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(&path)
-        })
-        .map_err(|e| log::warn!("no telemetry: {}: {e}", path.display()))
-        .ok()
+    let stem = format!("{label}-{}", crate::time::Utc::now().compact());
+    if let Err(e) = std::fs::create_dir_all(&dir) {
+        log::warn!("no telemetry: {}: {e}", dir.display());
+        return None;
+    }
+    // One file per session: a second run on the same tape within the same
+    // second gets `-2`, and so on (they sort after the first).
+    for n in 1..1000 {
+        let name = if n == 1 {
+            format!("{stem}.jsonl")
+        } else {
+            format!("{stem}-{n}.jsonl")
+        };
+        let path = dir.join(name);
+        match std::fs::OpenOptions::new()
+            .create_new(true)
+            .append(true)
+            .open(&path)
+        {
+            Ok(f) => return Some(f),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => {
+                log::warn!("no telemetry: {}: {e}", path.display());
+                return None;
+            }
+        }
+    }
+    log::warn!("no telemetry: {} has 999 sessions of {stem}", dir.display());
+    None
 }

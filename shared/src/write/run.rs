@@ -49,7 +49,7 @@ pub fn run(common: &CommonArgs, drive: &DriveArgs, pipe: &PipeArgs) -> anyhow::R
         .writable_for(&catalog, start_pool.as_deref().unwrap_or("default"))?;
     t.session.record_tape(drive.as_mut(), &mut tape, &catalog);
     log_appending(&label, &tape);
-    let mut progress = Progress::new(telemetry(&config, &label.label)).live(common);
+    let mut progress = Progress::new(telemetry(&config, &label.label), &label.label).live(common);
     // The pool of each waiting item, by id, as its header says (checked
     // again when the item is opened).
     let mut pools: std::collections::HashMap<String, Option<String>> =
@@ -123,7 +123,7 @@ pub fn run(common: &CommonArgs, drive: &DriveArgs, pipe: &PipeArgs) -> anyhow::R
             };
             (drive, label, tape) = next;
             t.session.record_tape(drive.as_mut(), &mut tape, &catalog);
-            progress.telemetry = telemetry(&config, &label.label);
+            progress.switch(telemetry(&config, &label.label), &label.label);
             log_appending(&label, &tape);
         }
         let (source, sealed_for) = as_on_tape(&config, &header, source, t.block_size as u64)
@@ -290,7 +290,7 @@ pub fn run_unlabelled(common: &CommonArgs, drive: &DriveArgs) -> anyhow::Result<
     let mut drive = t.session.open()?;
     drive.end_of_data()?;
     let start = drive.position()?;
-    let mut progress = Progress::new(telemetry(&config, "unlabelled")).live(common);
+    let mut progress = Progress::new(telemetry(&config, "unlabelled"), "unlabelled").live(common);
     let name = std::path::Path::new("<stdin>");
     let mut feed = Feed::start(Box::new(std::io::stdin()), false, &t);
     let streamed = pump(
@@ -331,7 +331,7 @@ pub fn run_raw(common: &CommonArgs, drive: &DriveArgs) -> anyhow::Result<Exit> {
     let mut drive = t.session.open()?;
     let catalog = config.paths.catalog.clone();
     let (mut label, mut tape) = appendable(drive.as_mut(), &catalog, t.session.device())?;
-    let mut progress = Progress::new(telemetry(&config, &label.label)).live(common);
+    let mut progress = Progress::new(telemetry(&config, &label.label), &label.label).live(common);
     let name = std::path::Path::new("<stdin>");
     let mut feed = Feed::start(Box::new(std::io::stdin()), false, &t);
     let mut pieces = 0;
@@ -381,7 +381,7 @@ pub fn run_raw(common: &CommonArgs, drive: &DriveArgs) -> anyhow::Result<Exit> {
             )));
         };
         (drive, label, tape) = next;
-        progress.telemetry = telemetry(&config, &label.label);
+        progress.switch(telemetry(&config, &label.label), &label.label);
         log::info!(
             "the stream goes on on tape {} as file {}",
             label.label,

@@ -108,6 +108,9 @@ pub(super) fn pump(
         stopped: false,
         sha256: None,
     };
+    // A feed (stdin with --raw) may go on over several tapes: its
+    // starvations from this call on.
+    let starved0 = feed.stats.starvations.load(Ordering::Relaxed);
     let ring = &mut feed.ring;
     let result = (|| -> anyhow::Result<()> {
         while let Some(block) = ring.next_block() {
@@ -126,7 +129,7 @@ pub(super) fn pump(
                     position: drive.position().ok(),
                     fill: ring.fill(),
                     blocks: ring.blocks(),
-                    starved: feed.stats.starvations.load(Ordering::Relaxed),
+                    starved: feed.stats.starvations.load(Ordering::Relaxed) - starved0,
                 };
                 if due {
                     progress.record(&at);
@@ -151,6 +154,10 @@ pub(super) fn pump(
         Ok(())
     })();
     progress.clear();
+    progress.archive_done(
+        ring.fill() as f64 / ring.blocks().max(1) as f64,
+        feed.stats.starvations.load(Ordering::Relaxed) - starved0,
+    );
     result.map(|()| out)
 }
 
