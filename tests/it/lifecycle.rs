@@ -216,6 +216,10 @@ fn a_simulated_year_of_weekly_rotation_keeps_every_copy_and_reuses_tapes() {
             serde_json::json!([]),
             "week {week}: {plan}"
         );
+        // The SQLite export follows the catalog week by week (recycled
+        // tapes' journals start again).
+        env.run("reel", &["catalog", "export", "--sqlite", "year.db"])
+            .expect(0);
         // The rotation: the supervisor exported the full vault tapes to
         // the mail slots; the operator takes them out, and brings back
         // the vault tapes the plan says may be used again.
@@ -283,6 +287,21 @@ fn a_simulated_year_of_weekly_rotation_keeps_every_copy_and_reuses_tapes() {
     );
     // Versions of the last four weeks and the newest are all kept.
     assert!(expired > 0);
+    // The export made week by week equals one made now.
+    env.run("reel", &["catalog", "export", "--sqlite", "year.db"])
+        .expect(0);
+    env.run("reel", &["catalog", "export", "--sqlite", "fresh.db"])
+        .expect(0);
+    let dump = |db: &str| {
+        let out = std::process::Command::new("sqlite3")
+            .arg(env.path(db))
+            .arg("SELECT tape, file, block, hex(path), sha256, verified FROM members ORDER BY 1, 2, 3, 4; SELECT label, uuid, state FROM tapes ORDER BY 1;")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8(out.stdout).unwrap()
+    };
+    assert_eq!(dump("year.db"), dump("fresh.db"));
     // A version three weeks old restores, from the tapes that keep it.
     let when = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

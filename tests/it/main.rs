@@ -3,6 +3,7 @@
 //! reachable through `CARGO_BIN_EXE_<name>` (see support.rs).
 
 mod archive_encryption;
+mod catalog_export;
 mod chaos;
 mod cli;
 mod config;

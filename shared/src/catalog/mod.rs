@@ -24,6 +24,7 @@ pub mod lifecycle;
 pub mod names;
 pub mod rebuild;
 pub mod retention;
+pub mod sqlite;
 pub mod tapes;
 
 use std::path::{Path, PathBuf};

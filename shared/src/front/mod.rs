@@ -135,6 +135,13 @@ pub enum CatalogCommand {
         #[arg(long, value_name = "NAME", conflicts_with = "device")]
         drive: Option<String>,
     },
+    /// Export the catalog into a SQLite database for `sqlite3` (only what
+    /// the journals added since, when FILE holds an earlier export)
+    Export {
+        /// The database file (created when absent)
+        #[arg(long, value_name = "FILE", required = true)]
+        sqlite: std::path::PathBuf,
+    },
     /// Rebuild the lookup index (catalog/index/) from the tape journals
     Rebuild {
         /// Entries sorted in memory at a time (bounds memory use)
@@ -186,6 +193,22 @@ pub fn run(command: Command, common: &CommonArgs) -> anyhow::Result<Exit> {
         }
         Command::Config(ConfigCommand::Default) => {
             crate::out!("{DEFAULT_CONFIG}")?;
+            Ok(Exit::Ok)
+        }
+        Command::Catalog(CatalogCommand::Export { sqlite }) => {
+            let config = common.load_config()?;
+            let t0 = std::time::Instant::now();
+            let done = crate::catalog::sqlite::export(&config.paths.catalog, &sqlite)
+                .map_err(|e| crate::exit::ExitError::new(e.exit(), e.to_string()))?;
+            log::info!(
+                "{}: {} member line(s) added from {} journal(s) ({} exported again or removed), {} tape(s), in {:.1}s",
+                sqlite.display(),
+                done.members,
+                done.journals,
+                done.replaced,
+                done.tapes,
+                t0.elapsed().as_secs_f64()
+            );
             Ok(Exit::Ok)
         }
         Command::Catalog(CatalogCommand::Rebuild { chunk }) => {
