@@ -39,6 +39,7 @@ struct Args {
 
 impl Program for Args {
     const NAME: &'static str = "reel-pack";
+    const WRITES_METRICS: bool = true;
     fn common(&self) -> &CommonArgs {
         &self.common
     }

@@ -38,6 +38,7 @@ struct Args {
 
 impl Program for Args {
     const NAME: &'static str = "reel-scan";
+    const WRITES_METRICS: bool = true;
     fn common(&self) -> &CommonArgs {
         &self.common
     }

@@ -33,6 +33,7 @@ struct Args {
 
 impl Program for Args {
     const NAME: &'static str = "reel-stage";
+    const WRITES_METRICS: bool = true;
     fn common(&self) -> &CommonArgs {
         &self.common
     }

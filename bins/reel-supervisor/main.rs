@@ -25,6 +25,7 @@ struct Args {
 
 impl Program for Args {
     const NAME: &'static str = "reel-supervisor";
+    const WRITES_METRICS: bool = true;
     fn common(&self) -> &CommonArgs {
         &self.common
     }

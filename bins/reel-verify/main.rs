@@ -28,6 +28,7 @@ struct Args {
 
 impl Program for Args {
     const NAME: &'static str = "reel-verify";
+    const WRITES_METRICS: bool = true;
     fn common(&self) -> &CommonArgs {
         &self.common
     }

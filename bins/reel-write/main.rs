@@ -47,6 +47,7 @@ struct Args {
 
 impl Program for Args {
     const NAME: &'static str = "reel-write";
+    const WRITES_METRICS: bool = true;
     fn common(&self) -> &CommonArgs {
         &self.common
     }

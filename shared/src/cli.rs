@@ -160,6 +160,9 @@ pub trait Program: Parser {
     /// of the mount point). Not so for reel-restore, whose files are the
     /// user's and get the modes on tape.
     const PRIVATE: bool = true;
+    /// It is a stage of the pipeline, or the supervisor: it rewrites the
+    /// metrics file when it exits.
+    const WRITES_METRICS: bool = false;
     fn common(&self) -> &CommonArgs;
 }
 
@@ -210,7 +213,16 @@ pub fn main<P: Program>(run: fn(P) -> anyhow::Result<Exit>) -> ExitCode {
     if P::PRIVATE {
         nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o077));
     }
-    match run(parsed) {
+    let common = common.clone();
+    let result = run(parsed);
+    // The stages and the supervisor leave the metrics as they found them
+    // (`[supervisor] metrics_file`), however they ended.
+    if P::WRITES_METRICS
+        && let Ok(config) = common.load_config()
+    {
+        crate::metrics::write(&config);
+    }
+    match result {
         Ok(exit) => ExitCode::from(exit.code()),
         Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => report::<P>(&e),

@@ -31,6 +31,7 @@ pub mod front;
 pub mod fsutil;
 pub mod logging;
 pub mod manifest;
+pub mod metrics;
 pub mod pack;
 pub mod remote;
 pub mod restore;

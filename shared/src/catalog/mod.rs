@@ -25,6 +25,7 @@ pub mod names;
 pub mod rebuild;
 pub mod retention;
 pub mod sqlite;
+pub mod streams;
 pub mod tapes;
 
 use std::path::{Path, PathBuf};

@@ -33,6 +33,10 @@ pub struct Tape {
     pub eod: u64,
     /// Bytes of archives written.
     pub bytes: u64,
+    /// Bytes of members reel-verify recorded as verified on it (each
+    /// member once): for the metrics.
+    #[serde(default)]
+    pub verified_bytes: u64,
     /// An archive is being written from this block: set before the first
     /// block goes out, cleared when its filemark is down. Found set, it
     /// names a run that died mid-archive; what follows it on tape is that

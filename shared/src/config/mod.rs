@@ -310,6 +310,10 @@ pub struct Supervisor {
     /// below the thresholds.
     #[serde(default = "default_max_wait")]
     pub max_wait: Interval,
+    /// Metrics in the Prometheus text format, rewritten atomically by the
+    /// supervisor and by each stage on exit (for node_exporter's textfile
+    /// collector: a `.prom` file in its directory).
+    pub metrics_file: Option<PathBuf>,
 }
 
 /// `supervisor.retry`: backoff for failed stage runs.
@@ -381,6 +385,7 @@ impl Default for Supervisor {
             retry: Retry::default(),
             notify_command: None,
             max_wait: default_max_wait(),
+            metrics_file: None,
         }
     }
 }
@@ -462,6 +467,9 @@ impl Config {
         }
         for k in &mut self.drive_keys {
             k.file = normalize(base, &k.file);
+        }
+        if let Some(m) = &mut self.supervisor.metrics_file {
+            *m = normalize(base, m);
         }
         for k in &mut self.archive_keys {
             if let Some(f) = &mut k.identity {

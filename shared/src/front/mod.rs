@@ -16,8 +16,8 @@ mod listings;
 mod mt;
 pub mod places;
 pub mod rewrite;
-mod stats;
-mod status;
+pub(crate) mod stats;
+pub(crate) mod status;
 
 use std::ffi::OsString;
 use std::path::PathBuf;

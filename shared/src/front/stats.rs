@@ -227,7 +227,7 @@ pub fn run(
 
 /// The mean ring fill of the records taken while writing (the start and
 /// end records say nothing of it); 0 when there are none.
-fn mean_fill(s: &Session) -> f64 {
+pub(crate) fn mean_fill(s: &Session) -> f64 {
     let fills: Vec<f64> = s
         .records
         .iter()

@@ -13,15 +13,15 @@ use crate::units::Size;
 use anyhow::Context;
 use serde_json::json;
 
-struct QueueStatus {
-    queue: Queue,
-    items: usize,
-    records: u64,
-    bytes: u64,
-    unreadable: usize,
+pub(crate) struct QueueStatus {
+    pub(crate) queue: Queue,
+    pub(crate) items: usize,
+    pub(crate) records: u64,
+    pub(crate) bytes: u64,
+    pub(crate) unreadable: usize,
 }
 
-fn queue_status(spool: &Spool, queue: Queue) -> anyhow::Result<QueueStatus> {
+pub(crate) fn queue_status(spool: &Spool, queue: Queue) -> anyhow::Result<QueueStatus> {
     let mut s = QueueStatus {
         queue,
         items: 0,

@@ -264,6 +264,7 @@ impl Daemon {
                 child::outcome(status)
             };
             self.react(&c, out);
+            crate::metrics::write(&self.config);
         }
         Ok(())
     }

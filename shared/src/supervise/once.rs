@@ -167,6 +167,7 @@ pub fn run(common: &CommonArgs, config: &Config) -> anyhow::Result<Exit> {
                 return Ok(Exit::Ok);
             }
             let result = run_stage(config, name, common, &stop);
+            crate::metrics::write(config);
             for t in full_tapes(config) {
                 if !announced.contains(&t) {
                     notify(config, "tape-full", &format!("tape {t} is full"));

@@ -186,7 +186,15 @@ impl Verifier<'_> {
                 )));
             }
         };
+        let fresh: u64 = outcome
+            .good
+            .iter()
+            .map(|&i| &records[i])
+            .filter(|r| !seen.contains(&(file, r.path.clone())))
+            .map(|r| r.bytes())
+            .sum();
         if let Some(mut state) = Tape::load(&catalog, &tape)? {
+            state.verified_bytes += fresh;
             if let Some(e) = &outcome.read_error {
                 log::error!("tape {tape} file {file}: {e}; the tape is marked suspect");
                 state.state = TapeState::Suspect;
@@ -228,6 +236,14 @@ impl Verifier<'_> {
         journal::append(&catalog, &tape, &entries)?;
         for e in &entries {
             seen.insert((file, e.record.path.clone()));
+        }
+        if !entries.is_empty()
+            && let Err(e) = crate::catalog::streams::verified(&catalog, &header.stream, &now)
+        {
+            log::warn!(
+                "stream {}: when it was last verified is not recorded: {e}",
+                header.stream
+            );
         }
         let bad: Vec<&Record> = outcome.bad.iter().map(|(i, _)| &records[*i]).collect();
         if !bad.is_empty() {

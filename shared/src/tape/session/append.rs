@@ -110,6 +110,7 @@ pub fn appendable(
                 files: 1,
                 eod: after_label,
                 bytes: 0,
+                verified_bytes: 0,
                 writing: None,
                 verified: None,
                 last_verify: None,
