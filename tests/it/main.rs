@@ -15,6 +15,7 @@ mod health;
 mod hostile;
 mod hostile_spool;
 mod lifecycle;
+mod listings;
 mod metrics;
 mod pack;
 mod places;

@@ -19,24 +19,20 @@ fn setup() -> Env {
     env
 }
 
-/// The `where` column of `reel tapes` for `label`.
+/// The `where` column of `reel tapes` for `label`: the columns are
+/// aligned under their headings.
 fn place(env: &Env, label: &str) -> String {
     let run = env.run("reel", &["tapes"]);
     run.expect(0);
+    let header = run.stdout.lines().next().unwrap();
+    let (from, to) = (header.find("where").unwrap(), header.find("state").unwrap());
     let line = run
         .stdout
         .lines()
         .find(|l| l.starts_with(label))
         .unwrap_or_else(|| panic!("{label} in {}", run.stdout))
         .to_string();
-    // Columns: tape, pool, where (which may hold spaces), state…
-    let rest = &line[22..];
-    let end = [" writable ", " full ", " suspect ", " retired "]
-        .iter()
-        .filter_map(|s| rest.find(s))
-        .min()
-        .unwrap_or_else(|| panic!("a state in {line}"));
-    rest[..end].trim().to_string()
+    line[from..to].trim().to_string()
 }
 
 #[test]

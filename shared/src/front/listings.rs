@@ -10,14 +10,32 @@ use crate::exit::Exit;
 use crate::time::Utc;
 use crate::units::Size;
 
-/// `reel find`: the verified files that match, as a table or one JSON
-/// array; exit 1 when nothing matches.
-pub fn find(config: &Config, query: &Query, json: bool) -> anyhow::Result<Exit> {
-    let found = search(&config.paths.catalog, query)?;
+/// How `reel find` lists what it found.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct FindStyle {
+    pub json: bool,
+    /// `--long`: mode, owner, group, block, when verified, stream.
+    pub long: bool,
+}
+
+/// `reel find`: the verified files that match, as a table (`ls -l`-like,
+/// the path last) or one JSON array; exit 1 when nothing matches. With
+/// `tape`, that tape's members (those matching, when patterns are given)
+/// in tape order, from its journal.
+pub fn find(
+    config: &Config,
+    query: &Query,
+    tape: Option<&str>,
+    style: FindStyle,
+) -> anyhow::Result<Exit> {
+    let found = match tape {
+        Some(label) => on_tape(&config.paths.catalog, label, query)?,
+        None => search(&config.paths.catalog, query)?,
+    };
     // Where a [[pool]] asks for copies: the other tapes that hold each
     // version found (from every journal line that matches).
     let mut copies: std::collections::HashMap<_, Vec<String>> = std::collections::HashMap::new();
-    if !config.pools.is_empty() && !query.all_versions && !found.is_empty() {
+    if !config.pools.is_empty() && !query.all_versions && !found.is_empty() && tape.is_none() {
         let every = search(
             &config.paths.catalog,
             &Query {
@@ -46,7 +64,7 @@ pub fn find(config: &Config, query: &Query, json: bool) -> anyhow::Result<Exit> 
             .unwrap_or_default()
     };
     let mut out = std::io::stdout().lock();
-    if json {
+    if style.json {
         let list: Vec<serde_json::Value> = found
             .iter()
             .map(|e| {
@@ -62,34 +80,59 @@ pub fn find(config: &Config, query: &Query, json: bool) -> anyhow::Result<Exit> 
             .collect();
         writeln!(out, "{}", serde_json::Value::Array(list))?;
     } else {
+        let any_part = found.iter().any(|e| e.record.part.is_some());
+        let any_copy = found.iter().any(|e| !others(e).is_empty());
+        let mut rows = Vec::with_capacity(found.len());
         for e in &found {
             let r = &e.record;
-            let part = match r.part {
-                Some(n) => format!(
-                    " (part {n}: {} from byte {})",
-                    Size(r.bytes()).human(),
-                    r.part_offset.unwrap_or(0)
-                ),
-                None => String::new(),
-            };
-            let also = others(e);
-            let also = if also.is_empty() {
-                String::new()
-            } else {
-                format!("  also on {}", also.join(", "))
-            };
-            writeln!(
-                out,
-                "{}{part}  {:>10}  {}  {} file {} block {}  verified {}  [{}]{also}",
-                r.path.display(),
-                Size(r.size).human(),
-                Utc::from_unix(r.mtime_ns.div_euclid(1_000_000_000)).rfc3339(),
+            let mut row = Vec::new();
+            if style.long {
+                row.push(mode_string(r));
+                row.push(r.user.clone().unwrap_or_else(|| r.uid.to_string()));
+                row.push(r.group.clone().unwrap_or_else(|| r.gid.to_string()));
+            }
+            row.push(Size(r.size).human());
+            row.push(minute(r.mtime_ns));
+            row.push(format!(
+                "{}:{}",
                 r.tape.as_deref().unwrap_or("?"),
-                r.file.map_or("?".into(), |f| f.to_string()),
-                r.block.map_or("?".into(), |b| b.to_string()),
-                e.verified,
-                e.stream
-            )?;
+                r.file.map_or("?".into(), |f| f.to_string())
+            ));
+            if style.long {
+                row.push(r.block.map_or("?".into(), |b| b.to_string()));
+                row.push(e.verified.clone());
+                row.push(e.stream.clone());
+            }
+            if any_part {
+                row.push(r.part.map_or(String::new(), |n| {
+                    format!(
+                        "part {n} @{}",
+                        Size(r.part_offset.unwrap_or(0)).human().replace(' ', "")
+                    )
+                }));
+            }
+            if any_copy {
+                let also = others(e);
+                row.push(if also.is_empty() {
+                    "-".into()
+                } else {
+                    format!("+{}", also.join(","))
+                });
+            }
+            let mut path = r.path.display().to_string();
+            if let Some(link) = &r.link {
+                path = format!("{path} -> {}", link.display());
+            }
+            row.push(path);
+            rows.push(row);
+        }
+        let mut right = vec![false; if style.long { 3 } else { 0 }];
+        right.extend([true, false, false]);
+        if style.long {
+            right.extend([true, false, false]);
+        }
+        for line in table(&rows, &right) {
+            writeln!(out, "{line}")?;
         }
     }
     if found.is_empty() {
@@ -97,6 +140,98 @@ pub fn find(config: &Config, query: &Query, json: bool) -> anyhow::Result<Exit> 
         return Ok(Exit::Skipped);
     }
     Ok(Exit::Ok)
+}
+
+/// The members of tape `label` (matching `q`'s patterns and stream, when
+/// given), in tape order, from its journal.
+fn on_tape(
+    catalog: &std::path::Path,
+    label: &str,
+    q: &Query,
+) -> anyhow::Result<Vec<crate::catalog::Entry>> {
+    use std::os::unix::ffi::OsStrExt;
+    let path = crate::catalog::journal::journal_path(catalog, label);
+    if !path.exists() {
+        return Err(crate::exit::ExitError::new(
+            Exit::NoInput,
+            format!(
+                "tape {label}: nothing verified on it (no journal {})",
+                path.display()
+            ),
+        )
+        .into());
+    }
+    let patterns = (!q.patterns.is_empty())
+        .then(|| crate::catalog::find::Patterns::new(&q.patterns))
+        .transpose()
+        .map_err(|e| crate::exit::ExitError::new(Exit::Usage, e))?;
+    let mut out = Vec::new();
+    crate::catalog::journal::read(&path, |e| {
+        if q.stream.as_ref().is_none_or(|s| *s == e.stream)
+            && patterns
+                .as_ref()
+                .is_none_or(|p| p.matches(e.record.path.as_os_str().as_bytes()))
+        {
+            out.push(e);
+        }
+        Ok(())
+    })?;
+    out.sort_by_key(|e| (e.record.file, e.record.block, e.record.offset));
+    Ok(out)
+}
+
+/// Rows as aligned columns, two spaces apart; `right[i]` right-aligns
+/// column i; the last column (the path) is never padded.
+fn table(rows: &[Vec<String>], right: &[bool]) -> Vec<String> {
+    let cols = rows.iter().map(Vec::len).max().unwrap_or(0);
+    let mut width = vec![0; cols];
+    for row in rows {
+        for (i, cell) in row.iter().enumerate() {
+            width[i] = width[i].max(cell.chars().count());
+        }
+    }
+    rows.iter()
+        .map(|row| {
+            let mut line = String::new();
+            for (i, cell) in row.iter().enumerate() {
+                if i + 1 == row.len() {
+                    line.push_str(cell);
+                } else if right.get(i).copied().unwrap_or(false) {
+                    line.push_str(&format!("{cell:>w$}  ", w = width[i]));
+                } else {
+                    line.push_str(&format!("{cell:<w$}  ", w = width[i]));
+                }
+            }
+            line
+        })
+        .collect()
+}
+
+/// `2026-12-05 21:49` (UTC), as `ls -l` shows a time to the minute.
+fn minute(ns: i64) -> String {
+    let t = Utc::from_unix(ns.div_euclid(1_000_000_000)).rfc3339();
+    t.get(..16).map_or(t.clone(), |s| s.replace('T', " "))
+}
+
+/// `-rw-r--r--` as `ls -l` writes it.
+fn mode_string(r: &crate::manifest::Record) -> String {
+    use crate::manifest::EntryType;
+    let kind = match r.entry {
+        EntryType::Dir => 'd',
+        EntryType::Symlink => 'l',
+        EntryType::Fifo => 'p',
+        EntryType::Char => 'c',
+        EntryType::Block => 'b',
+        EntryType::File | EntryType::Hardlink => '-',
+    };
+    let mut s = String::from(kind);
+    for shift in [6, 3, 0] {
+        let bits = (r.mode >> shift) & 7;
+        s.push(if bits & 4 != 0 { 'r' } else { '-' });
+        s.push(if bits & 2 != 0 { 'w' } else { '-' });
+        s.push(if bits & 1 != 0 { 'x' } else { '-' });
+    }
+    s
 }
 
 /// `reel tapes`: every tape the catalog knows, as a table or one JSON array.
@@ -110,19 +245,23 @@ pub fn tapes(config: &Config, json: bool) -> anyhow::Result<Exit> {
         crate::outln!("{}", serde_json::to_string(&tapes)?)?;
         return Ok(Exit::Ok);
     }
-    crate::outln!(
-        "{:<10} {:<10} {:<16} {:<9} {:>5} {:>10} {:>5} {:>10} {:>7}  {:<22}  last verify",
-        "tape",
-        "pool",
-        "where",
-        "state",
-        "files",
-        "bytes",
-        "loads",
-        "life",
-        "errors",
-        "encryption"
-    )?;
+    let mut rows = vec![
+        [
+            "tape",
+            "pool",
+            "where",
+            "state",
+            "files",
+            "bytes",
+            "loads",
+            "life",
+            "errors",
+            "encryption",
+            "last verify",
+        ]
+        .map(String::from)
+        .to_vec(),
+    ];
     for t in &tapes {
         // From the cartridge memory: loads and bytes written in its life.
         let (loads, life) = match &t.cartridge {
@@ -133,32 +272,43 @@ pub fn tapes(config: &Config, json: bool) -> anyhow::Result<Exit> {
             ),
             None => ("-".to_string(), "-".to_string()),
         };
-        crate::outln!(
-            "{:<10} {:<10} {:<16} {:<9} {:>5} {:>10} {:>5} {:>10} {:>7}  {:<22}  {}{}{}",
-            t.label,
-            t.pool,
+        rows.push(vec![
+            t.label.clone(),
+            t.pool.clone(),
             super::places::describe(t, library.as_ref()),
             format!("{:?}", t.state).to_lowercase(),
-            t.files,
+            t.files.to_string(),
             Size(t.bytes).human(),
             loads,
             life,
             // Unrecovered read/write errors over its life.
             t.volume.as_ref().map_or("-".into(), |v| v.errors()),
             encryption(t),
-            match (&t.verified, &t.last_verify) {
-                (Some(when), Some(what)) => format!("{when} ({what})"),
-                _ => "never".into(),
-            },
-            t.suspect
-                .as_ref()
-                .map_or(String::new(), |why| format!("; suspect: {why}")),
-            if t.alerts.is_empty() {
-                String::new()
-            } else {
-                format!("; TapeAlert at last load: {}", t.alerts.join(", "))
-            }
-        )?;
+            format!(
+                "{}{}{}{}",
+                match (&t.verified, &t.last_verify) {
+                    (Some(when), Some(what)) => format!("{when} ({what})"),
+                    _ => "never".into(),
+                },
+                t.suspect
+                    .as_ref()
+                    .map_or(String::new(), |why| format!("; suspect: {why}")),
+                t.retired
+                    .as_ref()
+                    .map_or(String::new(), |why| format!("; retired: {why}")),
+                if t.alerts.is_empty() {
+                    String::new()
+                } else {
+                    format!("; TapeAlert at last load: {}", t.alerts.join(", "))
+                }
+            ),
+        ]);
+    }
+    let right = [
+        false, false, false, false, true, true, true, true, true, false,
+    ];
+    for line in table(&rows, &right) {
+        crate::outln!("{}", line.trim_end())?;
     }
     Ok(Exit::Ok)
 }

@@ -61,8 +61,15 @@ pub enum Command {
     /// Find verified files in the catalog: glob (`*?[{`) or path prefix
     Find {
         /// Glob over the whole path, or a path prefix
-        #[arg(value_name = "PATTERN", required = true)]
+        #[arg(value_name = "PATTERN", required_unless_present = "tape")]
         patterns: Vec<String>,
+        /// What this tape holds, in tape order (only what matches PATTERN,
+        /// when given)
+        #[arg(long, value_name = "LABEL")]
+        tape: Option<String>,
+        /// Mode, owner, group, block, when verified and stream too
+        #[arg(short, long)]
+        long: bool,
         /// Only this stream
         #[arg(long, value_name = "S")]
         stream: Option<String>,
@@ -223,6 +230,8 @@ pub fn run(command: Command, common: &CommonArgs) -> anyhow::Result<Exit> {
             at,
             all_versions,
             json,
+            tape,
+            long,
         } => {
             let query = Query {
                 patterns,
@@ -230,7 +239,12 @@ pub fn run(command: Command, common: &CommonArgs) -> anyhow::Result<Exit> {
                 at,
                 all_versions,
             };
-            listings::find(&common.load_config()?, &query, json)
+            listings::find(
+                &common.load_config()?,
+                &query,
+                tape.as_deref(),
+                listings::FindStyle { json, long },
+            )
         }
         Command::Tapes { json, op: None } => listings::tapes(&common.load_config()?, json),
         Command::Tapes { op: Some(op), .. } => places::run(&common.load_config()?, op),
