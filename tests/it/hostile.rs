@@ -490,3 +490,50 @@ fn hostile_archives_never_reach_outside_the_target_and_every_refusal_is_named() 
     );
     assert!(refused > 0 && restored > 0);
 }
+
+/// A forged tape whose label is a path (`../../../evil`): the catalog
+/// names its files after the label, so such a label would make reel write
+/// the tape's state and journal outside the catalog, as root. It is not a
+/// label reel accepts: the tape is refused (exit 69) and nothing is
+/// written outside. `reel mt label` refuses to make one.
+#[test]
+fn a_tape_labelled_with_a_path_is_refused_and_nothing_is_written_outside_the_catalog() {
+    use reel_shared::tape::Drive as _;
+    let env = Env::new();
+    env.write(
+        "pipeline.toml",
+        &format!(
+            "{}\n[[drive]]\nname = \"d\"\ndevice = \"virtual:lib\"\ncapacity = \"64M\"\n",
+            crate::support::CONFIG
+        ),
+    );
+    let spec = reel_shared::vtl::LibrarySpec::with_capacity(reel_shared::units::Size(64 << 20));
+    {
+        let mut drive = reel_shared::vtl::open_drive(&env.path("lib"), 0, &spec).unwrap();
+        let forged = reel_shared::tape::label::Label {
+            format: reel_shared::tape::label::LABEL_FORMAT.into(),
+            label: "../../../evil".into(),
+            uuid: "11111111-2222-4333-8444-555555555555".into(),
+            pool: "default".into(),
+            block_size: 262_144,
+            created: "2026-12-05T00:00:00Z".into(),
+            reel_version: "0.1.0".into(),
+            drive_key: None,
+        };
+        reel_shared::tape::label::write_label(&mut drive, &forged).unwrap();
+        drive.rewind().unwrap();
+    }
+    std::fs::write(env.path("src/a.txt"), b"a\n").unwrap();
+    for program in ["reel-scan", "reel-stage", "reel-pack"] {
+        env.run(program, &[]).expect(0);
+    }
+    let run = env.run("reel-write", &[]);
+    run.expect(69);
+    assert!(run.stderr.contains("../../../evil"), "{}", run.report());
+    assert!(!env.root().join("evil.json").exists());
+    assert!(!env.path("var/evil.json").exists());
+    assert!(!env.path("var/catalog/evil.json").exists());
+    // Nor is one made by hand.
+    let run = env.run("reel", &["mt", "label", "--force", "../x"]);
+    run.expect(64);
+}

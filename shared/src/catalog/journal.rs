@@ -107,6 +107,9 @@ fn entry_line(e: &Entry) -> Vec<u8> {
 
 /// Append verified members to tape `label`'s journal and fsync it.
 pub fn append(catalog: &Path, label: &str, entries: &[Entry]) -> Result<(), CatalogError> {
+    // The label names the file: never a path elsewhere (a forged manifest
+    // or tape).
+    crate::tape::label::check_label(label).map_err(|e| CatalogError::Invalid(e.to_string()))?;
     let path = journal_path(catalog, label);
     let dir = path.parent().expect("journal has a parent");
     fs::create_dir_all(dir).map_err(|e| CatalogError::io(dir, e))?;

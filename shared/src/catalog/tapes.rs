@@ -153,9 +153,17 @@ pub fn tape_path(catalog: &Path, label: &str) -> PathBuf {
     catalog.join("tapes").join(format!("{label}.json"))
 }
 
+/// A label is a file name in the catalog: one that would name a path
+/// elsewhere is refused before any file is touched.
+fn checked(label: &str) -> Result<&str, CatalogError> {
+    crate::tape::label::check_label(label)
+        .map(|()| label)
+        .map_err(|e| CatalogError::Invalid(e.to_string()))
+}
+
 impl Tape {
     pub fn load(catalog: &Path, label: &str) -> Result<Option<Tape>, CatalogError> {
-        let path = tape_path(catalog, label);
+        let path = tape_path(catalog, checked(label)?);
         match std::fs::read(&path) {
             Ok(bytes) => serde_json::from_slice(&bytes)
                 .map(Some)
@@ -167,7 +175,7 @@ impl Tape {
 
     pub fn save(&mut self, catalog: &Path) -> Result<(), CatalogError> {
         self.updated = crate::time::Utc::now().rfc3339();
-        let path = tape_path(catalog, &self.label);
+        let path = tape_path(catalog, checked(&self.label)?);
         let dir = path.parent().expect("has a parent");
         std::fs::create_dir_all(dir).map_err(|e| CatalogError::io(dir, e))?;
         write_atomic(&path, &serde_json::to_vec_pretty(self).expect("serializes"))
@@ -228,7 +236,7 @@ pub fn log_written(
     members: &[crate::manifest::Record],
 ) -> Result<(), CatalogError> {
     use std::io::Write;
-    let path = written_log_path(catalog, label);
+    let path = written_log_path(catalog, checked(label)?);
     let dir = path.parent().expect("has a parent");
     std::fs::create_dir_all(dir).map_err(|e| CatalogError::io(dir, e))?;
     let mut text = serde_json::to_vec(archive).expect("serializes");

@@ -61,9 +61,17 @@ impl Label {
 /// Labels are what barcode readers and mtx print: 1 to 32 printable ASCII
 /// characters without spaces.
 pub fn check_label(label: &str) -> Result<(), TapeError> {
-    if label.is_empty() || label.len() > 32 || !label.bytes().all(|b| b.is_ascii_graphic()) {
+    // The catalog names files after labels (`tapes/<LABEL>.json`): no
+    // path separators, and not `.`, `..` or a hidden name.
+    if label.is_empty()
+        || label.len() > 32
+        || label.starts_with('.')
+        || !label
+            .bytes()
+            .all(|b| b.is_ascii_graphic() && b != b'/' && b != b'\\')
+    {
         return Err(TapeError::Invalid(format!(
-            "label {label:?}: use 1 to 32 letters, digits or punctuation, like T00001L9"
+            "label {label:?}: use 1 to 32 letters, digits or punctuation (no '/', '\\', nor a '.' first), like T00001L9"
         )));
     }
     Ok(())
@@ -246,7 +254,12 @@ fn parse_label_block(block: &[u8]) -> Identity {
         return Identity::Unreadable(format!("{LABEL_MEMBER}: {e}"));
     }
     match serde_json::from_slice::<Label>(&json) {
-        Ok(label) if label.format == LABEL_FORMAT => Identity::Reel(label),
+        // A label is also a file name in the catalog: a forged one must
+        // not name a path.
+        Ok(label) if label.format == LABEL_FORMAT => match check_label(&label.label) {
+            Ok(()) => Identity::Reel(label),
+            Err(e) => Identity::Unreadable(format!("{e}: not a label reel writes")),
+        },
         Ok(label) => Identity::Unreadable(format!(
             "label format {:?} is not {LABEL_FORMAT:?}",
             label.format
