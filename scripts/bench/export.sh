@@ -35,6 +35,7 @@ size=$(du -k "$db" | cut -f1)
 # CSV import, into a table without indexes.
 sqlite3 -csv "$db" "SELECT tape, file, block, archive, stream, path_text, type, size, mtime_ns, mtime, mode, uid, gid, owner, \"group\", sha256, taken_ns, taken, verified FROM members" > "$work/members.csv"
 rm -f "$work/import.db"
+sqlite3 "$work/import.db" "CREATE TABLE members (tape, file, block, archive, stream, path_text, type, size, mtime_ns, mtime, mode, uid, gid, owner, grp, sha256, taken_ns, taken, verified)"
 t0=$(now)
 sqlite3 "$work/import.db" ".import --csv $work/members.csv members"
 t1=$(now)
