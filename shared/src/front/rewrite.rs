@@ -49,18 +49,25 @@ pub fn schedule(config: &Config, spool: &Spool) -> anyhow::Result<Rewritten> {
     if plan.missing.is_empty() {
         return Ok(out);
     }
-    let here: BTreeSet<String> = crate::catalog::tapes::all(catalog)?
-        .into_iter()
-        .filter(|t| {
-            t.place.is_none()
-                && !matches!(
-                    t.state,
-                    crate::catalog::tapes::TapeState::Suspect
-                        | crate::catalog::tapes::TapeState::Retired
-                )
-        })
-        .map(|t| t.label)
-        .collect();
+    // A copy still queued is missing from the catalog too: only an empty
+    // pipeline tells a lost copy from one on its way.
+    let waiting = spool.list(Queue::Packed)?.len() + spool.list(Queue::Written)?.len();
+    if waiting > 0 {
+        log::warn!(
+            "{} version(s) miss a copy, but {waiting} item(s) still wait to be written or verified:              run this again once the pipeline is empty",
+            plan.missing.len()
+        );
+        return Ok(out);
+    }
+    // Tapes to copy from: in the library, not suspect; a retired one only
+    // when no other holds the version (it is worn, not wrong).
+    let mut here: BTreeMap<String, bool> = BTreeMap::new();
+    for t in crate::catalog::tapes::all(catalog)? {
+        use crate::catalog::tapes::TapeState;
+        if t.place.is_none() && t.state != TapeState::Suspect {
+            here.insert(t.label, t.state == TapeState::Retired);
+        }
+    }
     let counts: BTreeSet<&str> = tapes
         .iter()
         .filter(|t| !t.lost && !t.suspect)
@@ -83,7 +90,10 @@ pub fn schedule(config: &Config, spool: &Spool) -> anyhow::Result<Rewritten> {
         let from = versions.get(key).and_then(|copies| {
             copies
                 .iter()
-                .find(|c| counts.contains(c.tape.as_str()) && here.contains(&c.tape))
+                .filter(|c| counts.contains(c.tape.as_str()))
+                .filter_map(|c| here.get(&c.tape).map(|retired| (*retired, c)))
+                .min_by_key(|(retired, _)| *retired)
+                .map(|(_, c)| c)
         });
         match from {
             Some(c) => {
