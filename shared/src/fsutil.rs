@@ -192,6 +192,52 @@ mod within_tests {
 
 #[cfg(test)]
 mod tests {
+    /// Read through `DirectReader` as the ring does (page-aligned blocks
+    /// of 256 KiB, each filled until full or the end) and, after that, in
+    /// small unaligned pieces: the same bytes either way, O_DIRECT or not.
+    #[test]
+    fn a_direct_reader_gives_the_file_back_whole() {
+        use std::io::Read;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("archive");
+        let data: Vec<u8> = (0..3 * 262_144 + 1000)
+            .map(|i| (i * 7 % 251) as u8)
+            .collect();
+        std::fs::write(&path, &data).unwrap();
+        let mut r = super::DirectReader::new(std::fs::File::open(&path).unwrap());
+        let direct = r.is_direct();
+        let mut raw = vec![0u8; 262_144 + 4096];
+        let at = raw.as_ptr().align_offset(4096);
+        let block = &mut raw[at..at + 262_144];
+        let mut back = Vec::new();
+        loop {
+            let mut filled = 0;
+            while filled < block.len() {
+                match r.read(&mut block[filled..]).unwrap() {
+                    0 => break,
+                    n => filled += n,
+                }
+            }
+            back.extend_from_slice(&block[..filled]);
+            if filled < block.len() {
+                break;
+            }
+        }
+        assert_eq!(back.len(), data.len(), "O_DIRECT: {direct}");
+        assert!(back == data, "O_DIRECT: {direct}");
+        // Unaligned from the start: buffered, the same bytes.
+        let mut r = super::DirectReader::new(std::fs::File::open(&path).unwrap());
+        let mut small = Vec::new();
+        let mut piece = [0u8; 1000];
+        loop {
+            match r.read(&mut piece).unwrap() {
+                0 => break,
+                n => small.extend_from_slice(&piece[..n]),
+            }
+        }
+        assert!(small == data);
+    }
+
     use super::*;
 
     #[test]
@@ -255,4 +301,69 @@ pub fn random_bytes(buf: &mut [u8]) -> io::Result<()> {
         }
     }
     Ok(())
+}
+
+/// A file read with `O_DIRECT` where its file system allows: the bytes go
+/// from the disk into the reader's buffers without a copy through the page
+/// cache (reel-write reads an archive once per copy; caching it would only
+/// push out what is read again). The buffers must be page-aligned and
+/// their lengths multiples of 4 KiB, as the ring's blocks are; a read that
+/// is not (or a file system that refuses) falls back to buffered reads
+/// for the rest of the file (as after a short read at its end, whose next
+/// read would start unaligned).
+pub struct DirectReader {
+    file: std::fs::File,
+    direct: bool,
+}
+
+impl DirectReader {
+    /// `file`, read with `O_DIRECT` when the kernel takes the flag for it.
+    pub fn new(file: std::fs::File) -> DirectReader {
+        let direct = set_direct(&file, true).is_ok();
+        DirectReader { file, direct }
+    }
+
+    /// Whether reads bypass the page cache.
+    pub fn is_direct(&self) -> bool {
+        self.direct
+    }
+}
+
+/// Turn `O_DIRECT` on or off for an open file.
+pub(crate) fn set_direct(file: &std::fs::File, on: bool) -> nix::Result<()> {
+    use nix::fcntl::{FcntlArg, OFlag, fcntl};
+    let flags = OFlag::from_bits_truncate(fcntl(file, FcntlArg::F_GETFL)?);
+    let flags = if on {
+        flags | OFlag::O_DIRECT
+    } else {
+        flags - OFlag::O_DIRECT
+    };
+    fcntl(file, FcntlArg::F_SETFL(flags)).map(drop)
+}
+
+impl io::Read for DirectReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        const ALIGN: usize = 4096;
+        if self.direct && (buf.as_ptr() as usize % ALIGN != 0 || buf.len() % ALIGN != 0) {
+            self.buffered()?;
+        }
+        match io::Read::read(&mut self.file, buf) {
+            Err(e) if self.direct && e.raw_os_error() == Some(libc::EINVAL) => {
+                self.buffered()?;
+                io::Read::read(&mut self.file, buf)
+            }
+            other => other,
+        }
+    }
+}
+
+impl DirectReader {
+    fn buffered(&mut self) -> io::Result<()> {
+        set_direct(&self.file, false).map_err(io::Error::from)?;
+        self.direct = false;
+        Ok(())
+    }
 }

@@ -945,3 +945,43 @@ fn a_label_left_without_its_filemark_is_written_again_before_the_first_archive()
     id.expect(0);
     assert!(id.stdout.contains("T00001L9"), "{}", id.report());
 }
+
+/// `[write] archive_sha256 = false`: no whole-archive digest in the
+/// written manifest (reel-write spends no CPU on it), and everything else
+/// as before: the tape files are the archives, and verify records every
+/// member by its own digest.
+#[test]
+fn without_the_archive_digest_the_tape_files_are_the_archives_and_verify() {
+    let env = Env::new();
+    config(&env, "64M");
+    let text = std::fs::read_to_string(env.path("pipeline.toml")).unwrap();
+    env.write(
+        "pipeline.toml",
+        &format!("{text}\n[write]\narchive_sha256 = false\n"),
+    );
+    files(&env, &[300_000, 700_000, 5_000]);
+    to_packed(&env);
+    let archives: Vec<std::path::PathBuf> = std::fs::read_dir(env.path("var/cache/archives"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    env.run("reel", &["mt", "label", "T00001L9"]).expect(0);
+    env.run("reel-write", &[]).expect(0);
+    let items = written(&env);
+    assert!(!items.is_empty());
+    for (h, _) in &items {
+        assert!(h.get("archive_sha256").is_none(), "{h:?}");
+        let file = h["file"].as_u64().unwrap();
+        let on_tape = std::fs::read(tape_file(&env, "V00001L9", file)).unwrap();
+        assert!(
+            archives
+                .iter()
+                .any(|a| std::fs::read(a).unwrap() == on_tape)
+        );
+    }
+    env.run("reel-verify", &[]).expect(0);
+    let journal = std::fs::read_to_string(env.path("var/catalog/tapes/T00001L9.jsonl")).unwrap();
+    for f in ["f0.bin", "f1.bin", "f2.bin"] {
+        assert!(journal.contains(&format!("\"path\":\"{f}\"")), "{journal}");
+    }
+}

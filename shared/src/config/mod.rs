@@ -83,7 +83,30 @@ pub struct Config {
     #[serde(default)]
     pub verify: Verify,
     #[serde(default)]
+    pub write: Write,
+    #[serde(default)]
     pub supervisor: Supervisor,
+}
+
+/// `[write]`: what reel-write does besides writing.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Write {
+    /// Hash each archive as it streams, for `archive_sha256` in the
+    /// written manifest (a whole-file digest to check a tape file with
+    /// `dd | sha256sum`). The members' own digests, which verify checks,
+    /// do not depend on it; off, reel-write spends about a third of the
+    /// CPU per byte (BENCHMARKS.md).
+    #[serde(default = "yes")]
+    pub archive_sha256: bool,
+}
+
+impl Default for Write {
+    fn default() -> Self {
+        Write {
+            archive_sha256: true,
+        }
+    }
 }
 
 /// `[paths]`: where reel keeps its state.

@@ -194,6 +194,10 @@ pub struct Image {
     /// reposition as a write is).
     read_unsaved: bool,
     writer: Option<(usize, File)>,
+    /// The writer's blocks go with `O_DIRECT` (whole pages from page-aligned
+    /// memory, as the ring gives them): no copy through the page cache,
+    /// as the st driver maps the writer's own pages for a real drive.
+    writer_direct: bool,
     /// The tape file last read, kept open between blocks.
     reader: Option<(usize, File)>,
 }
@@ -231,6 +235,7 @@ impl Image {
             dirty_bytes: 0,
             read_unsaved: false,
             writer: None,
+            writer_direct: false,
             reader: None,
         };
         image.save()?;
@@ -256,6 +261,7 @@ impl Image {
             dirty_bytes: 0,
             read_unsaved: false,
             writer: None,
+            writer_direct: false,
             reader: None,
         };
         image.reconcile()?;
@@ -423,13 +429,35 @@ impl Image {
                 .append(true)
                 .open(self.file_path(f))
                 .map_err(io("opening a virtual tape file"))?;
-            file.seek(SeekFrom::End(0))
+            let end = file
+                .seek(SeekFrom::End(0))
                 .map_err(io("seeking a virtual tape file"))?;
+            self.writer_direct = end % 4096 == 0 && crate::fsutil::set_direct(&file, true).is_ok();
             self.writer = Some((f, file));
         }
         let (_, file) = self.writer.as_mut().expect("writer just set");
-        file.write_all(data)
-            .map_err(io("writing a virtual tape file"))?;
+        let aligned = data.as_ptr() as usize % 4096 == 0 && data.len() % 4096 == 0;
+        let mut rest = data;
+        if self.writer_direct && aligned {
+            match file.write(data) {
+                Ok(n) => rest = &data[n..],
+                // Refused (a file system without O_DIRECT for this):
+                // nothing was written; buffered from here on.
+                Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {}
+                Err(e) => return Err(io("writing a virtual tape file")(e)),
+            }
+        }
+        if !rest.is_empty() {
+            if self.writer_direct {
+                // Once a write is not whole pages, the next would start
+                // unaligned.
+                crate::fsutil::set_direct(file, false)
+                    .map_err(|e| io("writing a virtual tape file")(e.into()))?;
+                self.writer_direct = false;
+            }
+            file.write_all(rest)
+                .map_err(io("writing a virtual tape file"))?;
+        }
         self.meta.files[f].push(data.len() as u32);
         self.dirty_bytes += data.len() as u64;
         if self.dirty_bytes >= 64 << 20 {

@@ -116,10 +116,13 @@ pub(super) fn as_on_tape(
             .get("recipients")
             .and_then(|v| serde_json::from_value(v.clone()).ok())
             .unwrap_or_default();
-        return Ok((Box::new(archive), fps));
+        return Ok((Box::new(crate::fsutil::DirectReader::new(archive)), fps));
     }
     let Some(key) = config.stream_key(&header.stream) else {
-        return Ok((Box::new(archive), Vec::new()));
+        return Ok((
+            Box::new(crate::fsutil::DirectReader::new(archive)),
+            Vec::new(),
+        ));
     };
     let recipients = key
         .seal_to()

@@ -45,6 +45,8 @@ struct Target<'c> {
     start_fill: f64,
     /// The drive's slowest streaming rate, bytes per second.
     min_rate: u64,
+    /// Hash each archive as it streams (`[write] archive_sha256`).
+    archive_sha256: bool,
 }
 
 /// The drive `device` or `drive` means, with its streaming settings.
@@ -63,6 +65,7 @@ fn target<'c>(config: &'c Config, drive: &DriveArgs) -> anyhow::Result<Target<'c
         buffer,
         start_fill,
         min_rate,
+        archive_sha256: config.write.archive_sha256,
     })
 }
 

@@ -171,7 +171,7 @@ pub(super) fn stream(
     progress: &mut Progress,
     at: (&str, u64),
 ) -> anyhow::Result<Streamed> {
-    let mut feed = Feed::start(source, true, t);
+    let mut feed = Feed::start(source, t.archive_sha256, t);
     let result = pump(drive, &mut feed, archive, signals, progress, at);
     let digest = feed.finish(archive, t);
     result.map(|mut out| {
