@@ -2,9 +2,10 @@
 # CPU per GiB on the write path (issue #25): an archive on the cache disk
 # written to a virtual drive on the same disk by reel-write (a packed item,
 # as the pipeline writes it: ring, SHA-256 of the stream, tape file), against
-# `dd bs=256k`, `dd iflag=direct bs=256k` and `mbuffer` copying the same
-# archive to a file there, in one run, the page cache dropped before each
-# copy. Prints, per tool, the median wall time, MB/s and CPU-seconds
+# `dd bs=256k conv=fsync`, `dd iflag=direct bs=256k conv=fsync` and
+# `mbuffer` (then `sync FILE`) copying the same archive to a file there, in
+# one run, the page cache dropped before each copy: every copy ends with
+# its bytes on disk, as reel-write's does. Prints, per tool, the median wall time, MB/s and CPU-seconds
 # (user + system) per GiB, and reel-write's ratios.
 #   Usage: scripts/bench/writecpu.sh [ROUNDS] [SIZE_MiB]
 # The work directory is $BENCH_DIR (default /var/tmp/reel-bench-writecpu).
@@ -61,9 +62,12 @@ for i in $(seq "$rounds"); do
   time_of reel-write "$bin/reel-write" --config "$work/pipeline.toml" -q
   fresh_tape "$i"
   time_of reel-write-nohash "$bin/reel-write" --config "$work/nohash.toml" -q
-  time_of dd dd if="$archive" of="$work/out" bs=256k status=none; rm -f "$work/out"
-  time_of dd-direct dd if="$archive" of="$work/out" bs=256k iflag=direct status=none; rm -f "$work/out"
-  time_of mbuffer mbuffer -q -s 256k -m 1G -i "$archive" -o "$work/out"; rm -f "$work/out"
+  # Each copy ends with its data on disk, as reel-write's does (the
+  # virtual drive syncs a tape file at every filemark): dd conv=fsync, and
+  # mbuffer followed by a sync of its file.
+  time_of dd dd if="$archive" of="$work/out" bs=256k conv=fsync status=none; rm -f "$work/out"
+  time_of dd-direct dd if="$archive" of="$work/out" bs=256k iflag=direct conv=fsync status=none; rm -f "$work/out"
+  time_of mbuffer sh -c "mbuffer -q -s 256k -m 1G -i '$archive' -o '$work/out' && sync '$work/out'"; rm -f "$work/out"
   echo "round $i done" >&2
 done
 gib=$(echo "$(stat -c %s "$archive") / 1073741824" | bc -l)
