@@ -28,10 +28,7 @@ fn main() -> anyhow::Result<()> {
     let verified = reel_shared::time::Utc::now().rfc3339();
     let mut batch = Vec::with_capacity(100_000);
     for i in 0..args.entries {
-        let mut r = Record::new(
-            format!("d{:05}/f{:09}.dat", i / 1000, i),
-            EntryType::File,
-        );
+        let mut r = Record::new(format!("d{:05}/f{:09}.dat", i / 1000, i), EntryType::File);
         r.size = 1000 + i % 100_000;
         r.mtime_ns = 1_700_000_000_000_000_000 + i as i64 * 1_000_000;
         r.mode = 0o644;
