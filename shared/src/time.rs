@@ -34,6 +34,11 @@ impl Utc {
         Self::from_unix(secs)
     }
 
+    /// Nanoseconds since the epoch to a civil date, to the second (floored).
+    pub fn from_ns(ns: i128) -> Self {
+        Self::from_unix(ns.div_euclid(1_000_000_000) as i64)
+    }
+
     /// Seconds since the epoch to a civil date (Howard Hinnant's
     /// days-to-civil algorithm, proleptic Gregorian calendar).
     pub fn from_unix(secs: i64) -> Self {

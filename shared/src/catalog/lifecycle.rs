@@ -34,6 +34,17 @@ pub struct VersionKey {
     pub taken_ns: i128,
 }
 
+impl VersionKey {
+    /// The version a journal entry is a copy of.
+    pub fn of(e: &super::Entry) -> VersionKey {
+        VersionKey {
+            stream: e.stream.clone(),
+            path: e.record.path.as_os_str().as_encoded_bytes().to_vec(),
+            taken_ns: i128::from(e.taken_ns()),
+        }
+    }
+}
+
 /// A verified copy of a version: on which tape, verified when (ns).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Copy {

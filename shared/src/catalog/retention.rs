@@ -47,11 +47,7 @@ pub fn state(catalog: &Path) -> Result<(Catalogued, Vec<TapeFacts>), CatalogErro
     let mut versions = Catalogued::new();
     for journal in super::journal::journals(catalog)? {
         super::journal::read(&journal, |e| {
-            let key = VersionKey {
-                stream: e.stream.clone(),
-                path: e.record.path.as_os_str().as_encoded_bytes().to_vec(),
-                taken_ns: i128::from(e.taken_ns()),
-            };
+            let key = VersionKey::of(&e);
             let copy = Copy {
                 tape: e.record.tape.clone().unwrap_or_default(),
                 verified_ns: i128::from(crate::time::rfc3339_ns(&e.verified).unwrap_or(0)),
@@ -176,49 +172,57 @@ fn record_expired(catalog: &Path, keys: &[VersionKey]) -> Result<(), CatalogErro
     Ok(())
 }
 
-/// The plan now, nothing recorded: what `reel tapes plan` shows.
-pub fn plan_now(catalog: &Path, config: &Config) -> Result<Plan, CatalogError> {
-    let (versions, tapes) = state(catalog)?;
-    Ok(lifecycle::plan(
-        &versions,
-        &tapes,
-        &config.policies(),
-        &lifecycle::Policy::forever(),
-        &expired(catalog)?,
-        i128::from(crate::time::now_ns()),
-    ))
+/// A plan and what it was made from.
+pub struct Planned {
+    pub plan: Plan,
+    /// Every version, with its copies.
+    pub versions: Catalogued,
+    pub tapes: Vec<TapeFacts>,
+    /// Every version expired: recorded before, and (after [`apply`]) now.
+    pub expired: BTreeSet<VersionKey>,
 }
 
-/// The plan at `now_ns` under `config`'s policies, its expiries recorded
-/// (so that what expired stays expired, whatever happens to the copies of
-/// newer versions later). Returns the plan, the catalog state it was made
-/// from, and every version expired so far.
-pub fn apply(
-    catalog: &Path,
-    config: &Config,
-    now_ns: i64,
-) -> Result<(Plan, Catalogued, Vec<TapeFacts>, BTreeSet<VersionKey>), CatalogError> {
+/// The plan at `now_ns` under `config`'s policies, nothing recorded: what
+/// `reel tapes plan` and `reel status` show.
+pub fn planned(catalog: &Path, config: &Config, now_ns: i64) -> Result<Planned, CatalogError> {
     let (versions, tapes) = state(catalog)?;
-    let mut gone = expired(catalog)?;
+    let expired = expired(catalog)?;
     let plan = lifecycle::plan(
         &versions,
         &tapes,
         &config.policies(),
         &lifecycle::Policy::forever(),
-        &gone,
+        &expired,
         i128::from(now_ns),
     );
-    record_expired(catalog, &plan.expire)?;
-    for k in &plan.expire {
+    Ok(Planned {
+        plan,
+        versions,
+        tapes,
+        expired,
+    })
+}
+
+/// The plan now, nothing recorded.
+pub fn plan_now(catalog: &Path, config: &Config) -> Result<Plan, CatalogError> {
+    planned(catalog, config, crate::time::now_ns()).map(|p| p.plan)
+}
+
+/// [`planned`], its expiries recorded (so that what expired stays
+/// expired, whatever happens to the copies of newer versions later).
+pub fn apply(catalog: &Path, config: &Config, now_ns: i64) -> Result<Planned, CatalogError> {
+    let mut p = planned(catalog, config, now_ns)?;
+    record_expired(catalog, &p.plan.expire)?;
+    for k in &p.plan.expire {
         log::info!(
             "expired: {} {} (taken {})",
             k.stream,
             String::from_utf8_lossy(&k.path),
-            crate::time::Utc::from_unix((k.taken_ns / 1_000_000_000) as i64).rfc3339()
+            crate::time::Utc::from_ns(k.taken_ns).rfc3339()
         );
     }
-    gone.extend(plan.expire.iter().cloned());
-    Ok((plan, versions, tapes, gone))
+    p.expired.extend(p.plan.expire.iter().cloned());
+    Ok(p)
 }
 
 /// The recyclable tapes of `pool` now (expiries recorded on the way), in
@@ -228,9 +232,9 @@ pub fn recyclable(
     config: &Config,
     pool: &str,
 ) -> Result<Vec<String>, CatalogError> {
-    let (plan, ..) = apply(catalog, config, crate::time::now_ns())?;
+    let planned = apply(catalog, config, crate::time::now_ns())?;
     let mut out = Vec::new();
-    for label in plan.recyclable {
+    for label in planned.plan.recyclable {
         if let Some(t) = super::tapes::Tape::load(catalog, &label)?
             && t.pool == pool
             && t.place.is_none()

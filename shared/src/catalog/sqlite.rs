@@ -240,7 +240,7 @@ fn insert_member(
     let r = &e.record;
     let path = r.path.as_os_str().as_bytes();
     let taken = e.taken_ns();
-    let when = |ns: i64| crate::time::Utc::from_unix(ns.div_euclid(1_000_000_000)).rfc3339();
+    let when = |ns: i64| crate::time::Utc::from_ns(i128::from(ns)).rfc3339();
     insert.execute(params![
         r.tape.as_deref().unwrap_or(tape),
         r.file.map(|f| f as i64).unwrap_or(-1),

@@ -209,7 +209,7 @@ fn table(rows: &[Vec<String>], right: &[bool]) -> Vec<String> {
 
 /// `2026-12-05 21:49` (UTC), as `ls -l` shows a time to the minute.
 fn minute(ns: i64) -> String {
-    let t = Utc::from_unix(ns.div_euclid(1_000_000_000)).rfc3339();
+    let t = Utc::from_ns(i128::from(ns)).rfc3339();
     t.get(..16).map_or(t.clone(), |s| s.replace('T', " "))
 }
 

@@ -397,19 +397,13 @@ pub fn status(config: &Config) -> Option<ChangerStatus> {
 
 fn show_plan(config: &Config, json: bool) -> anyhow::Result<Exit> {
     let catalog = &config.paths.catalog;
-    let (versions, tapes) = retention::state(catalog)?;
-    let expired = retention::expired(catalog)?;
-    let policies = config.policies();
-    let now = i128::from(crate::time::now_ns());
-    let p = lifecycle::plan(
-        &versions,
-        &tapes,
-        &policies,
-        &lifecycle::Policy::forever(),
-        &expired,
-        now,
-    );
-    let when = |ns: i128| crate::time::Utc::from_unix((ns / 1_000_000_000) as i64).rfc3339();
+    let retention::Planned {
+        plan: p,
+        versions,
+        expired,
+        ..
+    } = retention::planned(catalog, config, crate::time::now_ns())?;
+    let when = |ns: i128| crate::time::Utc::from_ns(ns).rfc3339();
     let path = |k: &lifecycle::VersionKey| String::from_utf8_lossy(&k.path).into_owned();
     if json {
         let out = serde_json::json!({

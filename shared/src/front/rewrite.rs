@@ -44,7 +44,12 @@ pub struct Rewritten {
 /// from a tape in the library that counts, for the pool that misses it.
 pub fn schedule(config: &Config, spool: &Spool) -> anyhow::Result<Rewritten> {
     let catalog = &config.paths.catalog;
-    let (plan, versions, tapes, _) = retention::apply(catalog, config, crate::time::now_ns())?;
+    let retention::Planned {
+        plan,
+        versions,
+        tapes,
+        ..
+    } = retention::apply(catalog, config, crate::time::now_ns())?;
     let mut out = Rewritten::default();
     if plan.missing.is_empty() {
         return Ok(out);
@@ -73,9 +78,8 @@ pub fn schedule(config: &Config, spool: &Spool) -> anyhow::Result<Rewritten> {
         .filter(|t| !t.lost && !t.suspect)
         .map(|t| t.label.as_str())
         .collect();
-    // (source tape, target pool) → the versions it gives.
-    let mut wanted: BTreeMap<(String, String), BTreeSet<VersionKey>> = BTreeMap::new();
-    let mut by_tape: BTreeMap<String, BTreeSet<VersionKey>> = BTreeMap::new();
+    // Source tape → target pool → the versions it gives.
+    let mut wanted: BTreeMap<String, BTreeMap<String, BTreeSet<VersionKey>>> = BTreeMap::new();
     for (key, pool) in &plan.missing {
         if pool == "any" {
             out.no_source += 1;
@@ -97,12 +101,10 @@ pub fn schedule(config: &Config, spool: &Spool) -> anyhow::Result<Rewritten> {
         });
         match from {
             Some(c) => {
-                by_tape
+                wanted
                     .entry(c.tape.clone())
                     .or_default()
-                    .insert(key.clone());
-                wanted
-                    .entry((c.tape.clone(), pool.clone()))
+                    .entry(pool.clone())
                     .or_default()
                     .insert(key.clone());
             }
@@ -123,33 +125,27 @@ pub fn schedule(config: &Config, spool: &Spool) -> anyhow::Result<Rewritten> {
     // Which tape file of each source tape holds each wanted version, and
     // the journal's records of those tape files.
     let mut archives: BTreeMap<(String, u64, String), Vec<(String, Record)>> = BTreeMap::new();
-    for (tape, keys) in &by_tape {
+    for (tape, pools) in &wanted {
         let mut files_of: BTreeMap<u64, Vec<(String, Record)>> = BTreeMap::new();
-        let mut needed: BTreeMap<u64, BTreeSet<&VersionKey>> = BTreeMap::new();
+        let mut seen = std::collections::HashSet::new();
+        // Tape file → the versions wanted from it.
+        let mut needed: BTreeMap<u64, BTreeSet<VersionKey>> = BTreeMap::new();
         journal::read(&journal::journal_path(catalog, tape), |e| {
             let Some(file) = e.record.file else {
                 return Ok(());
             };
-            let key = VersionKey {
-                stream: e.stream.clone(),
-                path: e.record.path.as_os_str().as_encoded_bytes().to_vec(),
-                taken_ns: i128::from(e.taken_ns()),
-            };
-            if let Some(k) = keys.get(&key) {
-                needed.entry(file).or_default().insert(k);
+            let key = VersionKey::of(&e);
+            if pools.values().any(|keys| keys.contains(&key)) {
+                needed.entry(file).or_default().insert(key);
             }
-            let list = files_of.entry(file).or_default();
-            if !list.iter().any(|(_, r)| r.path == e.record.path) {
-                list.push((e.stream, e.record));
+            if seen.insert((file, e.record.path.clone())) {
+                files_of.entry(file).or_default().push((e.stream, e.record));
             }
             Ok(())
         })?;
-        for ((from, pool), ks) in &wanted {
-            if from != tape {
-                continue;
-            }
+        for (pool, keys) in pools {
             for (file, held) in &needed {
-                if held.iter().any(|k| ks.contains(*k)) {
+                if !held.is_disjoint(keys) {
                     archives.insert(
                         (tape.clone(), *file, pool.clone()),
                         files_of.get(file).cloned().unwrap_or_default(),
@@ -265,5 +261,5 @@ fn read_tape_file(
 }
 
 fn when(ns: i128) -> String {
-    crate::time::Utc::from_unix((ns / 1_000_000_000) as i64).rfc3339()
+    crate::time::Utc::from_ns(ns).rfc3339()
 }

@@ -118,7 +118,7 @@ fn show(config: &Config, spool: &Spool, as_json: bool) -> anyhow::Result<Exit> {
             config,
         )?)
     };
-    let when = |ns: i128| crate::time::Utc::from_unix((ns / 1_000_000_000) as i64).rfc3339();
+    let when = |ns: i128| crate::time::Utc::from_ns(ns).rfc3339();
     let mut out = std::io::stdout().lock();
     if as_json {
         let doc = json!({
