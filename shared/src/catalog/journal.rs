@@ -43,6 +43,17 @@ impl Entry {
             .unwrap_or(i64::MIN)
     }
 
+    /// Which version (and part) of which path this is a copy of: every
+    /// tape holding it has an entry with the same value.
+    pub fn version_part(&self) -> (String, PathBuf, i64, Option<u32>) {
+        (
+            self.stream.clone(),
+            self.record.path.clone(),
+            self.taken_ns(),
+            self.record.part,
+        )
+    }
+
     /// What orders the versions of a path, newest last: when each was
     /// taken from the source, never when it happened to be verified (a
     /// killed run, or tapes verified in tape order, can verify an older

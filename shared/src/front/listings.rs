@@ -44,7 +44,7 @@ pub fn find(
             },
         )?;
         for e in every {
-            let tapes = copies.entry(version_of(&e)).or_default();
+            let tapes = copies.entry(e.version_part()).or_default();
             if let Some(t) = e.record.tape
                 && !tapes.contains(&t)
             {
@@ -52,28 +52,32 @@ pub fn find(
             }
         }
     }
-    let others = |e: &crate::catalog::Entry| -> Vec<String> {
-        copies
-            .get(&version_of(e))
-            .map(|ts| {
-                ts.iter()
-                    .filter(|t| Some(t.as_str()) != e.record.tape.as_deref())
-                    .cloned()
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
+    // For each member found, the other tapes holding its version.
+    let others: Vec<Vec<String>> = found
+        .iter()
+        .map(|e| {
+            copies
+                .get(&e.version_part())
+                .map(|ts| {
+                    ts.iter()
+                        .filter(|t| Some(t.as_str()) != e.record.tape.as_deref())
+                        .cloned()
+                        .collect()
+                })
+                .unwrap_or_default()
+        })
+        .collect();
     let mut out = std::io::stdout().lock();
     if style.json {
         let list: Vec<serde_json::Value> = found
             .iter()
-            .map(|e| {
+            .zip(&others)
+            .map(|(e, also)| {
                 let mut v = serde_json::to_value(&e.record).expect("records serialize");
                 v["stream"] = e.stream.clone().into();
                 v["verified"] = e.verified.clone().into();
-                let also = others(e);
                 if !also.is_empty() {
-                    v["copies_on"] = also.into();
+                    v["copies_on"] = also.clone().into();
                 }
                 v
             })
@@ -81,9 +85,9 @@ pub fn find(
         writeln!(out, "{}", serde_json::Value::Array(list))?;
     } else {
         let any_part = found.iter().any(|e| e.record.part.is_some());
-        let any_copy = found.iter().any(|e| !others(e).is_empty());
+        let any_copy = others.iter().any(|o| !o.is_empty());
         let mut rows = Vec::with_capacity(found.len());
-        for e in &found {
+        for (e, also) in found.iter().zip(&others) {
             let r = &e.record;
             let mut row = Vec::new();
             if style.long {
@@ -112,7 +116,6 @@ pub fn find(
                 }));
             }
             if any_copy {
-                let also = others(e);
                 row.push(if also.is_empty() {
                     "-".into()
                 } else {
@@ -353,14 +356,4 @@ pub fn rebuild(config: &Config, chunk: usize) -> anyhow::Result<Exit> {
         started.elapsed().as_secs_f64()
     );
     Ok(Exit::Ok)
-}
-
-/// What tells one version of one path (or part) from another.
-fn version_of(e: &crate::catalog::Entry) -> (String, std::path::PathBuf, i64, Option<u32>) {
-    (
-        e.stream.clone(),
-        e.record.path.clone(),
-        e.taken_ns(),
-        e.record.part,
-    )
 }

@@ -198,16 +198,8 @@ fn other_copies(
     unreadable: &[crate::manifest::Record],
     o: &Options,
 ) -> anyhow::Result<Vec<crate::catalog::Entry>> {
-    let every = search(
-        catalog,
-        &Query {
-            patterns: o.patterns.clone(),
-            stream: None,
-            at: o.at.clone(),
-            all_versions: true,
-        },
-    )?;
-    let mut out: Vec<(u8, crate::catalog::Entry)> = Vec::new();
+    let every = every_copy(catalog, o)?;
+    let mut out = Vec::new();
     for r in unreadable {
         let same = |e: &crate::catalog::Entry| {
             e.record.path == r.path
@@ -222,13 +214,28 @@ fn other_copies(
         if let Some(best) = every
             .iter()
             .filter(|e| same(e))
-            .map(|e| (nearness(catalog, e.record.tape.as_deref().unwrap_or("")), e))
-            .min_by_key(|(n, _)| *n)
+            .min_by_key(|e| nearness(catalog, e.record.tape.as_deref().unwrap_or("")))
         {
-            out.push((best.0, best.1.clone()));
+            out.push(best.clone());
         }
     }
-    Ok(out.into_iter().map(|(_, e)| e).collect())
+    Ok(out)
+}
+
+/// Every verified copy of every version that matches what was asked.
+fn every_copy(
+    catalog: &std::path::Path,
+    o: &Options,
+) -> anyhow::Result<Vec<crate::catalog::Entry>> {
+    Ok(search(
+        catalog,
+        &Query {
+            patterns: o.patterns.clone(),
+            stream: None,
+            at: o.at.clone(),
+            all_versions: true,
+        },
+    )?)
 }
 
 /// How near a tape is, for choosing among the copies of a version: in
@@ -268,29 +275,11 @@ fn copies_at_hand(
     {
         return Ok(found);
     }
-    let every = search(
-        catalog,
-        &Query {
-            patterns: o.patterns.clone(),
-            stream: None,
-            at: o.at.clone(),
-            all_versions: true,
-        },
-    )?;
-    type Version = (String, PathBuf, i64, Option<u32>);
-    let of = |e: &crate::catalog::Entry| -> Version {
-        (
-            e.stream.clone(),
-            e.record.path.clone(),
-            e.taken_ns(),
-            e.record.part,
-        )
-    };
-    let mut best: std::collections::HashMap<Version, (u8, crate::catalog::Entry)> =
+    let mut best: std::collections::HashMap<_, (u8, crate::catalog::Entry)> =
         std::collections::HashMap::new();
-    for e in every {
+    for e in every_copy(catalog, o)? {
         let r = rank(e.record.tape.as_deref().unwrap_or(""));
-        let slot = best.entry(of(&e)).or_insert((u8::MAX, e.clone()));
+        let slot = best.entry(e.version_part()).or_insert((u8::MAX, e.clone()));
         if r < slot.0 {
             *slot = (r, e);
         }
@@ -299,7 +288,7 @@ fn copies_at_hand(
         .into_iter()
         .map(|e| {
             let r = rank(e.record.tape.as_deref().unwrap_or(""));
-            match best.get(&of(&e)) {
+            match best.get(&e.version_part()) {
                 Some((b, other)) if *b < r => {
                     log::info!(
                         "{}: the copy on tape {} instead of the one on {}",
