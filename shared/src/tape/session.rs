@@ -449,8 +449,7 @@ impl<'c> Session<'c> {
                             && known.pool == pool
                             && recyclable.contains(&known.label) =>
                     {
-                        crate::catalog::retention::retire_records(catalog, &l.label, &l.uuid)?;
-                        let new = relabel(drive.as_mut(), catalog, &l)?;
+                        let new = recycle(drive.as_mut(), catalog, &l)?;
                         log::info!(
                             "{why}: loaded {barcode} from slot {slot}: tape {} recycled (every version on it expired), labelled again (uuid {})",
                             new.label,
@@ -613,7 +612,7 @@ impl<'c> Session<'c> {
     }
 }
 
-pub use append::{appendable, relabel};
+pub use append::{appendable, recycle};
 
 mod append;
 mod health;

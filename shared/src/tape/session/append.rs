@@ -44,8 +44,7 @@ pub fn appendable(
     let label = if crate::catalog::retention::being_recycled(catalog, &label.label, &label.uuid)
         && Tape::load(catalog, &label.label)?.is_none()
     {
-        crate::catalog::retention::retire_records(catalog, &label.label, &label.uuid)?;
-        let new = relabel(drive, catalog, &label)?;
+        let new = recycle(drive, catalog, &label)?;
         log::warn!(
             "tape {}: a run stopped while recycling it; labelled again (uuid {})",
             new.label,
@@ -137,12 +136,14 @@ fn refuse(e: TapeError) -> anyhow::Error {
     }
 }
 
-/// Label a recycled tape again: its name, pool, block size and drive key
-/// kept, a new uuid, written at the beginning of the tape so that
-/// everything after it is gone. The catalog's index is rebuilt first, so
-/// that it forgets what the tape held (its journal is already under
-/// `recycled/`) before a journal of the same name starts again.
-pub fn relabel(drive: &mut dyn Drive, catalog: &Path, old: &Label) -> anyhow::Result<Label> {
+/// Recycle the tape in `drive` (labelled `old`): its records moved out of
+/// the catalog under `recycled/` (what is left of them, when a run died
+/// half-way), then the index rebuilt, so that it forgets what the tape held
+/// before a journal of the same name starts again, then a new label: the
+/// name, pool, block size and drive key kept, a new uuid, written at the
+/// beginning of the tape so that everything after it is gone.
+pub fn recycle(drive: &mut dyn Drive, catalog: &Path, old: &Label) -> anyhow::Result<Label> {
+    crate::catalog::retention::retire_records(catalog, &old.label, &old.uuid)?;
     crate::catalog::rebuild(catalog, crate::catalog::rebuild::DEFAULT_CHUNK)?;
     let mut new = Label::new(&old.label, &old.pool, old.block_size)?;
     new.drive_key = old.drive_key.clone();
