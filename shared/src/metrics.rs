@@ -1,8 +1,8 @@
 //! Metrics in the Prometheus text exposition format (issue #24), for
 //! node_exporter's textfile collector: `[supervisor] metrics_file`,
-//! rewritten atomically (a temporary file renamed over it) by the
-//! supervisor after each stage and each round, and by every stage program
-//! when it exits. Everything comes from what is on disk — the spool, the
+//! rewritten atomically (a temporary file renamed over it) by every stage
+//! program and the supervisor when they exit, and by the supervisor after
+//! a stage that was killed and at the end of a pass. Everything comes from what is on disk — the spool, the
 //! cache's file system, the catalog's tape states, drive health and
 //! streams file, the telemetry sessions — so any program can write it and
 //! the figures agree with `reel status`.

@@ -264,7 +264,10 @@ impl Daemon {
                 child::outcome(status)
             };
             self.react(&c, out);
-            crate::metrics::write(&self.config);
+            // A stage rewrites the metrics as it exits; one killed cannot.
+            if status.code().is_none() {
+                crate::metrics::write(&self.config);
+            }
         }
         Ok(())
     }

@@ -138,5 +138,7 @@ fn end_of_pass(config: &Config, spool: &Spool) -> usize {
         }
         Err(e) => log::warn!("full tapes to go offsite were not exported: {e:#}"),
     }
+    // Tapes and queues changed without a stage to say so.
+    crate::metrics::write(config);
     queued
 }

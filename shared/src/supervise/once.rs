@@ -166,8 +166,9 @@ pub fn run(common: &CommonArgs, config: &Config) -> anyhow::Result<Exit> {
                 log::warn!("stopped by a signal; what waits stays queued for the next run");
                 return Ok(Exit::Ok);
             }
+            // The stage rewrote the metrics as it exited (one killed
+            // leaves them to the next stage, and to this run's own exit).
             let result = run_stage(config, name, common, &stop);
-            crate::metrics::write(config);
             for t in full_tapes(config) {
                 if !announced.contains(&t) {
                     notify(config, "tape-full", &format!("tape {t} is full"));
