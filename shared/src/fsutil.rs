@@ -329,6 +329,13 @@ impl DirectReader {
     }
 }
 
+/// Whether `buf` can go to or from a file with `O_DIRECT`: page-aligned,
+/// whole pages.
+pub(crate) fn whole_pages(buf: &[u8]) -> bool {
+    const PAGE: usize = 4096;
+    buf.as_ptr() as usize % PAGE == 0 && buf.len() % PAGE == 0
+}
+
 /// Turn `O_DIRECT` on or off for an open file.
 pub(crate) fn set_direct(file: &std::fs::File, on: bool) -> nix::Result<()> {
     use nix::fcntl::{FcntlArg, OFlag, fcntl};
@@ -346,8 +353,7 @@ impl io::Read for DirectReader {
         if buf.is_empty() {
             return Ok(0);
         }
-        const ALIGN: usize = 4096;
-        if self.direct && (buf.as_ptr() as usize % ALIGN != 0 || buf.len() % ALIGN != 0) {
+        if self.direct && !whole_pages(buf) {
             self.buffered()?;
         }
         match io::Read::read(&mut self.file, buf) {

@@ -436,9 +436,8 @@ impl Image {
             self.writer = Some((f, file));
         }
         let (_, file) = self.writer.as_mut().expect("writer just set");
-        let aligned = data.as_ptr() as usize % 4096 == 0 && data.len() % 4096 == 0;
         let mut rest = data;
-        if self.writer_direct && aligned {
+        if self.writer_direct && crate::fsutil::whole_pages(data) {
             match file.write(data) {
                 Ok(n) => rest = &data[n..],
                 // Refused (a file system without O_DIRECT for this):
