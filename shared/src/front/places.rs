@@ -161,9 +161,18 @@ fn library(config: &Config) -> anyhow::Result<Box<dyn Changer>> {
 }
 
 fn export(config: &Config, labels: &[String], note: Option<String>) -> anyhow::Result<Exit> {
+    export_through(library(config)?.as_mut(), config, labels, note)
+}
+
+/// [`export`], through a library already open.
+fn export_through(
+    changer: &mut dyn Changer,
+    config: &Config,
+    labels: &[String],
+    note: Option<String>,
+) -> anyhow::Result<Exit> {
     let catalog = &config.paths.catalog;
     let tapes = known(catalog, labels)?;
-    let mut changer = library(config)?;
     let mut st = changer.status()?;
     for mut t in tapes {
         if let Some(d) = st
@@ -275,16 +284,19 @@ pub fn export_full(config: &Config) -> anyhow::Result<Vec<String>> {
             continue;
         }
         let note = Some(format!("pool {} exports full tapes", t.pool));
-        told.push(match export(config, std::slice::from_ref(&t.label), note) {
-            Ok(_) => format!(
-                "tape {} (pool {}) is full and in an import/export slot: take it offsite",
-                t.label, t.pool
-            ),
-            Err(e) => format!(
-                "tape {} (pool {}) is full and goes offsite, but was not exported: {e:#}",
-                t.label, t.pool
-            ),
-        });
+        let label = std::slice::from_ref(&t.label);
+        told.push(
+            match export_through(changer.as_mut(), config, label, note) {
+                Ok(_) => format!(
+                    "tape {} (pool {}) is full and in an import/export slot: take it offsite",
+                    t.label, t.pool
+                ),
+                Err(e) => format!(
+                    "tape {} (pool {}) is full and goes offsite, but was not exported: {e:#}",
+                    t.label, t.pool
+                ),
+            },
+        );
     }
     Ok(told)
 }
