@@ -6,17 +6,11 @@ use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::process::Command;
 
-use crate::support::{CONFIG, Env};
+use crate::support::{CONFIG, Env, LIBRARY};
 
 fn setup() -> Env {
     let env = Env::new();
-    env.write(
-        "pipeline.toml",
-        &format!(
-            "{CONFIG}\n[[changer]]\nname = \"lib\"\ndevice = \"virtual:lib\"\n\n\
-             [[drive]]\nname = \"d\"\ndevice = \"virtual:lib\"\nchanger = \"lib\"\ncapacity = \"64M\"\nbuffer = \"4M\"\n"
-        ),
-    );
+    env.write("pipeline.toml", &format!("{CONFIG}\n{LIBRARY}"));
     std::fs::create_dir_all(env.path("src/docs")).unwrap();
     std::fs::write(env.path("src/docs/a.txt"), b"alpha\n").unwrap();
     std::fs::write(env.path("src/docs/big.bin"), vec![7u8; 300_000]).unwrap();

@@ -4,7 +4,7 @@
 //! retention, on the virtual library, with reel's clock moved a week at a
 //! time (`REEL_CLOCK_OFFSET`).
 
-use crate::support::{CONFIG, Env};
+use crate::support::{CONFIG, Env, LIBRARY};
 
 const WEEK: i64 = 7 * 86_400;
 
@@ -350,8 +350,7 @@ fn a_tape_past_its_pools_load_limit_is_retired_and_still_restores() {
     env.write(
         "pipeline.toml",
         &format!(
-            "{CONFIG}\n[[changer]]\nname = \"lib\"\ndevice = \"virtual:lib\"\n\n\
-             [[drive]]\nname = \"d\"\ndevice = \"virtual:lib\"\nchanger = \"lib\"\ncapacity = \"64M\"\nbuffer = \"4M\"\n\n\
+            "{CONFIG}\n{LIBRARY}\n\
              [[pool]]\nname = \"onsite\"\nstreams = [\"home\"]\nretire_after_loads = 3\n"
         ),
     );

@@ -2,17 +2,11 @@
 //! columns, sizes readable, the path last as `ls -l` puts the name;
 //! `--long`; `--tape LABEL` in tape order; `--json` for scripts.
 
-use crate::support::{CONFIG, Env};
+use crate::support::{CONFIG, Env, LIBRARY};
 
 fn backed_up() -> Env {
     let env = Env::new();
-    env.write(
-        "pipeline.toml",
-        &format!(
-            "{CONFIG}\n[[changer]]\nname = \"lib\"\ndevice = \"virtual:lib\"\n\n\
-             [[drive]]\nname = \"d\"\ndevice = \"virtual:lib\"\nchanger = \"lib\"\ncapacity = \"64M\"\nbuffer = \"4M\"\n"
-        ),
-    );
+    env.write("pipeline.toml", &format!("{CONFIG}\n{LIBRARY}"));
     std::fs::create_dir_all(env.path("src/a much longer directory name")).unwrap();
     std::fs::write(env.path("src/x"), b"1").unwrap();
     std::fs::write(

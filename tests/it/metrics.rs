@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 
-use crate::support::{CONFIG, Env};
+use crate::support::{CONFIG, Env, LIBRARY};
 
 fn setup() -> Env {
     let env = Env::new();
@@ -14,8 +14,7 @@ fn setup() -> Env {
         "pipeline.toml",
         &format!(
             "{CONFIG}\n[supervisor]\nmetrics_file = \"var/metrics/reel.prom\"\n\n\
-             [[changer]]\nname = \"lib\"\ndevice = \"virtual:lib\"\n\n\
-             [[drive]]\nname = \"d\"\ndevice = \"virtual:lib\"\nchanger = \"lib\"\ncapacity = \"64M\"\nbuffer = \"4M\"\n"
+             {LIBRARY}"
         ),
     );
     std::fs::write(env.path("src/a.txt"), b"alpha\n").unwrap();

@@ -3,7 +3,7 @@
 //! imported back; marked by hand; reel-restore names an offsite tape
 //! instead of searching the library for it.
 
-use crate::support::{CONFIG, Env};
+use crate::support::{CONFIG, Env, LIBRARY};
 
 fn setup() -> Env {
     let env = Env::new();
@@ -195,8 +195,7 @@ fn archives_go_to_the_tapes_of_their_streams_pool() {
         "pipeline.toml",
         &format!(
             "{CONFIG}\n[[stream]]\nname = \"work\"\nsource = \"work\"\n\n\
-             [[changer]]\nname = \"lib\"\ndevice = \"virtual:lib\"\n\n\
-             [[drive]]\nname = \"d\"\ndevice = \"virtual:lib\"\nchanger = \"lib\"\ncapacity = \"64M\"\nbuffer = \"4M\"\n\n\
+             {LIBRARY}\n\
              [[pool]]\nname = \"homes\"\nstreams = [\"home\"]\n\n\
              [[pool]]\nname = \"projects\"\nstreams = [\"work\"]\n"
         ),
@@ -248,8 +247,7 @@ fn each_archive_is_written_and_verified_once_in_each_copy_pool() {
     env.write(
         "pipeline.toml",
         &format!(
-            "{CONFIG}\n[[changer]]\nname = \"lib\"\ndevice = \"virtual:lib\"\n\n\
-             [[drive]]\nname = \"d\"\ndevice = \"virtual:lib\"\nchanger = \"lib\"\ncapacity = \"64M\"\nbuffer = \"4M\"\n\n\
+            "{CONFIG}\n{LIBRARY}\n\
              [[pool]]\nname = \"onsite\"\nstreams = [\"home\"]\ncopies = [\"vault\"]\n\n\
              [[pool]]\nname = \"vault\"\n"
         ),

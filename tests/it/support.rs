@@ -42,6 +42,11 @@ pub struct Env {
 }
 
 /// A config with everything under the test's directory.
+/// A virtual library `lib` (in `./lib`) loading one drive `d` with tapes
+/// of 64 MiB: to append to [`CONFIG`].
+pub const LIBRARY: &str = "[[changer]]\nname = \"lib\"\ndevice = \"virtual:lib\"\n\n\
+     [[drive]]\nname = \"d\"\ndevice = \"virtual:lib\"\nchanger = \"lib\"\ncapacity = \"64M\"\nbuffer = \"4M\"\n";
+
 pub const CONFIG: &str = r#"
 [paths]
 spool = "var/spool"
