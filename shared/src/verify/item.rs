@@ -186,15 +186,22 @@ impl Verifier<'_> {
                 )));
             }
         };
-        let fresh: u64 = outcome
+        // What the journal gets: the members read back intact and not
+        // recorded before.
+        let now = crate::time::Utc::now().rfc3339();
+        let entries: Vec<Entry> = outcome
             .good
             .iter()
             .map(|&i| &records[i])
             .filter(|r| !seen.contains(&(file, r.path.clone())))
-            .map(|r| r.bytes())
-            .sum();
+            .map(|r| Entry {
+                stream: header.stream.clone(),
+                verified: now.clone(),
+                record: r.clone(),
+            })
+            .collect();
         if let Some(mut state) = Tape::load(&catalog, &tape)? {
-            state.verified_bytes += fresh;
+            state.verified_bytes += entries.iter().map(|e| e.record.bytes()).sum::<u64>();
             if let Some(e) = &outcome.read_error {
                 log::error!("tape {tape} file {file}: {e}; the tape is marked suspect");
                 state.state = TapeState::Suspect;
@@ -221,18 +228,6 @@ impl Verifier<'_> {
             );
         }
         // The journal first (the truth), then the queues.
-        let now = crate::time::Utc::now().rfc3339();
-        let entries: Vec<Entry> = outcome
-            .good
-            .iter()
-            .map(|&i| &records[i])
-            .filter(|r| !seen.contains(&(file, r.path.clone())))
-            .map(|r| Entry {
-                stream: header.stream.clone(),
-                verified: now.clone(),
-                record: r.clone(),
-            })
-            .collect();
         journal::append(&catalog, &tape, &entries)?;
         for e in &entries {
             seen.insert((file, e.record.path.clone()));

@@ -203,7 +203,7 @@ pub(super) fn item_pool(
         .stream_pool(&header.stream)
         .map(|p| p.copy_pools())
         .unwrap_or_default();
-    let rewrite = header.extra.get("rewrite").is_some_and(|v| v == true);
+    let rewrite = is_rewrite(header);
     match header.extra.get("copy_pool") {
         None => Ok(pools.first().cloned().unwrap_or_else(|| loaded.to_string())),
         // A copy written again (`rewrite`) may go to any of them.
@@ -234,7 +234,7 @@ pub(super) fn publish_next_copy(
     let Some(stream_pool) = config.stream_pool(&header.stream) else {
         return Ok(None);
     };
-    if header.extra.get("rewrite").is_some_and(|v| v == true) {
+    if is_rewrite(header) {
         return Ok(None); // one missing copy, not a new series
     }
     let pools = stream_pool.copy_pools();
@@ -261,4 +261,10 @@ pub(super) fn publish_next_copy(
     }
     item.commit()?;
     Ok(Some(h.id))
+}
+
+/// A copy written again from another (`reel tapes rewrite`): it goes to
+/// the one pool that misses it, and no further copy follows it.
+fn is_rewrite(header: &Header) -> bool {
+    header.extra.get("rewrite").is_some_and(|v| v == true)
 }
