@@ -241,8 +241,9 @@ fn export_through(
 /// The full tapes of the pools with `export_when_full`, in storage slots
 /// of the library, moved to its import/export slots (marked exporting,
 /// offsite once taken out). Returns what to tell the operator: each tape
-/// exported, or why one could not be.
-pub fn export_full(config: &Config) -> anyhow::Result<Vec<String>> {
+/// exported, or why one could not be. `recyclable`: the tapes the plan
+/// says may be used again, which stay.
+pub fn export_full(config: &Config, recyclable: &[String]) -> anyhow::Result<Vec<String>> {
     let pools: Vec<&str> = config
         .pools
         .iter()
@@ -254,8 +255,6 @@ pub fn export_full(config: &Config) -> anyhow::Result<Vec<String>> {
     }
     let mut changer = library(config)?;
     let mut told = Vec::new();
-    // A tape whose every version has expired stays, to be used again.
-    let recyclable = retention::plan_now(&config.paths.catalog, config)?.recyclable;
     for t in crate::catalog::tapes::all(&config.paths.catalog)? {
         if t.state != TapeState::Full
             || t.place.is_some()
@@ -265,7 +264,7 @@ pub fn export_full(config: &Config) -> anyhow::Result<Vec<String>> {
             continue;
         }
         // Left in a drive by the pass that just ended: home first.
-        let st = changer.status()?;
+        let mut st = changer.status()?;
         if let Some(d) = st
             .drives
             .iter()
@@ -274,8 +273,8 @@ pub fn export_full(config: &Config) -> anyhow::Result<Vec<String>> {
         {
             changer.unload(d.index, home)?;
             log::info!("tape {}: drive {} → slot {home}", t.label, d.index);
+            st = changer.status()?;
         }
-        let st = changer.status()?;
         if !st
             .slots
             .iter()

@@ -38,6 +38,8 @@ pub struct Rewritten {
     pub no_source: usize,
     /// Archives whose source tape file could not be read.
     pub unreadable: usize,
+    /// The tapes the plan found could be used again.
+    pub recyclable: Vec<String>,
 }
 
 /// Queue every archive that holds a kept version missing a copy, read
@@ -50,7 +52,10 @@ pub fn schedule(config: &Config, spool: &Spool) -> anyhow::Result<Rewritten> {
         tapes,
         ..
     } = retention::apply(catalog, config, crate::time::now_ns())?;
-    let mut out = Rewritten::default();
+    let mut out = Rewritten {
+        recyclable: plan.recyclable.clone(),
+        ..Rewritten::default()
+    };
     if plan.missing.is_empty() {
         return Ok(out);
     }

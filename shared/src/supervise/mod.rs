@@ -110,9 +110,13 @@ fn end_of_pass(config: &Config, spool: &Spool) -> usize {
         return 0;
     }
     let mut queued = 0;
+    // The tapes that may be used again stay in the library: from the plan
+    // the rewrite made, or (when it failed) made here.
+    let mut recyclable = None;
     match crate::front::rewrite::schedule(config, spool) {
         Ok(done) => {
             queued = done.queued.len();
+            recyclable = Some(done.recyclable);
             if done.no_source + done.unreadable > 0 {
                 child::notify(
                     config,
@@ -130,7 +134,16 @@ fn end_of_pass(config: &Config, spool: &Spool) -> usize {
             &format!("the copies missing were not queued again: {e:#}"),
         ),
     }
-    match crate::front::places::export_full(config) {
+    let recyclable = match recyclable {
+        Some(r) => Ok(r),
+        None => {
+            crate::catalog::retention::plan_now(&config.paths.catalog, config).map(|p| p.recyclable)
+        }
+    };
+    match recyclable
+        .map_err(anyhow::Error::from)
+        .and_then(|r| crate::front::places::export_full(config, &r))
+    {
         Ok(told) => {
             for m in told {
                 child::notify(config, "tape-export", &m);
