@@ -120,8 +120,7 @@ fn entry_line(e: &Entry) -> Vec<u8> {
 pub fn append(catalog: &Path, label: &str, entries: &[Entry]) -> Result<(), CatalogError> {
     // The label names the file: never a path elsewhere (a forged manifest
     // or tape).
-    crate::tape::label::check_label(label).map_err(|e| CatalogError::Invalid(e.to_string()))?;
-    let path = journal_path(catalog, label);
+    let path = journal_path(catalog, super::tapes::checked(label)?);
     let dir = path.parent().expect("journal has a parent");
     fs::create_dir_all(dir).map_err(|e| CatalogError::io(dir, e))?;
     let lock_path = path.with_extension("lock");

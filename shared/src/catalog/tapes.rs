@@ -155,7 +155,7 @@ pub fn tape_path(catalog: &Path, label: &str) -> PathBuf {
 
 /// A label is a file name in the catalog: one that would name a path
 /// elsewhere is refused before any file is touched.
-fn checked(label: &str) -> Result<&str, CatalogError> {
+pub(super) fn checked(label: &str) -> Result<&str, CatalogError> {
     crate::tape::label::check_label(label)
         .map(|()| label)
         .map_err(|e| CatalogError::Invalid(e.to_string()))
