@@ -465,14 +465,18 @@ impl Image {
         Ok(())
     }
 
-    /// Close file `f` with a filemark.
+    /// Close file `f` with a filemark: what a real drive does with a
+    /// filemark, this commits: the file's data reach the disk before
+    /// `meta.json` says the filemark is there (a power cut after this
+    /// loses none of it).
     pub fn close_file(&mut self, f: usize) -> Result<(), TapeError> {
         self.meta.files[f].filemark = true;
         // The next file exists from the filemark on, if only empty.
         File::create(self.file_path(f + 1)).map_err(io("creating a virtual tape file"))?;
         self.meta.files.push(FileLayout::default());
+        self.save()?;
         self.writer = None;
-        self.save()
+        Ok(())
     }
 
     /// Read block `b` of file `f` into `buf` (which is large enough).
