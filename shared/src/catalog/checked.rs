@@ -25,7 +25,7 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use memmap2::Mmap;
+use memmap2::{Mmap, UncheckedAdvice};
 use xxhash_rust::xxh3::xxh3_64;
 
 use super::CatalogError;
@@ -195,6 +195,26 @@ impl Checked {
         Ok(u64::from_le_bytes(
             self.bytes(at, 8)?.try_into().expect("8 bytes"),
         ))
+    }
+
+    /// Drop this process's mapping of the pages holding `len` bytes from
+    /// `at` (the page cache keeps them): a scan over a file of gigabytes
+    /// calls it behind itself, so that the pages it has read do not stay
+    /// in its resident set. The bytes stay readable; touching them again
+    /// maps them again. Blocks stay checked.
+    pub fn release(&self, at: usize, len: usize) {
+        let end = at.saturating_add(len).min(self.map.len());
+        if at >= end {
+            return;
+        }
+        // SAFETY: a shared, read-only mapping of a generation file, which
+        // is never changed once written: a page dropped here reads back the
+        // same bytes from the file when touched again, so slices handed out
+        // before stay valid and unchanged.
+        let _ = unsafe {
+            self.map
+                .unchecked_advise_range(UncheckedAdvice::DontNeed, at, end - at)
+        };
     }
 
     /// Check every block now.
