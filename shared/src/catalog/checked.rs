@@ -90,6 +90,7 @@ pub fn write_sums(path: &Path) -> Result<(), CatalogError> {
 /// any byte of them is handed out.
 pub struct Checked {
     map: Mmap,
+    file: File,
     sums: Vec<u64>,
     /// One bit per block: checked already.
     seen: Vec<AtomicU64>,
@@ -135,6 +136,7 @@ impl Checked {
             .collect();
         Ok(Some(Checked {
             map,
+            file,
             sums: sums.1,
             seen,
             path: path.to_path_buf(),
@@ -217,9 +219,25 @@ impl Checked {
         };
     }
 
-    /// Check every block now.
+    /// Check every block now, on every core, letting go of the pages
+    /// behind (`release`): a file of gigabytes is checked without staying
+    /// resident.
     pub fn check_all(&self) -> Result<(), CatalogError> {
-        (0..self.sums.len()).try_for_each(|b| self.check_block(b))
+        use rayon::prelude::*;
+        const AT_ONCE: usize = 128; // blocks: 8 MiB
+        (0..self.sums.len().div_ceil(AT_ONCE))
+            .into_par_iter()
+            .try_for_each(|c| {
+                let blocks = c * AT_ONCE..((c + 1) * AT_ONCE).min(self.sums.len());
+                let found = blocks.clone().try_for_each(|b| self.check_block(b));
+                self.release(blocks.start * BLOCK, blocks.len() * BLOCK);
+                found
+            })
+    }
+
+    /// The open file, for reads that should not map its pages.
+    pub fn file(&self) -> &File {
+        &self.file
     }
 }
 
