@@ -769,6 +769,46 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(48))]
+
+        /// A path index whose entries were changed behind reel's back (and
+        /// their checksums with them) gives an answer or an error, never a
+        /// panic, whatever its offsets and lengths say.
+        #[test]
+        fn a_forged_path_index_is_an_answer_or_damage_never_a_panic(
+            paths in proptest::collection::vec(path(), 1..30),
+            forged in proptest::collection::vec((0usize..30 * 24, proptest::prelude::any::<u8>()), 1..6),
+            g in glob(),
+            window in 1usize..40,
+        ) {
+            let dir = tempfile::tempdir().unwrap();
+            let mut b = super::super::names::Builder::new(dir.path(), 1 << 10);
+            for (n, p) in paths.iter().enumerate() {
+                b.push(super::super::names::name("a", p, None), (n as u64, 0), 0, 0).unwrap();
+            }
+            b.finish_into(dir.path()).unwrap();
+            let idx = dir.path().join("names.idx");
+            let mut bytes = std::fs::read(&idx).unwrap();
+            for (at, v) in &forged {
+                let at = 16 + at % (bytes.len() - 16);
+                bytes[at] = *v;
+            }
+            std::fs::write(&idx, &bytes).unwrap();
+            for f in ["names.idx", "names.bin"] {
+                super::super::checked::write_sums(&dir.path().join(f)).unwrap();
+            }
+            let names = super::super::names::Names::open(dir.path()).unwrap().unwrap();
+            let Ok(m) = Matcher::new(&g) else { return Ok(()) };
+            let keep = |name: &[u8]| path_of(name, "a").is_some_and(|p| m.matches(p));
+            if let Ok(range) = names.prefix_range(b"a\0") {
+                for needle in [needle(&g), b"a".to_vec(), Vec::new()] {
+                    let _ = names.matching_by(range.clone(), &needle, keep, (window, 3));
+                }
+            }
+        }
+    }
+
     #[test]
     fn the_needle_is_the_longest_run_past_the_literal_start() {
         assert_eq!(needle("**/f*42424.dat"), b"42424.dat");
