@@ -25,7 +25,7 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use memmap2::Mmap;
+use memmap2::{Mmap, UncheckedAdvice};
 use xxhash_rust::xxh3::xxh3_64;
 
 use super::CatalogError;
@@ -90,6 +90,7 @@ pub fn write_sums(path: &Path) -> Result<(), CatalogError> {
 /// any byte of them is handed out.
 pub struct Checked {
     map: Mmap,
+    file: File,
     sums: Vec<u64>,
     /// One bit per block: checked already.
     seen: Vec<AtomicU64>,
@@ -135,6 +136,7 @@ impl Checked {
             .collect();
         Ok(Some(Checked {
             map,
+            file,
             sums: sums.1,
             seen,
             path: path.to_path_buf(),
@@ -197,9 +199,45 @@ impl Checked {
         ))
     }
 
-    /// Check every block now.
+    /// Drop this process's mapping of the pages holding `len` bytes from
+    /// `at` (the page cache keeps them): a scan over a file of gigabytes
+    /// calls it behind itself, so that the pages it has read do not stay
+    /// in its resident set. The bytes stay readable; touching them again
+    /// maps them again. Blocks stay checked.
+    pub fn release(&self, at: usize, len: usize) {
+        let end = at.saturating_add(len).min(self.map.len());
+        if at >= end {
+            return;
+        }
+        // SAFETY: a shared, read-only mapping of a generation file, which
+        // is never changed once written: a page dropped here reads back the
+        // same bytes from the file when touched again, so slices handed out
+        // before stay valid and unchanged.
+        let _ = unsafe {
+            self.map
+                .unchecked_advise_range(UncheckedAdvice::DontNeed, at, end - at)
+        };
+    }
+
+    /// Check every block now, on every core, letting go of the pages
+    /// behind (`release`): a file of gigabytes is checked without staying
+    /// resident.
     pub fn check_all(&self) -> Result<(), CatalogError> {
-        (0..self.sums.len()).try_for_each(|b| self.check_block(b))
+        use rayon::prelude::*;
+        const AT_ONCE: usize = 128; // blocks: 8 MiB
+        (0..self.sums.len().div_ceil(AT_ONCE))
+            .into_par_iter()
+            .try_for_each(|c| {
+                let blocks = c * AT_ONCE..((c + 1) * AT_ONCE).min(self.sums.len());
+                let found = blocks.clone().try_for_each(|b| self.check_block(b));
+                self.release(blocks.start * BLOCK, blocks.len() * BLOCK);
+                found
+            })
+    }
+
+    /// The open file, for reads that should not map its pages.
+    pub fn file(&self) -> &File {
+        &self.file
     }
 }
 

@@ -107,6 +107,8 @@ impl<T: RunItem> ExternalSort<T> {
         if !self.buf.is_empty() {
             self.spill()?;
         }
+        // The batch's memory is not needed while merging.
+        self.buf = Vec::new();
         self.merge(&mut emit)?;
         for path in &self.runs {
             let _ = std::fs::remove_file(path);

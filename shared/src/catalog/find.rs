@@ -100,14 +100,105 @@ pub fn search(catalog: &std::path::Path, q: &Query) -> Result<Vec<Entry>, Catalo
 /// The literal start of a pattern: what every match begins with.
 fn literal_prefix(pattern: &str) -> &str {
     let p = pattern.trim_start_matches('/');
-    let end = p.find(['*', '?', '[', '{']).unwrap_or(p.len());
-    let lit = &p[..end];
-    // A prefix pattern matches by its bytes; a trailing '/' was trimmed.
-    if end == p.len() {
-        lit.trim_end_matches('/')
-    } else {
-        lit
+    if !p.contains(['*', '?', '[', '{']) {
+        // A prefix pattern matches by its bytes; a trailing '/' was trimmed.
+        return p.trim_end_matches('/');
     }
+    // In a glob, a backslash escapes what follows: the start stops there.
+    &p[..p.find(['*', '?', '[', '{', '\\']).unwrap_or(p.len())]
+}
+
+/// The literal runs of a glob: bytes that every path it matches contains
+/// as they are. `None` where the glob is not read with certainty here (a
+/// class or an alternation holding an escape, a bracket, a brace): then no
+/// run is promised. A `/` next to a `*` is left out (`**/` matches no
+/// directory at all), and so is everything inside `[…]` and `{…}`.
+fn literal_runs(glob: &str) -> Option<Vec<Vec<u8>>> {
+    let b = glob.trim_start_matches('/').as_bytes();
+    let (mut runs, mut run) = (Vec::new(), Vec::new());
+    let mut end_run = |run: &mut Vec<u8>| {
+        if !run.is_empty() {
+            runs.push(std::mem::take(run));
+        }
+    };
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'\\' => {
+                run.push(*b.get(i + 1)?);
+                i += 2;
+            }
+            b'*' => {
+                if run.last() == Some(&b'/') {
+                    run.pop();
+                }
+                end_run(&mut run);
+                while b.get(i) == Some(&b'*') {
+                    i += 1;
+                }
+                if b.get(i) == Some(&b'/') {
+                    i += 1;
+                }
+            }
+            b'?' => {
+                end_run(&mut run);
+                i += 1;
+            }
+            b'[' => {
+                end_run(&mut run);
+                let mut j = i + 1;
+                if matches!(b.get(j), Some(b'!' | b'^')) {
+                    j += 1;
+                }
+                if b.get(j) == Some(&b']') {
+                    j += 1;
+                }
+                let close = j + b.get(j..)?.iter().position(|&c| c == b']')?;
+                if b[i + 1..close].iter().any(|c| b"\\[{}".contains(c)) {
+                    return None;
+                }
+                i = close + 1;
+            }
+            b'{' => {
+                end_run(&mut run);
+                let close = i + b[i..].iter().position(|&c| c == b'}')?;
+                if b[i + 1..close].iter().any(|c| b"\\[]{".contains(c)) {
+                    return None;
+                }
+                i = close + 1;
+            }
+            c => {
+                run.push(c);
+                i += 1;
+            }
+        }
+    }
+    end_run(&mut run);
+    Some(runs)
+}
+
+/// What to search the names of a pattern's range for: its longest literal
+/// run that its literal start (the range) does not already promise; empty
+/// for a prefix, or when the glob has none.
+fn needle(pattern: &str) -> Vec<u8> {
+    let p = pattern.trim_start_matches('/');
+    if !p.contains(['*', '?', '[', '{']) {
+        return Vec::new();
+    }
+    let start = literal_prefix(p).as_bytes();
+    literal_runs(p)
+        .unwrap_or_default()
+        .into_iter()
+        .enumerate()
+        .filter(|(i, run)| !(*i == 0 && !start.is_empty() && start.starts_with(run)))
+        .map(|(_, run)| run)
+        .max_by_key(Vec::len)
+        .unwrap_or_default()
+}
+
+/// The path within a name of `stream` (`stream NUL path NUL part`).
+fn path_of<'a>(name: &'a [u8], stream: &str) -> Option<&'a [u8]> {
+    name.get(stream.len() + 1..name.len().checked_sub(5)?)
 }
 
 /// The newest copies through the generation's path index plus the
@@ -156,12 +247,11 @@ fn search_indexed(
     for stream in &streams {
         for p in &q.patterns {
             let prefix = [stream.as_bytes(), b"\0", literal_prefix(p).as_bytes()].concat();
-            for item in names.with_prefix(&prefix)? {
-                let (name, jid, offset) = item?;
-                let path = &name[stream.len() + 1..name.len().saturating_sub(5)];
-                if !patterns.matches(path) {
-                    continue;
-                }
+            let range = names.prefix_range(&prefix)?;
+            let hits = names.matching(range, &needle(p), |name| {
+                path_of(name, stream).is_some_and(|path| patterns.matches(path))
+            })?;
+            for (_, jid, offset) in hits {
                 let Some(journal) = state.journal_ids.get(jid as usize) else {
                     continue;
                 };
@@ -593,5 +683,145 @@ mod tests {
             [10, 9, 2],
             "newest a/one, a/three, and a/two's newer copy"
         );
+    }
+
+    /// Globs of a small alphabet, so that they often match `path()`s.
+    fn glob() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        let token = prop::sample::select(vec![
+            "a", "b", "ab", "ba", "/", ".", "*", "**", "**/", "/**", "/**/", "?", "[ab]", "[!a]",
+            "[]a]", "{a,b}", "{ab,/}", "\\*", "\\a", "[\\]]", "{a,[b]}",
+        ]);
+        prop::collection::vec(token, 1..7).prop_map(|t| t.concat())
+    }
+
+    fn path() -> impl proptest::strategy::Strategy<Value = Vec<u8>> {
+        use proptest::prelude::*;
+        prop::collection::vec(prop::sample::select(b"ab/.*]".to_vec()), 1..9)
+    }
+
+    proptest::proptest! {
+        /// What the search relies on: a path a glob matches starts with its
+        /// literal start and holds each of its literal runs.
+        #[test]
+        fn every_match_holds_the_literal_start_and_runs(g in glob(), p in path()) {
+            if let Ok(m) = Matcher::new(&g) && m.matches(&p) {
+                proptest::prop_assert!(p.starts_with(literal_prefix(&g).as_bytes()), "{g:?} {p:?}");
+                for run in literal_runs(&g).unwrap_or_default() {
+                    proptest::prop_assert!(
+                        p.windows(run.len()).any(|w| w == run.as_slice()),
+                        "{g:?} matches {:?} without {:?}", String::from_utf8_lossy(&p), String::from_utf8_lossy(&run)
+                    );
+                }
+            }
+        }
+
+        /// The path index's search (literal start, needle, windows of any
+        /// size on every core) finds exactly the names a test of every
+        /// name finds.
+        #[test]
+        fn the_search_of_the_names_is_a_test_of_every_name(
+            paths in proptest::collection::vec((path(), 0u32..3), 0..60),
+            globs in proptest::collection::vec(glob(), 1..4),
+            window in 1usize..40,
+            stripe in 1usize..9,
+        ) {
+            let dir = tempfile::tempdir().unwrap();
+            let mut b = super::super::names::Builder::new(dir.path(), 1 << 10);
+            for (n, (p, part)) in paths.iter().enumerate() {
+                for stream in ["a", "ab"] {
+                    let name = super::super::names::name(stream, p, (*part > 0).then_some(*part));
+                    b.push(name, (n as u64, 0), 0, n as u64).unwrap();
+                }
+            }
+            b.finish_into(dir.path()).unwrap();
+            for f in ["names.idx", "names.bin"] {
+                super::super::checked::write_sums(&dir.path().join(f)).unwrap();
+            }
+            let Some(names) = super::super::names::Names::open(dir.path()).unwrap() else {
+                proptest::prop_assert!(paths.is_empty());
+                return Ok(());
+            };
+            for g in &globs {
+                let Ok(m) = Matcher::new(g) else { continue };
+                for stream in ["a", "ab"] {
+                    let brute: Vec<usize> = (0..names.len())
+                        .filter(|&i| {
+                            let name = names.get(i).unwrap().0;
+                            name.starts_with(format!("{stream}\0").as_bytes())
+                                && path_of(name, stream).is_some_and(|p| m.matches(p))
+                        })
+                        .collect();
+                    let prefix = [stream.as_bytes(), b"\0", literal_prefix(g).as_bytes()].concat();
+                    let range = names.prefix_range(&prefix).unwrap();
+                    let keep = |name: &[u8]| path_of(name, stream).is_some_and(|p| m.matches(p));
+                    let index = |hits: Vec<super::super::names::Hit>| -> Vec<usize> {
+                        hits.into_iter().map(|h| h.0).collect()
+                    };
+                    let found = index(names
+                        .matching_by(range.clone(), &needle(g), keep, (window, stripe))
+                        .unwrap());
+                    proptest::prop_assert_eq!(&found, &brute, "{:?} in {}, needle {:?}", g, stream, String::from_utf8_lossy(&needle(g)));
+                    let found = index(names.matching_by(range, b"", keep, (window, stripe)).unwrap());
+                    proptest::prop_assert_eq!(&found, &brute, "{:?} in {} without a needle", g, stream);
+                }
+            }
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(48))]
+
+        /// A path index whose entries were changed behind reel's back (and
+        /// their checksums with them) gives an answer or an error, never a
+        /// panic, whatever its offsets and lengths say.
+        #[test]
+        fn a_forged_path_index_is_an_answer_or_damage_never_a_panic(
+            paths in proptest::collection::vec(path(), 1..30),
+            forged in proptest::collection::vec((0usize..30 * 24, proptest::prelude::any::<u8>()), 1..6),
+            g in glob(),
+            window in 1usize..40,
+        ) {
+            let dir = tempfile::tempdir().unwrap();
+            let mut b = super::super::names::Builder::new(dir.path(), 1 << 10);
+            for (n, p) in paths.iter().enumerate() {
+                b.push(super::super::names::name("a", p, None), (n as u64, 0), 0, 0).unwrap();
+            }
+            b.finish_into(dir.path()).unwrap();
+            let idx = dir.path().join("names.idx");
+            let mut bytes = std::fs::read(&idx).unwrap();
+            for (at, v) in &forged {
+                let at = 16 + at % (bytes.len() - 16);
+                bytes[at] = *v;
+            }
+            std::fs::write(&idx, &bytes).unwrap();
+            for f in ["names.idx", "names.bin"] {
+                super::super::checked::write_sums(&dir.path().join(f)).unwrap();
+            }
+            let names = super::super::names::Names::open(dir.path()).unwrap().unwrap();
+            let Ok(m) = Matcher::new(&g) else { return Ok(()) };
+            let keep = |name: &[u8]| path_of(name, "a").is_some_and(|p| m.matches(p));
+            if let Ok(range) = names.prefix_range(b"a\0") {
+                for needle in [needle(&g), b"a".to_vec(), Vec::new()] {
+                    let _ = names.matching_by(range.clone(), &needle, keep, (window, 3));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_needle_is_the_longest_run_past_the_literal_start() {
+        assert_eq!(needle("**/f*42424.dat"), b"42424.dat");
+        assert_eq!(needle("d25000/*7.dat"), b"7.dat");
+        assert_eq!(needle("docs/*"), b"");
+        assert_eq!(needle("docs/deep"), b"", "a prefix has its range");
+        assert_eq!(
+            needle("a\\*b*c"),
+            b"a*b",
+            "an escape ends the literal start"
+        );
+        assert_eq!(literal_prefix("a\\*b*c"), "a");
+        assert_eq!(needle("x/**/y"), b"y");
+        assert_eq!(needle("[a\\]]x*"), b"", "a class not read with certainty");
     }
 }

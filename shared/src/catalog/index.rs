@@ -50,8 +50,13 @@ pub struct Known {
 /// no rebuild per archive; `open_index` folds the delta into a new
 /// generation once it grows past `DELTA_MAX` bytes of journal.
 pub struct Index {
-    /// Checked whole at open: lookups read it without checks.
+    /// Checked whole at open: lookups read its entries without checks, by
+    /// `pread`, not through the map: on a kernel that maps a page cache's
+    /// large folio whole at a fault (Linux 6.18), a million lookups at
+    /// random places would make the whole file resident.
     paths: Option<Checked>,
+    /// The bucket table, read at open, each start kept within the entries.
+    table: Vec<u64>,
     sha: Option<Checked>,
     count: usize,
     bits: u32,
@@ -120,6 +125,7 @@ impl Index {
     pub fn empty() -> Index {
         Index {
             paths: None,
+            table: Vec::new(),
             sha: None,
             count: 0,
             bits: 0,
@@ -165,7 +171,7 @@ impl Index {
         let version = u32::from_le_bytes(head[8..12].try_into().expect("4 bytes"));
         let bits = u32::from_le_bytes(head[12..16].try_into().expect("4 bytes"));
         let count = u64::from_le_bytes(head[16..24].try_into().expect("8 bytes")) as usize;
-        if version != 1 || bits > 24 {
+        if version != 1 || !(4..=24).contains(&bits) {
             return Err(bad("unknown index version"));
         }
         let table = ((1usize << bits) + 1) * 8;
@@ -180,8 +186,15 @@ impl Index {
         if sha.as_ref().map_or(0, Checked::len) != count * 32 {
             return Err(bad("sha256.bin does not match paths.idx"));
         }
+        let table = paths
+            .bytes(HEADER, table)?
+            .chunks_exact(8)
+            .map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes")).min(count as u64))
+            .collect();
+        paths.release(0, paths.len());
         Ok(Index {
             paths: Some(paths),
+            table,
             sha,
             count,
             bits,
@@ -200,60 +213,108 @@ impl Index {
         self.len() == 0
     }
 
-    /// `len` bytes of `paths.idx` at `at` (checked whole when opened;
-    /// within its bounds, which were checked against its header).
-    fn paths_bytes(&self, at: usize, len: usize) -> &[u8] {
-        let m = self.paths.as_ref().expect("non-empty");
-        m.bytes(at, len)
-            .expect("paths.idx was checked whole at open")
-    }
-
-    /// Where bucket `b` starts, never past the entries (what the builder
-    /// writes; kept in bounds whatever the file says).
-    fn bucket(&self, b: usize) -> usize {
-        let at = HEADER + b * 8;
-        (u64::from_le_bytes(self.paths_bytes(at, 8).try_into().expect("8 bytes")) as usize)
-            .min(self.count)
-    }
-
-    fn entry_key(&self, i: usize) -> u128 {
-        let at = HEADER + ((1usize << self.bits) + 1) * 8 + i * ENTRY;
-        u128::from_be_bytes(self.paths_bytes(at, 16).try_into().expect("16 bytes"))
+    /// Entries `from..from + out.len() / ENTRY` of `paths.idx`, read with
+    /// `pread` (checked whole when opened; within its bounds, which were
+    /// checked against its header). `false` on a read error: the caller
+    /// then knows nothing, and the path is backed up again.
+    fn read_entries(&self, from: usize, out: &mut [u8]) -> bool {
+        use std::os::unix::fs::FileExt;
+        let Some(m) = self.paths.as_ref() else {
+            return false;
+        };
+        let at = HEADER + self.table.len() * 8 + from * ENTRY;
+        match m.file().read_exact_at(out, at as u64) {
+            Ok(()) => true,
+            Err(e) => {
+                log::warn!("{}: {e}", m.path().display());
+                false
+            }
+        }
     }
 
     /// The entry number holding `key`: the delta's when it has the key
     /// (it is newer), else the built generation's.
     pub fn find(&self, key: u128) -> Option<usize> {
+        self.find_known(key).map(|(i, _)| i)
+    }
+
+    /// The entry number holding `key` and what it knows, with one read.
+    pub fn find_known(&self, key: u128) -> Option<(usize, Known)> {
         if let Some(&j) = self.delta_keys.get(&key) {
-            return Some(self.count + j);
+            return Some((self.count + j, self.delta[j].0));
         }
         if self.count == 0 {
             return None;
         }
         let b = (key >> (128 - self.bits)) as usize;
-        let (mut lo, mut hi) = (self.bucket(b), self.bucket(b + 1));
-        lo = lo.min(hi);
+        let (lo, hi) = (self.table[b] as usize, self.table[b + 1] as usize);
+        let lo = lo.min(hi);
+        let find_in = |from: usize, bytes: &[u8]| {
+            bytes
+                .chunks_exact(ENTRY)
+                .enumerate()
+                .find_map(|(n, e)| (key_of(e) == key).then(|| (from + n, known_of(e))))
+        };
+        // Keys are spread evenly: where in its bucket (about 16 entries)
+        // the key lies is guessed from its next bits, and the 8 entries
+        // around the guess read first, which is most often enough. Half
+        // the bytes of the bucket: a million lookups at random places
+        // spend their time waiting for those bytes.
+        if hi - lo > GUESS {
+            let next = ((key << self.bits) >> 64) as u64;
+            let guess = lo + ((u128::from(next) * (hi - lo) as u128) >> 64) as usize;
+            let from = guess.saturating_sub(GUESS / 2).clamp(lo, hi - GUESS);
+            let mut buf = [0u8; GUESS * ENTRY];
+            if !self.read_entries(from, &mut buf) {
+                return None;
+            }
+            if let Some(found) = find_in(from, &buf) {
+                return Some(found);
+            }
+            let (first, last) = (key_of(&buf), key_of(&buf[(GUESS - 1) * ENTRY..]));
+            if (from == lo || first < key) && (from + GUESS == hi || key < last) {
+                return None; // where it would be, sorted: not there
+            }
+        }
+        // The whole bucket; a large one (not what a rebuild writes) is
+        // searched an entry at a time.
+        let mut buf = [0u8; MOST * ENTRY];
+        if hi - lo <= MOST {
+            let bytes = &mut buf[..(hi - lo) * ENTRY];
+            if !self.read_entries(lo, bytes) {
+                return None;
+            }
+            return find_in(lo, bytes);
+        }
+        let (mut lo, mut hi) = (lo, hi);
+        let e = &mut buf[..ENTRY];
         while lo < hi {
-            let mid = (lo + hi) / 2;
-            match self.entry_key(mid).cmp(&key) {
+            let mid = lo + (hi - lo) / 2;
+            if !self.read_entries(mid, e) {
+                return None;
+            }
+            match key_of(e).cmp(&key) {
                 std::cmp::Ordering::Less => lo = mid + 1,
                 std::cmp::Ordering::Greater => hi = mid,
-                std::cmp::Ordering::Equal => return Some(mid),
+                std::cmp::Ordering::Equal => return Some((mid, known_of(e))),
             }
         }
         None
     }
 
+    /// What entry `i` knows (nothing, on a read error: see `read_entries`).
     pub fn known(&self, i: usize) -> Known {
         if i >= self.count {
             return self.delta[i - self.count].0;
         }
-        let at = HEADER + ((1usize << self.bits) + 1) * 8 + i * ENTRY + 16;
-        let e = self.paths_bytes(at, 16);
-        Known {
-            size: u64::from_le_bytes(e[..8].try_into().expect("8 bytes")),
-            mtime_ns: i64::from_le_bytes(e[8..16].try_into().expect("8 bytes")),
+        let mut e = [0u8; ENTRY];
+        if !self.read_entries(i, &mut e) {
+            return Known {
+                size: u64::MAX,
+                mtime_ns: i64::MIN,
+            };
         }
+        known_of(&e)
     }
 
     /// The recorded digest of entry `i` (`None`: none recorded); an error
@@ -271,6 +332,24 @@ impl Index {
 
     /// The newest verified version of `path` in `stream`.
     pub fn lookup(&self, stream: &str, path: &[u8]) -> Option<(usize, Known)> {
-        self.find(key(stream, path)).map(|i| (i, self.known(i)))
+        self.find_known(key(stream, path))
+    }
+}
+
+/// Entries read first around where a key is guessed to be.
+const GUESS: usize = 8;
+/// The largest bucket read whole.
+const MOST: usize = 48;
+
+/// The key of an entry's 32 bytes.
+fn key_of(e: &[u8]) -> u128 {
+    u128::from_be_bytes(e[..16].try_into().expect("16 bytes"))
+}
+
+/// The size and mtime of an entry's 32 bytes.
+fn known_of(e: &[u8]) -> Known {
+    Known {
+        size: u64::from_le_bytes(e[16..24].try_into().expect("8 bytes")),
+        mtime_ns: i64::from_le_bytes(e[24..32].try_into().expect("8 bytes")),
     }
 }

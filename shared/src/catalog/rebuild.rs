@@ -21,8 +21,14 @@ use super::generation::{
 use super::journal::{self, Entry};
 use crate::fsutil::write_atomic;
 
-/// Entries sorted in memory before they spill to a run file.
-pub const DEFAULT_CHUNK: usize = 1 << 20;
+/// Entries sorted in memory before they spill to a run file (80 bytes
+/// each: 40 MiB).
+pub const DEFAULT_CHUNK: usize = 1 << 19;
+
+/// Bytes of names held in memory (`names::Builder`'s weight) before they
+/// spill to a run file. With `DEFAULT_CHUNK`, a rebuild of 50 M entries
+/// peaks at about 150 MB.
+const NAMES_LIMIT: usize = 64 << 20;
 
 /// What a rebuild did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -208,7 +214,7 @@ pub fn rebuild(catalog: &Path, chunk: usize) -> Result<RebuildStats, CatalogErro
     let mut sort = ExternalSort::new(&runs_dir, "run", chunk);
     let mut seq = 0u64;
     // The path index is sorted apart, in its own bounded runs.
-    let mut names = super::names::Builder::new(&runs_dir, 256 << 20);
+    let mut names = super::names::Builder::new(&runs_dir, NAMES_LIMIT);
     for path in journal::journals(catalog)? {
         stats.journals += 1;
         let jid = state.journal_ids.len() as u32;
@@ -242,12 +248,12 @@ pub fn rebuild(catalog: &Path, chunk: usize) -> Result<RebuildStats, CatalogErro
             .insert(file_name(&path), covered_length(&path, consumed)?);
     }
     stats.entries = seq;
+    // The names first: their merge starts by spilling what they hold, so
+    // that the two sorts' batches are never in memory with a merge.
+    names.finish_into(&gen_dir)?;
     let mut out = Output::new(&gen_dir, seq)?;
     stats.runs = sort.finish(|item| out.push(item))?;
     stats.paths = out.finish()?;
-    let names_dir = gen_dir.clone();
-    // names.idx and names.bin go beside paths.idx.
-    names.finish_into(&names_dir)?;
     let _ = fs::remove_dir_all(&runs_dir);
     for file in ["paths.idx", "sha256.bin", "names.idx", "names.bin"] {
         let path = gen_dir.join(file);

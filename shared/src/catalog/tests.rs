@@ -188,6 +188,37 @@ fn the_index_answers_with_the_newest_verified_version() {
     assert_eq!(answers(&Index::open(cat).unwrap()), incremental);
 }
 
+/// Buckets of about 16 entries: a lookup reads 8 entries around where it
+/// guesses the key to be, then the whole bucket when the key may lie
+/// outside them. Every path is found, with its own size; no other is.
+#[test]
+fn every_path_of_a_large_index_is_found_and_no_other() {
+    let dir = tempfile::tempdir().unwrap();
+    let cat = dir.path();
+    let n = 20_000u64;
+    let entries: Vec<Entry> = (0..n)
+        .map(|i| {
+            entry(
+                "s",
+                format!("dir/{i}").as_bytes(),
+                i,
+                1,
+                "2026-11-10T00:00:00Z",
+                "T1",
+            )
+        })
+        .collect();
+    journal::append(cat, "T1", &entries).unwrap();
+    rebuild::rebuild(cat, 4096).unwrap();
+    let index = Index::open(cat).unwrap();
+    for i in 0..n {
+        let found = index.lookup("s", format!("dir/{i}").as_bytes());
+        assert_eq!(found.map(|(_, k)| k.size), Some(i), "dir/{i}");
+        assert!(index.lookup("s", format!("dir/{i}x").as_bytes()).is_none());
+        assert!(index.lookup("t", format!("dir/{i}").as_bytes()).is_none());
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(32))]
 

@@ -152,7 +152,7 @@ pub enum CatalogCommand {
     /// Rebuild the lookup index (catalog/index/) from the tape journals
     Rebuild {
         /// Entries sorted in memory at a time (bounds memory use)
-        #[arg(long, default_value_t = 1 << 20, value_name = "N")]
+        #[arg(long, default_value_t = crate::catalog::rebuild::DEFAULT_CHUNK, value_name = "N")]
         chunk: usize,
     },
 }

@@ -106,10 +106,9 @@ impl Walk {
         regular: bool,
     ) -> Decision {
         let k = key(&self.stream, rel);
-        let changed = match self.index.find(k) {
+        let changed = match self.index.find_known(k) {
             None => Some(false),
-            Some(i) => {
-                let known = self.index.known(i);
+            Some((i, known)) => {
                 if known.size != size || known.mtime_ns != mtime {
                     Some(true)
                 } else if self.checksum && regular {
