@@ -1,10 +1,12 @@
 //! `--once`: run every stage, as child processes, until nothing waits, then
 //! say what was done and how to get it back. The README's first command.
-//! The stages run side by side as their inputs allow, with the daemon's
-//! rules (`supervise::plan`): staging starts on the scan's first manifest,
-//! packing on the first archive's worth staged, the tape on the first
-//! archive packed, and the tape is read back in one pass after the last
-//! write (or sooner, to free a full cache).
+//! The stages are decided by the daemon's rules (`supervise::plan`), told
+//! how far the run has got ([`Once`]): with `[supervisor] overlap` side by
+//! side as their inputs allow (staging starts on the scan's first
+//! manifest, packing on an archive's worth staged, the tape on
+//! `tape_start_threshold` packed), else one at a time in pipeline order;
+//! either way the tape is read back in one pass after the last write (or
+//! sooner, to free a full cache).
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
@@ -92,9 +94,8 @@ impl Stop {
 /// How often the run looks at its children and the queues.
 const TICK: Duration = Duration::from_millis(100);
 
-/// A `--once` run: its stages run side by side as their inputs allow (the
-/// daemon's rules, `supervise::plan`, with [`Once`]), so the tape starts as
-/// soon as the first archive is packed.
+/// A `--once` run: its stages, decided by the daemon's rules
+/// (`supervise::plan`, with [`Once`]), one at a time or side by side.
 struct Run<'a> {
     config: &'a Config,
     common: &'a CommonArgs,
@@ -351,8 +352,16 @@ pub fn run(common: &CommonArgs, config: &Config) -> anyhow::Result<Exit> {
             return Ok(Exit::Ok);
         }
         let plan = run.plan()?;
-        for start in plan.start.iter().cloned() {
-            run.start(start)?;
+        if config.supervisor.overlap {
+            for start in plan.start.iter().cloned() {
+                run.start(start)?;
+            }
+        } else if run.children.is_empty()
+            && let Some(first) = plan.start.first()
+        {
+            // One stage at a time: the first the plan names (pipeline
+            // order), until its queue is empty.
+            run.start(first.clone())?;
         }
         if !run.children.is_empty() {
             std::thread::sleep(TICK);
