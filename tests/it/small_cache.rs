@@ -13,13 +13,24 @@ fn data(seed: u32, len: usize) -> Vec<u8> {
 /// The repository's pipeline with 4 MB archives and a 20 MB cache: `None`
 /// when not root (mounting the cache needs it; CI runs as root).
 fn small_cache(env: &Env) -> Option<Mounted> {
+    small_cache_with(env, false)
+}
+
+/// The same, with `[supervisor] overlap` set as asked.
+fn small_cache_with(env: &Env, overlap: bool) -> Option<Mounted> {
     if !nix::unistd::geteuid().is_root() {
         eprintln!("skipped: mounting the small cache needs root (CI runs as root)");
         return None;
     }
     let config =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/pipeline.toml")).unwrap();
-    let config = config.replace("archive_size = \"64M\"", "archive_size = \"4M\"");
+    let config = config
+        .replace("archive_size = \"64M\"", "archive_size = \"4M\"")
+        .replace("overlap = false", &format!("overlap = {overlap}"));
+    assert!(
+        config.contains(&format!("overlap = {overlap} ")),
+        "the default config changed"
+    );
     assert!(
         config.contains("archive_size = \"4M\""),
         "the default config changed"
@@ -40,8 +51,17 @@ fn found(env: &Env, path: &str, all: bool) -> Vec<serde_json::Value> {
 
 #[test]
 fn a_20_mb_cache_backs_up_a_57_mb_source_without_stalling() {
+    backs_up_57_mb_in_20(false);
+}
+
+#[test]
+fn the_stages_side_by_side_back_up_the_same_57_mb_in_the_same_cache() {
+    backs_up_57_mb_in_20(true);
+}
+
+fn backs_up_57_mb_in_20(overlap: bool) {
     let env = Env::new();
-    let Some(_cache) = small_cache(&env) else {
+    let Some(_cache) = small_cache_with(&env, overlap) else {
         return;
     };
     // 57 MB: a 6 MB file (an archive of its own), 44 files of 1 MB, and 300

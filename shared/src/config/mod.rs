@@ -337,6 +337,10 @@ pub struct Supervisor {
     /// supervisor and by each stage on exit (for node_exporter's textfile
     /// collector: a `.prom` file in its directory).
     pub metrics_file: Option<PathBuf>,
+    /// `--once` runs the stages side by side as their inputs allow (the
+    /// daemon always does); off, one stage at a time in pipeline order.
+    #[serde(default)]
+    pub overlap: bool,
 }
 
 /// `supervisor.retry`: backoff for failed stage runs.
@@ -409,6 +413,7 @@ impl Default for Supervisor {
             notify_command: None,
             max_wait: default_max_wait(),
             metrics_file: None,
+            overlap: false,
         }
     }
 }

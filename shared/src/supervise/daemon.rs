@@ -27,7 +27,6 @@ use std::time::{Duration, Instant, SystemTime};
 use crate::cli::CommonArgs;
 use crate::config::{Config, Source};
 use crate::exit::Exit;
-use crate::manifest::ManifestReader;
 use crate::spool::{Queue, Spool};
 use crate::supervise::{self, QueueView, Start};
 use crate::units::Size;
@@ -392,25 +391,7 @@ impl Daemon {
         {
             return Ok(v.clone());
         }
-        let mut v = QueueView {
-            ids,
-            ..QueueView::default()
-        };
-        for id in &v.ids {
-            let path = self.spool.item_path(q, id);
-            // Gone since the listing, or bad (the stage fails it): skip.
-            if let Ok((records, bytes)) = ManifestReader::totals(&path) {
-                v.bytes += bytes;
-                if v.first_need == 0 {
-                    v.first_need = crate::fsutil::cache_need(records, bytes);
-                }
-            }
-            if let Ok(m) = std::fs::metadata(&path)
-                && let Ok(t) = m.modified()
-            {
-                v.oldest = Some(v.oldest.map_or(t, |o: SystemTime| o.min(t)));
-            }
-        }
+        let v = super::view_of(&self.spool, q, ids);
         self.views.insert(q, v.clone());
         Ok(v)
     }
@@ -470,6 +451,7 @@ impl Daemon {
             children: &children,
             backoff: &backoff,
             idle: &self.idle,
+            once: None,
         });
         if plan.throttled != self.throttled {
             let (used, total) = usage;

@@ -30,6 +30,31 @@ pub fn run(common: &CommonArgs, config: Config, once: bool) -> anyhow::Result<Ex
     daemon::run(common, config)
 }
 
+/// What the items `ids` of queue `q` carry: bytes, the oldest's age, the
+/// cache the first needs.
+fn view_of(spool: &Spool, q: crate::spool::Queue, ids: Vec<String>) -> QueueView {
+    let mut v = QueueView {
+        ids,
+        ..QueueView::default()
+    };
+    for id in &v.ids {
+        let path = spool.item_path(q, id);
+        // Gone since the listing, or bad (the stage fails it): skip.
+        if let Ok((records, bytes)) = crate::manifest::ManifestReader::totals(&path) {
+            v.bytes += bytes;
+            if v.first_need == 0 {
+                v.first_need = crate::fsutil::cache_need(records, bytes);
+            }
+        }
+        if let Ok(m) = std::fs::metadata(&path)
+            && let Ok(t) = m.modified()
+        {
+            v.oldest = Some(v.oldest.map_or(t, |o: std::time::SystemTime| o.min(t)));
+        }
+    }
+    v
+}
+
 /// Lock the spool for this supervisor; exit 75 if another one holds it.
 fn lock_spool(spool: &Spool) -> anyhow::Result<nix::fcntl::Flock<std::fs::File>> {
     let path = spool.root().join("supervisor.lock");

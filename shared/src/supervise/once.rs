@@ -1,7 +1,16 @@
 //! `--once`: run every stage, as child processes, until nothing waits, then
 //! say what was done and how to get it back. The README's first command.
+//! The stages are decided by the daemon's rules (`supervise::plan`), told
+//! how far the run has got ([`Once`]): with `[supervisor] overlap` side by
+//! side as their inputs allow (staging starts on the scan's first
+//! manifest, packing on an archive's worth staged, the tape on
+//! `tape_start_threshold` packed), else one at a time in pipeline order;
+//! either way the tape is read back in one pass after the last write (or
+//! sooner, to free a full cache).
 
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 use crate::cli::CommonArgs;
 use crate::config::{Config, Source};
@@ -9,8 +18,9 @@ use crate::exit::{Exit, ExitError};
 use crate::spool::{Queue, Spool};
 use anyhow::Context;
 
-use super::child::{self, Outcome, notify};
+use super::child::{self, Outcome, Running, notify};
 use super::full_tapes;
+use super::plan::{Child, Once, Plan, QueueView, Start, World};
 
 /// A sample tree for a stream whose source does not exist yet, when it lies
 /// in the configuration's own directory (the default `var/sample`): a few
@@ -50,10 +60,6 @@ fn sample_tree(dir: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn waiting(spool: &Spool) -> anyhow::Result<usize> {
-    Ok(pipeline(spool)?.len())
-}
-
 /// Every item in the pipeline's queues, by queue: a round that leaves this
 /// as it was made no progress.
 fn pipeline(spool: &Spool) -> anyhow::Result<Vec<(Queue, String)>> {
@@ -85,42 +91,200 @@ impl Stop {
     }
 }
 
-fn run_stage(
-    config: &Config,
-    name: &'static str,
-    common: &CommonArgs,
-    stop: &Stop,
-) -> anyhow::Result<Exit> {
-    let mut child = child::spawn(config, common, name, name.into(), None, Vec::new(), None)?;
-    let status = loop {
-        if let Some(status) = child.child.try_wait()? {
-            break status;
+/// How often the run looks at its children and the queues.
+const TICK: Duration = Duration::from_millis(100);
+
+/// A `--once` run: its stages, decided by the daemon's rules
+/// (`supervise::plan`, with [`Once`]), one at a time or side by side.
+struct Run<'a> {
+    config: &'a Config,
+    common: &'a CommonArgs,
+    spool: &'a Spool,
+    children: Vec<Running>,
+    /// Streams not yet scanned (each is scanned once).
+    next_scan: BTreeMap<String, Instant>,
+    views: HashMap<Queue, QueueView>,
+    idle: HashMap<String, (Vec<String>, Instant)>,
+    throttled: bool,
+    /// Stages that found bad data.
+    problems: Vec<String>,
+    /// Full tapes already told of.
+    announced: Vec<String>,
+    alerts_told: BTreeMap<String, u64>,
+    started: std::time::SystemTime,
+    /// A stage failed in a way that ends the run: its error, returned once
+    /// the others have stopped.
+    failure: Option<anyhow::Error>,
+    /// The run stalled once (`Once::stalled`).
+    stalled: bool,
+}
+
+impl Run<'_> {
+    fn view(&mut self, q: Queue) -> anyhow::Result<QueueView> {
+        let ids = self.spool.list(q)?;
+        if let Some(v) = self.views.get(&q)
+            && v.ids == ids
+        {
+            return Ok(v.clone());
         }
-        if stop.asked() && !child.stopped {
-            log::warn!("stopping: asking {name} to stop at its next safe point");
-            child.signal(nix::sys::signal::Signal::SIGTERM);
-            child.stopped = true;
+        let v = super::view_of(self.spool, q, ids);
+        self.views.insert(q, v.clone());
+        Ok(v)
+    }
+
+    fn running(&self, stage: &str) -> bool {
+        self.children.iter().any(|c| c.stage == stage)
+    }
+
+    fn plan(&mut self) -> anyhow::Result<Plan> {
+        let cache = &self.config.paths.cache;
+        let usage = crate::fsutil::fs_usage(cache)
+            .with_context(|| format!("reading the space of {}", cache.display()))?;
+        let (scanned, staged) = (self.view(Queue::Scanned)?, self.view(Queue::Staged)?);
+        let (packed, written) = (self.view(Queue::Packed)?, self.view(Queue::Written)?);
+        let staged_final = self.next_scan.is_empty()
+            && !self.running("reel-scan")
+            && !self.running("reel-stage")
+            && scanned.ids.is_empty();
+        let packed_final = staged_final && !self.running("reel-pack") && staged.ids.is_empty();
+        let children: Vec<Child> = self
+            .children
+            .iter()
+            .map(|c| Child {
+                job: c.job.clone(),
+                stage: c.stage,
+                drive: c.drive.clone(),
+            })
+            .collect();
+        let plan = super::plan(&World {
+            config: self.config,
+            now: Instant::now(),
+            wall: std::time::SystemTime::now(),
+            next_scan: &self.next_scan,
+            cache: usage,
+            throttled: self.throttled,
+            scanned: &scanned,
+            staged: &staged,
+            packed: &packed,
+            written: &written,
+            children: &children,
+            backoff: &HashMap::new(),
+            idle: &self.idle,
+            once: Some(Once {
+                staged_final,
+                packed_final,
+                stalled: self.stalled,
+            }),
+        });
+        if plan.throttled && !self.throttled {
+            log::info!(
+                "cache {} above high_water: staging waits until it drains below low_water",
+                cache.display()
+            );
         }
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    };
-    Ok(match child::outcome(status) {
-        Outcome::Done => Exit::Ok,
-        Outcome::Skipped => Exit::Skipped,
-        Outcome::Data => Exit::Data,
-        Outcome::Unavailable => Exit::Unavailable,
-        Outcome::TempFail => Exit::TempFail,
-        failed @ (Outcome::Io | Outcome::Stop(_)) => {
-            let exit = match failed {
-                Outcome::Stop(e) => e,
-                _ => Exit::Io,
+        self.throttled = plan.throttled;
+        Ok(plan)
+    }
+
+    fn start(&mut self, start: Start) -> anyhow::Result<()> {
+        let job = start.job();
+        let (stage, drive, args) = match start {
+            Start::Scan { stream, .. } => {
+                self.next_scan.remove(&stream);
+                ("reel-scan", None, vec!["--stream".to_string(), stream])
+            }
+            Start::Stage => ("reel-stage", None, Vec::new()),
+            Start::Pack => ("reel-pack", None, Vec::new()),
+            Start::Write { drive } => (
+                "reel-write",
+                Some(drive.clone()),
+                vec!["--drive".into(), drive],
+            ),
+            Start::Verify { drive } => (
+                "reel-verify",
+                Some(drive.clone()),
+                vec!["--drive".into(), drive],
+            ),
+        };
+        let c = child::spawn(self.config, self.common, stage, job, drive, args, None)?;
+        self.children.push(c);
+        Ok(())
+    }
+
+    fn stop_all(&mut self, why: &str) {
+        if self.children.iter().any(|c| !c.stopped) {
+            log::warn!("{why}");
+        }
+        for c in &mut self.children {
+            if !c.stopped {
+                c.signal(nix::sys::signal::Signal::SIGTERM);
+                c.stopped = true;
+            }
+        }
+    }
+
+    /// Collect the stages that ended and act on their exit codes.
+    fn reap(&mut self) -> anyhow::Result<()> {
+        let mut i = 0;
+        while i < self.children.len() {
+            let Some(status) = self.children[i].child.try_wait()? else {
+                i += 1;
+                continue;
             };
-            return Err(ExitError::new(
-                exit,
-                format!("{name} failed ({status}): see its messages above"),
-            )
-            .into());
+            let c = self.children.swap_remove(i);
+            let name = c.stage;
+            for t in full_tapes(self.config) {
+                if !self.announced.contains(&t) {
+                    notify(self.config, "tape-full", &format!("tape {t} is full"));
+                    self.announced.push(t);
+                }
+            }
+            for m in super::drive_alerts(self.config, self.started, &mut self.alerts_told) {
+                notify(self.config, "drive-alert", &m);
+            }
+            let out = child::outcome(status);
+            if let Some(q) = child::input_of(name) {
+                let ids = self.spool.list(q).unwrap_or_default();
+                self.idle.insert(c.job.clone(), (ids, Instant::now()));
+            }
+            match out {
+                Outcome::Done | Outcome::Skipped | Outcome::TempFail => {}
+                Outcome::Data => {
+                    let m = format!("{name} found bad data (see its log)");
+                    notify(self.config, "failure", &m);
+                    self.problems.push(m);
+                }
+                Outcome::Unavailable => {
+                    let m = format!("{name} needs a tape or a drive; what waits stays queued");
+                    notify(self.config, "tape-needed", &m);
+                    self.fail(ExitError::new(Exit::Unavailable, m).into());
+                }
+                Outcome::Io | Outcome::Stop(_) if c.stopped && status.code().is_none() => {}
+                failed @ (Outcome::Io | Outcome::Stop(_)) => {
+                    let exit = match failed {
+                        Outcome::Stop(e) => e,
+                        _ => Exit::Io,
+                    };
+                    let e: anyhow::Error = ExitError::new(
+                        exit,
+                        format!("{name} failed ({status}): see its messages above"),
+                    )
+                    .into();
+                    notify(self.config, "failure", &format!("{e:#}"));
+                    self.fail(e);
+                }
+            }
         }
-    })
+        Ok(())
+    }
+
+    /// End the run with `e` once the other stages have stopped.
+    fn fail(&mut self, e: anyhow::Error) {
+        if self.failure.is_none() {
+            self.failure = Some(e);
+        }
+        self.stop_all("a stage failed: asking the others to stop at their next safe point");
+    }
 }
 
 pub fn run(common: &CommonArgs, config: &Config) -> anyhow::Result<Exit> {
@@ -145,59 +309,67 @@ pub fn run(common: &CommonArgs, config: &Config) -> anyhow::Result<Exit> {
                 .with_context(|| format!("writing the sample tree in {}", dir.display()))?;
         }
     }
-    let mut rounds = 0;
-    let mut problems = Vec::new();
-    let mut announced = full_before;
-    let mut alerts_told = std::collections::BTreeMap::new();
+    let mut run = Run {
+        config,
+        common,
+        spool: &spool,
+        children: Vec::new(),
+        next_scan: config
+            .streams
+            .iter()
+            .map(|s| (s.name.clone(), Instant::now()))
+            .collect(),
+        views: HashMap::new(),
+        idle: HashMap::new(),
+        throttled: false,
+        problems: Vec::new(),
+        announced: full_before,
+        alerts_told: std::collections::BTreeMap::new(),
+        started,
+        failure: None,
+        stalled: false,
+    };
     let mut lifecycle_done = false;
+    // The pipeline as it was when nothing last ran: if nothing moved since,
+    // what still waits is stuck.
+    let mut quiet_at: Option<Vec<(Queue, String)>> = None;
+    let mut stopping = false;
     loop {
-        rounds += 1;
-        let before = pipeline(&spool)?;
-        for (name, from) in child::STAGES {
-            if let Some(q) = from
-                && spool.list(q)?.is_empty()
-            {
+        if stop.asked() && !stopping {
+            stopping = true;
+            run.stop_all("stopping: asking the running stages to stop at their next safe point");
+        }
+        run.reap()?;
+        if stopping || run.failure.is_some() {
+            if !run.children.is_empty() {
+                std::thread::sleep(TICK);
                 continue;
             }
-            if rounds > 1 && from.is_none() {
-                continue; // one scan per run
+            if let Some(e) = run.failure.take() {
+                return Err(e);
             }
-            if stop.asked() {
-                log::warn!("stopped by a signal; what waits stays queued for the next run");
-                return Ok(Exit::Ok);
-            }
-            // The stage rewrote the metrics as it exited (one killed
-            // leaves them to the next stage, and to this run's own exit).
-            let result = run_stage(config, name, common, &stop);
-            for t in full_tapes(config) {
-                if !announced.contains(&t) {
-                    notify(config, "tape-full", &format!("tape {t} is full"));
-                    announced.push(t);
-                }
-            }
-            for m in super::drive_alerts(config, started, &mut alerts_told) {
-                notify(config, "drive-alert", &m);
-            }
-            match result {
-                Err(e) => {
-                    notify(config, "failure", &format!("{e:#}"));
-                    return Err(e);
-                }
-                Ok(Exit::Unavailable) => {
-                    let m = format!("{name} needs a tape or a drive; what waits stays queued");
-                    notify(config, "tape-needed", &m);
-                    return Err(ExitError::new(Exit::Unavailable, m).into());
-                }
-                Ok(Exit::Data) => {
-                    let m = format!("{name} found bad data (see its log)");
-                    notify(config, "failure", &m);
-                    problems.push(m);
-                }
-                Ok(_) => {}
-            }
+            log::warn!("stopped by a signal; what waits stays queued for the next run");
+            return Ok(Exit::Ok);
         }
-        let left = waiting(&spool)?;
-        if left == 0 {
+        let plan = run.plan()?;
+        if config.supervisor.overlap {
+            for start in plan.start.iter().cloned() {
+                run.start(start)?;
+            }
+        } else if run.children.is_empty()
+            && let Some(first) = plan.start.first()
+        {
+            // One stage at a time: the first the plan names (pipeline
+            // order), until its queue is empty.
+            run.start(first.clone())?;
+        }
+        if !run.children.is_empty() {
+            std::thread::sleep(TICK);
+            continue;
+        }
+        // Nothing runs, and nothing could start.
+        let now = pipeline(&spool)?;
+        if now.is_empty() {
             // Once per run, with the pipeline empty: expire what the
             // policies let go, and queue again the copies a lost or
             // suspect tape took with it.
@@ -209,18 +381,36 @@ pub fn run(common: &CommonArgs, config: &Config) -> anyhow::Result<Exit> {
             }
             break;
         }
-        // Round after round while work moves (a small cache takes many);
-        // a round that moved nothing would only repeat itself.
-        if pipeline(&spool)? == before {
+        if quiet_at.as_ref() == Some(&now) {
+            let held: Vec<String> = plan.held.iter().map(|(j, w)| format!("{j}: {w}")).collect();
+            let why = if held.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", held.join("; "))
+            };
             return Err(ExitError::new(
                 Exit::TempFail,
                 format!(
-                    "{left} item(s) still wait and round {rounds} moved none: see `reel status`"
+                    "{} item(s) still wait and no stage moved any since it last ran{why}: see `reel status`",
+                    now.len()
                 ),
             )
             .into());
         }
+        // Work moved since the stages that left it last ran: they may take
+        // it now (a stage that found the cache full, say), and what waits
+        // goes below the thresholds.
+        if !run.stalled {
+            log::info!(
+                "{} item(s) wait and nothing runs: packing and writing what waits, and reading the tape back to free the cache",
+                now.len()
+            );
+        }
+        quiet_at = Some(now);
+        run.stalled = true;
+        run.idle.clear();
     }
+    let problems = run.problems;
     let failed = spool.list(Queue::Failed)?.len();
     notify(
         config,

@@ -18,6 +18,11 @@
 //!   waits for it, and a job whose last clean run left its input queue as
 //!   it is now is not run again until the queue changes or
 //!   `retry.backoff` has passed.
+//!
+//! `--once` uses the same rules with [`Once`]: it packs and writes what
+//! waits, below the thresholds, as soon as nothing more can come to it or
+//! the cache is full, and verifies only when nothing is left to write (one
+//! pass of the tape) or the cache is full.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::{Duration, Instant, SystemTime};
@@ -67,6 +72,23 @@ pub struct World<'a> {
     pub backoff: &'a HashMap<String, Instant>,
     /// Per job: the input listing its last clean run left, and when.
     pub idle: &'a HashMap<String, (Vec<String>, Instant)>,
+    /// A `--once` run, and how far it has got; `None` for the daemon.
+    pub once: Option<Once>,
+}
+
+/// How far a `--once` run has got: which queues nothing more can reach.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Once {
+    /// Every scan has run and nothing is being scanned or staged: what is
+    /// staged is all there will be, packed whatever its size.
+    pub staged_final: bool,
+    /// Nor is anything being packed: what is packed is written whatever
+    /// its size.
+    pub packed_final: bool,
+    /// The run came to a point where nothing ran and nothing could start
+    /// (a stage found the cache full, say): from then on what waits goes
+    /// below the thresholds, and the tape is read back to free the cache.
+    pub stalled: bool,
 }
 
 /// A stage to start.
@@ -169,10 +191,16 @@ pub fn plan(w: &World) -> Plan {
         }
     }
     // Packing.
+    let mut cache_full = p.throttled || w.once.is_some_and(|o| o.stalled);
     let archive = w.config.archive_size().0;
     if !w.staged.ids.is_empty() {
         let free = total.saturating_sub(used);
-        if w.staged.bytes < archive && !waited(w.staged) {
+        // `--once` packs what waits when nothing more can come, or when
+        // staging waits for the cache.
+        let all = w
+            .once
+            .is_some_and(|o| o.staged_final || o.stalled || p.throttled);
+        if w.staged.bytes < archive && !waited(w.staged) && !all {
             let why = below(
                 w,
                 "staged",
@@ -182,6 +210,7 @@ pub fn plan(w: &World) -> Plan {
             );
             p.held.insert("pack".into(), why);
         } else if free < w.staged.first_need {
+            cache_full = true;
             p.held.insert(
                 "pack".into(),
                 format!(
@@ -201,11 +230,17 @@ pub fn plan(w: &World) -> Plan {
         .iter()
         .filter(|c| c.stage == "reel-write")
         .count();
+    // `--once` reads the tape back in one pass after its last write,
+    // unless the cache must be freed first.
+    let verify_now = match w.once {
+        None => true,
+        Some(o) => cache_full || (o.packed_final && w.packed.ids.is_empty() && writers == 0),
+    };
     for drive in w.config.drives.iter().map(|d| &d.name) {
         if w.children.iter().any(|c| c.drive.as_ref() == Some(drive)) {
             continue;
         }
-        if !w.written.ids.is_empty() && may_start(&busy, "verify", &w.written.ids) {
+        if !w.written.ids.is_empty() && verify_now && may_start(&busy, "verify", &w.written.ids) {
             busy.insert("verify".into());
             p.start.push(Start::Verify {
                 drive: drive.clone(),
@@ -217,7 +252,10 @@ pub fn plan(w: &World) -> Plan {
             continue;
         }
         let threshold = w.config.tape_start_threshold().0;
-        if w.packed.bytes < threshold && !waited(w.packed) {
+        // And writes what waits when nothing more can come, or when the
+        // cache must be freed.
+        let all = w.once.is_some_and(|o| o.packed_final || cache_full);
+        if w.packed.bytes < threshold && !waited(w.packed) && !all {
             let why = below(
                 w,
                 "packed",

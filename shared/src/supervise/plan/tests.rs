@@ -47,6 +47,7 @@ struct Tick {
     children: Vec<Child>,
     backoff: HashMap<String, Instant>,
     idle: HashMap<String, (Vec<String>, Instant)>,
+    once: Option<Once>,
 }
 
 impl Tick {
@@ -69,6 +70,7 @@ impl Tick {
             children: Vec::new(),
             backoff: HashMap::new(),
             idle: HashMap::new(),
+            once: None,
         }
     }
 
@@ -87,6 +89,7 @@ impl Tick {
             children: &self.children,
             backoff: &self.backoff,
             idle: &self.idle,
+            once: self.once,
         })
     }
 
@@ -233,4 +236,80 @@ fn a_job_waits_out_its_backoff_and_an_unchanged_queue_its_last_clean_run_left() 
     t.scanned = queue(1, 1, t.wall);
     t.advance(Duration::from_secs(60));
     assert_eq!(jobs(&t.plan(&c)), ["stage"]);
+}
+
+#[test]
+fn once_packs_and_writes_what_is_left_and_reads_the_tape_back_after_its_last_write() {
+    let (_d, c) = config();
+    let mut t = Tick::new();
+    t.once = Some(Once::default());
+    // Still scanning or staging: a small batch waits for more, as in the
+    // daemon.
+    t.staged = queue(1, 1, t.wall);
+    let p = t.plan(&c);
+    assert!(p.start.is_empty());
+    assert!(p.held["pack"].contains("below an archive"), "{:?}", p.held);
+    // Nothing more can come: it is packed now.
+    t.once = Some(Once {
+        staged_final: true,
+        ..Once::default()
+    });
+    assert_eq!(jobs(&t.plan(&c)), ["pack"]);
+    // Packed below tape_start_threshold while packing goes on: written
+    // once nothing more can come.
+    t.staged = QueueView::default();
+    t.packed = queue(1, 3, t.wall);
+    let p = t.plan(&c);
+    assert!(
+        p.held["write:d0"].contains("tape_start_threshold"),
+        "{:?}",
+        p.held
+    );
+    t.once = Some(Once {
+        staged_final: true,
+        packed_final: true,
+        ..Once::default()
+    });
+    assert_eq!(jobs(&t.plan(&c)), ["write:d0"]);
+    // Written archives wait for the last write: one pass of the tape.
+    t.written = queue(1, 8, t.wall);
+    t.children.push(Child {
+        job: "write:d0".into(),
+        stage: "reel-write",
+        drive: Some("d0".into()),
+    });
+    t.packed = QueueView::default();
+    assert!(t.plan(&c).start.is_empty());
+    t.children.clear();
+    assert_eq!(jobs(&t.plan(&c)), ["verify"]);
+    // Before that, only a full cache has it read back early.
+    t.once = Some(Once::default());
+    t.packed = queue(1, 8, t.wall);
+    t.children.push(Child {
+        job: "write:d0".into(),
+        stage: "reel-write",
+        drive: Some("d0".into()),
+    });
+    assert!(t.plan(&c).start.is_empty());
+    t.staged = queue(1, 8, t.wall);
+    t.cache = (995 * MIB, 1000 * MIB);
+    let p = t.plan(&c);
+    assert!(p.held.contains_key("pack"), "{:?}", p.held);
+    assert_eq!(p.start, [Start::Verify { drive: "d1".into() }]);
+    // And a full cache has what is packed written, below the threshold,
+    // so that it can be read back and freed.
+    t.children.clear();
+    t.written = QueueView::default();
+    t.packed = queue(1, 3, t.wall);
+    assert_eq!(jobs(&t.plan(&c)), ["write:d0"]);
+    // A stalled run (nothing ran, nothing could start) does the same with
+    // what waits, whatever the cache says.
+    t.cache = (0, 1000 * MIB);
+    t.staged = queue(1, 1, t.wall);
+    assert!(jobs(&t.plan(&c)).is_empty());
+    t.once = Some(Once {
+        stalled: true,
+        ..Once::default()
+    });
+    assert_eq!(jobs(&t.plan(&c)), ["pack", "write:d0"]);
 }
