@@ -128,11 +128,16 @@ fn a_clean_round_trip_records_every_member_and_frees_the_cache() {
     assert_eq!(paths.len(), recorded.len(), "no member twice");
     assert!(spool(&env).list(Queue::Written).unwrap().is_empty());
     assert_eq!(queue_records(&env, Queue::Verified).len(), written.len());
-    // The cache holds nothing of it any more.
+    // The cache holds nothing of it any more, not even its directories.
     assert_eq!(
         files_under(&env.path("var/cache/staged")),
         Vec::<PathBuf>::new()
     );
+    let left: Vec<_> = std::fs::read_dir(env.path("var/cache/staged/home"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
     assert_eq!(
         files_under(&env.path("var/cache/archives")),
         Vec::<PathBuf>::new()
