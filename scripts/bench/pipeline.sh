@@ -122,7 +122,7 @@ t=$(now)
 for stage in scan stage pack write verify; do
   step "reel-$stage" "$bin/reel-$stage" --config "$work/pipeline.toml" -q
 done
-printf '  in sequence: %.1fs (the supervisor, overlapping them: %.1fs)\n' "$(since "$t")" "$ours"
+printf '  in sequence: %.1fs (reel-supervisor --once: %.1fs)\n' "$(since "$t")" "$ours"
 rm -rf "$work/reel"
 
 printf 'whole pipeline, %s bytes: reel %.1fs (%.0f MB/s), shell %.1fs (%.0f MB/s): ratio %.2f (target <= 0.7)\n' \
