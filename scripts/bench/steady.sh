@@ -13,16 +13,16 @@
 # small files and 256 MiB files, archives of $ARCHIVE (default 512M).
 # Each round restores tape A, the catalog and the cache, then starts the
 # three together, each under GNU time; after the rounds each stage runs
-# once alone, for comparison (NO_ALONE=1 leaves that out). Prints per
-# round and as medians:
-# wall, MB/s, CPU-seconds and CPU share of the two cores over the window
-# (from the first start to the last end) of each stage, the cores it used
-# while it ran (CPU-seconds over its own wall), its peak RSS,
-# the whole machine's busy share, tape A's backhitches (those at an
-# archive's closing filemark, where reel-write waits for the drive's
-# buffer to reach the tape, apart from the others), its effective rate and
-# the time at top speed from its speed.jsonl, and the load average at the
-# start. Targets: zero backhitches at 400 MB/s, verify at 400 MB/s.
+# once alone, for comparison (NO_ALONE=1 leaves that out). Prints, per
+# round and as medians, for each stage: wall, MB/s, CPU-seconds (user +
+# system), its share of the cores over the window (first start to last
+# end), the cores it used while it ran, CPU-seconds per GB and peak RSS;
+# the whole machine's busy share; tape A's backhitches from its
+# speed.jsonl (apart: those after an archive's closing filemark, where the
+# drive writes out its buffer and stops), its effective rate, its rate
+# while streaming and the share of that at top speed; the load average at
+# the start; and the cores the three would take at 400 MB/s each.
+# Targets: tape A zero backhitches at 400 MB/s, verify at 400 MB/s.
 #   Usage: scripts/bench/steady.sh [ROUNDS] [GiB]   (default 3, 2)
 # The work directory is $BENCH_SHM (default /dev/shm/reel-bench-steady);
 # it takes about 5 × GiB plus the 1 GiB ring. KEEP=1 leaves it.
@@ -150,16 +150,17 @@ round() {
   read -r b1 t1 < <(busy)
   machine=$(echo "($b1 - $b0) / ($t1 - $t0)" | bc -l)
   keep "$tag.window" "$window"; keep "$tag.machine" "$machine"
-  line="$tag (load $load): window $(printf %.2f "$window")s, machine busy $(pct "$machine")%"
+  line="$tag $(date +%T) (load $load): window $(printf %.2f "$window")s, machine busy $(pct "$machine")%"
   for s in "$@"; do
-    local wall user sys rss cpu b mbs share cores
+    local wall user sys rss cpu b mbs share cores cpugb
     read -r wall user sys rss < "$work/time.$s"
     cpu=$(echo "$user + $sys" | bc -l)
     case $s in write) b=$bytes_a ;; verify) b=$bytes_b ;; pack) b=$bytes_p ;; esac
     mbs=$(echo "$b / $wall / 1000000" | bc -l)
     share=$(echo "$cpu / ($window * $(nproc))" | bc -l)
     cores=$(echo "$cpu / $wall" | bc -l)
-    for k in wall mbs cpu share cores rss; do keep "$tag.$s.$k" "${!k}"; done
+    cpugb=$(echo "$cpu / $b * 1000000000" | bc -l)
+    for k in wall mbs cpu share cores cpugb rss; do keep "$tag.$s.$k" "${!k}"; done
     line+="; $s $(printf '%.2fs %.0f MB/s %.2f CPU-s (%s%%) %d MB' "$wall" "$mbs" "$cpu" "$(pct "$share")" "$((rss / 1024))")"
   done
   if [[ " $* " == *" write "* ]]; then
@@ -189,12 +190,14 @@ PY
   (cd "$work/var/cache/archives" && ls | { grep -vxF -f "$work/saved/archives" || true; } | xargs -r rm -rf)
 }
 summary() {  # summary TAG STAGE…
-  local tag=$1 s; shift
+  local tag=$1 s need=0; shift
   for s in "$@"; do
-    printf '  %-6s %6.2fs %4.0f MB/s %6.2f CPU-s: %3s%% of the %d cores over the window, %.2f cores while it ran; peak RSS %d MB\n' \
+    printf '  %-6s %6.2fs %4.0f MB/s %6.2f CPU-s: %3s%% of the %d cores over the window, %.2f cores while it ran; %.2f CPU-s per GB; peak RSS %d MB\n' \
       "$s" "$(m "$tag.$s.wall")" "$(m "$tag.$s.mbs")" "$(m "$tag.$s.cpu")" "$(pct "$(m "$tag.$s.share")")" "$(nproc)" \
-      "$(m "$tag.$s.cores")" "$(( $(m "$tag.$s.rss") / 1024 ))"
+      "$(m "$tag.$s.cores")" "$(m "$tag.$s.cpugb")" "$(( $(m "$tag.$s.rss") / 1024 ))"
+    need=$(echo "$need + $(m "$tag.$s.cpugb") * 0.4" | bc -l)
   done
+  printf '  at 400 MB/s each, at these CPU-s per GB: %.2f of the %d cores\n' "$need" "$(nproc)"
   if [[ " $* " == *" write "* ]]; then
     printf '  tape A: %d backhitches (%d not at a filemark; target 0), effective %.0f MB/s, streaming %.0f MB/s, %s%% of streaming at top speed\n' \
       "$(m "$tag.bh")" "$(m "$tag.other")" "$(m "$tag.eff")" "$(m "$tag.strm")" "$(pct "$(m "$tag.top")")"
