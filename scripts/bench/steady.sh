@@ -40,8 +40,8 @@ work="${BENCH_SHM:-/dev/shm/reel-bench-steady}"
 rm -rf "$work"; mkdir -p "$work/saved"
 [ -n "${KEEP:-}" ] || trap 'rm -rf "$work"' EXIT
 lib="$work/lib"
-# Tapes hold one set of archives: GiB, the early-warning margin (1/64)
-# and the labels.
+# Tapes hold one set of archives (GiB) and room for the early-warning
+# margin (1/64 of the tape) and the label.
 capacity="$((gib * 1024 + gib * 1024 / 32 + 64))M"
 {
   bench_config "$work"
