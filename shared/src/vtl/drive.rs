@@ -40,7 +40,8 @@ pub struct VirtualDrive {
     after_filemark: bool,
     block_size: u32,
     /// The speed model, when the tape's meta.json asks for one: writes are
-    /// then paced in real time like an LTO drive's.
+    /// then paced in real time like an LTO drive's, and reads go no faster
+    /// than its top speed.
     pace: Option<Paced>,
     /// The data key reel set on this handle, with the engine reel-tcmu's
     /// drives encrypt with (AES-256-GCM): blocks written are sealed,
@@ -122,6 +123,13 @@ impl VirtualDrive {
     fn drain(&mut self) {
         if let Some(p) = self.pace.as_mut() {
             p.finish();
+        }
+    }
+
+    /// The head moves elsewhere: what the drive read ahead is gone.
+    fn repositioned(&mut self) {
+        if let Some(p) = self.pace.as_mut() {
+            p.reposition();
         }
     }
 
@@ -297,6 +305,9 @@ impl VirtualDrive {
                 Ok(Read::Data(n))
             }
         };
+        if let (Some(p), Ok(Read::Data(_))) = (self.pace.as_mut(), &result) {
+            p.read(u64::from(size));
+        }
         // Like st, the head moves past the block whatever happened.
         self.head.block += 1;
         self.after_filemark = false;
@@ -338,6 +349,7 @@ impl Drive for VirtualDrive {
     }
 
     fn rewind(&mut self) -> Result<(), TapeError> {
+        self.repositioned();
         self.ready()?;
         self.drain();
         self.ready()?.flush()?;
@@ -347,6 +359,7 @@ impl Drive for VirtualDrive {
     }
 
     fn forward_filemarks(&mut self, n: u32) -> Result<(), TapeError> {
+        self.repositioned();
         let mut head = self.head;
         let image = self.ready()?;
         image.flush()?;
@@ -371,6 +384,7 @@ impl Drive for VirtualDrive {
     }
 
     fn back_filemarks(&mut self, n: u32) -> Result<(), TapeError> {
+        self.repositioned();
         let head = self.head;
         let image = self.ready()?;
         image.flush()?;
@@ -395,6 +409,7 @@ impl Drive for VirtualDrive {
     }
 
     fn end_of_data(&mut self) -> Result<(), TapeError> {
+        self.repositioned();
         let image = self.ready()?;
         image.flush()?;
         self.head = Self::eod_head(image);
@@ -414,7 +429,12 @@ impl Drive for VirtualDrive {
         let found = Self::head_at(image, block);
         let eod = Self::eod_head(image);
         self.after_filemark = false;
-        self.head = found.unwrap_or(eod);
+        let to = found.unwrap_or(eod);
+        // A locate to where the head already is does not stop the tape.
+        if to != self.head {
+            self.repositioned();
+        }
+        self.head = to;
         match found {
             Some(_) => Ok(()),
             None => Err(eio("seek: beyond the end of data")),
@@ -557,6 +577,7 @@ impl Drive for VirtualDrive {
     }
 
     fn load(&mut self) -> Result<(), TapeError> {
+        self.repositioned();
         if self.image.is_none() {
             let inv = self.library.read()?;
             let Some(barcode) = inv.drives[self.index as usize].tape.clone() else {

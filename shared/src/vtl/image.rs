@@ -161,7 +161,8 @@ pub struct Meta {
     #[serde(default)]
     pub faults: Faults,
     /// Pace writes like a real LTO drive: speed matching, a drive buffer,
-    /// backhitches (see `tape::speed`).
+    /// backhitches; and read no faster than its top speed (see
+    /// `tape::speed`).
     #[serde(default)]
     pub speed: Option<SpeedParams>,
     /// Unix time (seconds) until which the tape is still calibrating.

@@ -374,6 +374,31 @@ fn a_tape_with_a_speed_model_paces_writes_and_counts_backhitches() {
     assert!(slow.backhitches >= 1, "{slow:?}");
 }
 
+#[test]
+fn a_tape_with_a_speed_model_reads_no_faster_than_its_top_speed() {
+    let (_t, lib, spec) = library(1 << 30, 1 << 20);
+    let mut d = open_drive(&lib, 0, &spec).unwrap();
+    for t in 0..16 {
+        d.write_block(&block(t, 256 * 1024)).unwrap();
+    }
+    d.write_filemarks(1).unwrap();
+    d.image_mut().unwrap().meta.speed = Some(small_speed_model());
+    d.image_mut().unwrap().save().unwrap();
+    drop(d);
+
+    let mut d = open_drive(&lib, 0, &spec).unwrap();
+    d.rewind().unwrap();
+    let start = std::time::Instant::now();
+    for t in 0..16 {
+        assert_eq!(read_tag(&mut d), t);
+    }
+    // 4 MiB at 20 MB/s: sleeping only adds to it, so this holds on any
+    // machine.
+    let took = start.elapsed().as_secs_f64();
+    assert!(took >= (4 << 20) as f64 / 20e6, "{took} s");
+    assert_eq!(d.read_block(&mut [0; 1 << 20]).unwrap(), Read::Filemark);
+}
+
 /// A key file in `dir` holding `byte` 32 times.
 fn drive_key(dir: &std::path::Path, byte: u8) -> crate::scsi::encryption::DriveKey {
     use std::os::unix::fs::PermissionsExt;

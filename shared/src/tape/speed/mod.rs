@@ -33,6 +33,8 @@
 //! - Before the tape is first started, and after it stops, it stands still;
 //!   `streaming + stopped + repositioning` is the whole elapsed time.
 //!
+//! Reading is modelled only as a cap at the top speed ([`ReadAhead`]).
+//!
 //! [`Paced`] runs the model against a clock; [`sink`] is the read loop of
 //! `reel-drivesim`.
 
@@ -40,6 +42,7 @@ mod meter;
 mod model;
 mod paced;
 mod params;
+mod readahead;
 pub mod sim;
 
 #[cfg(test)]
@@ -48,3 +51,4 @@ mod tests;
 pub use model::{DriveModel, ModelStats, Motion, StepStats};
 pub use paced::{Clock, ManualClock, Paced, ProgressSignal, RealClock, sink};
 pub use params::{Fill, PRESETS, ParamsError, Rate, SpeedParams, preset};
+pub use readahead::ReadAhead;

@@ -1,6 +1,7 @@
 //! Running a [`DriveModel`] against a clock: [`Paced`] makes each write
 //! wait until the modelled drive would have taken it, so the writer feels
-//! a drive's backpressure; [`sink`] is the read-and-discard loop of
+//! a drive's backpressure, and each read until the tape has delivered it
+//! ([`ReadAhead`]: no faster than the drive's top speed); [`sink`] is the read-and-discard loop of
 //! `reel-drivesim`, kept here (not in the program) so that tests can run it
 //! on a [`ManualClock`] without sleeping.
 //!
@@ -12,6 +13,7 @@ use std::io::{self, Read};
 use std::time::{Duration, Instant};
 
 use super::model::{DriveModel, ModelStats};
+use super::readahead::ReadAhead;
 
 /// Where [`Paced`] gets the time and how it waits.
 pub trait Clock {
@@ -73,17 +75,36 @@ impl Clock for ManualClock {
     }
 }
 
-/// A [`DriveModel`] whose writes take as long as the modelled drive's.
+/// A [`DriveModel`] whose writes take as long as the modelled drive's, and
+/// whose reads no less than the tape takes to deliver them.
 #[derive(Debug, Clone)]
 pub struct Paced<C: Clock = RealClock> {
     model: DriveModel,
+    reads: ReadAhead,
     clock: C,
 }
 
 impl<C: Clock> Paced<C> {
     /// The model's time 0 is the clock's.
     pub fn new(model: DriveModel, clock: C) -> Paced<C> {
-        Paced { model, clock }
+        let reads = ReadAhead::new(model.params());
+        Paced {
+            model,
+            reads,
+            clock,
+        }
+    }
+
+    /// Take `bytes` read from the tape; returns once the drive has them.
+    pub fn read(&mut self, bytes: u64) {
+        let now = self.clock.now();
+        let ready = self.reads.take(now, bytes);
+        self.clock.sleep_until(ready);
+    }
+
+    /// The head moved: reading starts again from a standing tape.
+    pub fn reposition(&mut self) {
+        self.reads.reposition();
     }
 
     /// Hand `bytes` to the drive; returns once it has taken them.

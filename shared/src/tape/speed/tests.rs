@@ -429,3 +429,76 @@ proptest! {
         check_consistent(&stats, &params);
     }
 }
+
+// Reading: a cap at the top speed, with up to a buffer read ahead.
+
+/// A host reading `count` blocks of `block` bytes as fast as the drive
+/// delivers them, from `t0`; returns when the last one was ready.
+fn read_flat_out(r: &mut ReadAhead, t0: Duration, block: u64, count: u64) -> Duration {
+    let mut now = t0;
+    for _ in 0..count {
+        let ready = r.take(now, block);
+        assert!(ready >= now);
+        now = ready;
+    }
+    now
+}
+
+#[test]
+fn a_host_reading_flat_out_gets_the_top_speed_and_no_more() {
+    let mut r = ReadAhead::new(&preset("lto9").unwrap());
+    // 4000 blocks of 256 KiB: 1048.576 MB at 408 MB/s.
+    let t = read_flat_out(&mut r, Duration::from_secs(5), 256 * 1024, 4000);
+    let took = (t - Duration::from_secs(5)).as_secs_f64();
+    let expect = 4000.0 * 256.0 * 1024.0 / 408e6;
+    assert!((took - expect).abs() < 1e-5, "{took} s, not {expect} s");
+}
+
+#[test]
+fn a_host_that_was_away_finds_at_most_a_buffer_read_ahead() {
+    let mut r = ReadAhead::new(&preset("lto9").unwrap());
+    let mut now = Duration::ZERO;
+    now = r.take(now, MIB);
+    // Away for a minute: the tape read on and filled the 1 GiB buffer.
+    now += Duration::from_secs(60);
+    let back = now;
+    for _ in 0..1023 {
+        assert_eq!(r.take(now, MIB), back, "buffered data comes at once");
+    }
+    // Then the tape's speed again.
+    now = r.take(now, 1024 * MIB);
+    let took = (now - back).as_secs_f64();
+    assert!((took - 1024.0 * MIB as f64 / 408e6).abs() < 0.01, "{took}");
+}
+
+#[test]
+fn after_a_reposition_reading_starts_from_a_standing_tape() {
+    let mut r = ReadAhead::new(&preset("lto9").unwrap());
+    r.take(Duration::ZERO, MIB);
+    let later = Duration::from_secs(10);
+    r.reposition();
+    let ready = r.take(later, 408 * MB);
+    assert_eq!(ready, later + Duration::from_secs(1));
+}
+
+proptest! {
+    /// Whatever the host does, it never gets more than the tape delivered
+    /// since its first read plus one buffer, and never waits when the
+    /// tape is that far ahead.
+    #[test]
+    fn reads_never_outrun_the_tape(gaps in prop::collection::vec((0u64..2000, 1u64..64), 1..200)) {
+        let params = preset("lto9").unwrap();
+        let mut r = ReadAhead::new(&params);
+        let mut now = Duration::ZERO;
+        let mut taken = 0u64;
+        for (gap_ms, mib) in gaps {
+            now += Duration::from_millis(gap_ms);
+            let ready = r.take(now, mib * MIB);
+            prop_assert!(ready >= now);
+            taken += mib * MIB;
+            let delivered = ready.as_secs_f64() * params.native.0 as f64;
+            prop_assert!(taken as f64 <= delivered + params.buffer.0 as f64 + 1.0);
+            now = ready;
+        }
+    }
+}
