@@ -117,6 +117,8 @@ struct Run<'a> {
     failure: Option<anyhow::Error>,
     /// The run stalled once (`Once::stalled`).
     stalled: bool,
+    /// The stages' warnings and errors, when their lines are read.
+    lines: child::Problems,
 }
 
 impl Run<'_> {
@@ -206,7 +208,10 @@ impl Run<'_> {
                 vec!["--drive".into(), drive],
             ),
         };
-        let c = child::spawn(self.config, self.common, stage, job, drive, args, None)?;
+        // One at a time, a stage has the terminal (its live line); side by
+        // side, their lines are read and logged whole, one after another.
+        let lines = self.config.supervisor.overlap.then_some(&self.lines);
+        let c = child::spawn(self.config, self.common, stage, job, drive, args, lines)?;
         self.children.push(c);
         Ok(())
     }
@@ -328,6 +333,7 @@ pub fn run(common: &CommonArgs, config: &Config) -> anyhow::Result<Exit> {
         started,
         failure: None,
         stalled: false,
+        lines: child::Problems::default(),
     };
     let mut lifecycle_done = false;
     // The pipeline as it was when nothing last ran: if nothing moved since,
