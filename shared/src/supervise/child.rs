@@ -151,6 +151,15 @@ impl Running {
         let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.pid()), signal);
     }
 
+    /// What the planner knows of it.
+    pub fn planned(&self) -> super::Child {
+        super::Child {
+            job: self.job.clone(),
+            stage: self.stage,
+            drive: self.drive.clone(),
+        }
+    }
+
     pub fn last_line(&self) -> String {
         self.last.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }

@@ -385,15 +385,7 @@ impl Daemon {
     }
 
     fn view(&mut self, q: Queue) -> anyhow::Result<QueueView> {
-        let ids = self.spool.list(q)?;
-        if let Some(v) = self.views.get(&q)
-            && v.ids == ids
-        {
-            return Ok(v.clone());
-        }
-        let v = super::view_of(&self.spool, q, ids);
-        self.views.insert(q, v.clone());
-        Ok(v)
+        super::view(&self.spool, &mut self.views, q)
     }
 
     fn start(
@@ -423,15 +415,7 @@ impl Daemon {
             .with_context(|| format!("reading the space of {}", cache.display()))?;
         let (scanned, staged) = (self.view(Queue::Scanned)?, self.view(Queue::Staged)?);
         let (packed, written) = (self.view(Queue::Packed)?, self.view(Queue::Written)?);
-        let children: Vec<supervise::Child> = self
-            .children
-            .iter()
-            .map(|c| supervise::Child {
-                job: c.job.clone(),
-                stage: c.stage,
-                drive: c.drive.clone(),
-            })
-            .collect();
+        let children: Vec<supervise::Child> = self.children.iter().map(Running::planned).collect();
         let backoff = self
             .backoff
             .iter()
@@ -472,23 +456,11 @@ impl Daemon {
         }
         self.held = plan.held;
         for start in plan.start {
-            let job = start.job();
-            match start {
-                Start::Scan { stream, next } => {
-                    self.next_scan.insert(stream.clone(), next);
-                    self.start("reel-scan", job, None, vec!["--stream".into(), stream])?;
-                }
-                Start::Stage => self.start("reel-stage", job, None, Vec::new())?,
-                Start::Pack => self.start("reel-pack", job, None, Vec::new())?,
-                Start::Verify { drive } => {
-                    let args = vec!["--drive".to_string(), drive.clone()];
-                    self.start("reel-verify", job, Some(drive), args)?;
-                }
-                Start::Write { drive } => {
-                    let args = vec!["--drive".to_string(), drive.clone()];
-                    self.start("reel-write", job, Some(drive), args)?;
-                }
+            if let Start::Scan { stream, next } = &start {
+                self.next_scan.insert(stream.clone(), *next);
             }
+            let (stage, drive, args) = start.program();
+            self.start(stage, start.job(), drive, args)?;
         }
         Ok(())
     }

@@ -30,9 +30,20 @@ pub fn run(common: &CommonArgs, config: Config, once: bool) -> anyhow::Result<Ex
     daemon::run(common, config)
 }
 
-/// What the items `ids` of queue `q` carry: bytes, the oldest's age, the
-/// cache the first needs.
-fn view_of(spool: &Spool, q: crate::spool::Queue, ids: Vec<String>) -> QueueView {
+/// What queue `q` holds: its items, their bytes, the oldest's age, the
+/// cache the first needs. Item contents are measured only when the
+/// listing differs from the one `views` kept.
+fn view(
+    spool: &Spool,
+    views: &mut std::collections::HashMap<crate::spool::Queue, QueueView>,
+    q: crate::spool::Queue,
+) -> anyhow::Result<QueueView> {
+    let ids = spool.list(q)?;
+    if let Some(v) = views.get(&q)
+        && v.ids == ids
+    {
+        return Ok(v.clone());
+    }
     let mut v = QueueView {
         ids,
         ..QueueView::default()
@@ -52,7 +63,8 @@ fn view_of(spool: &Spool, q: crate::spool::Queue, ids: Vec<String>) -> QueueView
             v.oldest = Some(v.oldest.map_or(t, |o: std::time::SystemTime| o.min(t)));
         }
     }
-    v
+    views.insert(q, v.clone());
+    Ok(v)
 }
 
 /// Lock the spool for this supervisor; exit 75 if another one holds it.

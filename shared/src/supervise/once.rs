@@ -123,15 +123,7 @@ struct Run<'a> {
 
 impl Run<'_> {
     fn view(&mut self, q: Queue) -> anyhow::Result<QueueView> {
-        let ids = self.spool.list(q)?;
-        if let Some(v) = self.views.get(&q)
-            && v.ids == ids
-        {
-            return Ok(v.clone());
-        }
-        let v = super::view_of(self.spool, q, ids);
-        self.views.insert(q, v.clone());
-        Ok(v)
+        super::view(self.spool, &mut self.views, q)
     }
 
     fn running(&self, stage: &str) -> bool {
@@ -149,15 +141,7 @@ impl Run<'_> {
             && !self.running("reel-stage")
             && scanned.ids.is_empty();
         let packed_final = staged_final && !self.running("reel-pack") && staged.ids.is_empty();
-        let children: Vec<Child> = self
-            .children
-            .iter()
-            .map(|c| Child {
-                job: c.job.clone(),
-                stage: c.stage,
-                drive: c.drive.clone(),
-            })
-            .collect();
+        let children: Vec<Child> = self.children.iter().map(Running::planned).collect();
         let plan = super::plan(&World {
             config: self.config,
             now: Instant::now(),
@@ -189,25 +173,11 @@ impl Run<'_> {
     }
 
     fn start(&mut self, start: Start) -> anyhow::Result<()> {
+        if let Start::Scan { stream, .. } = &start {
+            self.next_scan.remove(stream);
+        }
+        let (stage, drive, args) = start.program();
         let job = start.job();
-        let (stage, drive, args) = match start {
-            Start::Scan { stream, .. } => {
-                self.next_scan.remove(&stream);
-                ("reel-scan", None, vec!["--stream".to_string(), stream])
-            }
-            Start::Stage => ("reel-stage", None, Vec::new()),
-            Start::Pack => ("reel-pack", None, Vec::new()),
-            Start::Write { drive } => (
-                "reel-write",
-                Some(drive.clone()),
-                vec!["--drive".into(), drive],
-            ),
-            Start::Verify { drive } => (
-                "reel-verify",
-                Some(drive.clone()),
-                vec!["--drive".into(), drive],
-            ),
-        };
         // One at a time, a stage has the terminal (its live line); side by
         // side, their lines are read and logged whole, one after another.
         let lines = self.config.supervisor.overlap.then_some(&self.lines);

@@ -110,6 +110,27 @@ pub enum Start {
 }
 
 impl Start {
+    /// The program that does it, the drive it takes, and its arguments.
+    pub fn program(&self) -> (&'static str, Option<String>, Vec<String>) {
+        match self {
+            Start::Scan { stream, .. } => {
+                ("reel-scan", None, vec!["--stream".into(), stream.clone()])
+            }
+            Start::Stage => ("reel-stage", None, Vec::new()),
+            Start::Pack => ("reel-pack", None, Vec::new()),
+            Start::Verify { drive } => (
+                "reel-verify",
+                Some(drive.clone()),
+                vec!["--drive".into(), drive.clone()],
+            ),
+            Start::Write { drive } => (
+                "reel-write",
+                Some(drive.clone()),
+                vec!["--drive".into(), drive.clone()],
+            ),
+        }
+    }
+
     /// The job's name, as the daemon and `reel status` know it.
     pub fn job(&self) -> String {
         match self {
