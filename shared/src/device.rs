@@ -218,6 +218,12 @@ impl<D: Drive> Drive for LockedDrive<D> {
     fn write_filemarks(&mut self, n: u32) -> Result<crate::tape::Written, TapeError> {
         self.drive.write_filemarks(n)
     }
+    fn write_filemarks_immediate(&mut self, n: u32) -> Result<crate::tape::Written, TapeError> {
+        self.drive.write_filemarks_immediate(n)
+    }
+    fn flush(&mut self) -> Result<crate::tape::Written, TapeError> {
+        self.drive.flush()
+    }
     fn read_block(&mut self, buf: &mut [u8]) -> Result<crate::tape::Read, TapeError> {
         self.drive.read_block(buf)
     }

@@ -166,8 +166,25 @@ pub trait Drive: Send {
     /// To a logical block address (mt `seek`).
     fn seek(&mut self, block: u64) -> Result<(), TapeError>;
 
-    /// Write `n` filemarks at the current position.
+    /// Write `n` filemarks at the current position, and wait until they
+    /// and everything before them are on the medium (the drive's buffer
+    /// empties, so that a streaming tape stops).
     fn write_filemarks(&mut self, n: u32) -> Result<Written, TapeError>;
+
+    /// Write `n` filemarks without waiting for them, or the data before
+    /// them, to reach the medium (WRITE FILEMARKS with IMMED set; st's
+    /// `MTWEOFI`): the drive goes on streaming from its buffer. Until a
+    /// [`Drive::flush`] returns, none of it is known to be on tape; a power
+    /// cut may lose it. A drive that cannot tell them apart waits.
+    fn write_filemarks_immediate(&mut self, n: u32) -> Result<Written, TapeError> {
+        self.write_filemarks(n)
+    }
+
+    /// Wait until everything written so far is on the medium (WRITE
+    /// FILEMARKS of 0 filemarks, waiting; st's `MTWEOF` of 0).
+    fn flush(&mut self) -> Result<Written, TapeError> {
+        self.write_filemarks(0)
+    }
 
     /// Read one block into `buf`. A block larger than `buf` fails with
     /// [`TapeError::BlockTooLarge`] and is skipped, as st does.

@@ -67,15 +67,20 @@ fn tagged(opts: &Options, file: u32, index: u32) -> Vec<u8> {
 }
 
 impl Test<'_> {
-    fn write_file(&mut self, file: u32) -> Result<(), String> {
+    /// Test file `file`, closed by a waiting filemark or (`immediate`) one
+    /// that does not wait.
+    fn write_file(&mut self, file: u32, immediate: bool) -> Result<(), String> {
         for i in 0..self.opts.blocks as u32 {
             self.drive
                 .write_block(&tagged(&self.opts, file, i))
                 .map_err(|e| format!("writing block {i} of test file {file}: {e}"))?;
         }
-        self.drive
-            .write_filemarks(1)
-            .map_err(|e| format!("writing the filemark after test file {file}: {e}"))?;
+        let closed = if immediate {
+            self.drive.write_filemarks_immediate(1)
+        } else {
+            self.drive.write_filemarks(1)
+        };
+        closed.map_err(|e| format!("writing the filemark after test file {file}: {e}"))?;
         Ok(())
     }
 
@@ -136,13 +141,22 @@ impl Test<'_> {
     fn write_and_read_back(&mut self) -> StepResult {
         let r = self.drive.rewind();
         self.op("rewind", r)?;
-        self.write_file(0)?;
-        self.write_file(1)?;
+        self.write_file(0, false)?;
+        self.write_file(1, true)?;
         let n = self.opts.blocks;
         let pos = self.position()?;
         if pos != 2 * n + 2 {
             return Err(format!(
                 "after two files of {n} blocks the position is {pos}, not {}",
+                2 * n + 2
+            ));
+        }
+        let r = self.drive.flush().map(drop);
+        self.op("flush (write filemarks 0)", r)?;
+        let pos = self.position()?;
+        if pos != 2 * n + 2 {
+            return Err(format!(
+                "a flush moved the tape from {} to {pos}",
                 2 * n + 2
             ));
         }
@@ -156,7 +170,8 @@ impl Test<'_> {
         }
         self.expect(Read::EndOfData, "the end of data")?;
         Ok(format!(
-            "2 files of {n} blocks of {} bytes written and read back",
+            "2 files of {n} blocks of {} bytes written (the second closed by a filemark that \
+             does not wait, then flushed) and read back",
             self.opts.block_size
         ))
     }
@@ -204,7 +219,7 @@ impl Test<'_> {
     fn append(&mut self) -> StepResult {
         let r = self.drive.end_of_data();
         self.op("eod", r)?;
-        self.write_file(2)?;
+        self.write_file(2, false)?;
         let r = self.drive.rewind();
         self.op("rewind", r)?;
         self.expect_block(0, 0)?;

@@ -99,6 +99,12 @@ impl Drive for Bay {
     fn write_filemarks(&mut self, n: u32) -> Result<Written, TapeError> {
         self.get()?.write_filemarks(n)
     }
+    fn write_filemarks_immediate(&mut self, n: u32) -> Result<Written, TapeError> {
+        self.get()?.write_filemarks_immediate(n)
+    }
+    fn flush(&mut self) -> Result<Written, TapeError> {
+        self.get()?.flush()
+    }
     fn read_block(&mut self, buf: &mut [u8]) -> Result<Read, TapeError> {
         self.get()?.read_block(buf)
     }

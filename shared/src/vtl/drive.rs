@@ -225,6 +225,39 @@ impl VirtualDrive {
         Ok(())
     }
 
+    /// `n` filemarks at the head. Waiting: the drive's buffer goes to tape
+    /// first (the tape stops) and the filemarks are committed. `immediate`:
+    /// they join the buffer, committed at the next save (a flush, a waiting
+    /// filemark, a reposition).
+    fn filemarks(&mut self, n: u32, immediate: bool) -> Result<Written, TapeError> {
+        self.prepare_write()?;
+        if !immediate {
+            self.drain();
+        }
+        let image = self.image.as_mut().expect("ready checked");
+        for _ in 0..n {
+            if immediate {
+                image.close_file_buffered(self.head.file)?;
+            } else {
+                image.close_file(self.head.file)?;
+            }
+            self.head = Head {
+                file: self.head.file + 1,
+                block: 0,
+            };
+        }
+        if n == 0 && !immediate {
+            // WRITE FILEMARKS of none, waiting: a flush.
+            image.flush()?;
+        }
+        self.after_filemark = false;
+        Ok(if Self::past_early_warning(image) {
+            Written::EarlyWarning
+        } else {
+            Written::Ok
+        })
+    }
+
     fn set_ejected(&mut self, ejected: bool) -> Result<(), TapeError> {
         let _guard = self.library.lock()?;
         let mut inv = self.library.read()?;
@@ -442,17 +475,21 @@ impl Drive for VirtualDrive {
     }
 
     fn write_filemarks(&mut self, n: u32) -> Result<Written, TapeError> {
-        self.prepare_write()?;
+        self.filemarks(n, false)
+    }
+
+    fn write_filemarks_immediate(&mut self, n: u32) -> Result<Written, TapeError> {
+        self.filemarks(n, true)
+    }
+
+    fn flush(&mut self) -> Result<Written, TapeError> {
+        let image = self.ready()?;
+        if image.meta.write_protected {
+            return Err(TapeError::WriteProtected);
+        }
         self.drain();
         let image = self.image.as_mut().expect("ready checked");
-        for _ in 0..n {
-            image.close_file(self.head.file)?;
-            self.head = Head {
-                file: self.head.file + 1,
-                block: 0,
-            };
-        }
-        self.after_filemark = false;
+        image.flush()?;
         Ok(if Self::past_early_warning(image) {
             Written::EarlyWarning
         } else {

@@ -199,6 +199,10 @@ pub struct Image {
     /// memory, as the ring gives them): no copy through the page cache,
     /// as the st driver maps the writer's own pages for a real drive.
     writer_direct: bool,
+    /// Tape files closed by a filemark that did not wait (written with
+    /// [`Image::close_file_buffered`]): their data reach the disk at the
+    /// next save, before `meta.json` says they are there.
+    unsynced: Vec<File>,
     /// The tape file last read, kept open between blocks.
     reader: Option<(usize, File)>,
 }
@@ -237,6 +241,7 @@ impl Image {
             read_unsaved: false,
             writer: None,
             writer_direct: false,
+            unsynced: Vec::new(),
             reader: None,
         };
         image.save()?;
@@ -263,6 +268,7 @@ impl Image {
             read_unsaved: false,
             writer: None,
             writer_direct: false,
+            unsynced: Vec::new(),
             reader: None,
         };
         image.reconcile()?;
@@ -277,35 +283,34 @@ impl Image {
         self.dir.join(format!("{f:06}"))
     }
 
-    /// Data files longer than the layout (a crash before `meta.json` was
-    /// saved) gain blocks; extra files after the last known one are added.
+    /// `meta.json` is what the drive committed; what the data files hold
+    /// beyond it was in the drive's buffer when the process died or the
+    /// power went (nothing committed it), and is gone, as from a real
+    /// drive's buffer: data past a file's layout are cut off, files after
+    /// the last one known removed. A layout that claims more than its
+    /// file holds (which a save never leaves) is cut to the file.
     fn reconcile(&mut self) -> Result<(), TapeError> {
         let mut changed = false;
         let mut f = 0;
         while let Ok(m) = fs::metadata(self.file_path(f)) {
             let len = m.len();
             if f >= self.meta.files.len() {
-                // A file started after the last save: it follows a filemark.
-                if let Some(last) = self.meta.files.last_mut() {
-                    last.filemark = true;
-                }
-                self.meta.files.push(FileLayout::default());
-                changed = true;
+                fs::remove_file(self.file_path(f))
+                    .map_err(io("removing an uncommitted virtual tape file"))?;
+                f += 1;
+                continue;
             }
             let layout = &mut self.meta.files[f];
             let known = layout.bytes();
             if len > known {
-                let size = layout.runs.last().map_or(256 * 1024, |r| r.0).max(1);
-                let extra = len - known;
-                for _ in 0..extra / u64::from(size) {
-                    layout.push(size);
-                }
-                if extra % u64::from(size) != 0 {
-                    layout.push((extra % u64::from(size)) as u32);
-                }
-                changed = true;
+                let file = OpenOptions::new()
+                    .write(true)
+                    .open(self.file_path(f))
+                    .map_err(io("opening a virtual tape file"))?;
+                file.set_len(known)
+                    .map_err(io("cutting a virtual tape file to its layout"))?;
+                file.sync_all().map_err(io("syncing a virtual tape file"))?;
             } else if len < known {
-                // The layout claims more than the file holds: trust the file.
                 let mut blocks = 0;
                 let mut bytes = 0;
                 for &(s, n) in &layout.runs {
@@ -334,10 +339,15 @@ impl Image {
 
     /// Write `meta.json` (atomically) and sync the file being written.
     pub fn save(&mut self) -> Result<(), TapeError> {
-        if let Some((_, file)) = &self.writer {
+        for file in self
+            .unsynced
+            .iter()
+            .chain(self.writer.iter().map(|(_, f)| f))
+        {
             file.sync_data()
                 .map_err(io("syncing a virtual tape file"))?;
         }
+        self.unsynced.clear();
         let text = serde_json::to_vec_pretty(&self.meta).expect("meta serializes");
         write_atomic(&self.dir.join("meta.json"), &text)
             .map_err(io("writing virtual tape meta.json"))?;
@@ -480,6 +490,23 @@ impl Image {
         Ok(())
     }
 
+    /// Close file `f` with a filemark that does not wait (WRITE FILEMARKS
+    /// with IMMED): as [`Image::close_file`], but nothing is committed —
+    /// the drive's buffer. The next save (a flush, a waiting filemark, a
+    /// reposition, every 64 MiB) syncs the file, then records it; a power
+    /// cut or a killed process before then loses it, as a real drive loses
+    /// its buffer.
+    pub fn close_file_buffered(&mut self, f: usize) -> Result<(), TapeError> {
+        self.meta.files[f].filemark = true;
+        File::create(self.file_path(f + 1)).map_err(io("creating a virtual tape file"))?;
+        self.meta.files.push(FileLayout::default());
+        if let Some((_, file)) = self.writer.take() {
+            self.unsynced.push(file);
+        }
+        self.dirty_bytes += 1;
+        Ok(())
+    }
+
     /// Read block `b` of file `f` into `buf` (which is large enough).
     pub fn read_block(&mut self, f: usize, b: u64, buf: &mut [u8]) -> Result<usize, TapeError> {
         let (offset, size) = self.meta.files[f]
@@ -527,8 +554,11 @@ mod tests {
         assert_eq!(l.runs, [(512, 2)]);
     }
 
+    /// What was written after the last save was the drive's buffer: gone
+    /// after a crash, as after a real drive's power cut; what was saved
+    /// stays.
     #[test]
-    fn a_crash_before_saving_loses_no_block() {
+    fn a_crash_before_saving_keeps_what_was_saved_and_loses_the_rest() {
         let dir = tempfile::tempdir().unwrap();
         let t = dir.path().join("T1");
         let mut img = Image::create(&t, "T1", Size(1 << 30), Size(1 << 20)).unwrap();
@@ -539,6 +569,7 @@ mod tests {
         img.append_block(0, &[3; 1000]).unwrap();
         std::mem::forget(img); // as if killed: no save on drop
         let img = Image::open(&t).unwrap();
-        assert_eq!(img.meta.files[0].runs, [(1000, 3)]);
+        assert_eq!(img.meta.files[0].runs, [(1000, 1)]);
+        assert_eq!(fs::read(img.file_path(0)).unwrap(), [1; 1000]);
     }
 }

@@ -446,3 +446,82 @@ fn with_a_key_blocks_are_stored_sealed_and_read_back_only_with_it() {
     d.seek(2).unwrap();
     assert_eq!(d.read_block(&mut buf).unwrap(), Read::Data(stored.len()));
 }
+
+/// Five blocks of 1000 bytes tagged `f * 10 + b`, then a filemark that
+/// does not wait.
+fn file_behind(d: &mut dyn Drive, f: u32) {
+    for b in 0..5 {
+        d.write_block(&block(f * 10 + b, 1000)).unwrap();
+    }
+    d.write_filemarks_immediate(1).unwrap();
+}
+
+#[test]
+fn filemarks_that_do_not_wait_are_committed_only_by_a_flush() {
+    // The process dies (no drop, no flush) with two files behind filemarks
+    // that did not wait: the drive's buffer is lost with it, the tape ends
+    // where the last waiting filemark left it.
+    let (_t, lib, spec) = library(1 << 30, 1 << 20);
+    let mut d = open_drive(&lib, 0, &spec).unwrap();
+    three_files(&mut d);
+    file_behind(&mut d, 3);
+    file_behind(&mut d, 4);
+    assert_eq!(d.position().unwrap(), 3 * 6 + 2 * 6);
+    std::mem::forget(d);
+    let image = Image::open(&lib.join("tapes/V00001L9")).unwrap();
+    assert_eq!(image.meta.files.len(), 4, "{:?}", image.meta.files);
+    assert_eq!(image.meta.files[3].blocks(), 0);
+    assert!(!image.meta.files[3].filemark);
+    assert_eq!(std::fs::metadata(image.file_path(3)).unwrap().len(), 0);
+    assert!(!image.file_path(4).exists());
+
+    // The same with a flush before the end: all of it is on tape.
+    let (_t, lib, spec) = library(1 << 30, 1 << 20);
+    let mut d = open_drive(&lib, 0, &spec).unwrap();
+    three_files(&mut d);
+    file_behind(&mut d, 3);
+    file_behind(&mut d, 4);
+    assert_eq!(d.flush().unwrap(), Written::Ok);
+    std::mem::forget(d);
+    let image = Image::open(&lib.join("tapes/V00001L9")).unwrap();
+    assert_eq!(image.meta.files.len(), 6, "{:?}", image.meta.files);
+    for f in [3, 4] {
+        assert_eq!(image.meta.files[f].blocks(), 5);
+        assert!(image.meta.files[f].filemark);
+    }
+}
+
+#[test]
+fn a_filemark_that_does_not_wait_keeps_the_tape_streaming() {
+    let (_t, lib, spec) = library(1 << 30, 1 << 20);
+    let mut d = open_drive(&lib, 0, &spec).unwrap();
+    d.image_mut().unwrap().meta.speed = Some(small_speed_model());
+    d.image_mut().unwrap().save().unwrap();
+    drop(d);
+
+    // A host faster than the drive, three files: a waiting filemark
+    // empties the buffer between them and the tape stops each time...
+    let mut d = open_drive(&lib, 0, &spec).unwrap();
+    for f in 0..3 {
+        for t in 0..8 {
+            d.write_block(&block(f * 10 + t, 256 * 1024)).unwrap();
+        }
+        d.write_filemarks(1).unwrap();
+    }
+    let waiting = d.speed_stats().unwrap();
+    assert!(waiting.backhitches >= 2, "{waiting:?}");
+    drop(d);
+
+    // ...one that does not wait leaves the buffer full: it streams on.
+    let mut d = open_drive(&lib, 0, &spec).unwrap();
+    for f in 0..3 {
+        for t in 0..8 {
+            d.write_block(&block(f * 10 + t, 256 * 1024)).unwrap();
+        }
+        d.write_filemarks_immediate(1).unwrap();
+    }
+    d.flush().unwrap();
+    let immediate = d.speed_stats().unwrap();
+    assert_eq!(immediate.written, 6 << 20, "{immediate:?}");
+    assert_eq!(immediate.backhitches, 0, "{immediate:?}");
+}

@@ -422,6 +422,7 @@ fn op_name(op: MtOp) -> &'static str {
         MtOp::Fsf => "MTFSF",
         MtOp::Bsf => "MTBSF",
         MtOp::Weof => "MTWEOF",
+        MtOp::Weofi => "MTWEOFI",
         MtOp::Rew => "MTREW",
         MtOp::Offl => "MTOFFL",
         MtOp::Eom => "MTEOM",
@@ -465,7 +466,7 @@ impl StSys for FakeSt {
         match op {
             MtOp::Fsf => t.space_forward(count),
             MtOp::Bsf => t.space_backward(count),
-            MtOp::Weof => t.write_marks(count, writable),
+            MtOp::Weof | MtOp::Weofi => t.write_marks(count, writable),
             MtOp::Rew => {
                 t.at(0, 0, 0);
                 t.eof = Eof::None;

@@ -229,7 +229,15 @@ impl<S: StSys> Drive for LinuxSt<S> {
     }
 
     fn write_filemarks(&mut self, n: u32) -> Result<Written, TapeError> {
-        self.write_marks(n)
+        self.write_marks(MtOp::Weof, n)
+    }
+
+    fn write_filemarks_immediate(&mut self, n: u32) -> Result<Written, TapeError> {
+        self.write_marks(MtOp::Weofi, n)
+    }
+
+    fn flush(&mut self) -> Result<Written, TapeError> {
+        self.write_marks(MtOp::Weof, 0)
     }
 
     fn read_block(&mut self, buf: &mut [u8]) -> Result<Read, TapeError> {

@@ -88,11 +88,12 @@ impl<S: StSys> LinuxSt<S> {
         }
     }
 
-    pub(super) fn write_marks(&mut self, n: u32) -> Result<Written, TapeError> {
+    /// `n` filemarks by `op`: `MTWEOF` (waiting for them to reach the
+    /// tape; of 0, a flush) or `MTWEOFI` (not waiting).
+    pub(super) fn write_marks(&mut self, op: MtOp, n: u32) -> Result<Written, TapeError> {
         if self.write_protected {
             return Err(TapeError::WriteProtected);
         }
-        let op = MtOp::Weof;
         let start = self.here()?;
         let want = u64::from(n);
         let mut left = want;

@@ -25,10 +25,11 @@ pub fn transfer6(op: u8, len: u32) -> [u8; 6] {
     [op, 0, l[0], l[1], l[2], 0]
 }
 
-/// WRITE FILEMARKS(6) of `n` (at most 2^24 - 1), waiting for them.
-pub fn write_filemarks(n: u32) -> [u8; 6] {
+/// WRITE FILEMARKS(6) of `n` (at most 2^24 - 1): waiting for them and
+/// the data before them to reach the tape, or with `immed` not.
+pub fn write_filemarks(n: u32, immed: bool) -> [u8; 6] {
     let l = be24(n);
-    [0x10, 0, l[0], l[1], l[2], 0]
+    [0x10, u8::from(immed), l[0], l[1], l[2], 0]
 }
 
 /// SPACE(6): `code` 1 is filemarks, 3 the end of data; `count` in 24-bit

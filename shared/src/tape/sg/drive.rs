@@ -109,17 +109,15 @@ impl<S: Scsi> Drive for SgTape<S> {
     }
 
     fn write_filemarks(&mut self, n: u32) -> Result<Written, TapeError> {
-        if self.write_protected {
-            return Err(TapeError::WriteProtected);
-        }
-        if n > MAX24 {
-            return Err(TapeError::Invalid(format!(
-                "{n} filemarks at once is too many"
-            )));
-        }
-        self.eod = false;
-        let r = self.send(&cdb::write_filemarks(n), Data::None, timeout::TRANSFER);
-        self.written("write filemarks", r)
+        self.filemarks(n, false)
+    }
+
+    fn write_filemarks_immediate(&mut self, n: u32) -> Result<Written, TapeError> {
+        self.filemarks(n, true)
+    }
+
+    fn flush(&mut self) -> Result<Written, TapeError> {
+        self.filemarks(0, false)
     }
 
     fn read_block(&mut self, buf: &mut [u8]) -> Result<Read, TapeError> {
@@ -283,5 +281,26 @@ impl<S: Scsi> Drive for SgTape<S> {
                 Ok(None)
             }
         }
+    }
+}
+
+impl<S: Scsi> SgTape<S> {
+    /// WRITE FILEMARKS of `n`, waiting for the tape or (`immed`) not.
+    fn filemarks(&mut self, n: u32, immed: bool) -> Result<Written, TapeError> {
+        if self.write_protected {
+            return Err(TapeError::WriteProtected);
+        }
+        if n > MAX24 {
+            return Err(TapeError::Invalid(format!(
+                "{n} filemarks at once is too many"
+            )));
+        }
+        self.eod = false;
+        let r = self.send(
+            &cdb::write_filemarks(n, immed),
+            Data::None,
+            timeout::TRANSFER,
+        );
+        self.written("write filemarks", r)
     }
 }

@@ -150,11 +150,15 @@ impl<D: Drive + Cartridge> Ssc<D> {
 
     pub(super) fn write_filemarks(&mut self, cdb: &[u8]) -> Reply {
         let n = be24(&cdb[2..5]);
-        if n == 0 {
-            // Only a flush; the virtual drive's data is written already.
-            return Reply::good();
-        }
-        match self.drive.write_filemarks(n) {
+        let immed = cdb[1] & 1 != 0;
+        let wrote = match (n, immed) {
+            // Of none and not immediate: a flush, the buffer onto tape.
+            (0, false) => self.drive.flush(),
+            (0, true) => return Reply::good(),
+            (n, true) => self.drive.write_filemarks_immediate(n),
+            (n, false) => self.drive.write_filemarks(n),
+        };
+        match wrote {
             Ok(Written::Ok) => Reply::good(),
             Ok(Written::EarlyWarning) => {
                 Reply::check(Sense::new(Key::NoSense, 0x00, 0x02).eom().info(0))
