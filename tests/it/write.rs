@@ -38,7 +38,7 @@ fn to_packed(env: &Env) {
 }
 
 /// (header extras, records) of every written item.
-fn written(env: &Env) -> Vec<(serde_json::Map<String, serde_json::Value>, Vec<Record>)> {
+fn written(env: &Env) -> Written {
     let spool = spool(env);
     spool
         .list(Queue::Written)
@@ -322,21 +322,51 @@ fn sigusr1_prints_a_progress_line_and_the_copy_goes_on() {
     }
 }
 
+/// Four packed archives of about 1 MiB and tape T00001L9 (V00001L9)
+/// labelled in a 4 MB/s drive with a 1 MiB buffer.
+fn four_archives_for_a_slow_tape(env: &Env) {
+    files(env, &[900_000; 4]);
+    to_packed(env);
+    slow_tapes(env);
+    env.run("reel", &["mt", "label", "T00001L9"]).expect(0);
+}
+
+type Written = Vec<(serde_json::Map<String, serde_json::Value>, Vec<Record>)>;
+
+/// The tape files the written items name, in order.
+fn files_of(items: &Written) -> Vec<u64> {
+    let mut files: Vec<u64> = items
+        .iter()
+        .map(|(h, _)| h["file"].as_u64().unwrap())
+        .collect();
+    files.sort();
+    files
+}
+
+/// Each written item's tape file on V00001L9 holds its archive.
+fn tape_files_are_the_archives(env: &Env, items: &Written) {
+    for (h, _) in items {
+        let archive = h["archive_path"].as_str().unwrap();
+        assert_eq!(
+            std::fs::read(tape_file(env, "V00001L9", h["file"].as_u64().unwrap())).unwrap(),
+            std::fs::read(archive).unwrap()
+        );
+    }
+}
+
 #[test]
 fn sigkill_in_the_middle_of_an_archive_then_rerun_leaves_tape_and_queue_consistent() {
     let env = Env::new();
     config(&env, "64M");
-    files(&env, &[900_000; 4]);
-    to_packed(&env);
-    slow_tapes(&env);
-    env.run("reel", &["mt", "label", "T00001L9"]).expect(0);
+    four_archives_for_a_slow_tape(&env);
     let mut w = env.spawn("reel-write", &[]);
     // Killed while it is stopped in the middle of an archive: its tape file
     // holds data and has no filemark yet (the next file appears with it).
+    // The first archive fills the drive's empty buffer at once; the second
+    // goes at the tape's pace.
     let len = |f: u64| std::fs::metadata(tape_file(&env, "V00001L9", f)).map(|m| m.len());
-    let frozen = w.freeze_when("an archive under way", || {
-        let f = written(&env).len() as u64 + 1;
-        len(f).is_ok_and(|n| n > 0) && len(f + 1).is_err()
+    let frozen = w.freeze_when("the second archive under way", || {
+        len(2).is_ok_and(|n| n > 0) && len(3).is_err()
     });
     w.signal(nix::sys::signal::Signal::SIGKILL);
     drop(frozen);
@@ -348,23 +378,71 @@ fn sigkill_in_the_middle_of_an_archive_then_rerun_leaves_tape_and_queue_consiste
     let items = written(&env);
     assert_eq!(items.len(), 4, "{}", run.report());
     assert!(spool(&env).list(Queue::Packed).unwrap().is_empty());
-    let mut files_on_tape: Vec<u64> = items
-        .iter()
-        .map(|(h, _)| h["file"].as_u64().unwrap())
-        .collect();
-    files_on_tape.sort();
     assert_eq!(
-        files_on_tape,
+        files_of(&items),
         [1, 2, 3, 4],
         "the unfinished file was written over"
     );
-    for (h, _) in &items {
-        let archive = h["archive_path"].as_str().unwrap();
-        assert_eq!(
-            std::fs::read(tape_file(&env, "V00001L9", h["file"].as_u64().unwrap())).unwrap(),
-            std::fs::read(archive).unwrap()
-        );
-    }
+    tape_files_are_the_archives(&env, &items);
+}
+
+/// Archives go to tape behind filemarks that do not wait, and are
+/// published only after a flush: a run killed with two archives closed
+/// and the third under way has published none of them (the virtual drive
+/// lost its buffer with the process), and the next run writes all four,
+/// over what the killed one left, each exactly once.
+#[test]
+fn archives_not_flushed_when_killed_are_unpublished_and_written_again() {
+    let env = Env::new();
+    config(&env, "64M");
+    four_archives_for_a_slow_tape(&env);
+    let mut w = env.spawn("reel-write", &[]);
+    let len = |f: u64| std::fs::metadata(tape_file(&env, "V00001L9", f)).map(|m| m.len());
+    let frozen = w.freeze_when("the third archive under way", || {
+        len(3).is_ok_and(|n| n > 0) && len(4).is_err()
+    });
+    let published = written(&env).len();
+    w.signal(nix::sys::signal::Signal::SIGKILL);
+    drop(frozen);
+    w.finish();
+    assert_eq!(published, 0, "nothing is published before the flush");
+    assert_eq!(spool(&env).list(Queue::Packed).unwrap().len(), 4);
+    let run = env.run("reel-write", &[]);
+    run.expect(0);
+    let items = written(&env);
+    assert_eq!(items.len(), 4, "{}", run.report());
+    assert_eq!(files_of(&items), [1, 2, 3, 4], "{}", run.report());
+    tape_files_are_the_archives(&env, &items);
+    assert!(
+        tape_file(&env, "V00001L9", 6).metadata().is_err(),
+        "nothing after the four archives"
+    );
+}
+
+/// `[write] flush_every`: a flush after that many bytes at the latest —
+/// here after every archive, so that each is published before the next
+/// one begins.
+#[test]
+fn flush_every_publishes_archives_as_they_go() {
+    let env = Env::new();
+    config(&env, "64M");
+    let conf = std::fs::read_to_string(env.path("pipeline.toml")).unwrap();
+    env.write(
+        "pipeline.toml",
+        &format!("{conf}\n[write]\nflush_every = \"1\"\n"),
+    );
+    four_archives_for_a_slow_tape(&env);
+    let mut w = env.spawn("reel-write", &[]);
+    let len = |f: u64| std::fs::metadata(tape_file(&env, "V00001L9", f)).map(|m| m.len());
+    let frozen = w.freeze_when("the third archive begun", || len(3).is_ok_and(|n| n > 0));
+    let published = files_of(&written(&env));
+    drop(frozen);
+    w.finish().expect(0);
+    assert!(
+        published.starts_with(&[1, 2]),
+        "the first two were published before the third began: {published:?}"
+    );
+    assert_eq!(written(&env).len(), 4);
 }
 
 /// `reel-write ARGS` with `data` on stdin: (exit code, stderr).

@@ -99,12 +99,25 @@ pub struct Write {
     /// CPU per byte (BENCHMARKS.md).
     #[serde(default = "yes")]
     pub archive_sha256: bool,
+    /// Archives are closed by filemarks that do not wait, so that the
+    /// drive streams from one archive into the next; their `written`
+    /// items are published once a flush has put them on tape: when the
+    /// queue is empty, at a tape's end, and after this many bytes at the
+    /// latest (each flush stops the tape once; a crash before it writes
+    /// those archives again).
+    #[serde(default = "default_flush_every")]
+    pub flush_every: Size,
+}
+
+fn default_flush_every() -> Size {
+    Size(16 << 30)
 }
 
 impl Default for Write {
     fn default() -> Self {
         Write {
             archive_sha256: true,
+            flush_every: default_flush_every(),
         }
     }
 }

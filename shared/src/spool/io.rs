@@ -51,6 +51,26 @@ impl Input {
         }
     }
 
+    /// Whether the next item can be taken without waiting for a writer:
+    /// always from a queue; from stdin when it is a file, or a pipe with
+    /// something in it (a manifest begun counts; reading the rest may
+    /// still wait). Other streams: not known, so no.
+    pub fn ready(&self) -> bool {
+        match self {
+            Input::Queue { .. } => true,
+            Input::Stream { reader, .. } if reader.name() == "<stdin>" => {
+                use std::os::fd::AsFd;
+                let stdin = std::io::stdin();
+                let mut fds = [nix::poll::PollFd::new(
+                    stdin.as_fd(),
+                    nix::poll::PollFlags::POLLIN,
+                )];
+                nix::poll::poll(&mut fds, nix::poll::PollTimeout::ZERO).is_ok_and(|n| n > 0)
+            }
+            Input::Stream { .. } => false,
+        }
+    }
+
     /// [`Input::next_item`], taking from a queue first the oldest item
     /// `prefer` likes (by id); from a stream, the next one.
     pub fn next_item_preferring(

@@ -1,7 +1,10 @@
 //! Writing to tape (`reel-write`): packed archives streamed onto tape
-//! through a memory ring, one tape file per archive, closed by a filemark —
-//! the sync point — before the `written` item is published with the tape,
-//! the tape file number and the start block of every member. Before the
+//! through a memory ring, one tape file per archive, closed by a filemark
+//! that does not wait (the drive streams on into the next archive); a
+//! flush — the sync point — puts them on tape before their `written` items
+//! are published with the tape, the tape file number and the start block
+//! of every member (when the queue is empty, at a tape's end, or every
+//! `[write] flush_every` bytes). Before the
 //! first archive the tape's label is read and its end of data compared with
 //! the catalog (invariant 6). SIGUSR1 prints a progress line; SIGTERM and
 //! SIGINT finish the current archive's block, close the tape file and stop.
@@ -14,11 +17,14 @@
 //!   themselves come from [`crate::tape::session`]);
 //! - `stream.rs`: one stream from its source through the ring to the drive;
 //! - `progress.rs`: the SIGUSR1 and live progress lines, telemetry records;
-//! - `items.rs`: a packed item opened, its `written` item published.
+//! - `items.rs`: a packed item opened, its `written` item published;
+//! - `behind.rs`: archives behind filemarks that did not wait, published
+//!   once a flush has put them on tape.
 //!
 //! This module: the drive written to with its streaming settings, and the
 //! signals a run watches.
 
+mod behind;
 mod items;
 mod progress;
 mod run;

@@ -12,7 +12,8 @@ use crate::tape::label::Label;
 use crate::tape::session::{appendable, unavailable};
 use crate::units::Size;
 
-use super::items::{Placement, as_on_tape, item_pool, open_item, publish, publish_next_copy};
+use super::behind::{Behind, OnTape, Publishing};
+use super::items::{Placement, as_on_tape, item_pool, open_item, publish};
 use super::progress::{Progress, telemetry};
 use super::stream::{Feed, pump, stream};
 use super::tapes::{begin_file, close_tape, end_file, full, next_tape};
@@ -31,6 +32,13 @@ pub fn run(common: &CommonArgs, drive: &DriveArgs, pipe: &PipeArgs) -> anyhow::R
     let signals = Signals::install()?;
     let catalog = config.paths.catalog.clone();
     let archives_dir = config.paths.cache.join("archives");
+    let ctx = Publishing {
+        spool: &spool,
+        config: &config,
+        block_size: t.block_size,
+    };
+    let flush_every = config.write.flush_every.0;
+    let mut behind = Behind::default();
     let mut archives = 0;
     let mut failed = 0;
     // A blank tape in the drive is labelled for the pool of the first
@@ -50,6 +58,21 @@ pub fn run(common: &CommonArgs, drive: &DriveArgs, pipe: &PipeArgs) -> anyhow::R
     t.session.record_tape(drive.as_mut(), &mut tape, &catalog);
     log_appending(&label, &tape);
     let mut progress = Progress::new(telemetry(&config, &label.label), &label.label).live(common);
+    // Flush what is written behind filemarks that did not wait, publish it,
+    // and close the tape when it is past its early warning (the argument:
+    // the last filemark said so). How many were published.
+    macro_rules! settle {
+        ($past_warning:expr) => {
+            behind.settle_closing(
+                drive.as_mut(),
+                &mut tape,
+                &label,
+                &mut output,
+                &ctx,
+                $past_warning,
+            )?
+        };
+    }
     // The pool of each waiting item, by id, as its header says (checked
     // again when the item is opened).
     let mut pools: std::collections::HashMap<String, Option<String>> =
@@ -70,8 +93,19 @@ pub fn run(common: &CommonArgs, drive: &DriveArgs, pipe: &PipeArgs) -> anyhow::R
                 .as_deref()
                 .is_some_and(|p| p == loaded || p.is_empty())
         };
+        // Archives from a pipe that has nothing more yet are published
+        // before waiting for the next: whoever reads stdout waits for them.
+        if !behind.is_empty() && !input.ready() {
+            archives += settle!(false);
+        }
         let Some(claim) = input.next_item_preferring(&mut same_pool)? else {
-            break;
+            if behind.is_empty() {
+                break;
+            }
+            // Nothing more waiting: what is written goes on tape and is
+            // published (its next copies, if any, then wait in the queue).
+            archives += settle!(false);
+            continue;
         };
         if signals.stop() {
             claim.release();
@@ -94,6 +128,8 @@ pub fn run(common: &CommonArgs, drive: &DriveArgs, pipe: &PipeArgs) -> anyhow::R
             }
         };
         if tape.state != TapeState::Writable || pool != label.pool {
+            // What is written to this tape is published before it goes.
+            archives += settle!(false);
             // More to write and the tape is full (or its health made it
             // suspect), or of another pool: the next one, from the
             // changer or the operator.
@@ -134,30 +170,46 @@ pub fn run(common: &CommonArgs, drive: &DriveArgs, pipe: &PipeArgs) -> anyhow::R
                 tape.sealed_for.push(fp.clone());
             }
         }
-        let (file, start) = begin_file(drive.as_mut(), &mut tape, &catalog)?;
+        // Behind archives not yet flushed, the catalog keeps the start of
+        // the first of them as where a run that dies takes over.
+        let (file, start) = if behind.is_empty() {
+            begin_file(drive.as_mut(), &mut tape, &catalog)?
+        } else {
+            (tape.files, drive.position()?)
+        };
         let streamed = match stream(
             drive.as_mut(),
-            &archive,
-            source,
+            (&archive, source),
             &t,
             &signals,
             &mut progress,
             (&label.label, file),
+            !behind.is_empty(),
         ) {
             Ok(s) => s,
             Err(e) => {
-                // What reached the tape is unknown: the tape is suspect.
+                // What reached the tape is unknown: the tape is suspect,
+                // and the archives not flushed yet are written again.
                 tape.state = TapeState::Suspect;
                 tape.save(&catalog)?;
                 claim.release();
+                behind.release();
                 return Err(e.context(format!(
                     "writing {} to tape {} (now marked suspect)",
                     header.id, label.label
                 )));
             }
         };
-        let closing = end_file(drive.as_mut(), &mut tape, streamed.bytes)?;
+        // A filemark that does not wait, so that the drive streams on into
+        // the next archive; a waiting one where the run stops here.
+        let closing = end_file(
+            drive.as_mut(),
+            &mut tape,
+            streamed.bytes,
+            !streamed.cut && !streamed.stopped,
+        )?;
         if streamed.stopped {
+            behind.settle(drive.as_mut(), &mut tape, &label, &mut output, &ctx)?;
             tape.save(&catalog)?;
             claim.release();
             log::warn!(
@@ -167,6 +219,9 @@ pub fn run(common: &CommonArgs, drive: &DriveArgs, pipe: &PipeArgs) -> anyhow::R
             return Ok(Exit::Ok);
         }
         if streamed.cut {
+            archives += behind
+                .settle(drive.as_mut(), &mut tape, &label, &mut output, &ctx)?
+                .0;
             // The members that made it count once verified: publish the cut
             // copy as partial; the archive goes whole onto the next tape.
             publish(
@@ -208,45 +263,23 @@ pub fn run(common: &CommonArgs, drive: &DriveArgs, pipe: &PipeArgs) -> anyhow::R
             claim.release();
             continue;
         }
-        publish(
-            &mut output,
-            &catalog,
-            &header,
-            &header.id,
-            &records,
-            &Placement {
-                tape: &label,
-                file,
-                start,
-                block_size: t.block_size,
-                partial: false,
-                sha256: streamed.sha256,
-                bytes: streamed.bytes,
-                sealed_for: &sealed_for,
-            },
-        )?;
-        // The next copy, in the next pool of the stream's policy: from the
-        // same archive, which stays in the cache until every copy is
-        // verified.
-        if let Some(next) = publish_next_copy(&spool, &config, &header, &records, &pool)? {
-            log::info!("{}: the next copy is {next}", header.id);
-        }
-        if closing == Written::EarlyWarning {
-            close_tape(drive.as_mut(), &mut tape, &catalog, t.block_size)?;
-        } else {
-            tape.save(&catalog)?;
-        }
-        claim.finish()?;
-        archives += 1;
-        log::info!(
-            "{}: tape {} file {} from block {} ({})",
-            header.id,
-            label.label,
+        behind.push(OnTape {
+            claim,
+            header,
+            records,
+            pool,
             file,
             start,
-            Size(streamed.bytes).human()
-        );
+            bytes: streamed.bytes,
+            sha256: streamed.sha256,
+            sealed_for,
+        });
+        let past_warning = closing == Written::EarlyWarning;
+        if past_warning || behind.bytes() >= flush_every {
+            archives += settle!(past_warning);
+        }
     }
+    archives += settle!(false);
     t.session.record_health(drive.as_mut(), &catalog);
     t.session.record_tape(drive.as_mut(), &mut tape, &catalog);
     let secs = progress.started.elapsed().as_secs_f64();
@@ -292,7 +325,7 @@ pub fn run_unlabelled(common: &CommonArgs, drive: &DriveArgs) -> anyhow::Result<
     let start = drive.position()?;
     let mut progress = Progress::new(telemetry(&config, "unlabelled"), "unlabelled").live(common);
     let name = std::path::Path::new("<stdin>");
-    let mut feed = Feed::start(Box::new(std::io::stdin()), false, &t);
+    let mut feed = Feed::start(Box::new(std::io::stdin()), false, t.start_fill, &t);
     let streamed = pump(
         drive.as_mut(),
         &mut feed,
@@ -333,7 +366,7 @@ pub fn run_raw(common: &CommonArgs, drive: &DriveArgs) -> anyhow::Result<Exit> {
     let (mut label, mut tape) = appendable(drive.as_mut(), &catalog, t.session.device())?;
     let mut progress = Progress::new(telemetry(&config, &label.label), &label.label).live(common);
     let name = std::path::Path::new("<stdin>");
-    let mut feed = Feed::start(Box::new(std::io::stdin()), false, &t);
+    let mut feed = Feed::start(Box::new(std::io::stdin()), false, t.start_fill, &t);
     let mut pieces = 0;
     loop {
         let (file, start) = begin_file(drive.as_mut(), &mut tape, &catalog)?;
@@ -356,7 +389,7 @@ pub fn run_raw(common: &CommonArgs, drive: &DriveArgs) -> anyhow::Result<Exit> {
                 )));
             }
         };
-        end_file(drive.as_mut(), &mut tape, streamed.bytes)?;
+        end_file(drive.as_mut(), &mut tape, streamed.bytes, false)?;
         pieces += 1;
         log::info!(
             "{} from stdin: tape {} file {} from block {}",

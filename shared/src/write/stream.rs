@@ -41,11 +41,17 @@ pub(super) struct Feed {
 }
 
 impl Feed {
-    /// Read `source` into a new ring; `hash`: its SHA-256 taken on the
-    /// way (on a thread of its own, so that neither the reading nor the
-    /// drive's side waits for it).
-    pub(super) fn start(source: Box<dyn std::io::Read + Send>, hash: bool, t: &Target) -> Feed {
-        let (filler, mut ring) = ring(t.block_size, t.buffer / t.block_size, t.start_fill);
+    /// Read `source` into a new ring, the drive's side starting once it is
+    /// `start_fill` full; `hash`: its SHA-256 taken on the way (on a thread
+    /// of its own, so that neither the reading nor the drive's side waits
+    /// for it).
+    pub(super) fn start(
+        source: Box<dyn std::io::Read + Send>,
+        hash: bool,
+        start_fill: f64,
+        t: &Target,
+    ) -> Feed {
+        let (filler, mut ring) = ring(t.block_size, t.buffer / t.block_size, start_fill);
         ring.pace(t.min_rate);
         let stats = ring.stats.clone();
         let (filler, hasher) = if hash {
@@ -161,17 +167,26 @@ pub(super) fn pump(
     result.map(|()| out)
 }
 
-/// One archive (or stdin) through its own ring onto the drive.
+/// One archive through its own ring onto the drive. `streaming`: the
+/// drive is still writing out the archives before it (its buffer full
+/// behind a filemark that did not wait), so the ring need not be
+/// `start_fill` full before the first block goes: a sixteenth will do, and
+/// the drive hears from the host again sooner.
 pub(super) fn stream(
     drive: &mut dyn Drive,
-    archive: &Path,
-    source: Box<dyn std::io::Read + Send>,
+    (archive, source): (&Path, Box<dyn std::io::Read + Send>),
     t: &Target,
     signals: &Signals,
     progress: &mut Progress,
     at: (&str, u64),
+    streaming: bool,
 ) -> anyhow::Result<Streamed> {
-    let mut feed = Feed::start(source, t.archive_sha256, t);
+    let start_fill = if streaming {
+        t.start_fill.min(1.0 / 16.0)
+    } else {
+        t.start_fill
+    };
+    let mut feed = Feed::start(source, t.archive_sha256, start_fill, t);
     let result = pump(drive, &mut feed, archive, signals, progress, at);
     let digest = feed.finish(archive, t);
     result.map(|mut out| {

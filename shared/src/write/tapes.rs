@@ -25,14 +25,21 @@ pub(super) fn begin_file(
     Ok((tape.files, start))
 }
 
-/// Close the tape file with a filemark — the sync point: only after it is
-/// the data on tape — and account for it (the caller saves the state).
+/// Close the tape file with a filemark and account for it (the caller
+/// saves the state). A waiting filemark is a sync point: after it the data
+/// are on tape. An `immediate` one lets the drive stream on into the next
+/// file; the data are on tape only after a later [`Drive::flush`].
 pub(super) fn end_file(
     drive: &mut dyn Drive,
     tape: &mut Tape,
     bytes: u64,
+    immediate: bool,
 ) -> anyhow::Result<Written> {
-    let closing = drive.write_filemarks(1)?;
+    let closing = if immediate {
+        drive.write_filemarks_immediate(1)?
+    } else {
+        drive.write_filemarks(1)?
+    };
     tape.writing = None;
     tape.files += 1;
     tape.eod = drive.position()?;
@@ -76,7 +83,7 @@ pub(super) fn close_tape(
     })();
     match wrote {
         Ok(()) => {
-            end_file(drive, tape, tar.len() as u64)?;
+            end_file(drive, tape, tar.len() as u64, false)?;
             log::info!(
                 "tape {} closed: REEL-TAPE.jsonl is file {file} from block {start}",
                 tape.label
