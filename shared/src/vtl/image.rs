@@ -7,11 +7,13 @@
 //! files are closed by a filemark, the capacity and early-warning margin,
 //! write protection, injected faults and an optional speed model.
 //!
-//! The block layout is kept in memory and written to `meta.json` when a
-//! filemark is written, when the drive repositions, every 64 MiB of writing
-//! and when the drive is closed. After a crash the data files may hold more
-//! than `meta.json` says; [`Image::open`] then counts the extra bytes as
-//! blocks of the last known size, as a real tape would still hold them.
+//! The block layout is kept in memory and committed to `meta.json` (the
+//! data synced first) when a waiting filemark is written, at a flush, when
+//! the drive repositions, every 64 MiB of writing or 64 files closed by
+//! filemarks that did not wait, and when the drive is closed. What was
+//! written after the last commit is the drive's buffer: after a crash the
+//! data files may hold more than `meta.json` says, and [`Image::open`] cuts
+//! it off, as a real drive's buffer is lost with its power.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{Seek, SeekFrom, Write as _};
@@ -493,9 +495,9 @@ impl Image {
     /// Close file `f` with a filemark that does not wait (WRITE FILEMARKS
     /// with IMMED): as [`Image::close_file`], but nothing is committed —
     /// the drive's buffer. The next save (a flush, a waiting filemark, a
-    /// reposition, every 64 MiB) syncs the file, then records it; a power
-    /// cut or a killed process before then loses it, as a real drive loses
-    /// its buffer.
+    /// reposition, every 64 MiB or 64 files) syncs the file, then records
+    /// it; a power cut or a killed process before then loses it, as a real
+    /// drive loses its buffer.
     pub fn close_file_buffered(&mut self, f: usize) -> Result<(), TapeError> {
         self.meta.files[f].filemark = true;
         File::create(self.file_path(f + 1)).map_err(io("creating a virtual tape file"))?;
@@ -504,6 +506,10 @@ impl Image {
             self.unsynced.push(file);
         }
         self.dirty_bytes += 1;
+        // Each keeps a descriptor open: small files commit by number too.
+        if self.unsynced.len() >= 64 {
+            self.save()?;
+        }
         Ok(())
     }
 
