@@ -6,7 +6,8 @@
 #   - reel-write --drive a: packed archives from the cache onto tape A;
 #   - reel-verify --drive b: a full tape B read back, every member re-hashed
 #     and recorded in the catalog;
-#   - reel-pack: a staged tree packed into the next archives.
+#   - reel-pack: a staged tree packed into the next archives, $PACK_NICE
+#     (default 10) nicer than the other two, as reel-supervisor runs it.
 # Everything (cache, spool, catalog, library) lives on tmpfs. Setting up
 # (not measured): tape B written with GiB of archives, GiB of archives
 # packed for tape A, a staged tree of GiB for reel-pack; each of them 10,000
@@ -120,14 +121,17 @@ declare -A all
 keep() { all[$1]+="$2 "; }
 m() { read -ra v <<< "${all[$1]}"; median "${v[@]}"; }
 pct() { printf %.0f "$(echo "$1 * 100" | bc -l)"; }
+# reel-pack runs $PACK_NICE nicer than the tape stages (default 10, as
+# reel-supervisor starts it: [supervisor] background_nice).
+pack_nice="${PACK_NICE:-10}"
 start_stage() {  # start_stage STAGE: in the background, under GNU time
-  local cmd input
+  local cmd input nicer=0
   case $1 in
     write) cmd=(reel-write --drive a --in - --out -); input=packed-next ;;
     verify) cmd=(reel-verify --drive b --in - --out -); input=written-full ;;
-    pack) cmd=(reel-pack --in - --out -); input=staged-pack ;;
+    pack) cmd=(reel-pack --in - --out -); input=staged-pack; nicer=$pack_nice ;;
   esac
-  /usr/bin/time -f '%e %U %S %M' -o "$work/time.$1" \
+  /usr/bin/time -f '%e %U %S %M' -o "$work/time.$1" nice -n "$nicer" \
     "$bin/${cmd[0]}" --config "$work/pipeline.toml" -q "${cmd[@]:1}" < "$work/$input.jsonl" > /dev/null &
   pids[$1]=$!
 }

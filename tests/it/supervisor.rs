@@ -213,3 +213,41 @@ fn a_drive_that_needs_cleaning_reaches_notify_command() {
     let log = std::fs::read_to_string(env.path("notified.log")).unwrap();
     assert_eq!(log.matches("drive-alert").count(), 1, "{log}");
 }
+
+/// The niceness a program reported in its `-v` log (`NAME: debug: pid …,
+/// niceness N`).
+fn niceness(stderr: &str, program: &str) -> i32 {
+    let prefix = format!("{program}: debug: pid ");
+    let line = stderr
+        .lines()
+        .find(|l| l.starts_with(&prefix))
+        .unwrap_or_else(|| panic!("no niceness from {program} in:\n{stderr}"));
+    line.rsplit("niceness ")
+        .next()
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+/// The stages that keep no tape moving run nicer than those that do:
+/// `[supervisor] background_nice` (10 by default) is added to reel-scan,
+/// reel-stage and reel-pack, not to reel-write and reel-verify.
+#[test]
+fn scan_stage_and_pack_yield_the_cpu_to_the_tape_stages() {
+    let env = Env::new();
+    main_job(&env);
+    let run = env.run("reel-supervisor", &["--once", "-v"]);
+    run.expect(0);
+    let own = niceness(&run.stderr, "reel-supervisor");
+    for program in ["reel-scan", "reel-stage", "reel-pack"] {
+        assert_eq!(
+            niceness(&run.stderr, program),
+            (own + 10).min(19),
+            "{program}"
+        );
+    }
+    for program in ["reel-write", "reel-verify"] {
+        assert_eq!(niceness(&run.stderr, program), own, "{program}");
+    }
+}

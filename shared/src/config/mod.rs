@@ -354,6 +354,15 @@ pub struct Supervisor {
     /// daemon always does); off, one stage at a time in pipeline order.
     #[serde(default)]
     pub overlap: bool,
+    /// Niceness added to the stages it starts that keep no tape moving
+    /// (reel-scan, reel-stage, reel-pack), so that beside them reel-write
+    /// and reel-verify get the CPU first (0–19; 0: the same as the rest).
+    #[serde(default = "default_background_nice")]
+    pub background_nice: u8,
+}
+
+fn default_background_nice() -> u8 {
+    10
 }
 
 /// `supervisor.retry`: backoff for failed stage runs.
@@ -427,6 +436,7 @@ impl Default for Supervisor {
             max_wait: default_max_wait(),
             metrics_file: None,
             overlap: false,
+            background_nice: default_background_nice(),
         }
     }
 }

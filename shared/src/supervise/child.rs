@@ -185,13 +185,24 @@ pub fn spawn(
     // Should the supervisor die (even by SIGKILL), the stage is asked to
     // stop at its next safe point rather than run on unsupervised.
     let parent = std::process::id() as libc::pid_t;
+    // The stages that move no tape yield the CPU to those that do.
+    let nicer = match stage {
+        "reel-scan" | "reel-stage" | "reel-pack" => {
+            libc::c_int::from(config.supervisor.background_nice.min(19))
+        }
+        _ => 0,
+    };
     // SIGUSR1 starts ignored: forwarded to a reel-write that has not yet
     // installed its handler, it is lost instead of killing it (its default
     // action). The handler, once installed, replaces the disposition.
-    // SAFETY: prctl, getppid, signal and raise are async-signal-safe; no
-    // memory is touched.
+    // SAFETY: prctl, getppid, signal, raise, getpriority and setpriority
+    // are system calls without locks or allocation; no memory is touched.
     unsafe {
         std::os::unix::process::CommandExt::pre_exec(&mut cmd, move || {
+            if nicer > 0 {
+                let now = libc::getpriority(libc::PRIO_PROCESS, 0);
+                libc::setpriority(libc::PRIO_PROCESS, 0, (now + nicer).min(19));
+            }
             libc::signal(libc::SIGUSR1, libc::SIG_IGN);
             libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
             if libc::getppid() != parent {
