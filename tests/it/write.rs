@@ -421,7 +421,9 @@ fn archives_not_flushed_when_killed_are_unpublished_and_written_again() {
 
 /// `[write] flush_every`: a flush after that many bytes at the latest —
 /// here after every archive, so that each is published before the next
-/// one begins.
+/// one begins; a run killed then keeps what it published (on tape, the
+/// next run appending after it). A build without the flush
+/// (`--features reel-shared/unflushed-tape`) fails here.
 #[test]
 fn flush_every_publishes_archives_as_they_go() {
     let env = Env::new();
@@ -435,14 +437,24 @@ fn flush_every_publishes_archives_as_they_go() {
     let mut w = env.spawn("reel-write", &[]);
     let len = |f: u64| std::fs::metadata(tape_file(&env, "V00001L9", f)).map(|m| m.len());
     let frozen = w.freeze_when("the third archive begun", || len(3).is_ok_and(|n| n > 0));
-    let published = files_of(&written(&env));
+    let published = written(&env);
+    // Killed now: what was published was flushed first, so it is on tape
+    // (the virtual drive loses only what no flush committed) and the next
+    // run appends after it.
+    w.signal(nix::sys::signal::Signal::SIGKILL);
     drop(frozen);
-    w.finish().expect(0);
+    w.finish();
     assert!(
-        published.starts_with(&[1, 2]),
-        "the first two were published before the third began: {published:?}"
+        files_of(&published).starts_with(&[1, 2]),
+        "the first two were published before the third began: {:?}",
+        files_of(&published)
     );
-    assert_eq!(written(&env).len(), 4);
+    tape_files_are_the_archives(&env, &published);
+    let run = env.run("reel-write", &[]);
+    run.expect(0);
+    let items = written(&env);
+    assert_eq!(files_of(&items), [1, 2, 3, 4], "{}", run.report());
+    tape_files_are_the_archives(&env, &items);
 }
 
 /// `reel-write ARGS` with `data` on stdin: (exit code, stderr).
