@@ -102,9 +102,9 @@ impl Behind {
             return Ok((0, Written::Ok));
         }
         let catalog = &ctx.config.paths.catalog;
-        // The flush scripts/powercut-vm removes on purpose (the feature
-        // `unflushed-tape`, never in a build anyone runs) to prove that its
-        // power cuts find archives published before they were on tape.
+        // The flush the feature `unflushed-tape` (never in a build anyone
+        // runs) leaves out, to prove that tests/it/write.rs finds archives
+        // published before they were on tape.
         #[cfg(not(feature = "unflushed-tape"))]
         let flushed = drive.flush();
         #[cfg(feature = "unflushed-tape")]

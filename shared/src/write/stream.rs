@@ -38,6 +38,7 @@ pub(super) struct Feed {
     reader: std::thread::JoinHandle<()>,
     /// The thread hashing each block before the drive gets it.
     hasher: Option<std::thread::JoinHandle<Sha256>>,
+    started: Instant,
 }
 
 impl Feed {
@@ -66,6 +67,7 @@ impl Feed {
             stats,
             reader,
             hasher,
+            started: Instant::now(),
         }
     }
 
@@ -81,7 +83,19 @@ impl Feed {
         });
         let starved = self.stats.starvations.load(Ordering::Relaxed);
         let stops = self.stats.stops.load(Ordering::Relaxed);
-        if stops > 0 {
+        // A ring that ran dry before it could measure its input (a
+        // fraction of a second after a start from a low mark, while the
+        // drive still had a buffer to write) waited for its mark although
+        // the input, over the whole stream, kept up with the drive.
+        let rate = self.stats.bytes_in.load(Ordering::Relaxed) as f64
+            / self.started.elapsed().as_secs_f64().max(1e-3);
+        if stops > 0 && rate >= t.min_rate as f64 {
+            log::info!(
+                "{}: the ring ran dry {starved} time(s) and waited for its start mark {stops}                  time(s); the input kept up over the whole stream ({})",
+                name.display(),
+                crate::tape::speed::Rate(rate as u64).human()
+            );
+        } else if stops > 0 {
             log::warn!(
                 "{}: the input ran below the drive's minimum streaming rate ({}): \
                  the drive stopped {stops} time(s) to let the ring refill",
