@@ -91,7 +91,8 @@ impl Feed {
             / self.started.elapsed().as_secs_f64().max(1e-3);
         if stops > 0 && rate >= t.min_rate as f64 {
             log::info!(
-                "{}: the ring ran dry {starved} time(s) and waited for its start mark {stops}                  time(s); the input kept up over the whole stream ({})",
+                "{}: the ring ran dry {starved} time(s) and waited for its start mark {stops} \
+                 time(s); the input kept up over the whole stream ({})",
                 name.display(),
                 crate::tape::speed::Rate(rate as u64).human()
             );
