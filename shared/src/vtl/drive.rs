@@ -225,10 +225,10 @@ impl VirtualDrive {
         Ok(())
     }
 
-    /// `n` filemarks at the head. Waiting: the drive's buffer goes to tape
-    /// first (the tape stops) and the filemarks are committed. `immediate`:
-    /// they join the buffer, committed at the next save (a flush, a waiting
-    /// filemark, a reposition).
+    /// `n` filemarks at the head. They join the drive's buffer; waiting
+    /// (not `immediate`), the buffer then goes to tape (the tape stops) and
+    /// everything is committed. `immediate`: committed at the next save (a
+    /// flush, a waiting filemark, a reposition).
     fn filemarks(&mut self, n: u32, immediate: bool) -> Result<Written, TapeError> {
         self.prepare_write()?;
         if !immediate {
@@ -236,18 +236,13 @@ impl VirtualDrive {
         }
         let image = self.image.as_mut().expect("ready checked");
         for _ in 0..n {
-            if immediate {
-                image.close_file_buffered(self.head.file)?;
-            } else {
-                image.close_file(self.head.file)?;
-            }
+            image.close_file(self.head.file)?;
             self.head = Head {
                 file: self.head.file + 1,
                 block: 0,
             };
         }
-        if n == 0 && !immediate {
-            // WRITE FILEMARKS of none, waiting: a flush.
+        if !immediate {
             image.flush()?;
         }
         self.after_filemark = false;

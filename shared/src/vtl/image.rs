@@ -201,9 +201,9 @@ pub struct Image {
     /// memory, as the ring gives them): no copy through the page cache,
     /// as the st driver maps the writer's own pages for a real drive.
     writer_direct: bool,
-    /// Tape files closed by a filemark that did not wait (written with
-    /// [`Image::close_file_buffered`]): their data reach the disk at the
-    /// next save, before `meta.json` says they are there.
+    /// Tape files closed by a filemark since the last save
+    /// ([`Image::close_file`]): their data reach the disk at the next
+    /// save, before `meta.json` says they are there.
     unsynced: Vec<File>,
     /// The tape file last read, kept open between blocks.
     reader: Option<(usize, File)>,
@@ -478,28 +478,16 @@ impl Image {
         Ok(())
     }
 
-    /// Close file `f` with a filemark: what a real drive does with a
-    /// filemark, this commits: the file's data reach the disk before
-    /// `meta.json` says the filemark is there (a power cut after this
-    /// loses none of it).
+    /// Close file `f` with a filemark, the next file starting there. Nothing
+    /// is committed: the drive's buffer. The next save (a flush, which a
+    /// waiting filemark is; a reposition; every 64 MiB or 64 files) syncs
+    /// the file's data before `meta.json` records the filemark, so a power
+    /// cut after it loses none of it (`scripts/powercut-vm` found a label
+    /// lost when that order was the other way); a power cut or a killed
+    /// process before it loses the file, as a real drive loses its buffer.
     pub fn close_file(&mut self, f: usize) -> Result<(), TapeError> {
         self.meta.files[f].filemark = true;
         // The next file exists from the filemark on, if only empty.
-        File::create(self.file_path(f + 1)).map_err(io("creating a virtual tape file"))?;
-        self.meta.files.push(FileLayout::default());
-        self.save()?;
-        self.writer = None;
-        Ok(())
-    }
-
-    /// Close file `f` with a filemark that does not wait (WRITE FILEMARKS
-    /// with IMMED): as [`Image::close_file`], but nothing is committed —
-    /// the drive's buffer. The next save (a flush, a waiting filemark, a
-    /// reposition, every 64 MiB or 64 files) syncs the file, then records
-    /// it; a power cut or a killed process before then loses it, as a real
-    /// drive loses its buffer.
-    pub fn close_file_buffered(&mut self, f: usize) -> Result<(), TapeError> {
-        self.meta.files[f].filemark = true;
         File::create(self.file_path(f + 1)).map_err(io("creating a virtual tape file"))?;
         self.meta.files.push(FileLayout::default());
         if let Some((_, file)) = self.writer.take() {

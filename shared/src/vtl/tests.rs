@@ -342,13 +342,19 @@ fn small_speed_model() -> crate::tape::speed::SpeedParams {
     p
 }
 
-#[test]
-fn a_tape_with_a_speed_model_paces_writes_and_counts_backhitches() {
-    let (_t, lib, spec) = library(1 << 30, 1 << 20);
+/// A library whose tape in drive 0 has [`small_speed_model`].
+fn paced_library() -> (tempfile::TempDir, std::path::PathBuf, LibrarySpec) {
+    let (t, lib, spec) = library(1 << 30, 1 << 20);
     let mut d = open_drive(&lib, 0, &spec).unwrap();
     d.image_mut().unwrap().meta.speed = Some(small_speed_model());
     d.image_mut().unwrap().save().unwrap();
     drop(d);
+    (t, lib, spec)
+}
+
+#[test]
+fn a_tape_with_a_speed_model_paces_writes_and_counts_backhitches() {
+    let (_t, lib, spec) = paced_library();
 
     // A host faster than the drive: it streams, never stops.
     let mut d = open_drive(&lib, 0, &spec).unwrap();
@@ -493,11 +499,7 @@ fn filemarks_that_do_not_wait_are_committed_only_by_a_flush() {
 
 #[test]
 fn a_filemark_that_does_not_wait_keeps_the_tape_streaming() {
-    let (_t, lib, spec) = library(1 << 30, 1 << 20);
-    let mut d = open_drive(&lib, 0, &spec).unwrap();
-    d.image_mut().unwrap().meta.speed = Some(small_speed_model());
-    d.image_mut().unwrap().save().unwrap();
-    drop(d);
+    let (_t, lib, spec) = paced_library();
 
     // A host faster than the drive, three files: a waiting filemark
     // empties the buffer between them and the tape stops each time...
