@@ -210,9 +210,11 @@ pub fn main<P: Program>(run: fn(P) -> anyhow::Result<Exit>) -> ExitCode {
     };
     let common = parsed.common();
     crate::logging::init(P::NAME, common.verbose, common.quiet);
-    // SAFETY: getpriority reads the process's niceness; nothing else.
-    let niceness = unsafe { libc::getpriority(libc::PRIO_PROCESS, 0) };
-    log::debug!("pid {}, niceness {niceness}", std::process::id());
+    if log::log_enabled!(log::Level::Debug) {
+        // SAFETY: getpriority reads the process's niceness; nothing else.
+        let niceness = unsafe { libc::getpriority(libc::PRIO_PROCESS, 0) };
+        log::debug!("pid {}, niceness {niceness}", std::process::id());
+    }
     if P::PRIVATE {
         nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o077));
     }

@@ -21,6 +21,9 @@ pub enum Input {
         spool: Spool,
         queue: Queue,
         reader: ManifestReader<Box<dyn BufRead>>,
+        /// The stream is this process's stdin (whether it has something
+        /// to read can be asked: [`Input::ready`]).
+        stdin: bool,
     },
 }
 
@@ -40,7 +43,12 @@ impl Input {
     /// Manifests from stdin, each spooled into `queue` as it arrives.
     pub fn stdin(spool: Spool, queue: Queue) -> Input {
         let reader: Box<dyn BufRead> = Box::new(BufReader::new(std::io::stdin()));
-        Input::stream(spool, queue, reader, "<stdin>")
+        Input::Stream {
+            spool,
+            queue,
+            reader: ManifestReader::new(reader, "<stdin>"),
+            stdin: true,
+        }
     }
 
     pub fn stream(spool: Spool, queue: Queue, reader: Box<dyn BufRead>, name: &str) -> Input {
@@ -48,6 +56,7 @@ impl Input {
             spool,
             queue,
             reader: ManifestReader::new(reader, name),
+            stdin: false,
         }
     }
 
@@ -58,7 +67,7 @@ impl Input {
     pub fn ready(&self) -> bool {
         match self {
             Input::Queue { .. } => true,
-            Input::Stream { reader, .. } if reader.name() == "<stdin>" => {
+            Input::Stream { stdin: true, .. } => {
                 use std::os::fd::AsFd;
                 let stdin = std::io::stdin();
                 let mut fds = [nix::poll::PollFd::new(
@@ -91,6 +100,7 @@ impl Input {
                 spool,
                 queue,
                 reader,
+                ..
             } => {
                 let Some(header) = reader.next_manifest()? else {
                     return Ok(None);
