@@ -230,6 +230,15 @@ impl<D: Drive> Drive for LockedDrive<D> {
     fn write_block(&mut self, data: &[u8]) -> Result<crate::tape::Written, TapeError> {
         self.drive.write_block(data)
     }
+    fn write_blocks(
+        &mut self,
+        blocks: &[&[u8]],
+    ) -> Result<(usize, crate::tape::Written), TapeError> {
+        self.drive.write_blocks(blocks)
+    }
+    fn blocks_per_write(&self) -> usize {
+        self.drive.blocks_per_write()
+    }
     fn set_block_size(&mut self, size: u32) -> Result<(), TapeError> {
         self.drive.set_block_size(size)
     }

@@ -364,6 +364,21 @@ impl io::Read for DirectReader {
             other => other,
         }
     }
+
+    /// One `readv` into several buffers: with `O_DIRECT`, one request to
+    /// the disk for all of them when each is whole pages.
+    fn read_vectored(&mut self, bufs: &mut [io::IoSliceMut<'_>]) -> io::Result<usize> {
+        if self.direct && !bufs.iter().all(|b| whole_pages(b)) {
+            self.buffered()?;
+        }
+        match io::Read::read_vectored(&mut self.file, bufs) {
+            Err(e) if self.direct && e.raw_os_error() == Some(libc::EINVAL) => {
+                self.buffered()?;
+                io::Read::read_vectored(&mut self.file, bufs)
+            }
+            other => other,
+        }
+    }
 }
 
 impl DirectReader {

@@ -1,7 +1,8 @@
 //! The memory ring between the cache and the drive (invariant 5 in ARCHITECTURE.md):
 //! mbuffer-style double buffering. A reader thread fills page-aligned
-//! blocks with big sequential reads; the writer takes whole blocks, one
-//! write() each. The writer starts only once the ring is `start_fill` full
+//! blocks with big sequential reads (up to [`READ_BATCH`] of blocks per
+//! call); the writer takes whole blocks, one write() each, or several at
+//! once for a drive that writes them as one request. The writer starts only once the ring is `start_fill` full
 //! and, after it ran dry, waits for `start_fill` again (mbuffer's `-P`), so
 //! a slow source makes the drive pause once, cleanly, instead of
 //! shoe-shining; every time the writer finds the ring empty counts as a
@@ -79,6 +80,8 @@ pub struct Ring {
     start_at: usize,
     waiting: bool,
     pace: Option<Pacer>,
+    /// A source's error found behind a batch, for the next call.
+    held: Option<io::Result<Block>>,
     pub stats: Arc<RingStats>,
 }
 
@@ -150,6 +153,7 @@ pub fn ring(block_size: usize, blocks: usize, start_fill: f64) -> (Filler, Ring)
             start_at,
             waiting: true,
             pace: None,
+            held: None,
             stats,
         },
     )
@@ -191,6 +195,13 @@ impl Filler {
 
     /// Fill blocks from `source` until it ends. Every block is full except
     /// the last; errors are passed to the writer.
+    ///
+    /// Reads go into up to [`READ_BATCH`] bytes of blocks at once (one
+    /// `readv`, which a [`crate::fsutil::DirectReader`] turns into one
+    /// direct request): a disk gives far more for a few big requests than
+    /// for many 256 KiB ones. While the writer has enough in hand, the
+    /// reader waits until a whole batch of blocks is free rather than
+    /// reading each block as it comes back.
     pub fn fill_from(self, mut source: impl io::Read) {
         struct Done(Arc<RingStats>);
         impl Drop for Done {
@@ -199,43 +210,91 @@ impl Filler {
             }
         }
         let _done = Done(self.stats.clone());
+        let size = self.block_size;
+        let batch = (READ_BATCH / size).clamp(1, self.empty.capacity().unwrap_or(1).max(1));
+        let mut blocks: Vec<Block> = Vec::with_capacity(batch);
         loop {
-            let Ok(mut block) = self.empty.recv() else {
+            let Ok(first) = self.empty.recv() else {
                 return;
             };
-            let size = self.block_size;
-            let buf = &mut block.bytes_mut()[..size];
-            let mut filled = 0;
-            let result = loop {
-                if filled == size {
-                    break Ok(());
+            blocks.push(first);
+            while blocks.len() < batch {
+                if let Ok(b) = self.empty.try_recv() {
+                    blocks.push(b);
+                    continue;
                 }
-                match source.read(&mut buf[filled..]) {
-                    Ok(0) => break Ok(()),
-                    Ok(n) => filled += n,
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                    Err(e) => break Err(e),
+                // The writer's blocks in hand: with two batches of them,
+                // waiting for a whole batch to come back costs it nothing.
+                let held = (self.stats.bytes_in.load(Ordering::Relaxed))
+                    .saturating_sub(self.stats.bytes_out.load(Ordering::Relaxed));
+                if held < 2 * (batch * size) as u64 {
+                    break;
                 }
-            };
-            block.len = filled;
+                match self.empty.recv() {
+                    Ok(b) => blocks.push(b),
+                    Err(_) => break,
+                }
+            }
+            let (filled, result) = read_into(&mut source, &mut blocks, size);
             self.stats
                 .bytes_in
                 .fetch_add(filled as u64, Ordering::Relaxed);
-            match result {
-                Err(e) => {
-                    let _ = self.full.send(Err(e));
+            // Hand on every block with data, in order; an error or the end
+            // of the source ends the reading after them.
+            let ended = result.is_err() || filled < blocks.len() * size;
+            for block in blocks.drain(..) {
+                if block.len == 0 {
+                    continue;
+                }
+                if self.full.send(Ok(block)).is_err() {
                     return;
                 }
-                Ok(()) if filled == 0 => return,
-                Ok(()) => {
-                    let last = filled < size;
-                    if self.full.send(Ok(block)).is_err() || last {
-                        return;
-                    }
-                }
+            }
+            if let Err(e) = result {
+                let _ = self.full.send(Err(e));
+                return;
+            }
+            if ended {
+                return;
             }
         }
     }
+}
+
+/// The most a reader asks of its source in one call.
+pub const READ_BATCH: usize = 4 << 20;
+
+/// Fill `blocks` (each `size` bytes) in order from `source`, as few calls
+/// as it takes, until they are full or the source ends. Each block's `len`
+/// is set; the bytes read in all, and the error that stopped it, if any.
+fn read_into(
+    source: &mut impl io::Read,
+    blocks: &mut [Block],
+    size: usize,
+) -> (usize, io::Result<()>) {
+    let mut filled = 0;
+    let total = blocks.len() * size;
+    let result = loop {
+        if filled == total {
+            break Ok(());
+        }
+        let (at, off) = (filled / size, filled % size);
+        let mut slices: Vec<io::IoSliceMut> = Vec::with_capacity(blocks.len() - at);
+        for (i, b) in blocks[at..].iter_mut().enumerate() {
+            let from = if i == 0 { off } else { 0 };
+            slices.push(io::IoSliceMut::new(&mut b.bytes_mut()[from..size]));
+        }
+        match source.read_vectored(&mut slices) {
+            Ok(0) => break Ok(()),
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => break Err(e),
+        }
+    };
+    for (i, b) in blocks.iter_mut().enumerate() {
+        b.len = filled.saturating_sub(i * size).min(size);
+    }
+    (filled, result)
 }
 
 impl Ring {
@@ -340,6 +399,40 @@ impl Ring {
         Some(block)
     }
 
+    /// The next full block, as [`Ring::next_block`], and with it up to
+    /// `max - 1` more that are already waiting, into `batch` (emptied
+    /// first), while the ring is more than half full: then the writer is
+    /// behind its input and pacing would not hold any of them back. An
+    /// error after the first is kept for the next call. `None` at the end
+    /// of the source; an error of the source when it comes first.
+    pub fn next_blocks(&mut self, max: usize, batch: &mut Vec<Block>) -> Option<io::Result<()>> {
+        batch.clear();
+        let first = match self.held.take() {
+            Some(item) => item,
+            None => self.next_block()?,
+        };
+        match first {
+            Ok(b) => batch.push(b),
+            Err(e) => return Some(Err(e)),
+        }
+        while batch.len() < max && self.full.len() * 2 > self.blocks {
+            match self.full.try_recv() {
+                Ok(Ok(b)) => {
+                    self.stats
+                        .bytes_out
+                        .fetch_add(b.len as u64, Ordering::Relaxed);
+                    batch.push(b);
+                }
+                Ok(Err(e)) => {
+                    self.held = Some(Err(e));
+                    break;
+                }
+                Err(_) => break,
+            }
+        }
+        Some(Ok(()))
+    }
+
     /// Give a written block back to the reader.
     pub fn recycle(&self, mut block: Block) {
         block.len = 0;
@@ -370,6 +463,78 @@ mod tests {
         assert_eq!(out, data);
         assert!(sizes[..sizes.len() - 1].iter().all(|&s| s == 65536));
         assert_eq!(ring.stats.bytes_out.load(Ordering::Relaxed), 1_000_000);
+    }
+
+    /// A source that notes how many bytes each call asked for.
+    struct Asked {
+        left: usize,
+        calls: std::sync::Arc<std::sync::Mutex<Vec<usize>>>,
+    }
+    impl io::Read for Asked {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            self.read_vectored(&mut [io::IoSliceMut::new(buf)])
+        }
+        fn read_vectored(&mut self, bufs: &mut [io::IoSliceMut<'_>]) -> io::Result<usize> {
+            let asked: usize = bufs.iter().map(|b| b.len()).sum();
+            self.calls.lock().unwrap().push(asked);
+            let mut n = 0;
+            for b in bufs.iter_mut() {
+                let k = b.len().min(self.left - n);
+                b[..k].fill(3);
+                n += k;
+            }
+            self.left -= n;
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn the_reader_asks_for_a_batch_of_blocks_at_once() {
+        let calls = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let block = 256 << 10;
+        let total = 3 * READ_BATCH + 5 * block + 1000;
+        let (filler, mut ring) = ring(block, 64, 1.0);
+        let source = Asked {
+            left: total,
+            calls: calls.clone(),
+        };
+        let reader = std::thread::spawn(move || filler.fill_from(source));
+        let mut sizes = Vec::new();
+        while let Some(b) = ring.next_block() {
+            let b = b.unwrap();
+            sizes.push(b.data().len());
+            ring.recycle(b);
+        }
+        reader.join().unwrap();
+        assert_eq!(sizes.iter().sum::<usize>(), total);
+        assert!(sizes[..sizes.len() - 1].iter().all(|&s| s == block));
+        let calls = calls.lock().unwrap();
+        // The ring starts empty and the writer waits for it to fill: the
+        // reader asks for whole batches, not block by block.
+        assert_eq!(calls[..3], [READ_BATCH; 3], "calls: {calls:?}");
+        assert!(calls.len() <= 6, "calls: {calls:?}");
+    }
+
+    #[test]
+    fn the_writer_takes_several_blocks_only_while_the_ring_is_over_half_full() {
+        let (filler, mut ring) = ring(4096, 8, 1.0);
+        let data: Vec<u8> = (0..8 * 4096u32).map(|i| (i % 241) as u8).collect();
+        let src = data.clone();
+        let reader = std::thread::spawn(move || filler.fill_from(&src[..]));
+        let (mut out, mut sizes, mut batch) = (Vec::new(), Vec::new(), Vec::new());
+        while let Some(next) = ring.next_blocks(4, &mut batch) {
+            next.unwrap();
+            sizes.push(batch.len());
+            for b in batch.drain(..) {
+                out.extend_from_slice(b.data());
+                ring.recycle(b);
+            }
+        }
+        reader.join().unwrap();
+        assert_eq!(out, data);
+        // Full at the start: four at once; then half full or less: one.
+        assert_eq!(sizes, [4, 1, 1, 1, 1]);
+        assert_eq!(ring.stats.bytes_out.load(Ordering::Relaxed), 8 * 4096);
     }
 
     #[test]

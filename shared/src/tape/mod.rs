@@ -194,6 +194,21 @@ pub trait Drive: Send {
     /// everything after the write, as on a real tape.
     fn write_block(&mut self, data: &[u8]) -> Result<Written, TapeError>;
 
+    /// Write `blocks` in order, each one tape block, as one request where
+    /// the drive can take that (the virtual drive: one vectored write to
+    /// its file); otherwise one [`Drive::write_block`] each, stopping after
+    /// the block that meets the early warning. How many were written, and
+    /// how the last one ended.
+    fn write_blocks(&mut self, blocks: &[&[u8]]) -> Result<(usize, Written), TapeError> {
+        write_one_by_one(self, blocks)
+    }
+
+    /// How many blocks [`Drive::write_blocks`] takes to advantage in one
+    /// call: 1 unless the drive writes them as one request.
+    fn blocks_per_write(&self) -> usize {
+        1
+    }
+
     /// Bytes per block; 0 for variable-block mode (what reel uses).
     fn set_block_size(&mut self, size: u32) -> Result<(), TapeError>;
 
@@ -250,4 +265,18 @@ pub trait Drive: Send {
     fn encryption(&mut self) -> Result<Option<crate::scsi::encryption::Status>, TapeError> {
         Ok(None)
     }
+}
+
+/// [`Drive::write_blocks`] as one [`Drive::write_block`] each, stopping
+/// after the block that meets the early warning.
+pub fn write_one_by_one<D: Drive + ?Sized>(
+    drive: &mut D,
+    blocks: &[&[u8]],
+) -> Result<(usize, Written), TapeError> {
+    for (i, data) in blocks.iter().enumerate() {
+        if drive.write_block(data)? == Written::EarlyWarning {
+            return Ok((i + 1, Written::EarlyWarning));
+        }
+    }
+    Ok((blocks.len(), Written::Ok))
 }

@@ -436,6 +436,13 @@ impl Image {
 
     /// Append a block to file `f`, which must be the last, open file.
     pub fn append_block(&mut self, f: usize, data: &[u8]) -> Result<(), TapeError> {
+        self.append_blocks(f, &[data])
+    }
+
+    /// Append blocks to file `f`, which must be the last, open file: one
+    /// vectored write for all of them (with `O_DIRECT` when every block is
+    /// whole pages from page-aligned memory, as the ring's are).
+    pub fn append_blocks(&mut self, f: usize, blocks: &[&[u8]]) -> Result<(), TapeError> {
         if !matches!(&self.writer, Some((wf, _)) if *wf == f) {
             let mut file = OpenOptions::new()
                 .create(true)
@@ -449,29 +456,41 @@ impl Image {
             self.writer = Some((f, file));
         }
         let (_, file) = self.writer.as_mut().expect("writer just set");
-        let mut rest = data;
-        if self.writer_direct && crate::fsutil::whole_pages(data) {
-            match file.write(data) {
-                Ok(n) => rest = &data[n..],
-                // Refused (a file system without O_DIRECT for this):
-                // nothing was written; buffered from here on.
-                Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {}
-                Err(e) => return Err(io("writing a virtual tape file")(e)),
-            }
+        let total: usize = blocks.iter().map(|b| b.len()).sum();
+        if self.writer_direct && !blocks.iter().all(|b| crate::fsutil::whole_pages(b)) {
+            crate::fsutil::set_direct(file, false)
+                .map_err(|e| io("writing a virtual tape file")(e.into()))?;
+            self.writer_direct = false;
         }
-        if !rest.is_empty() {
+        let slices: Vec<std::io::IoSlice> =
+            blocks.iter().map(|b| std::io::IoSlice::new(b)).collect();
+        // Bytes of `blocks` on disk so far.
+        let done = match file.write_vectored(&slices) {
+            Ok(n) => n,
+            // Refused (a file system without O_DIRECT for this): nothing
+            // was written; buffered from here on.
+            Err(e) if self.writer_direct && e.raw_os_error() == Some(libc::EINVAL) => 0,
+            Err(e) => return Err(io("writing a virtual tape file")(e)),
+        };
+        if done < total {
             if self.writer_direct {
-                // Once a write is not whole pages, the next would start
-                // unaligned.
+                // After a short write the next would start unaligned.
                 crate::fsutil::set_direct(file, false)
                     .map_err(|e| io("writing a virtual tape file")(e.into()))?;
                 self.writer_direct = false;
             }
-            file.write_all(rest)
-                .map_err(io("writing a virtual tape file"))?;
+            let mut skip = done;
+            for b in blocks {
+                let from = skip.min(b.len());
+                skip -= from;
+                file.write_all(&b[from..])
+                    .map_err(io("writing a virtual tape file"))?;
+            }
         }
-        self.meta.files[f].push(data.len() as u32);
-        self.dirty_bytes += data.len() as u64;
+        for b in blocks {
+            self.meta.files[f].push(b.len() as u32);
+        }
+        self.dirty_bytes += total as u64;
         if self.dirty_bytes >= 64 << 20 {
             self.save()?;
         }

@@ -180,6 +180,56 @@ fn early_warning_then_trailer_then_no_room() {
     assert_eq!(read(&mut d), Read::EndOfData);
 }
 
+/// A page-aligned block (the ring's are), so that the virtual drive's
+/// vectored write goes with `O_DIRECT` where the file system allows.
+fn aligned_block(tag: u32, size: usize) -> memmap2::MmapMut {
+    let mut m = memmap2::MmapMut::map_anon(size).unwrap();
+    m.copy_from_slice(&block(tag, size));
+    m
+}
+
+#[test]
+fn blocks_written_together_are_the_blocks_written_one_by_one() {
+    // 40 blocks of 8 KiB fit; the warning comes 4 blocks before the end.
+    let (_t, lib, spec) = library(40 * 8192, 4 * 8192);
+    let mut d = open_drive(&lib, 0, &spec).unwrap();
+    assert!(d.blocks_per_write() > 1);
+    let blocks: Vec<_> = (0..40).map(|t| aligned_block(t, 8192)).collect();
+    let of =
+        |r: std::ops::Range<usize>| -> Vec<&[u8]> { blocks[r].iter().map(|b| &b[..]).collect() };
+    assert_eq!(d.write_blocks(&of(0..16)).unwrap(), (16, Written::Ok));
+    assert_eq!(d.position().unwrap(), 16);
+    // Past the warning within a batch: all of it written, the warning told.
+    assert_eq!(
+        d.write_blocks(&of(16..38)).unwrap(),
+        (22, Written::EarlyWarning)
+    );
+    // A batch with no room for all of it is written block by block, up to
+    // the end of the medium and not past it.
+    assert_eq!(
+        d.write_blocks(&of(38..40)).unwrap(),
+        (2, Written::EarlyWarning)
+    );
+    assert!(matches!(
+        d.write_blocks(&of(0..2)),
+        Err(TapeError::EndOfMedium)
+    ));
+    d.write_filemarks(1).unwrap();
+    drop(d);
+    // The tape file is the blocks in order, and reads back block by block.
+    let f0 = std::fs::read(lib.join("tapes/V00001L9/000000")).unwrap();
+    assert_eq!(
+        f0,
+        blocks.iter().flat_map(|b| b.to_vec()).collect::<Vec<u8>>()
+    );
+    let mut d = open_drive(&lib, 0, &spec).unwrap();
+    d.rewind().unwrap();
+    for t in 0..40 {
+        assert_eq!(read_tag(&mut d), t);
+    }
+    assert_eq!(read(&mut d), Read::Filemark);
+}
+
 #[test]
 fn a_block_larger_than_the_buffer_is_an_error_and_skipped() {
     let (_t, lib, spec) = library(1 << 30, 1 << 20);

@@ -1,7 +1,8 @@
 //! One stream onto tape: its source read by a thread into the ring
 //! (page-aligned blocks, big reads; hashed on the way by another thread
-//! when asked), and written one block per write() to the drive until the
-//! source ends, the early warning, or a stop signal.
+//! when asked), and written one block per write() to the drive (several
+//! at once to a drive that takes them as one request, the virtual one)
+//! until the source ends, the early warning, or a stop signal.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -133,13 +134,19 @@ pub(super) fn pump(
     // starvations from this call on.
     let starved0 = feed.stats.starvations.load(Ordering::Relaxed);
     let ring = &mut feed.ring;
+    let per_write = drive.blocks_per_write().max(1);
+    let mut batch = Vec::with_capacity(per_write);
     let result = (|| -> anyhow::Result<()> {
-        while let Some(block) = ring.next_block() {
-            let block = block.with_context(|| format!("reading {}", name.display()))?;
-            let written = drive.write_block(block.data())?;
-            out.bytes += block.data().len() as u64;
-            progress.total += block.data().len() as u64;
-            ring.recycle(block);
+        while let Some(next) = ring.next_blocks(per_write, &mut batch) {
+            next.with_context(|| format!("reading {}", name.display()))?;
+            let blocks: Vec<&[u8]> = batch.iter().map(|b| b.data()).collect();
+            let (n, written) = drive.write_blocks(&blocks)?;
+            let bytes: u64 = blocks[..n].iter().map(|b| b.len() as u64).sum();
+            out.bytes += bytes;
+            progress.total += bytes;
+            for block in batch.drain(..) {
+                ring.recycle(block);
+            }
             let due = progress.record_due();
             let asked = signals.progress.take();
             let live = progress.live_due();
