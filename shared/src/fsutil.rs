@@ -329,6 +329,39 @@ impl DirectReader {
     }
 }
 
+/// Ask the kernel to start writing `len` bytes of `file` from `offset` to
+/// disk, without waiting (`sync_file_range` with `SYNC_FILE_RANGE_WRITE`).
+/// Only a hint: it makes nothing durable (an fsync still must), and a
+/// file system that does not take it is left to write back by itself.
+pub(crate) fn start_write_back(file: &std::fs::File, offset: u64, len: u64) {
+    use std::os::fd::AsRawFd;
+    // SAFETY: a plain system call on a descriptor this function borrows;
+    // no memory is passed.
+    unsafe {
+        libc::sync_file_range(
+            file.as_raw_fd(),
+            offset as libc::off64_t,
+            len as libc::off64_t,
+            libc::SYNC_FILE_RANGE_WRITE,
+        );
+    }
+}
+
+/// Let go of the page cache's clean pages of `len` bytes of `file` from
+/// `offset` (`POSIX_FADV_DONTNEED`; pages still dirty or being written
+/// stay). A hint: errors are ignored.
+pub(crate) fn drop_cached(file: &std::fs::File, offset: u64, len: u64) {
+    if len == 0 {
+        return;
+    }
+    let _ = nix::fcntl::posix_fadvise(
+        file,
+        offset as libc::off_t,
+        len as libc::off_t,
+        nix::fcntl::PosixFadviseAdvice::POSIX_FADV_DONTNEED,
+    );
+}
+
 /// Whether `buf` can go to or from a file with `O_DIRECT`: page-aligned,
 /// whole pages.
 pub(crate) fn whole_pages(buf: &[u8]) -> bool {

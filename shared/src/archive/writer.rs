@@ -212,35 +212,37 @@ fn hash_jobs(jobs: &Receiver<Job>, done: &Sender<(usize, io::Result<Digest>)>) {
     }
 }
 
-/// Copy `len` bytes of `src` from its start to `out` at `at`, in the
-/// kernel when it can; through a buffer when it cannot (another file
-/// system, an old kernel).
-fn copy_range(src: &File, out: &File, len: u64, at: u64) -> io::Result<()> {
+/// Copy `len` bytes of `src` from `from` to `out` at `at`, in the kernel
+/// when it can (`in_kernel`, cleared when it cannot: another file system,
+/// an old kernel); through a buffer otherwise.
+fn copy_range(
+    src: &File,
+    from: u64,
+    out: &File,
+    at: u64,
+    len: u64,
+    in_kernel: &mut bool,
+) -> io::Result<()> {
     use nix::errno::Errno;
     let mut done = 0u64;
-    while done < len {
-        let mut off_in = done as i64;
+    while done < len && *in_kernel {
+        let mut off_in = (from + done) as i64;
         let mut off_out = (at + done) as i64;
         let want = (len - done).min(1 << 30) as usize;
         match nix::fcntl::copy_file_range(src, Some(&mut off_in), out, Some(&mut off_out), want) {
             Ok(0) => return Err(short()),
             Ok(n) => done += n as u64,
             Err(Errno::EINTR) => {}
-            Err(Errno::EXDEV | Errno::ENOSYS | Errno::EINVAL | Errno::EOPNOTSUPP) if done == 0 => {
-                return copy_buffered(src, out, len, at);
+            Err(Errno::EXDEV | Errno::ENOSYS | Errno::EINVAL | Errno::EOPNOTSUPP) => {
+                *in_kernel = false;
             }
             Err(e) => return Err(e.into()),
         }
     }
-    Ok(())
-}
-
-fn copy_buffered(src: &File, out: &File, len: u64, at: u64) -> io::Result<()> {
-    let mut buf = vec![0u8; 4 * CHUNK];
-    let mut done = 0u64;
+    let mut buf = vec![0u8; (4 * CHUNK).min((len - done) as usize)];
     while done < len {
         let want = (len - done).min(buf.len() as u64) as usize;
-        let n = src.read_at(&mut buf[..want], done)?;
+        let n = src.read_at(&mut buf[..want], from + done)?;
         if n == 0 {
             return Err(short());
         }
@@ -254,9 +256,20 @@ pub struct ArchiveWriter {
     sink: Sink,
     offset: u64,
     workers: Option<Workers>,
+    /// A file sink's bytes before this were handed to the kernel to
+    /// write out (`sync_file_range`), so that the disk writes while the
+    /// rest is packed and the final fsync has little left to wait for.
+    written_back: u64,
+    /// The cached pages before this were let go.
+    dropped: u64,
+    /// `copy_file_range` works between the cache and the archive.
+    in_kernel: bool,
 }
 
 const CHUNK: usize = 1 << 20;
+/// A file sink is written out in steps of this, and large files copied in
+/// steps of it.
+const WRITE_BACK: u64 = 32 << 20;
 /// Files from this size on go to the workers (file sinks only).
 const LARGE: u64 = 4 << 20;
 /// Their data starts on a multiple of this: the block size of the file
@@ -269,7 +282,31 @@ impl ArchiveWriter {
             sink,
             offset: 0,
             workers: None,
+            written_back: 0,
+            dropped: 0,
+            in_kernel: true,
         }
+    }
+
+    /// Once a step's worth of a file sink is written, have the kernel
+    /// start writing it to disk (not waiting), and let go of the cached
+    /// pages of the step before, written out by now: reel-write reads the
+    /// archive with `O_DIRECT`, so they would only push out what is read
+    /// again (the staged copies, the catalog).
+    fn write_back(&mut self) {
+        let Sink::File(f) = &self.sink else {
+            return;
+        };
+        if self.offset - self.written_back < WRITE_BACK {
+            return;
+        }
+        crate::fsutil::start_write_back(f, self.written_back, self.offset - self.written_back);
+        // Four steps behind: written out by now, unless the disk is far
+        // slower than the copy (then those pages stay until the end).
+        let clean = self.written_back.saturating_sub(4 * WRITE_BACK);
+        crate::fsutil::drop_cached(f, self.dropped, clean.saturating_sub(self.dropped));
+        self.dropped = self.dropped.max(clean);
+        self.written_back = self.offset;
     }
 
     pub fn offset(&self) -> u64 {
@@ -283,6 +320,7 @@ impl ArchiveWriter {
             Sink::Sealed(w) => w.write_all(bytes)?,
         }
         self.offset += bytes.len() as u64;
+        self.write_back();
         Ok(())
     }
 
@@ -336,11 +374,24 @@ impl ArchiveWriter {
         if workers.jobs.send(job).is_err() {
             return Err(io::Error::other("the hashing threads are gone"));
         }
-        let Sink::File(out) = &self.sink else {
-            unreachable!("checked above")
-        };
-        copy_range(&src, out, len, data_offset)?;
-        self.offset += len;
+        let mut done = 0;
+        while done < len {
+            let step = (len - done).min(WRITE_BACK);
+            let Sink::File(out) = &self.sink else {
+                unreachable!("checked above")
+            };
+            copy_range(
+                &src,
+                done,
+                out,
+                data_offset + done,
+                step,
+                &mut self.in_kernel,
+            )?;
+            done += step;
+            self.offset += step;
+            self.write_back();
+        }
         self.put(&vec![0; padding(len)])?;
         Ok(Placed {
             offset,
@@ -383,8 +434,9 @@ impl ArchiveWriter {
                 Sink::Sealed(w) => w.write_all(&buf[..n])?,
             }
             done += n as u64;
+            self.offset = data_offset + done;
+            self.write_back();
         }
-        self.offset += len;
         self.put(&vec![0; padding(len)])?;
         Ok(Placed {
             offset,
@@ -419,6 +471,7 @@ impl ArchiveWriter {
             Sink::File(ref f) => {
                 f.set_len(self.offset)?;
                 f.sync_all()?;
+                crate::fsutil::drop_cached(f, 0, self.offset);
                 self.offset
             }
             Sink::Stream(ref mut w) => {
