@@ -239,6 +239,9 @@ impl<D: Drive> Drive for LockedDrive<D> {
     fn blocks_per_write(&self) -> usize {
         self.drive.blocks_per_write()
     }
+    fn moves_tape(&self) -> bool {
+        self.drive.moves_tape()
+    }
     fn set_block_size(&mut self, size: u32) -> Result<(), TapeError> {
         self.drive.set_block_size(size)
     }

@@ -122,6 +122,10 @@ pub struct Filler {
     full: Sender<io::Result<Block>>,
     empty: Receiver<Block>,
     block_size: usize,
+    /// The most blocks the reader fills at once (and so holds while the
+    /// writer may be waiting for its mark: never more than the ring has
+    /// above the mark, or the mark could not be reached).
+    batch: usize,
     stats: Arc<RingStats>,
 }
 
@@ -138,11 +142,13 @@ pub fn ring(block_size: usize, blocks: usize, start_fill: f64) -> (Filler, Ring)
     }
     let stats = Arc::new(RingStats::default());
     let start_at = ((blocks as f64 * start_fill).ceil() as usize).clamp(1, blocks);
+    let batch = (READ_BATCH / block_size.max(1)).clamp(1, (blocks - start_at).max(1));
     (
         Filler {
             full: full_tx,
             empty: empty_rx,
             block_size,
+            batch,
             stats: stats.clone(),
         },
         Ring {
@@ -187,6 +193,7 @@ impl Filler {
                 full: tx,
                 empty: self.empty,
                 block_size: self.block_size,
+                batch: self.batch,
                 stats: self.stats,
             },
             stage,
@@ -211,13 +218,17 @@ impl Filler {
         }
         let _done = Done(self.stats.clone());
         let size = self.block_size;
-        let batch = (READ_BATCH / size).clamp(1, self.empty.capacity().unwrap_or(1).max(1));
+        let batch = self.batch;
+        // The blocks being filled: the first may hold the start of a block
+        // carried over from the last round.
         let mut blocks: Vec<Block> = Vec::with_capacity(batch);
         loop {
-            let Ok(first) = self.empty.recv() else {
-                return;
-            };
-            blocks.push(first);
+            if blocks.is_empty() {
+                let Ok(first) = self.empty.recv() else {
+                    return;
+                };
+                blocks.push(first);
+            }
             while blocks.len() < batch {
                 if let Ok(b) = self.empty.try_recv() {
                     blocks.push(b);
@@ -235,13 +246,17 @@ impl Filler {
                     Err(_) => break,
                 }
             }
-            let (filled, result) = read_into(&mut source, &mut blocks, size);
+            let carried = blocks[0].len;
+            let (filled, result) = read_into(&mut source, &mut blocks, size, carried);
             self.stats
                 .bytes_in
-                .fetch_add(filled as u64, Ordering::Relaxed);
-            // Hand on every block with data, in order; an error or the end
-            // of the source ends the reading after them.
-            let ended = result.is_err() || filled < blocks.len() * size;
+                .fetch_add((filled - carried) as u64, Ordering::Relaxed);
+            // Hand on every whole block, in order, as soon as it is whole
+            // (a pipe gives what it has); at the end of the source, or an
+            // error, the last part block too, and that ends the reading.
+            let ended = !matches!(result, Ok(false));
+            let keep = if ended { blocks.len() } else { filled / size };
+            let rest = blocks.split_off(keep);
             for block in blocks.drain(..) {
                 if block.len == 0 {
                     continue;
@@ -250,12 +265,13 @@ impl Filler {
                     return;
                 }
             }
-            if let Err(e) = result {
-                let _ = self.full.send(Err(e));
-                return;
-            }
-            if ended {
-                return;
+            match result {
+                Err(e) => {
+                    let _ = self.full.send(Err(e));
+                    return;
+                }
+                Ok(true) => return,
+                Ok(false) => blocks = rest,
             }
         }
     }
@@ -264,19 +280,21 @@ impl Filler {
 /// The most a reader asks of its source in one call.
 pub const READ_BATCH: usize = 4 << 20;
 
-/// Fill `blocks` (each `size` bytes) in order from `source`, as few calls
-/// as it takes, until they are full or the source ends. Each block's `len`
-/// is set; the bytes read in all, and the error that stopped it, if any.
+/// Fill `blocks` (each `size` bytes, the first already holding `filled`)
+/// in order from `source`, in as few calls as it takes, until one or more
+/// blocks are whole, all are full, or the source ends. Each block's `len`
+/// is set; the bytes in them all, and whether the source ended (or the
+/// error that stopped it).
 fn read_into(
     source: &mut impl io::Read,
     blocks: &mut [Block],
     size: usize,
-) -> (usize, io::Result<()>) {
-    let mut filled = 0;
+    mut filled: usize,
+) -> (usize, io::Result<bool>) {
     let total = blocks.len() * size;
     let result = loop {
-        if filled == total {
-            break Ok(());
+        if filled >= size || filled == total {
+            break Ok(false);
         }
         let (at, off) = (filled / size, filled % size);
         let mut slices: Vec<io::IoSliceMut> = Vec::with_capacity(blocks.len() - at);
@@ -285,7 +303,7 @@ fn read_into(
             slices.push(io::IoSliceMut::new(&mut b.bytes_mut()[from..size]));
         }
         match source.read_vectored(&mut slices) {
-            Ok(0) => break Ok(()),
+            Ok(0) => break Ok(true),
             Ok(n) => filled += n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => break Err(e),
@@ -493,7 +511,9 @@ mod tests {
         let calls = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
         let block = 256 << 10;
         let total = 3 * READ_BATCH + 5 * block + 1000;
-        let (filler, mut ring) = ring(block, 64, 1.0);
+        // The mark (64 blocks) lies beyond the data: the writer waits for
+        // the end, and the reader always finds a batch of free blocks.
+        let (filler, mut ring) = ring(block, 128, 0.5);
         let source = Asked {
             left: total,
             calls: calls.clone(),
@@ -513,6 +533,27 @@ mod tests {
         // reader asks for whole batches, not block by block.
         assert_eq!(calls[..3], [READ_BATCH; 3], "calls: {calls:?}");
         assert!(calls.len() <= 6, "calls: {calls:?}");
+    }
+
+    #[test]
+    fn a_reader_never_holds_the_blocks_a_writer_waiting_for_its_mark_needs() {
+        // A ring that starts only when full: a reader holding a batch of
+        // free blocks while it waits for more would keep the writer from
+        // its mark for ever (this hung once).
+        let calls = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let block = 256 << 10;
+        let total = 3 * READ_BATCH + 5 * block + 1000;
+        let (filler, mut ring) = ring(block, 64, 1.0);
+        let source = Asked { left: total, calls };
+        let reader = std::thread::spawn(move || filler.fill_from(source));
+        let mut got = 0;
+        while let Some(b) = ring.next_block() {
+            let b = b.unwrap();
+            got += b.data().len();
+            ring.recycle(b);
+        }
+        reader.join().unwrap();
+        assert_eq!(got, total);
     }
 
     #[test]

@@ -523,6 +523,47 @@ fn raw_unlabelled_appends_after_the_end_of_data_of_any_tape_and_stops_at_the_ear
 }
 
 #[test]
+fn a_virtual_drive_without_a_speed_model_is_written_from_the_first_block() {
+    use std::io::Write as _;
+    // The ring is 4 MiB: a drive that moves tape would wait for 90 % of
+    // it (or the end of the stream). A virtual drive on disk stops
+    // nothing by running dry: its first block goes at once.
+    let env = Env::new();
+    config(&env, "64M");
+    let mut child = env
+        .command("reel-write", &["--raw", "--unlabelled"])
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let first = vec![5u8; 512 << 10];
+    stdin.write_all(&first).unwrap();
+    stdin.flush().unwrap();
+    // Wait for the data on tape while stdin stays open. (The bound only
+    // turns a hang into a failure; the wait ends as soon as it is there.)
+    let tape = tape_file(&env, "V00001L9", 0);
+    let waited = std::time::Instant::now();
+    while std::fs::metadata(&tape).map_or(0, |m| m.len()) < 256 << 10 {
+        assert!(
+            waited.elapsed() < std::time::Duration::from_secs(300),
+            "nothing on tape while the stream is open"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let rest = vec![6u8; 100_000];
+    stdin.write_all(&rest).unwrap();
+    drop(stdin);
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(std::fs::read(&tape).unwrap(), [first, rest].concat());
+}
+
+#[test]
 fn raw_mode_writes_stdin_as_one_tape_file() {
     use std::io::Write as _;
     let env = Env::new();

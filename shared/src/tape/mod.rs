@@ -203,6 +203,15 @@ pub trait Drive: Send {
         write_one_by_one(self, blocks)
     }
 
+    /// Whether the drive moves a tape that stops, and must reposition,
+    /// when its buffer runs dry: every real drive, and a virtual one with
+    /// a speed model. One that does not (a virtual drive on disk) gains
+    /// nothing from the ring's start mark or pacing, so reel-write starts
+    /// it at once and writes as fast as it takes.
+    fn moves_tape(&self) -> bool {
+        true
+    }
+
     /// How many blocks [`Drive::write_blocks`] takes to advantage in one
     /// call: 1 unless the drive writes them as one request.
     fn blocks_per_write(&self) -> usize {

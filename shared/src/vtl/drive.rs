@@ -591,6 +591,11 @@ impl Drive for VirtualDrive {
         16
     }
 
+    /// Only with a speed model: otherwise the tape is files on a disk.
+    fn moves_tape(&self) -> bool {
+        self.pace.is_some()
+    }
+
     fn set_block_size(&mut self, size: u32) -> Result<(), TapeError> {
         if size != 0 && size % 4 != 0 {
             return Err(TapeError::Invalid(format!(

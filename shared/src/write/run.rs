@@ -325,7 +325,13 @@ pub fn run_unlabelled(common: &CommonArgs, drive: &DriveArgs) -> anyhow::Result<
     let start = drive.position()?;
     let mut progress = Progress::new(telemetry(&config, "unlabelled"), "unlabelled").live(common);
     let name = std::path::Path::new("<stdin>");
-    let mut feed = Feed::start(Box::new(std::io::stdin()), false, t.start_fill, &t);
+    let mut feed = Feed::start(
+        Box::new(std::io::stdin()),
+        false,
+        t.start_fill,
+        drive.moves_tape(),
+        &t,
+    );
     let streamed = pump(
         drive.as_mut(),
         &mut feed,
@@ -366,7 +372,13 @@ pub fn run_raw(common: &CommonArgs, drive: &DriveArgs) -> anyhow::Result<Exit> {
     let (mut label, mut tape) = appendable(drive.as_mut(), &catalog, t.session.device())?;
     let mut progress = Progress::new(telemetry(&config, &label.label), &label.label).live(common);
     let name = std::path::Path::new("<stdin>");
-    let mut feed = Feed::start(Box::new(std::io::stdin()), false, t.start_fill, &t);
+    let mut feed = Feed::start(
+        Box::new(std::io::stdin()),
+        false,
+        t.start_fill,
+        drive.moves_tape(),
+        &t,
+    );
     let mut pieces = 0;
     loop {
         let (file, start) = begin_file(drive.as_mut(), &mut tape, &catalog)?;

@@ -40,21 +40,29 @@ pub(super) struct Feed {
     /// The thread hashing each block before the drive gets it.
     hasher: Option<std::thread::JoinHandle<Sha256>>,
     started: Instant,
+    /// The drive moves a tape (see [`Drive::moves_tape`]).
+    moves: bool,
 }
 
 impl Feed {
     /// Read `source` into a new ring, the drive's side starting once it is
-    /// `start_fill` full; `hash`: its SHA-256 taken on the way (on a thread
-    /// of its own, so that neither the reading nor the drive's side waits
-    /// for it).
+    /// `start_fill` full and paced; `hash`: its SHA-256 taken on the way
+    /// (on a thread of its own, so that neither the reading nor the
+    /// drive's side waits for it). For a drive that moves no tape
+    /// (`moves`: [`Drive::moves_tape`]) the ring starts with its first
+    /// block and is not paced: nothing stops when it runs dry.
     pub(super) fn start(
         source: Box<dyn std::io::Read + Send>,
         hash: bool,
         start_fill: f64,
+        moves: bool,
         t: &Target,
     ) -> Feed {
+        let start_fill = if moves { start_fill } else { 0.0 };
         let (filler, mut ring) = ring(t.block_size, t.buffer / t.block_size, start_fill);
-        ring.pace(t.min_rate);
+        if moves {
+            ring.pace(t.min_rate);
+        }
         let stats = ring.stats.clone();
         let (filler, hasher) = if hash {
             let (f, h) = filler.through(Sha256::new(), |sha, b| sha.update(b));
@@ -69,6 +77,7 @@ impl Feed {
             reader,
             hasher,
             started: Instant::now(),
+            moves,
         }
     }
 
@@ -90,7 +99,10 @@ impl Feed {
         // the input, over the whole stream, kept up with the drive.
         let rate = self.stats.bytes_in.load(Ordering::Relaxed) as f64
             / self.started.elapsed().as_secs_f64().max(1e-3);
-        if stops > 0 && rate >= t.min_rate as f64 {
+        if !self.moves {
+            // No tape to stop: running dry only means the drive was faster.
+            log::debug!("{}: the ring ran dry {starved} time(s)", name.display());
+        } else if stops > 0 && rate >= t.min_rate as f64 {
             log::info!(
                 "{}: the ring ran dry {starved} time(s) and waited for its start mark {stops} \
                  time(s); the input kept up over the whole stream ({})",
@@ -208,7 +220,7 @@ pub(super) fn stream(
     } else {
         t.start_fill
     };
-    let mut feed = Feed::start(source, t.archive_sha256, start_fill, t);
+    let mut feed = Feed::start(source, t.archive_sha256, start_fill, drive.moves_tape(), t);
     let result = pump(drive, &mut feed, archive, signals, progress, at);
     let digest = feed.finish(archive, t);
     result.map(|mut out| {
