@@ -108,8 +108,10 @@ impl Progress {
 
     fn write(&mut self, line: &serde_json::Value) {
         use std::io::Write as _;
+        // One write() per line (formatting straight into the file made
+        // one per token), so that a reader never sees part of a line.
         if let Some(f) = &mut self.telemetry
-            && let Err(e) = writeln!(f, "{line}")
+            && let Err(e) = f.write_all(format!("{line}\n").as_bytes())
         {
             log::warn!("telemetry stops: {e}");
             self.telemetry = None;
