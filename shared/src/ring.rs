@@ -2,11 +2,11 @@
 //! mbuffer-style double buffering. A reader thread fills page-aligned
 //! blocks with big sequential reads (up to [`READ_BATCH`] of blocks per
 //! call); the writer takes whole blocks, one write() each, or several at
-//! once for a drive that writes them as one request. The writer starts only once the ring is `start_fill` full
-//! and, after it ran dry, waits for `start_fill` again (mbuffer's `-P`), so
-//! a slow source makes the drive pause once, cleanly, instead of
-//! shoe-shining; every time the writer finds the ring empty counts as a
-//! starvation.
+//! once for a drive that writes them as one request. The writer starts
+//! only once the ring is `start_fill` full and, after it ran dry, waits
+//! for `start_fill` again (mbuffer's `-P`), so a slow source makes the
+//! drive pause once, cleanly, instead of shoe-shining; every time the
+//! writer finds the ring empty counts as a starvation.
 //!
 //! **Pacing** (`Ring::pace`): a drive that is fed more slowly than its top
 //! speed but faster than its slowest streaming speed can keep streaming if
@@ -418,13 +418,14 @@ impl Ring {
     }
 
     /// The next full block, as [`Ring::next_block`], and with it up to
-    /// `max - 1` more that are already waiting, into `batch` (emptied
-    /// first), while the ring is more than half full: then the writer is
+    /// `max - 1` more that are already waiting, into `batch` (which must
+    /// be empty: every block taken is given back with [`Ring::recycle`]),
+    /// while the ring is more than half full: then the writer is
     /// behind its input and pacing would not hold any of them back. An
     /// error after the first is kept for the next call. `None` at the end
     /// of the source; an error of the source when it comes first.
     pub fn next_blocks(&mut self, max: usize, batch: &mut Vec<Block>) -> Option<io::Result<()>> {
-        batch.clear();
+        debug_assert!(batch.is_empty(), "the last batch was not given back");
         let first = match self.held.take() {
             Some(item) => item,
             None => self.next_block()?,
