@@ -491,3 +491,66 @@ fn a_staged_part_is_an_archive_of_its_own_checked_against_its_digest() {
     );
     assert!(packed(&env).is_empty());
 }
+
+/// Stage the tree (its small files go into bundles), then change the
+/// staged record of `-dash` with `edit` and pack.
+fn pack_edited_bundle(edit: impl Fn(&mut serde_json::Value, &Path)) -> crate::support::Run {
+    let env = Env::new();
+    tree(&env);
+    env.run("reel-scan", &[]).expect(0);
+    env.run("reel-stage", &[]).expect(0);
+    let queue = spool(&env);
+    let id = queue.list(Queue::Staged).unwrap().remove(0);
+    let item = queue.item_path(Queue::Staged, &id);
+    let text = std::fs::read_to_string(&item).unwrap();
+    let mut edited = String::new();
+    for line in text.lines() {
+        let mut v: serde_json::Value = serde_json::from_str(line).unwrap();
+        if v["path"] == "-dash" {
+            assert!(v["cache_offset"].is_u64(), "-dash is bundled: {line}");
+            let bundle = PathBuf::from(v["cache"].as_str().unwrap());
+            edit(&mut v, &bundle);
+        }
+        edited.push_str(&v.to_string());
+        edited.push('\n');
+    }
+    std::fs::write(&item, edited).unwrap();
+    let run = env.run("reel-pack", &[]);
+    run.expect(65);
+    let spool = spool(&env);
+    assert!(spool.list(Queue::Packed).unwrap().is_empty());
+    assert_eq!(spool.failed().unwrap().len(), 1);
+    run
+}
+
+#[test]
+fn a_corrupt_bundle_fails_the_item_naming_the_member() {
+    let run = pack_edited_bundle(|v, bundle| {
+        // The cache rots under the member: same size, other bytes.
+        let at = v["cache_offset"].as_u64().unwrap() as usize;
+        let mut bytes = std::fs::read(bundle).unwrap();
+        bytes[at + 1] ^= 0x40;
+        std::fs::write(bundle, bytes).unwrap();
+    });
+    assert!(
+        run.stderr.contains("-dash: its staged bytes in the bundle")
+            && run.stderr.contains("the manifest says"),
+        "{}",
+        run.report()
+    );
+}
+
+#[test]
+fn a_bundle_offset_past_the_bundle_is_refused() {
+    // A forged manifest: the offset points past the bundle's end.
+    let run = pack_edited_bundle(|v, _| {
+        v["cache_offset"] = serde_json::json!(1u64 << 40);
+    });
+    assert!(
+        run.stderr.contains(
+            "-dash: its 4 staged bytes from 1099511627776 lie past the end of the bundle"
+        ),
+        "{}",
+        run.report()
+    );
+}

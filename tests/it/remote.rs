@@ -53,8 +53,10 @@ fn a_remote_source_is_pulled_with_rsync_then_scanned_and_staged() {
         .unwrap();
     let want: [u8; 32] = sha2::Sha256::digest(vec![9u8; 300_000]).into();
     assert_eq!(photo.sha256.unwrap().0, want);
+    // Small: staged into a bundle, at its offset there.
+    let at = photo.cache_offset.expect("in a bundle") as usize;
     assert_eq!(
-        std::fs::read(photo.cache.as_ref().unwrap()).unwrap(),
+        std::fs::read(photo.cache.as_ref().unwrap()).unwrap()[at..at + 300_000],
         vec![9u8; 300_000]
     );
     assert_eq!(records.len(), 3, "docs, docs/report.txt, photo.raw");

@@ -339,6 +339,7 @@ fn a_hostile_catalog_cannot_write_outside_the_target() {
     };
     let mut link = forged("trap");
     link.record.entry = EntryType::Symlink;
+    (link.record.cache, link.record.cache_offset) = (None, None);
     link.record.link = Some(outside.clone());
     link.record.block = Some(0); // first in tape order
     let through = forged("trap/escaped.bin");

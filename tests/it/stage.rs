@@ -11,7 +11,7 @@ use reel_shared::manifest::{EntryType, ManifestReader, Record};
 use reel_shared::spool::{Queue, Spool};
 use sha2::Digest as _;
 
-use crate::support::{Env, bin};
+use crate::support::{CONFIG, Env, bin};
 
 fn spool(env: &Env) -> Spool {
     Spool::open(&env.path("var/spool")).unwrap()
@@ -40,6 +40,15 @@ fn set_xattr(path: &Path, name: &str, value: &[u8]) {
 
 fn get_xattr(path: &Path, name: &str) -> Option<Vec<u8>> {
     xattr::get(path, name).unwrap()
+}
+
+/// Every file staged as a copy of its own (no bundles): what the tests of
+/// copies look at.
+fn unbundled(env: &Env) {
+    env.write(
+        "pipeline.toml",
+        &format!("{CONFIG}\n[cache]\nbundle_below = \"0\"\n"),
+    );
 }
 
 fn tree(env: &Env) {
@@ -74,6 +83,7 @@ fn tree(env: &Env) {
 #[test]
 fn staged_copies_keep_content_metadata_links_and_xattrs() {
     let env = Env::new();
+    unbundled(&env);
     tree(&env);
     if nix::unistd::geteuid().is_root() {
         std::os::unix::fs::chown(env.path("src/dir/sub/b.bin"), Some(1234), Some(4321)).unwrap();
@@ -92,6 +102,12 @@ fn staged_copies_keep_content_metadata_links_and_xattrs() {
     let cache = env.path("var/cache/staged/home").join(&id);
     for (path, r) in &staged {
         let src = env.path("src").join(path);
+        if r.entry == EntryType::Dir {
+            // Made from its record: nothing of it in the cache.
+            assert_eq!(r.cache, None, "{path}");
+            assert_eq!(r.mode, std::fs::metadata(&src).unwrap().mode() & 0o7777);
+            continue;
+        }
         let dst = r.cache.as_ref().expect("cache path set");
         assert!(dst.starts_with(&cache), "{}", dst.display());
         let (s, d) = (
@@ -102,7 +118,6 @@ fn staged_copies_keep_content_metadata_links_and_xattrs() {
         // The record keeps the mode; the copy in the cache is private.
         assert_eq!(r.mode, s.mode() & 0o7777, "{path}");
         match r.entry {
-            EntryType::Dir => assert_eq!(d.mode() & 0o7777, 0o700, "{path}"),
             EntryType::Symlink => {}
             _ => assert_eq!(d.mode() & 0o7777, 0o600, "{path}"),
         }
@@ -136,6 +151,7 @@ fn staged_copies_keep_content_metadata_links_and_xattrs() {
 #[test]
 fn a_file_already_staged_is_not_copied_again() {
     let env = Env::new();
+    unbundled(&env);
     tree(&env);
     let scan = env.run("reel-scan", &["--out", "-"]);
     scan.expect(0);
@@ -290,6 +306,7 @@ fn a_file_whose_size_changed_since_the_scan_is_reported_and_left_for_the_next_sc
 #[test]
 fn a_file_left_out_of_an_item_leaves_no_copy_from_a_killed_run_in_the_cache() {
     let env = Env::new();
+    unbundled(&env);
     std::fs::write(env.path("src/kept.txt"), "kept").unwrap();
     std::fs::write(env.path("src/log.txt"), vec![b'x'; 100_000]).unwrap();
     std::fs::hard_link(env.path("src/log.txt"), env.path("src/log.txt.link")).unwrap();
@@ -540,4 +557,79 @@ fn a_directory_swapped_for_a_symlink_after_the_scan_is_not_followed() {
             );
         }
     }
+}
+
+#[test]
+fn small_files_without_extended_attributes_share_a_bundle() {
+    let env = Env::new();
+    tree(&env);
+    env.run("reel-scan", &[]).expect(0);
+    let run = env.run("reel-stage", &[]);
+    run.expect(0);
+    let staged = records(&env, Queue::Staged);
+    let queue = spool(&env);
+    let id = queue.list(Queue::Staged).unwrap().remove(0);
+    let dir = env.path("var/cache/staged/.bundles/home").join(&id);
+    // a.txt is in a bundle of the item, at its offset there.
+    let a = &staged["dir/a.txt"];
+    let bundle = a.cache.clone().expect("a bundle");
+    assert!(bundle.starts_with(&dir), "{}", bundle.display());
+    let at = a.cache_offset.expect("bundled") as usize;
+    assert_eq!(&std::fs::read(&bundle).unwrap()[at..at + 5], b"alpha");
+    assert_eq!(a.sha256.unwrap().0, sha(&env.path("src/dir/a.txt")));
+    assert_eq!(
+        std::fs::metadata(&bundle).unwrap().mode() & 0o777,
+        0o600,
+        "a bundle is private"
+    );
+    // Its hard link: the same bytes, no copy of its own.
+    let h = &staged["hard"];
+    assert_eq!((&h.cache, h.cache_offset), (&a.cache, a.cache_offset));
+    assert_eq!(h.entry, EntryType::Hardlink);
+    let copies = env.path("var/cache/staged/home").join(&id);
+    assert!(!copies.join("dir/a.txt").exists());
+    assert!(!copies.join("hard").exists());
+    // An extended attribute, which a bundle cannot keep: a copy of its
+    // own keeps it. A file of bundle_below or more: a copy of its own.
+    let b = &staged["dir/sub/b.bin"];
+    assert_eq!(b.cache_offset, None);
+    assert_eq!(
+        get_xattr(b.cache.as_ref().unwrap(), "user.origin").as_deref(),
+        Some(&b"lab 3"[..])
+    );
+    assert_eq!(staged["big.bin"].cache_offset, None);
+    // The item names its bundle directory: what reel-verify frees.
+    let (header, _) = ManifestReader::open(&queue.item_path(Queue::Staged, &id)).unwrap();
+    assert_eq!(
+        header.extra["bundles"].as_str(),
+        Some(dir.to_str().unwrap()),
+        "{}",
+        run.report()
+    );
+}
+
+#[test]
+fn a_file_rewritten_while_it_is_bundled_is_left_for_the_next_scan() {
+    // A file that changed since the scan takes no room in the bundle: it
+    // holds the bytes its records point at, nothing else.
+    let env = Env::new();
+    std::fs::write(env.path("src/a.txt"), "first").unwrap();
+    std::fs::write(env.path("src/b.txt"), "second").unwrap();
+    env.run("reel-scan", &[]).expect(0);
+    std::fs::write(env.path("src/a.txt"), "first, longer now").unwrap();
+    let run = env.run("reel-stage", &["--jobs", "1"]);
+    run.expect(1);
+    assert!(
+        run.stderr.contains("a.txt: changed since it was scanned"),
+        "{}",
+        run.report()
+    );
+    let staged = records(&env, Queue::Staged);
+    assert_eq!(staged.keys().collect::<Vec<_>>(), ["b.txt"]);
+    let b = &staged["b.txt"];
+    let bundle = std::fs::read(b.cache.as_ref().unwrap()).unwrap();
+    assert_eq!(
+        bundle, b"second",
+        "the bundle holds what its records say, no more"
+    );
 }

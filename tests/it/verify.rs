@@ -210,6 +210,46 @@ fn a_flipped_byte_on_tape_is_caught_requeued_and_recorded_after_the_next_run() {
 }
 
 #[test]
+fn a_bundle_stays_in_the_cache_until_its_last_member_is_recorded() {
+    let env = Env::new();
+    setup(&env);
+    to_tape(&env);
+    let written = queue_records(&env, Queue::Written);
+    // f05.bin was staged into a bundle with the other small files; its
+    // bytes rot on tape.
+    let f05 = written
+        .iter()
+        .find(|r| r.path == Path::new("dir/f05.bin"))
+        .unwrap()
+        .clone();
+    let bundle = f05.cache.clone().unwrap();
+    assert!(f05.cache_offset.is_some(), "{f05:?}");
+    let dir = bundle.parent().unwrap().to_path_buf();
+    let bundled = |r: &&Record| r.cache.as_ref().is_some_and(|c| c.starts_with(&dir));
+    assert!(written.iter().filter(bundled).count() > 5);
+    flip_on_tape(&env, place(&f05), 100, 1);
+    env.run("reel-verify", &[]).expect(65);
+    // The item's bundles stay, every other member's bytes with them: the
+    // member goes to tape again from there.
+    let staged = queue_records(&env, Queue::Staged);
+    assert_eq!(staged.len(), 1);
+    assert_eq!(staged[0].cache.as_ref(), Some(&bundle));
+    assert_eq!(staged[0].cache_offset, f05.cache_offset);
+    assert!(bundle.is_file());
+    env.run("reel-pack", &[]).expect(0);
+    env.run("reel-write", &[]).expect(0);
+    env.run("reel-verify", &[]).expect(0);
+    let recorded = journal_entries(&env, "T00001L9");
+    assert_eq!(recorded.len(), written.len());
+    // Recorded at last: the bundles and their directory are gone.
+    assert!(!dir.exists());
+    assert_eq!(
+        files_under(&env.path("var/cache/staged")),
+        Vec::<PathBuf>::new()
+    );
+}
+
+#[test]
 fn an_unreadable_block_fails_its_members_and_marks_the_tape_suspect() {
     let env = Env::new();
     setup(&env);

@@ -308,7 +308,8 @@ impl Pool {
     }
 }
 
-/// `[cache]`: when staging stops and resumes.
+/// `[cache]`: when staging stops and resumes, and which files share a
+/// bundle.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Cache {
@@ -318,6 +319,13 @@ pub struct Cache {
     /// Resume staging below this.
     #[serde(default = "default_low_water")]
     pub low_water: Water,
+    /// Files smaller than this are staged into bundles (a few cache files
+    /// per item, each holding many files' content) instead of a cache
+    /// file each: creating and removing tens of thousands of small files
+    /// is most of what staging and freeing them costs. `0`: every file
+    /// gets its own copy.
+    #[serde(default = "default_bundle_below")]
+    pub bundle_below: Size,
 }
 
 /// `[verify]`: when and how reel-verify reads back.
@@ -401,6 +409,9 @@ fn default_high_water() -> Water {
 fn default_low_water() -> Water {
     Water::Percent(Percent::new(80))
 }
+fn default_bundle_below() -> Size {
+    Size(1 << 20)
+}
 fn default_scan_interval() -> Interval {
     Interval::from_secs(3600)
 }
@@ -422,6 +433,7 @@ impl Default for Cache {
         Cache {
             high_water: default_high_water(),
             low_water: default_low_water(),
+            bundle_below: default_bundle_below(),
         }
     }
 }

@@ -173,6 +173,10 @@ pub struct Record {
     pub sha256: Option<Digest>,
     /// Where the staged copy lives in the cache.
     pub cache: Option<PathBuf>,
+    /// A small file staged into a bundle (one cache file holding many
+    /// files' content, one after another): `cache` is the bundle and the
+    /// content is its `size` bytes from here.
+    pub cache_offset: Option<u64>,
     pub archive: Option<String>,
     pub offset: Option<u64>,
     pub data_offset: Option<u64>,
@@ -214,6 +218,7 @@ impl Record {
             rdev: None,
             sha256: None,
             cache: None,
+            cache_offset: None,
             archive: None,
             offset: None,
             data_offset: None,
@@ -265,6 +270,20 @@ impl Record {
         }
         if self.part == Some(0) {
             return Err("\"part\" counts from 1".into());
+        }
+        if let Some(at) = self.cache_offset {
+            if self.cache.is_none() {
+                return Err("\"cache_offset\" without \"cache\"".into());
+            }
+            if !matches!(self.entry, EntryType::File | EntryType::Hardlink) || self.part.is_some() {
+                return Err("\"cache_offset\" is for a whole file".into());
+            }
+            if at.checked_add(self.size).is_none() {
+                return Err(format!(
+                    "\"cache_offset\" {at} and \"size\" {} overflow",
+                    self.size
+                ));
+            }
         }
         let end = self
             .part_offset
@@ -323,6 +342,7 @@ impl Serialize for Record {
         if let Some(cache) = &self.cache {
             path_entry(&mut m, "cache", "cache_b64", cache)?;
         }
+        opt_entry(&mut m, "cache_offset", &self.cache_offset)?;
         opt_entry(&mut m, "archive", &self.archive)?;
         opt_entry(&mut m, "offset", &self.offset)?;
         opt_entry(&mut m, "data_offset", &self.data_offset)?;
@@ -391,6 +411,7 @@ pub(crate) struct WireLine {
     sha256: Option<String>,
     cache: Option<String>,
     cache_b64: Option<String>,
+    cache_offset: Option<u64>,
     archive: Option<String>,
     offset: Option<u64>,
     data_offset: Option<u64>,
@@ -465,6 +486,7 @@ impl WireLine {
             rdev: self.rdev,
             sha256: self.sha256.map(|s| s.parse()).transpose()?,
             cache: pick_path("cache", self.cache, self.cache_b64)?,
+            cache_offset: self.cache_offset,
             archive: self.archive,
             offset: self.offset,
             data_offset: self.data_offset,

@@ -118,28 +118,48 @@ fn unknown_record_fields_are_ignored() {
     );
 }
 
+/// The one record of a manifest whose record line is `line`, as a reader
+/// takes it (line 2 of "t").
+fn read_one(line: &str) -> Result<Record, String> {
+    let mut bytes = ManifestWriter::new(Vec::new(), &header())
+        .unwrap()
+        .finish()
+        .unwrap();
+    bytes.extend(line.as_bytes());
+    bytes.push(b'\n');
+    let mut r = ManifestReader::new(&bytes[..], "t");
+    r.next_manifest().unwrap();
+    r.next_record()
+        .map(|r| r.unwrap())
+        .map_err(|e| e.to_string())
+}
+
 #[test]
 fn a_part_outside_its_file_is_refused() {
-    let read = |line: &str| {
-        let mut bytes = ManifestWriter::new(Vec::new(), &header())
-            .unwrap()
-            .finish()
-            .unwrap();
-        bytes.extend(line.as_bytes());
-        bytes.push(b'\n');
-        let mut r = ManifestReader::new(&bytes[..], "t");
-        r.next_manifest().unwrap();
-        r.next_record().map(|_| ()).map_err(|e| e.to_string())
-    };
     let ok = r#"{"path":"a","type":"file","size":10,"part":2,"part_offset":4,"part_len":6}"#;
-    assert_eq!(read(ok), Ok(()));
+    assert!(read_one(ok).is_ok());
     for bad in [
         r#"{"path":"a","type":"file","size":10,"part":2,"part_offset":4,"part_len":7}"#,
         r#"{"path":"a","type":"file","size":10,"part":2,"part_offset":11}"#,
         r#"{"path":"a","type":"file","size":10,"part":0,"part_offset":0,"part_len":1}"#,
         r#"{"path":"a","type":"file","size":10,"part":1,"part_offset":18446744073709551615,"part_len":2}"#,
     ] {
-        let err = read(bad).unwrap_err();
+        let err = read_one(bad).unwrap_err();
+        assert!(err.contains("t:2"), "{bad}: {err}");
+    }
+}
+
+#[test]
+fn a_bundle_offset_is_taken_only_for_a_whole_file_in_a_bundle() {
+    let ok = r#"{"path":"a","type":"file","size":10,"cache":"/c/b","cache_offset":4096}"#;
+    assert_eq!(read_one(ok).unwrap().cache_offset, Some(4096));
+    for bad in [
+        r#"{"path":"a","type":"file","size":10,"cache_offset":0}"#,
+        r#"{"path":"a","type":"dir","cache":"/c/b","cache_offset":0}"#,
+        r#"{"path":"a","type":"file","size":10,"cache":"/c/b","cache_offset":0,"part":1,"part_offset":0,"part_len":10}"#,
+        r#"{"path":"a","type":"file","size":10,"cache":"/c/b","cache_offset":18446744073709551610}"#,
+    ] {
+        let err = read_one(bad).unwrap_err();
         assert!(err.contains("t:2"), "{bad}: {err}");
     }
 }
@@ -185,6 +205,7 @@ prop_compose! {
         hard_target in rel_path(),
         sha256 in proptest::option::of(any::<[u8; 32]>()),
         cache in proptest::option::of(any_path()),
+        cache_offset in proptest::option::of(any::<u64>()),
         archive in proptest::option::of("[a-z0-9-]{1,40}"),
         offset in proptest::option::of(any::<u64>()),
         data_offset in proptest::option::of(any::<u64>()),
@@ -201,9 +222,15 @@ prop_compose! {
             EntryType::Hardlink => Some(hard_target),
             _ => None,
         };
+        // A bundle offset only where a reader takes one: a whole file's
+        // staged copy.
+        let cache_offset = cache_offset
+            .filter(|_| cache.is_some() && part.is_none())
+            .filter(|_| matches!(entry, EntryType::File | EntryType::Hardlink))
+            .map(|at| at.min(u64::MAX - size));
         Record {
             path, entry, size, mtime_ns, mode, uid, gid, user, group, link, rdev,
-            sha256: sha256.map(Digest), cache, archive, offset, data_offset, tape, file, block,
+            sha256: sha256.map(Digest), cache, cache_offset, archive, offset, data_offset, tape, file, block,
             part: part.map(|p| p.0), part_offset: part.map(|p| p.1.min(size)),
             part_len: part.map(|p| p.2.min(size - p.1.min(size))), taken_ns,
             dev: inode.map(|i| i.0), ino: inode.map(|i| i.1),

@@ -130,6 +130,9 @@ struct Packing {
     pending: Vec<(usize, PathBuf, Option<Digest>)>,
     /// Paths already in this archive: tar can only link to what it has seen.
     written: HashSet<PathBuf>,
+    /// The bundles members came from, open, with their lengths (a few per
+    /// staged item: one per thread that staged it).
+    bundles: HashMap<PathBuf, (File, u64)>,
 }
 
 impl Packing {
@@ -160,6 +163,9 @@ impl Packing {
         // whole: its staged copy holds the data.
         rec.entry = EntryType::File;
         rec.link = None;
+        if let Some(at) = r.cache_offset {
+            return self.bundled(r, at);
+        }
         let (cache, f) = open_staged(r)?;
         let len = f.metadata()?.len();
         if len != r.size {
@@ -176,6 +182,63 @@ impl Packing {
             Hashed::Later(ticket) => self.pending.push((ticket, cache.to_path_buf(), r.sha256)),
             Hashed::Now(d) => check_digest(cache, Some(d), r.sha256)?,
             Hashed::None => check_digest(cache, None, r.sha256)?,
+        }
+        if let Some(d) = r.sha256 {
+            self.by_digest
+                .entry(d)
+                .or_insert_with(|| path_bytes(&r.path).to_vec());
+        }
+        Ok(placed)
+    }
+}
+
+impl Packing {
+    /// A file staged into a bundle: its `size` bytes from `at` there, which
+    /// must lie inside the bundle and hash to the manifest's digest. A
+    /// bundle opened stays open for the archive's other members.
+    fn bundled(&mut self, r: &Record, at: u64) -> Result<Placed, Failure> {
+        let cache = r
+            .cache
+            .as_deref()
+            .expect("a bundled record names its bundle");
+        if !self.bundles.contains_key(cache) {
+            // A manifest naming many bundles must not run out of file
+            // descriptors.
+            if self.bundles.len() >= 64 {
+                self.bundles.clear();
+            }
+            let (_, f) = open_staged(r)?;
+            let len = f.metadata()?.len();
+            self.bundles.insert(cache.to_path_buf(), (f, len));
+        }
+        let (f, len) = &self.bundles[cache];
+        if at.checked_add(r.size).is_none_or(|end| end > *len) {
+            return Err(Failure::Data(format!(
+                "{}: its {} staged bytes from {at} lie past the end of the bundle {} ({len} bytes)",
+                r.path.display(),
+                r.size,
+                cache.display(),
+            )));
+        }
+        let placed = self.w.add_file(
+            &member(r, MemberKind::File { size: r.size }),
+            f,
+            at,
+            r.size,
+            None,
+        )?;
+        let Hashed::Now(d) = placed.sha256 else {
+            unreachable!("a file added in line is hashed in line")
+        };
+        if Some(d) != r.sha256 {
+            return Err(Failure::Data(format!(
+                "{}: its staged bytes in the bundle {} (from {at}) have the SHA-256 {d}, the manifest says {}",
+                r.path.display(),
+                cache.display(),
+                r.sha256
+                    .map(|d| d.to_string())
+                    .unwrap_or_else(|| "(none)".into())
+            )));
         }
         if let Some(d) = r.sha256 {
             self.by_digest
@@ -273,6 +336,7 @@ pub(super) fn write_archive(
         by_digest: HashMap::new(),
         pending: Vec::new(),
         written: HashSet::new(),
+        bundles: HashMap::new(),
     };
     let members: Vec<&Record> = group.iter().map(|p| &records[p.index]).collect();
     let stamp = members.iter().map(|r| r.mtime_ns).max().unwrap_or(0);

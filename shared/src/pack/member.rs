@@ -23,8 +23,11 @@ fn xattrs(path: &Path) -> Vec<(Vec<u8>, Vec<u8>)> {
 
 /// The member for a record (the kind decided by the caller for files).
 pub(super) fn member(r: &Record, kind: MemberKind) -> Member {
+    // A bundled file had none (reel-stage bundles only files without).
     let xattrs = match (&kind, &r.cache) {
-        (MemberKind::File { .. } | MemberKind::Dir, Some(c)) => xattrs(c),
+        (MemberKind::File { .. } | MemberKind::Dir, Some(c)) if r.cache_offset.is_none() => {
+            xattrs(c)
+        }
         _ => Vec::new(),
     };
     Member {

@@ -18,6 +18,7 @@ impl Stager<'_> {
         &self,
         root: &Tree,
         cache: &Path,
+        bundles: Option<&copy::Bundles>,
         r: &Record,
     ) -> Result<Option<Record>, String> {
         // statvfs is cheap, but not free: look every 64 files, and before
@@ -47,6 +48,39 @@ impl Stager<'_> {
                 return Ok(None);
             }
         };
+        let scanned = copy::Scanned {
+            size: r.size,
+            dev: r.dev,
+            ino: r.ino,
+            part: None,
+        };
+        if let Some(b) = bundles.filter(|_| r.size < self.config.cache.bundle_below.0) {
+            match b.copy(&copy::Source { dir: &dir, name }, &scanned, &self.opts) {
+                Ok(Some(put)) => {
+                    self.tally.files.fetch_add(1, Ordering::Relaxed);
+                    self.tally.copied.fetch_add(1, Ordering::Relaxed);
+                    self.tally
+                        .bytes
+                        .fetch_add(put.staged.size, Ordering::Relaxed);
+                    let mut rec = with_cache(r, &put.bundle);
+                    rec.cache_offset = Some(put.offset);
+                    rec.taken_ns = Some(crate::time::now_ns());
+                    rec.sha256 = Some(put.staged.sha256);
+                    rec.size = put.staged.size;
+                    rec.mtime_ns = put.staged.mtime_ns;
+                    return Ok(Some(rec));
+                }
+                // Extended attributes: a copy of its own keeps them.
+                Ok(None) => {}
+                Err(e) => {
+                    self.tally.files.fetch_add(1, Ordering::Relaxed);
+                    if !matches!(e, CopyError::CacheFull(_)) {
+                        remove_stale(&dst);
+                    }
+                    return self.left_out(r, &dst, e).map(|()| None);
+                }
+            }
+        }
         if let Some(parent) = dst.parent()
             && let Err(e) = self.ensure_dir(cache, parent)
         {
@@ -61,22 +95,13 @@ impl Stager<'_> {
         let staged = copy::copy_file(
             &copy::Source { dir: &dir, name },
             &dst,
-            &copy::Scanned {
-                size: r.size,
-                dev: r.dev,
-                ino: r.ino,
-                part: None,
-            },
+            &scanned,
             &self.opts,
         );
         if let Err(e) = &staged
             && !matches!(e, CopyError::CacheFull(_))
         {
-            // Left out of this item: a copy an earlier, killed run of it
-            // staged must not stay in the cache with nothing pointing at it.
-            if fs::symlink_metadata(&dst).is_ok_and(|m| m.is_file()) {
-                let _ = fs::remove_file(&dst);
-            }
+            remove_stale(&dst);
         }
         let s = match staged {
             Ok(s) => s,
@@ -173,6 +198,16 @@ impl Stager<'_> {
             );
             return None;
         };
+        if t.cache_offset.is_some() {
+            // Its target is in a bundle: so is it, at the same bytes.
+            let mut rec = r.clone();
+            rec.cache = t.cache.clone();
+            rec.cache_offset = t.cache_offset;
+            rec.sha256 = t.sha256;
+            rec.size = t.size;
+            rec.mtime_ns = t.mtime_ns;
+            return Some(rec);
+        }
         let src = join_bytes(cache, target);
         let tmp = dst.with_file_name(format!(".reel-tmp-hard-{}", std::process::id()));
         let _ = fs::remove_file(&tmp);
@@ -195,5 +230,13 @@ impl Stager<'_> {
                 None
             }
         }
+    }
+}
+
+/// Left out of this item: a copy an earlier, killed run of it staged must
+/// not stay in the cache with nothing pointing at it.
+fn remove_stale(dst: &Path) {
+    if fs::symlink_metadata(dst).is_ok_and(|m| m.is_file()) {
+        let _ = fs::remove_file(dst);
     }
 }

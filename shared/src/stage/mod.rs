@@ -46,6 +46,14 @@ use stager::{Stager, Stop, Tally, item_need, sync_cache};
 /// The name failed items and logs carry.
 const PROGRAM: &str = "reel-stage";
 
+/// The header key naming an item's bundle directory (see `copy::bundle`):
+/// set by reel-stage, carried on by reel-pack, reel-write and reel-verify's
+/// requeueing; reel-verify removes the directory once no waiting or failed
+/// item names it.
+pub const BUNDLES_KEY: &str = "bundles";
+
+pub use copy::bundle_dir;
+
 /// How to stage (reel-stage's flags).
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -119,6 +127,16 @@ fn run_item(stager: &Stager, claim: Claim, output: &mut Output) -> anyhow::Resul
     if !staged.is_empty() {
         let mut out_header = Header::new(Kind::Staged, &header.stream, &header.id);
         out_header.extra = header.extra.clone();
+        // The bundles every item made of this one names, so that reel-verify
+        // frees them only when none of those waits any more (also what a
+        // killed run left there).
+        out_header.extra.remove(BUNDLES_KEY);
+        let bundles = stager.bundle_dir(&header);
+        if bundles.is_dir() {
+            out_header
+                .extra
+                .insert(BUNDLES_KEY.into(), bundles.display().to_string().into());
+        }
         let mut item = output.begin(&out_header)?;
         for r in &staged {
             item.write(r)?;

@@ -104,6 +104,7 @@ impl Stager<'_> {
         }
         let mut next = Header::new(Kind::Scanned, &header.stream, id);
         next.extra = header.extra.clone();
+        next.extra.remove(super::BUNDLES_KEY);
         next.extra.remove(SEEN);
         if let Some((mtime, ctime)) = seen {
             next.extra
@@ -264,6 +265,7 @@ impl Stager<'_> {
         sync_cache(&self.config.paths.cache)?;
         let mut out_header = Header::new(Kind::Staged, &header.stream, &header.id);
         out_header.extra = header.extra.clone();
+        out_header.extra.remove(super::BUNDLES_KEY);
         out_header.extra.remove(SEEN);
         let mut item = output.begin(&out_header)?;
         item.write(&rec)?;

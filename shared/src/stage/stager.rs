@@ -18,7 +18,6 @@ use crate::manifest::{EntryType, Header, Record};
 use crate::spool::Queue;
 
 use super::copy::CopyOptions;
-use super::meta;
 use super::space::Space;
 
 /// Counters of one run.
@@ -169,17 +168,17 @@ impl Stager<'_> {
         };
         let cache = self.item_dir(header)?;
         let mut out: Vec<Option<Record>> = vec![None; records.len()];
-        // Directories first, so files have somewhere to go.
+        // A directory needs nothing in the cache: its member is made from
+        // its record. The directories copies go into are made as they are
+        // needed (`ensure_dir`).
         for (i, r) in records.iter().enumerate() {
             if r.entry == EntryType::Dir {
-                let dst = join_bytes(&cache, &r.path);
-                match self.ensure_dir(&cache, &dst) {
-                    Ok(()) => out[i] = Some(with_cache(r, &dst)),
-                    Err(e) if is_full(&e) => return Ok(Err(self.full(e))),
-                    Err(e) => self.skip(r, format!("cannot create {}: {e}", dst.display())),
-                }
+                out[i] = Some(r.clone());
             }
         }
+        let bundles = (self.config.cache.bundle_below.0 > 0).then(|| {
+            super::copy::Bundles::new(self.bundle_dir(header), self.pool.current_num_threads())
+        });
         let full: Mutex<Option<String>> = Mutex::new(None);
         let stop = AtomicBool::new(false);
         let staged: Vec<(usize, Record)> = self.pool.install(|| {
@@ -191,7 +190,7 @@ impl Stager<'_> {
                     if stop.load(Ordering::Relaxed) {
                         return None;
                     }
-                    match self.stage_file(&source, &cache, r) {
+                    match self.stage_file(&source, &cache, bundles.as_ref(), r) {
                         Ok(rec) => rec.map(|rec| (i, rec)),
                         Err(reason) => {
                             stop.store(true, Ordering::Relaxed);
@@ -202,6 +201,15 @@ impl Stager<'_> {
                 })
                 .collect()
         });
+        if let Some(b) = &bundles
+            && let Err(e) = b.finish()
+        {
+            if is_full(&e) {
+                return Ok(Err(self.full(e)));
+            }
+            return Err(e)
+                .with_context(|| format!("finishing the bundles in {}", b.dir().display()));
+        }
         if let Some(reason) = full.into_inner().expect("lock") {
             return Ok(Err(Stop::CacheFull(reason)));
         }
@@ -218,22 +226,6 @@ impl Stager<'_> {
         for (i, r) in records.iter().enumerate() {
             if r.entry == EntryType::Hardlink {
                 out[i] = self.stage_hardlink(&cache, r, &records, &out);
-            }
-        }
-        // Directory times last: filling a directory changes its mtime.
-        let mut dirs: Vec<usize> = (0..records.len())
-            .filter(|&i| records[i].entry == EntryType::Dir && out[i].is_some())
-            .collect();
-        dirs.sort_by_key(|&i| std::cmp::Reverse(records[i].path.as_os_str().len()));
-        for i in dirs {
-            let r = &records[i];
-            if let Err(e) =
-                meta::apply_to_path(&join_bytes(&cache, &r.path), r, self.opts.chown, false)
-            {
-                log::warn!(
-                    "{}: cannot set the directory's metadata in the cache: {e}",
-                    r.path.display()
-                );
             }
         }
         // When each was taken from the source: what orders the versions of
@@ -268,6 +260,15 @@ impl Stager<'_> {
         }
         fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
         Ok(dir)
+    }
+
+    /// Where the item's small files are bundled: `<cache>/staged/.bundles/<stream>/<item>`.
+    pub(super) fn bundle_dir(&self, header: &Header) -> PathBuf {
+        super::copy::bundle_dir(
+            &self.config.paths.cache.join("staged"),
+            &header.stream,
+            &header.id,
+        )
     }
 
     pub(super) fn full(&self, e: std::io::Error) -> Stop {

@@ -37,6 +37,9 @@ use sha2::{Digest as _, Sha256};
 use super::limit::Limiter;
 use super::meta;
 
+mod bundle;
+pub use bundle::{Bundles, bundle_dir};
+
 /// What staging one file gave.
 #[derive(Debug, Clone, Copy)]
 pub struct Staged {
@@ -311,6 +314,67 @@ pub struct PartOf {
     pub seen: Option<(i64, i64)>,
 }
 
+/// The source file opened, if it is still the regular file the scan
+/// recorded (same device, inode and size; for a later part, unchanged since
+/// the earlier ones): its metadata and identity as the copy begins.
+fn open_source(
+    src: &Source,
+    scanned: &Scanned,
+) -> Result<(File, fs::Metadata, FileStamp), CopyError> {
+    let source = match src.dir.open_file(src.name) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(CopyError::Vanished),
+        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
+            return Err(CopyError::ChangedSinceScan("it is a symlink now".into()));
+        }
+        Err(e) => return Err(CopyError::Source(e)),
+    };
+    let meta = source.metadata().map_err(CopyError::Source)?;
+    if !meta.is_file() {
+        return Err(CopyError::ChangedSinceScan(
+            "it is no longer a regular file".into(),
+        ));
+    }
+    let before = FileStamp::of(&meta);
+    if scanned.dev.is_some_and(|d| d != before.dev) || scanned.ino.is_some_and(|i| i != before.ino)
+    {
+        return Err(CopyError::ChangedSinceScan(format!(
+            "it is another file than the one scanned (inode {}, then {})",
+            before.ino,
+            scanned.ino.unwrap_or(0)
+        )));
+    }
+    if before.size != scanned.size {
+        return Err(CopyError::ChangedSinceScan(format!(
+            "{} bytes then, {} now",
+            scanned.size, before.size
+        )));
+    }
+    if let Some(seen) = scanned.part.and_then(|p| p.seen)
+        && seen != (before.mtime_ns, before.ctime_ns)
+    {
+        return Err(CopyError::ChangedSinceScan(
+            "it changed since its earlier parts were staged".into(),
+        ));
+    }
+    Ok((source, meta, before))
+}
+
+/// After a copy: whether the open source and the file its path leads to
+/// still have the identity the copy began with (`false`: it changed, try
+/// again); `Err(Vanished)` when the path leads nowhere now.
+fn still_same(src: &Source, source: &File, before: &FileStamp) -> Result<bool, CopyError> {
+    let after = FileStamp::of(&source.metadata().map_err(CopyError::Source)?);
+    let there = src.dir.stat(src.name).map(|st| FileStamp::of_stat(&st));
+    if after == *before && there.as_ref().ok() == Some(before) {
+        return Ok(true);
+    }
+    if there.is_err_and(|e| e.kind() == io::ErrorKind::NotFound) {
+        return Err(CopyError::Vanished);
+    }
+    Ok(false)
+}
+
 /// Stage the source file as `dst` (whose directory exists), only if it is
 /// still the file the scan recorded.
 pub fn copy_file(
@@ -329,43 +393,7 @@ pub fn copy_file(
             );
             std::thread::sleep(std::time::Duration::from_millis(100 * u64::from(attempt)));
         }
-        let mut source = match src.dir.open_file(src.name) {
-            Ok(f) => f,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(CopyError::Vanished),
-            Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
-                return Err(CopyError::ChangedSinceScan("it is a symlink now".into()));
-            }
-            Err(e) => return Err(CopyError::Source(e)),
-        };
-        let meta_before = source.metadata().map_err(CopyError::Source)?;
-        if !meta_before.is_file() {
-            return Err(CopyError::ChangedSinceScan(
-                "it is no longer a regular file".into(),
-            ));
-        }
-        let before = FileStamp::of(&meta_before);
-        if scanned.dev.is_some_and(|d| d != before.dev)
-            || scanned.ino.is_some_and(|i| i != before.ino)
-        {
-            return Err(CopyError::ChangedSinceScan(format!(
-                "it is another file than the one scanned (inode {}, then {})",
-                before.ino,
-                scanned.ino.unwrap_or(0)
-            )));
-        }
-        if before.size != scanned.size {
-            return Err(CopyError::ChangedSinceScan(format!(
-                "{} bytes then, {} now",
-                scanned.size, before.size
-            )));
-        }
-        if let Some(seen) = scanned.part.and_then(|p| p.seen)
-            && seen != (before.mtime_ns, before.ctime_ns)
-        {
-            return Err(CopyError::ChangedSinceScan(
-                "it changed since its earlier parts were staged".into(),
-            ));
-        }
+        let (mut source, meta_before, before) = open_source(src, scanned)?;
         let range = scanned.part.map_or(
             Range {
                 offset: 0,
@@ -450,17 +478,13 @@ pub fn copy_file(
                 return Err(e);
             }
         };
-        let after = FileStamp::of(&source.metadata().map_err(CopyError::Source)?);
-        let still_there = src.dir.stat(src.name).map(|st| FileStamp::of_stat(&st));
-        if after != before || still_there.as_ref().ok() != Some(&before) {
-            let _ = fs::remove_file(&tmp);
-            if still_there
-                .as_ref()
-                .is_err_and(|e| e.kind() == io::ErrorKind::NotFound)
-            {
-                return Err(CopyError::Vanished);
+        match still_same(src, &source, &before) {
+            Ok(true) => {}
+            other => {
+                let _ = fs::remove_file(&tmp);
+                other?;
+                continue;
             }
-            continue;
         }
         let applied = meta::apply_to_file(&source, out, &meta_before, opts.chown).and_then(|()| {
             if scanned.part.is_some() {
