@@ -19,7 +19,12 @@
 //! start mark again, as without pacing: one clean stop instead of many.
 //!
 //! Blocks move between the threads through two channels (empty and full),
-//! so no memory is shared and no `unsafe` is needed.
+//! so no block is ever in two hands. The ring's memory is one anonymous
+//! mapping, asked for transparent huge pages (`MADV_HUGEPAGE`; where the
+//! kernel does not give them it is 4 KiB pages, as before), and each block
+//! is a fixed slice of it: a 1 GiB ring of 4 KiB pages took 262,144 page
+//! faults to fill once, three seconds of system time on this project's
+//! virtual machine, against 512 with huge pages.
 
 use std::collections::VecDeque;
 use std::io;
@@ -29,31 +34,61 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender, bounded};
 
-/// One block of the ring: page-aligned memory and how much of it is used.
-/// The memory is an anonymous mapping: page-aligned, and its pages are only
-/// touched (and counted in the resident size) when data first lands there,
-/// as with mbuffer's malloc. (The allocator's zeroed memory is cleared
-/// with memset when aligned to a page: a 1 GiB ring took half a second to
-/// set up.)
+/// One block of the ring: `cap` bytes of the ring's mapping from `offset`
+/// (page-aligned, as the block size is a multiple of 4 KiB), and how much
+/// of it is used. The mapping is anonymous: its pages are only touched
+/// (and counted in the resident size) when data first lands there, as with
+/// mbuffer's malloc. (The allocator's zeroed memory is cleared with memset
+/// when aligned to a page: a 1 GiB ring took half a second to set up.)
 pub struct Block {
-    memory: memmap2::MmapMut,
+    region: Arc<memmap2::MmapRaw>,
+    offset: usize,
+    cap: usize,
     len: usize,
 }
 
-impl Block {
-    fn new(size: usize) -> Block {
-        let memory = memmap2::MmapMut::map_anon(size.max(1))
-            .unwrap_or_else(|e| panic!("cannot map {size} bytes for the ring: {e}"));
-        Block { memory, len: 0 }
+/// `blocks` blocks of `size` bytes, each its own part of one mapping.
+fn blocks_of(size: usize, blocks: usize) -> Vec<Block> {
+    let size = size.max(1);
+    let total = size
+        .checked_mul(blocks)
+        .unwrap_or_else(|| panic!("a ring of {blocks} blocks of {size} bytes is too large"));
+    let map = memmap2::MmapOptions::new()
+        .len(total)
+        .map_anon()
+        .unwrap_or_else(|e| panic!("cannot map {total} bytes for the ring: {e}"));
+    // Fewer page faults where the kernel has huge pages; nothing lost where
+    // it has not.
+    if let Err(e) = map.advise(memmap2::Advice::HugePage) {
+        log::debug!("the ring gets no huge pages: {e}");
     }
+    let region = Arc::new(memmap2::MmapRaw::from(map));
+    (0..blocks)
+        .map(|i| Block {
+            region: region.clone(),
+            offset: i * size,
+            cap: size,
+            len: 0,
+        })
+        .collect()
+}
 
+impl Block {
     fn bytes_mut(&mut self) -> &mut [u8] {
-        &mut self.memory
+        // SAFETY: `blocks_of` gives each block its own range of the
+        // mapping, inside it; a block is never cloned and `&mut self` is
+        // its only handle, so no other reference to these bytes exists.
+        // The mapping lives as long as any block does (the `Arc`).
+        unsafe {
+            std::slice::from_raw_parts_mut(self.region.as_mut_ptr().add(self.offset), self.cap)
+        }
     }
 
     /// The filled part.
     pub fn data(&self) -> &[u8] {
-        &self.memory[..self.len]
+        // SAFETY: as in `bytes_mut`; `len <= cap`, and `&self` excludes a
+        // `&mut` to the same block.
+        unsafe { std::slice::from_raw_parts(self.region.as_ptr().add(self.offset), self.len) }
     }
 }
 
@@ -135,10 +170,8 @@ pub fn ring(block_size: usize, blocks: usize, start_fill: f64) -> (Filler, Ring)
     let blocks = blocks.max(2);
     let (full_tx, full_rx) = bounded(blocks);
     let (empty_tx, empty_rx) = bounded(blocks);
-    for _ in 0..blocks {
-        empty_tx
-            .send(Block::new(block_size))
-            .expect("room for every block");
+    for block in blocks_of(block_size, blocks) {
+        empty_tx.send(block).expect("room for every block");
     }
     let stats = Arc::new(RingStats::default());
     let start_at = ((blocks as f64 * start_fill).ceil() as usize).clamp(1, blocks);
