@@ -77,6 +77,12 @@ fn errors_name_line_and_key() {
             "must be below high_water",
         ),
         (
+            "[cache]\nbundle_below = \"1G\"\n",
+            8,
+            "cache.bundle_below",
+            "is at most 64M",
+        ),
+        (
             "[cache]\nhigh_water = 90\n",
             8,
             "cache.high_water",

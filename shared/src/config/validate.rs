@@ -434,6 +434,17 @@ fn check_cache(c: &Config) -> Result<(), Failure> {
             format!("low_water ({low}) must be below high_water ({high})"),
         ));
     }
+    // Larger files are copied faster on their own (in the kernel, shared
+    // blocks on XFS) than through a bundle's buffer.
+    if c.cache.bundle_below.0 > 64 << 20 {
+        return Err((
+            key!("cache", "bundle_below"),
+            format!(
+                "bundle_below ({}) is at most 64M: larger files are copied faster as files of their own",
+                c.cache.bundle_below
+            ),
+        ));
+    }
     Ok(())
 }
 
