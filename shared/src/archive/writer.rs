@@ -324,24 +324,29 @@ impl ArchiveWriter {
         Ok(())
     }
 
-    /// Add a member whose data (if any) is `data`.
-    pub fn add_bytes(&mut self, m: &Member, data: &[u8]) -> io::Result<Placed> {
+    /// Add a member whose data is `data`, not hashed here (the caller
+    /// hashes it elsewhere): `Hashed::None`.
+    pub fn add_unhashed(&mut self, m: &Member, data: &[u8]) -> io::Result<Placed> {
         debug_assert_eq!(m.data_size(), data.len() as u64);
         let offset = self.offset;
         self.put(&encode(m))?;
         let data_offset = self.offset;
         self.put(data)?;
         self.put(&vec![0; padding(data.len() as u64)])?;
-        let sha = if data.is_empty() {
-            Hashed::None
-        } else {
-            Hashed::Now(Digest(Sha256::digest(data).into()))
-        };
         Ok(Placed {
             offset,
             data_offset,
-            sha256: sha,
+            sha256: Hashed::None,
         })
+    }
+
+    /// Add a member whose data (if any) is `data`.
+    pub fn add_bytes(&mut self, m: &Member, data: &[u8]) -> io::Result<Placed> {
+        let mut placed = self.add_unhashed(m, data)?;
+        if !data.is_empty() {
+            placed.sha256 = Hashed::Now(Digest(Sha256::digest(data).into()));
+        }
+        Ok(placed)
     }
 
     /// Add a whole file of `len` bytes. A large one going to a file sink is

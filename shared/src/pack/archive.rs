@@ -133,6 +133,86 @@ struct Packing {
     /// The bundles members came from, open, with their lengths (a few per
     /// staged item: one per thread that staged it).
     bundles: HashMap<PathBuf, (File, u64)>,
+    /// Bundled members being hashed on other threads; checked once the
+    /// archive is complete.
+    lanes: Option<Lanes>,
+}
+
+/// What a bundled member is checked for: its path, its bundle, where its
+/// bytes start there, the digest its manifest promises.
+type BundleCheck = (PathBuf, PathBuf, u64, Option<Digest>);
+
+/// Threads hashing bundled members, a member each, while the packing
+/// thread writes on: the digests come back with the member's number in
+/// `checks`.
+struct Lanes {
+    pieces: Vec<crossbeam_channel::Sender<(usize, Vec<u8>)>>,
+    digests: crossbeam_channel::Receiver<(usize, Digest)>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+    checks: Vec<BundleCheck>,
+}
+
+impl Lanes {
+    fn start() -> Lanes {
+        let n = std::thread::available_parallelism().map_or(1, |n| n.get().clamp(1, 4));
+        let (digest_tx, digests) = crossbeam_channel::unbounded();
+        let mut pieces = Vec::with_capacity(n);
+        let mut threads = Vec::with_capacity(n);
+        for _ in 0..n {
+            let (tx, rx) = crossbeam_channel::bounded::<(usize, Vec<u8>)>(64);
+            let digest_tx = digest_tx.clone();
+            threads.push(std::thread::spawn(move || {
+                for (i, bytes) in rx {
+                    let d = Digest(Sha256::digest(&bytes).into());
+                    if digest_tx.send((i, d)).is_err() {
+                        return;
+                    }
+                }
+            }));
+            pieces.push(tx);
+        }
+        Lanes {
+            pieces,
+            digests,
+            threads,
+            checks: Vec::new(),
+        }
+    }
+
+    /// Hash `bytes`, the data of the member `check` describes.
+    fn hash(&mut self, check: BundleCheck, bytes: Vec<u8>) {
+        let i = self.checks.len();
+        self.checks.push(check);
+        if self.pieces[i % self.pieces.len()].send((i, bytes)).is_err() {
+            unreachable!("a hashing thread does not stop before its input");
+        }
+    }
+
+    /// Every bundled member's digest against its manifest's.
+    fn check(self) -> Result<(), Failure> {
+        drop(self.pieces);
+        for t in self.threads {
+            t.join().expect("a hashing thread does not panic");
+        }
+        let mut got: Vec<Option<Digest>> = vec![None; self.checks.len()];
+        for (i, d) in self.digests.try_iter() {
+            got[i] = Some(d);
+        }
+        for ((path, bundle, at, expected), got) in self.checks.iter().zip(got) {
+            if got != *expected {
+                return Err(Failure::Data(format!(
+                    "{}: its staged bytes in the bundle {} (from {at}) have the SHA-256 {}, the manifest says {}",
+                    path.display(),
+                    bundle.display(),
+                    got.map(|d| d.to_string()).unwrap_or_default(),
+                    expected
+                        .map(|d| d.to_string())
+                        .unwrap_or_else(|| "(none)".into())
+                )));
+            }
+        }
+        Ok(())
+    }
 }
 
 impl Packing {
@@ -194,8 +274,9 @@ impl Packing {
 
 impl Packing {
     /// A file staged into a bundle: its `size` bytes from `at` there, which
-    /// must lie inside the bundle and hash to the manifest's digest. A
-    /// bundle opened stays open for the archive's other members.
+    /// must lie inside the bundle and hash to the manifest's digest (checked
+    /// once the archive is complete). A bundle opened stays open for the
+    /// archive's other members.
     fn bundled(&mut self, r: &Record, at: u64) -> Result<Placed, Failure> {
         let cache = r
             .cache
@@ -220,26 +301,17 @@ impl Packing {
                 cache.display(),
             )));
         }
-        let placed = self.w.add_file(
-            &member(r, MemberKind::File { size: r.size }),
-            f,
-            at,
-            r.size,
-            None,
-        )?;
-        let Hashed::Now(d) = placed.sha256 else {
-            unreachable!("a file added in line is hashed in line")
-        };
-        if Some(d) != r.sha256 {
-            return Err(Failure::Data(format!(
-                "{}: its staged bytes in the bundle {} (from {at}) have the SHA-256 {d}, the manifest says {}",
-                r.path.display(),
-                cache.display(),
-                r.sha256
-                    .map(|d| d.to_string())
-                    .unwrap_or_else(|| "(none)".into())
-            )));
-        }
+        // Read whole (a member of a bundle is small), written, and hashed
+        // on another thread while the next is packed.
+        let mut bytes = vec![0u8; r.size as usize];
+        std::os::unix::fs::FileExt::read_exact_at(f, &mut bytes, at)?;
+        let placed = self
+            .w
+            .add_unhashed(&member(r, MemberKind::File { size: r.size }), &bytes)?;
+        let check = (r.path.clone(), cache.to_path_buf(), at, r.sha256);
+        self.lanes
+            .get_or_insert_with(Lanes::start)
+            .hash(check, bytes);
         if let Some(d) = r.sha256 {
             self.by_digest
                 .entry(d)
@@ -337,6 +409,7 @@ pub(super) fn write_archive(
         pending: Vec::new(),
         written: HashSet::new(),
         bundles: HashMap::new(),
+        lanes: None,
     };
     let members: Vec<&Record> = group.iter().map(|p| &records[p.index]).collect();
     let stamp = members.iter().map(|r| r.mtime_ns).max().unwrap_or(0);
@@ -394,6 +467,9 @@ pub(super) fn write_archive(
     } = p.w.finish(s.block_size)?;
     for (ticket, cache, expected) in p.pending {
         check_digest(&cache, digests.get(&ticket).copied(), expected)?;
+    }
+    if let Some(lanes) = p.lanes {
+        lanes.check()?;
     }
     if let Sink::Stream(mut st) = sink {
         st.flush()?;
