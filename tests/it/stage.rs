@@ -633,3 +633,41 @@ fn a_file_rewritten_while_it_is_bundled_is_left_for_the_next_scan() {
         "the bundle holds what its records say, no more"
     );
 }
+
+#[test]
+fn a_rerun_that_stages_nothing_removes_the_bundles_a_killed_run_left() {
+    let env = Env::new();
+    std::fs::write(env.path("src/log.txt"), vec![b'x'; 100_000]).unwrap();
+    env.run("reel-scan", &[]).expect(0);
+    let item = spool(&env).list(Queue::Scanned).unwrap().remove(0);
+    // What a run killed while it bundled log.txt leaves; then log.txt
+    // changes, so this run stages nothing.
+    let dir = env.path("var/cache/staged/.bundles/home").join(&item);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("99999-0000"), vec![b'x'; 100_000]).unwrap();
+    std::fs::write(env.path("src/log.txt"), b"shorter now").unwrap();
+    let run = env.run("reel-stage", &[]);
+    run.expect(1);
+    assert!(records(&env, Queue::Staged).is_empty(), "{}", run.report());
+    assert!(!dir.exists(), "{}", run.report());
+}
+
+#[test]
+fn bundles_a_published_item_names_stay_when_its_rerun_stages_nothing() {
+    let env = Env::new();
+    std::fs::write(env.path("src/log.txt"), vec![b'x'; 100_000]).unwrap();
+    env.run("reel-scan", &[]).expect(0);
+    let queue = spool(&env);
+    let item = queue.list(Queue::Scanned).unwrap().remove(0);
+    let scanned = std::fs::read(queue.item_path(Queue::Scanned, &item)).unwrap();
+    env.run("reel-stage", &[]).expect(0);
+    // Killed after publishing the staged item, before finishing the
+    // scanned one: it is claimed again, and log.txt has changed since.
+    std::fs::write(queue.item_path(Queue::Scanned, &item), scanned).unwrap();
+    std::fs::write(env.path("src/log.txt"), b"shorter now").unwrap();
+    env.run("reel-stage", &[]).expect(1);
+    let log = &records(&env, Queue::Staged)["log.txt"];
+    let bundle = std::fs::read(log.cache.as_ref().unwrap()).unwrap();
+    let at = log.cache_offset.unwrap() as usize;
+    assert_eq!(&bundle[at..at + 100_000], &vec![b'x'; 100_000][..]);
+}

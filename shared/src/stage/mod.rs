@@ -21,6 +21,7 @@
 
 mod copy;
 mod entries;
+mod free;
 mod limit;
 mod meta;
 mod parts;
@@ -53,6 +54,7 @@ const PROGRAM: &str = "reel-stage";
 pub const BUNDLES_KEY: &str = "bundles";
 
 pub use copy::bundle_dir;
+pub use free::free_bundles;
 
 /// How to stage (reel-stage's flags).
 #[derive(Debug, Clone)]
@@ -124,7 +126,21 @@ fn run_item(stager: &Stager, claim: Claim, output: &mut Output) -> anyhow::Resul
         }
     };
     sync_cache(&stager.config.paths.cache)?;
-    if !staged.is_empty() {
+    if staged.is_empty() {
+        // Nothing to publish: bundles a killed run of this item left go,
+        // unless an item it published before it was killed names them.
+        let mut h = header.clone();
+        h.extra.insert(
+            BUNDLES_KEY.into(),
+            stager.bundle_dir(&header).display().to_string().into(),
+        );
+        free_bundles(
+            &stager.spool,
+            &h,
+            &stager.config.paths.cache.join("staged"),
+            None,
+        );
+    } else {
         let mut out_header = Header::new(Kind::Staged, &header.stream, &header.id);
         out_header.extra = header.extra.clone();
         // The bundles every item made of this one names, so that reel-verify

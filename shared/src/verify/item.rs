@@ -71,64 +71,6 @@ fn free_staged(copies: &[&Path], staged_root: &Path) {
     }
 }
 
-/// Remove the bundle directory `header` names (`<cache>/staged/.bundles/
-/// <stream>/<item>`, nothing else) and the bundles in it, unless an item
-/// other than `header`'s own still waits for them or failed with them
-/// (another archive of the same staged item, a member queued again, a copy
-/// for another pool; not a copy cut by the early warning).
-fn free_bundles(spool: &Spool, header: &Header, staged_root: &Path) {
-    let key = crate::stage::BUNDLES_KEY;
-    let Some(named) = header.extra.get(key).and_then(|v| v.as_str()) else {
-        return;
-    };
-    let dir = Path::new(named);
-    let ours = dir
-        .file_name()
-        .and_then(|n| n.to_str())
-        .filter(|n| crate::spool::check_item_id(n).is_ok())
-        .is_some_and(|n| {
-            dir == crate::stage::bundle_dir(staged_root, &header.stream, n)
-                && crate::fsutil::within(dir, staged_root)
-        });
-    if !ours {
-        log::warn!(
-            "{}: not removing {named}: it is not a bundle directory of stream {} in {}",
-            header.id,
-            header.stream,
-            staged_root.display()
-        );
-        return;
-    }
-    let waiting = [Queue::Staged, Queue::Packed, Queue::Written, Queue::Failed]
-        .into_iter()
-        .any(|q| {
-            spool.list(q).unwrap_or_default().iter().any(|other| {
-                other != &header.id
-                    && crate::manifest::read_header(&spool.item_path(q, other))
-                        .ok()
-                        .is_some_and(|h| {
-                            // A copy cut by the early warning went whole
-                            // onto another tape: that copy is the one that
-                            // needs them (as in `copy_pending`).
-                            h.extra.get("partial").and_then(|v| v.as_bool()) != Some(true)
-                                && h.extra.get(key).and_then(|v| v.as_str()) == Some(named)
-                        })
-            })
-        });
-    if waiting {
-        return;
-    }
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    for e in entries.flatten() {
-        if let Err(err) = std::fs::remove_file(e.path()) {
-            log::warn!("cannot remove {}: {err}", e.path().display());
-        }
-    }
-    let _ = std::fs::remove_dir(dir);
-}
-
 /// Whether an item other than `id` waiting to be written or verified
 /// (another copy of the archive, issue #23) names `archive` too. A copy
 /// cut by the early warning does not count: its archive went whole onto
@@ -364,7 +306,7 @@ impl Verifier<'_> {
                 .filter_map(|r| r.cache.as_deref())
                 .collect();
             free_staged(&copies, &staged_root);
-            free_bundles(&self.spool, &header, &staged_root);
+            crate::stage::free_bundles(&self.spool, &header, &staged_root, Some(&header.id));
             // The staged item's directory, if that left it empty (its
             // files all went into bundles, with no directory among its
             // members to bring it along).
