@@ -29,6 +29,7 @@ pub mod device;
 pub mod exit;
 pub mod front;
 pub mod fsutil;
+pub mod hashers;
 pub mod logging;
 pub mod manifest;
 pub mod metrics;

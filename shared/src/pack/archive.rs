@@ -142,60 +142,31 @@ struct Packing {
 /// bytes start there, the digest its manifest promises.
 type BundleCheck = (PathBuf, PathBuf, u64, Option<Digest>);
 
-/// Threads hashing bundled members, a member each, while the packing
-/// thread writes on: the digests come back with the member's number in
-/// `checks`.
+/// Bundled members being hashed on other threads while the packing thread
+/// writes on: the member numbered `i` is `checks[i]`.
 struct Lanes {
-    pieces: Vec<crossbeam_channel::Sender<(usize, Vec<u8>)>>,
-    digests: crossbeam_channel::Receiver<(usize, Digest)>,
-    threads: Vec<std::thread::JoinHandle<()>>,
+    hashers: crate::hashers::Hashers,
     checks: Vec<BundleCheck>,
 }
 
 impl Lanes {
     fn start() -> Lanes {
-        let n = std::thread::available_parallelism().map_or(1, |n| n.get().clamp(1, 4));
-        let (digest_tx, digests) = crossbeam_channel::unbounded();
-        let mut pieces = Vec::with_capacity(n);
-        let mut threads = Vec::with_capacity(n);
-        for _ in 0..n {
-            let (tx, rx) = crossbeam_channel::bounded::<(usize, Vec<u8>)>(64);
-            let digest_tx = digest_tx.clone();
-            threads.push(std::thread::spawn(move || {
-                for (i, bytes) in rx {
-                    let d = Digest(Sha256::digest(&bytes).into());
-                    if digest_tx.send((i, d)).is_err() {
-                        return;
-                    }
-                }
-            }));
-            pieces.push(tx);
-        }
         Lanes {
-            pieces,
-            digests,
-            threads,
+            hashers: crate::hashers::Hashers::start(),
             checks: Vec::new(),
         }
     }
 
     /// Hash `bytes`, the data of the member `check` describes.
     fn hash(&mut self, check: BundleCheck, bytes: Vec<u8>) {
-        let i = self.checks.len();
+        self.hashers.add(self.checks.len(), bytes, true);
         self.checks.push(check);
-        if self.pieces[i % self.pieces.len()].send((i, bytes)).is_err() {
-            unreachable!("a hashing thread does not stop before its input");
-        }
     }
 
     /// Every bundled member's digest against its manifest's.
     fn check(self) -> Result<(), Failure> {
-        drop(self.pieces);
-        for t in self.threads {
-            t.join().expect("a hashing thread does not panic");
-        }
         let mut got: Vec<Option<Digest>> = vec![None; self.checks.len()];
-        for (i, d) in self.digests.try_iter() {
+        for (i, d) in self.hashers.finish() {
             got[i] = Some(d);
         }
         for ((path, bundle, at, expected), got) in self.checks.iter().zip(got) {

@@ -12,7 +12,6 @@ use crate::archive::sealed::{self, CountedReader, Identities, OpenError, OpenSpa
 use crate::tape::spans::{SpanReader, Spans};
 use crate::tape::stream::{MAX_BLOCK, TapeFileReader};
 use crate::tape::{Drive, Read};
-use sha2::{Digest as _, Sha256};
 
 /// What reading one archive back found.
 #[derive(Debug, Default)]
@@ -293,33 +292,6 @@ impl Spans for NoSpans {
     }
 }
 
-/// A piece of a member's data for a hashing thread; `last`: the member's
-/// data ends with it.
-struct Piece {
-    member: usize,
-    bytes: Vec<u8>,
-    last: bool,
-}
-
-/// Hash the pieces as they come, each member's in order; send each whole
-/// member's digest back. A member whose data never ended (a cut copy, a
-/// read error) sends none.
-fn hash_lane(
-    pieces: crossbeam_channel::Receiver<Piece>,
-    digests: crossbeam_channel::Sender<(usize, Digest)>,
-) {
-    let mut sha = Sha256::new();
-    for p in pieces {
-        sha.update(&p.bytes);
-        if p.last {
-            let got = Digest(std::mem::take(&mut sha).finalize().into());
-            if digests.send((p.member, got)).is_err() {
-                return;
-            }
-        }
-    }
-}
-
 /// Judge every member from the archive's blocks; `error_is_cut`: an
 /// error reading them is where a cut copy ends. The data is hashed on
 /// other threads, a member each, while this one reads on: SHA-256 is
@@ -330,75 +302,52 @@ fn judge(reader: &mut dyn Spans, records: &[Record], partial: bool, error_is_cut
     let mut verdicts = Verdicts::new(records.len());
     let mut header = Vec::with_capacity(4096);
     let mut next = 0; // the first span not finished
-    let lanes = std::thread::available_parallelism().map_or(1, |n| n.get().clamp(1, 4));
-    let (digest_tx, digests) = crossbeam_channel::unbounded();
-    std::thread::scope(|scope| {
-        let mut pieces = Vec::with_capacity(lanes);
-        for _ in 0..lanes {
-            let (tx, rx) = crossbeam_channel::bounded::<Piece>(64);
-            let digest_tx = digest_tx.clone();
-            scope.spawn(move || hash_lane(rx, digest_tx));
-            pieces.push(tx);
-        }
-        drop(digest_tx);
-        loop {
-            let block = match reader.next_block() {
-                Ok(Some(block)) => block,
-                Ok(None) => break,
-                Err(e) if error_is_cut => {
-                    log::debug!("the cut copy ends: {e}");
-                    break;
-                }
-                Err(e) => {
-                    out.read_error = Some(e);
-                    break;
-                }
-            };
-            let end = block.end();
-            let mut k = next;
-            while k < spans.len() && spans[k].start < end {
-                let s = &spans[k];
-                let (member, part, s_end) = (s.member, s.part, s.end);
-                let piece = block.span(s.start, s.end);
-                match s.part {
-                    Part::Header => header.extend_from_slice(piece),
-                    Part::Data => {
-                        let lane = &pieces[member % lanes];
-                        let piece = Piece {
-                            member,
-                            bytes: piece.to_vec(),
-                            last: s_end <= end,
-                        };
-                        if lane.send(piece).is_err() {
-                            unreachable!("a hashing thread does not stop before its input");
-                        }
-                    }
-                }
-                if s_end > end {
-                    break;
-                }
-                // This span is whole.
-                if part == Part::Header {
-                    let r = &records[member];
-                    if let Some(len) = verdicts.headers(member, r, &header)
-                        && data_len(r).is_none()
-                        && let Some(next_span) = spans.get_mut(k + 1)
-                        && next_span.member == member
-                    {
-                        next_span.end = next_span.start.saturating_add(len);
-                    }
-                    header.clear();
-                }
-                if k == next {
-                    next += 1;
-                }
-                k += 1;
+    let hashers = crate::hashers::Hashers::start();
+    loop {
+        let block = match reader.next_block() {
+            Ok(Some(block)) => block,
+            Ok(None) => break,
+            Err(e) if error_is_cut => {
+                log::debug!("the cut copy ends: {e}");
+                break;
             }
+            Err(e) => {
+                out.read_error = Some(e);
+                break;
+            }
+        };
+        let end = block.end();
+        let mut k = next;
+        while k < spans.len() && spans[k].start < end {
+            let s = &spans[k];
+            let (member, part, s_end) = (s.member, s.part, s.end);
+            let piece = block.span(s.start, s.end);
+            match s.part {
+                Part::Header => header.extend_from_slice(piece),
+                Part::Data => hashers.add(member, piece.to_vec(), s_end <= end),
+            }
+            if s_end > end {
+                break;
+            }
+            // This span is whole.
+            if part == Part::Header {
+                let r = &records[member];
+                if let Some(len) = verdicts.headers(member, r, &header)
+                    && data_len(r).is_none()
+                    && let Some(next_span) = spans.get_mut(k + 1)
+                    && next_span.member == member
+                {
+                    next_span.end = next_span.start.saturating_add(len);
+                }
+                header.clear();
+            }
+            if k == next {
+                next += 1;
+            }
+            k += 1;
         }
-        // The end of the input: each lane hashes what it has and stops.
-        drop(pieces);
-    });
-    for (member, got) in digests {
+    }
+    for (member, got) in hashers.finish() {
         verdicts.data(member, &records[member], got);
     }
     out.bytes = reader.bytes_read();
