@@ -58,17 +58,12 @@ impl Stager<'_> {
             match b.copy(&copy::Source { dir: &dir, name }, &scanned, &self.opts) {
                 Ok(Some(put)) => {
                     self.tally.files.fetch_add(1, Ordering::Relaxed);
-                    self.tally.copied.fetch_add(1, Ordering::Relaxed);
-                    self.tally
-                        .bytes
-                        .fetch_add(put.staged.size, Ordering::Relaxed);
-                    let mut rec = with_cache(r, &put.bundle);
-                    rec.cache_offset = Some(put.offset);
-                    rec.taken_ns = Some(crate::time::now_ns());
-                    rec.sha256 = Some(put.staged.sha256);
-                    rec.size = put.staged.size;
-                    rec.mtime_ns = put.staged.mtime_ns;
-                    return Ok(Some(rec));
+                    return Ok(Some(self.taken(
+                        r,
+                        &put.bundle,
+                        Some(put.offset),
+                        &put.staged,
+                    )));
                 }
                 // Extended attributes: a copy of its own keeps them.
                 Ok(None) => {}
@@ -103,10 +98,15 @@ impl Stager<'_> {
         {
             remove_stale(&dst);
         }
-        let s = match staged {
-            Ok(s) => s,
-            Err(e) => return self.left_out(r, &dst, e).map(|()| None),
-        };
+        match staged {
+            Ok(s) => Ok(Some(self.taken(r, &dst, None, &s))),
+            Err(e) => self.left_out(r, &dst, e).map(|()| None),
+        }
+    }
+
+    /// The record of a file staged at `cache` (from `offset` in a bundle),
+    /// counted.
+    fn taken(&self, r: &Record, cache: &Path, offset: Option<u64>, s: &copy::Staged) -> Record {
         let counter = if s.copied {
             &self.tally.copied
         } else {
@@ -114,13 +114,14 @@ impl Stager<'_> {
         };
         counter.fetch_add(1, Ordering::Relaxed);
         self.tally.bytes.fetch_add(s.size, Ordering::Relaxed);
-        let mut rec = with_cache(r, &dst);
+        let mut rec = with_cache(r, cache);
+        rec.cache_offset = offset;
         // The content matched the source up to now.
         rec.taken_ns = Some(crate::time::now_ns());
         rec.sha256 = Some(s.sha256);
         rec.size = s.size;
         rec.mtime_ns = s.mtime_ns;
-        Ok(Some(rec))
+        rec
     }
 
     /// A file whose copy failed is left out, said why; `Err` when the
@@ -198,15 +199,9 @@ impl Stager<'_> {
             );
             return None;
         };
-        if t.cache_offset.is_some() {
+        if let (Some(bundle), Some(at)) = (&t.cache, t.cache_offset) {
             // Its target is in a bundle: so is it, at the same bytes.
-            let mut rec = r.clone();
-            rec.cache = t.cache.clone();
-            rec.cache_offset = t.cache_offset;
-            rec.sha256 = t.sha256;
-            rec.size = t.size;
-            rec.mtime_ns = t.mtime_ns;
-            return Some(rec);
+            return Some(linked(r, t, bundle, Some(at)));
         }
         let src = join_bytes(cache, target);
         let tmp = dst.with_file_name(format!(".reel-tmp-hard-{}", std::process::id()));
@@ -217,13 +212,7 @@ impl Stager<'_> {
             .and_then(|()| fs::hard_link(&src, &tmp))
             .and_then(|()| fs::rename(&tmp, &dst));
         match made {
-            Ok(()) => {
-                let mut rec = with_cache(r, &dst);
-                rec.sha256 = t.sha256;
-                rec.size = t.size;
-                rec.mtime_ns = t.mtime_ns;
-                Some(rec)
-            }
+            Ok(()) => Some(linked(r, t, &dst, None)),
             Err(e) => {
                 let _ = fs::remove_file(&tmp);
                 self.skip(r, format!("cannot link it in the cache: {e}"));
@@ -231,6 +220,17 @@ impl Stager<'_> {
             }
         }
     }
+}
+
+/// The record of hard link `r` staged at `cache` (from `offset` in a
+/// bundle), with the content of its staged target `t`.
+fn linked(r: &Record, t: &Record, cache: &Path, offset: Option<u64>) -> Record {
+    let mut rec = with_cache(r, cache);
+    rec.cache_offset = offset;
+    rec.sha256 = t.sha256;
+    rec.size = t.size;
+    rec.mtime_ns = t.mtime_ns;
+    rec
 }
 
 /// Left out of this item: a copy an earlier, killed run of it staged must

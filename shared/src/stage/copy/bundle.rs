@@ -16,19 +16,16 @@
 //! the directory does.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Read};
-use std::os::unix::fs::{FileExt, OpenOptionsExt};
+use std::io;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use sha2::{Digest as _, Sha256};
-
 use super::{
-    CopyError, CopyOptions, Scanned, Source, Staged, account, cache_error, open_source, still_same,
-    unchanged,
+    CopyError, CopyOptions, Range, Scanned, Source, Staged, again, cache_error, copy_buffered,
+    open_source, still_same,
 };
-use crate::manifest::Digest;
 
 /// A bundle grows to this, then the thread starts another.
 const BUNDLE_MAX: u64 = 1 << 30;
@@ -89,9 +86,7 @@ impl Bundles {
         let slot = rayon::current_thread_index().unwrap_or(0) % self.slots.len();
         let mut guard = self.slots[slot].lock().expect("lock");
         for attempt in 0..=opts.retries {
-            if attempt > 0 {
-                std::thread::sleep(std::time::Duration::from_millis(100 * u64::from(attempt)));
-            }
+            again(src, attempt);
             let (mut source, _, before) = open_source(src, scanned)?;
             if !crate::xattrs::all(std::os::fd::AsFd::as_fd(&source))
                 .map_err(CopyError::Source)?
@@ -108,7 +103,19 @@ impl Bundles {
             }
             let bundle = guard.as_mut().expect("just opened");
             let at = bundle.len;
-            let digest = match bundle.append(&mut source, &before, size, opts) {
+            let range = Range {
+                offset: 0,
+                len: size,
+            };
+            let digest = match copy_buffered(
+                &mut source,
+                &bundle.file,
+                at,
+                &before,
+                range,
+                opts.limiter,
+                &mut bundle.buf,
+            ) {
                 Ok(d) => d,
                 Err(CopyError::ChangedDuringCopy) => continue,
                 Err(e) => return Err(e),
@@ -169,49 +176,5 @@ impl Bundles {
             }
         }
         Ok(())
-    }
-}
-
-impl Bundle {
-    /// Copy `size` bytes of `source` to the end of the bundle through one
-    /// buffer, hashing them; the source's identity is checked after every
-    /// chunk.
-    fn append(
-        &mut self,
-        source: &mut File,
-        before: &super::FileStamp,
-        size: u64,
-        opts: &CopyOptions,
-    ) -> Result<Digest, CopyError> {
-        let chunk = size.clamp(1, 256 << 10) as usize;
-        if self.buf.len() < chunk {
-            self.buf.resize(chunk, 0);
-        }
-        let mut h = Sha256::new();
-        let mut done = 0u64;
-        let mut src = Read::take(&mut *source, size);
-        loop {
-            let n = src
-                .read(&mut self.buf[..chunk])
-                .map_err(CopyError::Source)?;
-            if n == 0 {
-                break;
-            }
-            if let Some(l) = opts.limiter {
-                l.take(n as u64);
-            }
-            h.update(&self.buf[..n]);
-            account(n).map_err(cache_error)?;
-            self.file
-                .write_all_at(&self.buf[..n], self.len + done)
-                .map_err(cache_error)?;
-            done += n as u64;
-            unchanged(src.get_ref(), before)?;
-        }
-        if done != size {
-            // The source shrank under us.
-            return Err(CopyError::ChangedDuringCopy);
-        }
-        Ok(Digest(h.finalize().into()))
     }
 }

@@ -23,7 +23,7 @@
 
 use std::ffi::OsStr;
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Read, Seek, Write};
+use std::io::{self, Read, Seek};
 use std::os::fd::AsFd;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
@@ -198,23 +198,30 @@ fn unchanged(src: &File, before: &FileStamp) -> Result<(), CopyError> {
     }
 }
 
-/// Copy `range` of `src` to `dst` through a buffer, hashing it;
-/// rate-limited when asked. The source's identity is checked after every
-/// chunk.
+/// Copy `range` of `src` to `dst` from byte `at` of it through `buf`
+/// (grown to a chunk as needed), hashing it; rate-limited when asked. The
+/// source's identity is checked after every chunk, and a source that ends
+/// before the range does is a change.
 fn copy_buffered(
     src: &mut File,
-    mut dst: &File,
+    dst: &File,
+    at: u64,
     before: &FileStamp,
     range: Range,
     limiter: Option<&Limiter>,
+    buf: &mut Vec<u8>,
 ) -> Result<Digest, CopyError> {
+    let chunk = range.len.clamp(1, 256 << 10) as usize;
+    if buf.len() < chunk {
+        buf.resize(chunk, 0);
+    }
     let mut h = Sha256::new();
-    let mut buf = vec![0u8; 256 * 1024];
     src.seek(io::SeekFrom::Start(range.offset))
         .map_err(CopyError::Source)?;
     let mut src = Read::take(&mut *src, range.len);
+    let mut done = 0u64;
     loop {
-        let n = src.read(&mut buf).map_err(CopyError::Source)?;
+        let n = src.read(&mut buf[..chunk]).map_err(CopyError::Source)?;
         if n == 0 {
             break;
         }
@@ -223,8 +230,13 @@ fn copy_buffered(
         }
         h.update(&buf[..n]);
         account(n).map_err(cache_error)?;
-        dst.write_all(&buf[..n]).map_err(cache_error)?;
+        dst.write_all_at(&buf[..n], at + done)
+            .map_err(cache_error)?;
+        done += n as u64;
         unchanged(src.get_ref(), before)?;
+    }
+    if done != range.len {
+        return Err(CopyError::ChangedDuringCopy);
     }
     Ok(Digest(h.finalize().into()))
 }
@@ -375,6 +387,19 @@ fn still_same(src: &Source, source: &File, before: &FileStamp) -> Result<bool, C
     Ok(false)
 }
 
+/// Before attempt `attempt` (from 0) at copying `src`: after the first,
+/// say so and give the writer that changed it a moment, longer each time.
+fn again(src: &Source, attempt: u32) {
+    if attempt > 0 {
+        log::debug!(
+            "{}: changed while it was copied; again (attempt {})",
+            src.dir.path().join(src.name).display(),
+            attempt + 1
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100 * u64::from(attempt)));
+    }
+}
+
 /// Stage the source file as `dst` (whose directory exists), only if it is
 /// still the file the scan recorded.
 pub fn copy_file(
@@ -383,16 +408,8 @@ pub fn copy_file(
     scanned: &Scanned,
     opts: &CopyOptions,
 ) -> Result<Staged, CopyError> {
-    let shown = || src.dir.path().join(src.name).display().to_string();
     for attempt in 0..=opts.retries {
-        if attempt > 0 {
-            log::debug!(
-                "{}: changed while it was copied; again (attempt {})",
-                shown(),
-                attempt + 1
-            );
-            std::thread::sleep(std::time::Duration::from_millis(100 * u64::from(attempt)));
-        }
+        again(src, attempt);
         let (mut source, meta_before, before) = open_source(src, scanned)?;
         let range = scanned.part.map_or(
             Range {
@@ -460,12 +477,20 @@ pub fn copy_file(
                 {
                     // No in-kernel copy between these file systems.
                     out.set_len(0).map_err(CopyError::Cache)?;
-                    copy_buffered(&mut source, out, &before, range, None)
+                    copy_buffered(&mut source, out, 0, &before, range, None, &mut Vec::new())
                 }
                 other => other,
             }
         } else {
-            copy_buffered(&mut source, out, &before, range, opts.limiter)
+            copy_buffered(
+                &mut source,
+                out,
+                0,
+                &before,
+                range,
+                opts.limiter,
+                &mut Vec::new(),
+            )
         };
         let sha256 = match copied {
             Ok(d) => d,
