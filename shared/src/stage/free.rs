@@ -3,33 +3,33 @@
 
 use std::path::Path;
 
-use crate::manifest::Header;
 use crate::spool::{Queue, Spool};
 
-/// Remove the bundle directory `header` names (`<cache>/staged/.bundles/
-/// <stream>/<item>`, nothing else) and the bundles in it, unless an item
-/// other than `except` still waits for them or failed with them (another
-/// archive of the same staged item, a member queued again, a copy for
-/// another pool; not a copy cut by the early warning).
-pub fn free_bundles(spool: &Spool, header: &Header, staged_root: &Path, except: Option<&str>) {
+/// Remove the bundle directory `named` of stream `stream` (only one of the
+/// form `<cache>/staged/.bundles/<stream>/<item>`) and the bundles in it,
+/// unless an item other than `except` still waits for them or failed with
+/// them (another archive of the same staged item, a member queued again, a
+/// copy for another pool; not a copy cut by the early warning).
+pub fn free_bundles(
+    spool: &Spool,
+    stream: &str,
+    named: &str,
+    staged_root: &Path,
+    except: Option<&str>,
+) {
     let key = crate::stage::BUNDLES_KEY;
-    let Some(named) = header.extra.get(key).and_then(|v| v.as_str()) else {
-        return;
-    };
     let dir = Path::new(named);
     let ours = dir
         .file_name()
         .and_then(|n| n.to_str())
         .filter(|n| crate::spool::check_item_id(n).is_ok())
         .is_some_and(|n| {
-            dir == crate::stage::bundle_dir(staged_root, &header.stream, n)
+            dir == crate::stage::bundle_dir(staged_root, stream, n)
                 && crate::fsutil::within(dir, staged_root)
         });
     if !ours {
         log::warn!(
-            "{}: not removing {named}: it is not a bundle directory of stream {} in {}",
-            header.id,
-            header.stream,
+            "not removing {named}: it is not a bundle directory of stream {stream} in {}",
             staged_root.display()
         );
         return;

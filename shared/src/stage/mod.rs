@@ -129,14 +129,10 @@ fn run_item(stager: &Stager, claim: Claim, output: &mut Output) -> anyhow::Resul
     if staged.is_empty() {
         // Nothing to publish: bundles a killed run of this item left go,
         // unless an item it published before it was killed names them.
-        let mut h = header.clone();
-        h.extra.insert(
-            BUNDLES_KEY.into(),
-            stager.bundle_dir(&header).display().to_string().into(),
-        );
         free_bundles(
             &stager.spool,
-            &h,
+            &header.stream,
+            &stager.bundle_dir(&header).display().to_string(),
             &stager.config.paths.cache.join("staged"),
             None,
         );

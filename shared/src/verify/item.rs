@@ -306,7 +306,15 @@ impl Verifier<'_> {
                 .filter_map(|r| r.cache.as_deref())
                 .collect();
             free_staged(&copies, &staged_root);
-            crate::stage::free_bundles(&self.spool, &header, &staged_root, Some(&header.id));
+            if let Some(named) = get(crate::stage::BUNDLES_KEY).and_then(|v| v.as_str()) {
+                crate::stage::free_bundles(
+                    &self.spool,
+                    &header.stream,
+                    named,
+                    &staged_root,
+                    Some(&header.id),
+                );
+            }
             // The staged item's directory, if that left it empty (its
             // files all went into bundles, with no directory among its
             // members to bring it along).
