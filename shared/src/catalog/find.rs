@@ -685,6 +685,16 @@ mod tests {
         );
     }
 
+    #[test]
+    fn a_prefix_with_a_trailing_slash_is_a_prefix_and_promises_no_run() {
+        // What the property below once took for a glob: "a/" is the
+        // prefix "a", and the search looks for no literal run of it.
+        let m = Matcher::new("a/").unwrap();
+        assert!(m.matches(b"aa") && m.matches(b"a/b") && !m.matches(b"ba"));
+        assert_eq!(literal_prefix("a/"), "a");
+        assert!(needle("a/").is_empty());
+    }
+
     /// Globs of a small alphabet, so that they often match `path()`s.
     fn glob() -> impl proptest::strategy::Strategy<Value = String> {
         use proptest::prelude::*;
@@ -701,13 +711,25 @@ mod tests {
     }
 
     proptest::proptest! {
-        /// What the search relies on: a path a glob matches starts with its
-        /// literal start and holds each of its literal runs.
+        /// What the search relies on: a path a pattern matches starts with
+        /// its literal start, and a path a glob matches holds each of the
+        /// glob's literal runs (a prefix pattern has none: `needle` gives
+        /// it nothing to search for; "a/" is the prefix "a", which "aa"
+        /// has).
         #[test]
         fn every_match_holds_the_literal_start_and_runs(g in glob(), p in path()) {
             if let Ok(m) = Matcher::new(&g) && m.matches(&p) {
                 proptest::prop_assert!(p.starts_with(literal_prefix(&g).as_bytes()), "{g:?} {p:?}");
-                for run in literal_runs(&g).unwrap_or_default() {
+                let runs = match m {
+                    Matcher::Glob(_) => literal_runs(&g).unwrap_or_default(),
+                    Matcher::Prefix(_) => Vec::new(),
+                };
+                let needle = needle(&g);
+                proptest::prop_assert!(
+                    p.windows(needle.len().max(1)).any(|w| needle.is_empty() || w == needle.as_slice()),
+                    "{g:?} matches {:?} without its needle {:?}", String::from_utf8_lossy(&p), String::from_utf8_lossy(&needle)
+                );
+                for run in runs {
                     proptest::prop_assert!(
                         p.windows(run.len()).any(|w| w == run.as_slice()),
                         "{g:?} matches {:?} without {:?}", String::from_utf8_lossy(&p), String::from_utf8_lossy(&run)
