@@ -18,18 +18,23 @@
 //! than the drive's minimum drains it, and then the writer waits for the
 //! start mark again, as without pacing: one clean stop instead of many.
 //!
-//! Blocks move between the threads through two channels (empty and full),
-//! so no block is ever in two hands. The ring's memory is one anonymous
+//! Full blocks go to the writer through a channel, in order; written blocks
+//! come back on a free list, so no block is ever in two hands. The free
+//! list hands out the free block lowest in the mapping first: a writer
+//! that keeps up gets the same few blocks again and again, and a big ring
+//! touches (makes resident) only as much memory as the reader ever gets
+//! ahead, where a queue would cycle through all of it (on this project's
+//! virtual machine the first touch of a GiB costs seconds). The ring's memory is one anonymous
 //! mapping, asked for transparent huge pages (`MADV_HUGEPAGE`; where the
 //! kernel does not give them it is 4 KiB pages, as before), and each block
 //! is a fixed slice of it: a 1 GiB ring of 4 KiB pages took 262,144 page
 //! faults to fill once, three seconds of system time on this project's
 //! virtual machine, against 512 with huge pages.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::io;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender, bounded};
@@ -109,7 +114,7 @@ pub struct RingStats {
 /// The writer's end of a ring.
 pub struct Ring {
     full: Receiver<io::Result<Block>>,
-    empty: Sender<Block>,
+    free: Giver,
     blocks: usize,
     block_size: usize,
     start_at: usize,
@@ -155,7 +160,8 @@ impl Pacer {
 /// The reader's end.
 pub struct Filler {
     full: Sender<io::Result<Block>>,
-    empty: Receiver<Block>,
+    free: Arc<Free>,
+    blocks: usize,
     block_size: usize,
     /// The most blocks the reader fills at once (and so holds while the
     /// writer may be waiting for its mark: never more than the ring has
@@ -169,24 +175,22 @@ pub struct Filler {
 pub fn ring(block_size: usize, blocks: usize, start_fill: f64) -> (Filler, Ring) {
     let blocks = blocks.max(2);
     let (full_tx, full_rx) = bounded(blocks);
-    let (empty_tx, empty_rx) = bounded(blocks);
-    for block in blocks_of(block_size, blocks) {
-        empty_tx.send(block).expect("room for every block");
-    }
+    let free = Arc::new(Free::new(blocks_of(block_size, blocks)));
     let stats = Arc::new(RingStats::default());
     let start_at = ((blocks as f64 * start_fill).ceil() as usize).clamp(1, blocks);
     let batch = (READ_BATCH / block_size.max(1)).clamp(1, (blocks - start_at).max(1));
     (
         Filler {
             full: full_tx,
-            empty: empty_rx,
+            free: free.clone(),
+            blocks,
             block_size,
             batch,
             stats: stats.clone(),
         },
         Ring {
             full: full_rx,
-            empty: empty_tx,
+            free: Giver(free),
             blocks,
             block_size,
             start_at,
@@ -208,7 +212,7 @@ impl Filler {
         mut state: S,
         each: fn(&mut S, &[u8]),
     ) -> (Filler, std::thread::JoinHandle<S>) {
-        let (tx, rx) = bounded::<io::Result<Block>>(self.empty.capacity().unwrap_or(2));
+        let (tx, rx) = bounded::<io::Result<Block>>(self.blocks);
         let full = self.full;
         let stage = std::thread::spawn(move || {
             for item in rx {
@@ -224,7 +228,8 @@ impl Filler {
         (
             Filler {
                 full: tx,
-                empty: self.empty,
+                free: self.free,
+                blocks: self.blocks,
                 block_size: self.block_size,
                 batch: self.batch,
                 stats: self.stats,
@@ -257,13 +262,13 @@ impl Filler {
         let mut blocks: Vec<Block> = Vec::with_capacity(batch);
         loop {
             if blocks.is_empty() {
-                let Ok(first) = self.empty.recv() else {
+                let Some(first) = self.free.take() else {
                     return;
                 };
                 blocks.push(first);
             }
             while blocks.len() < batch {
-                if let Ok(b) = self.empty.try_recv() {
+                if let Some(b) = self.free.try_take() {
                     blocks.push(b);
                     continue;
                 }
@@ -274,9 +279,9 @@ impl Filler {
                 if held < 2 * (batch * size) as u64 {
                     break;
                 }
-                match self.empty.recv() {
-                    Ok(b) => blocks.push(b),
-                    Err(_) => break,
+                match self.free.take() {
+                    Some(b) => blocks.push(b),
+                    None => break,
                 }
             }
             let carried = blocks[0].len;
@@ -289,7 +294,7 @@ impl Filler {
             // error, the last part block too, and that ends the reading.
             let ended = !matches!(result, Ok(false));
             let keep = if ended { blocks.len() } else { filled / size };
-            let rest = blocks.split_off(keep);
+            let mut rest = blocks.split_off(keep);
             for block in blocks.drain(..) {
                 if block.len == 0 {
                     continue;
@@ -304,7 +309,15 @@ impl Filler {
                     return;
                 }
                 Ok(true) => return,
-                Ok(false) => blocks = rest,
+                Ok(false) => {
+                    // Keep the block holding a carried part; give the
+                    // others back, so that the next round takes the lowest
+                    // free blocks, those the writer gave back among them.
+                    if rest.first().is_some_and(|b| b.len > 0) {
+                        blocks.push(rest.remove(0));
+                    }
+                    self.free.give_back(rest);
+                }
             }
         }
     }
@@ -488,13 +501,142 @@ impl Ring {
     /// Give a written block back to the reader.
     pub fn recycle(&self, mut block: Block) {
         block.len = 0;
-        let _ = self.empty.send(block);
+        self.free.0.give(block);
+    }
+}
+
+/// The free blocks, lowest in the mapping taken first (see the module
+/// comment).
+struct Free {
+    state: Mutex<FreeState>,
+    given: Condvar,
+}
+
+struct FreeState {
+    /// By offset in the mapping.
+    blocks: BTreeMap<usize, Block>,
+    writer_gone: bool,
+}
+
+impl Free {
+    fn new(blocks: Vec<Block>) -> Free {
+        Free {
+            state: Mutex::new(FreeState {
+                blocks: blocks.into_iter().map(|b| (b.offset, b)).collect(),
+                writer_gone: false,
+            }),
+            given: Condvar::new(),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, FreeState> {
+        // A panic elsewhere leaves the list whole: inserts and removals only.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// A free block, waiting for one; `None` once the writer is gone.
+    fn take(&self) -> Option<Block> {
+        let mut state = self.lock();
+        loop {
+            if state.writer_gone {
+                return None;
+            }
+            if let Some((_, b)) = state.blocks.pop_first() {
+                return Some(b);
+            }
+            state = self
+                .given
+                .wait(state)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+    }
+
+    fn try_take(&self) -> Option<Block> {
+        let mut state = self.lock();
+        if state.writer_gone {
+            return None;
+        }
+        state.blocks.pop_first().map(|(_, b)| b)
+    }
+
+    fn give(&self, block: Block) {
+        self.lock().blocks.insert(block.offset, block);
+        self.given.notify_one();
+    }
+
+    /// Blocks the reader took and did not fill.
+    fn give_back(&self, blocks: Vec<Block>) {
+        let mut state = self.lock();
+        for b in blocks {
+            state.blocks.insert(b.offset, b);
+        }
+    }
+}
+
+/// The writer's hold on the free list: when the writer is gone, a reader
+/// waiting for a free block stops.
+struct Giver(Arc<Free>);
+
+impl Drop for Giver {
+    fn drop(&mut self) {
+        self.0.lock().writer_gone = true;
+        self.0.given.notify_all();
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A source that gives one block of bytes per token, and the tokens.
+    struct Metered(crossbeam_channel::Receiver<()>, usize);
+    impl io::Read for Metered {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            if self.1 == 0 || self.0.recv().is_err() {
+                return Ok(0);
+            }
+            self.1 -= 1;
+            let n = buf.len().min(4096);
+            buf[..n].fill(7);
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn a_writer_that_keeps_up_gets_the_same_few_blocks_again() {
+        // The reader may be two blocks ahead of the writer (tokens): a
+        // queue of free blocks would still cycle through all 64 and touch
+        // every page of the ring.
+        let (tokens, rx) = crossbeam_channel::unbounded();
+        tokens.send(()).unwrap();
+        tokens.send(()).unwrap();
+        let (filler, mut ring) = ring(4096, 64, 0.0);
+        let reader = std::thread::spawn(move || filler.fill_from(Metered(rx, 1000)));
+        let mut seen = std::collections::HashSet::new();
+        let mut blocks = 0;
+        while let Some(b) = ring.next_block() {
+            let b = b.unwrap();
+            seen.insert(b.data().as_ptr() as usize);
+            blocks += 1;
+            ring.recycle(b);
+            let _ = tokens.send(());
+        }
+        reader.join().unwrap();
+        assert_eq!(blocks, 1000);
+        assert!(seen.len() <= 4, "{} blocks of 64 were used", seen.len());
+    }
+
+    #[test]
+    fn a_reader_waiting_for_a_free_block_stops_when_the_writer_is_gone() {
+        let (filler, ring) = ring(4096, 2, 0.0);
+        let reader = std::thread::spawn(move || filler.fill_from(io::repeat(1)));
+        // The reader fills both blocks and then waits for one to come back.
+        while ring.fill() < 2 {
+            std::thread::yield_now();
+        }
+        drop(ring);
+        reader.join().unwrap();
+    }
 
     #[test]
     fn bytes_come_out_as_they_went_in_in_whole_blocks() {
