@@ -122,6 +122,21 @@ fn a_clean_round_trip_records_every_member_and_frees_the_cache() {
     run.expect(0);
     let recorded = journal_entries(&env, "T00001L9");
     assert_eq!(recorded.len(), written.len(), "{}", run.report());
+    // A line per archive and the totals say how fast the tape was read.
+    let totals = format!("{} member(s) verified, 0 bad; ", written.len());
+    let last = run.stderr.lines().find(|l| l.contains(&totals));
+    assert!(
+        last.is_some_and(|l| l.contains(" read back in ") && l.ends_with(" MB/s")),
+        "{}",
+        run.report()
+    );
+    assert!(
+        run.stderr
+            .lines()
+            .any(|l| l.contains(" read in ") && l.ends_with(" MB/s)")),
+        "{}",
+        run.report()
+    );
     let mut paths: Vec<_> = recorded.iter().map(|(_, p)| p.clone()).collect();
     paths.sort();
     paths.dedup();

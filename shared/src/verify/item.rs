@@ -4,6 +4,7 @@
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use crate::catalog::journal::{self, Entry};
 use crate::catalog::tapes::{Tape, TapeState};
@@ -133,6 +134,19 @@ pub(super) struct Loaded {
     pub(super) seen: HashSet<(u64, PathBuf)>,
 }
 
+/// "2.41 s, 408.0 MB/s": how long reading `bytes` took, and the rate.
+pub(super) fn took(bytes: u64, time: Duration) -> String {
+    let secs = time.as_secs_f64();
+    if secs > 0.0 {
+        format!(
+            "{secs:.2} s, {}",
+            crate::telemetry::mbs(bytes as f64 / secs)
+        )
+    } else {
+        format!("{secs:.2} s")
+    }
+}
+
 /// The state of a verify run: the drive, the queues, the counts.
 pub(super) struct Verifier<'a> {
     pub(super) config: &'a Config,
@@ -143,6 +157,10 @@ pub(super) struct Verifier<'a> {
     pub(super) verified: u64,
     pub(super) failed: u64,
     pub(super) archives: u64,
+    /// Bytes read back from tape and the time spent reading them (from the
+    /// archive's first block to its end), for the rate the log reports.
+    pub(super) read_bytes: u64,
+    pub(super) read_time: Duration,
     /// Items that could not be read or named no tape: moved to failed/.
     pub(super) bad_items: u64,
 }
@@ -205,6 +223,7 @@ impl Verifier<'_> {
                 "tape {tape}: asked for block {start} (file {file}), the drive is at {at}"
             )));
         }
+        let reading = Instant::now();
         let outcome = match read_archive(drive.as_mut(), &records, partial, ids.as_ref()) {
             Ok(o) => o,
             Err(why) => {
@@ -216,6 +235,7 @@ impl Verifier<'_> {
                 )));
             }
         };
+        let read_for = reading.elapsed();
         // What the journal gets: the members read back intact and not
         // recorded before.
         let now = crate::time::Utc::now().rfc3339();
@@ -342,8 +362,10 @@ impl Verifier<'_> {
         self.archives += 1;
         self.verified += outcome.good.len() as u64;
         self.failed += outcome.bad.len() as u64;
+        self.read_bytes += outcome.bytes;
+        self.read_time += read_for;
         log::info!(
-            "{}: tape {tape} file {file}: {} member(s) verified, {} bad{} ({})",
+            "{}: tape {tape} file {file}: {} member(s) verified, {} bad{} ({} read in {})",
             header.id,
             outcome.good.len(),
             outcome.bad.len(),
@@ -352,7 +374,8 @@ impl Verifier<'_> {
             } else {
                 String::new()
             },
-            Size(outcome.bytes).human()
+            Size(outcome.bytes).human(),
+            took(outcome.bytes, read_for)
         );
         Ok(None)
     }

@@ -22,6 +22,7 @@ use crate::config::{Config, VerifyWhen};
 use crate::exit::Exit;
 use crate::spool::{Input, Output, Queue, Spool};
 use crate::tape::session::{Choice, Session};
+use crate::units::Size;
 
 pub use audit::audit;
 
@@ -107,6 +108,8 @@ pub fn run(common: &CommonArgs, drive: &DriveArgs, pipe: &PipeArgs) -> anyhow::R
         verified: 0,
         failed: 0,
         archives: 0,
+        read_bytes: 0,
+        read_time: Duration::ZERO,
         bad_items: 0,
     };
     let mut needed: Vec<String> = Vec::new();
@@ -194,10 +197,12 @@ pub fn run(common: &CommonArgs, drive: &DriveArgs, pipe: &PipeArgs) -> anyhow::R
         }
     }
     log::info!(
-        "{} archive(s): {} member(s) verified, {} bad",
+        "{} archive(s): {} member(s) verified, {} bad; {} read back in {}",
         v.archives,
         v.verified,
-        v.failed
+        v.failed,
+        Size(v.read_bytes).human(),
+        item::took(v.read_bytes, v.read_time)
     );
     if !held.is_empty() {
         log::info!(
