@@ -362,6 +362,49 @@ pub(crate) fn drop_cached(file: &std::fs::File, offset: u64, len: u64) {
     );
 }
 
+/// A zeroed buffer that starts on a page boundary (an anonymous mapping),
+/// so that a drive can read a block straight into it: `O_DIRECT` for a
+/// virtual tape file, the st driver's direct transfers for a real one.
+/// Where no mapping can be had it is an ordinary allocation (and reads
+/// into it go through the page cache, as before).
+pub struct PageBuf(PageBufInner);
+
+enum PageBufInner {
+    Map(memmap2::MmapMut),
+    Heap(Vec<u8>),
+}
+
+impl PageBuf {
+    pub fn new(len: usize) -> PageBuf {
+        match memmap2::MmapMut::map_anon(len) {
+            Ok(m) => PageBuf(PageBufInner::Map(m)),
+            Err(e) => {
+                log::debug!("a buffer of {len} bytes without a mapping: {e}");
+                PageBuf(PageBufInner::Heap(vec![0; len]))
+            }
+        }
+    }
+}
+
+impl std::ops::Deref for PageBuf {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match &self.0 {
+            PageBufInner::Map(m) => m,
+            PageBufInner::Heap(v) => v,
+        }
+    }
+}
+
+impl std::ops::DerefMut for PageBuf {
+    fn deref_mut(&mut self) -> &mut [u8] {
+        match &mut self.0 {
+            PageBufInner::Map(m) => m,
+            PageBufInner::Heap(v) => v,
+        }
+    }
+}
+
 /// Whether `buf` can go to or from a file with `O_DIRECT`: page-aligned,
 /// whole pages.
 pub(crate) fn whole_pages(buf: &[u8]) -> bool {

@@ -23,7 +23,7 @@ pub trait Spans {
 /// [`Block`] says at which offset from the first it starts.
 pub struct SpanReader<'a> {
     drive: &'a mut dyn Drive,
-    buf: Vec<u8>,
+    buf: crate::fsutil::PageBuf,
     /// Bytes read so far: the offset of the next block.
     read: u64,
     /// A first block already read (its length), given back first.
@@ -63,7 +63,7 @@ impl<'a> SpanReader<'a> {
     pub fn new(drive: &'a mut dyn Drive) -> Self {
         SpanReader {
             drive,
-            buf: vec![0u8; MAX_BLOCK],
+            buf: crate::fsutil::PageBuf::new(MAX_BLOCK),
             read: 0,
             first: None,
         }

@@ -23,7 +23,8 @@ pub enum FileEnd {
 /// filemark.
 pub struct TapeFileReader<'a> {
     drive: &'a mut dyn Drive,
-    buf: Vec<u8>,
+    /// Page-aligned, so that a drive can read into it directly.
+    buf: crate::fsutil::PageBuf,
     start: usize,
     end: usize,
     ended: Option<FileEnd>,
@@ -34,7 +35,7 @@ impl<'a> TapeFileReader<'a> {
     pub fn new(drive: &'a mut dyn Drive) -> Self {
         TapeFileReader {
             drive,
-            buf: vec![0; MAX_BLOCK],
+            buf: crate::fsutil::PageBuf::new(MAX_BLOCK),
             start: 0,
             end: 0,
             ended: None,
@@ -172,7 +173,8 @@ pub struct TapeFile<'a> {
     /// Where the head is, when known: a sequential read needs no seek.
     head: Option<u64>,
     cached: Option<(u64, Vec<u8>)>,
-    buf: Vec<u8>,
+    /// Page-aligned, so that a drive can read into it directly.
+    buf: crate::fsutil::PageBuf,
 }
 
 impl<'a> TapeFile<'a> {
@@ -207,7 +209,7 @@ impl<'a> TapeFile<'a> {
                 block_size: block_size.max(1),
                 head: None,
                 cached: None,
-                buf: vec![0; MAX_BLOCK],
+                buf: crate::fsutil::PageBuf::new(MAX_BLOCK),
             },
             end,
         )))

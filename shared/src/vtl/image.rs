@@ -206,7 +206,15 @@ pub struct Image {
     /// save, before `meta.json` says they are there.
     unsynced: Vec<File>,
     /// The tape file last read, kept open between blocks.
-    reader: Option<(usize, File)>,
+    reader: Option<Reader>,
+}
+
+/// A tape file open for reading: buffered, and with `O_DIRECT` where the
+/// file system takes it (`None` once it refused a read).
+struct Reader {
+    file_no: usize,
+    file: File,
+    direct: Option<File>,
 }
 
 fn io(op: &'static str) -> impl FnOnce(std::io::Error) -> TapeError {
@@ -520,8 +528,17 @@ impl Image {
         Ok(())
     }
 
-    /// Read block `b` of file `f` into `buf` (which is large enough).
+    /// Read block `b` of file `f` into `buf` (which is large enough). With
+    /// `O_DIRECT` when the block starts on a page and `buf` is page-aligned
+    /// with room for the block rounded up to whole pages (the bytes past
+    /// the block are then overwritten): a tape file is read once, by
+    /// reel-verify, and its pages in the page cache would only push out
+    /// what is read again (and copying them out cost more than reading
+    /// the disk on this project's virtual machine). Otherwise through the
+    /// page cache.
     pub fn read_block(&mut self, f: usize, b: u64, buf: &mut [u8]) -> Result<usize, TapeError> {
+        use std::os::unix::fs::FileExt;
+        const PAGE: u64 = 4096;
         let (offset, size) = self.meta.files[f]
             .block(b)
             .ok_or_else(|| TapeError::Invalid(format!("no block {b} in tape file {f}")))?;
@@ -530,15 +547,59 @@ impl Image {
         {
             file.flush().map_err(io("flushing a virtual tape file"))?;
         }
-        if !matches!(&self.reader, Some((rf, _)) if *rf == f) {
-            let file = File::open(self.file_path(f)).map_err(io("opening a virtual tape file"))?;
-            self.reader = Some((f, file));
+        if self.reader.as_ref().is_none_or(|r| r.file_no != f) {
+            let path = self.file_path(f);
+            let file = File::open(&path).map_err(io("opening a virtual tape file"))?;
+            let direct = File::open(&path)
+                .ok()
+                .filter(|d| crate::fsutil::set_direct(d, true).is_ok());
+            self.reader = Some(Reader {
+                file_no: f,
+                file,
+                direct,
+            });
         }
-        let (_, file) = self.reader.as_ref().expect("reader just set");
-        std::os::unix::fs::FileExt::read_exact_at(file, &mut buf[..size as usize], offset)
+        let reader = self.reader.as_mut().expect("reader just set");
+        let size = size as usize;
+        let whole = (size as u64).div_ceil(PAGE) * PAGE;
+        if let Some(direct) = &reader.direct
+            && offset % PAGE == 0
+            && let Some(into) = buf.get_mut(..whole as usize)
+            && crate::fsutil::whole_pages(into)
+        {
+            match read_fully_at(direct, into, offset) {
+                // The file's end may come before the last page does.
+                Ok(n) if n >= size => return Ok(size),
+                Ok(_) => {} // shorter than its layout says: as buffered, below
+                Err(e) if e.raw_os_error() == Some(libc::EINVAL) => reader.direct = None,
+                Err(e) => return Err(io("reading a virtual tape file")(e)),
+            }
+        }
+        reader
+            .file
+            .read_exact_at(&mut buf[..size], offset)
             .map_err(io("reading a virtual tape file"))?;
-        Ok(size as usize)
+        Ok(size)
     }
+}
+
+/// Read whole pages into `buf` from `offset` with a file opened with
+/// `O_DIRECT`, until it is full or the file ends (a read that ends off a
+/// page boundary is the end: the next could not be aligned): the bytes
+/// read.
+fn read_fully_at(file: &File, buf: &mut [u8], offset: u64) -> std::io::Result<usize> {
+    use std::os::unix::fs::FileExt;
+    let mut n = 0;
+    while n < buf.len() {
+        match file.read_at(&mut buf[n..], offset + n as u64) {
+            Ok(0) => break,
+            Ok(k) if k % 4096 != 0 => return Ok(n + k),
+            Ok(k) => n += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
 }
 
 impl Drop for Image {

@@ -230,6 +230,68 @@ fn blocks_written_together_are_the_blocks_written_one_by_one() {
     assert_eq!(read(&mut d), Read::Filemark);
 }
 
+/// Pages of `path` in the page cache (`mincore` over a map of it).
+fn cached_pages(path: &std::path::Path) -> usize {
+    let file = std::fs::File::open(path).unwrap();
+    // SAFETY: a read-only map of a file this test wrote and nobody changes
+    // while it is mapped; only its residency is looked at.
+    let map = unsafe { memmap2::Mmap::map(&file) }.unwrap();
+    let mut pages = vec![0u8; map.len().div_ceil(4096)];
+    // SAFETY: `pages` has a byte for every page of the mapping.
+    let r = unsafe { libc::mincore(map.as_ptr() as *mut _, map.len(), pages.as_mut_ptr()) };
+    assert_eq!(r, 0, "mincore: {}", std::io::Error::last_os_error());
+    pages.iter().filter(|&&p| p & 1 == 1).count()
+}
+
+#[test]
+fn blocks_read_into_a_page_aligned_buffer_bypass_the_page_cache() {
+    let (t, lib, spec) = library(1 << 30, 1 << 20);
+    let mut d = open_drive(&lib, 0, &spec).unwrap();
+    let blocks: Vec<_> = (0..8).map(|t| aligned_block(t, 16384)).collect();
+    let refs: Vec<&[u8]> = blocks.iter().map(|b| &b[..]).collect();
+    assert_eq!(d.write_blocks(&refs).unwrap(), (8, Written::Ok));
+    // A short last block, as an archive's may be: not whole pages.
+    d.write_block(&block(8, 5000)).unwrap();
+    d.write_filemarks(1).unwrap();
+    drop(d);
+    let file = lib.join("tapes/V00001L9/000000");
+    let _ = nix::fcntl::posix_fadvise(
+        std::fs::File::open(&file).unwrap(),
+        0,
+        0,
+        nix::fcntl::PosixFadviseAdvice::POSIX_FADV_DONTNEED,
+    );
+    let tmpfs = nix::sys::statfs::statfs(t.path())
+        .is_ok_and(|s| s.filesystem_type() == nix::sys::statfs::TMPFS_MAGIC);
+    let before = cached_pages(&file);
+    let mut d = open_drive(&lib, 0, &spec).unwrap();
+    d.rewind().unwrap();
+    let mut buf = crate::fsutil::PageBuf::new(1 << 20);
+    for t in 0..9u32 {
+        let Read::Data(n) = d.read_block(&mut buf).unwrap() else {
+            panic!("block {t} is missing");
+        };
+        let want = if t < 8 {
+            blocks[t as usize].to_vec()
+        } else {
+            block(8, 5000)
+        };
+        assert_eq!(&buf[..n], &want[..], "block {t}");
+    }
+    assert_eq!(d.read_block(&mut buf).unwrap(), Read::Filemark);
+    // The direct reads left the page cache as it was (on tmpfs every
+    // page is in it anyway).
+    if !tmpfs {
+        assert_eq!(cached_pages(&file), before, "pages cached by the reads");
+    }
+    // Into an ordinary buffer the same blocks read back too, through the
+    // page cache.
+    d.rewind().unwrap();
+    for t in 0..8 {
+        assert_eq!(read_tag(&mut d), t);
+    }
+}
+
 #[test]
 fn a_block_larger_than_the_buffer_is_an_error_and_skipped() {
     let (_t, lib, spec) = library(1 << 30, 1 << 20);
