@@ -22,7 +22,8 @@
 # speed.jsonl (apart: those after an archive's closing filemark, where the
 # drive writes out its buffer and stops), its effective rate, its rate
 # while streaming and the share of that at top speed; the load average at
-# the start; and the cores the three would take at 400 MB/s each.
+# the start; the cores the three would take at 400 MB/s each; and the rate
+# reel-verify read the tape at while reading archives (its log's last line).
 # Targets: tape A zero backhitches at 400 MB/s, verify at 400 MB/s.
 #   Usage: scripts/bench/steady.sh [ROUNDS] [GiB]   (default 3, 2)
 # The work directory is $BENCH_SHM (default /dev/shm/reel-bench-steady);
@@ -131,8 +132,10 @@ start_stage() {  # start_stage STAGE: in the background, under GNU time
     verify) cmd=(reel-verify --drive b --in - --out -); input=written-full ;;
     pack) cmd=(reel-pack --in - --out -); input=staged-pack; nicer=$pack_nice ;;
   esac
+  # Its log (info: reel-verify's last line has the rate it read the tape
+  # at) goes to a file, shown when the stage fails.
   /usr/bin/time -f '%e %U %S %M' -o "$work/time.$1" nice -n "$nicer" \
-    "$bin/${cmd[0]}" --config "$work/pipeline.toml" -q "${cmd[@]:1}" < "$work/$input.jsonl" > /dev/null &
+    "$bin/${cmd[0]}" --config "$work/pipeline.toml" "${cmd[@]:1}" < "$work/$input.jsonl" > /dev/null 2> "$work/log.$1" &
   pids[$1]=$!
 }
 # round TAG STAGE…: restore tape A, the catalog and the library, run the
@@ -149,7 +152,7 @@ round() {
   read -r b0 t0 < <(busy)
   start=$(now)
   for s in "$@"; do start_stage "$s"; done
-  for s in "$@"; do wait "${pids[$s]}" || { echo "steady.sh: reel-$s failed" >&2; exit 1; }; done
+  for s in "$@"; do wait "${pids[$s]}" || { cat "$work/log.$s" >&2; echo "steady.sh: reel-$s failed" >&2; exit 1; }; done
   window=$(since "$start")
   read -r b1 t1 < <(busy)
   machine=$(echo "($b1 - $b0) / ($t1 - $t0)" | bc -l)
@@ -166,6 +169,15 @@ round() {
     cpugb=$(echo "$cpu / $b * 1000000000" | bc -l)
     for k in wall mbs cpu share cores cpugb rss; do keep "$tag.$s.$k" "${!k}"; done
     line+="; $s $(printf '%.2fs %.0f MB/s %.2f CPU-s (%s%%) %d MB' "$wall" "$mbs" "$cpu" "$(pct "$share")" "$((rss / 1024))")"
+    if [ "$s" = verify ]; then
+      # "… read back in 4.86 s, 407.9 MB/s": the tape read from each
+      # archive's first block to its end, apart from loading, positioning
+      # and the catalog.
+      local reading
+      reading=$(sed -n 's/.* read back in [0-9.]* s, \([0-9.]*\) MB\/s$/\1/p' "$work/log.verify" | tail -1)
+      keep "$tag.verify.reading" "${reading:-0}"
+      line+=" (reading $reading MB/s)"
+    fi
   done
   if [[ " $* " == *" write "* ]]; then
     # Tape A's model: every session of this round (one line each).
@@ -199,6 +211,9 @@ summary() {  # summary TAG STAGE…
     printf '  %-6s %6.2fs %4.0f MB/s %6.2f CPU-s: %3s%% of the %d cores over the window, %.2f cores while it ran; %.2f CPU-s per GB; peak RSS %d MB\n' \
       "$s" "$(m "$tag.$s.wall")" "$(m "$tag.$s.mbs")" "$(m "$tag.$s.cpu")" "$(pct "$(m "$tag.$s.share")")" "$(nproc)" \
       "$(m "$tag.$s.cores")" "$(m "$tag.$s.cpugb")" "$(( $(m "$tag.$s.rss") / 1024 ))"
+    if [ "$s" = verify ]; then
+      printf '         reading the tape (each archive from its first block to its end): %.0f MB/s\n' "$(m "$tag.verify.reading")"
+    fi
     need=$(echo "$need + $(m "$tag.$s.cpugb") * 0.4" | bc -l)
   done
   printf '  at 400 MB/s each, at these CPU-s per GB: %.2f of the %d cores\n' "$need" "$(nproc)"
