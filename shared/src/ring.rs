@@ -24,12 +24,14 @@
 //! that keeps up gets the same few blocks again and again, and a big ring
 //! touches (makes resident) only as much memory as the reader ever gets
 //! ahead, where a queue would cycle through all of it (on this project's
-//! virtual machine the first touch of a GiB costs seconds). The ring's memory is one anonymous
-//! mapping, asked for transparent huge pages (`MADV_HUGEPAGE`; where the
-//! kernel does not give them it is 4 KiB pages, as before), and each block
-//! is a fixed slice of it: a 1 GiB ring of 4 KiB pages took 262,144 page
-//! faults to fill once, three seconds of system time on this project's
-//! virtual machine, against 512 with huge pages.
+//! virtual machine the first touch of a GiB costs seconds).
+//!
+//! The ring's memory is one anonymous mapping, asked for transparent huge
+//! pages (`MADV_HUGEPAGE`; where the kernel does not give them it is 4 KiB
+//! pages, as before), and each block is a fixed slice of it: a 1 GiB ring
+//! of 4 KiB pages took 262,144 page faults to fill once, three seconds of
+//! system time on this project's virtual machine, against 512 with huge
+//! pages.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::io;
