@@ -405,10 +405,12 @@ impl std::ops::DerefMut for PageBuf {
     }
 }
 
+/// The page size `O_DIRECT` transfers are aligned to here.
+pub(crate) const PAGE: usize = 4096;
+
 /// Whether `buf` can go to or from a file with `O_DIRECT`: page-aligned,
 /// whole pages.
 pub(crate) fn whole_pages(buf: &[u8]) -> bool {
-    const PAGE: usize = 4096;
     buf.as_ptr() as usize % PAGE == 0 && buf.len() % PAGE == 0
 }
 

@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::fsutil::write_atomic;
+use crate::fsutil::{PAGE, write_atomic};
 use crate::tape::TapeError;
 use crate::tape::speed::SpeedParams;
 use crate::units::{Interval, Size};
@@ -460,7 +460,8 @@ impl Image {
             let end = file
                 .seek(SeekFrom::End(0))
                 .map_err(io("seeking a virtual tape file"))?;
-            self.writer_direct = end % 4096 == 0 && crate::fsutil::set_direct(&file, true).is_ok();
+            self.writer_direct =
+                end % PAGE as u64 == 0 && crate::fsutil::set_direct(&file, true).is_ok();
             self.writer = Some((f, file));
         }
         let (_, file) = self.writer.as_mut().expect("writer just set");
@@ -538,7 +539,6 @@ impl Image {
     /// page cache.
     pub fn read_block(&mut self, f: usize, b: u64, buf: &mut [u8]) -> Result<usize, TapeError> {
         use std::os::unix::fs::FileExt;
-        const PAGE: u64 = 4096;
         let (offset, size) = self.meta.files[f]
             .block(b)
             .ok_or_else(|| TapeError::Invalid(format!("no block {b} in tape file {f}")))?;
@@ -561,10 +561,10 @@ impl Image {
         }
         let reader = self.reader.as_mut().expect("reader just set");
         let size = size as usize;
-        let whole = (size as u64).div_ceil(PAGE) * PAGE;
+        let whole = size.div_ceil(PAGE) * PAGE;
         if let Some(direct) = &reader.direct
-            && offset % PAGE == 0
-            && let Some(into) = buf.get_mut(..whole as usize)
+            && offset % PAGE as u64 == 0
+            && let Some(into) = buf.get_mut(..whole)
             && crate::fsutil::whole_pages(into)
         {
             match read_fully_at(direct, into, offset) {
@@ -593,7 +593,7 @@ fn read_fully_at(file: &File, buf: &mut [u8], offset: u64) -> std::io::Result<us
     while n < buf.len() {
         match file.read_at(&mut buf[n..], offset + n as u64) {
             Ok(0) => break,
-            Ok(k) if k % 4096 != 0 => return Ok(n + k),
+            Ok(k) if k % PAGE != 0 => return Ok(n + k),
             Ok(k) => n += k,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
             Err(e) => return Err(e),
